@@ -1,0 +1,124 @@
+{{/* Chart name, shortened to the 63 characters a label value allows. */}}
+{{- define "kubesteps.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prefix of every object name: the release name, plus the chart name unless it already has it. */}}
+{{- define "kubesteps.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kubesteps.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubesteps.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kubesteps.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "kubesteps.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "kubesteps.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kubesteps.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The operator's ServiceAccount, as the subject of its (Cluster)RoleBindings. */}}
+{{- define "kubesteps.subjects" -}}
+- kind: ServiceAccount
+  name: {{ include "kubesteps.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end }}
+
+{{- define "kubesteps.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator's rules on namespaced resources: the same list serves the ClusterRole
+(all namespaces) and each namespace's Role, so the two modes cannot drift apart.
+*/}}
+{{- define "kubesteps.namespacedRules" -}}
+- apiGroups: ["kubesteps.dev"]
+  resources: ["pipelines"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["kubesteps.dev"]
+  resources: ["pipelines/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "list", "watch", "delete"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- with .Values.rbac.extraRules }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* kopf's cluster-scoped reads: the namespace observer and the CRD scan/rescan. */}}
+{{- define "kubesteps.clusterScopedRules" -}}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{/*
+Checks across values that a JSON schema cannot explain well; each failure says what to change.
+*/}}
+{{- define "kubesteps.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail (printf "replicaCount is %d but leaderElection.enabled is false: more than one replica needs leader election (set leaderElection.enabled=true), or the pods would reconcile the same Pipelines at once" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.podDisruptionBudget.enabled (le (int .Values.replicaCount) 1) }}
+{{- fail "podDisruptionBudget.enabled needs replicaCount > 1: a budget over a single pod blocks every node drain" }}
+{{- end }}
+{{- if and .Values.podDisruptionBudget.enabled (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be less than replicaCount (%d), or no pod may ever be evicted" (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (eq (int .Values.metrics.port) 0) }}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.port > 0: there is nothing to scrape with metrics off" }}
+{{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.healthPort) }}
+{{- fail (printf "metrics.port and healthPort are both %d: the metrics and liveness endpoints need different ports" (int .Values.healthPort)) }}
+{{- end }}
+{{- if not .Values.rbac.allowWildcards }}
+{{- range $i, $rule := .Values.rbac.extraRules }}
+{{- range $field := list "apiGroups" "resources" "verbs" }}
+{{- range (get $rule $field | default list) }}
+{{- if contains "*" . }}
+{{- fail (printf "rbac.extraRules[%d].%s contains the wildcard %q: name the API groups, resources and verbs your Pipelines need, or set rbac.allowWildcards=true to grant it deliberately" $i $field .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
