@@ -1,0 +1,762 @@
+"""StepsEngine: runs a tree of steps once, from the top, and returns an Outcome.
+
+One run is one reconcile pass. For each step, in order: skip it if its state says it is
+done (or disabled, or failed for good); evaluate its predicates (skip, or abort the run);
+check throttling; record ``running``; run it inside its middleware, timeout and span; record
+what happened. The run ends when every step is done, a step waits or retries, a step fails
+for good, or a predicate aborts it. Nothing a step does escapes as an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from opentelemetry import trace
+
+from kubesteps.engine.context import RunContext, RunControl, StepContext
+from kubesteps.engine.errors import (
+    ABORT,
+    EXPECTED,
+    FAILED,
+    WAIT,
+    AbortedByPredicate,
+    DefinitionError,
+    KeeperError,
+    PendingChild,
+    StepRunError,
+    StepTimeoutError,
+    classify,
+    short_message,
+)
+from kubesteps.engine.keeper import StateKeeper
+from kubesteps.engine.memory import MemoryStateKeeper
+from kubesteps.engine.outcome import Outcome, OutcomeKind
+from kubesteps.engine.predicates import describe, evaluate, takes_context
+from kubesteps.engine.retry import RetryPolicy
+from kubesteps.engine.state import StepState, StepStatus
+from kubesteps.engine.steps import (
+    DynamicStep,
+    GroupedSteps,
+    Middleware,
+    ParallelSteps,
+    SimpleStep,
+    Step,
+)
+from kubesteps.engine.throttling import decide
+
+log = logging.getLogger("kubesteps.engine")
+
+TransitionListener = Callable[[StepState | None, StepState], None]
+
+# How a step ended, for the sequence that ran it.
+_OK: Final = "ok"  # succeeded, skipped, throttled, or failed with continue_on_error
+_FINISH: Final = "finish"  # succeeded with finish_on_success
+_WAIT: Final = "wait"
+_RETRY: Final = "retry"
+_FAILED: Final = "failed"
+_ABORTED: Final = "aborted"
+
+
+@dataclass(slots=True)
+class _Result:
+    kind: str
+    step: str = ""
+    message: str = ""
+    delay: float | None = None
+    error: BaseException | None = None
+    due: datetime | None = None  # when a throttled step in here is next due
+
+
+_DONE = _Result(_OK)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    middleware: tuple[Middleware, ...]
+    deadline: float | None  # loop time by which the run must end
+
+
+@dataclass(frozen=True, slots=True)
+class _Nested:
+    """What a group-like step returns on success: when its earliest throttled step is due."""
+
+    due: datetime | None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+class StepsEngine(RunControl):
+    """Runs ``steps`` with a keeper. Build once, ``await engine.run()`` once per pass.
+
+    - ``keeper``: where states live (default: a fresh ``MemoryStateKeeper``).
+    - ``middleware``: wraps every step's execution (outermost first; see the README).
+    - ``retry``: the default ``RetryPolicy`` for steps without their own.
+    - ``run_timeout``: the most one ``run()`` may take; the step running when it is reached
+      is stopped and counts a failed attempt (retried by its policy).
+    - ``clock``/``rng``: injected time and randomness (tests make both deterministic).
+    - ``tracer``: an OpenTelemetry tracer; by default the global one, and no spans at all
+      (no cost) while no SDK tracer provider is configured.
+    - ``on_transition``: called with ``(old, new)`` after every state the keeper recorded.
+    - ``keeper_retry_delay``: the retry delay of a run stopped by a failing keeper.
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        *,
+        keeper: StateKeeper | None = None,
+        middleware: Sequence[Middleware] = (),
+        retry: RetryPolicy | None = None,
+        run_timeout: timedelta | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        tracer: trace.Tracer | None = None,
+        on_transition: TransitionListener | None = None,
+        keeper_retry_delay: float = 10.0,
+        name: str = "steps",
+    ) -> None:
+        if run_timeout is not None and run_timeout <= timedelta(0):
+            raise DefinitionError(None, "run_timeout", f"must be > 0, got {run_timeout}")
+        self.steps: tuple[Step, ...] = tuple(steps)
+        self.keeper: StateKeeper = keeper if keeper is not None else MemoryStateKeeper()
+        self.middleware = tuple(middleware)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.run_timeout = run_timeout
+        self.clock = clock
+        self.rng = rng if rng is not None else random.Random()
+        self.tracer = tracer
+        self.on_transition = on_transition
+        self.keeper_retry_delay = keeper_retry_delay
+        self.name = name
+        self._steps_by_name: dict[str, Step] = {}
+        self._state_keys: dict[str, str] = {}
+        self._register(self.steps, origin="the engine")
+        self._static_names = dict(self._steps_by_name)
+        self._static_keys = dict(self._state_keys)
+        self._run_context = RunContext(clock)
+        self._tracer: trace.Tracer | None = None
+
+    # -- the public surface -----------------------------------------------------------
+
+    async def run(self, context: RunContext | None = None) -> Outcome:
+        """Run the steps once. Never raises for anything a step does (only cancellation)."""
+        self._run_context = context if context is not None else RunContext(self.clock)
+        # Steps generated by a previous run are forgotten: a dynamic step generates afresh.
+        self._steps_by_name = dict(self._static_names)
+        self._state_keys = dict(self._static_keys)
+        self._tracer = self._active_tracer()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.run_timeout.total_seconds() if self.run_timeout else None
+        scope = _Scope(self.middleware, deadline)
+        if self._tracer is None:
+            return await self._run_top(scope)
+        with self._tracer.start_as_current_span(
+            f"{self.name} run", attributes={"kubesteps.engine": self.name}
+        ) as span:
+            outcome = await self._run_top(scope)
+            span.set_attribute("kubesteps.outcome", outcome.kind.value)
+            if outcome.step:
+                span.set_attribute("kubesteps.outcome.step", outcome.step)
+            if outcome.kind in (OutcomeKind.FAILED, OutcomeKind.RETRY) and outcome.error:
+                span.record_exception(outcome.error)
+            return outcome
+
+    def names_with_tag(self, tag: str) -> list[str]:
+        return [name for name, step in self._steps_by_name.items() if tag in step.tags]
+
+    def state_name_of(self, name: str) -> str:
+        return self._state_keys.get(name, name)
+
+    def find(self, name: str) -> Step | None:
+        return self._steps_by_name.get(name)
+
+    # -- runs and sequences -----------------------------------------------------------
+
+    async def _run_top(self, scope: _Scope) -> Outcome:
+        try:
+            result = await self._run_sequence(self.steps, scope)
+        except KeeperError as err:
+            log.error("%s: %s", self.name, err)
+            return Outcome(OutcomeKind.RETRY, self.keeper_retry_delay, err.step, str(err), err)
+        except asyncio.CancelledError:
+            await self._flush_quietly()
+            raise
+        try:
+            await self.keeper.flush()
+        except Exception as err:
+            log.error("%s: state keeper flush failed: %s", self.name, err)
+            message = f"state keeper could not save the run's states: {short_message(err)}"
+            return Outcome(OutcomeKind.RETRY, self.keeper_retry_delay, None, message, err)
+        return self._outcome(result)
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await asyncio.shield(self.keeper.flush())
+        except BaseException as err:  # already cancelled: report, do not mask the cancel
+            log.warning("%s: flush after cancellation failed: %s", self.name, err)
+
+    def _outcome(self, result: _Result) -> Outcome:
+        if result.kind in (_OK, _FINISH):
+            delay = None
+            if result.due is not None:
+                delay = max(0.0, (result.due - self.clock()).total_seconds())
+            return Outcome(OutcomeKind.DONE, delay)
+        kind = {
+            _WAIT: OutcomeKind.WAIT,
+            _RETRY: OutcomeKind.RETRY,
+            _FAILED: OutcomeKind.FAILED,
+            _ABORTED: OutcomeKind.ABORTED,
+        }[result.kind]
+        return Outcome(kind, result.delay, result.step or None, result.message, result.error)
+
+    async def _run_sequence(self, steps: Iterable[Step], scope: _Scope) -> _Result:
+        queue = deque(steps)
+        due: datetime | None = None
+        loop = asyncio.get_running_loop()
+        while queue:
+            step = queue.popleft()
+            if scope.deadline is not None and loop.time() >= scope.deadline:
+                return _Result(
+                    _RETRY, step.name, "the run's timeout was reached before this step", 0.0
+                )
+            result, inserted = await self._execute(step, scope)
+            if result.due is not None:
+                due = _earliest(due, result.due)
+            if inserted:
+                queue.extendleft(reversed(inserted))
+            if result.kind == _OK:
+                continue
+            if result.kind == _FINISH:
+                return _Result(_OK, due=due)
+            result.due = due
+            return result
+        return _Result(_OK, due=due) if due is not None else _DONE
+
+    # -- one step ---------------------------------------------------------------------
+
+    async def _execute(self, step: Step, scope: _Scope) -> tuple[_Result, Sequence[Step]]:
+        key = step.state_key
+        prev = await self._get(step.name, key) if key is not None else None
+        now = self.clock()
+        if prev is not None:
+            early = await self._settled(step, prev, now)
+            if early is not None:
+                return early, ()
+        ctx = StepContext(step=step, previous=prev, run=self._run_context, control=self)
+        streak = prev.attempts if prev is not None and prev.status in _COUNTING else 0
+        ctx.attempt = streak + 1
+
+        for predicate in step.predicates:
+            try:
+                ok = await evaluate(predicate, ctx)
+            except Exception as err:
+                log.warning("step %r: predicate %s raised", step.name, describe(predicate))
+                failure = DefinitionError(step.name, "predicates", f"{describe(predicate)}: {err}")
+                return await self._fail_for_good(step, ctx, prev, key, failure, now), ()
+            if ok:
+                continue
+            if step.abort_on_predicates_false:
+                abort = AbortedByPredicate(step.name, describe(predicate))
+                await self._record_skip(prev, key, step, "AbortedByPredicate", str(abort))
+                return _Result(_ABORTED, step.name, str(abort), error=abort), ()
+            message = f"predicate {describe(predicate)} is false"
+            await self._record_skip(prev, key, step, "PredicateFalse", message)
+            return _DONE, ()
+
+        throttle_key = ""
+        if step.throttling is not None:
+            throttle_key = step.throttling.partition_key or key or step.name
+            last = await self._keeper_call(step.name, "read the last run", throttle_key, None)
+            decision = decide(step.throttling, last, now, self.rng)
+            if decision.record is not None:
+                await self._keeper_call(
+                    step.name, "record the last run", throttle_key, decision.record
+                )
+            if not decision.run:
+                assert decision.next_run_at is not None
+                message = f"next run at {decision.next_run_at.isoformat(timespec='seconds')}"
+                await self._record_skip(
+                    prev, key, step, "Throttled", message, StepStatus.THROTTLED,
+                    next_run_at=decision.next_run_at,
+                )
+                return _Result(_OK, due=decision.next_run_at), ()
+
+        running = StepState(
+            name=key or step.name,
+            status=StepStatus.RUNNING,
+            reason="Running",
+            message="",
+            attempts=ctx.attempt,
+            started_at=now,
+            outputs=prev.outputs if prev is not None else None,
+        )
+        if key is not None:
+            await self._set(step.name, prev, running)
+
+        tracer = self._tracer
+        if tracer is None:
+            return await self._run_and_record(step, ctx, scope, prev, running, throttle_key)
+        with tracer.start_as_current_span(
+            step.name, attributes={"kubesteps.step": step.name, "kubesteps.step.kind": step.kind}
+        ) as span:
+            result, inserted = await self._run_and_record(
+                step, ctx, scope, prev, running, throttle_key
+            )
+            span.set_attribute("kubesteps.step.outcome", result.kind)
+            span.set_attribute("kubesteps.step.attempt", ctx.attempt)
+            if result.kind in (_FAILED, _RETRY) and result.error is not None:
+                span.record_exception(result.error)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, result.message))
+            elif result.kind in (_OK, _FINISH):
+                span.set_status(trace.Status(trace.StatusCode.OK))
+            return result, inserted
+
+    async def _settled(self, step: Step, prev: StepState, now: datetime) -> _Result | None:
+        """The result of a step whose recorded state decides it without running it."""
+        if prev.disabled:
+            return _DONE
+        status = prev.status
+        if status is StepStatus.SUCCEEDED and step.throttling is None:
+            if step.skip_state_check:
+                return None
+            if prev.inserted and not await self._all_succeeded(prev.inserted):
+                return None  # run again so it inserts the steps that are not done yet
+            return _DONE
+        if status is StepStatus.FAILED and step.throttling is None:
+            if step.continue_on_error:
+                return _DONE
+            error = StepRunError(step.name, RuntimeError(prev.message or "failed"))
+            return _Result(_FAILED, step.name, prev.message, error=error)
+        retry_at = prev.next_run_at
+        if status is StepStatus.RETRYING and retry_at is not None and retry_at > now:
+            delay = (retry_at - now).total_seconds()
+            return _Result(_RETRY, step.name, prev.message, delay)
+        return None
+
+    async def _run_and_record(
+        self,
+        step: Step,
+        ctx: StepContext,
+        scope: _Scope,
+        prev: StepState | None,
+        running: StepState,
+        throttle_key: str,
+    ) -> tuple[_Result, Sequence[Step]]:
+        key = step.state_key
+        try:
+            value = await self._invoke(step, ctx, scope)
+        except asyncio.CancelledError:
+            if key is not None:
+                await self._restore(step.name, running, prev, key)
+            raise
+        except KeeperError:
+            raise
+        except (Exception, SystemExit) as err:
+            if any(isinstance(e, KeeperError) for e in _flatten(err)):
+                raise next(e for e in _flatten(err) if isinstance(e, KeeperError)) from err
+            return await self._handle_error(step, ctx, prev, running, err), ()
+
+        inserted = tuple(ctx._inserted)
+        if inserted:
+            try:
+                self._register(inserted, origin=f"step {step.name!r}")
+            except DefinitionError as err:
+                return await self._fail_for_good(step, ctx, running, key, err, self.clock()), ()
+        due = value.due if isinstance(value, _Nested) else None
+        finished = self.clock()
+        next_run_at = None
+        if step.throttling is not None:
+            next_run_at = finished + step.throttling.interval
+            due = _earliest(due, next_run_at)
+            if step.throttling.ensure_step_success:
+                await self._keeper_call(step.name, "record the last run", throttle_key, finished)
+        if key is not None:
+            config = step.state
+            outputs = running.outputs
+            if isinstance(value, Mapping):
+                outputs = dict(value)
+            succeeded = running.evolve(
+                status=StepStatus.SUCCEEDED,
+                reason=(config.reason if config else "") or "Succeeded",
+                message=(config.message if config else "") or "completed",
+                finished_at=finished,
+                next_run_at=next_run_at,
+                outputs=outputs,
+                inserted=tuple(s.name for s in inserted),
+            )
+            await self._set(step.name, running, succeeded)
+        if step.on_success is not None:
+            await self._hook(step, "on_success", step.on_success, ctx, step.name)
+        kind = _FINISH if step.finish_on_success else _OK
+        return _Result(kind, due=due), inserted
+
+    async def _invoke(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
+        """Run the step's body inside its middleware chain and timeout."""
+        chain = scope.middleware + tuple(step.middleware)
+        inner = _Scope(chain, scope.deadline) if step.middleware else scope
+
+        async def body() -> Any:
+            return await self._body(step, ctx, inner)
+
+        call: Callable[[], Awaitable[Any]] = body
+        for middleware in reversed(chain):
+            call = _bind(middleware, ctx, call)
+
+        timeout = step.timeout.total_seconds() if step.timeout is not None else None
+        if scope.deadline is not None:
+            left = max(0.0, scope.deadline - asyncio.get_running_loop().time())
+            timeout = left if timeout is None else min(timeout, left)
+        if timeout is None:
+            return await call()
+        limit = asyncio.timeout(timeout)
+        try:
+            async with limit:
+                return await call()
+        except TimeoutError:
+            if limit.expired():
+                raise StepTimeoutError(step.name, timeout) from None
+            raise
+
+    async def _body(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
+        if isinstance(step, SimpleStep):
+            result = _call(step.run, ctx)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        if isinstance(step, GroupedSteps):
+            return _nested_value(await self._run_sequence(step.steps, scope))
+        if isinstance(step, ParallelSteps):
+            return await self._run_parallel(step, scope)
+        if isinstance(step, DynamicStep):
+            generate = step.generate
+            generated = _call(generate, ctx)
+            if inspect.isawaitable(generated):
+                generated = await generated
+            steps = _as_steps(step.name, generated)
+            self._register(steps, origin=f"dynamic step {step.name!r}")
+            return _nested_value(await self._run_sequence(steps, scope))
+        raise DefinitionError(step.name, "kind", f"unknown step type {type(step).__name__}")
+
+    async def _run_parallel(self, group: ParallelSteps, scope: _Scope) -> _Nested:
+        limit = group.max_concurrency or len(group.steps)
+        semaphore = asyncio.Semaphore(limit) if limit < len(group.steps) else None
+        tasks: list[asyncio.Task[_Result]] = []
+
+        async def branch(sub: Step) -> _Result:
+            if semaphore is None:
+                result = await self._run_sequence((sub,), scope)
+            else:
+                async with semaphore:
+                    result = await self._run_sequence((sub,), scope)
+            if group.fail_fast and result.kind in (_FAILED, _ABORTED):
+                current = asyncio.current_task()
+                for task in tasks:
+                    if task is not current:
+                        task.cancel()
+            return result
+
+        tasks.extend(asyncio.ensure_future(branch(sub)) for sub in group.steps)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        problems: list[Exception] = []
+        due: datetime | None = None
+        for outcome in outcomes:
+            if isinstance(outcome, asyncio.CancelledError):
+                continue  # cancelled by fail_fast: its state was put back
+            if isinstance(outcome, KeeperError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                raise outcome  # a bug in the engine itself: let it show
+            due = _earliest(due, outcome.due)
+            if outcome.kind != _OK:
+                problems.append(_as_exception(outcome))
+        if problems:
+            raise ExceptionGroup(f"parallel group {group.name!r}", problems)
+        return _Nested(due)
+
+    # -- recording what happened ------------------------------------------------------
+
+    async def _handle_error(
+        self,
+        step: Step,
+        ctx: StepContext,
+        prev: StepState | None,
+        running: StepState,
+        err: BaseException,
+    ) -> _Result:
+        signal = classify(err)
+        key = step.state_key
+        now = self.clock()
+        if signal.kind == EXPECTED:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("step %r: expected error: %s", step.name, err)
+            if key is not None:
+                await self._restore(step.name, running, prev, key)
+            return _DONE
+        if signal.kind == ABORT:
+            if key is not None:
+                await self._restore(step.name, running, prev, key)
+            cause = signal.error
+            name = cause.step if isinstance(cause, AbortedByPredicate) else step.name
+            return _Result(_ABORTED, name, short_message(cause), error=cause)
+        if signal.kind == WAIT:
+            pending = signal.error
+            if isinstance(pending, PendingChild):
+                where, what = pending.step, pending.message
+                shown = f"step {where!r}: {what}"
+            else:
+                where, what = step.name, short_message(pending)
+                shown = what
+            delay = signal.delay
+            until = now + timedelta(seconds=delay) if delay is not None else None
+            if key is not None:
+                message = shown if until is None else f"{shown} (next check {_stamp(until)})"
+                waiting = running.evolve(
+                    status=StepStatus.WAITING, reason="Waiting", message=message,
+                    attempts=running.attempts - 1, next_run_at=until,
+                )
+                await self._set(step.name, running, waiting)
+            return _Result(_WAIT, where, what, delay, error=pending)
+        if signal.kind == FAILED:
+            summary = short_message(err) if isinstance(err, BaseExceptionGroup) else None
+            return await self._fail_for_good(
+                step, ctx, running, key, signal.error, now, message=summary
+            )
+        # A retry: a RetryableError, an unexpected error, or a child that is retrying.
+        cause = signal.error
+        if isinstance(cause, PendingChild):
+            delay = cause.delay if cause.delay is not None else 0.0
+            if key is not None:
+                retrying = running.evolve(
+                    status=StepStatus.RETRYING, reason="Retrying",
+                    message=f"step {cause.step!r}: {cause.message}",
+                    attempts=running.attempts - 1, next_run_at=now + timedelta(seconds=delay),
+                )
+                await self._set(step.name, running, retrying)
+            return _Result(_RETRY, cause.step, cause.message, delay, error=cause)
+        if isinstance(cause, DefinitionError):
+            return await self._fail_for_good(step, ctx, running, key, cause, now)
+        policy = step.retry or self.retry
+        attempt = ctx.attempt
+        if attempt >= policy.limit:
+            log.error("step %r failed for good after %d attempt(s)", step.name, attempt,
+                      exc_info=err)
+            return await self._fail_for_good(step, ctx, running, key, err, now)
+        delay = signal.delay if signal.delay is not None else policy.delay(attempt, self.rng)
+        log.warning("step %r attempt %d/%d failed; retrying in %.1fs", step.name, attempt,
+                    policy.limit, delay, exc_info=err)
+        message = f"attempt {attempt}/{policy.limit} failed: {short_message(cause)}"
+        if key is not None:
+            retrying = running.evolve(
+                status=StepStatus.RETRYING, reason="Retrying", message=message,
+                next_run_at=now + timedelta(seconds=delay),
+            )
+            await self._set(step.name, running, retrying)
+        return _Result(_RETRY, step.name, message, delay, error=err)
+
+    async def _fail_for_good(
+        self,
+        step: Step,
+        ctx: StepContext,
+        current: StepState | None,
+        key: str | None,
+        err: BaseException,
+        now: datetime,
+        *,
+        message: str | None = None,
+    ) -> _Result:
+        inner = err if isinstance(err, StepRunError) else None
+        if message is None:
+            message = short_message(inner.error if inner and inner.step == step.name else err)
+        if key is not None:
+            base = current if current is not None else StepState(name=key)
+            failed = base.evolve(
+                status=StepStatus.FAILED, reason="Failed", message=message,
+                finished_at=now, next_run_at=None,
+            )
+            await self._set(step.name, current, failed)
+        if step.on_fail is not None:
+            await self._hook(step, "on_fail", step.on_fail, ctx, step.name, err)
+        if step.continue_on_error:
+            return _DONE
+        error = inner if inner is not None else StepRunError(step.name, err)
+        return _Result(_FAILED, error.step, short_message(error.error), error=error)
+
+    async def _record_skip(
+        self,
+        prev: StepState | None,
+        key: str | None,
+        step: Step,
+        reason: str,
+        message: str,
+        status: StepStatus = StepStatus.SKIPPED,
+        next_run_at: datetime | None = None,
+    ) -> None:
+        if key is None:
+            return
+        base = prev if prev is not None else StepState(name=key)
+        new = base.evolve(status=status, reason=reason, message=message, next_run_at=next_run_at)
+        if new != prev:
+            await self._set(step.name, prev, new)
+
+    async def _restore(
+        self, step_name: str, running: StepState, prev: StepState | None, key: str
+    ) -> None:
+        """Put back what was recorded before the step started (cancel, expected error)."""
+        previous = prev if prev is not None else StepState(name=key)
+        await asyncio.shield(self._set(step_name, running, previous))
+
+    async def _all_succeeded(self, names: Iterable[str]) -> bool:
+        for name in names:
+            state = await self._get(name, self.state_name_of(name))
+            if state is None or state.status is not StepStatus.SUCCEEDED:
+                return False
+        return True
+
+    async def _hook(self, step: Step, label: str, hook: Callable[..., Any], *args: Any) -> None:
+        try:
+            result = hook(*args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("step %r: %s hook raised; ignored", step.name, label)
+
+    # -- keeper access: every failure becomes a KeeperError ---------------------------
+
+    async def _get(self, step_name: str, key: str) -> StepState | None:
+        try:
+            return await self.keeper.get_step_state(key)
+        except Exception as err:
+            raise KeeperError(step_name, "read the state", err) from err
+
+    async def _set(self, step_name: str, old: StepState | None, new: StepState) -> None:
+        try:
+            await self.keeper.set_step_state(new)
+        except Exception as err:
+            raise KeeperError(step_name, f"record state {new.status.value!r}", err) from err
+        if self.on_transition is not None:
+            try:
+                self.on_transition(old, new)
+            except Exception:
+                log.exception("transition listener raised; ignored")
+
+    async def _keeper_call(
+        self, step_name: str, operation: str, key: str, when: datetime | None
+    ) -> datetime | None:
+        try:
+            if when is None:
+                return await self.keeper.get_last_run(key)
+            await self.keeper.set_last_run(key, when)
+            return when
+        except Exception as err:
+            raise KeeperError(step_name, operation, err) from err
+
+    # -- definitions ------------------------------------------------------------------
+
+    def _register(self, steps: Iterable[Step], *, origin: str) -> None:
+        """Check that names and state names are unique, then index them (and their tags)."""
+        new_names: dict[str, Step] = {}
+        new_keys: dict[str, str] = {}
+        taken_keys = set(self._state_keys.values())
+        for top in steps:
+            if not isinstance(top, Step):
+                raise DefinitionError(None, "steps", f"{origin} got {top!r}, which is not a Step")
+            for step in top.walk():
+                if step.name in self._steps_by_name or step.name in new_names:
+                    raise DefinitionError(
+                        step.name, "name", f"is used by more than one step (in {origin})"
+                    )
+                key = step.state_key
+                if key is not None:
+                    if key in taken_keys:
+                        raise DefinitionError(
+                            step.name, "state.name",
+                            f"state name {key!r} is already used by another step",
+                        )
+                    taken_keys.add(key)
+                    new_keys[step.name] = key
+                new_names[step.name] = step
+        self._steps_by_name.update(new_names)
+        self._state_keys.update(new_keys)
+
+    def _active_tracer(self) -> trace.Tracer | None:
+        if self.tracer is not None:
+            return self.tracer
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+            return None  # nothing would record the spans: do not pay for them
+        return provider.get_tracer("kubesteps.engine")
+
+
+# Statuses whose attempts carry over to the next try (a crash while running counts).
+_COUNTING = frozenset({StepStatus.RETRYING, StepStatus.RUNNING, StepStatus.WAITING})
+
+
+def _call(fn: Callable[..., Any], ctx: StepContext) -> Any:
+    """Call a user function with the step context if it takes one, else with nothing."""
+    return fn(ctx) if takes_context(fn) else fn()
+
+
+def _bind(
+    middleware: Middleware, ctx: StepContext, call: Callable[[], Awaitable[Any]]
+) -> Callable[[], Awaitable[Any]]:
+    async def wrapped() -> Any:
+        return await middleware(ctx, call)
+
+    return wrapped
+
+
+def _nested_value(result: _Result) -> _Nested:
+    if result.kind in (_OK, _FINISH):
+        return _Nested(result.due)
+    raise _as_exception(result)
+
+
+def _as_exception(result: _Result) -> Exception:
+    if result.kind in (_WAIT, _RETRY):
+        kind = "wait" if result.kind == _WAIT else "retry"
+        return PendingChild(kind, result.step, result.message, result.delay)
+    if isinstance(result.error, StepRunError | AbortedByPredicate):
+        return result.error
+    return StepRunError(result.step, result.error or RuntimeError(result.message))
+
+
+def _as_steps(name: str, generated: Any) -> Sequence[Step]:
+    if isinstance(generated, Step):
+        return (generated,)
+    if isinstance(generated, Sequence) and generated and all(
+        isinstance(s, Step) for s in generated
+    ):
+        return tuple(generated)
+    raise DefinitionError(
+        name, "generate", f"must return a Step or a non-empty list of Steps, got {generated!r}"
+    )
+
+
+def _flatten(err: BaseException) -> Iterable[BaseException]:
+    if isinstance(err, BaseExceptionGroup):
+        for member in err.exceptions:
+            yield from _flatten(member)
+    else:
+        yield err
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
