@@ -1,0 +1,108 @@
+"""Label and field selectors, parsed once per request and matched against stored objects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubesteps.testing.errors import ApiError
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+_SET_RE = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_EQ_RE = re.compile(r"^\s*([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)\s*$")
+_EXISTS_RE = re.compile(r"^\s*(!?)\s*([^\s!=(),]+)\s*$")
+
+FIELDS = ("metadata.name", "metadata.namespace")
+
+
+def _split_terms(selector: str) -> list[str]:
+    """Split on commas outside of the parentheses of ``in (a,b)`` sets."""
+    terms: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            terms.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    terms.append("".join(current))
+    return [term for term in terms if term.strip()]
+
+
+@dataclass(frozen=True)
+class _Requirement:
+    key: str
+    op: str
+    values: frozenset[str]
+
+    def __call__(self, labels: dict[str, str]) -> bool:
+        present = self.key in labels
+        if self.op == "exists":
+            return present
+        if self.op == "!exists":
+            return not present
+        if self.op == "in":
+            return present and labels[self.key] in self.values
+        # "notin" and "!=" also match objects without the label, as on a real server.
+        return not present or labels[self.key] not in self.values
+
+
+def label_selector(selector: str) -> Predicate:
+    requirements: list[_Requirement] = []
+    for term in _split_terms(selector):
+        if match := _SET_RE.match(term):
+            key, op, values = match.groups()
+            items = frozenset(v.strip() for v in values.split(",") if v.strip())
+            requirements.append(_Requirement(key, op, items))
+        elif match := _EQ_RE.match(term):
+            key, op, value = match.groups()
+            op = "notin" if op == "!=" else "in"
+            requirements.append(_Requirement(key, op, frozenset({value})))
+        elif match := _EXISTS_RE.match(term):
+            negated, key = match.groups()
+            requirements.append(_Requirement(key, "!exists" if negated else "exists", frozenset()))
+        else:
+            raise ApiError(
+                "BadRequest",
+                f"unable to parse requirement {term.strip()!r} in labelSelector {selector!r}:"
+                " use key=value, key!=value, key in (a,b), key notin (a,b), key or !key",
+            )
+
+    def matches(obj: dict[str, Any]) -> bool:
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return all(requirement(labels) for requirement in requirements)
+
+    return matches
+
+
+def field_selector(selector: str) -> Predicate:
+    checks: list[tuple[str, bool, str]] = []
+    for term in _split_terms(selector):
+        match = _EQ_RE.match(term)
+        if match is None:
+            raise ApiError(
+                "BadRequest",
+                f"invalid fieldSelector term {term.strip()!r}: use field=value or field!=value",
+            )
+        field, op, value = match.groups()
+        if field not in FIELDS:
+            raise ApiError(
+                "BadRequest",
+                f'field label not supported: {field} (the emulator supports {", ".join(FIELDS)})',
+            )
+        checks.append((field.partition(".")[2], op != "!=", value))
+
+    def matches(obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata", {})
+        return all((meta.get(key) or "") == value if equal else (meta.get(key) or "") != value
+                   for key, equal, value in checks)
+
+    return matches
