@@ -261,7 +261,8 @@ class StepsEngine(RunControl):
             if early is not None:
                 return early, ()
         ctx = StepContext(step=step, previous=prev, run=self._run_context, control=self)
-        streak = prev.attempts if prev is not None and prev.status in _COUNTING else 0
+        continuing = prev is not None and prev.status in _COUNTING
+        streak = prev.attempts if prev is not None and continuing else 0
         ctx.attempt = streak + 1
 
         for predicate in step.predicates:
@@ -305,7 +306,8 @@ class StepsEngine(RunControl):
             reason="Running",
             message="",
             attempts=ctx.attempt,
-            started_at=now,
+            # A step that waits or retries over several passes keeps its first start time.
+            started_at=(prev.started_at if prev and continuing else None) or now,
             outputs=prev.outputs if prev is not None else None,
         )
         if key is not None:
@@ -551,8 +553,6 @@ class StepsEngine(RunControl):
                 )
                 await self._set(step.name, running, retrying)
             return _Result(_RETRY, cause.step, cause.message, delay, error=cause)
-        if isinstance(cause, DefinitionError):
-            return await self._fail_for_good(step, ctx, running, key, cause, now)
         policy = step.retry or self.retry
         attempt = ctx.attempt
         if attempt >= policy.limit:

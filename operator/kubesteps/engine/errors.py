@@ -48,6 +48,10 @@ class RetryableError(Exception):
         self.retry_after = _seconds(retry_after)
 
 
+class PermanentError(Exception):
+    """A failure no retry can fix (bad input, a 4xx answer): the step fails for good now."""
+
+
 class AbortedByPredicate(Exception):
     """A predicate was false on a step with ``abort_on_predicates_false``: the run stops."""
 
@@ -164,7 +168,7 @@ def classify(error: BaseException) -> Signal:
 def _known(error: BaseException) -> Signal | None:
     if isinstance(error, AbortedByPredicate):
         return Signal(ABORT, error)
-    if isinstance(error, StepRunError):
+    if isinstance(error, StepRunError | PermanentError | DefinitionError):
         return Signal(FAILED, error)
     if isinstance(error, PendingChild):
         return Signal(WAIT if error.kind == WAIT else RETRY, error, error.delay)
