@@ -17,9 +17,20 @@ Predicate = Callable[[], bool | Awaitable[bool]] | Callable[[StepContext], bool 
 Conditions = Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]] | None]
 
 
-@functools.lru_cache(maxsize=4096)
 def takes_context(fn: Callable[..., Any]) -> bool:
     """Whether a user callable wants the step context as its one positional argument."""
+    try:
+        return _takes_context_cached(fn)
+    except TypeError:  # an unhashable callable, e.g. a dataclass instance: not cacheable
+        return _takes_context(fn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _takes_context_cached(fn: Callable[..., Any]) -> bool:
+    return _takes_context(fn)
+
+
+def _takes_context(fn: Callable[..., Any]) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature: assume no argument
