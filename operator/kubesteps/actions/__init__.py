@@ -1,0 +1,1 @@
+"""Built-in actions and the parameters each one takes."""

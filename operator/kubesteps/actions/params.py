@@ -1,0 +1,325 @@
+"""The ``with`` parameters of each built-in action, as pydantic models, and their registry.
+
+These models are the contract between a Pipeline's spec and the action runtimes: the spec
+validator checks ``with`` against them before anything runs, and a runtime validates the
+rendered ``with`` (after ``${ }`` templates are filled in) with the same model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from kubesteps.pipeline.cel import has_template
+from kubesteps.pipeline.issues import Issue, Loc, fields_at, issues_from_validation_error
+from kubesteps.pipeline.types import (
+    ENV_NAME_PATTERN,
+    KIND_PATTERN,
+    PATTERN_DESCRIPTIONS,
+    PYTHON_FUNCTION_PATTERN,
+    QUANTITY_PATTERN,
+    SPEC_CONFIG,
+    DnsLabel,
+    DnsSubdomain,
+    PositiveDuration,
+)
+
+APPROVAL_ANNOTATION_PREFIX = "kubesteps.dev/approve."
+
+
+class DelayParams(BaseModel):
+    """``delay``: wait, then succeed (without blocking: the step waits by requeue)."""
+
+    model_config = SPEC_CONFIG
+
+    duration: PositiveDuration
+
+
+class SecretRef(BaseModel):
+    """Credentials for an http call, read from a Secret in the Pipeline's namespace."""
+
+    model_config = SPEC_CONFIG
+
+    name: DnsSubdomain
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    header: Annotated[str, StringConstraints(min_length=1, max_length=256)] = "Authorization"
+    scheme: Annotated[str, StringConstraints(max_length=64)] = "Bearer"
+
+
+def _parse_status_range(value: Any) -> Any:
+    """``200`` -> (200, 200); ``"200-299"`` -> (200, 299); ``"2xx"`` -> (200, 299)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a status code like 200, a range like '200-299', or '2xx'")
+    if isinstance(value, int):
+        low = high = value
+    elif isinstance(value, str) and re.fullmatch(r"[1-5]xx", value):
+        low, high = int(value[0]) * 100, int(value[0]) * 100 + 99
+    elif isinstance(value, str) and re.fullmatch(r"\d{3}-\d{3}", value):
+        low, high = (int(part) for part in value.split("-"))
+    else:
+        raise ValueError(
+            f"must be a status code like 200, a range like '200-299', or '2xx'; got {value!r}"
+        )
+    if not (100 <= low <= high <= 599):
+        raise ValueError(f"must lie within 100..599 with the low end first; got {value!r}")
+    return (low, high)
+
+
+StatusRange = Annotated[tuple[int, int], BeforeValidator(_parse_status_range)]
+
+
+class HttpParams(BaseModel):
+    """``http``: one HTTP request; the step succeeds when the status is expected."""
+
+    model_config = SPEC_CONFIG
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    url: Annotated[str, StringConstraints(max_length=2048)]
+    headers: dict[str, Annotated[str, StringConstraints(max_length=8192)]] = Field(
+        default_factory=dict
+    )
+    body: Any = Field(default=None, description="A string, or an object sent as JSON.")
+    expected_status: list[StatusRange] = Field(
+        default_factory=lambda: [(200, 299)], min_length=1, max_length=32
+    )
+    timeout: PositiveDuration = timedelta(seconds=30)
+    secret_ref: SecretRef | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"must be an http:// or https:// URL with a host; got {url!r}")
+        return url
+
+    @field_validator("body")
+    @classmethod
+    def _text_or_object(cls, body: Any) -> Any:
+        if body is not None and not isinstance(body, str | dict):
+            raise ValueError(
+                f"must be a string or an object (sent as JSON), got {type(body).__name__}"
+            )
+        return body
+
+    @field_validator("headers")
+    @classmethod
+    def _no_inline_credentials(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            if name.lower() in ("authorization", "proxy-authorization"):
+                raise ValueError(
+                    f"the {name} header must not be written inline (it would be readable by "
+                    "anyone who can read the Pipeline); put the credential in a Secret and "
+                    "use secretRef: {name, key}"
+                )
+        return headers
+
+    @model_validator(mode="after")
+    def _body_needs_method(self) -> Self:
+        if self.body is not None and self.method in ("GET", "HEAD"):
+            raise ValueError(f"a body is not allowed with method {self.method}")
+        return self
+
+
+class ManifestMetadata(BaseModel):
+    """The part of a manifest's metadata the apply action needs to find the object again."""
+
+    model_config = {**SPEC_CONFIG, "extra": "allow"}
+
+    name: DnsSubdomain
+
+
+class Manifest(BaseModel):
+    """A Kubernetes object to apply; besides these fields it may have any content."""
+
+    model_config = {**SPEC_CONFIG, "extra": "allow"}
+
+    api_version: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    kind: Annotated[str, StringConstraints(pattern=KIND_PATTERN, max_length=63)]
+    metadata: ManifestMetadata
+
+
+class ApplyParams(BaseModel):
+    """``apply``: create or update one object (server-side apply)."""
+
+    model_config = SPEC_CONFIG
+
+    manifest: Manifest
+    owned: bool = Field(
+        default=True, description="Set the Pipeline as owner, so deleting it deletes the object."
+    )
+    namespace: DnsLabel | None = Field(
+        default=None, description="Where to apply (default: the manifest's, then the Pipeline's)."
+    )
+
+
+class ConditionMatch(BaseModel):
+    """Wait until ``status.conditions`` has this type with this status."""
+
+    model_config = SPEC_CONFIG
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=316)]
+    status: Literal["True", "False", "Unknown"] = "True"
+
+
+class WaitForParams(BaseModel):
+    """``waitFor``: wait (by requeue) until an object reaches a state."""
+
+    model_config = SPEC_CONFIG
+
+    api_version: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    kind: Annotated[str, StringConstraints(pattern=KIND_PATTERN, max_length=63)]
+    name: DnsSubdomain
+    namespace: DnsLabel | None = None
+    condition: ConditionMatch | None = None
+    json_path: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    value: str | None = None
+    timeout: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Self:
+        if self.condition is not None and (self.json_path is not None or self.value is not None):
+            raise ValueError("use either condition or jsonPath with value, not both")
+        if self.condition is None and self.json_path is None:
+            raise ValueError("say what to wait for: condition, or jsonPath with value")
+        if (self.json_path is None) != (self.value is None):
+            raise ValueError("jsonPath and value go together: give both")
+        return self
+
+
+class EnvVar(BaseModel):
+    """An environment variable of the Job's container (a literal value)."""
+
+    model_config = SPEC_CONFIG
+
+    name: Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=256)]
+    value: str = ""
+
+
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=64)]
+
+
+class ResourceRequirements(BaseModel):
+    """CPU/memory requests and limits, as Kubernetes quantities ("500m", "1Gi")."""
+
+    model_config = SPEC_CONFIG
+
+    requests: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
+        default_factory=dict
+    )
+    limits: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
+        default_factory=dict
+    )
+
+
+class JobParams(BaseModel):
+    """``job``: run a container as a Kubernetes Job and wait (by requeue) for it to finish."""
+
+    model_config = SPEC_CONFIG
+
+    image: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^\S+$")]
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: list[EnvVar] = Field(default_factory=list)
+    resources: ResourceRequirements | None = None
+    backoff_limit: int = Field(default=0, ge=0, le=100)
+    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    ttl_seconds_after_finished: int | None = Field(default=3600, ge=0)
+    service_account_name: DnsSubdomain | None = None
+
+
+class ApprovalParams(BaseModel):
+    """``approval``: wait until someone sets ``kubesteps.dev/approve.<step>`` on the Pipeline."""
+
+    model_config = SPEC_CONFIG
+
+    message: Annotated[str, StringConstraints(max_length=1024)] = "waiting for approval"
+
+
+class PythonParams(BaseModel):
+    """``python``: call a function registered in the ``kubesteps.actions`` entry-point group.
+
+    Only the name's syntax is checked here; a function that is not installed is reported
+    when the step runs, as that step's failure.
+    """
+
+    model_config = SPEC_CONFIG
+
+    function: Annotated[str, StringConstraints(pattern=PYTHON_FUNCTION_PATTERN, max_length=256)]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+ACTION_PARAMS: dict[str, type[BaseModel]] = {
+    "apply": ApplyParams,
+    "approval": ApprovalParams,
+    "delay": DelayParams,
+    "http": HttpParams,
+    "job": JobParams,
+    "python": PythonParams,
+    "waitFor": WaitForParams,
+}
+
+
+def approval_annotation(step_name: str) -> str:
+    """The annotation that approves ``step_name``."""
+    return APPROVAL_ANNOTATION_PREFIX + step_name
+
+
+def known_actions() -> list[str]:
+    """The built-in action names, sorted."""
+    return sorted(ACTION_PARAMS)
+
+
+def validate_params(action: str, params: Mapping[str, Any] | None, *, loc: Loc = ()) -> list[Issue]:
+    """Check a step's ``action`` and ``with`` (``loc`` is the step's location).
+
+    A value that uses a ``${ }`` template cannot be checked before it is rendered, so
+    problems at (or inside) such a value are left to the run-time check of the rendered
+    parameters.
+    """
+    model = ACTION_PARAMS.get(action)
+    if model is None:
+        return [
+            Issue(
+                (*loc, "action"),
+                f"unknown action {action!r}; known actions: {', '.join(known_actions())}",
+            )
+        ]
+    try:
+        model.model_validate(dict(params or {}))
+    except ValidationError as error:
+        return [
+            issue
+            for issue in issues_from_validation_error(
+                error,
+                prefix=(*loc, "with"),
+                allowed_fields=lambda inner: fields_at(model, inner),
+                pattern_descriptions=PATTERN_DESCRIPTIONS,
+            )
+            if not _templated(params, issue.loc[len(loc) + 1 :])
+        ]
+    return []
+
+
+def _templated(params: Mapping[str, Any] | None, loc: Loc) -> bool:
+    node: Any = params
+    for part in loc:
+        if has_template(node):
+            return True
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if not (in_mapping or in_list):
+            return False
+        node = node[part]
+    return has_template(node)

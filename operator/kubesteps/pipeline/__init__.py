@@ -1,0 +1,1 @@
+"""The Pipeline resource: spec model, validation, CEL, and the generated CRD."""

@@ -1,0 +1,109 @@
+"""Go/Kubernetes-style duration strings (``500ms``, ``30s``, ``1h30m``) to ``timedelta`` and back.
+
+The parser works on integers (microseconds) so that ``format_duration`` and
+``parse_duration`` round-trip exactly; floats would lose the last digit of long durations.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+# Units a duration may use, in microseconds. Go also knows ns and us; a timedelta cannot
+# hold nanoseconds, and sub-millisecond timing has no use in a pipeline.
+UNITS: dict[str, int] = {"h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000, "ms": 1_000}
+
+# The same language as a regular expression (RE2-compatible, for the CRD schema).
+DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|h|m|s))+)$"
+
+# Large enough for any sane timeout, small enough that timedelta never overflows.
+MAX_DURATION = timedelta(days=365)
+
+_TERM = re.compile(r"(?P<number>[0-9]*(?:\.[0-9]*)?)(?P<unit>[^0-9.]*)")
+_ALLOWED = "a number followed by a unit (h, m, s or ms), repeated: e.g. 500ms, 30s, 1h30m"
+
+
+class DurationError(ValueError):
+    """A duration string that cannot be parsed; the message says what is wrong and why."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go-style duration (``1h30m``, ``1.5s``, ``250ms``, ``0``) to a timedelta."""
+    if not isinstance(text, str):
+        raise DurationError(f"a duration must be a string like '30s', got {type(text).__name__}")
+    if text == "0":
+        return timedelta(0)
+    if not text:
+        raise DurationError(f"empty duration; expected {_ALLOWED}")
+    if text.startswith("-"):
+        raise DurationError(f"negative duration {text!r}; durations must be 0 or positive")
+    micros = 0
+    position = 0
+    while position < len(text):
+        match = _TERM.match(text, position)
+        assert match is not None  # the pattern can match the empty string, so it always matches
+        number, unit = match.group("number"), match.group("unit")
+        if not number or number == ".":
+            raise DurationError(
+                f"invalid duration {text!r}: expected a number at position {position}; "
+                f"expected {_ALLOWED}"
+            )
+        if not unit:
+            raise DurationError(
+                f"invalid duration {text!r}: missing unit after {number!r}; "
+                "use h, m, s or ms (e.g. '30s')"
+            )
+        if unit not in UNITS:
+            raise DurationError(
+                f"invalid duration {text!r}: unknown unit {unit!r}; use h, m, s or ms"
+            )
+        micros += _to_micros(text, number, UNITS[unit])
+        position = match.end()
+    result = timedelta(microseconds=micros)
+    if result > MAX_DURATION:
+        raise DurationError(f"duration {text!r} is too long; at most 8760h (365 days)")
+    return result
+
+
+def _to_micros(text: str, number: str, scale: int) -> int:
+    whole, _, fraction = number.partition(".")
+    if number.startswith(".") or number.endswith("."):
+        raise DurationError(
+            f"invalid duration {text!r}: {number!r} needs digits on both sides of the '.'"
+        )
+    if len(whole) > 12:
+        raise DurationError(f"duration {text!r} is too long; at most 8760h (365 days)")
+    fraction_micros = 0
+    if fraction:
+        # scale / 10**len(fraction) must stay integral, or precision below 1us is asked for.
+        numerator = int(fraction) * scale
+        denominator = 10 ** len(fraction)
+        if numerator % denominator:
+            raise DurationError(
+                f"invalid duration {text!r}: {number!r} is more precise than a microsecond"
+            )
+        fraction_micros = numerator // denominator
+    return int(whole) * scale + fraction_micros
+
+
+def format_duration(value: timedelta) -> str:
+    """The canonical string for ``value``: ``1h30m``, ``45s``, ``1.5s``, ``250ms`` or ``0``."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    if micros < 0:
+        raise DurationError(f"cannot format a negative duration ({value})")
+    if micros == 0:
+        return "0"
+    if micros < 1_000_000 and micros % 1_000 == 0:
+        return f"{micros // 1_000}ms"
+    hours, micros = divmod(micros, UNITS["h"])
+    minutes, micros = divmod(micros, UNITS["m"])
+    seconds, micros = divmod(micros, UNITS["s"])
+    parts = []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes:
+        parts.append(f"{minutes}m")
+    if seconds or micros:
+        fraction = f".{micros:06d}".rstrip("0") if micros else ""
+        parts.append(f"{seconds}{fraction}s")
+    return "".join(parts)

@@ -1,0 +1,469 @@
+"""The ``Pipeline`` custom resource as pydantic models: the one source of the spec's shape.
+
+YAML uses camelCase (``continueOnError``), Python snake_case (``continue_on_error``).
+Checks that need the whole tree (unique names, CEL, action parameters, nesting depth) run
+in the spec's validator, so a parsed ``Pipeline`` is always a valid one; use
+``kubesteps.pipeline.validate.validate`` to get those problems as readable errors.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict, JsonValue
+
+from kubesteps.pipeline import semantics
+from kubesteps.pipeline.issues import Issue, raise_issues
+from kubesteps.pipeline.types import (
+    ACTION_NAME_PATTERN,
+    DNS1123_SUBDOMAIN_PATTERN,
+    SPEC_CONFIG,
+    CelIdentifier,
+    ConditionType,
+    DnsLabel,
+    PositiveDuration,
+)
+
+API_VERSION = "kubesteps.dev/v1alpha1"
+KIND = "Pipeline"
+
+MAX_TOP_LEVEL_STEPS = 100
+# Nested lists are smaller: the API server multiplies the cost of every CEL rule by the
+# largest number of objects the rule can apply to (100 * 20 * 20 * 20 at the deepest level).
+MAX_NESTED_STEPS = 20
+MAX_CONCURRENCY = 100
+MAX_WHEN = 16
+MAX_EXPRESSION_LENGTH = 2048
+
+CelExpression = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXPRESSION_LENGTH)]
+
+_STEP_KINDS = ("action", "parallel", "group", "forEach")
+_ACTION_NAMES: list[JsonValue] = list(semantics.known_actions())
+
+# A list of named steps is a map keyed by name for the API server: it refuses duplicate
+# names in one list without a CEL rule, and server-side apply merges steps by name.
+_STEP_LIST: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+
+
+class Throttle(BaseModel):
+    """Run the step at most once per interval; the last run time survives restarts."""
+
+    model_config = SPEC_CONFIG
+
+    interval: PositiveDuration = Field(description="Minimum time between two runs; > 0.")
+    ensure_success: bool = Field(
+        default=False,
+        description="Count only successful runs: after a failure the step may run again at once.",
+    )
+    partition_key: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Throttle separately per key (may use ${ } templates, e.g. per forEach item).",
+    )
+    initial_delay: PositiveDuration | None = Field(
+        default=None,
+        description=(
+            "Delay the first run by a random time up to this bound (spreads load after a "
+            "restart); at most the interval. Without it the first run happens at once."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _delay_within_interval(self) -> Self:
+        if self.initial_delay is not None and self.initial_delay > self.interval:
+            raise_issues(
+                "Throttle",
+                [Issue(("initialDelay",), "must not be longer than the interval")],
+                self.initial_delay,
+            )
+        return self
+
+
+class Backoff(BaseModel):
+    """Exponential backoff between attempts: initial * factor**n, capped at max, +/- jitter."""
+
+    model_config = SPEC_CONFIG
+
+    initial: PositiveDuration = Field(
+        default=timedelta(seconds=1), description="Delay before the first retry (default 1s)."
+    )
+    max: PositiveDuration = Field(
+        default=timedelta(minutes=5), description="Longest delay between attempts (default 5m)."
+    )
+    factor: float = Field(
+        default=2.0, ge=1.0, le=10.0, description="Growth factor per attempt, 1..10 (default 2)."
+    )
+    jitter: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Random spread as a fraction of the delay, 0..1 (default 0.2).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        issues = []
+        if self.initial > timedelta(hours=1):
+            issues.append(Issue(("initial",), "must be at most 1h"))
+        if self.max > timedelta(hours=24):
+            issues.append(Issue(("max",), "must be at most 24h"))
+        if self.max < self.initial:
+            issues.append(Issue(("max",), "must not be shorter than initial"))
+        raise_issues("Backoff", issues, self.max)
+        return self
+
+
+class RetryPolicy(BaseModel):
+    """How often a failing step is tried again before it fails for good (Stalled)."""
+
+    model_config = SPEC_CONFIG
+
+    limit: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="Retries after the first attempt, 0..100 (default 3; 0 = never retry).",
+    )
+    backoff: Backoff = Field(default_factory=Backoff, description="Delays between attempts.")
+
+
+def _not_set(field: str) -> str:
+    return f"!(has(self.{field}) && self.{field})"
+
+
+_SEQUENTIAL_OPTIONS_MESSAGE = (
+    "continueOnError and finishOnSuccess are not allowed on sub-steps of parallel or "
+    "forEach: they run side by side"
+)
+
+
+class ParallelSpec(BaseModel):
+    """Sub-steps that run side by side; the group succeeds when all of them do."""
+
+    model_config = ConfigDict(
+        **SPEC_CONFIG,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.steps.all(s, "
+                    + " && ".join(
+                        _not_set(f).replace("self.", "s.")
+                        for f in ("continueOnError", "finishOnSuccess")
+                    )
+                    + ")",
+                    "message": _SEQUENTIAL_OPTIONS_MESSAGE,
+                }
+            ]
+        },
+    )
+
+    steps: list[Step] = Field(
+        min_length=1,
+        max_length=MAX_NESTED_STEPS,
+        description="The sub-steps (1..20).",
+        json_schema_extra=_STEP_LIST,
+    )
+    max_concurrency: int = Field(
+        default=10, ge=1, le=MAX_CONCURRENCY, description="Sub-steps running at once (1..100)."
+    )
+    fail_fast: bool = Field(
+        default=False,
+        description="Cancel the other sub-steps when one fails (default: wait for all).",
+    )
+
+    @model_validator(mode="after")
+    def _no_sequential_options(self) -> Self:
+        issues = [
+            Issue(("steps", index, *loc), message)
+            for index, step in enumerate(self.steps)
+            for loc, message in _sequential_option_conflicts(step)
+        ]
+        raise_issues("ParallelSpec", issues, self.steps)
+        return self
+
+
+class GroupSpec(BaseModel):
+    """Sub-steps that run in order, as one step to the parent."""
+
+    model_config = SPEC_CONFIG
+
+    steps: list[Step] = Field(
+        min_length=1,
+        max_length=MAX_NESTED_STEPS,
+        description="The sub-steps (1..20).",
+        json_schema_extra=_STEP_LIST,
+    )
+
+
+class ForEachSpec(BaseModel):
+    """One generated sub-step per item of a list; sub-steps are named <name>-<index>."""
+
+    model_config = ConfigDict(
+        **SPEC_CONFIG,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": " && ".join(
+                        _not_set(f).replace("self.", "self.step.")
+                        for f in ("continueOnError", "finishOnSuccess")
+                    ),
+                    "message": _SEQUENTIAL_OPTIONS_MESSAGE,
+                }
+            ]
+        },
+    )
+
+    items: CelExpression = Field(
+        description="A CEL expression (no ${ }) that yields a list, e.g. self.spec.targets."
+    )
+    as_: CelIdentifier = Field(
+        default="item",
+        alias="as",
+        description="The variable holding the current item in the template (default item).",
+    )
+    max_concurrency: int = Field(
+        default=10, ge=1, le=MAX_CONCURRENCY, description="Sub-steps running at once (1..100)."
+    )
+    fail_fast: bool = Field(
+        default=False,
+        description="Cancel the other sub-steps when one fails (default: wait for all).",
+    )
+    step: StepTemplate = Field(
+        description="The step run for each item; it has no name (the sub-steps get one)."
+    )
+
+    @model_validator(mode="after")
+    def _no_sequential_options(self) -> Self:
+        issues = [
+            Issue(("step", *loc), message)
+            for loc, message in _sequential_option_conflicts(self.step)
+        ]
+        raise_issues("ForEachSpec", issues, self.step)
+        return self
+
+
+def _sequential_option_conflicts(step: StepBase) -> list[tuple[tuple[str, ...], str]]:
+    """Options that only make sense for steps run one after another."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    if step.continue_on_error:
+        found.append(
+            (
+                ("continueOnError",),
+                "not allowed on a sub-step of parallel or forEach: sub-steps run side by "
+                "side, so there is no next step to continue with; use failFast: false on "
+                "the group (the default) to let the other sub-steps finish",
+            )
+        )
+    if step.finish_on_success:
+        found.append(
+            (
+                ("finishOnSuccess",),
+                "not allowed on a sub-step of parallel or forEach: sub-steps run side by "
+                "side, so there are no later steps to skip",
+            )
+        )
+    return found
+
+
+class StepBase(BaseModel):
+    """What every step has, named or not: options plus exactly one step kind."""
+
+    model_config = ConfigDict(
+        **SPEC_CONFIG,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": " + ".join(f"(has(self.{kind}) ? 1 : 0)" for kind in _STEP_KINDS)
+                    + " == 1",
+                    "message": "a step needs exactly one of action, parallel, group, forEach",
+                },
+                {
+                    "rule": "!has(self.with) || has(self.action)",
+                    "message": "with is only allowed together with action",
+                },
+            ]
+        },
+    )
+
+    when: list[CelExpression] = Field(
+        default_factory=list,
+        max_length=MAX_WHEN,
+        description="CEL predicates (no ${ }); the step runs only when all are true.",
+    )
+    abort_on_false: bool = Field(
+        default=False,
+        description="A false predicate aborts the whole run instead of skipping the step.",
+    )
+    continue_on_error: bool = Field(
+        default=False, description="A failure of this step does not stop the steps after it."
+    )
+    finish_on_success: bool = Field(
+        default=False,
+        description="Success ends the enclosing group (or the whole run at the top level).",
+    )
+    rerun_on_spec_change: bool = Field(
+        default=True,
+        description="Run again after the spec changes even if it succeeded (default true).",
+    )
+    timeout: PositiveDuration | None = Field(
+        default=None, description="Fail an attempt that takes longer than this."
+    )
+    throttle: Throttle | None = Field(default=None, description="Run at most once per interval.")
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retries with exponential backoff."
+    )
+    action: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=ACTION_NAME_PATTERN,
+        description="The action this step runs (a simple step).",
+        json_schema_extra={"enum": _ACTION_NAMES},
+    )
+    params: dict[str, Any] | None = Field(
+        default=None,
+        alias="with",
+        description="The action's parameters; values may use ${ } CEL templates.",
+    )
+    parallel: ParallelSpec | None = Field(default=None, description="Sub-steps run side by side.")
+    group: GroupSpec | None = Field(default=None, description="Sub-steps run in order.")
+    for_each: ForEachSpec | None = Field(
+        default=None, description="A step template run once per item of a list."
+    )
+
+    @property
+    def kind(self) -> str:
+        """Which of action/parallel/group/forEach this step is."""
+        return next(kind for kind in _STEP_KINDS if self._kind_value(kind) is not None)
+
+    @property
+    def children(self) -> list[StepBase]:
+        """The steps directly inside this one (empty for an action step)."""
+        if self.parallel is not None:
+            return list(self.parallel.steps)
+        if self.group is not None:
+            return list(self.group.steps)
+        if self.for_each is not None:
+            return [self.for_each.step]
+        return []
+
+    def _kind_value(self, kind: str) -> object:
+        return {
+            "action": self.action,
+            "parallel": self.parallel,
+            "group": self.group,
+            "forEach": self.for_each,
+        }[kind]
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        present = [kind for kind in _STEP_KINDS if self._kind_value(kind) is not None]
+        issues = []
+        if len(present) != 1:
+            found = ", ".join(present) if present else "none"
+            issues.append(
+                Issue(
+                    (),
+                    f"a step needs exactly one of action, parallel, group, forEach; found: {found}",
+                )
+            )
+        if self.params is not None and self.action is None:
+            issues.append(Issue(("with",), "only allowed together with action"))
+        raise_issues(type(self).__name__, issues, self)
+        return self
+
+
+class Step(StepBase):
+    """A named step."""
+
+    name: DnsLabel = Field(
+        description="Unique across the whole pipeline; a DNS-1123 label (<= 63 chars)."
+    )
+    condition: ConditionType | None = Field(
+        default=None,
+        description=(
+            "A status condition type recorded for this step (CamelCase, unique, not "
+            "Ready/Reconciling/Stalled)."
+        ),
+    )
+
+
+class StepTemplate(StepBase):
+    """The step a forEach runs per item: no name and no condition (the sub-steps get them)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_name_or_condition(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            issues = []
+            if "name" in data:
+                issues.append(
+                    Issue(
+                        ("name",),
+                        "a forEach template has no name: its sub-steps are named "
+                        "<forEach step name>-<index>",
+                    )
+                )
+            if "condition" in data:
+                issues.append(
+                    Issue(
+                        ("condition",),
+                        "not allowed in a forEach template: every item would write the same "
+                        "condition; set condition on the forEach step itself",
+                    )
+                )
+            raise_issues("StepTemplate", issues, data)
+        return data
+
+
+class Metadata(BaseModel):
+    """The object's metadata; only the name is checked, the rest is the API server's."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    name: str = Field(max_length=253, pattern=DNS1123_SUBDOMAIN_PATTERN)
+    namespace: str | None = Field(default=None, max_length=63, pattern=DNS1123_SUBDOMAIN_PATTERN)
+
+
+class PipelineSpec(BaseModel):
+    """What the pipeline does: its steps, and how the whole run is paced."""
+
+    model_config = SPEC_CONFIG
+
+    suspend: bool = Field(default=False, description="Pause: no new steps start while true.")
+    resync_period: PositiveDuration | None = Field(
+        default=None,
+        description="After the run is done, check everything again this often.",
+    )
+    timeout: PositiveDuration | None = Field(
+        default=None, description="Fail a run that takes longer than this."
+    )
+    steps: list[Step] = Field(
+        min_length=1,
+        max_length=MAX_TOP_LEVEL_STEPS,
+        description="The steps, run in order (1..100).",
+        json_schema_extra=_STEP_LIST,
+    )
+
+    @model_validator(mode="after")
+    def _whole_tree(self) -> Self:
+        raise_issues("PipelineSpec", semantics.check_spec(self), self)
+        return self
+
+
+class Pipeline(BaseModel):
+    """A Pipeline object as stored by the API server (``status`` is carried, not checked)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    api_version: Literal["kubesteps.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Pipeline"]
+    metadata: Metadata
+    spec: PipelineSpec
+    status: dict[str, Any] | None = None
+
+
+ParallelSpec.model_rebuild()
+GroupSpec.model_rebuild()
+ForEachSpec.model_rebuild()

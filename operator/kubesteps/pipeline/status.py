@@ -1,0 +1,98 @@
+"""The shape of a Pipeline's ``status``: the source of the CRD's status schema.
+
+The operator writes this; the models exist so writers and readers agree on field names and
+limits, and so the CRD lets the API server refuse a malformed status write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+# metav1.Condition's rules, so that `kubectl wait --for=condition=Ready` and kstatus work.
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+MAX_CONDITION_MESSAGE = 32768
+# status.steps is bounded: forEach can generate many sub-steps, and an object must stay
+# well under etcd's size limit; writers aggregate what does not fit.
+MAX_STEP_RECORDS = 1000
+MAX_STEP_MESSAGE = 1024
+
+StepPhase = Literal[
+    "Pending", "Running", "Waiting", "Retrying", "Succeeded", "Failed", "Skipped", "Throttled"
+]
+
+_STATUS_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Condition(BaseModel):
+    """A standard Kubernetes condition (the metav1.Condition shape)."""
+
+    model_config = _STATUS_CONFIG
+
+    type: Annotated[str, StringConstraints(pattern=CONDITION_TYPE_PATTERN, max_length=316)]
+    status: Literal["True", "False", "Unknown"]
+    observed_generation: int | None = Field(default=None, ge=0)
+    last_transition_time: datetime
+    reason: Annotated[
+        str, StringConstraints(pattern=CONDITION_REASON_PATTERN, min_length=1, max_length=1024)
+    ]
+    message: Annotated[str, StringConstraints(max_length=MAX_CONDITION_MESSAGE)]
+
+
+class StepRecord(BaseModel):
+    """What happened to one step (generated forEach sub-steps included)."""
+
+    model_config = _STATUS_CONFIG
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    phase: StepPhase
+    attempts: int = Field(default=0, ge=0)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    next_run_at: datetime | None = Field(
+        default=None, description="When a waiting, retrying or throttled step runs next."
+    )
+    message: Annotated[str, StringConstraints(max_length=MAX_STEP_MESSAGE)] | None = None
+    outputs: dict[str, Any] | None = Field(
+        default=None, description="What the step's action returned, for later steps' CEL."
+    )
+    generation: int | None = Field(
+        default=None, ge=0, description="The spec generation the step last ran for."
+    )
+
+
+class PipelineStatus(BaseModel):
+    """What the operator reports about a Pipeline."""
+
+    model_config = _STATUS_CONFIG
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    current_step: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="The step the run is at (running, waiting or failed)."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=512,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    steps: list[StepRecord] = Field(
+        default_factory=list,
+        max_length=MAX_STEP_RECORDS,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+    kopf: dict[str, Any] | None = Field(
+        default=None, description="Bookkeeping of the kopf framework; not for users."
+    )

@@ -1,0 +1,103 @@
+"""Constrained field types shared by the Pipeline model and the action parameter models.
+
+Each type carries three things at once: the check pydantic runs, the JSON schema the CRD is
+generated from (a pattern or a CEL rule the API server can enforce), and a human sentence
+used when the check fails.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ConfigDict, PlainSerializer, StringConstraints, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from kubesteps.pipeline.durations import DURATION_PATTERN, format_duration, parse_duration
+
+# Every spec model: camelCase in YAML, snake_case in Python, unknown fields refused, and no
+# silent coercion ("3" is not 3, "yes" is not true), so the model agrees with the CRD schema.
+SPEC_CONFIG = ConfigDict(
+    alias_generator=to_camel,
+    populate_by_name=True,
+    extra="forbid",
+    strict=True,
+    frozen=True,
+)
+
+DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+CONDITION_TYPE_PATTERN = r"^[A-Z][A-Za-z0-9]*$"
+ACTION_NAME_PATTERN = r"^[a-z][A-Za-z0-9]*$"
+CEL_IDENTIFIER_PATTERN = r"^[a-z_][A-Za-z0-9_]*$"
+KIND_PATTERN = CONDITION_TYPE_PATTERN
+# Python identifiers separated by dots: the name an entry point is registered under.
+PYTHON_FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|[KMGTPE]i?)?$"
+
+# What each pattern means, in words, for error messages (pydantic would print the regex).
+PATTERN_DESCRIPTIONS: dict[str, str] = {
+    DNS1123_LABEL_PATTERN: (
+        "a DNS-1123 label: lower-case letters, digits and '-', "
+        "starting and ending with a letter or digit"
+    ),
+    DNS1123_SUBDOMAIN_PATTERN: (
+        "a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', "
+        "starting and ending with a letter or digit"
+    ),
+    CONDITION_TYPE_PATTERN: "CamelCase: a capital letter, then letters and digits",
+    ACTION_NAME_PATTERN: "a lower-camelCase action name such as 'http' or 'waitFor'",
+    CEL_IDENTIFIER_PATTERN: "an identifier: a lower-case letter or '_', then letters, digits, '_'",
+    DURATION_PATTERN: "a duration such as 500ms, 30s, 5m or 1h30m",
+    PYTHON_FUNCTION_PATTERN: "a dotted Python name such as 'kubesteps.examples.greet'",
+    ENV_NAME_PATTERN: "an environment variable name: letters, digits, '-', '.' and '_'",
+    QUANTITY_PATTERN: "a Kubernetes quantity such as 500m, 2 or 1Gi",
+}
+
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS1123_LABEL_PATTERN, max_length=63)]
+ConditionType = Annotated[str, StringConstraints(pattern=CONDITION_TYPE_PATTERN, max_length=63)]
+DnsSubdomain = Annotated[str, StringConstraints(pattern=DNS1123_SUBDOMAIN_PATTERN, max_length=253)]
+CelIdentifier = Annotated[str, StringConstraints(pattern=CEL_IDENTIFIER_PATTERN, max_length=63)]
+
+
+def _parse(value: Any) -> Any:
+    # Already-parsed values pass through so models can be built from Python too.
+    return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+def _parse_positive(value: Any) -> Any:
+    parsed = _parse(value)
+    if parsed <= timedelta(0):
+        raise ValueError(f"must be greater than 0, got {value!r}")
+    return parsed
+
+
+_DURATION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": DURATION_PATTERN,
+    "maxLength": 32,
+}
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_parse),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+
+# A duration that must be > 0. The pattern alone admits "0" and "0s"; the CEL rule (a non-zero
+# digit somewhere) lets the API server refuse those too.
+PositiveDuration = Annotated[
+    timedelta,
+    BeforeValidator(_parse_positive),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            **_DURATION_SCHEMA,
+            "x-kubernetes-validations": [
+                {"rule": "self.matches('[1-9]')", "message": "must be greater than 0"}
+            ],
+        }
+    ),
+]
