@@ -20,7 +20,7 @@ import threading
 from collections import Counter as Tally
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final, Literal, TypeVar
+from typing import Final
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -37,30 +37,23 @@ from prometheus_client.registry import Collector
 
 from kubesteps import __version__
 
-# A `*_created` timestamp series per counter and histogram doubles the series count for
-# no use on dashboards (Prometheus 2 ignores them). The switch is process-wide.
+# prometheus-client adds a `*_created` timestamp series next to every counter and histogram
+# series; in the text format Prometheus stores them as more gauges nobody queries. The
+# switch is process-wide.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-ReconcileOutcome = Literal[
-    "done", "wait", "retry", "failed", "aborted", "invalid", "suspended", "error"
-]
 # The engine's outcomes, plus `error`: the pass itself raised (for example, its status
 # write failed for good), so the engine's outcome never reached the controller.
-RECONCILE_OUTCOMES: Final[tuple[ReconcileOutcome, ...]] = (
+RECONCILE_OUTCOMES: Final = (
     "done", "wait", "retry", "failed", "aborted", "invalid", "suspended", "error",
 )
-StepOutcome = Literal["succeeded", "failed", "waiting", "retrying", "skipped", "throttled"]
-STEP_OUTCOMES: Final[tuple[StepOutcome, ...]] = (
+STEP_OUTCOMES: Final = (
     "succeeded", "failed", "waiting", "retrying", "skipped", "throttled",
 )
-ApiVerb = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
-API_VERBS: Final[tuple[ApiVerb, ...]] = (
+API_VERBS: Final = (
     "get", "list", "watch", "create", "update", "patch", "delete",
 )
-ReadyStatus = Literal["True", "False", "Unknown"]
-READY_STATUSES: Final[tuple[ReadyStatus, ...]] = ("True", "False", "Unknown")
-
-_T = TypeVar("_T", bound=str)
+READY_STATUSES: Final = ("True", "False", "Unknown")
 
 # Condition reasons and action types are CamelCase / camelCase words chosen in code; the
 # pattern keeps free text (messages, object names) from ever becoming a label value.
@@ -79,10 +72,11 @@ REQUEUE_BUCKETS: Final = (
 )
 
 
-def _choice(what: str, value: _T, allowed: tuple[_T, ...]) -> _T:
-    if value not in allowed:
-        raise ValueError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
-    return value
+def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    # str() turns a StrEnum member (the engine's OutcomeKind, StepStatus) into its value.
+    if str(value) not in allowed:
+        raise ValueError(f"{what} {str(value)!r} is not one of: {', '.join(allowed)}")
+    return str(value)
 
 
 def _word(what: str, value: str) -> str:
@@ -94,17 +88,16 @@ def _word(what: str, value: str) -> str:
     return value
 
 
-def _non_negative(what: str, value: float) -> float:
+def _non_negative(what: str, value: float) -> None:
     if not value >= 0:  # also rejects NaN
         raise ValueError(f"{what} must be a number of seconds >= 0, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
 class _PipelineState:
     namespace: str
     name: str
-    ready: ReadyStatus
+    ready: str
     reason: str
     retrying_steps: int
 
@@ -260,24 +253,27 @@ class OperatorMetrics:
 
     def observe_reconcile(
         self,
-        outcome: ReconcileOutcome,
+        outcome: str,
         duration_s: float,
         requeue_s: float | None,
         *,
         namespace: str,
     ) -> None:
         """One reconcile pass ended; `requeue_s` is None when no next pass was scheduled."""
-        _choice("reconcile outcome", outcome, RECONCILE_OUTCOMES)
+        outcome = _choice("reconcile outcome", outcome, RECONCILE_OUTCOMES)
+        _non_negative("duration_s", duration_s)
+        if requeue_s is not None:
+            _non_negative("requeue_s", requeue_s)
         ns = self._ns(namespace)
         self._reconciles.labels(**ns, outcome=outcome).inc()
-        self._reconcile_seconds.labels(**ns).observe(_non_negative("duration_s", duration_s))
+        (self._reconcile_seconds.labels(**ns) if ns else self._reconcile_seconds).observe(
+            duration_s
+        )
         if requeue_s is not None:
-            self._requeue_seconds.labels(**ns, outcome=outcome).observe(
-                _non_negative("requeue_s", requeue_s)
-            )
+            self._requeue_seconds.labels(**ns, outcome=outcome).observe(requeue_s)
 
     def observe_step(
-        self, action: str, outcome: StepOutcome, duration_s: float, *, namespace: str
+        self, action: str, outcome: str, duration_s: float, *, namespace: str
     ) -> None:
         """One step ran (or was skipped or throttled) within a pass.
 
@@ -285,12 +281,11 @@ class OperatorMetrics:
         steps would make names unbounded.
         """
         _word("step action", action)
-        _choice("step outcome", outcome, STEP_OUTCOMES)
+        outcome = _choice("step outcome", outcome, STEP_OUTCOMES)
+        _non_negative("duration_s", duration_s)
         ns = self._ns(namespace)
         self._step_runs.labels(**ns, action=action, outcome=outcome).inc()
-        self._step_seconds.labels(**ns, action=action).observe(
-            _non_negative("duration_s", duration_s)
-        )
+        self._step_seconds.labels(**ns, action=action).observe(duration_s)
 
     def observe_status_write(self, *, conflict: bool) -> None:
         """One status patch attempt; `conflict` when the server answered 409."""
@@ -298,9 +293,9 @@ class OperatorMetrics:
         if conflict:
             self._status_conflicts.inc()
 
-    def observe_api_error(self, verb: ApiVerb, code: int | None) -> None:
+    def observe_api_error(self, verb: str, code: int | None) -> None:
         """A Kubernetes API request failed with HTTP status `code` (None: no response)."""
-        _choice("API verb", verb, API_VERBS)
+        verb = _choice("API verb", verb, API_VERBS)
         if code is None:
             label = "network"
         elif 400 <= code <= 599:
@@ -315,12 +310,12 @@ class OperatorMetrics:
         *,
         namespace: str,
         name: str,
-        ready: ReadyStatus,
+        ready: str,
         reason: str,
         retrying_steps: int = 0,
     ) -> None:
         """Record a Pipeline's state after a pass; it counts until `forget_pipeline(uid)`."""
-        _choice("Ready status", ready, READY_STATUSES)
+        ready = _choice("Ready status", ready, READY_STATUSES)
         _word("Ready reason", reason)
         if retrying_steps < 0:
             raise ValueError(f"retrying_steps must be >= 0, got {retrying_steps}")
