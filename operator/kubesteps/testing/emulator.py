@@ -9,7 +9,7 @@ In tests::
 
 Standalone (for demos and manual poking)::
 
-    python -m kubesteps.testing.emulator --port 8080 --kubeconfig /tmp/kubeconfig \\
+    python -m kubesteps.testing --port 8080 --kubeconfig /tmp/kubeconfig \\
         --crd crds/pipelines.kubesteps.dev.yaml
 """
 
@@ -262,9 +262,10 @@ class Emulator:
     async def serving(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serve on ``host:port`` (0: a free port) and yield the base URL."""
         # handler_cancellation: a client hanging up on a watch ends its stream at once.
-        runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
+        runner = web.AppRunner(
+            self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         address = runner.addresses[0]
         self.url = f"http://{address[0]}:{address[1]}"
@@ -563,7 +564,7 @@ async def serve(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m kubesteps.testing.emulator",
+        prog="python -m kubesteps.testing",
         description="Serve an in-memory Kubernetes API for kubectl --validate=false, kopf and"
                     " kubernetes-asyncio.",
     )
@@ -578,7 +579,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(serve(args.host, args.port, crd_files=args.crd, kubeconfig=args.kubeconfig))
     except KeyboardInterrupt:
         sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,22 @@
+"""Test kubesteps pipelines and operators without a cluster: a Kubernetes API emulator, a
+kopf runner, and pytest fixtures (``pytest_plugins = ["kubesteps.testing.pytest_plugin"]``).
+"""
+
+from kubesteps.testing.discovery import ResourceInfo
+from kubesteps.testing.emulator import Emulator, Fault, RequestCounter, serve
+from kubesteps.testing.errors import ApiError, Cause
+from kubesteps.testing.kubeconfig import write_kubeconfig
+from kubesteps.testing.runner import OperatorRun, run_operator
+
+__all__ = [
+    "ApiError",
+    "Cause",
+    "Emulator",
+    "Fault",
+    "OperatorRun",
+    "RequestCounter",
+    "ResourceInfo",
+    "run_operator",
+    "serve",
+    "write_kubeconfig",
+]
