@@ -183,6 +183,37 @@ def test_probes_hit_the_kopf_liveness_endpoint(
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
 
 
+_COMMON_TAIL = ["--liveness", "http://0.0.0.0:8080/healthz", "--metrics-port"]
+_ALONE = ["--standalone", "--no-leader-election"]
+_ELECTED = [
+    "--standalone", "--leader-election",
+    "--leader-election-namespace", "kubesteps-system",
+    "--leader-election-lease-name",
+]
+# The complete command line of every variant in conftest.VARIANTS, as the operator sees it.
+EXPECTED_ARGS = {
+    "defaults": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
+    "namespaced": [
+        "--namespace", "team-a", "--namespace", "team-b",
+        *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json",
+    ],
+    "ha": [
+        "--all-namespaces", *_ELECTED, "kubesteps-operator",
+        *_COMMON_TAIL, "9090", "--log-format", "json",
+    ],
+    "monitoring": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
+    "custom-image": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
+    "namespaced-ha-extra-rules": [
+        "--namespace", "apps", *_ELECTED, "kubesteps-apps",
+        *_COMMON_TAIL, "0", "--log-format", "text",
+    ],
+}
+
+
+def test_operator_command_line(render: Any, variants: dict[str, Any], variant: str) -> None:
+    assert operator_args(render(variants[variant])) == EXPECTED_ARGS[variant]
+
+
 def test_defaults_watch_all_namespaces_alone(render: Any) -> None:
     objects = render({})
     args = operator_args(objects)
