@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -412,6 +413,24 @@ def test_bad_values_fail_with_a_clear_message(
     with pytest.raises((helm.HelmValuesError, helm.HelmRenderError)) as caught:
         chart.render(values, name="ks", namespace="kubesteps-system")
     assert message in str(caught.value)
+
+
+def test_packaged_chart_holds_the_chart_and_nothing_else(
+    chart_dir: Path, tmp_path: Path, package_version: str
+) -> None:
+    archive = Path(helm.package(str(chart_dir), destination=str(tmp_path)))
+    assert archive.name == f"kubesteps-{package_version}.tgz"
+    with tarfile.open(archive) as packaged:
+        names = set(packaged.getnames())
+    assert {
+        "kubesteps/Chart.yaml",
+        "kubesteps/values.schema.json",
+        "kubesteps/crds/pipelines.kubesteps.dev.yaml",
+        "kubesteps/files/prometheus-rules.yaml",
+        "kubesteps/files/grafana-dashboard.json",
+    } <= names
+    # The docs generator and the rules' promtool tests are repository tools, not chart content.
+    assert not any(name.endswith(".py") or "_test." in name for name in names), sorted(names)
 
 
 def test_chart_crd_is_the_top_level_crd(repo_root: Path, chart_dir: Path) -> None:
