@@ -33,6 +33,7 @@ def test_the_http_receiver_takes_gzip_compressed_exports(
     monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
     provider = build_tracer_provider()
     assert provider is not None

@@ -27,20 +27,20 @@ pytestmark = pytest.mark.usefixtures("clean_otel_env")
     [
         ({}, None),
         ({"OTEL_SERVICE_NAME": "x", "OTEL_TRACES_SAMPLER": "always_on"}, None),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, TracingConfig("http/protobuf")),
-        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"},
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, TracingConfig("grpc")),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4317"}, TracingConfig("grpc")),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+          "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
          TracingConfig("http/protobuf")),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-         TracingConfig("grpc")),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
           "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"},
          TracingConfig("grpc")),
-        ({"OTEL_TRACES_EXPORTER": "otlp"}, TracingConfig("http/protobuf")),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}, None),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "TRUE"}, None),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "false"},
-         TracingConfig("http/protobuf")),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, TracingConfig("grpc")),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_TRACES_EXPORTER": "none"}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_SDK_DISABLED": "TRUE"}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_SDK_DISABLED": "false"},
+         TracingConfig("grpc")),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": " "}, None),
     ],
 )
@@ -121,6 +121,7 @@ def test_the_traces_endpoint_variable_takes_a_full_http_url(
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9/unused")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.http_endpoint + "/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
 
     assert {span.name for span in _emit_reconcile_tree(receiver)} == {"reconcile", "step"}
 
@@ -131,7 +132,7 @@ def test_the_traces_endpoint_variable_takes_a_full_http_url(
 def test_a_service_name_from_the_environment_wins_over_the_default(
     monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver, variable: str
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint)
     value = "ops-pipelines" if variable == "OTEL_SERVICE_NAME" else "service.name=ops-pipelines"
     monkeypatch.setenv(variable, value)
 
@@ -143,7 +144,7 @@ def test_a_service_name_from_the_environment_wins_over_the_default(
 def test_the_sampler_variable_is_honoured(
     monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
 
     assert _emit_reconcile_tree(receiver) == []
@@ -194,8 +195,8 @@ def test_configure_tracing_installs_one_global_provider_and_shutdown_flushes_it(
         print(first, again, same, type(provider).__module__, configure_tracing())
         """,
         env={
+            # No protocol variable: gRPC is the default.
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             # Long enough that only shutdown_tracing() can have sent the spans.
             "OTEL_BSP_SCHEDULE_DELAY": "600000",
         },

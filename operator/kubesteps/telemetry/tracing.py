@@ -27,8 +27,9 @@ DEFAULT_SERVICE_NAME = "kubesteps-operator"
 
 Protocol = Literal["grpc", "http/protobuf"]
 PROTOCOLS: tuple[Protocol, ...] = ("grpc", "http/protobuf")
-# The OpenTelemetry specification's default; note that port 4317 is gRPC and 4318 is HTTP.
-DEFAULT_PROTOCOL: Protocol = "http/protobuf"
+# What OpenTelemetry Python's own auto-configuration picks when no protocol variable is set
+# (the specification suggests http/protobuf). Collectors take gRPC on 4317, HTTP on 4318.
+DEFAULT_PROTOCOL: Protocol = "grpc"
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
