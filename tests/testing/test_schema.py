@@ -1,0 +1,188 @@
+"""Admission of custom resources against their CRD's openAPIV3Schema and CEL rules."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kubesteps.testing import ApiError
+from kubesteps.testing.schema import SchemaValidator
+
+from .widgets import WIDGET_CRD, WIDGETS, widget
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+async def rejected(response: aiohttp.ClientResponse) -> list[dict[str, str]]:
+    body = await response.json()
+    assert response.status == 422, body
+    assert body["reason"] == "Invalid"
+    return list(body["details"]["causes"])
+
+
+async def test_a_missing_required_field_is_rejected(http: aiohttp.ClientSession) -> None:
+    body = widget("w")
+    del body["spec"]["size"]
+    causes = await rejected(await http.post(WIDGETS, json=body))
+    assert causes == [{"reason": "FieldValueRequired", "field": "spec.size",
+                       "message": "spec.size: Required value"}]
+
+
+async def test_a_value_above_the_maximum_is_rejected(http: aiohttp.ClientSession) -> None:
+    causes = await rejected(await http.post(WIDGETS, json=widget("w", size=9)))
+    assert causes[0]["message"] == (
+        "spec.size: Invalid value: 9: spec.size in body should be less than or equal to 5")
+
+
+async def test_a_value_outside_the_enum_is_rejected(http: aiohttp.ClientSession) -> None:
+    causes = await rejected(await http.post(WIDGETS, json=widget("w", mode="warp")))
+    assert causes[0]["reason"] == "FieldValueNotSupported"
+    assert causes[0]["message"] == (
+        'spec.mode: Unsupported value: "warp": supported values: "fast", "slow"')
+
+
+async def test_a_wrong_type_is_rejected(http: aiohttp.ClientSession) -> None:
+    causes = await rejected(await http.post(WIDGETS, json=widget("w", size="big")))
+    assert causes[0]["reason"] == "FieldValueTypeInvalid"
+    assert causes[0]["field"] == "spec.size"
+
+
+async def test_every_failure_is_listed(http: aiohttp.ClientSession) -> None:
+    response = await http.post(WIDGETS, json=widget("w", size=0, mode="warp"))
+    body = await response.json()
+    assert {cause["field"] for cause in body["details"]["causes"]} == {"spec.size", "spec.mode"}
+    assert body["message"].startswith('Widget.example.dev "w" is invalid: [')
+
+
+async def test_defaults_are_applied(http: aiohttp.ClientSession) -> None:
+    created = await (await http.post(WIDGETS, json=widget("w"))).json()
+    assert created["spec"]["mode"] == "fast"
+
+
+async def test_unknown_fields_are_pruned_with_a_warning_by_default(
+    http: aiohttp.ClientSession,
+) -> None:
+    response = await http.post(WIDGETS, json=widget("w", colour="red"))
+    assert "colour" not in (await response.json())["spec"]
+    assert response.headers.getall("Warning") == ['299 - "unknown field \\"spec.colour\\""']
+
+
+async def test_unknown_fields_are_pruned_silently_when_ignored(
+    http: aiohttp.ClientSession,
+) -> None:
+    response = await http.post(WIDGETS, json=widget("w", colour="red"),
+                               params={"fieldValidation": "Ignore"})
+    assert "colour" not in (await response.json())["spec"]
+    assert "Warning" not in response.headers
+
+
+async def test_unknown_fields_are_refused_when_strict(http: aiohttp.ClientSession) -> None:
+    response = await http.post(WIDGETS, json=widget("w", colour="red"),
+                               params={"fieldValidation": "Strict"})
+    body = await response.json()
+    assert response.status == 400
+    assert body["reason"] == "BadRequest"
+    assert 'strict decoding error: unknown field "spec.colour"' in body["message"]
+
+
+async def test_an_invalid_field_validation_value_is_refused(
+    http: aiohttp.ClientSession,
+) -> None:
+    response = await http.post(WIDGETS, json=widget("w"), params={"fieldValidation": "Loose"})
+    assert response.status == 400
+
+
+async def test_preserved_unknown_fields_are_kept(http: aiohttp.ClientSession) -> None:
+    created = await (await http.post(WIDGETS, json=widget("w", extra={"any": {"x": 1}}))).json()
+    assert created["spec"]["extra"] == {"any": {"x": 1}}
+
+
+async def test_nullable_fields_keep_null(http: aiohttp.ClientSession) -> None:
+    created = await (await http.post(WIDGETS, json=widget("w", note=None))).json()
+    assert created["spec"]["note"] is None
+
+
+async def test_null_in_a_non_nullable_field_is_pruned_then_defaulted(
+    http: aiohttp.ClientSession,
+) -> None:
+    created = await (await http.post(WIDGETS, json=widget("w", mode=None))).json()
+    assert created["spec"]["mode"] == "fast"
+
+
+@pytest.mark.parametrize("port", [8080, "http"])
+async def test_int_or_string_accepts_both(http: aiohttp.ClientSession, port: Any) -> None:
+    assert (await http.post(WIDGETS, json=widget("w", port=port))).status == 201
+
+
+async def test_int_or_string_rejects_other_types(http: aiohttp.ClientSession) -> None:
+    causes = await rejected(await http.post(WIDGETS, json=widget("w", port=[1])))
+    assert causes[0]["field"] == "spec.port"
+
+
+async def test_a_failing_cel_rule_is_rejected_with_its_message(
+    http: aiohttp.ClientSession,
+) -> None:
+    causes = await rejected(await http.post(WIDGETS, json=widget("w", min=5, max=1)))
+    assert causes == [{"reason": "FieldValueInvalid", "field": "spec",
+                       "message": 'spec: Invalid value: "object": min must not exceed max'}]
+
+
+async def test_a_transition_rule_compares_with_the_old_object(
+    http: aiohttp.ClientSession,
+) -> None:
+    await http.post(WIDGETS, json=widget("w"))
+    merge = {"Content-Type": "application/merge-patch+json"}
+    fast = await http.patch(f"{WIDGETS}/w", data=json.dumps({"spec": {"size": 2}}), headers=merge)
+    slow = await http.patch(f"{WIDGETS}/w", data=json.dumps({"spec": {"size": 2, "mode": "slow"}}),
+                            headers=merge)
+    assert (await rejected(fast))[0]["message"].endswith("size can only change in slow mode")
+    assert slow.status == 200
+
+
+async def test_status_writes_are_validated(http: aiohttp.ClientSession) -> None:
+    await http.post(WIDGETS, json=widget("w"))
+    response = await http.patch(f"{WIDGETS}/w/status", data=json.dumps({"status": {"phase": 5}}),
+                                headers={"Content-Type": "application/merge-patch+json"})
+    assert (await rejected(response))[0]["field"] == "status.phase"
+
+
+async def test_an_invalid_object_name_is_rejected(http: aiohttp.ClientSession) -> None:
+    causes = await rejected(await http.post(WIDGETS, json=widget("Not_Valid")))
+    assert causes[0]["field"] == "metadata.name"
+
+
+async def test_an_invalid_label_value_is_rejected(http: aiohttp.ClientSession) -> None:
+    body = widget("w")
+    body["metadata"]["labels"] = {"team": "red team"}
+    causes = await rejected(await http.post(WIDGETS, json=body))
+    assert causes[0]["field"] == "metadata.labels"
+
+
+async def test_a_crd_with_an_uncompilable_cel_rule_is_rejected(
+    http: aiohttp.ClientSession,
+) -> None:
+    crd = copy.deepcopy(WIDGET_CRD)
+    crd["metadata"]["name"] = "gadgets.example.dev"
+    crd["spec"]["names"] = {"plural": "gadgets", "kind": "Gadget"}
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "self.size >"}]
+    causes = await rejected(await http.post(CRDS, json=crd))
+    assert "compilation failed" in causes[0]["message"]
+
+
+def test_an_unknown_json_schema_type_in_a_crd_is_reported() -> None:
+    with pytest.raises(ApiError, match="not a valid schema"):
+        SchemaValidator({"type": "thing"}, kind="Thing", group="example.dev")
+
+
+def test_exclusive_maximum_follows_openapi_v3_booleans() -> None:
+    schema = {"type": "object", "properties": {"n": {
+        "type": "integer", "maximum": 3, "exclusiveMaximum": True}}}
+    validator = SchemaValidator(schema, kind="Thing", group="example.dev")
+    with pytest.raises(ApiError) as caught:
+        validator.admit({"metadata": {"name": "t"}, "n": 3}, None, field_validation="Strict")
+    assert caught.value.causes[0].message == "n: Invalid value: 3: n in body should be less than 3"
