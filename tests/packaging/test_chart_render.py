@@ -262,6 +262,27 @@ def test_ha_install_has_a_disruption_budget_for_the_operator_pods(
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
 
 
+def test_ha_replicas_prefer_different_nodes(render: Any, variants: dict[str, Any]) -> None:
+    objects = render(variants["ha"])
+    [term] = pod_spec(objects)["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    pod_labels = only(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_a_single_replica_or_own_affinity_gets_no_default_spread(render: Any) -> None:
+    assert "affinity" not in pod_spec(render({}))
+    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["ops"]},
+        ]}],
+    }}}
+    ha = {"replicaCount": 2, "leaderElection": {"enabled": True}, "affinity": own}
+    assert pod_spec(render(ha))["affinity"] == own
+
+
 def test_pods_know_their_name_and_namespace_and_get_extra_env(
     render: Any, variants: dict[str, Any]
 ) -> None:
