@@ -1,0 +1,1 @@
+"""Tests for kubesteps.pipeline: spec model, validation, CEL, CRD and the CLI around them."""

@@ -1,0 +1,47 @@
+"""Every example Pipeline is valid, both for validate() and for the CRD schema."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import yaml
+
+from kubesteps.pipeline.validate import validate
+
+from .crd_schema import schema_errors
+
+EXAMPLES = sorted((pathlib.Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+def test_the_examples_are_there() -> None:
+    names = {path.name for path in EXAMPLES}
+    assert {
+        "hello.yaml",
+        "parallel.yaml",
+        "approval.yaml",
+        "apply-and-wait.yaml",
+        "job.yaml",
+        "http.yaml",
+    } <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_an_example_says_what_it_shows_and_where_it_runs(path: pathlib.Path) -> None:
+    header = path.read_text().split("apiVersion:", 1)[0]
+
+    assert "Shows:" in header
+    assert "Needs a cluster:" in header
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_an_example_validates(path: pathlib.Path) -> None:
+    for manifest in yaml.safe_load_all(path.read_text()):
+        result = validate(manifest)
+        assert not isinstance(result, list), [str(error) for error in result]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_an_example_passes_the_crd_schema(path: pathlib.Path) -> None:
+    for manifest in yaml.safe_load_all(path.read_text()):
+        assert schema_errors(manifest) == []
