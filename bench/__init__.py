@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench [name ...]`` runs ``bench/bench_<name>.py`` modules' ``main()``."""
