@@ -82,8 +82,9 @@ async def _writer(http: aiohttp.ClientSession, worker: int, count: int,
             name = f"w{worker}-{index}"
             response = await http.post(NAMESPACE_URL, json=thing(name))
         elif index % 3 == 1:
-            response = await http.patch(f"{NAMESPACE_URL}/{name}",
-                                        data=json.dumps({"spec": {"size": index + 1}}), headers=MERGE)
+            # size index + 1 is never the created size 1: no write is a no-op without an event
+            body = json.dumps({"spec": {"size": index + 1}})
+            response = await http.patch(f"{NAMESPACE_URL}/{name}", data=body, headers=MERGE)
         else:
             response = await http.patch(f"{NAMESPACE_URL}/{name}/status",
                                         data=json.dumps({"status": {"phase": "Done"}}),
