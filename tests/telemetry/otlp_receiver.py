@@ -1,9 +1,10 @@
 """A tiny OTLP trace receiver for tests: what a collector would see, over gRPC and HTTP.
 
 Start it with `with OtlpReceiver() as receiver:`, point the standard exporter variables at
-`receiver.grpc_endpoint` (with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`) or at
-`receiver.http_endpoint` (`http/protobuf`), flush the tracer provider, then read
-`receiver.spans()`. Both servers listen on 127.0.0.1 on ports the OS picks.
+`receiver.grpc_endpoint` (protocol `grpc`, the default) or at `receiver.http_endpoint`
+(`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`), flush the tracer provider, then read
+`receiver.spans()`; `span_tree(spans)` draws them as a tree. Both servers listen on
+127.0.0.1 on ports the OS picks.
 
 An export is stored before the server answers it, so once a provider's `force_flush()` or
 `shutdown()` has returned, its spans are here: no waiting or polling is needed.
@@ -46,6 +47,8 @@ class ReceivedSpan:
     resource: Mapping[str, Any]
     scope: str
     transport: Transport
+    start_ns: int
+    end_ns: int
     events: tuple[str, ...] = field(default=())
 
 
@@ -89,10 +92,33 @@ def _spans(request: ExportTraceServiceRequest, transport: Transport) -> list[Rec
                         resource=resource,
                         scope=scope_spans.scope.name,
                         transport=transport,
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
                         events=tuple(event.name for event in span.events),
                     )
                 )
     return received
+
+
+def span_tree(spans: Iterable[ReceivedSpan]) -> list[str]:
+    """The spans as indented lines, children under parents in start order: a whole tree
+    in one readable assertion. A span whose parent was not received counts as a root."""
+    spans = sorted(spans, key=lambda span: (span.start_ns, span.name))
+    ids = {span.span_id for span in spans}
+    children: dict[str, list[ReceivedSpan]] = {}
+    for span in spans:
+        parent = span.parent_span_id if span.parent_span_id in ids else ""
+        children.setdefault(parent, []).append(span)
+
+    lines: list[str] = []
+
+    def walk(parent: str, depth: int) -> None:
+        for child in children.get(parent, []):
+            lines.append("  " * depth + child.name)
+            walk(child.span_id, depth + 1)
+
+    walk("", 0)
+    return lines
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):

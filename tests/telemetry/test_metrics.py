@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubesteps import __version__
+from kubesteps.telemetry import metrics as metrics_module
 from kubesteps.telemetry.metrics import (
     RECONCILE_OUTCOMES,
     OperatorMetrics,
@@ -261,7 +262,11 @@ def test_the_server_serves_the_registry_and_frees_its_port_on_close() -> None:
         pass
 
 
-def test_get_metrics_returns_what_configure_metrics_created() -> None:
+def test_get_metrics_returns_what_configure_metrics_created(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Put the process-wide instance back afterwards, for tests that use the default.
+    monkeypatch.setattr(metrics_module, "_current", metrics_module._current)
     configured = configure_metrics(per_namespace_labels=True)
 
     assert get_metrics() is configured

@@ -17,7 +17,7 @@ from kubesteps.telemetry.tracing import (
     tracing_config_from_env,
 )
 
-from .otlp_receiver import OtlpReceiver, ReceivedSpan
+from .otlp_receiver import OtlpReceiver, ReceivedSpan, span_tree
 
 pytestmark = pytest.mark.usefixtures("clean_otel_env")
 
@@ -73,7 +73,8 @@ def test_an_unsupported_exporter_setting_is_an_error_naming_the_variable(
 
 
 def _emit_reconcile_tree(receiver: OtlpReceiver) -> list[ReceivedSpan]:
-    """Send a reconcile span with a failing step span under it; return what arrived."""
+    """Send a reconcile span with a failing step span under it, then a second root span;
+    return what arrived."""
     provider = build_tracer_provider()
     assert provider is not None
     tracer = provider.get_tracer("kubesteps.test")
@@ -83,6 +84,8 @@ def _emit_reconcile_tree(receiver: OtlpReceiver) -> list[ReceivedSpan]:
     ):
         step.set_attribute("kubesteps.step.attempt", 2)
         step.set_status(Status(StatusCode.ERROR, "boom"))
+    with tracer.start_as_current_span("status-patch"):
+        pass
     provider.force_flush()
     provider.shutdown()
     return receiver.spans()
@@ -99,9 +102,10 @@ def test_spans_reach_the_receiver_as_a_tree_with_the_default_service_name(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
 
-    spans = {span.name: span for span in _emit_reconcile_tree(receiver)}
+    received = _emit_reconcile_tree(receiver)
+    spans = {span.name: span for span in received}
 
-    assert sorted(spans) == ["reconcile", "step"]
+    assert span_tree(received) == ["reconcile", "  step", "status-patch"]
     reconcile, step = spans["reconcile"], spans["step"]
     assert reconcile.parent_span_id == ""
     assert step.parent_span_id == reconcile.span_id
@@ -123,7 +127,7 @@ def test_the_traces_endpoint_variable_takes_a_full_http_url(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.http_endpoint + "/v1/traces")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
 
-    assert {span.name for span in _emit_reconcile_tree(receiver)} == {"reconcile", "step"}
+    assert span_tree(_emit_reconcile_tree(receiver)) == ["reconcile", "  step", "status-patch"]
 
 
 @pytest.mark.parametrize(
