@@ -423,7 +423,9 @@ class StepsEngine(RunControl):
             call = _bind(middleware, ctx, call)
 
         timeout = step.timeout.total_seconds() if step.timeout is not None else None
-        if scope.deadline is not None:
+        # The run's deadline stops the innermost running step, the one doing the work: were
+        # groups bounded by it too, the outermost would fire first and take the blame.
+        if scope.deadline is not None and isinstance(step, SimpleStep):
             left = max(0.0, scope.deadline - asyncio.get_running_loop().time())
             timeout = left if timeout is None else min(timeout, left)
         if timeout is None:
