@@ -186,3 +186,19 @@ def test_exclusive_maximum_follows_openapi_v3_booleans() -> None:
     with pytest.raises(ApiError) as caught:
         validator.admit({"metadata": {"name": "t"}, "n": 3}, None, field_validation="Strict")
     assert caught.value.causes[0].message == "n: Invalid value: 3: n in body should be less than 3"
+
+
+async def test_a_rule_using_a_kubernetes_cel_library_is_skipped_with_a_warning(
+    http: aiohttp.ClientSession,
+) -> None:
+    crd = copy.deepcopy(WIDGET_CRD)
+    crd["metadata"]["name"] = "gadgets.example.dev"
+    crd["spec"]["names"] = {"plural": "gadgets", "kind": "Gadget"}
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["properties"]["spec"]["x-kubernetes-validations"] = [
+        {"rule": "self.mode.lowerAscii() == self.mode"}]
+    assert (await http.post(CRDS, json=crd)).status == 201
+    gadget = {**widget("g"), "apiVersion": "example.dev/v1", "kind": "Gadget"}
+    response = await http.post("/apis/example.dev/v1/namespaces/default/gadgets", json=gadget)
+    assert response.status == 201
+    assert "cel-python has no 'lowerAscii'" in response.headers["Warning"]

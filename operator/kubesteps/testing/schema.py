@@ -20,9 +20,8 @@ import celpy
 import jsonschema
 from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
-from celpy.evaluation import CELEvalError
 
-from kubesteps.testing.errors import ApiError, Cause
+from kubesteps.testing.errors import ApiError, Cause, invalid
 
 JSON = Any
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
@@ -130,6 +129,13 @@ def to_json_schema(node: JSON) -> JSON:
     return out
 
 
+_UNDECLARED = re.compile(r"undeclared reference to '([^']+)'")
+
+
+class _Unsupported(Exception):
+    """A CEL rule calls a function cel-python lacks: skipped with a warning, not failed."""
+
+
 @dataclass
 class _Rule:
     rule: str
@@ -214,16 +220,13 @@ class SchemaValidator:
             if field_validation != "Ignore":
                 warnings = [f'unknown field "{path}"' for path in context.unknown]
 
-        causes = [*self._schema_causes(result), *self._cel_causes(result, old, self.schema, "")]
+        skipped: list[str] = []
+        causes = [*self._schema_causes(result),
+                  *self._cel_causes(result, old, self.schema, "", skipped)]
+        warnings.extend(skipped)
         if causes:
             name = (result.get("metadata") or {}).get("name") or ""
-            raise ApiError(
-                "Invalid",
-                f'{self.kind}.{self.group} "{name}" is invalid: '
-                + (causes[0].message if len(causes) == 1
-                   else "[" + ", ".join(c.message for c in causes) + "]"),
-                name=name, group=self.group, kind=self.kind, causes=causes,
-            )
+            raise invalid(self.kind, self.group, name, causes)
         return result, warnings
 
     def _normalize(
@@ -274,13 +277,20 @@ class SchemaValidator:
             causes.extend(_describe(error, path))
         return causes
 
-    def _cel_causes(self, value: JSON, old: JSON, schema: JSON, path: str) -> Iterator[Cause]:
+    def _cel_causes(
+        self, value: JSON, old: JSON, schema: JSON, path: str, skipped: list[str]
+    ) -> Iterator[Cause]:
         if not isinstance(schema, dict):
             return
         for rule in self._rules.get(id(schema), ()):
             if rule.transition and old is None:
                 continue  # transition rules only run on updates that have an old value
-            failure = self._evaluate(rule, value, old)
+            try:
+                failure = self._evaluate(rule, value, old)
+            except _Unsupported as unsupported:
+                skipped.append(f"x-kubernetes-validations rule {rule.rule!r} at"
+                               f" {path or '<root>'} was not evaluated: {unsupported}")
+                continue
             if failure is not None:
                 where = _join(path, rule.field_path) if rule.field_path else path
                 shown = _render(value)
@@ -294,12 +304,13 @@ class SchemaValidator:
                 if sub is None or (not path and key in _ROOT_FIELDS):
                     continue
                 old_item = old.get(key) if isinstance(old, dict) else None
-                yield from self._cel_causes(item, old_item, sub, _join(path, key))
+                yield from self._cel_causes(item, old_item, sub, _join(path, key), skipped)
         elif isinstance(value, list) and isinstance(schema.get("items"), dict):
             old_items = self._correlate(old, schema)
             for index, item in enumerate(value):
                 old_item = old_items.get(self._list_key(item, schema)) if old_items else None
-                yield from self._cel_causes(item, old_item, schema["items"], _join(path, index))
+                yield from self._cel_causes(
+                    item, old_item, schema["items"], _join(path, index), skipped)
 
     @staticmethod
     def _list_key(item: JSON, schema: JSON) -> Any:
@@ -321,8 +332,12 @@ class SchemaValidator:
         try:
             outcome = rule.program.evaluate(activation)
         except Exception as exc:  # celpy raises CELEvalError and friends from deep inside
-            return f"rule {rule.rule!r} could not be evaluated: {exc}"
-        if isinstance(outcome, CELEvalError):
+            outcome = exc
+        if isinstance(outcome, Exception):
+            missing = _UNDECLARED.search(str(outcome))
+            if missing:
+                raise _Unsupported(f"cel-python has no {missing.group(1)!r} (a Kubernetes CEL"
+                                   " library function)")
             return f"rule {rule.rule!r} could not be evaluated: {outcome}"
         if outcome is True or (isinstance(outcome, BoolType) and bool(outcome)):
             return None
