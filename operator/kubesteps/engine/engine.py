@@ -743,12 +743,11 @@ def _as_exception(result: _Result) -> Exception:
 def _as_steps(name: str, generated: Any) -> Sequence[Step]:
     if isinstance(generated, Step):
         return (generated,)
-    if isinstance(generated, Sequence) and generated and all(
-        isinstance(s, Step) for s in generated
-    ):
+    # An empty list is fine: a fan-out over an empty list has nothing to do.
+    if isinstance(generated, Sequence) and all(isinstance(s, Step) for s in generated):
         return tuple(generated)
     raise DefinitionError(
-        name, "generate", f"must return a Step or a non-empty list of Steps, got {generated!r}"
+        name, "generate", f"must return a Step or a list of Steps, got {generated!r}"
     )
 
 

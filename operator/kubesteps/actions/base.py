@@ -1,0 +1,81 @@
+"""What an action is, and what it sees when it runs.
+
+An action is the body of a Pipeline step with ``action: NAME``. It gets its ``with``
+parameters, already rendered (``${ }`` templates filled in) and validated against its
+pydantic model, and an ``ActionContext``. It returns outputs (a mapping, recorded in
+``status.steps[].outputs`` and visible to later steps' CEL) or raises the engine's signals:
+``WaitError`` to be looked at again later (never sleep in an action: waits go by requeue),
+``RetryableError`` for transient trouble, ``PermanentError`` for what no retry can fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from kubesteps.engine import PermanentError, StepContext
+from kubesteps.kube.client import KubeClient
+
+Outputs = Mapping[str, Any] | None
+
+
+@dataclass
+class ActionContext:
+    """The world as one action sees it during one reconcile pass."""
+
+    step: StepContext
+    pipeline: Mapping[str, Any]
+    kube: KubeClient | None
+    clock: Callable[[], datetime]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The step's name."""
+        return self.step.name
+
+    @property
+    def namespace(self) -> str:
+        return str(self.pipeline.get("metadata", {}).get("namespace") or "default")
+
+    @property
+    def pipeline_name(self) -> str:
+        return str(self.pipeline.get("metadata", {}).get("name", ""))
+
+    @property
+    def generation(self) -> int:
+        return int(self.pipeline.get("metadata", {}).get("generation") or 0)
+
+    def owner_reference(self) -> dict[str, Any]:
+        """An ownerReference to the Pipeline: owned objects go when the Pipeline goes."""
+        meta = self.pipeline.get("metadata", {})
+        return {
+            "apiVersion": self.pipeline.get("apiVersion", "kubesteps.dev/v1alpha1"),
+            "kind": self.pipeline.get("kind", "Pipeline"),
+            "name": meta.get("name", ""),
+            "uid": meta.get("uid", ""),
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def require_kube(self) -> KubeClient:
+        """The API client, or a clear failure when this run has no Kubernetes API."""
+        if self.kube is None:
+            raise PermanentError(
+                f"step {self.name!r} needs the Kubernetes API, and this run has none "
+                "(run it through the operator, or `kubesteps run` with its embedded API)"
+            )
+        return self.kube
+
+
+class Action(Protocol):
+    """A built-in or plugged-in action: a parameters model and a coroutine."""
+
+    name: str
+    params: type[BaseModel]
+
+    def run(self, ctx: ActionContext, params: Any) -> Awaitable[Outputs]: ...

@@ -1,0 +1,336 @@
+"""ConditionsKeeper: step states kept in a custom resource's ``status``.
+
+The engine's transitions land in memory; ``commit`` turns them into ``status.steps``
+records, one condition per step that declares one, the ``Ready``/``Reconciling``/``Stalled``
+summary and ``observedGeneration``, and writes only what changed in one status patch. A step
+that keeps running for a while gets one more patch while it runs, so ``kubectl get`` shows
+it. A conflict (somebody else wrote in between) re-reads the object and re-applies our
+changes on top of theirs; conditions we do not own are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kubesteps.engine import Outcome, OutcomeKind, StepState, StepStatus
+from kubesteps.engine.errors import short_message
+from kubesteps.kube.client import ApiError
+from kubesteps.kube.conditions import set_condition, stamp
+
+log = logging.getLogger("kubesteps.keepers.conditions")
+
+SUMMARY_CONDITIONS = ("Ready", "Reconciling", "Stalled")
+MAX_RECORDS = 1000
+MAX_MESSAGE = 1024
+MAX_OUTPUT_BYTES = 8192
+
+
+class StatusStore(Protocol):
+    """Where the object lives: the API server (operator) or a local database (``run``)."""
+
+    async def patch(self, status: Mapping[str, Any], resource_version: str | None) -> Any: ...
+
+    async def read(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The run-level state shown in ``Ready``/``Reconciling``/``Stalled``."""
+
+    ready: str  # "True" / "False"
+    reason: str
+    message: str
+    reconciling: bool
+    stalled: bool
+    current_step: str = ""
+
+
+_STEP_CONDITION = {
+    StepStatus.SUCCEEDED: ("True", "Succeeded"),
+    StepStatus.THROTTLED: ("True", "Throttled"),
+    StepStatus.FAILED: ("False", "Failed"),
+    StepStatus.SKIPPED: ("False", "Skipped"),
+    StepStatus.RUNNING: ("Unknown", "Running"),
+    StepStatus.WAITING: ("Unknown", "Waiting"),
+    StepStatus.RETRYING: ("Unknown", "Retrying"),
+    StepStatus.PENDING: ("Unknown", "Pending"),
+}
+
+
+def summarize(outcome: Outcome) -> Summary:
+    """The summary conditions for an engine outcome."""
+    where = f"step {outcome.step!r}: " if outcome.step else ""
+    text = f"{where}{outcome.message}".strip(": ")
+    if outcome.kind is OutcomeKind.DONE:
+        return Summary("True", "Succeeded", "all steps are done", False, False)
+    if outcome.kind is OutcomeKind.WAIT:
+        return Summary("False", "Waiting", text, True, False, outcome.step or "")
+    if outcome.kind is OutcomeKind.RETRY:
+        return Summary("False", "Retrying", text, True, False, outcome.step or "")
+    if outcome.kind is OutcomeKind.ABORTED:
+        return Summary("False", "Aborted", text, True, False, outcome.step or "")
+    return Summary("False", "Failed", text, False, True, outcome.step or "")
+
+
+def _phase(status: StepStatus) -> str:
+    return status.value.capitalize()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _cap_outputs(outputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if outputs is None:
+        return None
+    data: dict[str, Any] = json.loads(json.dumps(dict(outputs), default=str))
+    size = len(json.dumps(data))
+    if size > MAX_OUTPUT_BYTES:
+        return {"truncated": True, "bytes": size}
+    return data
+
+
+class ConditionsKeeper:
+    """A ``StateKeeper`` over ``status``; see the module docstring.
+
+    - ``body``: the object as read at the start of the pass (its status is the baseline).
+    - ``conditions``: state name -> condition type, for steps that declare one.
+    - ``keep_on_spec_change``: state names whose success survives a spec change
+      (``rerunOnSpecChange: false``); every other record from an older generation reads
+      as pending, so the step runs again for the new spec.
+    - ``flush_running_after``: seconds a step may run before its ``running`` state is
+      written on its own (``None``: only at commit).
+    """
+
+    def __init__(
+        self,
+        store: StatusStore,
+        body: Mapping[str, Any],
+        *,
+        conditions: Mapping[str, str] | None = None,
+        keep_on_spec_change: frozenset[str] = frozenset(),
+        clock: Callable[[], datetime] | None = None,
+        flush_running_after: float | None = 2.0,
+        conflict_attempts: int = 5,
+    ) -> None:
+        self.store = store
+        self.conditions = dict(conditions or {})
+        self.keep_on_spec_change = keep_on_spec_change
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.flush_running_after = flush_running_after
+        self.conflict_attempts = conflict_attempts
+        self.writes = 0
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._summary: Summary | None = None
+        self._adopt(body)
+        self.generation = int(body.get("metadata", {}).get("generation") or 0)
+        self._records: dict[str, dict[str, Any]] = {
+            r["name"]: dict(r) for r in self._status.get("steps") or [] if "name" in r
+        }
+        self._last_runs: dict[str, str] = dict(self._status.get("lastRuns") or {})
+
+    # -- StateKeeper ------------------------------------------------------------------
+
+    async def get_step_state(self, name: str) -> StepState | None:
+        record = self._records.get(name)
+        if record is None:
+            return None
+        stale = int(record.get("generation") or 0) != self.generation
+        kept = name in self.keep_on_spec_change and record.get("phase") == "Succeeded"
+        if stale and not kept:
+            return None  # written for an older spec: runs again
+        return _to_state(record)
+
+    async def set_step_state(self, state: StepState) -> None:
+        self._records[state.name] = _to_record(state, self.generation)
+        if state.status is StepStatus.RUNNING and self.flush_running_after is not None:
+            self._arm_timer()
+
+    async def get_last_run(self, key: str) -> datetime | None:
+        return _parse_time(self._last_runs.get(key))
+
+    async def set_last_run(self, key: str, when: datetime) -> None:
+        self._last_runs[key] = when.isoformat()
+
+    async def flush(self) -> None:
+        """Called by the engine at the end of a run: the writing happens in ``commit``."""
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def commit(self, summary: Summary) -> None:
+        """Write the pass's states and ``summary``: at most one patch if nothing conflicts."""
+        self._disarm_timer()
+        self._summary = summary
+        await self._write()
+
+    def states(self) -> dict[str, StepState]:
+        """The states as the engine would read them now (for CEL and printing)."""
+        return {
+            name: _to_state(record)
+            for name, record in self._records.items()
+            if int(record.get("generation") or 0) == self.generation
+            or (name in self.keep_on_spec_change and record.get("phase") == "Succeeded")
+        }
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        """The status as last written (or read)."""
+        return self._status
+
+    def _arm_timer(self) -> None:
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            assert self.flush_running_after is not None
+            self._timer = loop.call_later(self.flush_running_after, self._flush_in_background)
+
+    def _disarm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _flush_in_background(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self._write(running=True))
+        task.add_done_callback(_log_failure)
+
+    async def _write(self, *, running: bool = False) -> None:
+        async with self._lock:
+            for attempt in range(1, self.conflict_attempts + 1):
+                desired = self._render(running=running)
+                changes = {k: v for k, v in desired.items() if self._status.get(k) != v}
+                if not changes:
+                    return
+                try:
+                    result = await self.store.patch(changes, self._resource_version)
+                except ApiError as error:
+                    if error.status != 409 or attempt == self.conflict_attempts:
+                        raise
+                    fresh = await self.store.read()
+                    if fresh is None:
+                        raise
+                    log.debug("status conflict (attempt %d); re-reading", attempt)
+                    self._adopt(fresh)
+                    continue
+                self.writes += 1
+                self._adopt(result)
+                return
+
+    def _adopt(self, body: Mapping[str, Any]) -> None:
+        """Take the object's current status and resourceVersion as the new baseline."""
+        self._status: dict[str, Any] = dict(body.get("status") or {})
+        self._resource_version: str | None = body.get("metadata", {}).get("resourceVersion")
+
+    def _render(self, *, running: bool) -> dict[str, Any]:
+        now = self.clock()
+        conditions: list[dict[str, Any]] = [dict(c) for c in self._status.get("conditions") or []]
+        gen = self.generation
+        summary = self._summary
+        if summary is None or running:
+            current = next(
+                (n for n, r in self._records.items() if r.get("phase") == "Running"), ""
+            )
+            summary = Summary(
+                "False", "Running", f"step {current!r} is running" if current else "running",
+                True, False, current,
+            )
+        set_condition(conditions, "Ready", summary.ready, summary.reason,
+                      self._ready_message(summary), generation=gen, now=now)
+        set_condition(conditions, "Reconciling", "True" if summary.reconciling else "False",
+                      summary.reason if summary.reconciling else "Done", summary.message,
+                      generation=gen, now=now)
+        set_condition(conditions, "Stalled", "True" if summary.stalled else "False",
+                      summary.reason if summary.stalled else "NotStalled",
+                      summary.message if summary.stalled else "", generation=gen, now=now)
+        for state_name, condition_type in self.conditions.items():
+            record = self._records.get(state_name)
+            if record is None or int(record.get("generation") or 0) != gen:
+                status, reason, message = "Unknown", "Pending", "not run yet for this generation"
+                if record is not None and state_name in self.keep_on_spec_change:
+                    status, reason = _STEP_CONDITION[StepStatus(record["phase"].lower())]
+                    message = record.get("message") or ""
+            else:
+                status, reason = _STEP_CONDITION[StepStatus(record["phase"].lower())]
+                message = record.get("message") or ""
+            set_condition(conditions, condition_type, status, reason, message,
+                          generation=gen, now=now)
+        records = list(self._records.values())
+        if len(records) > MAX_RECORDS:
+            log.warning("%d step records exceed the cap of %d; keeping the newest",
+                        len(records), MAX_RECORDS)
+            records = records[-MAX_RECORDS:]
+        return {
+            "observedGeneration": gen,
+            "currentStep": summary.current_step,
+            "conditions": conditions,
+            "steps": records,
+            "lastRuns": dict(self._last_runs),
+        }
+
+    def _ready_message(self, summary: Summary) -> str:
+        phases: dict[str, int] = {}
+        for record in self._records.values():
+            if int(record.get("generation") or 0) == self.generation:
+                phases[record["phase"]] = phases.get(record["phase"], 0) + 1
+        counts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
+        if summary.ready == "True":
+            return f"all steps are done ({counts})" if counts else "all steps are done"
+        return f"{summary.message} ({counts})" if counts else summary.message
+
+
+def _to_record(state: StepState, generation: int) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "name": state.name,
+        "phase": _phase(state.status),
+        "reason": state.reason or _phase(state.status),
+        "attempts": state.attempts,
+        "generation": generation,
+    }
+    if state.message:
+        message = state.message
+        record["message"] = message if len(message) <= MAX_MESSAGE else message[:1023] + "…"
+    for key, value in (
+        ("startedAt", state.started_at),
+        ("finishedAt", state.finished_at),
+        ("nextRunAt", state.next_run_at),
+    ):
+        if value is not None:
+            record[key] = stamp(value)
+    outputs = _cap_outputs(state.outputs)
+    if outputs is not None:
+        record["outputs"] = outputs
+    if state.disabled:
+        record["disabled"] = True
+    if state.inserted:
+        record["inserted"] = list(state.inserted)
+    return record
+
+
+def _to_state(record: Mapping[str, Any]) -> StepState:
+    return StepState(
+        name=record["name"],
+        status=StepStatus(str(record.get("phase", "Pending")).lower()),
+        reason=record.get("reason", ""),
+        message=record.get("message", ""),
+        attempts=int(record.get("attempts") or 0),
+        started_at=_parse_time(record.get("startedAt")),
+        finished_at=_parse_time(record.get("finishedAt")),
+        next_run_at=_parse_time(record.get("nextRunAt")),
+        outputs=record.get("outputs"),
+        disabled=bool(record.get("disabled", False)),
+        inserted=tuple(record.get("inserted") or ()),
+    )
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("writing a running step's state failed: %s",
+                    short_message(task.exception() or RuntimeError()))

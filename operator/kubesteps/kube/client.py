@@ -1,0 +1,303 @@
+"""A small async Kubernetes API client for the calls kopf does not make for us.
+
+It authenticates with the ``kopf.ConnectionInfo`` kopf's own login produced (kubeconfig,
+in-cluster service account, or the ``kubernetes`` client's configuration), so the operator
+has exactly one source of credentials. Resources are addressed by ``apiVersion`` and
+``kind``; the plural and scope come from the API server's discovery documents, cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+
+Obj = dict[str, Any]
+
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+class ApiError(Exception):
+    """The API server refused a request: ``status`` and the Status ``reason``."""
+
+    def __init__(self, status: int, reason: str, message: str, *, retry_after: float | None = None):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: conflicts, throttling and server-side failures."""
+        return self.status in (409, 429) or self.status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the client needs to reach a server (a subset of ``kopf.ConnectionInfo``)."""
+
+    server: str
+    token: str | None = None
+    insecure: bool = False
+    ca_path: str | None = None
+    ca_data: bytes | None = None
+    certificate_path: str | None = None
+    private_key_path: str | None = None
+    certificate_data: bytes | None = None
+    private_key_data: bytes | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_kopf(cls, info: Any) -> Credentials:
+        """Build from a ``kopf.ConnectionInfo`` (duck-typed to keep this layer kopf-free)."""
+        return cls(
+            server=info.server,
+            token=info.token,
+            insecure=bool(info.insecure),
+            ca_path=info.ca_path,
+            ca_data=info.ca_data,
+            certificate_path=info.certificate_path,
+            private_key_path=info.private_key_path,
+            certificate_data=info.certificate_data,
+            private_key_data=info.private_key_data,
+            username=info.username,
+            password=info.password,
+        )
+
+
+class KubeClient:
+    """get / list / create / patch / delete / apply, by ``apiVersion`` and ``kind``."""
+
+    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+        self.credentials = credentials
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._resources: dict[tuple[str, str], ResourceRef] = {}
+        self._discovery_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- resources ----------------------------------------------------------------------
+
+    async def resource(self, api_version: str, kind: str) -> ResourceRef:
+        """Resolve a kind through discovery (cached; refreshed once on a miss)."""
+        key = (api_version, kind)
+        if key not in self._resources:
+            async with self._discovery_lock:
+                if key not in self._resources:
+                    await self._discover(api_version)
+        if key not in self._resources:
+            raise ApiError(
+                404, "NotFound", f"the server does not serve kind {kind!r} in {api_version!r}"
+            )
+        return self._resources[key]
+
+    async def _discover(self, api_version: str) -> None:
+        path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+        group, _, version = api_version.rpartition("/")
+        document = await self.request("GET", path)
+        for item in document.get("resources", []):
+            name = item.get("name", "")
+            if "/" in name:  # a subresource such as pods/log
+                continue
+            self._resources[(api_version, item["kind"])] = ResourceRef(
+                group=group, version=version, plural=name, kind=item["kind"],
+                namespaced=bool(item.get("namespaced")),
+            )
+
+    # -- verbs ----------------------------------------------------------------------------
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Obj | None:
+        ref = await self.resource(api_version, kind)
+        try:
+            return await self.request("GET", ref.path(namespace, name))
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+    ) -> list[Obj]:
+        ref = await self.resource(api_version, kind)
+        params = {"labelSelector": label_selector} if label_selector else None
+        document = await self.request("GET", ref.path(namespace), params=params)
+        return list(document.get("items", []))
+
+    async def create(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
+        ref = await self.resource(obj["apiVersion"], obj["kind"])
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        return await self.request("POST", ref.path(ns), body=obj)
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        content_type: str = MERGE,
+    ) -> Obj:
+        ref = await self.resource(api_version, kind)
+        path = ref.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        return await self.request("PATCH", path, body=patch, content_type=content_type)
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+    ) -> bool:
+        ref = await self.resource(api_version, kind)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        try:
+            await self.request("DELETE", ref.path(namespace, name), body=body)
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    async def apply(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
+        """Create the object, or merge-patch it when it exists (client-side apply)."""
+        meta = obj.get("metadata", {})
+        ns = namespace or meta.get("namespace")
+        try:
+            return await self.create(obj, ns)
+        except ApiError as err:
+            if err.status != 409:
+                raise
+        patch = {k: v for k, v in obj.items() if k not in ("status",)}
+        return await self.patch(obj["apiVersion"], obj["kind"], meta["name"], ns, patch)
+
+    # -- transport ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        session = await self._open()
+        url = self.credentials.server.rstrip("/") + path
+        if params:
+            url += "?" + urlencode(params)
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        async with session.request(method, url, data=data, headers=headers) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise _error(response.status, text, response.headers.get("Retry-After"))
+            return json.loads(text) if text else {}
+
+    async def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            creds = self.credentials
+            headers = {}
+            if creds.token:
+                headers["Authorization"] = f"Bearer {creds.token}"
+            elif creds.username and creds.password:
+                pair = f"{creds.username}:{creds.password}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(creds), limit=20)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=headers, timeout=self._timeout
+            )
+        return self._session
+
+
+def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
+    if not creds.server.startswith("https"):
+        return False
+    if creds.insecure:
+        return False
+    context = ssl.create_default_context(
+        cafile=creds.ca_path, cadata=creds.ca_data.decode() if creds.ca_data else None
+    )
+    if creds.certificate_path or creds.certificate_data:
+        cert = creds.certificate_path or _spill(creds.certificate_data)
+        key = creds.private_key_path or _spill(creds.private_key_data)
+        if cert is not None:
+            context.load_cert_chain(cert, key)
+    return context
+
+
+def _spill(data: bytes | None) -> str | None:
+    """ssl wants files for client certificates: write in-memory ones to a private temp file."""
+    if data is None:
+        return None
+    with tempfile.NamedTemporaryFile(prefix="kubesteps-", suffix=".pem", delete=False) as f:
+        f.write(data)
+        return f.name
+
+
+def _error(status: int, text: str, retry_after: str | None) -> ApiError:
+    reason, message = "", text.strip()
+    try:
+        document = json.loads(text)
+        reason = document.get("reason", "") or ""
+        message = document.get("message", message) or message
+    except ValueError:
+        pass
+    delay = float(retry_after) if retry_after and retry_after.isdigit() else None
+    return ApiError(status, reason or "Unknown", message[:500], retry_after=delay)

@@ -1,0 +1,98 @@
+"""Writing an object's ``status`` subresource: one merge patch, retried when it is worth it.
+
+Throttling (429) and server errors (5xx) are retried here with exponential backoff and
+jitter (tenacity). Conflicts (409) are not: a stale ``resourceVersion`` means somebody else
+wrote in between, and only the caller can rebuild its change on top of theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import tenacity
+
+from kubesteps.kube.client import ApiError, KubeClient, Obj
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ObjectRef:
+        meta = body.get("metadata", {})
+        return cls(body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"])
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, ApiError) and error.transient and error.status != 409
+
+
+def _wait_for_server(state: tenacity.RetryCallState) -> float:
+    """Honour ``Retry-After`` when the server sent one; otherwise back off exponentially."""
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
+    if isinstance(error, ApiError) and error.retry_after is not None:
+        return min(error.retry_after, 30.0)
+    return float(tenacity.wait_exponential_jitter(initial=0.2, max=5.0, jitter=0.2)(state))
+
+
+class StatusWriter:
+    """Patches the ``status`` of one object, with retries for transient API errors.
+
+    ``on_write(conflict=...)`` is told about every write attempt that reached the server.
+    """
+
+    def __init__(
+        self,
+        client: KubeClient,
+        ref: ObjectRef,
+        *,
+        attempts: int = 5,
+        on_write: Callable[..., None] | None = None,
+    ) -> None:
+        self.client = client
+        self.ref = ref
+        self.attempts = attempts
+        self.on_write = on_write
+        self.writes = 0
+        self.conflicts = 0
+
+    async def patch(self, status: Mapping[str, Any], resource_version: str | None) -> Obj:
+        """Merge-patch ``status``; with ``resource_version`` the write is conditional (409)."""
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(_retryable),
+            wait=_wait_for_server,
+            stop=tenacity.stop_after_attempt(self.attempts),
+            reraise=True,
+        )
+        try:
+            result: Obj = await retrying(self._send, body)
+        except ApiError as error:
+            if error.status == 409:
+                self.conflicts += 1
+                if self.on_write is not None:
+                    self.on_write(conflict=True)
+            raise
+        self.writes += 1
+        if self.on_write is not None:
+            self.on_write(conflict=False)
+        return result
+
+    async def _send(self, body: Mapping[str, Any]) -> Obj:
+        ref = self.ref
+        return await self.client.patch(
+            ref.api_version, ref.kind, ref.name, ref.namespace, body, subresource="status"
+        )
+
+    async def read(self) -> Obj | None:
+        ref = self.ref
+        return await self.client.get(ref.api_version, ref.kind, ref.name, ref.namespace)
