@@ -136,7 +136,8 @@ async def test_colliding_generated_names_fail_the_step_not_the_engine(
 async def test_generating_something_that_is_not_a_step_fails_the_step(
     make_engine: EngineFactory, keeper: MemoryStateKeeper
 ) -> None:
-    outcome = await make_engine([DynamicStep(name="d", generate=lambda: ["not a step"])]).run()
+    step = DynamicStep(name="d", generate=lambda: ["not a step"])  # type: ignore[arg-type]
+    outcome = await make_engine([step]).run()
     assert (outcome.kind, outcome.step) == (OutcomeKind.FAILED, "d")
     assert "generate: must return a Step" in keeper.states["d"].message
 

@@ -260,7 +260,10 @@ async def test_sub_step_hooks_are_called(make_engine: EngineFactory) -> None:
 
     group = ParallelSteps(
         name="p",
-        steps=[failing("a", on_fail=on_fail), SimpleStep(name="b", run=list, on_success=on_success)],
+        steps=[
+            failing("a", on_fail=on_fail),
+            SimpleStep(name="b", run=list, on_success=on_success),
+        ],
     )
     await make_engine([group]).run()
     assert sorted(calls) == ["fail:a", "success:b"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,7 +206,7 @@ def test_decide_never_runs_twice_within_an_interval(
             last = now  # the caller records a run (or a success) at this time
         elif decision.record is not None:
             last = decision.record
-    assert all(b - a >= settings.interval for a, b in zip(runs, runs[1:], strict=False))
+    assert all(b - a >= settings.interval for a, b in itertools.pairwise(runs))
 
 
 @given(interval=seconds, ensure=st.booleans(), since=offsets)
