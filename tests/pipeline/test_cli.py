@@ -1,0 +1,100 @@
+"""`kubesteps crd` and `kubesteps validate`."""
+
+from __future__ import annotations
+
+import pathlib
+
+import yaml
+from click.testing import CliRunner
+
+from kubesteps.cli import main
+from kubesteps.pipeline.crd import crd_yaml
+
+from .malformed import delay, pipeline
+
+
+def _write(path: pathlib.Path, *documents: object) -> pathlib.Path:
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def test_crd_prints_the_generated_crd() -> None:
+    result = CliRunner().invoke(main, ["crd"])
+
+    assert result.exit_code == 0
+    assert result.output == crd_yaml()
+
+
+def test_validate_reports_ok_per_pipeline(tmp_path: pathlib.Path) -> None:
+    second = pipeline(delay("first"))
+    second["metadata"]["name"] = "second"
+    path = _write(tmp_path / "two.yaml", pipeline(delay("first")), second)
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [f"OK {path} demo", f"OK {path} second"]
+
+
+def test_validate_prints_each_error_and_exits_1(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path / "bad.yaml", pipeline(delay("Bad"), delay("x", timeout="1d")))
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}: Pipeline/demo: spec.steps[0].name: must be a DNS-1123")
+    assert lines[1].startswith(f"{path}: Pipeline/demo: spec.steps[1].timeout: ")
+
+
+def test_validate_skips_other_kinds(tmp_path: pathlib.Path) -> None:
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    path = _write(tmp_path / "mixed.yaml", config_map, pipeline(delay("first")))
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        f"SKIP {path} ConfigMap/c: not a Pipeline",
+        f"OK {path} demo",
+    ]
+
+
+def test_validate_walks_directories(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "nested").mkdir()
+    good = _write(tmp_path / "a.yaml", pipeline(delay("first")))
+    bad = _write(tmp_path / "nested" / "b.yml", pipeline({"name": "x"}))
+    (tmp_path / "notes.txt").write_text("not yaml at all: [")
+
+    result = CliRunner().invoke(main, ["validate", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == f"OK {good} demo"
+    assert result.output.splitlines()[1].startswith(f"{bad}: Pipeline/demo: spec.steps[0]: ")
+
+
+def test_validate_reports_broken_yaml(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("spec: [unclosed\n")
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"{path}: not valid YAML:")
+
+
+def test_validate_needs_existing_files() -> None:
+    result = CliRunner().invoke(main, ["validate", "/nonexistent/pipeline.yaml"])
+
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_the_examples_validate_from_the_command_line() -> None:
+    examples = pathlib.Path(__file__).resolve().parents[2] / "examples"
+
+    result = CliRunner().invoke(main, ["validate", *map(str, sorted(examples.glob("*.yaml")))])
+
+    assert result.exit_code == 0, result.output
+    assert all(line.startswith("OK ") for line in result.output.splitlines())
