@@ -79,13 +79,12 @@ def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
     return str(value)
 
 
-def _word(what: str, value: str) -> str:
+def _word(what: str, value: str) -> None:
     if not _WORD.fullmatch(value):
         raise ValueError(
             f"{what} {value!r} cannot be a metric label: use a single CamelCase word "
             "(letters and digits, at most 63)"
         )
-    return value
 
 
 def _non_negative(what: str, value: float) -> None:
@@ -165,11 +164,11 @@ class _PipelineCollector(Collector):
         for labels, count in sorted(by_namespace.items()):
             retrying.add_metric(list(labels), count)
 
-        if info is not None:
-            for s in sorted(states, key=lambda s: (s.namespace, s.name)):
-                info.add_metric([s.namespace, s.name, s.ready, s.reason], 1)
-            return [pipelines, retrying, info]
-        return [pipelines, retrying]
+        if info is None:
+            return [pipelines, retrying]
+        for s in sorted(states, key=lambda s: (s.namespace, s.name)):
+            info.add_metric([s.namespace, s.name, s.ready, s.reason], 1)
+        return [pipelines, retrying, info]
 
 
 class MetricsServer:
