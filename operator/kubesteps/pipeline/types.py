@@ -61,40 +61,25 @@ DnsSubdomain = Annotated[str, StringConstraints(pattern=DNS1123_SUBDOMAIN_PATTER
 CelIdentifier = Annotated[str, StringConstraints(pattern=CEL_IDENTIFIER_PATTERN, max_length=63)]
 
 
-def _parse(value: Any) -> Any:
-    # Already-parsed values pass through so models can be built from Python too.
-    return value if isinstance(value, timedelta) else parse_duration(value)
-
-
 def _parse_positive(value: Any) -> Any:
-    parsed = _parse(value)
+    # Already-parsed values pass through so models can be built from Python too.
+    parsed = value if isinstance(value, timedelta) else parse_duration(value)
     if parsed <= timedelta(0):
         raise ValueError(f"must be greater than 0, got {value!r}")
     return parsed
 
 
-_DURATION_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "pattern": DURATION_PATTERN,
-    "maxLength": 32,
-}
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_parse),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(_DURATION_SCHEMA),
-]
-
-# A duration that must be > 0. The pattern alone admits "0" and "0s"; the CEL rule (a non-zero
-# digit somewhere) lets the API server refuse those too.
+# Every duration in a spec must be > 0. The pattern alone admits "0" and "0s"; the CEL rule
+# (a non-zero digit somewhere) lets the API server refuse those too.
 PositiveDuration = Annotated[
     timedelta,
     BeforeValidator(_parse_positive),
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema(
         {
-            **_DURATION_SCHEMA,
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "maxLength": 32,
             "x-kubernetes-validations": [
                 {"rule": "self.matches('[1-9]')", "message": "must be greater than 0"}
             ],
