@@ -48,7 +48,7 @@ def _login_target(registry: kopf.OperatorRegistry) -> _LoginTarget:
     return target
 
 
-def test_settings() -> kopf.OperatorSettings:
+def quick_settings() -> kopf.OperatorSettings:
     """kopf settings that keep tests quick: short backoffs and no server-side watch limit."""
     settings = kopf.OperatorSettings()
     settings.networking.error_backoffs = [0.1, 0.2, 0.5]
@@ -85,7 +85,7 @@ async def run_operator(
     """
     if emulator.url is None:
         raise RuntimeError("the emulator is not serving: use `async with emulator.serving():`")
-    settings = test_settings()
+    settings = quick_settings()
     if settings_hook is not None:
         settings_hook(settings)
     target = _login_target(registry)
