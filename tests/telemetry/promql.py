@@ -1,9 +1,14 @@
 """What the alert rules and the dashboard may query: the series the operator exports, and
-the metric names a PromQL expression reads."""
+the metric names a PromQL expression reads; and promtool, which checks both ends."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
 
 from kubesteps.telemetry.metrics import OperatorMetrics
 
@@ -60,3 +65,20 @@ def exported_series(metrics: OperatorMetrics | None = None) -> dict[str, str]:
         else:
             series[family.name] = family.type
     return series
+
+
+def promtool(
+    *args: str, cwd: Path | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run promtool; without it the test fails (not skips): CI installs it."""
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail(
+            "promtool is not installed; it comes with Debian's prometheus package: "
+            "apt-get update && apt-get install -y --no-install-recommends prometheus "
+            "(.ci/run installs it in CI)"
+        )
+    return subprocess.run(
+        [path, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
+        check=False,
+    )

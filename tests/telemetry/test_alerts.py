@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from .promql import PROMETHEUS_SERIES, exported_series, metric_names
+from .promql import PROMETHEUS_SERIES, exported_series, metric_names, promtool
 
 FILES = Path(__file__).resolve().parents[2] / "charts" / "kubesteps" / "files"
 RULES = FILES / "prometheus-rules.yaml"
 RULE_TESTS = FILES / "prometheus-rules_test.yaml"
-
-
-def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail(
-            "promtool is not installed; it comes with Debian's prometheus package: "
-            "apt-get update && apt-get install -y --no-install-recommends prometheus "
-            "(.ci/run installs it in CI)"
-        )
-    return subprocess.run(
-        [promtool, *args], cwd=FILES, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def _alerts() -> list[dict[str, Any]]:
@@ -36,12 +20,12 @@ def _alerts() -> list[dict[str, Any]]:
 
 
 def test_promtool_accepts_the_rules() -> None:
-    checked = _promtool("check", "rules", RULES.name)
+    checked = promtool("check", "rules", RULES.name, cwd=FILES)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
-    tested = _promtool("test", "rules", RULE_TESTS.name)
+    tested = promtool("test", "rules", RULE_TESTS.name, cwd=FILES)
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 

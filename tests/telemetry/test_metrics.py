@@ -19,6 +19,8 @@ from kubesteps.telemetry.metrics import (
     get_metrics,
 )
 
+from .promql import promtool
+
 Labels = frozenset[tuple[str, str]]
 
 
@@ -271,3 +273,16 @@ def test_get_metrics_returns_what_configure_metrics_created(
 
     assert get_metrics() is configured
     assert configured.per_namespace_labels
+
+
+def test_the_exposition_passes_promtools_metric_lint() -> None:
+    metrics = OperatorMetrics(per_namespace_labels=True, per_object_metrics=True)
+    metrics.observe_reconcile("wait", 0.1, 30.0, namespace="ops")
+    metrics.observe_step("waitFor", "waiting", 0.1, namespace="ops")
+    metrics.observe_status_write(conflict=True)
+    metrics.observe_api_error("watch", None)
+    metrics.track_pipeline("u1", namespace="ops", name="p1", ready="False", reason="Waiting")
+
+    linted = promtool("check", "metrics", stdin=metrics.render())
+
+    assert linted.returncode == 0, linted.stdout + linted.stderr

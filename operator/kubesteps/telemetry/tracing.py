@@ -64,7 +64,7 @@ def tracing_config_from_env() -> TracingConfig | None:
     if unsupported:
         raise ValueError(
             f"OTEL_TRACES_EXPORTER={os.environ['OTEL_TRACES_EXPORTER']!r}: unsupported "
-            f"exporter {unsupported[0]!r}; kubesteps supports {' or '.join(_EXPORTERS)!s}"
+            f"exporter {unsupported[0]!r}; kubesteps supports {' or '.join(_EXPORTERS)}"
         )
     if "none" in exporters:
         return None
