@@ -1,0 +1,40 @@
+"""``delay``: succeed once a duration has passed, without holding a worker meanwhile."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+
+from kubesteps.actions.base import ActionContext, Outputs
+from kubesteps.actions.params import DelayParams
+from kubesteps.engine import StepStatus, WaitError
+from kubesteps.pipeline.durations import format_duration
+
+
+class DelayAction:
+    """The first pass waits the whole duration; the engine records when that wait ends
+    (``next_run_at``), and a later pass succeeds once that time has come, or waits for
+    what is left (a pass can come early: another step's change, an operator restart)."""
+
+    name: str = "delay"
+    params: type[BaseModel] = DelayParams
+
+    async def run(self, ctx: ActionContext, params: DelayParams) -> Outputs:
+        previous = ctx.step.previous
+        if (
+            previous is not None
+            and previous.status is StepStatus.WAITING
+            and previous.next_run_at is not None
+        ):
+            left = previous.next_run_at - ctx.clock()
+            if left <= timedelta(0):
+                return None
+            raise WaitError(f"delaying for {format_duration(params.duration)}: "
+                            f"{_rounded(left)} left", left)
+        raise WaitError(f"delaying for {format_duration(params.duration)}", params.duration)
+
+
+def _rounded(value: timedelta) -> str:
+    """Whole seconds (at least 1s): enough precision for a status message."""
+    return format_duration(timedelta(seconds=max(1, round(value.total_seconds()))))

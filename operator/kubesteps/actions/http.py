@@ -1,0 +1,217 @@
+"""``http``: one HTTP request; the step succeeds when the answer has an expected status.
+
+Credentials come only from a Secret (``secretRef``): a Pipeline is readable by many, so a
+token written into it would be too. The answer's status, a few headers and a bounded body
+become the step's outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import contextlib
+import email.utils
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from pydantic import BaseModel
+
+from kubesteps.actions.base import ActionContext, Outputs
+from kubesteps.actions.common import api_call
+from kubesteps.actions.params import HttpParams, SecretRef
+from kubesteps.engine import PermanentError, RetryableError
+from kubesteps.pipeline.durations import format_duration
+
+# Key in ``ActionContext.extras`` of an ``aiohttp.ClientSession`` to share between calls
+# (connection reuse); without one, each call opens and closes its own.
+HTTP_SESSION = "http_session"
+
+BODY_CAP = 4096
+HEADER_COUNT_CAP = 16
+HEADER_VALUE_CAP = 256
+SNIPPET_CAP = 200
+# Answer headers that may carry credentials or session state are never copied to outputs
+# (outputs end up in the Pipeline's status, readable by anyone who can read the Pipeline).
+_SENSITIVE_HEADER_PARTS = ("auth", "cookie", "token", "secret", "key", "session")
+
+
+class HttpAction:
+    name: str = "http"
+    params: type[BaseModel] = HttpParams
+
+    async def run(self, ctx: ActionContext, params: HttpParams) -> Outputs:
+        headers = dict(params.headers)
+        if params.secret_ref is not None:
+            ref = params.secret_ref
+            credential = await _read_secret(ctx, ref)
+            headers[ref.header] = f"{ref.scheme} {credential}" if ref.scheme else credential
+        target = f"{params.method} {_redacted(params.url)}"
+        shared = ctx.extras.get(HTTP_SESSION)
+        try:
+            if isinstance(shared, aiohttp.ClientSession):
+                answer = await _send(shared, params, headers)
+            else:
+                async with aiohttp.ClientSession() as session:
+                    answer = await _send(session, params, headers)
+        except aiohttp.InvalidURL as err:
+            raise PermanentError(f"{target}: invalid URL: {err}") from err
+        except TimeoutError as err:
+            raise RetryableError(
+                f"{target}: no answer within {format_duration(params.timeout)}"
+            ) from err
+        except aiohttp.ClientError as err:
+            reason = str(err) or type(err).__name__
+            raise RetryableError(f"{target}: request failed: {reason}") from err
+        except ValueError as err:  # aiohttp refuses header values with line breaks and the like
+            raise PermanentError(f"{target}: the request could not be sent: {err}") from err
+
+        if not any(low <= answer.status <= high for low, high in params.expected_status):
+            _refuse(ctx, target, answer, params.expected_status)
+        return {
+            "status": answer.status,
+            "headers": answer.headers,
+            "body": answer.body,
+            "bodyTruncated": answer.truncated,
+        }
+
+
+class _Answer:
+    __slots__ = ("body", "headers", "retry_after", "status", "text", "truncated")
+
+    def __init__(
+        self, status: int, headers: dict[str, str], raw: bytes, truncated: bool,
+        charset: str | None, content_type: str, retry_after: str | None,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.truncated = truncated
+        self.retry_after = retry_after
+        self.text = raw.decode(_codec(charset), errors="replace")
+        self.body: Any = self.text
+        if not truncated and _is_json(content_type) and self.text.strip():
+            # A server that mislabels its body: keep it as text.
+            with contextlib.suppress(ValueError):
+                self.body = json.loads(self.text)
+
+
+async def _send(
+    session: aiohttp.ClientSession, params: HttpParams, headers: Mapping[str, str]
+) -> _Answer:
+    options: dict[str, Any] = {
+        "headers": headers,
+        "timeout": aiohttp.ClientTimeout(total=params.timeout.total_seconds()),
+    }
+    if isinstance(params.body, str):
+        options["data"] = params.body.encode()
+    elif params.body is not None:
+        options["json"] = params.body
+    async with session.request(params.method, params.url, **options) as response:
+        raw, truncated = await _read_capped(response.content, BODY_CAP)
+        return _Answer(
+            response.status,
+            _kept_headers(response.headers),
+            raw,
+            truncated,
+            response.charset,
+            response.content_type,
+            response.headers.get("Retry-After"),
+        )
+
+
+async def _read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes, and whether there was more (the rest is never downloaded)."""
+    data = bytearray()
+    while len(data) <= cap:
+        chunk = await stream.read(cap + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data[:cap]), len(data) > cap
+
+
+def _refuse(
+    ctx: ActionContext, target: str, answer: _Answer, expected: list[tuple[int, int]]
+) -> None:
+    wanted = ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in expected)
+    snippet = " ".join(answer.text.split())[:SNIPPET_CAP]
+    message = f"{target} answered {answer.status}, expected {wanted}"
+    if snippet:
+        message += f": {snippet}"
+    if answer.status == 429 or answer.status >= 500:
+        raise RetryableError(message, _retry_after(answer.retry_after, ctx.clock()))
+    raise PermanentError(message)
+
+
+async def _read_secret(ctx: ActionContext, ref: SecretRef) -> str:
+    kube = ctx.require_kube()
+    where = f"Secret {ref.name!r} in namespace {ctx.namespace!r}"
+    with api_call(f"secretRef: reading {where}"):
+        secret = await kube.get("v1", "Secret", ref.name, ctx.namespace)
+    if secret is None:
+        raise PermanentError(f"secretRef: {where} does not exist")
+    data = secret.get("data") or {}
+    if ref.key not in data:
+        keys = ", ".join(sorted(data)) or "none"
+        raise PermanentError(f"secretRef: {where} has no key {ref.key!r} (its keys: {keys})")
+    try:
+        value = base64.b64decode(data[ref.key], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, TypeError) as err:
+        raise PermanentError(
+            f"secretRef: key {ref.key!r} of {where} is not base64-encoded UTF-8 text"
+        ) from err
+    # A trailing newline (echo token > file) would make an invalid header value.
+    return value.strip()
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if any(part in lowered for part in _SENSITIVE_HEADER_PARTS) or lowered in kept:
+            continue
+        kept[lowered] = value[:HEADER_VALUE_CAP]
+        if len(kept) >= HEADER_COUNT_CAP:
+            break
+    return kept
+
+
+def _retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), if usable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def _redacted(url: str) -> str:
+    """The URL without user info and query, which may hold credentials, for messages."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _codec(charset: str | None) -> str:
+    """The answer's declared charset when Python knows it, else UTF-8."""
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            pass
+    return "utf-8"
