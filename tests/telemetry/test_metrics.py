@@ -133,8 +133,8 @@ def test_api_errors_are_counted_by_verb_and_status_code() -> None:
         (lambda m: m.observe_step("build-image-3", "succeeded", 1, namespace="a"),
          "step action 'build-image-3' cannot be a metric label"),
         (lambda m: m.observe_step("http", "ok", 1, namespace="a"),
-         "step outcome 'ok' is not one of: succeeded, failed, waiting, retrying, skipped, "
-         "throttled"),
+         "step outcome 'ok' is not one of: running, succeeded, failed, waiting, retrying, "
+         "skipped, throttled"),
         (lambda m: m.observe_api_error("GET", 500), "API verb 'GET' is not one of: get, list"),
         (lambda m: m.observe_api_error("get", 200),
          "API error code 200 is not an HTTP error status (400-599)"),

@@ -47,8 +47,10 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 RECONCILE_OUTCOMES: Final = (
     "done", "wait", "retry", "failed", "aborted", "invalid", "suspended", "error",
 )
+# The engine's step statuses except `pending`; `running` is a step still at work when the
+# pass ended (a long step hands over to a later pass).
 STEP_OUTCOMES: Final = (
-    "succeeded", "failed", "waiting", "retrying", "skipped", "throttled",
+    "running", "succeeded", "failed", "waiting", "retrying", "skipped", "throttled",
 )
 API_VERBS: Final = (
     "get", "list", "watch", "create", "update", "patch", "delete",
