@@ -154,7 +154,7 @@ class Discovery:
             group = info.group
         if group and group != info.group:
             return False
-        return base in (info.plural, info.singular, info.kind.lower(), *info.short_names)
+        return base.lower() in (info.plural, info.singular, info.kind.lower(), *info.short_names)
 
     def _group_versions(self) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = {}
