@@ -62,6 +62,88 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
         raise SystemExit(1)
 
 
+@main.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=pathlib.Path)
+)
+@click.option("--state", "database", type=click.Path(path_type=pathlib.Path),
+              default=pathlib.Path(".kubesteps/state.db"), show_default=True,
+              help="The SQLite file that keeps Pipelines' status between runs.")
+@click.option("--budget", type=float, default=60.0, show_default=True,
+              help="Seconds to keep reconciling before reporting what is still pending.")
+@click.option("--quiet", is_flag=True, help="Print only the final table.")
+def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
+        quiet: bool) -> None:
+    """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
+
+    Exit code 0 when every Pipeline is Ready, 1 when one failed or is invalid, 2 when one
+    was still waiting when the budget ran out.
+    """
+    import asyncio
+
+    from kubesteps.local.runner import run_pipelines, table
+
+    manifests = []
+    for path in _yaml_files(paths):
+        for document in yaml.safe_load_all(path.read_text()):
+            if isinstance(document, dict) and document.get("kind") == "Pipeline":
+                if not _name_of(document) or _name_of(document) == "<no name>":
+                    raise click.ClickException(f"{path}: a Pipeline without metadata.name")
+                manifests.append(document)
+    if not manifests:
+        raise click.ClickException("no Pipeline manifests found")
+    echo = (lambda _: None) if quiet else click.echo
+    results = asyncio.run(run_pipelines(manifests, database=database, budget=budget, echo=echo))
+    click.echo(table(results))
+    if any(r.result.permanent for r in results):
+        raise SystemExit(1)
+    if not all(r.ready or r.settled for r in results):
+        raise SystemExit(2)
+
+
+@main.command()
+@click.option("-n", "--namespace", "namespaces", multiple=True,
+              help="Watch this namespace (repeatable; globs allowed). Default: all.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Watch all namespaces (default).")
+@click.option("--standalone", is_flag=True, help="No kopf peering.")
+@click.option("--liveness", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+@click.option("--metrics-port", type=int, default=9090, show_default=True,
+              help="Prometheus /metrics port (0: off).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--log-level", default="INFO", show_default=True)
+@click.option("--leader-election/--no-leader-election", default=False, show_default=True,
+              help="Run only while holding a Lease (for more than one replica).")
+@click.option("--leader-election-namespace", default=None,
+              help="Namespace of the Lease (default: $POD_NAMESPACE).")
+@click.option("--leader-election-lease-name", default="kubesteps-operator", show_default=True)
+@click.option("--per-namespace-metrics", is_flag=True,
+              help="Add a namespace label to metrics (more series).")
+@click.option("--per-object-metrics", is_flag=True,
+              help="Export one series per Pipeline (for the stalled-pipelines table).")
+def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool,
+             liveness: str | None, metrics_port: int, log_format: str, log_level: str,
+             leader_election: bool, leader_election_namespace: str | None,
+             leader_election_lease_name: str, per_namespace_metrics: bool,
+             per_object_metrics: bool) -> None:
+    """Run the operator: reconcile Pipelines in the cluster of the current credentials."""
+    import asyncio
+
+    from kubesteps.controller.operator import OperatorConfig
+    from kubesteps.controller.operator import run as run_operator
+
+    if all_namespaces and namespaces:
+        raise click.UsageError("--all-namespaces and --namespace exclude each other")
+    config = OperatorConfig(
+        namespaces=namespaces, standalone=standalone or leader_election, liveness=liveness,
+        metrics_port=metrics_port, log_format=log_format, log_level=log_level,
+        leader_election=leader_election, lease_namespace=leader_election_namespace,
+        lease_name=leader_election_lease_name, per_namespace_metrics=per_namespace_metrics,
+        per_object_metrics=per_object_metrics,
+    )
+    asyncio.run(run_operator(config))
+
+
 def _yaml_files(paths: tuple[pathlib.Path, ...]) -> list[pathlib.Path]:
     files: list[pathlib.Path] = []
     for path in paths:

@@ -1,0 +1,166 @@
+"""Lease-based leader election (coordination.k8s.io/v1), as Kubernetes controllers do it.
+
+Standby replicas poll the Lease until it is free or expired, then take it with a write
+conditional on its resourceVersion, so two candidates can never both win. The leader renews
+it every ``renew_every`` seconds; if it cannot renew within the lease duration it has lost
+leadership and must stop at once (the operator exits and Kubernetes restarts it as a
+standby). Time on the Lease is wall-clock time, as in client-go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubesteps.kube.client import ApiError, KubeClient
+
+log = logging.getLogger("kubesteps.leader")
+
+_API = "coordination.k8s.io/v1"
+
+
+def _micro(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class LeaseConfig:
+    namespace: str
+    name: str
+    identity: str
+    duration: float = 15.0
+    renew_every: float = 5.0
+    retry_every: float = 2.0
+
+
+class LeaderElection:
+    """Acquire with ``await election.acquire()``, then keep it with ``run_renewals()``."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        config: LeaseConfig,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.clock = clock
+        self.leading = False
+
+    async def try_acquire(self) -> bool:
+        """One attempt: take the Lease if it is free, expired, or already ours."""
+        cfg = self.config
+        now = self.clock()
+        lease = await self.client.get(_API, "Lease", cfg.name, cfg.namespace)
+        spec: dict[str, Any] = {
+            "holderIdentity": cfg.identity,
+            "leaseDurationSeconds": int(cfg.duration),
+            "acquireTime": _micro(now),
+            "renewTime": _micro(now),
+            "leaseTransitions": 0,
+        }
+        try:
+            if lease is None:
+                await self.client.create({
+                    "apiVersion": _API, "kind": "Lease",
+                    "metadata": {"name": cfg.name, "namespace": cfg.namespace},
+                    "spec": spec,
+                })
+            else:
+                current = lease.get("spec") or {}
+                holder = current.get("holderIdentity")
+                if holder and holder != cfg.identity and not self._expired(current, now):
+                    return False
+                if holder == cfg.identity:
+                    spec["acquireTime"] = current.get("acquireTime") or spec["acquireTime"]
+                    spec["leaseTransitions"] = current.get("leaseTransitions", 0)
+                else:
+                    spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
+                await self._write(lease, spec)
+        except ApiError as error:
+            if error.status == 409:
+                return False  # another candidate won the race
+            raise
+        self.leading = True
+        log.info("acquired lease %s/%s as %s", cfg.namespace, cfg.name, cfg.identity)
+        return True
+
+    async def acquire(self) -> None:
+        """Wait until this candidate leads."""
+        while True:
+            try:
+                if await self.try_acquire():
+                    return
+            except ApiError as error:
+                log.warning("leader election: %s", error)
+            await asyncio.sleep(self.config.retry_every)
+
+    async def renew(self) -> bool:
+        cfg = self.config
+        lease = await self.client.get(_API, "Lease", cfg.name, cfg.namespace)
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != cfg.identity:
+            return False
+        spec = dict(lease.get("spec") or {})
+        spec["renewTime"] = _micro(self.clock())
+        try:
+            await self._write(lease, spec)
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    async def run_renewals(self) -> None:
+        """Renew until leadership is lost; returns then (the caller must stop leading)."""
+        deadline = self.clock() + timedelta(seconds=self.config.duration)
+        while True:
+            await asyncio.sleep(self.config.renew_every)
+            try:
+                if await self.renew():
+                    deadline = self.clock() + timedelta(seconds=self.config.duration)
+                    continue
+                log.error("lost the lease %s to another replica", self.config.name)
+                break
+            except (ApiError, OSError) as error:
+                log.warning("could not renew the lease: %s", error)
+                if self.clock() >= deadline:
+                    log.error("could not renew the lease within its duration")
+                    break
+        self.leading = False
+
+    async def release(self) -> None:
+        """Give the Lease up on a clean shutdown so a standby takes over at once."""
+        if not self.leading:
+            return
+        cfg = self.config
+        try:
+            lease = await self.client.get(_API, "Lease", cfg.name, cfg.namespace)
+            if lease and (lease.get("spec") or {}).get("holderIdentity") == cfg.identity:
+                spec = dict(lease["spec"])
+                spec["holderIdentity"] = None
+                await self._write(lease, spec)
+        except (ApiError, OSError) as error:
+            log.warning("could not release the lease: %s", error)
+        self.leading = False
+
+    def _expired(self, spec: dict[str, Any], now: datetime) -> bool:
+        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        duration = float(spec.get("leaseDurationSeconds") or self.config.duration)
+        return renewed is None or now > renewed + timedelta(seconds=duration)
+
+    async def _write(self, lease: dict[str, Any], spec: dict[str, Any]) -> None:
+        cfg = self.config
+        patch = {"metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
+                 "spec": spec}
+        await self.client.patch(_API, "Lease", cfg.name, cfg.namespace, patch)

@@ -1,0 +1,208 @@
+"""Running the operator process: credentials, telemetry, kopf, and leader election."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from kubesteps.controller.handlers import quiet_temporary_errors, register
+from kubesteps.controller.leader import LeaderElection, LeaseConfig
+from kubesteps.controller.reconciler import Reconciler
+from kubesteps.kube.client import Credentials, KubeClient
+from kubesteps.kube.events import EventRecorder
+from kubesteps.telemetry.logs import configure_logging
+from kubesteps.telemetry.metrics import configure_metrics
+from kubesteps.telemetry.tracing import configure_tracing, shutdown_tracing
+
+log = logging.getLogger("kubesteps.operator")
+
+
+@dataclass
+class OperatorConfig:
+    namespaces: Sequence[str] = ()
+    standalone: bool = True
+    liveness: str | None = None
+    metrics_port: int = 9090
+    log_format: str = "text"
+    log_level: str = "INFO"
+    leader_election: bool = False
+    lease_namespace: str | None = None
+    lease_name: str = "kubesteps-operator"
+    per_namespace_metrics: bool = False
+    per_object_metrics: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class Connection:
+    """One set of credentials for kopf and for our own client, resolved once."""
+
+    def __init__(self, info: kopf.ConnectionInfo | None = None) -> None:
+        self._info = info
+        self._client: KubeClient | None = None
+
+    def info(self, **kwargs: Any) -> kopf.ConnectionInfo:
+        if self._info is None:
+            found = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(
+                **kwargs
+            )
+            if found is None:
+                raise kopf.LoginError(
+                    "no credentials: not in a cluster (no service account token) and no "
+                    "kubeconfig (set KUBECONFIG or create ~/.kube/config)"
+                )
+            self._info = found
+        return self._info
+
+    def login(self, **kwargs: Any) -> kopf.ConnectionInfo:
+        """A kopf login handler returning the same credentials our client uses."""
+        return self.info(**kwargs)
+
+    def client(self) -> KubeClient:
+        if self._client is None:
+            self._client = KubeClient(Credentials.from_kopf(self.info(logger=log)))
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def settings_hook(settings: kopf.OperatorSettings, extra: dict[str, Any]) -> None:
+    """kopf settings for kubesteps (tests apply the same hook)."""
+    # Handler progress in annotations: status is ours, and the CRD's status schema is strict.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage()
+    # kopf would post every handler log line as an Event; we post rate-limited step events.
+    settings.posting.enabled = False
+    # Long watches behind load balancers die silently (kopf#957): bound them.
+    settings.watching.server_timeout = extra.get("server_timeout", 300)
+    settings.watching.client_timeout = extra.get("client_timeout", 330)
+    settings.watching.inactivity_timeout = extra.get("inactivity_timeout", 600)
+
+
+def build_registry(connection: Connection, *, instance: str = "") -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    metrics = None
+    with contextlib.suppress(Exception):
+        from kubesteps.telemetry.metrics import get_metrics
+
+        metrics = get_metrics()
+    reconciler = Reconciler(
+        connection.client,
+        metrics=metrics,
+        events=EventRecorder(connection.client, instance=instance),
+    )
+    register(registry, reconciler, login=connection.login)
+    return registry
+
+
+async def run(config: OperatorConfig) -> None:
+    configure_logging("json" if config.log_format == "json" else "text", config.log_level)
+    for name in ("kopf", "kopf.objects"):
+        logging.getLogger(name).addFilter(quiet_temporary_errors())
+    tracing = configure_tracing()
+    metrics = configure_metrics(
+        per_namespace_labels=config.per_namespace_metrics,
+        per_object_metrics=config.per_object_metrics,
+    )
+    server = metrics.start_server(config.metrics_port) if config.metrics_port else None
+    identity = os.environ.get("POD_NAME") or socket.gethostname()
+    connection = Connection()
+    registry = build_registry(connection, instance=identity)
+    stop = asyncio.Event()
+    try:
+        if config.leader_election:
+            lease = LeaseConfig(
+                namespace=config.lease_namespace or os.environ.get("POD_NAMESPACE") or "default",
+                name=config.lease_name,
+                identity=identity,
+            )
+            await _run_as_leader(config, registry, connection, lease, stop)
+        else:
+            await _run_kopf(config, registry, stop, liveness=config.liveness)
+    finally:
+        await connection.close()
+        if server is not None:
+            server.close()
+        if tracing:
+            shutdown_tracing()
+
+
+async def _run_kopf(
+    config: OperatorConfig,
+    registry: kopf.OperatorRegistry,
+    stop: asyncio.Event,
+    *,
+    liveness: str | None,
+) -> None:
+    settings = kopf.OperatorSettings()
+    settings_hook(settings, config.settings)
+    await kopf.operator(
+        registry=registry,
+        settings=settings,
+        standalone=config.standalone,
+        namespaces=list(config.namespaces),
+        clusterwide=not config.namespaces,
+        liveness_endpoint=liveness,
+        stop_flag=stop,
+    )
+
+
+async def _run_as_leader(
+    config: OperatorConfig,
+    registry: kopf.OperatorRegistry,
+    connection: Connection,
+    lease: LeaseConfig,
+    stop: asyncio.Event,
+) -> None:
+    election = LeaderElection(connection.client(), lease)
+    async with _health(config.liveness, lambda: True):
+        log.info("waiting to lead (lease %s/%s)", lease.namespace, lease.name)
+        await election.acquire()
+        renewals = asyncio.create_task(election.run_renewals())
+        operator = asyncio.create_task(_run_kopf(config, registry, stop, liveness=None))
+        try:
+            done, _ = await asyncio.wait({renewals, operator}, return_when="FIRST_COMPLETED")
+            if renewals in done:
+                stop.set()  # leadership lost: stop handling before anyone else starts
+                await operator
+                raise SystemExit(1)
+        finally:
+            renewals.cancel()
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewals
+            await election.release()
+
+
+@contextlib.asynccontextmanager
+async def _health(endpoint: str | None, healthy: Any) -> AsyncIterator[None]:
+    """A liveness endpoint of our own while kopf's is not running (standby replicas)."""
+    if not endpoint:
+        yield
+        return
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+
+    async def probe(_: web.Request) -> web.Response:
+        return web.json_response({"ok": bool(healthy())}, status=200 if healthy() else 500)
+
+    app = web.Application()
+    app.router.add_get(url.path or "/", probe)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, url.hostname or "0.0.0.0", url.port or 8080)
+    await site.start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,131 @@
+"""`kubesteps run`: reconcile Pipeline manifests on this machine, no cluster needed.
+
+Each Pipeline goes through the operator's own reconcile pass, again and again (sleeping
+the requeue delay in between) until it settles or the time budget runs out. Its status
+lives in a SQLite file, so a second run resumes where the first stopped. Actions that talk
+to Kubernetes (``apply``, ``waitFor``…) get an embedded API emulator, which lives only as
+long as the run; Jobs never run there, so ``job`` steps need a real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubesteps.controller.reconciler import PassResult, Reconciler
+from kubesteps.engine import StepState, StepStatus
+from kubesteps.kube.client import Credentials, KubeClient
+from kubesteps.local.store import LocalObjects, LocalStatusStore
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class LocalResult:
+    name: str
+    namespace: str
+    result: PassResult
+    body: Mapping[str, Any]
+    passes: int
+
+    @property
+    def settled(self) -> bool:
+        return self.result.delay is None or self.result.permanent
+
+    @property
+    def ready(self) -> bool:
+        return self.result.outcome == "done"
+
+
+@contextlib.asynccontextmanager
+async def embedded_api() -> AsyncIterator[KubeClient]:
+    """An in-process Kubernetes API emulator and a client for it."""
+    from kubesteps.testing.emulator import Emulator
+
+    emulator = Emulator()
+    async with emulator.serving() as url, KubeClient(Credentials(server=url, insecure=True)) as c:
+        yield c
+
+
+def describe(old: StepState | None, new: StepState) -> str:
+    """One line per transition, as `kubesteps run` and the demo print them."""
+    text = f"{new.name:<24} {new.status.value:<10}"
+    if new.message:
+        text += f" {new.message}"
+    return text
+
+
+async def run_pipelines(
+    manifests: Sequence[Mapping[str, Any]],
+    *,
+    database: Path,
+    budget: float = 60.0,
+    echo: Echo = print,
+    kube: KubeClient | None = None,
+) -> list[LocalResult]:
+    """Reconcile every manifest until it settles or ``budget`` seconds have passed."""
+    objects = LocalObjects(database)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if kube is None:
+                kube = await stack.enter_async_context(embedded_api())
+            client = kube
+
+            def observe(body: Mapping[str, Any], old: StepState | None, new: StepState) -> None:
+                if new.status is not StepStatus.PENDING:
+                    echo(f"{body['metadata']['name']:<20} {describe(old, new)}")
+
+            reconciler = Reconciler(
+                lambda: client,
+                store=lambda body: LocalStatusStore(objects, body),
+                observer=observe,
+            )
+            deadline = time.monotonic() + budget
+            return list(await asyncio.gather(*(
+                _settle(objects, reconciler, manifest, deadline) for manifest in manifests
+            )))
+    finally:
+        objects.close()
+
+
+async def _settle(
+    objects: LocalObjects, reconciler: Reconciler, manifest: Mapping[str, Any], deadline: float
+) -> LocalResult:
+    body = await asyncio.to_thread(objects.put, manifest)
+    meta = body["metadata"]
+    passes = 0
+    while True:
+        passes += 1
+        result = await reconciler.reconcile(body)
+        stored = await asyncio.to_thread(objects.get, meta["namespace"], meta["name"])
+        body = stored if stored is not None else body
+        left = deadline - time.monotonic()
+        if result.delay is None or result.permanent or left <= 0:
+            return LocalResult(meta["name"], meta["namespace"], result, body, passes)
+        await asyncio.sleep(min(result.delay, left))
+
+
+def table(results: Sequence[LocalResult]) -> str:
+    """The final table: one line per Pipeline, then its steps."""
+    lines = [f"{'PIPELINE':<24} {'READY':<6} {'REASON':<12} {'STEP':<20} MESSAGE"]
+    for r in results:
+        status = r.body.get("status") or {}
+        ready: Mapping[str, Any] = next(
+            (c for c in status.get("conditions", []) if c.get("type") == "Ready"), {}
+        )
+        lines.append(
+            f"{r.namespace + '/' + r.name:<24} {ready.get('status', '?'):<6} "
+            f"{ready.get('reason', '?'):<12} {status.get('currentStep') or '-':<20} "
+            f"{ready.get('message', '')}"
+        )
+        for step in status.get("steps", []):
+            lines.append(
+                f"    {step['name']:<28} {step['phase']:<10} attempts={step.get('attempts', 0)}"
+                f"  {step.get('message', '')}"
+            )
+    return "\n".join(lines)

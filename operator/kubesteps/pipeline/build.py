@@ -1,0 +1,225 @@
+"""Turn a validated Pipeline spec into engine steps.
+
+The steps are built once per spec generation and hold no per-pass data: what changes
+between passes (the object as read now, the API client, the step states CEL sees) reaches
+them through a ``PassContext`` stored in the engine's run context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kubesteps.actions.base import ActionContext, Outputs
+from kubesteps.actions.registry import run_action
+from kubesteps.engine import (
+    DynamicStep,
+    GroupedSteps,
+    ParallelSteps,
+    PermanentError,
+    RetryPolicy,
+    SimpleStep,
+    State,
+    Step,
+    StepContext,
+    StepState,
+    ThrottlingSettings,
+)
+from kubesteps.kube.client import KubeClient
+from kubesteps.pipeline import cel
+from kubesteps.pipeline import model as m
+
+PASS_KEY = "kubesteps.pass"
+
+
+@dataclass
+class PassContext:
+    """What the steps of one reconcile pass share: the object, the API, the states."""
+
+    pipeline: Mapping[str, Any]
+    kube: KubeClient | None
+    clock: Callable[[], datetime]
+    states: Callable[[], Mapping[str, StepState]]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def variables(self, item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """CEL variables: ``self`` (the Pipeline), ``steps`` (name -> phase, outputs…)."""
+        steps = {
+            name: {
+                "phase": state.status.value.capitalize(),
+                "outputs": dict(state.outputs or {}),
+                "attempts": state.attempts,
+                "message": state.message,
+            }
+            for name, state in self.states().items()
+        }
+        variables: dict[str, Any] = {"self": self.pipeline, "steps": steps}
+        if item:
+            variables.update(item)
+        return variables
+
+
+def _pass(ctx: StepContext) -> PassContext:
+    value = ctx.run.get(PASS_KEY)
+    if not isinstance(value, PassContext):
+        raise PermanentError("internal: the run has no pipeline pass context")
+    return value
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The engine steps of one spec, plus what the keeper needs to know about them."""
+
+    steps: tuple[Step, ...]
+    conditions: dict[str, str]  # state name -> condition type
+    keep_on_spec_change: frozenset[str]
+    actions: dict[str, str]  # step name -> action name (or step kind), for metrics labels
+
+
+def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
+    """Build the engine steps for ``spec`` (``pipeline`` renders static templates)."""
+    conditions: dict[str, str] = {}
+    keep: set[str] = set()
+    actions: dict[str, str] = {}
+    static_vars = {"self": pipeline, "steps": {}}
+
+    def visit(step: m.Step) -> None:
+        if step.condition:
+            conditions[step.name] = step.condition
+        if not step.rerun_on_spec_change:
+            keep.add(step.name)
+        template = step.for_each.step if step.for_each is not None else step
+        actions[step.name] = template.action or template.kind
+        for child in step.children:
+            if isinstance(child, m.Step):
+                visit(child)
+
+    for top in spec.steps:
+        visit(top)
+    steps = tuple(
+        _step(s, s.name, f"spec.steps[{i}]", None, static_vars) for i, s in enumerate(spec.steps)
+    )
+    return Plan(steps, conditions, frozenset(keep), actions)
+
+
+def _step(
+    spec: m.StepBase,
+    name: str,
+    path: str,
+    item: Mapping[str, Any] | None,
+    static_vars: Mapping[str, Any],
+) -> Step:
+    options: dict[str, Any] = {
+        "name": name,
+        "state": State(),
+        "predicates": [_predicate(expr, f"{path}.when[{i}]", item) for i, expr in
+                       enumerate(spec.when)],
+        "abort_on_predicates_false": spec.abort_on_false and bool(spec.when),
+        "continue_on_error": spec.continue_on_error,
+        "finish_on_success": spec.finish_on_success,
+        "timeout": spec.timeout,
+        "retry": _retry(spec.retry),
+        "tags": {spec.kind},
+    }
+    if spec.throttle is not None:
+        partition = spec.throttle.partition_key
+        if partition and cel.has_template(partition):
+            partition = str(cel.render(partition, {**static_vars, **(item or {})},
+                                       path=f"{path}.throttle.partitionKey"))
+        options["throttling"] = ThrottlingSettings(
+            interval=spec.throttle.interval,
+            ensure_step_success=spec.throttle.ensure_success,
+            partition_key=partition,
+            initial_delay=spec.throttle.initial_delay,
+        )
+    if spec.action is not None:
+        return SimpleStep(run=_action(spec.action, spec.params or {}, f"{path}.with", item),
+                          **options)
+    if spec.parallel is not None:
+        return ParallelSteps(
+            steps=[_step(c, c.name, f"{path}.parallel.steps[{i}]", item, static_vars)
+                   for i, c in enumerate(spec.parallel.steps)],
+            max_concurrency=spec.parallel.max_concurrency,
+            fail_fast=spec.parallel.fail_fast,
+            **options,
+        )
+    if spec.group is not None:
+        return GroupedSteps(
+            steps=[_step(c, c.name, f"{path}.group.steps[{i}]", item, static_vars)
+                   for i, c in enumerate(spec.group.steps)],
+            **options,
+        )
+    assert spec.for_each is not None
+    return DynamicStep(generate=_for_each(spec.for_each, name, path, static_vars), **options)
+
+
+def _retry(policy: m.RetryPolicy) -> RetryPolicy:
+    backoff = policy.backoff
+    return RetryPolicy(
+        limit=policy.limit + 1,  # the spec counts retries, the engine counts attempts
+        initial=backoff.initial,
+        max_delay=backoff.max,
+        factor=backoff.factor,
+        jitter=backoff.initial * backoff.jitter,
+    )
+
+
+def _predicate(
+    expression: str, path: str, item: Mapping[str, Any] | None
+) -> Callable[[StepContext], Any]:
+    async def check(ctx: StepContext) -> bool:
+        try:
+            return cel.evaluate_predicate(expression, _pass(ctx).variables(item), path=path)
+        except cel.CelError as error:
+            raise PermanentError(str(error)) from error
+
+    check.__qualname__ = f"`{expression}`"
+    return check
+
+
+def _action(
+    action: str, params: Mapping[str, Any], path: str, item: Mapping[str, Any] | None
+) -> Callable[[StepContext], Any]:
+    async def run(ctx: StepContext) -> Outputs:
+        context = _pass(ctx)
+        try:
+            rendered = cel.render(dict(params), context.variables(item), path=path)
+        except cel.CelError as error:
+            raise PermanentError(str(error)) from error
+        action_context = ActionContext(
+            step=ctx, pipeline=context.pipeline, kube=context.kube, clock=context.clock,
+            extras=context.extras,
+        )
+        outputs: Outputs = await run_action(action_context, action, rendered)
+        return outputs
+
+    run.__name__ = action
+    return run
+
+
+def _for_each(
+    spec: m.ForEachSpec, name: str, path: str, static_vars: Mapping[str, Any]
+) -> Callable[[StepContext], Awaitable[Sequence[Step]]]:
+    async def generate(ctx: StepContext) -> Sequence[Step]:
+        variables = _pass(ctx).variables()
+        try:
+            items = cel.evaluate_list(spec.items, variables, path=f"{path}.forEach.items")
+        except cel.CelError as error:
+            raise PermanentError(str(error)) from error
+        if not items:
+            return []
+        children = [
+            _step(spec.step, f"{name}-{index}", f"{path}.forEach.step",
+                  {spec.as_: value, cel.FOREACH_INDEX: index}, static_vars)
+            for index, value in enumerate(items)
+        ]
+        return [
+            ParallelSteps(
+                name=f"{name}[*]", state=None, steps=children,
+                max_concurrency=spec.max_concurrency, fail_fast=spec.fail_fast,
+            )
+        ]
+
+    return generate
