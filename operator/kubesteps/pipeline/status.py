@@ -53,6 +53,9 @@ class StepRecord(BaseModel):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=253)]
     phase: StepPhase
+    reason: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="Why the step is in this phase (CamelCase)."
+    )
     attempts: int = Field(default=0, ge=0)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -65,6 +68,12 @@ class StepRecord(BaseModel):
     )
     generation: int | None = Field(
         default=None, ge=0, description="The spec generation the step last ran for."
+    )
+    disabled: bool | None = Field(
+        default=None, description="Disabled at run time by another step; skipped until enabled."
+    )
+    inserted: list[Annotated[str, StringConstraints(max_length=253)]] | None = Field(
+        default=None, max_length=100, description="Steps this step inserted at run time."
     )
 
 
@@ -92,6 +101,10 @@ class PipelineStatus(BaseModel):
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name"],
         },
+    )
+    last_runs: dict[str, datetime] | None = Field(
+        default=None,
+        description="When each throttled step (or throttle partition key) last ran.",
     )
     kopf: dict[str, Any] | None = Field(
         default=None, description="Bookkeeping of the kopf framework; not for users."
