@@ -201,13 +201,11 @@ async def test_case_6_finish_on_success_ends_the_run_or_only_its_group(
 ) -> None:
     ran: list[str] = []
 
-    def step(name: str, **options: bool) -> SimpleStep:
-        return SimpleStep(name=name, run=lambda: ran.append(name), **options)
+    def step(name: str, finish: bool = False) -> SimpleStep:
+        return SimpleStep(name=name, run=lambda: ran.append(name), finish_on_success=finish)
 
-    group = GroupedSteps(name="g", steps=[step("g1", finish_on_success=True), step("g2")])
-    outcome = await make_engine(
-        [group, step("top", finish_on_success=True), step("never")]
-    ).run()
+    group = GroupedSteps(name="g", steps=[step("g1", finish=True), step("g2")])
+    outcome = await make_engine([group, step("top", finish=True), step("never")]).run()
     assert (outcome.kind, ran) == (OutcomeKind.DONE, ["g1", "top"])
 
 
