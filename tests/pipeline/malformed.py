@@ -501,6 +501,12 @@ MALFORMED: list[Malformed] = [
         None,
     ),
     Malformed(
+        "approval-name-too-long-for-its-annotation",
+        pipeline({"name": "a" * 56, "action": "approval", "with": {}}),
+        Expect("spec.steps[0].name", "an approval step's name may be at most 55 characters"),
+        None,
+    ),
+    Malformed(
         "unknown-action-parameter",
         pipeline(delay("first", **{"with": {"duration": "1s", "jitter": "1s"}})),
         Expect("spec.steps[0].with.jitter", "unknown field; allowed fields here: duration"),

@@ -37,6 +37,8 @@ from kubesteps.pipeline.types import (
 )
 
 APPROVAL_ANNOTATION_PREFIX = "kubesteps.dev/approve."
+# The part of an annotation key after the "/" holds at most 63 characters.
+MAX_APPROVAL_STEP_NAME = 63 - len("approve.")
 
 
 class DelayParams(BaseModel):

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict, JsonValue
 
+from kubesteps.actions.params import known_actions
 from kubesteps.pipeline import semantics
 from kubesteps.pipeline.issues import Issue, raise_issues
 from kubesteps.pipeline.types import (
@@ -40,7 +41,7 @@ MAX_EXPRESSION_LENGTH = 2048
 CelExpression = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXPRESSION_LENGTH)]
 
 _STEP_KINDS = ("action", "parallel", "group", "forEach")
-_ACTION_NAMES: list[JsonValue] = list(semantics.known_actions())
+_ACTION_NAMES: list[JsonValue] = list(known_actions())
 
 # A list of named steps is a map keyed by name for the API server: it refuses duplicate
 # names in one list without a CEL rule, and server-side apply merges steps by name.

@@ -10,8 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kubesteps.actions.params import known_actions as _known_actions
-from kubesteps.actions.params import validate_params
+from kubesteps.actions.params import (
+    MAX_APPROVAL_STEP_NAME,
+    approval_annotation,
+    validate_params,
+)
 from kubesteps.pipeline import cel
 from kubesteps.pipeline.issues import Issue, Loc, format_path
 
@@ -22,11 +25,6 @@ if TYPE_CHECKING:
 MAX_DEPTH = 4
 MAX_TOTAL_STEPS = 500
 RESERVED_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled"})
-
-
-def known_actions() -> list[str]:
-    """The action names a step may use."""
-    return _known_actions()
 
 
 @dataclass(frozen=True)
@@ -130,6 +128,15 @@ def _names(visits: list[_Visit], issues: list[Issue]) -> dict[str, Loc]:
             )
         else:
             names[name] = (*visit.loc, "name")
+        if visit.step.action == "approval" and len(name) > MAX_APPROVAL_STEP_NAME:
+            issues.append(
+                Issue(
+                    (*visit.loc, "name"),
+                    f"an approval step's name may be at most {MAX_APPROVAL_STEP_NAME} "
+                    f"characters, so that its annotation {approval_annotation('<name>')} "
+                    "is a valid Kubernetes annotation key",
+                )
+            )
     for owner in _for_each_names(visits):
         generated = re.compile(rf"^{re.escape(owner)}-[0-9]+(-|$)")
         for name, loc in names.items():
