@@ -1,0 +1,157 @@
+"""python: calls a function registered in-process or through the kubesteps.actions entry points."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubesteps.actions.base import ActionContext, Outputs
+from kubesteps.actions.params import PythonParams
+from kubesteps.actions.python import PythonAction, PythonFunctions
+from kubesteps.actions.registry import register_python, unregister_python
+from kubesteps.engine import OutcomeKind, PermanentError, StepStatus, WaitError
+
+from .conftest import FakeClock, RunFactory
+
+
+@pytest.fixture
+def registered() -> Iterator[list[str]]:
+    """Names registered by the test, unregistered afterwards."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        unregister_python(name)
+
+
+def register(names: list[str], name: str, function: Any) -> None:
+    register_python(name, function)
+    names.append(name)
+
+
+async def test_an_async_function_gets_the_context_and_args_and_returns_the_outputs(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    async def greet(ctx: ActionContext, args: dict[str, Any]) -> Outputs:
+        return {"greeting": f"hello {args['who']} from {ctx.name} of {ctx.pipeline_name}"}
+
+    register(registered, "tests.greet", greet)
+    run = make_run("python", {"function": "tests.greet", "args": {"who": "bob"}}, step="hi")
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs == {"greeting": "hello bob from hi of demo"}
+
+
+async def test_a_plain_function_runs_off_the_event_loop_thread(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    threads: list[int] = []
+
+    def where(ctx: ActionContext, args: dict[str, Any]) -> Outputs:
+        threads.append(threading.get_ident())
+        return {"n": args["n"] + 1}
+
+    register(registered, "tests.where", where)
+    run = make_run("python", {"function": "tests.where", "args": {"n": 1}})
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs == {"n": 2}
+    assert threads
+    assert threads[0] != threading.get_ident()
+
+
+async def test_a_function_can_wait_like_any_action(
+    make_run: RunFactory, registered: list[str], clock: FakeClock
+) -> None:
+    async def ready_from_five_past(ctx: ActionContext, args: dict[str, Any]) -> Outputs:
+        if ctx.clock().minute < 5:
+            raise WaitError("not yet", 60)
+        return None
+
+    register(registered, "tests.later", ready_from_five_past)
+    run = make_run("python", {"function": "tests.later"})
+    assert (await run.once()).kind is OutcomeKind.WAIT
+    assert run.state.message.startswith("not yet")
+    clock.advance(300)
+    assert (await run.once()).kind is OutcomeKind.DONE
+
+
+async def test_a_function_that_is_not_installed_fails_naming_the_registered_ones(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    register(registered, "tests.there", lambda ctx, args: None)
+    run = make_run("python", {"function": "tests.missing"})
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert "no python action 'tests.missing'" in run.state.message
+    assert "tests.there" in run.state.message
+
+
+async def test_a_result_that_is_not_a_mapping_fails_the_step(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    register(registered, "tests.number", lambda ctx, args: 42)
+    run = make_run("python", {"function": "tests.number"})
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert "returned int" in run.state.message
+
+
+async def test_an_unexpected_exception_is_retried(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    def broken(ctx: ActionContext, args: dict[str, Any]) -> Outputs:
+        raise RuntimeError("disk on fire")
+
+    register(registered, "tests.broken", broken)
+    run = make_run("python", {"function": "tests.broken"})
+    assert (await run.once()).kind is OutcomeKind.RETRY
+    assert run.state.status is StepStatus.RETRYING
+    assert "disk on fire" in run.state.message
+
+
+def test_registering_a_name_twice_or_a_bad_name_is_refused(registered: list[str]) -> None:
+    register(registered, "tests.once", lambda ctx, args: None)
+    with pytest.raises(ValueError, match="already registered"):
+        register_python("tests.once", lambda ctx, args: None)
+    with pytest.raises(ValueError, match="dotted Python name"):
+        register_python("not a name", lambda ctx, args: None)
+
+
+def _write_distribution(root: Path, module: str, body: str) -> None:
+    """A distribution on ``root``, as installing a package would leave it, whose module
+    ``module`` has ``body`` and which declares ``greet = <module>:greet`` in the
+    kubesteps.actions entry-point group."""
+    (root / f"{module}.py").write_text(body)
+    info = root / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[kubesteps.actions]\ngreet = {module}:greet\n")
+
+
+async def test_an_entry_point_function_is_found_and_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_run: RunFactory
+) -> None:
+    _write_distribution(
+        tmp_path, "kubesteps_plugin_ok",
+        "async def greet(ctx, args):\n    return {'hello': args['who'], 'step': ctx.name}\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # A fresh table: the shared one listed the entry points before this distribution existed.
+    action = PythonAction(PythonFunctions())
+    assert "greet" in action.functions.names()
+
+    async def call(ctx: ActionContext) -> Outputs:
+        return await action.run(ctx, PythonParams(function="greet", args={"who": "x"}))
+
+    run = make_run("python", {}, step="plugin", call=call)
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs == {"hello": "x", "step": "plugin"}
+
+
+def test_an_entry_point_that_fails_to_import_is_a_permanent_error_with_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_distribution(tmp_path, "kubesteps_plugin_broken", "raise ImportError('needs numpy')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PermanentError, match="could not be loaded: ImportError: needs numpy"):
+        PythonFunctions().get("greet")
