@@ -39,7 +39,7 @@ def _wait_for_server(state: tenacity.RetryCallState) -> float:
     error = outcome.exception() if outcome is not None else None
     if isinstance(error, ApiError) and error.retry_after is not None:
         return min(error.retry_after, 30.0)
-    return float(tenacity.wait_exponential_jitter(initial=0.2, max=5.0, jitter=0.2)(state))
+    return float(tenacity.wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2)(state))
 
 
 class StatusWriter:

@@ -110,6 +110,7 @@ def _step(
     path: str,
     item: Mapping[str, Any] | None,
     static_vars: Mapping[str, Any],
+    suffix: str = "",
 ) -> Step:
     options: dict[str, Any] = {
         "name": name,
@@ -139,20 +140,22 @@ def _step(
                           **options)
     if spec.parallel is not None:
         return ParallelSteps(
-            steps=[_step(c, c.name, f"{path}.parallel.steps[{i}]", item, static_vars)
-                   for i, c in enumerate(spec.parallel.steps)],
+            steps=[_step(c, c.name + suffix, f"{path}.parallel.steps[{i}]", item, static_vars,
+                         suffix) for i, c in enumerate(spec.parallel.steps)],
             max_concurrency=spec.parallel.max_concurrency,
             fail_fast=spec.parallel.fail_fast,
             **options,
         )
     if spec.group is not None:
         return GroupedSteps(
-            steps=[_step(c, c.name, f"{path}.group.steps[{i}]", item, static_vars)
-                   for i, c in enumerate(spec.group.steps)],
+            steps=[_step(c, c.name + suffix, f"{path}.group.steps[{i}]", item, static_vars,
+                         suffix) for i, c in enumerate(spec.group.steps)],
             **options,
         )
     assert spec.for_each is not None
-    return DynamicStep(generate=_for_each(spec.for_each, name, path, static_vars), **options)
+    return DynamicStep(
+        generate=_for_each(spec.for_each, name, path, static_vars, suffix), **options
+    )
 
 
 def _retry(policy: m.RetryPolicy) -> RetryPolicy:
@@ -200,7 +203,7 @@ def _action(
 
 
 def _for_each(
-    spec: m.ForEachSpec, name: str, path: str, static_vars: Mapping[str, Any]
+    spec: m.ForEachSpec, name: str, path: str, static_vars: Mapping[str, Any], suffix: str
 ) -> Callable[[StepContext], Awaitable[Sequence[Step]]]:
     async def generate(ctx: StepContext) -> Sequence[Step]:
         variables = _pass(ctx).variables()
@@ -211,8 +214,9 @@ def _for_each(
         if not items:
             return []
         children = [
+            # Steps nested in the template are named per item too (``check-0``, ``check-1``).
             _step(spec.step, f"{name}-{index}", f"{path}.forEach.step",
-                  {spec.as_: value, cel.FOREACH_INDEX: index}, static_vars)
+                  {spec.as_: value, cel.FOREACH_INDEX: index}, static_vars, f"{suffix}-{index}")
             for index, value in enumerate(items)
         ]
         return [
