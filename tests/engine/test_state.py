@@ -161,3 +161,17 @@ def test_step_state_is_immutable_and_evolves_into_a_new_value() -> None:
 def test_done_covers_succeeded_skipped_and_throttled_only() -> None:
     done = {s for s in StepStatus if StepState(name="a", status=s).done}
     assert done == {StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.THROTTLED}
+
+
+def test_evolve_rejects_an_unknown_field() -> None:
+    with pytest.raises(TypeError, match="no field"):
+        StepState(name="a").evolve(colour="red")
+
+
+def test_evolve_keeps_every_field_it_is_not_told_to_change() -> None:
+    full = StepState(name="a", reason="r", message="m", attempts=3, outputs={"k": 1},
+                     disabled=True, inserted=("x",))
+    assert full.evolve(status=StepStatus.FAILED) == StepState(
+        name="a", status=StepStatus.FAILED, reason="r", message="m", attempts=3,
+        outputs={"k": 1}, disabled=True, inserted=("x",),
+    )

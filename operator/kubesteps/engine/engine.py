@@ -393,7 +393,7 @@ class StepsEngine(RunControl):
         if key is not None:
             config = step.state
             outputs = running.outputs
-            if isinstance(value, Mapping):
+            if value is not None and isinstance(value, Mapping):  # skip the ABC check for None
                 outputs = dict(value)
             succeeded = running.evolve(
                 status=StepStatus.SUCCEEDED,

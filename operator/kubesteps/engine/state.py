@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -51,8 +51,20 @@ class StepState:
     inserted: tuple[str, ...] = field(default=())
 
     def evolve(self, **changes: Any) -> StepState:
-        return replace(self, **changes)
+        # Every transition evolves a state, so this is on the engine's hot path:
+        # dataclasses.replace re-resolves the fields on each call and costs about as much as
+        # the rest of a no-op step. The class has no __post_init__ to skip.
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"StepState has no field(s) {', '.join(sorted(unknown))}")
+        new = object.__new__(StepState)
+        for name in _FIELDS:
+            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
 
     @property
     def done(self) -> bool:
         return self.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.THROTTLED)
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(StepState))
