@@ -15,6 +15,7 @@ from typing import Any
 
 import kopf
 
+from kubesteps.actions.params import APPROVAL_ANNOTATION_PREFIX
 from kubesteps.controller.reconciler import PassResult, Reconciler
 from kubesteps.pipeline.model import API_VERSION
 
@@ -31,6 +32,18 @@ def to_kopf(result: PassResult) -> None:
         raise kopf.TemporaryError(f"{label}: {result.message}", delay=max(result.delay, 0.1))
 
 
+_SEEN = "kubesteps_seen"
+
+
+def _fingerprint(body: kopf.Body) -> tuple[Any, ...]:
+    """What, when it changes, deserves a pass at once: the spec and the approvals."""
+    approvals = sorted(
+        (key, value) for key, value in body.metadata.annotations.items()
+        if key.startswith(APPROVAL_ANNOTATION_PREFIX)
+    )
+    return (body.metadata.get("generation"), tuple(approvals))
+
+
 def register(
     registry: kopf.OperatorRegistry,
     reconciler: Reconciler,
@@ -42,8 +55,22 @@ def register(
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
-    async def reconcile(body: kopf.Body, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        memo[_SEEN] = _fingerprint(body)
         to_kopf(await reconciler.reconcile(dict(body)))
+
+    # While a pass waits out its requeue delay, kopf holds back the handler even when the
+    # object changes. Approvals and spec changes should not wait that long: when one arrives,
+    # run a pass at once (kopf runs event handlers and change handlers of one object in turn,
+    # so passes never overlap). Our own status writes change neither, so they cause no pass.
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="nudge")
+    async def nudge(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+        seen = memo.get(_SEEN)
+        current = _fingerprint(body)
+        if type == "DELETED" or seen is None or seen == current or body.meta.deletion_timestamp:
+            return
+        memo[_SEEN] = current
+        await reconciler.reconcile(dict(body))
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True, id="forget")
     async def forget(body: kopf.Body, **_: Any) -> None:

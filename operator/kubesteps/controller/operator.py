@@ -101,6 +101,11 @@ def build_registry(connection: Connection, *, instance: str = "") -> kopf.Operat
         events=EventRecorder(connection.client, instance=instance),
     )
     register(registry, reconciler, login=connection.login)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close_client(**_: Any) -> None:
+        await connection.close()
+
     return registry
 
 
