@@ -11,6 +11,7 @@ from kubesteps import (
     GroupedSteps,
     MemoryStateKeeper,
     OutcomeKind,
+    PermanentError,
     RetryableError,
     RetryPolicy,
     SimpleStep,
@@ -368,3 +369,27 @@ async def test_a_step_returning_an_unawaited_error_coroutine_still_fails_cleanly
 
     outcome = await make_engine([SimpleStep(name="a", run=run)]).run()
     assert (outcome.kind, outcome.message) == (OutcomeKind.RETRY, "attempt 1/3 failed: 'missing'")
+
+
+# -- PermanentError ------------------------------------------------------------------
+
+
+async def test_permanent_error_fails_the_step_for_good_at_once(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper
+) -> None:
+    calls: FailCalls = []
+    step = raising(PermanentError("spec.replicas must be >= 0"))
+    step.on_fail = record_failures(calls)
+    outcome = await make_engine([step]).run()
+    assert (outcome.kind, outcome.step) == (OutcomeKind.FAILED, "a")
+    state = keeper.states["a"]
+    assert (state.status, state.attempts) == (StepStatus.FAILED, 1)
+    assert [name for name, _ in calls] == ["a"]
+
+
+async def test_permanent_error_is_found_through_a_from_chain(make_engine: EngineFactory) -> None:
+    def run() -> None:
+        raise RuntimeError("apply failed") from PermanentError("422 Invalid")
+
+    outcome = await make_engine([SimpleStep(name="a", run=run)]).run()
+    assert outcome.kind is OutcomeKind.FAILED
