@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from kubesteps.actions.params import PythonParams
 from kubesteps.actions.python import PythonAction, PythonFunctions
 from kubesteps.actions.registry import register_python, unregister_python
 from kubesteps.engine import OutcomeKind, PermanentError, StepStatus, WaitError
+from kubesteps.kube.client import KubeClient
 
 from .conftest import FakeClock, RunFactory
 
@@ -155,3 +157,41 @@ def test_an_entry_point_that_fails_to_import_is_a_permanent_error_with_the_cause
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(PermanentError, match="could not be loaded: ImportError: needs numpy"):
         PythonFunctions().get("greet")
+
+
+def docs_example() -> dict[str, Any]:
+    """The functions of the Python action example in docs/actions.md."""
+    docs = (Path(__file__).parents[2] / "docs" / "actions.md").read_text()
+    source = re.search(r"```python\n# mypkg/actions.py\n(.*?)```", docs, re.DOTALL)
+    assert source is not None, "the python action example is missing from docs/actions.md"
+    namespace: dict[str, Any] = {}
+    exec(compile(source.group(1), "docs/actions.md", "exec"), namespace)
+    return namespace
+
+
+async def test_the_greet_example_in_the_docs_works(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    register(registered, "docs.greet", docs_example()["greet"])
+    run = make_run("python", {"function": "docs.greet", "args": {"who": "world"}})
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs == {"greeting": "hello world from demo"}
+    unnamed = make_run("python", {"function": "docs.greet"})
+    assert (await unnamed.once()).kind is OutcomeKind.FAILED
+    assert unnamed.state.message == "args.who: say whom to greet"
+
+
+async def test_the_count_pods_example_in_the_docs_waits_then_counts(
+    make_run: RunFactory, registered: list[str], kube: KubeClient, clock: FakeClock
+) -> None:
+    register(registered, "docs.count_pods", docs_example()["count_pods"])
+    run = make_run("python", {"function": "docs.count_pods",
+                              "args": {"selector": "app=web", "atLeast": 1}})
+    assert (await run.once()).kind is OutcomeKind.WAIT
+    assert run.state.message.startswith("0 pods match app=web so far")
+    await kube.create({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "web-1", "labels": {"app": "web"}},
+                       "spec": {"containers": [{"name": "c", "image": "nginx"}]}}, "default")
+    clock.advance(10)
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs == {"pods": 1}
