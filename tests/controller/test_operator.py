@@ -34,9 +34,9 @@ async def operator(
         yield
 
 
-async def settled(fetch: Fetch, name: str, reason: str, timeout: float = 20) -> dict[str, Any]:
+async def settled(fetch: Fetch, name: str, reason: str, within: float = 20) -> dict[str, Any]:
     """Poll until the Ready condition has ``reason`` for the current generation."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             body = await fetch(name)
             ready = find((body.get("status") or {}).get("conditions", []), "Ready")
@@ -64,7 +64,7 @@ async def test_a_waiting_step_is_picked_up_again_after_its_delay(
         python_step("after"),
     ]))
 
-    body = await settled(fetch, "later", "Succeeded", timeout=15)
+    body = await settled(fetch, "later", "Succeeded", within=15)
 
     assert [s["phase"] for s in body["status"]["steps"]] == ["Succeeded", "Succeeded"]
 
@@ -98,7 +98,7 @@ async def test_a_spec_change_is_reconciled_and_waited_for_afresh(
         python_step("greet"), {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
     ]}})
 
-    body = await settled(fetch, "changing", "Succeeded", timeout=15)
+    body = await settled(fetch, "changing", "Succeeded", within=15)
     assert body["status"]["observedGeneration"] == 2
     assert {s["name"]: s["generation"] for s in body["status"]["steps"]} == {
         "greet": 2, "pause": 2,
@@ -119,6 +119,6 @@ async def test_an_approval_step_waits_for_its_annotation(api: KubeClient, fetch:
     await api.patch(API, "Pipeline", "gated", "default",
                     {"metadata": {"annotations": {"kubesteps.dev/approve.gate": "alice"}}})
 
-    body = await settled(fetch, "gated", "Succeeded", timeout=15)
+    body = await settled(fetch, "gated", "Succeeded", within=15)
     gate = next(s for s in body["status"]["steps"] if s["name"] == "gate")
     assert gate["outputs"]["approvedBy"] == "alice"

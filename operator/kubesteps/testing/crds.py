@@ -8,6 +8,7 @@ from typing import Any
 from kubesteps.testing.discovery import ResourceInfo
 from kubesteps.testing.errors import ApiError, Cause, invalid
 from kubesteps.testing.schema import SchemaValidator
+from kubesteps.testing.tables import PrinterColumn
 
 CRD_GROUP = "apiextensions.k8s.io"
 CRD_PLURAL = "customresourcedefinitions"
@@ -72,6 +73,9 @@ def parse_crd(crd: dict[str, Any]) -> list[ServedVersion]:
             subresources=frozenset(version.get("subresources") or {}),
             categories=tuple(names.get("categories") or ()),
             custom=True,
+            printer_columns=tuple(
+                PrinterColumn.parse(c) for c in version.get("additionalPrinterColumns") or ()
+            ),
         )
         try:
             validator = SchemaValidator(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesteps.testing.errors import ApiError
+from kubesteps.testing.tables import PrinterColumn
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -28,6 +29,8 @@ class ResourceInfo:
     categories: tuple[str, ...] = ()
     # Served from a CustomResourceDefinition: schema-validated, and updates need a resourceVersion.
     custom: bool = False
+    # A CRD's additionalPrinterColumns, for the Table `kubectl get` asks for.
+    printer_columns: tuple[PrinterColumn, ...] = ()
 
     @property
     def api_version(self) -> str:

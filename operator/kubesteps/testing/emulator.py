@@ -35,6 +35,7 @@ from kubesteps.testing.errors import CODE_REASONS, ApiError
 from kubesteps.testing.kubeconfig import write_kubeconfig
 from kubesteps.testing.selectors import field_selector, label_selector
 from kubesteps.testing.store import Event, Obj, Predicate, Store, Watcher
+from kubesteps.testing.tables import table, wants_table
 from kubesteps.testing.verbs import PATCH_TYPES, Api, Clock
 
 KUBERNETES_VERSION = {
@@ -367,11 +368,19 @@ class Emulator:
             if verb == "list":
                 listing = self.api.list_objects(info, namespace, predicates)
                 listing["items"] = [_as_version(obj, info) for obj in listing["items"]]
+                if wants_table(request.headers.get("Accept", "")):
+                    return _json_response(table(
+                        listing["items"], info.printer_columns,
+                        listing["metadata"]["resourceVersion"]))
                 return _json_response(listing)
         if "dryRun" in request.query:
             raise ApiError("BadRequest", "dryRun is not supported by the kubesteps emulator")
         if verb == "get":
             obj = self.api.get(info, namespace or "", target.name or "")
+            if wants_table(request.headers.get("Accept", "")) and target.subresource is None:
+                return _json_response(table(
+                    [_as_version(obj, info)], info.printer_columns,
+                    obj["metadata"]["resourceVersion"]))
             return _json_response(_as_version(obj, info))
         if verb in ("delete", "deletecollection"):
             options = await self._delete_options(request)
