@@ -40,6 +40,7 @@ class Server:
         app.router.add_get("/flaky", self.flaky)
         app.router.add_get("/busy", self.busy)
         app.router.add_get("/slow", self.slow)
+        app.router.add_get("/moved", self.moved)
         return app
 
     async def ok(self, request: web.Request) -> web.Response:
@@ -77,6 +78,9 @@ class Server:
 
     async def busy(self, request: web.Request) -> web.Response:
         return web.Response(status=429, text="slow down")
+
+    async def moved(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/ok")
 
     async def slow(self, request: web.Request) -> web.Response:
         await asyncio.sleep(5)
@@ -185,6 +189,26 @@ async def test_the_credential_header_and_scheme_can_be_chosen(
         "name": "api-key", "key": "key", "header": "X-Api-Key", "scheme": ""}})
     assert (await run.once()).kind is OutcomeKind.DONE
     assert server.received[-1]["X-Api-Key"] == "k-123"
+
+
+async def test_redirects_are_followed(make_run: RunFactory, server: Server) -> None:
+    run = make_run("http", {"url": f"{server.url}/moved"})
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs is not None
+    assert run.state.outputs["body"] == {"hello": "world"}
+
+
+async def test_with_a_credential_a_redirect_is_the_answer(
+    make_run: RunFactory, server: Server, kube: KubeClient
+) -> None:
+    await make_secret(kube, "api-token", {"token": "s3cret"})
+    run = make_run("http", {"url": f"{server.url}/moved", "expectedStatus": ["3xx"],
+                            "secretRef": {"name": "api-token", "key": "token"}})
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs is not None
+    assert run.state.outputs["status"] == 302
+    assert run.state.outputs["headers"]["location"] == "/ok"
+    assert server.received == []
 
 
 async def test_a_missing_secret_fails_naming_it_and_its_namespace(

@@ -105,6 +105,9 @@ async def _send(
     options: dict[str, Any] = {
         "headers": headers,
         "timeout": aiohttp.ClientTimeout(total=params.timeout.total_seconds()),
+        # A redirect would carry the credential to wherever it points: with one, the
+        # redirect itself is the answer.
+        "allow_redirects": params.secret_ref is None,
     }
     if isinstance(params.body, str):
         options["data"] = params.body.encode()
