@@ -90,3 +90,8 @@ def test_many_medium_values_are_kept_while_they_fit() -> None:
     assert kept == ["k0", "k1", "k2"]
     assert bounded[TRUNCATED_KEY] == [f"k{i}" for i in range(3, 20)]
     assert len(json.dumps(bounded, separators=(",", ":")).encode()) <= 4096
+
+
+def test_size_is_counted_in_utf8_as_stored_not_in_escapes() -> None:
+    outputs = {"text": "é" * 3000}  # 6000 bytes of UTF-8; 18000 as \u escapes
+    assert bounded_outputs("s", outputs) == outputs

@@ -141,4 +141,5 @@ def _json_default(value: Any) -> Any:
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode())
+    """Bytes of JSON as the API server stores it (UTF-8, not \\u escapes)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
