@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from pathlib import Path
 from subprocess import PIPE
@@ -25,3 +26,13 @@ async def test_example_runs_and_exits_with_0(script: Path, tmp_path: Path) -> No
     out, err = await asyncio.wait_for(child.communicate(), timeout=60)
     assert child.returncode == 0, f"{script.name} failed:\n{out.decode()}\n{err.decode()}"
     assert out.strip(), f"{script.name} printed nothing"
+
+
+def test_every_code_block_in_the_engine_docs_is_an_excerpt_of_a_library_example() -> None:
+    # The examples run in CI, so the docs' code cannot drift from what works.
+    docs = (EXAMPLES.parent / "docs" / "engine.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    sources = [path.read_text(encoding="utf-8") for path in LIBRARY]
+    assert blocks
+    orphans = [block for block in blocks if not any(block in source for source in sources)]
+    assert orphans == []
