@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 from aiohttp import web
 
@@ -315,6 +316,19 @@ async def test_a_shared_session_from_the_extras_is_used_and_left_open(
         assert (await run.once()).kind is OutcomeKind.DONE
         assert server.received[-1]["X-Shared"] == "yes"
         assert not session.closed
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [("http://host:99999/x?token=abc", "http://host:99999/x"),
+     ("http://[::1/x?token=abc", "<an invalid URL>")],
+)
+async def test_an_invalid_url_fails_without_showing_its_query(
+    make_run: RunFactory, url: str, shown: str
+) -> None:
+    run = make_run("http", {"url": url})
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message == f"GET {shown}: not a valid URL"
 
 
 async def test_an_inline_authorization_header_is_refused(make_run: RunFactory) -> None:

@@ -15,7 +15,7 @@ import email.utils
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -59,7 +59,8 @@ class HttpAction:
                 async with aiohttp.ClientSession() as session:
                     answer = await _send(session, params, headers)
         except aiohttp.InvalidURL as err:
-            raise PermanentError(f"{target}: invalid URL: {err}") from err
+            # Not the URL itself in the message: its query may hold a credential.
+            raise PermanentError(f"{target}: not a valid URL") from err
         except TimeoutError as err:
             raise RetryableError(
                 f"{target}: no answer within {format_duration(params.timeout)}"
@@ -139,7 +140,7 @@ async def _read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, b
 
 def _refuse(
     ctx: ActionContext, target: str, answer: _Answer, expected: list[tuple[int, int]]
-) -> None:
+) -> NoReturn:
     wanted = ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in expected)
     snippet = " ".join(answer.text.split())[:SNIPPET_CAP]
     message = f"{target} answered {answer.status}, expected {wanted}"
@@ -201,7 +202,10 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
 
 def _redacted(url: str) -> str:
     """The URL without user info and query, which may hold credentials, for messages."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<an invalid URL>"
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
