@@ -10,6 +10,7 @@ from kubesteps import (
     OutcomeKind,
     SimpleStep,
     SQLiteStateKeeper,
+    State,
     StepContext,
     StepStatus,
     WaitError,
@@ -191,3 +192,34 @@ async def test_inserting_a_step_with_a_taken_name_fails_the_inserting_step(
     ).run()
     assert (outcome.kind, outcome.step) == (OutcomeKind.FAILED, "plan")
     assert keeper.states["plan"].status is StepStatus.FAILED
+
+
+async def test_an_inserted_step_with_its_own_state_name_does_not_rerun_the_inserting_step(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper
+) -> None:
+    calls: list[str] = []
+
+    def plan(ctx: StepContext) -> None:
+        calls.append("plan")
+        ctx.insert_after(SimpleStep(name="x", run=list, state=State(name="XDone")))
+
+    engine = make_engine([SimpleStep(name="plan", run=plan)])
+    for _ in range(3):
+        await engine.run()
+    assert calls == ["plan"]
+    assert keeper.states["XDone"].status is StepStatus.SUCCEEDED
+
+
+async def test_an_inserted_step_without_state_does_not_rerun_the_inserting_step(
+    make_engine: EngineFactory,
+) -> None:
+    calls: list[str] = []
+
+    def plan(ctx: StepContext) -> None:
+        calls.append("plan")
+        ctx.insert_after(SimpleStep(name="x", run=lambda: calls.append("x"), state=None))
+
+    engine = make_engine([SimpleStep(name="plan", run=plan)])
+    await engine.run()
+    await engine.run()
+    assert calls == ["plan", "x"]

@@ -402,7 +402,10 @@ class StepsEngine(RunControl):
                 finished_at=finished,
                 next_run_at=next_run_at,
                 outputs=outputs,
-                inserted=tuple(s.name for s in inserted),
+                # State keys, not names: on a later pass the inserted steps are not
+                # registered yet, so only their keys find them; stateless ones cannot be
+                # checked and so do not hold the inserting step back.
+                inserted=tuple(s.state_key for s in inserted if s.state_key is not None),
             )
             await self._set(step.name, running, succeeded)
         if step.on_success is not None:
@@ -625,9 +628,9 @@ class StepsEngine(RunControl):
         previous = prev if prev is not None else StepState(name=key)
         await asyncio.shield(self._set(step_name, running, previous))
 
-    async def _all_succeeded(self, names: Iterable[str]) -> bool:
-        for name in names:
-            state = await self._get(name, self.state_name_of(name))
+    async def _all_succeeded(self, keys: Iterable[str]) -> bool:
+        for key in keys:
+            state = await self._get(key, key)
             if state is None or state.status is not StepStatus.SUCCEEDED:
                 return False
         return True
