@@ -129,3 +129,27 @@ async def test_cancelling_a_run_restores_the_group_and_its_running_child(
         await task
     assert keeper.states["g"].status is StepStatus.PENDING
     assert keeper.states["a"].status is StepStatus.PENDING
+
+
+class FailsToRestore(MemoryStateKeeper):
+    async def set_step_state(self, state: StepState) -> None:
+        if state.status is StepStatus.PENDING:
+            raise OSError("disk full")
+        await super().set_step_state(state)
+
+
+async def test_cancellation_propagates_even_when_the_keeper_cannot_restore_the_state(
+    make_engine: EngineFactory,
+) -> None:
+    started = asyncio.Event()
+
+    async def run() -> None:
+        started.set()
+        await forever()
+
+    engine = make_engine([SimpleStep(name="a", run=run)], keeper=FailsToRestore())
+    task = asyncio.create_task(engine.run())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -367,7 +367,10 @@ class StepsEngine(RunControl):
             value = await self._invoke(step, ctx, scope)
         except asyncio.CancelledError:
             if key is not None:
-                await self._restore(step.name, running, prev, key)
+                try:
+                    await self._restore(step.name, running, prev, key)
+                except KeeperError as err:  # the cancellation must still reach the caller
+                    log.error("%s: %s", self.name, err)
             raise
         except KeeperError:
             raise
