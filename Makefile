@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck pytest bench crd clean
+.PHONY: venv demo engine-demo test lint typecheck pytest bench crd clean
 
 venv: $(STAMP)
 
@@ -14,8 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The operator and an in-process Kubernetes API emulator, running the examples.
 demo: $(STAMP)
+	$(BIN)/kubesteps demo examples
+
+# The steps engine alone, as a library, with the SQLite keeper.
+engine-demo: $(STAMP)
 	$(BIN)/python examples/engine_demo.py
+
+# Regenerate the CRD from the spec model (and the chart's copy).
+crd: $(STAMP)
+	$(BIN)/kubesteps crd > crds/pipelines.kubesteps.dev.yaml
+	cp crds/pipelines.kubesteps.dev.yaml charts/kubesteps/crds/
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench examples

@@ -144,6 +144,27 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
     asyncio.run(run_operator(config))
 
 
+@main.command()
+@click.argument("examples", required=False, type=click.Path(exists=True, file_okay=False,
+                                                             path_type=pathlib.Path))
+@click.option("--budget", type=float, default=90.0, show_default=True,
+              help="Seconds to wait for the examples to settle.")
+def demo(examples: pathlib.Path | None, budget: float) -> None:
+    """Run the operator against an in-process Kubernetes API emulator on the examples.
+
+    Prints every step transition and a final table; exits 0 when every example is Ready.
+    """
+    import asyncio
+
+    from kubesteps.local.demo import run_demo
+
+    directory = examples or pathlib.Path("examples")
+    if not directory.is_dir():
+        raise click.ClickException(f"{directory} is not a directory of example Pipelines")
+    if not asyncio.run(run_demo(directory, budget=budget, echo=click.echo)):
+        raise SystemExit(1)
+
+
 def _yaml_files(paths: tuple[pathlib.Path, ...]) -> list[pathlib.Path]:
     files: list[pathlib.Path] = []
     for path in paths:
