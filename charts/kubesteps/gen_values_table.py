@@ -1,11 +1,11 @@
-"""Generate the chart's configuration table in docs/install.md from values.yaml.
+"""Generate the chart's configuration table in docs/install.md and README.md from values.yaml.
 
 The comment block directly above a key in values.yaml is that key's description. A commented
 key is one row (its whole value is the default, even when it is a mapping); an uncommented
 mapping is a section whose keys are listed one by one; an uncommented value is an error, so
 every setting ends up documented.
 
-    .venv/bin/python charts/kubesteps/gen_values_table.py          # rewrite docs/install.md
+    .venv/bin/python charts/kubesteps/gen_values_table.py          # rewrite both documents
     .venv/bin/python charts/kubesteps/gen_values_table.py --check  # exit 1 if it is stale
 """
 
@@ -24,6 +24,8 @@ import yaml
 CHART_DIR = Path(__file__).resolve().parent
 VALUES_FILE = CHART_DIR / "values.yaml"
 DOC_FILE = CHART_DIR.parent.parent / "docs" / "install.md"
+README_FILE = CHART_DIR.parent.parent / "README.md"
+DOC_FILES = (DOC_FILE, README_FILE)
 START_MARKER = "<!-- values-table:start -->"
 END_MARKER = "<!-- values-table:end -->"
 REGENERATE = ".venv/bin/python charts/kubesteps/gen_values_table.py"
@@ -103,19 +105,19 @@ def render_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def splice(document: str, table: str) -> str:
+def splice(document: str, table: str, name: str = DOC_FILE.name) -> str:
     """The document with the text between the markers replaced by the table."""
     start, end = document.find(START_MARKER), document.find(END_MARKER)
     if start < 0 or end < start:
         raise ValuesDocError(
-            f"{DOC_FILE.name} needs the markers {START_MARKER} and {END_MARKER}, in that order"
+            f"{name} needs the markers {START_MARKER} and {END_MARKER}, in that order"
         )
     return f"{document[: start + len(START_MARKER)]}\n{table}\n{document[end:]}"
 
 
-def expected_document() -> str:
+def expected_document(path: Path = DOC_FILE) -> str:
     table = render_table(collect_rows(VALUES_FILE.read_text()))
-    return splice(DOC_FILE.read_text(), table)
+    return splice(path.read_text(), table, path.name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,16 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report whether it is stale")
     args = parser.parse_args(argv)
     try:
-        expected = expected_document()
+        expected = {path: expected_document(path) for path in DOC_FILES}
     except ValuesDocError as exc:
         print(exc, file=sys.stderr)
         return 2
+    stale = [path for path, text in expected.items() if text != path.read_text()]
     if args.check:
-        if expected != DOC_FILE.read_text():
-            print(f"{DOC_FILE} is stale; regenerate it with `{REGENERATE}`", file=sys.stderr)
-            return 1
-        return 0
-    DOC_FILE.write_text(expected)
+        for path in stale:
+            print(f"{path} is stale; regenerate it with `{REGENERATE}`", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(expected[path])
     return 0
 
 

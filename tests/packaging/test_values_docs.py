@@ -34,6 +34,18 @@ def test_values_table_in_install_docs_is_current(generator: ModuleType) -> None:
     )
 
 
+def test_values_table_in_the_readme_is_current(generator: ModuleType) -> None:
+    assert generator.README_FILE.read_text() == generator.expected_document(
+        generator.README_FILE
+    ), f"the configuration table in README.md is stale; regenerate it with `{generator.REGENERATE}`"
+
+
+@pytest.mark.parametrize("heading", ["## Install on a cluster", "## Upgrade", "## Uninstall",
+                                     "## Configuration"])
+def test_the_readme_has_the_install_section(generator: ModuleType, heading: str) -> None:
+    assert heading in generator.README_FILE.read_text().splitlines()
+
+
 def test_values_table_lists_every_setting_with_its_default(generator: ModuleType) -> None:
     document = generator.DOC_FILE.read_text()
     assert "| `replicaCount` | `1` | Number of operator pods." in document

@@ -1,0 +1,44 @@
+"""The README's examples are the ones CI runs: no block can drift from working code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from kubesteps.pipeline.model import Pipeline
+from kubesteps.pipeline.validate import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_the_readme_starts_with_the_two_commands() -> None:
+    first = blocks("sh")[0]
+    assert first.splitlines()[0].startswith("make demo")
+    assert first.splitlines()[1].startswith("make test")
+
+
+def test_the_pipeline_in_the_readme_is_the_hello_example_and_valid() -> None:
+    (shown,) = [b for b in blocks("yaml") if "kind: Pipeline" in b]
+    example = yaml.safe_load((ROOT / "examples" / "hello.yaml").read_text())
+    assert yaml.safe_load(shown) == example
+    assert isinstance(validate(example), Pipeline)
+
+
+def test_every_python_block_is_an_excerpt_of_an_example_ci_runs() -> None:
+    sources = [p.read_text() for p in (ROOT / "examples" / "library").glob("*.py")]
+    python = blocks("python")
+    assert python
+    assert [b for b in python if not any(b in source for source in sources)] == []
+
+
+def test_every_linked_document_exists() -> None:
+    links = re.findall(r"\]\(((?:docs|examples)/[^)#]+)\)", README)
+    assert links
+    assert [link for link in links if not (ROOT / link).exists()] == []
