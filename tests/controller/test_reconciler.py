@@ -339,3 +339,81 @@ async def test_outputs_of_earlier_steps_reach_later_steps_through_cel(
     records = {s["name"]: s for s in (await fetch("chained"))["status"]["steps"]}
     assert records["second"]["phase"] == "Succeeded"
     assert records["second"]["outputs"]["who"] == "Hello, cel!"
+
+
+async def test_a_long_step_is_shown_running_while_it_runs(
+    api: KubeClient, fetch: Fetch, k8s_emulator: Emulator
+) -> None:
+    import asyncio
+
+    seen: list[dict[str, Any]] = []
+
+    async def slow(ctx: Any, args: dict[str, Any]) -> None:
+        await asyncio.sleep(0.3)  # longer than the keeper's running-flush delay below
+        seen.append(await api.get(API, "Pipeline", "slow", "default") or {})
+
+    register_python("test.slow", slow)
+    try:
+        reconciler = Reconciler(lambda: api, running_flush_after=0.05)
+        await api.create(pipeline("slow", [
+            {"name": "long", "action": "python", "with": {"function": "test.slow"}},
+        ]))
+        result = await reconciler.reconcile(await fetch("slow"))
+    finally:
+        unregister_python("test.slow")
+
+    assert result.outcome == "done"
+    during = seen[0]["status"]
+    assert during["steps"][0]["phase"] == "Running"
+    assert find(during["conditions"], "Ready")["reason"] == "Running"  # type: ignore[index]
+    assert during["currentStep"] == "long"
+    assert status_patches(k8s_emulator) == 2  # one while running, one at the end
+
+
+async def test_a_done_pipeline_with_a_resync_period_requeues_after_it(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    await api.create(pipeline("periodic", [python_step("one")], resyncPeriod="10m"))
+
+    result = await reconciler.reconcile(await fetch("periodic"))
+
+    assert (result.outcome, result.delay) == ("done", 600)
+
+
+async def test_a_throttled_step_asks_for_a_pass_when_it_is_due_again(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
+) -> None:
+    await api.create(pipeline("throttled", [
+        {"name": "probe", "action": "python", "throttle": {"interval": "5m"},
+         "with": {"function": "test.count"}},
+    ]))
+    first = await reconciler.reconcile(await fetch("throttled"))
+    second = await reconciler.reconcile(await fetch("throttled"))
+
+    assert first.outcome == "done"
+    assert first.delay == pytest.approx(300, abs=2)
+    assert second.outcome == "done"
+    assert counted == {"probe": 1}  # not due again yet: throttled, not re-run
+    record = (await fetch("throttled"))["status"]["steps"][0]
+    assert (record["phase"], record["reason"]) == ("Throttled", "Throttled")
+    assert (await fetch("throttled"))["status"]["lastRuns"]["probe"]
+
+
+async def test_the_pipeline_timeout_fails_a_run_that_takes_too_long(
+    api: KubeClient, fetch: Fetch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    reconciler = Reconciler(lambda: api, clock=lambda: now[0])
+    await api.create(pipeline("slowpoke", [
+        {"name": "pause", "action": "delay", "with": {"duration": "1h"}},
+    ], timeout="10m"))
+    assert (await reconciler.reconcile(await fetch("slowpoke"))).outcome == "wait"
+
+    now[0] += timedelta(minutes=11)
+    result = await reconciler.reconcile(await fetch("slowpoke"))
+
+    assert result.outcome == "failed"
+    assert "spec.timeout" in result.message
+    assert condition(await fetch("slowpoke"), "Stalled")["status"] == "True"

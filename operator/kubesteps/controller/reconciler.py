@@ -79,6 +79,7 @@ class Reconciler:
         pass_timeout: float = 300.0,
         plan_cache: int = 1024,
         observer: Callable[[Mapping[str, Any], StepState | None, StepState], None] | None = None,
+        running_flush_after: float | None = 2.0,
     ) -> None:
         self._client = client
         self._store = store
@@ -88,6 +89,7 @@ class Reconciler:
         self.aborted_recheck = aborted_recheck
         self.pass_timeout = pass_timeout
         self.observer = observer
+        self.running_flush_after = running_flush_after
         self._plans: OrderedDict[tuple[str, int], Plan] = OrderedDict()
         self._plan_cache = plan_cache
 
@@ -144,6 +146,7 @@ class Reconciler:
         keeper = ConditionsKeeper(
             writer, body, conditions=plan.conditions,
             keep_on_spec_change=plan.keep_on_spec_change, clock=self.clock,
+            flush_running_after=self.running_flush_after,
         )
         if pipeline.spec.suspend:
             message = "spec.suspend is true: no steps run until it is cleared"
