@@ -117,6 +117,13 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 @click.option("--leader-election-namespace", default=None,
               help="Namespace of the Lease (default: $POD_NAMESPACE).")
 @click.option("--leader-election-lease-name", default="kubesteps-operator", show_default=True)
+# Lease timings as client-go names them; hidden: the defaults suit clusters, tests shorten them.
+@click.option("--leader-election-lease-duration", type=click.IntRange(min=1), default=15,
+              hidden=True, help="Seconds a Lease stays valid without renewal.")
+@click.option("--leader-election-renew-period", type=click.FloatRange(min=0, min_open=True),
+              default=5.0, hidden=True, help="Seconds between the leader's renewals.")
+@click.option("--leader-election-retry-period", type=click.FloatRange(min=0, min_open=True),
+              default=2.0, hidden=True, help="Seconds between a standby's attempts.")
 @click.option("--per-namespace-metrics", is_flag=True,
               help="Add a namespace label to metrics (more series).")
 @click.option("--per-object-metrics", is_flag=True,
@@ -124,8 +131,9 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool,
              liveness: str | None, metrics_port: int, log_format: str, log_level: str,
              leader_election: bool, leader_election_namespace: str | None,
-             leader_election_lease_name: str, per_namespace_metrics: bool,
-             per_object_metrics: bool) -> None:
+             leader_election_lease_name: str, leader_election_lease_duration: int,
+             leader_election_renew_period: float, leader_election_retry_period: float,
+             per_namespace_metrics: bool, per_object_metrics: bool) -> None:
     """Run the operator: reconcile Pipelines in the cluster of the current credentials."""
     import asyncio
 
@@ -134,11 +142,19 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
 
     if all_namespaces and namespaces:
         raise click.UsageError("--all-namespaces and --namespace exclude each other")
+    if leader_election_renew_period >= leader_election_lease_duration:
+        raise click.UsageError(
+            f"--leader-election-renew-period ({leader_election_renew_period:g}s) must be shorter"
+            f" than --leader-election-lease-duration ({leader_election_lease_duration}s): the"
+            " leader must renew the Lease before it expires")
     config = OperatorConfig(
         namespaces=namespaces, standalone=standalone or leader_election, liveness=liveness,
         metrics_port=metrics_port, log_format=log_format, log_level=log_level,
         leader_election=leader_election, lease_namespace=leader_election_namespace,
-        lease_name=leader_election_lease_name, per_namespace_metrics=per_namespace_metrics,
+        lease_name=leader_election_lease_name, lease_duration=leader_election_lease_duration,
+        lease_renew_every=leader_election_renew_period,
+        lease_retry_every=leader_election_retry_period,
+        per_namespace_metrics=per_namespace_metrics,
         per_object_metrics=per_object_metrics,
     )
     asyncio.run(run_operator(config))

@@ -16,15 +16,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
+
 from kubesteps.kube.client import ApiError, KubeClient
 
 log = logging.getLogger("kubesteps.leader")
 
 _API = "coordination.k8s.io/v1"
+# What a call to the API server may fail with that is worth another try: a refusal, or no
+# answer at all (connection refused or reset, timeouts) while the server restarts.
+_FAILED_CALL = (ApiError, OSError, aiohttp.ClientError)
 
 
 def _micro(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """client-go's MicroTime: UTC, six fractional digits (the "Z" is only true in UTC)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -102,8 +108,8 @@ class LeaderElection:
             try:
                 if await self.try_acquire():
                     return
-            except ApiError as error:
-                log.warning("leader election: %s", error)
+            except _FAILED_CALL as error:
+                log.warning("leader election: %s", str(error) or type(error).__name__)
             await asyncio.sleep(self.config.retry_every)
 
     async def renew(self) -> bool:
@@ -132,8 +138,8 @@ class LeaderElection:
                     continue
                 log.error("lost the lease %s to another replica", self.config.name)
                 break
-            except (ApiError, OSError) as error:
-                log.warning("could not renew the lease: %s", error)
+            except _FAILED_CALL as error:
+                log.warning("could not renew the lease: %s", str(error) or type(error).__name__)
                 if self.clock() >= deadline:
                     log.error("could not renew the lease within its duration")
                     break
@@ -150,8 +156,8 @@ class LeaderElection:
                 spec = dict(lease["spec"])
                 spec["holderIdentity"] = None
                 await self._write(lease, spec)
-        except (ApiError, OSError) as error:
-            log.warning("could not release the lease: %s", error)
+        except _FAILED_CALL as error:
+            log.warning("could not release the lease: %s", str(error) or type(error).__name__)
         self.leading = False
 
     def _expired(self, spec: dict[str, Any], now: datetime) -> bool:

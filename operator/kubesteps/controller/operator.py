@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +39,9 @@ class OperatorConfig:
     leader_election: bool = False
     lease_namespace: str | None = None
     lease_name: str = "kubesteps-operator"
+    lease_duration: float = 15.0
+    lease_renew_every: float = 5.0
+    lease_retry_every: float = 2.0
     per_namespace_metrics: bool = False
     per_object_metrics: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
@@ -68,7 +73,9 @@ class Connection:
 
     def client(self) -> KubeClient:
         if self._client is None:
-            self._client = KubeClient(Credentials.from_kopf(self.info(logger=log)))
+            # Before kopf logs in (a standby resolves them first), as kopf would.
+            info = self.info(logger=log, settings=kopf.OperatorSettings())
+            self._client = KubeClient(Credentials.from_kopf(info))
         return self._client
 
     async def close(self) -> None:
@@ -123,12 +130,16 @@ async def run(config: OperatorConfig) -> None:
     connection = Connection()
     registry = build_registry(connection, instance=identity)
     stop = asyncio.Event()
+    _stop_on_signals(stop)
     try:
         if config.leader_election:
             lease = LeaseConfig(
                 namespace=config.lease_namespace or os.environ.get("POD_NAMESPACE") or "default",
                 name=config.lease_name,
                 identity=identity,
+                duration=config.lease_duration,
+                renew_every=config.lease_renew_every,
+                retry_every=config.lease_retry_every,
             )
             await _run_as_leader(config, registry, connection, lease, stop)
         else:
@@ -150,15 +161,48 @@ async def _run_kopf(
 ) -> None:
     settings = kopf.OperatorSettings()
     settings_hook(settings, config.settings)
-    await kopf.operator(
-        registry=registry,
-        settings=settings,
-        standalone=config.standalone,
-        namespaces=list(config.namespaces),
-        clusterwide=not config.namespaces,
-        liveness_endpoint=liveness,
-        stop_flag=stop,
-    )
+    ready = asyncio.Event()
+    # Created before kopf starts, so kopf leaves it alone when it stops.
+    reclaim = asyncio.create_task(_reclaim_signals(ready, stop))
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            standalone=config.standalone,
+            namespaces=list(config.namespaces),
+            clusterwide=not config.namespaces,
+            liveness_endpoint=liveness,
+            stop_flag=stop,
+            ready_flag=ready,
+        )
+    finally:
+        reclaim.cancel()
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (a pod being stopped) and SIGINT set ``stop``: the one way to shut down."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread receives signals (tests run the operator in threads)
+    loop = asyncio.get_running_loop()
+
+    def stopping(received: signal.Signals) -> None:
+        log.info("%s received: stopping", received.name)
+        stop.set()
+
+    for received in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(received, stopping, received)
+
+
+async def _reclaim_signals(ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """Take the signals back from kopf once it is up.
+
+    kopf installs its own handlers at start-up. When one of them stops it, kopf leaves its
+    wait on our stop flag pending and gives that "hung" task 5 s before it exits: every
+    shutdown (and the hand-over of the Lease after it) would take 5 s longer. A signal that
+    sets the stop flag instead stops kopf at once.
+    """
+    await ready.wait()
+    _stop_on_signals(stop)
 
 
 async def _run_as_leader(
@@ -170,8 +214,11 @@ async def _run_as_leader(
 ) -> None:
     election = LeaderElection(connection.client(), lease)
     async with _health(config.liveness, lambda: True):
-        log.info("waiting to lead (lease %s/%s)", lease.namespace, lease.name)
-        await election.acquire()
+        log.info("waiting to lead (lease %s/%s as %s)", lease.namespace, lease.name,
+                 lease.identity)
+        if not await _unless_stopped(election.acquire(), stop):
+            log.info("stopped while standing by")
+            return
         renewals = asyncio.create_task(election.run_renewals())
         operator = asyncio.create_task(_run_kopf(config, registry, stop, liveness=None))
         try:
@@ -180,12 +227,29 @@ async def _run_as_leader(
                 stop.set()  # leadership lost: stop handling before anyone else starts
                 await operator
                 raise SystemExit(1)
+            operator.result()  # kopf failing on its own is the process failing
         finally:
             renewals.cancel()
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewals
             await election.release()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Await ``work`` unless ``stop`` is set first; True if the work was done."""
+    working = asyncio.create_task(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (stopping, working):
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if working.cancelled():
+        return False
+    working.result()
+    return True
 
 
 @contextlib.asynccontextmanager
@@ -199,7 +263,11 @@ async def _health(endpoint: str | None, healthy: Any) -> AsyncIterator[None]:
     url = urlparse(endpoint)
 
     async def probe(_: web.Request) -> web.Response:
-        return web.json_response({"ok": bool(healthy())}, status=200 if healthy() else 500)
+        response = web.json_response({"ok": bool(healthy())}, status=200 if healthy() else 500)
+        # No keep-alive: kopf counts the task of an idle kept-alive connection as one of its
+        # own hung tasks when it stops, and waits 5 s for it to end.
+        response.force_close()
+        return response
 
     app = web.Application()
     app.router.add_get(url.path or "/", probe)

@@ -1,0 +1,366 @@
+"""Lease-based leader election against the emulator's coordination.k8s.io/v1 Leases."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from kubesteps.controller.leader import LeaderElection, LeaseConfig
+from kubesteps.kube.client import Credentials, KubeClient
+from kubesteps.testing import Emulator
+
+LEASES = "coordination.k8s.io/v1"
+# client-go's metav1.MicroTime: RFC 3339 in UTC with exactly six fractional digits.
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+START = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+
+
+class Clock:
+    """Wall time that moves only when the test says so."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def micro(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest_asyncio.fixture
+async def client(k8s_emulator: Emulator) -> AsyncIterator[KubeClient]:
+    assert k8s_emulator.url is not None
+    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True)) as kube:
+        yield kube
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def candidate(
+    client: KubeClient, identity: str, clock: Clock, *, duration: float = 15, **timings: float
+) -> LeaderElection:
+    config = LeaseConfig("default", "kubesteps-operator", identity, duration=duration, **timings)
+    return LeaderElection(client, config, clock=clock)
+
+
+def lease_spec(emulator: Emulator) -> dict[str, Any]:
+    lease = emulator.object("leases", "kubesteps-operator", "default")
+    assert lease is not None, "no Lease was written"
+    return dict(lease["spec"])
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Poll until ``check`` holds; the timeout only guards against a hang."""
+    async with asyncio.timeout(5):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.01)
+
+
+def lease_version(emulator: Emulator) -> str:
+    lease = emulator.object("leases", "kubesteps-operator", "default")
+    assert lease is not None
+    return str(lease["metadata"]["resourceVersion"])
+
+
+async def test_the_first_candidate_creates_the_lease_as_client_go_writes_it(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock)
+
+    assert await alpha.try_acquire()
+
+    spec = lease_spec(k8s_emulator)
+    assert spec == {
+        "holderIdentity": "alpha",
+        "leaseDurationSeconds": 15,
+        "acquireTime": "2026-03-01T12:00:00.250000Z",
+        "renewTime": "2026-03-01T12:00:00.250000Z",
+        "leaseTransitions": 0,
+    }
+    assert MICRO_TIME.match(spec["renewTime"])
+    assert alpha.leading
+
+
+async def test_times_are_written_in_utc_whatever_zone_the_clock_reports(
+    client: KubeClient, k8s_emulator: Emulator
+) -> None:
+    clock = Clock(datetime(2026, 3, 1, 14, 0, 0, tzinfo=timezone(timedelta(hours=2))))
+
+    assert await candidate(client, "alpha", clock).try_acquire()
+
+    assert lease_spec(k8s_emulator)["renewTime"] == "2026-03-01T12:00:00.000000Z"
+
+
+async def test_a_second_candidate_cannot_take_a_fresh_lease(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    assert await candidate(client, "alpha", clock).try_acquire()
+    version = lease_version(k8s_emulator)
+    beta = candidate(client, "beta", clock)
+
+    clock.advance(14.9)
+    assert not await beta.try_acquire()
+
+    assert lease_spec(k8s_emulator)["holderIdentity"] == "alpha"
+    assert lease_version(k8s_emulator) == version, "a standby must not write a held Lease"
+    assert not beta.leading
+
+
+async def test_an_expired_lease_is_taken_over_and_the_transition_counted(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    assert await candidate(client, "alpha", clock).try_acquire()
+    beta = candidate(client, "beta", clock)
+
+    clock.advance(15.1)
+    assert await beta.try_acquire()
+
+    spec = lease_spec(k8s_emulator)
+    assert spec["holderIdentity"] == "beta"
+    assert spec["leaseTransitions"] == 1
+    assert spec["acquireTime"] == spec["renewTime"] == micro(clock.now)
+
+
+async def test_expiry_follows_the_duration_the_holder_wrote(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    assert await candidate(client, "alpha", clock, duration=60).try_acquire()
+    beta = candidate(client, "beta", clock, duration=15)
+
+    clock.advance(30)
+    assert not await beta.try_acquire()
+    clock.advance(31)
+    assert await beta.try_acquire()
+
+    assert lease_spec(k8s_emulator)["leaseDurationSeconds"] == 15
+
+
+async def test_renewing_moves_the_renew_time_and_keeps_the_lease(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock)
+    assert await alpha.try_acquire()
+    acquired = micro(clock.now)
+    beta = candidate(client, "beta", clock)
+
+    clock.advance(10)
+    assert await alpha.renew()
+    clock.advance(10)  # 20 s after acquiring, 10 s after the renewal
+
+    assert not await beta.try_acquire()
+    spec = lease_spec(k8s_emulator)
+    assert spec["holderIdentity"] == "alpha"
+    assert spec["acquireTime"] == acquired
+    assert spec["renewTime"] == micro(clock.now - timedelta(seconds=10))
+    assert spec["leaseTransitions"] == 0
+
+
+async def test_a_restarted_holder_takes_its_own_lease_back_without_a_transition(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    assert await candidate(client, "alpha", clock).try_acquire()
+    acquired = micro(clock.now)
+
+    clock.advance(5)
+    assert await candidate(client, "alpha", clock).try_acquire()
+
+    spec = lease_spec(k8s_emulator)
+    assert spec["acquireTime"] == acquired
+    assert spec["renewTime"] == micro(clock.now)
+    assert spec["leaseTransitions"] == 0
+
+
+async def test_a_renewal_after_someone_else_took_the_lease_fails(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock)
+    assert await alpha.try_acquire()
+    clock.advance(16)
+    assert await candidate(client, "beta", clock).try_acquire()
+    version = lease_version(k8s_emulator)
+
+    assert not await alpha.renew()
+
+    assert lease_spec(k8s_emulator)["holderIdentity"] == "beta"
+    assert lease_version(k8s_emulator) == version
+
+
+async def test_of_two_candidates_racing_for_an_expired_lease_exactly_one_wins(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    assert await candidate(client, "old", clock).try_acquire()
+    async with (
+        KubeClient(client.credentials) as other_client,
+    ):
+        alpha = candidate(client, "alpha", clock)
+        beta = candidate(other_client, "beta", clock)
+        # Both learn the Lease's resource first, so the race below is GET, GET, PATCH, PATCH.
+        assert not await alpha.try_acquire()
+        assert not await beta.try_acquire()
+        clock.advance(16)
+        k8s_emulator.requests.reset()
+
+        won = await asyncio.gather(alpha.try_acquire(), beta.try_acquire())
+
+    assert sorted(won) == [False, True]
+    winner = "alpha" if won[0] else "beta"
+    spec = lease_spec(k8s_emulator)
+    assert spec["holderIdentity"] == winner
+    assert spec["leaseTransitions"] == 1
+    # Both read the same resourceVersion and both wrote: the second write got 409.
+    assert k8s_emulator.requests.count("patch", "leases.coordination.k8s.io") == 2
+    assert [alpha.leading, beta.leading] == list(won)
+
+
+async def test_of_two_candidates_creating_the_lease_exactly_one_wins(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    async with KubeClient(client.credentials) as other_client:
+        alpha = candidate(client, "alpha", clock)
+        beta = candidate(other_client, "beta", clock)
+
+        won = await asyncio.gather(alpha.try_acquire(), beta.try_acquire())
+
+    assert sorted(won) == [False, True]
+    assert lease_spec(k8s_emulator)["holderIdentity"] == ("alpha" if won[0] else "beta")
+
+
+async def test_release_frees_the_lease_for_a_standby_at_once(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock)
+    assert await alpha.try_acquire()
+    beta = candidate(client, "beta", clock)
+
+    await alpha.release()
+
+    assert not alpha.leading
+    assert not lease_spec(k8s_emulator).get("holderIdentity")
+    clock.advance(1)  # far from expiry: only the release lets beta in
+    assert await beta.try_acquire()
+    spec = lease_spec(k8s_emulator)
+    assert spec["holderIdentity"] == "beta"
+    assert spec["leaseTransitions"] == 1
+
+
+async def test_release_by_a_candidate_that_does_not_lead_writes_nothing(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    assert await candidate(client, "alpha", clock).try_acquire()
+    version = lease_version(k8s_emulator)
+
+    await candidate(client, "beta", clock).release()
+
+    assert lease_spec(k8s_emulator)["holderIdentity"] == "alpha"
+    assert lease_version(k8s_emulator) == version
+
+
+async def test_a_lease_released_by_client_go_is_free(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    # client-go releases by writing an empty holder and a one-second duration.
+    await client.create({
+        "apiVersion": LEASES, "kind": "Lease",
+        "metadata": {"name": "kubesteps-operator", "namespace": "default"},
+        "spec": {"holderIdentity": "", "leaseDurationSeconds": 1, "leaseTransitions": 3,
+                 "acquireTime": micro(clock.now), "renewTime": micro(clock.now)},
+    })
+
+    assert await candidate(client, "beta", clock).try_acquire()
+
+    assert lease_spec(k8s_emulator)["leaseTransitions"] == 4
+
+
+async def test_renewals_end_when_another_replica_holds_the_lease(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock, renew_every=0.01)
+    assert await alpha.try_acquire()
+    renewals = asyncio.create_task(alpha.run_renewals())
+    await client.patch(LEASES, "Lease", "kubesteps-operator", "default",
+                       {"spec": {"holderIdentity": "beta"}})
+
+    async with asyncio.timeout(5):  # a hang guard: the renewal loop checks every 10 ms
+        await renewals
+
+    assert not alpha.leading
+    assert lease_spec(k8s_emulator)["holderIdentity"] == "beta"
+
+
+async def test_renewals_outlast_failures_shorter_than_the_lease(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock, renew_every=0.01)
+    assert await alpha.try_acquire()
+    fault = k8s_emulator.inject(verb="patch", resource="leases", status=500, times=3)
+    renewals = asyncio.create_task(alpha.run_renewals())
+    try:
+        await until(lambda: fault.hits >= 1)
+        clock.advance(10)  # failing for 10 s of a 15 s lease: not lost yet
+        await until(lambda: fault.hits == 3)
+        await until(lambda: lease_spec(k8s_emulator)["renewTime"] == micro(clock.now))
+
+        assert not renewals.done()
+        assert alpha.leading
+    finally:
+        renewals.cancel()
+
+
+async def test_renewals_end_when_they_keep_failing_past_the_lease_duration(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock, renew_every=0.01)
+    assert await alpha.try_acquire()
+    fault = k8s_emulator.inject(verb="patch", resource="leases", status=500, times=None)
+    renewals = asyncio.create_task(alpha.run_renewals())
+    await until(lambda: fault.hits >= 3)
+    assert not renewals.done(), "failures within the lease duration must not end leadership"
+
+    clock.advance(15.1)
+    async with asyncio.timeout(5):
+        await renewals
+
+    assert not alpha.leading
+
+
+async def test_acquire_keeps_trying_while_the_api_server_is_unreachable_or_failing(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on, until the emulator does
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emulator = Emulator()
+    async with KubeClient(Credentials(server=f"http://127.0.0.1:{port}")) as kube:
+        alpha = candidate(kube, "alpha", clock, retry_every=0.01)
+        acquiring = asyncio.create_task(alpha.acquire())
+        try:
+            while sum("leader election" in r.getMessage() for r in caplog.records) < 2:
+                assert not acquiring.done(), acquiring  # an unreachable server is no crash
+                await asyncio.sleep(0.01)
+            fault = emulator.inject(verb="get", resource="leases", status=503, times=2)
+            async with emulator.serving(port=port):
+                async with asyncio.timeout(5):
+                    await acquiring
+                assert fault.hits == 2
+                lease = emulator.object("leases", "kubesteps-operator", "default")
+                assert lease is not None
+                assert lease["spec"]["holderIdentity"] == "alpha"
+        finally:
+            acquiring.cancel()
