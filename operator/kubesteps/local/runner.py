@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubesteps.controller.reconciler import PassResult, Reconciler
 from kubesteps.engine import StepState, StepStatus
-from kubesteps.kube.client import Credentials, KubeClient
+from kubesteps.kube.client import ApiError, Credentials, KubeClient
 from kubesteps.local.store import LocalObjects, LocalStatusStore
 
 Echo = Callable[[str], None]
@@ -43,12 +43,21 @@ class LocalResult:
 
 
 @contextlib.asynccontextmanager
-async def embedded_api() -> AsyncIterator[KubeClient]:
-    """An in-process Kubernetes API emulator and a client for it."""
+async def embedded_api(namespaces: Iterable[str] = ()) -> AsyncIterator[KubeClient]:
+    """An in-process Kubernetes API emulator, with ``namespaces``, and a client for it."""
     from kubesteps.testing.emulator import Emulator
 
     emulator = Emulator()
     async with emulator.serving() as url, KubeClient(Credentials(server=url, insecure=True)) as c:
+        # On a cluster a Pipeline's namespace exists (the Pipeline lives in it), and its
+        # steps apply objects there: the emulator knows only the default namespaces.
+        for namespace in sorted(set(namespaces)):
+            try:
+                await c.create({"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": namespace}})
+            except ApiError as error:
+                if error.status != 409:
+                    raise
         yield c
 
 
@@ -73,7 +82,9 @@ async def run_pipelines(
     try:
         async with contextlib.AsyncExitStack() as stack:
             if kube is None:
-                kube = await stack.enter_async_context(embedded_api())
+                kube = await stack.enter_async_context(embedded_api(
+                    (m.get("metadata") or {}).get("namespace") or "default" for m in manifests
+                ))
             client = kube
 
             def observe(body: Mapping[str, Any], old: StepState | None, new: StepState) -> None:
