@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -23,13 +24,16 @@ START = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
 
 class Clock:
-    """Wall time that moves only when the test says so."""
+    """Wall time that moves when the test says so (and, if ``running``, as time passes)."""
 
-    def __init__(self, now: datetime = START) -> None:
+    def __init__(self, now: datetime = START, *, running: bool = False) -> None:
         self.now = now
+        self.started = time.monotonic() if running else None
 
     def __call__(self) -> datetime:
-        return self.now
+        if self.started is None:
+            return self.now
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
@@ -364,3 +368,46 @@ async def test_acquire_keeps_trying_while_the_api_server_is_unreachable_or_faili
                 assert lease["spec"]["holderIdentity"] == "alpha"
         finally:
             acquiring.cancel()
+
+
+async def test_a_leader_that_cannot_renew_gives_up_before_a_standby_may_take_over(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock, renew_every=0.01, retry_every=0.01)
+    assert await alpha.try_acquire()
+    beta = candidate(client, "beta", clock)
+    fault = k8s_emulator.inject(verb="patch", resource="leases", status=500, times=None)
+    renewals = asyncio.create_task(alpha.run_renewals())
+    await until(lambda: fault.hits >= 1)
+
+    # The next retry would come after the Lease expired for the others: stop now, or two
+    # replicas would lead at once for a while.
+    clock.advance(14.995)
+    async with asyncio.timeout(5):
+        await renewals
+
+    assert not alpha.leading
+    k8s_emulator.clear_faults()
+    assert not await beta.try_acquire(), "the Lease is still valid: no one else leads yet"
+
+
+async def test_a_renewal_that_hangs_is_abandoned_before_the_lease_expires(
+    client: KubeClient,
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads the request, never answers, until the client hangs up
+        writer.close()
+
+    clock = Clock(running=True)
+    alpha = candidate(client, "alpha", clock, renew_every=0.01, retry_every=0.01)
+    assert await alpha.try_acquire()
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, KubeClient(Credentials(server=f"http://127.0.0.1:{port}")) as hanging:
+        alpha.client = hanging  # the API server stops answering while alpha leads
+        clock.advance(14.5)  # half a second of the lease is left
+
+        async with asyncio.timeout(5):  # a hang guard: the client's own timeout is 30 s
+            await alpha.run_renewals()
+
+    assert not alpha.leading

@@ -63,6 +63,9 @@ class LeaderElection:
         self.config = config
         self.clock = clock
         self.leading = False
+        # The renewTime last written: the others may take the Lease once it is older than
+        # the lease duration, so this replica must have stopped leading by then.
+        self.renewed_at: datetime | None = None
 
     async def try_acquire(self) -> bool:
         """One attempt: take the Lease if it is free, expired, or already ours."""
@@ -99,6 +102,7 @@ class LeaderElection:
                 return False  # another candidate won the race
             raise
         self.leading = True
+        self.renewed_at = now
         log.info("acquired lease %s/%s as %s", cfg.namespace, cfg.name, cfg.identity)
         return True
 
@@ -118,31 +122,43 @@ class LeaderElection:
         if lease is None or (lease.get("spec") or {}).get("holderIdentity") != cfg.identity:
             return False
         spec = dict(lease.get("spec") or {})
-        spec["renewTime"] = _micro(self.clock())
+        now = self.clock()
+        spec["renewTime"] = _micro(now)
         try:
             await self._write(lease, spec)
         except ApiError as error:
             if error.status == 409:
                 return False
             raise
+        self.renewed_at = now
         return True
 
     async def run_renewals(self) -> None:
-        """Renew until leadership is lost; returns then (the caller must stop leading)."""
-        deadline = self.clock() + timedelta(seconds=self.config.duration)
+        """Renew until leadership is lost; returns then (the caller must stop leading).
+
+        A standby may take the Lease as soon as it expires, so the leader gives up before:
+        a failed renewal is retried only while the retry still comes before the expiry, and
+        a renewal still unanswered at the expiry is abandoned.
+        """
+        cfg = self.config
+        wait = cfg.renew_every
         while True:
-            await asyncio.sleep(self.config.renew_every)
+            await asyncio.sleep(wait)
+            expires = (self.renewed_at or self.clock()) + timedelta(seconds=cfg.duration)
             try:
-                if await self.renew():
-                    deadline = self.clock() + timedelta(seconds=self.config.duration)
-                    continue
-                log.error("lost the lease %s to another replica", self.config.name)
-                break
-            except _FAILED_CALL as error:
+                async with asyncio.timeout(max(0.0, (expires - self.clock()).total_seconds())):
+                    renewed = await self.renew()
+            except _FAILED_CALL as error:  # the timeout's TimeoutError is an OSError
                 log.warning("could not renew the lease: %s", str(error) or type(error).__name__)
-                if self.clock() >= deadline:
-                    log.error("could not renew the lease within its duration")
-                    break
+                wait = min(cfg.retry_every, cfg.renew_every)
+                if self.clock() + timedelta(seconds=wait) < expires:
+                    continue
+                log.error("could not renew the lease %s before it expired", cfg.name)
+                break
+            if not renewed:
+                log.error("lost the lease %s to another replica", cfg.name)
+                break
+            wait = cfg.renew_every
         self.leading = False
 
     async def release(self) -> None:
