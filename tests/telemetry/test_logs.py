@@ -18,9 +18,15 @@ from kubesteps.telemetry.logs import configure_logging
 def restore_root_logger() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    # Code run earlier in the process may have quieted kopf (the demo does): these tests
+    # need kopf's records to reach the root handler.
+    kopf_logger = logging.getLogger("kopf")
+    kopf_level = kopf_logger.level
+    kopf_logger.setLevel(logging.NOTSET)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    kopf_logger.setLevel(kopf_level)
 
 
 def _json_lines(err: str) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from kubesteps.controller.reconciler import Reconciler
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.events import EventRecorder
 from kubesteps.telemetry.logs import configure_logging
-from kubesteps.telemetry.metrics import configure_metrics
+from kubesteps.telemetry.metrics import OperatorMetrics, configure_metrics, get_metrics
 from kubesteps.telemetry.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("kubesteps.operator")
@@ -50,9 +50,13 @@ class OperatorConfig:
 class Connection:
     """One set of credentials for kopf and for our own client, resolved once."""
 
-    def __init__(self, info: kopf.ConnectionInfo | None = None) -> None:
+    def __init__(
+        self, info: kopf.ConnectionInfo | None = None, *, metrics: OperatorMetrics | None = None
+    ) -> None:
         self._info = info
         self._client: KubeClient | None = None
+        # Failed requests of our client count in these metrics' API errors.
+        self.metrics = metrics
 
     def info(self, **kwargs: Any) -> kopf.ConnectionInfo:
         if self._info is None:
@@ -73,9 +77,11 @@ class Connection:
 
     def client(self) -> KubeClient:
         if self._client is None:
-            # Before kopf logs in (a standby resolves them first), as kopf would.
-            info = self.info(logger=log, settings=kopf.OperatorSettings())
-            self._client = KubeClient(Credentials.from_kopf(info))
+            self._client = KubeClient(
+                # Before kopf logs in (a standby resolves them first), as kopf would.
+                Credentials.from_kopf(self.info(logger=log, settings=kopf.OperatorSettings())),
+                on_error=self.metrics.observe_api_error if self.metrics else None,
+            )
         return self._client
 
     async def close(self) -> None:
@@ -97,14 +103,11 @@ def settings_hook(settings: kopf.OperatorSettings, extra: dict[str, Any]) -> Non
 
 def build_registry(connection: Connection, *, instance: str = "") -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    metrics = None
-    with contextlib.suppress(Exception):
-        from kubesteps.telemetry.metrics import get_metrics
-
-        metrics = get_metrics()
+    if connection.metrics is None:
+        connection.metrics = get_metrics()
     reconciler = Reconciler(
         connection.client,
-        metrics=metrics,
+        metrics=connection.metrics,
         events=EventRecorder(connection.client, instance=instance),
     )
     register(registry, reconciler, login=connection.login)
@@ -121,13 +124,14 @@ async def run(config: OperatorConfig) -> None:
     for name in ("kopf", "kopf.objects"):
         logging.getLogger(name).addFilter(quiet_temporary_errors())
     tracing = configure_tracing()
+    log.info("tracing is %s", "on: spans go out over OTLP" if tracing else "off")
     metrics = configure_metrics(
         per_namespace_labels=config.per_namespace_metrics,
         per_object_metrics=config.per_object_metrics,
     )
     server = metrics.start_server(config.metrics_port) if config.metrics_port else None
     identity = os.environ.get("POD_NAME") or socket.gethostname()
-    connection = Connection()
+    connection = Connection(metrics=metrics)
     registry = build_registry(connection, instance=identity)
     stop = asyncio.Event()
     _stop_on_signals(stop)

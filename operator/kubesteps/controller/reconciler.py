@@ -108,6 +108,7 @@ class Reconciler:
             try:
                 result = await self._pass(body)
             except Exception:
+                span.set_attribute("kubesteps.outcome", "error")
                 self._observe("error", started, None, namespace)
                 raise
             span.set_attribute("kubesteps.outcome", result.outcome)
@@ -116,6 +117,12 @@ class Reconciler:
             if result.step:
                 span.set_attribute("kubesteps.step", result.step)
             self._observe(result.outcome, started, result.delay, namespace)
+            # Logged inside the span, so the line carries the pass's trace id.
+            log.info(
+                "pass over for %s/%s: %s%s", namespace, name, result.outcome,
+                "" if result.delay is None else f", next pass in {result.delay:.3g}s",
+                extra={"outcome": result.outcome, "requeue_after_s": result.delay},
+            )
             return result
 
     def forget(self, body: Mapping[str, Any]) -> None:
@@ -178,12 +185,18 @@ class Reconciler:
         client: KubeClient | None,
     ) -> Outcome:
         started: dict[str, float] = {}
+        # Runs the engine took back (their state put back to pending): an expected error,
+        # an abort, or the pass being cancelled under them.
+        taken_back: dict[str, float] = {}
 
         def on_transition(old: StepState | None, new: StepState) -> None:
             if self.observer is not None:
                 self.observer(body, old, new)
             if new.status is StepStatus.RUNNING:
                 started[new.name] = time.monotonic()
+                return
+            if new.status is StepStatus.PENDING and new.name in started:
+                taken_back[new.name] = started.pop(new.name)
                 return
             if old is not None and old.status is new.status and old.reason == new.reason:
                 return
@@ -203,7 +216,13 @@ class Reconciler:
             plan.steps, keeper=keeper, clock=self.clock, on_transition=on_transition,
             run_timeout=timedelta(seconds=self.pass_timeout), name="pipeline",
         )
-        return await engine.run(context)
+        try:
+            return await engine.run(context)
+        except BaseException:
+            # The pass broke off (cancelled, or its keeper failed) with these steps at work.
+            for step_name, since in (started | taken_back).items():
+                self._step_metrics(body, plan, StepState(step_name, StepStatus.RUNNING), since)
+            raise
 
     def _timed_out(self, pipeline: Pipeline, keeper: ConditionsKeeper) -> str | None:
         """The whole-run timeout counts from the first step started for this generation."""

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from opentelemetry import trace
+
 from kubesteps.engine import Outcome, OutcomeKind, StepState, StepStatus
 from kubesteps.engine.errors import short_message
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
 
 log = logging.getLogger("kubesteps.keepers.conditions")
+tracer = trace.get_tracer("kubesteps.keepers.conditions")
 
 SUMMARY_CONDITIONS = ("Ready", "Reconciling", "Stalled")
 MAX_RECORDS = 1000
@@ -132,7 +135,9 @@ class ConditionsKeeper:
         self._timer: asyncio.TimerHandle | None = None
         self._summary: Summary | None = None
         self._adopt(body)
-        self.generation = int(body.get("metadata", {}).get("generation") or 0)
+        meta = body.get("metadata", {})
+        self.generation = int(meta.get("generation") or 0)
+        self._object = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
         self._records: dict[str, dict[str, Any]] = {
             r["name"]: dict(r) for r in self._status.get("steps") or [] if "name" in r
         }
@@ -209,14 +214,26 @@ class ConditionsKeeper:
                 changes = {k: v for k, v in desired.items() if self._status.get(k) != v}
                 if not changes:
                     return
-                try:
-                    result = await self.store.patch(changes, self._resource_version)
-                except ApiError as error:
-                    if error.status != 409 or attempt == self.conflict_attempts:
-                        raise
+                conflict: ApiError | None = None
+                with tracer.start_as_current_span("status write", attributes={
+                    "kubesteps.object": self._object,
+                    "kubesteps.status.attempt": attempt,
+                    "kubesteps.status.fields": sorted(changes),
+                    "kubesteps.status.running": running,
+                }) as span:
+                    try:
+                        result = await self.store.patch(changes, self._resource_version)
+                    except ApiError as error:
+                        span.set_attribute("kubesteps.status.conflict", error.status == 409)
+                        if error.status != 409 or attempt == self.conflict_attempts:
+                            raise
+                        conflict = error
+                    else:
+                        span.set_attribute("kubesteps.status.conflict", False)
+                if conflict is not None:
                     fresh = await self.store.read()
                     if fresh is None:
-                        raise
+                        raise conflict
                     log.debug("status conflict (attempt %d); re-reading", attempt)
                     self._adopt(fresh)
                     continue

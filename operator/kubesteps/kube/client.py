@@ -13,7 +13,7 @@ import base64
 import json
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,6 +21,9 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 Obj = dict[str, Any]
+# Told about every request that failed: the Kubernetes verb, and the HTTP status (None: no
+# response came). The operator points it at its metrics; the kube layer knows none.
+ErrorHook = Callable[[str, int | None], None]
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -101,8 +104,15 @@ class Credentials:
 class KubeClient:
     """get / list / create / patch / delete / apply, by ``apiVersion`` and ``kind``."""
 
-    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: float = 30.0,
+        on_error: ErrorHook | None = None,
+    ) -> None:
         self.credentials = credentials
+        self.on_error = on_error
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._resources: dict[tuple[str, str], ResourceRef] = {}
@@ -244,11 +254,24 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
-        async with session.request(method, url, data=data, headers=headers) as response:
-            text = await response.text()
-            if response.status >= 400:
-                raise _error(response.status, text, response.headers.get("Retry-After"))
-            return json.loads(text) if text else {}
+        try:
+            async with session.request(method, url, data=data, headers=headers) as response:
+                text = await response.text()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError):
+            self._failed(method, path, params, None)
+            raise
+        if status >= 400:
+            self._failed(method, path, params, status)
+            raise _error(status, text, retry_after)
+        return json.loads(text) if text else {}
+
+    def _failed(
+        self, method: str, path: str, params: Mapping[str, str] | None, status: int | None
+    ) -> None:
+        if self.on_error is not None:
+            self.on_error(api_verb(method, path, params), status)
 
     async def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -264,6 +287,36 @@ class KubeClient:
                 connector=connector, headers=headers, timeout=self._timeout
             )
         return self._session
+
+
+def api_verb(method: str, path: str, params: Mapping[str, str] | None = None) -> str:
+    """The Kubernetes verb of a request: get, list, watch, create, update, patch or delete.
+
+    A GET names one object when the path goes past the resource's plural (``.../pods/web``,
+    ``.../pods/web/status``, or a namespace ``/api/v1/namespaces/ops``), a collection when
+    it ends at the plural; discovery documents count as get.
+    """
+    method = method.upper()
+    if method == "POST":
+        return "create"
+    if method == "PUT":
+        return "update"
+    if method == "PATCH":
+        return "patch"
+    if method == "DELETE":
+        return "delete"
+    if params and str(params.get("watch", "")).lower() in ("1", "true"):
+        return "watch"
+    segments = [s for s in path.split("?", 1)[0].split("/") if s]
+    if segments[:1] == ["api"]:
+        rest = segments[2:]
+    elif segments[:1] == ["apis"]:
+        rest = segments[3:]
+    else:
+        return "get"  # /version, /openapi, ...
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]  # the namespace scope of a namespaced resource
+    return "list" if len(rest) == 1 else "get"
 
 
 def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:

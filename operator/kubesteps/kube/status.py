@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tenacity
+from opentelemetry import trace
 
 from kubesteps.kube.client import ApiError, KubeClient, Obj
 
@@ -42,10 +43,25 @@ def _wait_for_server(state: tenacity.RetryCallState) -> float:
     return float(tenacity.wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2)(state))
 
 
+def _note_retry(state: tenacity.RetryCallState) -> None:
+    """Mark a retried attempt on the current span (the caller's status write, if traced)."""
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
+    span = trace.get_current_span()
+    if isinstance(error, ApiError) and span.is_recording():
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        span.add_event("retry", {
+            "http.response.status_code": error.status,
+            "kubesteps.retry.attempt": state.attempt_number,
+            "kubesteps.retry.delay_s": float(delay),
+        })
+
+
 class StatusWriter:
     """Patches the ``status`` of one object, with retries for transient API errors.
 
-    ``on_write(conflict=...)`` is told about every write attempt that reached the server.
+    ``on_write(conflict=...)`` is told about every write attempt that reached the server,
+    retries included; a retry is also an event ``retry`` on the current span.
     """
 
     def __init__(
@@ -72,26 +88,29 @@ class StatusWriter:
             retry=tenacity.retry_if_exception(_retryable),
             wait=_wait_for_server,
             stop=tenacity.stop_after_attempt(self.attempts),
+            before_sleep=_note_retry,
             reraise=True,
         )
+        result: Obj = await retrying(self._send, body)
+        return result
+
+    async def _send(self, body: Mapping[str, Any]) -> Obj:
+        ref = self.ref
         try:
-            result: Obj = await retrying(self._send, body)
+            result = await self.client.patch(
+                ref.api_version, ref.kind, ref.name, ref.namespace, body, subresource="status"
+            )
         except ApiError as error:
+            # The server answered: the attempt counts, whatever it said.
             if error.status == 409:
                 self.conflicts += 1
-                if self.on_write is not None:
-                    self.on_write(conflict=True)
+            if self.on_write is not None:
+                self.on_write(conflict=error.status == 409)
             raise
         self.writes += 1
         if self.on_write is not None:
             self.on_write(conflict=False)
         return result
-
-    async def _send(self, body: Mapping[str, Any]) -> Obj:
-        ref = self.ref
-        return await self.client.patch(
-            ref.api_version, ref.kind, ref.name, ref.namespace, body, subresource="status"
-        )
 
     async def read(self) -> Obj | None:
         ref = self.ref
