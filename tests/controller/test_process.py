@@ -214,6 +214,7 @@ async def test_a_standby_waits_healthy_and_idle_then_takes_over_when_the_leader_
     assert await status_of(http, second.health) == 200  # Kubernetes would restart it otherwise
     assert holder(k8s_emulator) == "op-a"
     assert k8s_emulator.watches("pipelines") == 1, "only the leader may watch Pipelines"
+    assert "kopf" not in second.output(), "a standby does not start kopf"
 
     assert await first.stop() == 0, first.output()
     await until(lambda: holder(k8s_emulator) == "op-b", "op-b takes over", second)
