@@ -128,6 +128,19 @@ def one_trace(spans: list[ReceivedSpan], root: ReceivedSpan) -> list[ReceivedSpa
     return [span for span in spans if span.trace_id == root.trace_id]
 
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
+
+
+def documented_span_attributes() -> dict[str, set[str]]:
+    """The span attribute table of docs/observability.md: span -> attribute names."""
+    table: dict[str, set[str]] = {}
+    for line in DOC.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[1].startswith("`k"):
+            table.setdefault(cells[0].strip("`"), set()).add(cells[1].strip("`"))
+    return table
+
+
 @pytest.mark.parametrize(("protocol", "transport"), [("grpc", "grpc"), ("http/protobuf", "http")])
 async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_logs(
     api: KubeClient, k8s_emulator: Emulator, kubeconfig: Path, fetch: Fetch, tmp_path: Path,
@@ -185,6 +198,12 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
             "conditions", "currentStep", "lastRuns", "observedGeneration", "steps",
         ],
     }
+
+    # Every attribute is documented, and this pass (waiting on a step) sets every one.
+    documented = documented_span_attributes()
+    for span in tree:
+        kind = span.name if span.name in documented else "step"
+        assert set(span.attributes) == documented[kind], span.name
 
     lines = json_lines(log_file)
     assert any(line["message"] == "tracing is on: spans go out over OTLP" for line in lines)

@@ -219,7 +219,7 @@ class Reconciler:
         try:
             return await engine.run(context)
         except BaseException:
-            # The pass broke off (cancelled, or its keeper failed) with these steps at work.
+            # The pass was cancelled (the operator is stopping) with these steps at work.
             for step_name, since in (started | taken_back).items():
                 self._step_metrics(body, plan, StepState(step_name, StepStatus.RUNNING), since)
             raise

@@ -47,8 +47,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 RECONCILE_OUTCOMES: Final = (
     "done", "wait", "retry", "failed", "aborted", "invalid", "suspended", "error",
 )
-# The engine's step statuses except `pending`; `running` is a step still at work when the
-# pass ended (a long step hands over to a later pass).
+# The engine's step statuses except `pending`; `running` is a step whose run was cut off
+# because the pass was cancelled under it (the operator stopping).
 STEP_OUTCOMES: Final = (
     "running", "succeeded", "failed", "waiting", "retrying", "skipped", "throttled",
 )
