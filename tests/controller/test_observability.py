@@ -150,7 +150,9 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
 
     async def work() -> None:
         await api.create(pipeline("traced", [
-            python_step("hello", condition="Greeted"),
+            # Outputs over the 8 KiB cap: the action logs a warning while the step runs.
+            {"name": "hello", "action": "python", "condition": "Greeted",
+             "with": {"function": "kubesteps.examples.greet", "args": {"greeting": "x" * 9000}}},
             {"name": "pause", "action": "delay", "with": {"duration": "30s"}},
         ]))
         await settled(fetch, "traced", "Waiting")
@@ -211,6 +213,11 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
     assert over["message"] == "pass over for default/traced: wait, next pass in 30s"
     assert (over["trace_id"], over["span_id"]) == (reconcile.trace_id, reconcile.span_id)
     assert (over["outcome"], over["logger"]) == ("wait", "kubesteps.controller")
+    # What a step logs while it runs carries the step's span.
+    (truncated,) = [line for line in lines if "outputs are over" in line["message"]]
+    assert truncated["logger"] == "kubesteps.actions"
+    assert (truncated["trace_id"], truncated["span_id"]) == (
+        reconcile.trace_id, named["hello"].span_id)
     # Lines logged outside any pass (start-up, kopf's own) carry no trace.
     assert {line["trace_id"] for line in lines} == {"", reconcile.trace_id}
 
