@@ -11,9 +11,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubesteps import __version__
+from kubesteps.actions.registry import builtin_actions
+from kubesteps.engine import OutcomeKind, StepStatus
+from kubesteps.pipeline import model
 from kubesteps.telemetry import metrics as metrics_module
 from kubesteps.telemetry.metrics import (
     RECONCILE_OUTCOMES,
+    STEP_OUTCOMES,
     OperatorMetrics,
     configure_metrics,
     get_metrics,
@@ -95,6 +99,22 @@ def test_step_runs_are_counted_by_action_and_outcome_and_timed_by_action() -> No
         _labels(action="http"): 2,
         _labels(action="job"): 1,
     }
+
+
+def test_every_value_the_controller_reports_is_a_label_value() -> None:
+    """A value refused here would raise inside a reconcile pass: the sets must match."""
+    assert {status.value for status in StepStatus} - {"pending"} == set(STEP_OUTCOMES)
+    # A pass ends with the engine's outcome, or before the engine runs (invalid, suspended),
+    # or raises (error).
+    assert {kind.value for kind in OutcomeKind} | {"invalid", "suspended", "error"} == set(
+        RECONCILE_OUTCOMES
+    )
+    # The action label is the step's action, or the kind of a step that has none.
+    metrics = OperatorMetrics()
+    kinds = [kind for kind in model._STEP_KINDS if kind != "action"]
+    for action in [*builtin_actions(), *kinds, "step"]:
+        metrics.observe_step(action, "succeeded", 0.0, namespace="ops")
+    assert len(_samples(metrics, "kubesteps_step_runs_total")) == len(builtin_actions()) + 4
 
 
 def test_status_writes_and_conflicts_are_counted_apart() -> None:
