@@ -132,6 +132,7 @@ async def test_an_expired_lease_is_taken_over_and_the_transition_counted(
 ) -> None:
     assert await candidate(client, "alpha", clock).try_acquire()
     beta = candidate(client, "beta", clock)
+    assert not await beta.try_acquire()  # beta sees alpha's record and starts its own clock
 
     clock.advance(15.1)
     assert await beta.try_acquire()
@@ -147,6 +148,7 @@ async def test_expiry_follows_the_duration_the_holder_wrote(
 ) -> None:
     assert await candidate(client, "alpha", clock, duration=60).try_acquire()
     beta = candidate(client, "beta", clock, duration=15)
+    assert not await beta.try_acquire()
 
     clock.advance(30)
     assert not await beta.try_acquire()
@@ -196,8 +198,10 @@ async def test_a_renewal_after_someone_else_took_the_lease_fails(
 ) -> None:
     alpha = candidate(client, "alpha", clock)
     assert await alpha.try_acquire()
+    beta = candidate(client, "beta", clock)
+    assert not await beta.try_acquire()
     clock.advance(16)
-    assert await candidate(client, "beta", clock).try_acquire()
+    assert await beta.try_acquire()
     version = lease_version(k8s_emulator)
 
     assert not await alpha.renew()
@@ -411,3 +415,26 @@ async def test_a_renewal_that_hangs_is_abandoned_before_the_lease_expires(
             await alpha.run_renewals()
 
     assert not alpha.leading
+
+
+async def test_a_standby_judges_expiry_by_its_own_clock_not_the_leaders(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    # The leader's clock is an hour behind: every renewTime it writes looks long expired to
+    # the standby. What counts is that the record keeps changing.
+    behind = Clock(clock.now - timedelta(hours=1))
+    alpha = candidate(client, "alpha", behind)
+    assert await alpha.try_acquire()
+    beta = candidate(client, "beta", clock)
+
+    for _ in range(5):
+        assert not await beta.try_acquire()
+        clock.advance(10)
+        behind.advance(10)
+        assert await alpha.renew()
+
+    assert lease_spec(k8s_emulator)["holderIdentity"] == "alpha"
+    # alpha stops renewing: beta sees its last record, and a whole duration later takes over.
+    assert not await beta.try_acquire()
+    clock.advance(15.1)
+    assert await beta.try_acquire()

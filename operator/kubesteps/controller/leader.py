@@ -4,7 +4,12 @@ Standby replicas poll the Lease until it is free or expired, then take it with a
 conditional on its resourceVersion, so two candidates can never both win. The leader renews
 it every ``renew_every`` seconds; if it cannot renew within the lease duration it has lost
 leadership and must stop at once (the operator exits and Kubernetes restarts it as a
-standby). Time on the Lease is wall-clock time, as in client-go.
+standby).
+
+Like client-go, a standby never compares the leader's ``renewTime`` with its own wall
+clock (the two nodes' clocks may disagree): it notes when *it* last saw the Lease record
+change, and takes over only when the record has stayed the same for a whole lease
+duration by its own clock.
 """
 
 from __future__ import annotations
@@ -31,12 +36,6 @@ _FAILED_CALL = (ApiError, OSError, aiohttp.ClientError)
 def _micro(when: datetime) -> str:
     """client-go's MicroTime: UTC, six fractional digits (the "Z" is only true in UTC)."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -66,6 +65,9 @@ class LeaderElection:
         # The renewTime last written: the others may take the Lease once it is older than
         # the lease duration, so this replica must have stopped leading by then.
         self.renewed_at: datetime | None = None
+        # The holder's record as this replica last saw it, and when (by our own clock).
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at: datetime | None = None
 
     async def try_acquire(self) -> bool:
         """One attempt: take the Lease if it is free, expired, or already ours."""
@@ -177,9 +179,14 @@ class LeaderElection:
         self.leading = False
 
     def _expired(self, spec: dict[str, Any], now: datetime) -> bool:
-        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        """Whether the holder has not renewed for a lease duration, as seen from here."""
+        record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("acquireTime"),
+                  spec.get("leaseDurationSeconds"))
+        if record != self._observed or self._observed_at is None:
+            self._observed, self._observed_at = record, now
+            return False
         duration = float(spec.get("leaseDurationSeconds") or self.config.duration)
-        return renewed is None or now > renewed + timedelta(seconds=duration)
+        return now > self._observed_at + timedelta(seconds=duration)
 
     async def _write(self, lease: dict[str, Any], spec: dict[str, Any]) -> None:
         cfg = self.config
