@@ -33,6 +33,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
             "prometheusRule": {"enabled": True},
             "dashboard": {"enabled": True, "namespace": "monitoring"},
+            "perObject": True,
         },
     },
     "custom-image": {

@@ -202,7 +202,10 @@ EXPECTED_ARGS = {
         "--all-namespaces", *_ELECTED, "kubesteps-operator",
         *_COMMON_TAIL, "9090", "--log-format", "json",
     ],
-    "monitoring": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
+    "monitoring": [
+        "--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--per-object-metrics",
+        "--log-format", "json",
+    ],
     "custom-image": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
     "namespaced-ha-extra-rules": [
         "--namespace", "apps", *_ELECTED, "kubesteps-apps",

@@ -68,11 +68,20 @@ def load_examples(directory: Path, echo: Echo) -> list[Example]:
 
 async def run_demo(directory: Path, *, budget: float = 90.0, echo: Echo = print) -> bool:
     """Run the demo; True when every example Pipeline ended Ready."""
+    # kopf's own chatter (signals in a thread, streams left at shutdown) is not the demo.
+    kopf_logger = logging.getLogger("kopf")
+    level = kopf_logger.level
+    kopf_logger.setLevel(logging.ERROR)
+    try:
+        return await _demo(directory, budget, echo)
+    finally:
+        kopf_logger.setLevel(level)
+
+
+async def _demo(directory: Path, budget: float, echo: Echo) -> bool:
     from kubesteps.testing.emulator import Emulator
     from kubesteps.testing.runner import run_operator
 
-    # kopf's own chatter (signals in a thread, streams left at shutdown) is not the demo.
-    logging.getLogger("kopf").setLevel(logging.ERROR)
     examples = load_examples(directory, echo)
     if not examples:
         raise ValueError(f"no example Pipelines in {directory}")
