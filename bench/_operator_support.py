@@ -42,10 +42,20 @@ class _HangUps(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], ConnectionResetError))
 
 
-def quiet_hang_ups() -> None:
-    server = logging.getLogger("aiohttp.server")
-    if not any(isinstance(existing, _HangUps) for existing in server.filters):
-        server.addFilter(_HangUps())
+class _InThread(logging.Filter):
+    """Drops kopf's notice that it cannot handle OS signals outside the main thread: the
+    benchmark runs it in a thread on purpose and stops it with a flag."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("OS signals are ignored")
+
+
+def quiet_routine_noise() -> None:
+    """Keep the benchmark's output to its figures: every other warning still shows."""
+    for name, kind in (("aiohttp.server", _HangUps), ("kopf._core.reactor.running", _InThread)):
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, kind) for existing in logger.filters):
+            logger.addFilter(kind())
 
 
 def pipeline(name: str, steps: int) -> dict[str, Any]:
