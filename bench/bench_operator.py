@@ -51,6 +51,7 @@ PASS_TARGET = 3
 PASS_TIMEOUT = 30.0
 QUIET = 0.5  # no request for this long: the operator is done with what it was given
 QUIET_TIMEOUT = 5.0
+STARTUP_QUIET = 0.2
 
 FLEET = 200
 FLEET_STEPS = 5
@@ -133,6 +134,8 @@ async def measure_pass(steps: int = PASS_STEPS, *, within: float = PASS_TIMEOUT,
         kubesteps_registry(url), emulator, wait_for=["pipelines"],
         settings_hook=operator_settings,
     ):
+        # kopf opens its other watches (CRDs, namespaces) on its own time: let it finish.
+        await wait_quiet(emulator, quiet=STARTUP_QUIET, within=QUIET_TIMEOUT)
         startup = emulator.requests.snapshot()
         emulator.requests.reset()
         create(emulator, [pipeline("one", steps)])
@@ -193,6 +196,7 @@ async def measure_fleet(registry_of: RegistryFactory, *,
     async with emulator.serving() as url, run_operator(
         registry_of(url), emulator, wait_for=["pipelines"], settings_hook=operator_settings,
     ):
+        await wait_quiet(emulator, quiet=STARTUP_QUIET, within=QUIET_TIMEOUT)
         emulator.requests.reset()
         start = time.perf_counter()
         create(emulator, (pipeline(f"p{index}", steps) for index in range(count)))
@@ -265,11 +269,11 @@ class MemoryFigures:
 
 
 async def _stop(child: asyncio.subprocess.Process) -> float | None:
-    """SIGINT (kopf stops gracefully); SIGKILL if it is not gone in time. None: killed."""
+    """SIGTERM, as Kubernetes stops a pod; SIGKILL if it is not gone in time. None: killed."""
     if child.returncode is not None:
         return 0.0
     start = time.perf_counter()
-    child.send_signal(signal.SIGINT)
+    child.send_signal(signal.SIGTERM)
     try:
         async with asyncio.timeout(STOP_TIMEOUT):
             await child.wait()
@@ -351,7 +355,7 @@ def report_memory(figures: MemoryFigures) -> None:
               f" {mib(figures.peak_kib)}; RSS then: {mib(figures.settled_kib or 0)}")
         print(f"  per Pipeline: {increment:.1f} KiB over idle")
     stopped = (f"killed: no exit within {STOP_TIMEOUT:.0f}s" if figures.stop_seconds is None
-               else f"exit code {figures.exit_code} after SIGINT in {figures.stop_seconds:.1f}s")
+               else f"exit code {figures.exit_code} after SIGTERM in {figures.stop_seconds:.1f}s")
     print(f"  {stopped}; peak RSS over its whole life, shutdown included (getrusage of this"
           f" process's children): {mib(figures.children_maxrss_kib)}")
     if figures.exit_code != 0 and figures.log_tail:
