@@ -114,7 +114,7 @@ class PassFigures:
     passes: int
     status_patches: int  # as the emulator counted them
     status_writes_metric: int  # as the operator counted them
-    startup: dict[tuple[str, str], int]  # requests until kopf watched Pipelines
+    startup: dict[tuple[str, str], int]  # kopf start-up requests, until the API was quiet
     to_ready: dict[tuple[str, str], int]  # requests from the create to Ready
     after_ready: dict[tuple[str, str], int]  # requests after Ready, until the API is quiet
     quiet_after: float | None  # seconds from Ready to the last request; None: never quiet
