@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,16 +19,24 @@ Conditions = Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, An
 
 
 def takes_context(fn: Callable[..., Any]) -> bool:
-    """Whether a user callable wants the step context as its one positional argument."""
-    try:
-        return _takes_context_cached(fn)
-    except TypeError:  # an unhashable callable, e.g. a dataclass instance: not cacheable
-        return _takes_context(fn)
+    """Whether a user callable wants the step context as its one positional argument.
+
+    Plain functions and bound methods are read from their code object (cached by code:
+    closures built afresh for every Pipeline share it, and nothing keeps them alive);
+    anything else (partials, callable objects) goes through ``inspect.signature``.
+    """
+    method = inspect.ismethod(fn)
+    function = fn.__func__ if method else fn  # type: ignore[attr-defined]
+    if inspect.isfunction(function):
+        defaults = len(function.__defaults__ or ())
+        return _code_takes_argument(function.__code__, defaults, 1 if method else 0)
+    return _takes_context(fn)
 
 
 @functools.lru_cache(maxsize=4096)
-def _takes_context_cached(fn: Callable[..., Any]) -> bool:
-    return _takes_context(fn)
+def _code_takes_argument(code: types.CodeType, defaults: int, bound: int) -> bool:
+    required = code.co_argcount - defaults - bound
+    return required >= 1 or bool(code.co_flags & inspect.CO_VARARGS)
 
 
 def _takes_context(fn: Callable[..., Any]) -> bool:

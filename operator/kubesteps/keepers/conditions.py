@@ -94,10 +94,10 @@ def _parse_time(value: Any) -> datetime | None:
 def _cap_outputs(outputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if outputs is None:
         return None
-    data: dict[str, Any] = json.loads(json.dumps(dict(outputs), default=str))
-    size = len(json.dumps(data))
-    if size > MAX_OUTPUT_BYTES:
-        return {"truncated": True, "bytes": size}
+    text = json.dumps(dict(outputs), default=str)
+    if len(text) > MAX_OUTPUT_BYTES:
+        return {"truncated": True, "bytes": len(text)}
+    data: dict[str, Any] = json.loads(text)
     return data
 
 

@@ -506,11 +506,15 @@ class Emulator:
             if expired is not None:
                 await self._send(response, "ERROR", expired.status())
                 return response
-            for event in backlog:
-                await self._send(response, event.type, _as_version(event.obj, info))
-            if initial_events and bookmarks:
-                await self._send(response, "BOOKMARK", self._bookmark(info, revision, initial=True))
-            await self._stream(response, watcher, info, duration=timeout, bookmarks=bookmarks)
+            try:
+                for event in backlog:
+                    await self._send(response, event.type, _as_version(event.obj, info))
+                if initial_events and bookmarks:
+                    await self._send(
+                        response, "BOOKMARK", self._bookmark(info, revision, initial=True))
+                await self._stream(response, watcher, info, duration=timeout, bookmarks=bookmarks)
+            except ConnectionResetError:
+                pass  # the client hung up: the watch is over, nothing to report
             return response
         finally:
             self.store.unsubscribe(info.storage_key, watcher)
