@@ -80,8 +80,11 @@ class Reconciler:
         plan_cache: int = 1024,
         observer: Callable[[Mapping[str, Any], StepState | None, StepState], None] | None = None,
         running_flush_after: float | None = 2.0,
+        action_settings: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
+        # Operator-wide settings the actions read from ``ActionContext.extras``.
+        self.action_settings = dict(action_settings or {})
         self._store = store
         self.metrics = metrics
         self.events = events
@@ -211,6 +214,7 @@ class Reconciler:
         context = RunContext(self.clock)
         context.put(PASS_KEY, PassContext(
             pipeline=body, kube=client, clock=self.clock, states=keeper.states,
+            extras=dict(self.action_settings),
         ))
         engine = StepsEngine(
             plan.steps, keeper=keeper, clock=self.clock, on_transition=on_transition,
