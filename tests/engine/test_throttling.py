@@ -20,12 +20,14 @@ from kubesteps import (
     SQLiteStateKeeper,
     StepStatus,
     ThrottlingSettings,
+    WaitError,
 )
 from kubesteps.engine.throttling import decide
 
 from .conftest import START, EngineFactory, FakeClock, Transitions
 
 MINUTE = timedelta(minutes=1)
+SECOND = timedelta(seconds=1)
 
 
 def counted(log: list[str], name: str = "a", **throttle: object) -> SimpleStep:
@@ -94,24 +96,120 @@ async def test_a_throttled_pass_writes_the_throttled_state_once(
     assert transitions.of("a") == ["running", "succeeded", "throttled"]
 
 
-async def test_without_ensure_step_success_a_failed_run_counts(
-    make_engine: EngineFactory, clock: FakeClock
+def failing(calls: list[str], name: str = "a", **options: object) -> SimpleStep:
+    def run() -> None:
+        calls.append(name)
+        raise RuntimeError("down")
+
+    options.setdefault("retry", RetryPolicy(limit=1))
+    return SimpleStep(
+        name=name, run=run, throttling=ThrottlingSettings(interval=MINUTE), **options  # type: ignore[arg-type]
+    )
+
+
+async def test_with_continue_on_error_a_failure_stays_recorded_until_the_next_due_run(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
 ) -> None:
-    calls: list[int] = []
+    calls: list[str] = []
+    log: list[str] = []
+    engine = make_engine(
+        [failing(calls, continue_on_error=True), SimpleStep(name="b", run=lambda: log.append("b"))]
+    )
+    await engine.run()
+    clock.advance(5)
+    outcome = await engine.run()
+    # Without ensure_step_success the failed run counts: not run again within the interval,
+    # and the failure is not written over with a throttled record.
+    assert calls == ["a"]
+    state = keeper.states["a"]
+    assert (state.status, state.message) == (StepStatus.FAILED, "down")
+    assert (outcome.kind, outcome.delay) == (OutcomeKind.DONE, 55.0)
+    assert log == ["b"]
+    clock.advance(55)
+    await engine.run()
+    assert calls == ["a", "a"]
+
+
+async def test_a_throttled_step_that_failed_for_good_fails_every_later_pass(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock,
+    transitions: Transitions,
+) -> None:
+    calls: list[str] = []
+    engine = make_engine([failing(calls), counted(calls, "b")])
+    first = await engine.run()
+    assert (first.kind, first.step) == (OutcomeKind.FAILED, "a")
+    for seconds in (5, 120):  # within the interval, and long after it
+        clock.advance(seconds)
+        outcome = await engine.run()
+        assert (outcome.kind, outcome.step, outcome.message) == (OutcomeKind.FAILED, "a", "down")
+    assert calls == ["a"]
+    assert keeper.states["a"].status is StepStatus.FAILED
+    assert "b" not in keeper.states
+    assert transitions.of("a") == ["running", "failed"]
+
+
+async def test_a_throttled_step_that_is_retrying_reports_the_remaining_backoff(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
+) -> None:
+    calls: list[str] = []
+    engine = make_engine(
+        [
+            failing(calls, retry=RetryPolicy(limit=3, initial=10 * SECOND, jitter=timedelta(0))),
+            counted(calls, "b"),
+        ]
+    )
+    first = await engine.run()
+    assert (first.kind, first.delay) == (OutcomeKind.RETRY, 10.0)
+    clock.advance(4)
+    outcome = await engine.run()
+    assert (outcome.kind, outcome.step, outcome.delay) == (OutcomeKind.RETRY, "a", 6.0)
+    state = keeper.states["a"]
+    assert (state.status, state.attempts) == (StepStatus.RETRYING, 1)
+    assert calls == ["a"]
+
+
+async def test_a_due_retry_of_a_throttled_step_runs_although_the_interval_has_not_passed(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
+) -> None:
+    results: list[Exception | None] = [RuntimeError("down"), None]
 
     def run() -> None:
-        calls.append(1)
-        raise RuntimeError("down")
+        error = results.pop(0)
+        if error is not None:
+            raise error
 
     step = SimpleStep(
         name="a", run=run, throttling=ThrottlingSettings(interval=MINUTE),
-        retry=RetryPolicy(limit=1), continue_on_error=True,
+        retry=RetryPolicy(limit=3, initial=10 * SECOND, jitter=timedelta(0)),
     )
     engine = make_engine([step])
     await engine.run()
+    clock.advance(10)
+    outcome = await engine.run()
+    assert results == []
+    state = keeper.states["a"]
+    assert (state.status, state.attempts) == (StepStatus.SUCCEEDED, 2)
+    assert outcome.kind is OutcomeKind.DONE
+
+
+async def test_a_waiting_throttled_step_is_checked_again_on_the_next_pass(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
+) -> None:
+    checks: list[int] = []
+
+    def run() -> None:
+        checks.append(1)
+        if len(checks) == 1:
+            raise WaitError("not ready", delay=5)
+
+    step = SimpleStep(name="a", run=run, throttling=ThrottlingSettings(interval=MINUTE))
+    engine = make_engine([step])
+    first = await engine.run()
+    assert first.kind is OutcomeKind.WAIT
     clock.advance(5)
     await engine.run()
-    assert len(calls) == 1
+    assert len(checks) == 2
+    assert keeper.states["a"].status is StepStatus.SUCCEEDED
 
 
 async def test_ensure_step_success_counts_only_successful_runs(

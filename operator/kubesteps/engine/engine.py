@@ -285,6 +285,9 @@ class StepsEngine(RunControl):
         throttle_key = ""
         if step.throttling is not None:
             throttle_key = step.throttling.partition_key or key or step.name
+        # A step that is retrying, waiting or was cut off mid-run finishes its attempt
+        # first: the interval spaces out whole runs, not the attempts of one.
+        if step.throttling is not None and not continuing:
             last = await self._keeper_call(step.name, "read the last run", throttle_key, None)
             decision = decide(step.throttling, last, now, self.rng)
             if decision.record is not None:
@@ -332,25 +335,30 @@ class StepsEngine(RunControl):
             return result, inserted
 
     async def _settled(self, step: Step, prev: StepState, now: datetime) -> _Result | None:
-        """The result of a step whose recorded state decides it without running it."""
+        """The result of a step whose recorded state decides it without running it.
+
+        Failures and pending retries are decided here for every step, throttled or not:
+        throttling only spaces out fresh runs, it never hides a failure or skips a backoff.
+        """
         if prev.disabled:
             return _DONE
         status = prev.status
+        if status is StepStatus.FAILED:
+            if not step.continue_on_error:
+                error = StepRunError(step.name, RuntimeError(prev.message or "failed"))
+                return _Result(_FAILED, step.name, prev.message, error=error)
+            # A throttled step is periodic: it runs again once due, even after a failure.
+            return _DONE if step.throttling is None else None
+        retry_at = prev.next_run_at
+        if status is StepStatus.RETRYING and retry_at is not None and retry_at > now:
+            delay = (retry_at - now).total_seconds()
+            return _Result(_RETRY, step.name, prev.message, delay)
         if status is StepStatus.SUCCEEDED and step.throttling is None:
             if step.skip_state_check:
                 return None
             if prev.inserted and not await self._all_succeeded(prev.inserted):
                 return None  # run again so it inserts the steps that are not done yet
             return _DONE
-        if status is StepStatus.FAILED and step.throttling is None:
-            if step.continue_on_error:
-                return _DONE
-            error = StepRunError(step.name, RuntimeError(prev.message or "failed"))
-            return _Result(_FAILED, step.name, prev.message, error=error)
-        retry_at = prev.next_run_at
-        if status is StepStatus.RETRYING and retry_at is not None and retry_at > now:
-            delay = (retry_at - now).total_seconds()
-            return _Result(_RETRY, step.name, prev.message, delay)
         return None
 
     async def _run_and_record(
@@ -617,8 +625,8 @@ class StepsEngine(RunControl):
         status: StepStatus = StepStatus.SKIPPED,
         next_run_at: datetime | None = None,
     ) -> None:
-        if key is None:
-            return
+        if key is None or (prev is not None and prev.status is StepStatus.FAILED):
+            return  # a failure stays on record until the step runs again
         base = prev if prev is not None else StepState(name=key)
         new = base.evolve(status=status, reason=reason, message=message, next_run_at=next_run_at)
         if new != prev:
