@@ -142,6 +142,23 @@ MALFORMED: list[Malformed] = [
         None,
     ),
     Malformed(
+        "name-clashes-with-a-step-in-a-foreach-template",
+        pipeline(
+            {
+                "name": "fan",
+                "forEach": {"items": "[1, 2]", "step": {"group": {"steps": [delay("check")]}}},
+            },
+            delay("check-0"),
+        ),
+        Expect(
+            "spec.steps[1].name",
+            "step name 'check-0' clashes with step 'check' at "
+            "spec.steps[0].forEach.step.group.steps[0].name, which runs once per forEach item "
+            "as 'check-<index>'",
+        ),
+        None,
+    ),
+    Malformed(
         "cel-syntax-error-in-when",
         pipeline(delay("first", when=["self.spec.suspend =="])),
         Expect("spec.steps[0].when[0]", "syntax error at line 1, column"),

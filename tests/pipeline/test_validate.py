@@ -119,6 +119,55 @@ def test_steps_may_refer_to_generated_forEach_sub_steps() -> None:
     assert isinstance(validate(manifest), Pipeline)
 
 
+def _fan(name: str, template: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "forEach": {"items": "[1, 2]", "step": template}}
+
+
+def test_a_top_level_step_may_not_take_the_run_time_name_of_a_template_step() -> None:
+    manifest = pipeline(delay("check-1"), _fan("fan", {"parallel": {"steps": [delay("check")]}}))
+
+    assert _errors(manifest) == [
+        "spec.steps[0].name: step name 'check-1' clashes with step 'check' at "
+        "spec.steps[1].forEach.step.parallel.steps[0].name, which runs once per forEach item "
+        "as 'check-<index>'; choose another name"
+    ]
+
+
+def test_template_steps_under_different_numbers_of_forEach_may_clash() -> None:
+    twice = {"forEach": {"items": "[1]", "as": "y", "step": {"group": {"steps": [delay("a")]}}}}
+    manifest = pipeline(
+        _fan("once", {"group": {"steps": [delay("a-1")]}}), _fan("twice", twice)
+    )
+
+    (error,) = _errors(manifest)
+    assert error.startswith(
+        "spec.steps[0].forEach.step.group.steps[0].name: step name 'a-1' (run as "
+        "'a-1-<index>') clashes with step 'a' at "
+        "spec.steps[1].forEach.step.forEach.step.group.steps[0].name, which runs once per "
+        "forEach item as 'a-<index>-<index>'"
+    )
+
+
+def test_names_that_cannot_meet_at_run_time_do_not_clash() -> None:
+    manifest = pipeline(
+        _fan("fan", {"group": {"steps": [delay("check"), delay("other")]}}),
+        delay("check-x"),  # not an index suffix
+        delay("other-0-1"),  # one suffix too many for 'other'
+        _fan("more", {"group": {"steps": [delay("check-0")]}}),  # same number of suffixes
+    )
+
+    assert isinstance(validate(manifest), Pipeline)
+
+
+def test_steps_may_refer_to_the_run_time_names_of_template_steps() -> None:
+    manifest = pipeline(
+        _fan("fan", {"group": {"steps": [delay("check")]}}),
+        delay("after", when=["steps['check-1'].phase == 'Succeeded'"]),
+    )
+
+    assert isinstance(validate(manifest), Pipeline)
+
+
 def test_values_with_templates_are_left_to_the_run_time_check() -> None:
     manifest = pipeline(
         {

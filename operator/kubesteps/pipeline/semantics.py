@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 # A step at this level may only be an action; the CRD schema is unrolled to the same depth.
 MAX_DEPTH = 4
 MAX_TOTAL_STEPS = 500
+# The most items one forEach may fan out to (checked at run time, when the items are known):
+# each item is a step with its own state, status record and requests to the API server.
+MAX_FOREACH_ITEMS = 200
 RESERVED_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled"})
 
 
@@ -33,14 +36,19 @@ class _Visit:
     loc: Loc
     depth: int
     variables: tuple[str, ...]
-    in_template: bool
+    # How many forEach templates enclose the step: each adds "-<index>" to its run-time name.
+    repeats: int
+
+    @property
+    def in_template(self) -> bool:
+        return self.repeats > 0
 
 
 def _walk(spec: PipelineSpec) -> Iterator[_Visit]:
     """Every step of the tree in document order, down to MAX_DEPTH, with its CEL variables."""
     for index, step in enumerate(spec.steps):
         yield from _walk_step(
-            _Visit(step, ("steps", index), 1, cel.RUN_VARIABLES, in_template=False)
+            _Visit(step, ("steps", index), 1, cel.RUN_VARIABLES, repeats=0)
         )
 
 
@@ -57,14 +65,14 @@ def _walk_step(visit: _Visit) -> Iterator[_Visit]:
                 (*visit.loc, "forEach", "step"),
                 visit.depth + 1,
                 tuple(dict.fromkeys(variables)),
-                in_template=True,
+                repeats=visit.repeats + 1,
             )
         )
         return
     container: Loc = (*visit.loc, "parallel" if step.parallel is not None else "group", "steps")
     for index, child in enumerate(step.children):
         yield from _walk_step(
-            _Visit(child, (*container, index), visit.depth + 1, visit.variables, visit.in_template)
+            _Visit(child, (*container, index), visit.depth + 1, visit.variables, visit.repeats)
         )
 
 
@@ -76,6 +84,7 @@ def check_spec(spec: PipelineSpec) -> list[Issue]:
     generated = [
         re.compile(rf"^{re.escape(owner)}-[0-9]+(-|$)") for owner in _for_each_names(visits)
     ]
+    generated.extend(_repeated_name(name, repeats) for name, repeats in _repeated(visits))
 
     def is_step(name: str) -> bool:
         return name in names or any(pattern.match(name) for pattern in generated)
@@ -111,8 +120,10 @@ def _depth_and_size(visits: list[_Visit]) -> list[Issue]:
 
 
 def _names(visits: list[_Visit], issues: list[Issue]) -> dict[str, Loc]:
-    """Step names with where they are; reports duplicates and clashes with forEach names."""
+    """Step names with where they are; reports duplicates and names that can clash at run
+    time with forEach sub-steps or with steps nested in a forEach template."""
     names: dict[str, Loc] = {}
+    repeats: dict[str, int] = {}
     for visit in visits:
         name = getattr(visit.step, "name", None)
         if name is None:
@@ -128,6 +139,7 @@ def _names(visits: list[_Visit], issues: list[Issue]) -> dict[str, Loc]:
             )
         else:
             names[name] = (*visit.loc, "name")
+            repeats[name] = visit.repeats
         if visit.step.action == "approval" and len(name) > MAX_APPROVAL_STEP_NAME:
             issues.append(
                 Issue(
@@ -137,10 +149,12 @@ def _names(visits: list[_Visit], issues: list[Issue]) -> dict[str, Loc]:
                     "is a valid Kubernetes annotation key",
                 )
             )
+    clashing: set[str] = set()
     for owner in _for_each_names(visits):
         generated = re.compile(rf"^{re.escape(owner)}-[0-9]+(-|$)")
         for name, loc in names.items():
             if generated.match(name):
+                clashing.add(name)
                 issues.append(
                     Issue(
                         loc,
@@ -148,7 +162,53 @@ def _names(visits: list[_Visit], issues: list[Issue]) -> dict[str, Loc]:
                         f"{owner!r} generates ({owner}-<index>); choose another name",
                     )
                 )
+    issues.extend(_template_clashes(names, repeats, clashing))
     return names
+
+
+def _template_clashes(
+    names: dict[str, Loc], repeats: dict[str, int], reported: set[str]
+) -> Iterator[Issue]:
+    """Steps whose run-time names can equal those of steps nested in a forEach template.
+
+    A step nested in a template runs once per item, as ``<name>-<index>`` (one suffix per
+    enclosing forEach), so ``check`` in a template and ``check-0`` beside it would both be
+    ``check-0`` at run time. Reported once, at the step with fewer suffixes.
+    """
+    repeated = [(name, count) for name, count in repeats.items() if count]
+    for name, loc in names.items():
+        if name in reported:
+            continue
+        own = repeats[name]
+        for other, more in repeated:
+            if more <= own or not name.startswith(f"{other}-"):
+                continue
+            if not _repeated_name(other, more - own).match(name):
+                continue
+            shown = repr(name) if own == 0 else f"{name!r} (run as {_run_name(name, own)!r})"
+            yield Issue(
+                loc,
+                f"step name {shown} clashes with step {other!r} at "
+                f"{format_path(('spec', *names[other]))}, which runs once per forEach item "
+                f"as {_run_name(other, more)!r}; choose another name",
+            )
+            break
+
+
+def _repeated(visits: list[_Visit]) -> Iterator[tuple[str, int]]:
+    """The named steps inside forEach templates, with how many templates enclose each."""
+    for visit in visits:
+        name = getattr(visit.step, "name", None)
+        if name is not None and visit.repeats:
+            yield name, visit.repeats
+
+
+def _repeated_name(name: str, repeats: int) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(name)}(-[0-9]+){{{repeats}}}$")
+
+
+def _run_name(name: str, repeats: int) -> str:
+    return name + "-<index>" * repeats
 
 
 def _for_each_names(visits: list[_Visit]) -> list[str]:
