@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.params import PythonParams
-from kubesteps.actions.python import PythonAction, PythonFunctions
+from kubesteps.actions.python import THREAD_NAME_PREFIX, PythonAction, PythonFunctions
 from kubesteps.actions.registry import register_python, unregister_python
 from kubesteps.engine import OutcomeKind, PermanentError, StepStatus, WaitError
 from kubesteps.kube.client import KubeClient
@@ -61,6 +62,42 @@ async def test_a_plain_function_runs_off_the_event_loop_thread(
     assert run.state.outputs == {"n": 2}
     assert threads
     assert threads[0] != threading.get_ident()
+
+
+async def test_a_plain_function_runs_in_the_python_actions_own_threads(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    # Not the loop's default executor, which a hung function could fill for aiohttp too.
+    names: list[str] = []
+
+    def where(ctx: ActionContext, args: dict[str, Any]) -> Outputs:
+        names.append(threading.current_thread().name)
+        return None
+
+    register(registered, "tests.thread_name", where)
+    run = make_run("python", {"function": "tests.thread_name"})
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert len(names) == 1
+    assert names[0].startswith(f"{THREAD_NAME_PREFIX}_")
+
+
+CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="unset")
+
+
+async def test_a_plain_function_sees_the_callers_context_variables(
+    make_run: RunFactory, registered: list[str]
+) -> None:
+    seen: list[str] = []
+
+    def read(ctx: ActionContext, args: dict[str, Any]) -> Outputs:
+        seen.append(CALLER.get())
+        return None
+
+    register(registered, "tests.context", read)
+    run = make_run("python", {"function": "tests.context"})
+    CALLER.set("the step")
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert seen == ["the step"]
 
 
 async def test_a_function_can_wait_like_any_action(

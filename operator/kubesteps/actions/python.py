@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import importlib.metadata
 import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,6 +26,17 @@ log = logging.getLogger("kubesteps.actions.python")
 ENTRY_POINT_GROUP = "kubesteps.actions"
 
 PythonFunction = Callable[[ActionContext, dict[str, Any]], Awaitable[Outputs] | Outputs]
+
+# Plain functions get threads of their own: a step timeout cannot stop a thread, so hung
+# functions would otherwise pile up in the loop's default executor, which aiohttp's DNS
+# resolver needs too. Past this many, further plain functions queue instead.
+PYTHON_THREADS = 8
+THREAD_NAME_PREFIX = "kubesteps-python"
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=PYTHON_THREADS, thread_name_prefix=THREAD_NAME_PREFIX)
 
 
 class PythonFunctions:
@@ -111,7 +125,9 @@ class PythonAction:
         if inspect.iscoroutinefunction(function):
             result = function(ctx, args)
         else:
-            result = await asyncio.to_thread(function, ctx, args)
+            # The context goes along (as asyncio.to_thread does): logs keep the step's span.
+            call = functools.partial(contextvars.copy_context().run, function, ctx, args)
+            result = await asyncio.get_running_loop().run_in_executor(_executor(), call)
         if inspect.isawaitable(result):
             result = await result
         if result is None:
