@@ -122,3 +122,42 @@ async def test_an_approval_step_waits_for_its_annotation(api: KubeClient, fetch:
     body = await settled(fetch, "gated", "Succeeded", within=15)
     gate = next(s for s in body["status"]["steps"] if s["name"] == "gate")
     assert gate["outputs"]["approvedBy"] == "alice"
+
+
+async def test_a_spec_change_during_a_long_wait_keeps_its_own_next_pass(
+    api: KubeClient, fetch: Fetch, operator: None
+) -> None:
+    await api.create(pipeline("long-wait", [
+        {"name": "pause", "action": "delay", "with": {"duration": "1h"}},
+    ]))
+    await settled(fetch, "long-wait", "Waiting")
+
+    # kopf now holds its retry back for an hour; the new spec must not wait that long.
+    await api.patch(API, "Pipeline", "long-wait", "default", {"spec": {"steps": [
+        {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
+        python_step("after"),
+    ]}})
+
+    body = await settled(fetch, "long-wait", "Succeeded", within=15)
+    assert [s["name"] for s in body["status"]["steps"]] == ["pause", "after"]
+
+
+async def test_a_deleted_pipeline_stops_counting_in_the_metrics(
+    api: KubeClient, k8s_emulator: Emulator, kubeconfig: Path, operator_runner: Any,
+    fetch: Fetch,
+) -> None:
+    from kubesteps.telemetry.metrics import OperatorMetrics
+
+    metrics = OperatorMetrics()
+    registry = build_registry(Connection(metrics=metrics))
+    async with operator_runner(registry, wait_for=["pipelines"], settings_hook=quick):
+        await api.create(pipeline("short-lived", [python_step("one")]))
+        await settled(fetch, "short-lived", "Succeeded")
+        assert 'kubesteps_pipelines{ready="True",reason="Succeeded"} 1.0' in metrics.render()
+
+        await api.delete(API, "Pipeline", "short-lived", "default")
+        async with asyncio.timeout(10):
+            while True:
+                if 'reason="Succeeded"} 1.0' not in metrics.render():
+                    break
+                await asyncio.sleep(0.05)

@@ -417,3 +417,140 @@ async def test_the_pipeline_timeout_fails_a_run_that_takes_too_long(
     assert result.outcome == "failed"
     assert "spec.timeout" in result.message
     assert condition(await fetch("slowpoke"), "Stalled")["status"] == "True"
+
+
+async def test_the_pipeline_timeout_does_not_fail_a_finished_run_on_resync(
+    api: KubeClient, fetch: Fetch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    reconciler = Reconciler(lambda: api, clock=lambda: now[0])
+    await api.create(pipeline("punctual", [python_step("one")], timeout="10m",
+                              resyncPeriod="1h"))
+    assert (await reconciler.reconcile(await fetch("punctual"))).outcome == "done"
+
+    now[0] += timedelta(hours=1)  # the resync pass of a run that finished long ago
+    result = await reconciler.reconcile(await fetch("punctual"))
+
+    assert result.outcome == "done"
+    assert condition(await fetch("punctual"), "Ready")["status"] == "True"
+
+
+async def test_a_template_that_cannot_be_filled_at_build_time_is_an_invalid_spec(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    await api.create(pipeline("unfillable", [
+        {"name": "probe", "action": "delay", "with": {"duration": "1s"},
+         "throttle": {"interval": "5m", "partitionKey": "${ self.metadata.labels.team }"}},
+    ]))
+
+    result = await reconciler.reconcile(await fetch("unfillable"))
+
+    assert result.outcome == "invalid"
+    ready = condition(await fetch("unfillable"), "Ready")
+    assert ready["reason"] == "InvalidSpec"
+    assert "team" in ready["message"]
+
+
+async def test_records_of_steps_gone_from_the_spec_are_dropped(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    await api.create(pipeline("shrinking", [python_step("old"), python_step("kept")]))
+    await reconciler.reconcile(await fetch("shrinking"))
+    await api.patch(API, "Pipeline", "shrinking", "default",
+                    {"spec": {"steps": [python_step("kept")]}})
+
+    await reconciler.reconcile(await fetch("shrinking"))
+
+    steps = (await fetch("shrinking"))["status"]["steps"]
+    assert [(s["name"], s["generation"]) for s in steps] == [("kept", 2)]
+
+
+async def test_an_invalid_spec_keeps_the_records_a_later_fix_needs(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
+) -> None:
+    once = {"name": "once", "action": "python", "rerunOnSpecChange": False,
+            "with": {"function": "test.count"}}
+    await api.create(pipeline("typo", [once]))
+    await reconciler.reconcile(await fetch("typo"))
+    await api.patch(API, "Pipeline", "typo", "default", {"spec": {"steps": [
+        once, {"name": "bad", "when": ["steps.nope.phase == 'x'"], "action": "python",
+               "with": {"function": "test.count"}},
+    ]}})
+    assert (await reconciler.reconcile(await fetch("typo"))).outcome == "invalid"
+    await api.patch(API, "Pipeline", "typo", "default", {"spec": {"steps": [
+        once, {"name": "good", "action": "python", "with": {"function": "test.count"}},
+    ]}})
+
+    assert (await reconciler.reconcile(await fetch("typo"))).outcome == "done"
+    assert counted == {"once": 1, "good": 1}
+
+
+async def test_a_running_write_never_lands_after_the_final_one(
+    api: KubeClient, fetch: Fetch, k8s_emulator: Emulator
+) -> None:
+    from kubesteps.keepers.conditions import ConditionsKeeper, Summary
+    from kubesteps.kube.status import ObjectRef, StatusWriter
+
+    await api.create(pipeline("ordered", [python_step("one")]))
+    body = await fetch("ordered")
+    keeper = ConditionsKeeper(StatusWriter(api, ObjectRef.of(body)), body,
+                              flush_running_after=None)
+    keeper._flush_in_background()  # the timer fired just before the pass committed
+    await keeper.commit(Summary("True", "Succeeded", "done", False, False))
+    import asyncio
+
+    await asyncio.sleep(0.1)
+
+    assert condition(await fetch("ordered"), "Ready")["reason"] == "Succeeded"
+
+
+async def test_large_outputs_are_trimmed_to_keep_the_status_small(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    def big(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+        return {"blob": "x" * 7000}
+
+    register_python("test.big", big)
+    try:
+        await api.create(pipeline("bulky", [
+            {"name": "fan", "forEach": {
+                "items": "[" + ",".join(str(i) for i in range(100)) + "]",
+                "step": {"action": "python", "with": {"function": "test.big"}}}},
+        ]))
+        result = await reconciler.reconcile(await fetch("bulky"))
+    finally:
+        unregister_python("test.big")
+
+    assert result.outcome == "done"
+    steps = (await fetch("bulky"))["status"]["steps"]
+    assert len(steps) == 101
+    assert all(s["phase"] == "Succeeded" for s in steps)
+    dropped = [s for s in steps if s.get("outputs") == {"outputsDropped": True}]
+    assert dropped
+    import json
+
+    assert len(json.dumps(steps)) < 600 * 1024
+
+
+async def test_a_foreach_over_too_many_items_fails_naming_the_limit(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    await api.create(pipeline("huge", [
+        {"name": "fan", "forEach": {"items": "[" + ",".join(["1"] * 201) + "]",
+                                    "step": {"action": "delay", "with": {"duration": "1s"}}}},
+    ]))
+
+    result = await reconciler.reconcile(await fetch("huge"))
+
+    assert result.outcome == "failed"
+    assert "201 items" in result.message
+    assert "at most 200" in result.message
+
+
+def test_the_keepers_limits_are_the_crds() -> None:
+    from kubesteps.keepers.conditions import MAX_MESSAGE, MAX_RECORDS
+    from kubesteps.pipeline.status import MAX_STEP_MESSAGE, MAX_STEP_RECORDS
+
+    assert (MAX_RECORDS, MAX_MESSAGE) == (MAX_STEP_RECORDS, MAX_STEP_MESSAGE)

@@ -7,6 +7,7 @@ directly against the API emulator as well as through a running operator.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -28,11 +29,13 @@ from kubesteps.engine import (
 )
 from kubesteps.keepers.conditions import ConditionsKeeper, StatusStore, Summary, summarize
 from kubesteps.kube.client import KubeClient
+from kubesteps.kube.conditions import find
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.status import ObjectRef, StatusWriter
 from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan, build
+from kubesteps.pipeline.cel import CelError
 from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import validate
+from kubesteps.pipeline.validate import SpecError, validate
 from kubesteps.telemetry.metrics import OperatorMetrics
 
 log = logging.getLogger("kubesteps.controller")
@@ -93,7 +96,7 @@ class Reconciler:
         self.pass_timeout = pass_timeout
         self.observer = observer
         self.running_flush_after = running_flush_after
-        self._plans: OrderedDict[tuple[str, int], Plan] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, int, str], Plan] = OrderedDict()
         self._plan_cache = plan_cache
 
     async def reconcile(self, body: Mapping[str, Any]) -> PassResult:
@@ -143,42 +146,55 @@ class Reconciler:
         writer = self._status_store(body, client)
         checked = validate(dict(body))
         if isinstance(checked, list):
-            message = "; ".join(str(e) for e in checked[:5])
-            if len(checked) > 5:
-                message += f"; and {len(checked) - 5} more"
-            keeper = ConditionsKeeper(writer, body, clock=self.clock, flush_running_after=None)
-            await keeper.commit(Summary("False", "InvalidSpec", message, False, True))
-            self._emit(body, "InvalidSpec", message, warning=True)
-            self._track(body, "False", "InvalidSpec")
-            return PassResult("invalid", None, message)
+            return await self._invalid(body, writer, checked)
         pipeline: Pipeline = checked
-        plan = self._plan(body, pipeline)
+        try:
+            plan = self._plan(body, pipeline)
+        except (ValueError, CelError) as error:  # e.g. a template no value can fill
+            return await self._invalid(body, writer, [SpecError("spec", str(error))])
         keeper = ConditionsKeeper(
             writer, body, conditions=plan.conditions,
             keep_on_spec_change=plan.keep_on_spec_change, clock=self.clock,
             flush_running_after=self.running_flush_after,
         )
-        if pipeline.spec.suspend:
-            message = "spec.suspend is true: no steps run until it is cleared"
-            await keeper.commit(Summary("False", "Suspended", message, False, False))
-            self._track(body, "False", "Suspended")
-            return PassResult("suspended", None, message)
+        try:
+            if pipeline.spec.suspend:
+                message = "spec.suspend is true: no steps run until it is cleared"
+                await keeper.commit(Summary("False", "Suspended", message, False, False))
+                self._track(body, "False", "Suspended")
+                return PassResult("suspended", None, message)
 
-        timed_out = self._timed_out(pipeline, keeper)
-        if timed_out is not None:
-            outcome = Outcome(OutcomeKind.FAILED, None, None, timed_out)
-        else:
-            outcome = await self._run(body, plan, keeper, client)
-        await keeper.commit(summarize(outcome))
+            timed_out = self._timed_out(body, pipeline, keeper)
+            if timed_out is not None:
+                outcome = Outcome(OutcomeKind.FAILED, None, None, timed_out)
+            else:
+                outcome = await self._run(body, plan, keeper, client)
+            summary = summarize(outcome)
+            await keeper.commit(summary)
+        finally:
+            keeper.close()  # a pass cut short must not write behind its successor's back
         resync = pipeline.spec.resync_period.total_seconds() if pipeline.spec.resync_period \
             else None
         delay = requeue_delay(outcome, resync_period=resync,
                               aborted_recheck=self.aborted_recheck)
-        summary = summarize(outcome)
         self._track(body, summary.ready, summary.reason,
                     retrying=sum(1 for s in keeper.states().values()
                                  if s.status is StepStatus.RETRYING))
         return PassResult(outcome.kind.value, delay, summary.message, outcome.step)
+
+    async def _invalid(
+        self, body: Mapping[str, Any], writer: StatusStore, errors: list[SpecError]
+    ) -> PassResult:
+        message = "; ".join(str(e) for e in errors[:5])
+        if len(errors) > 5:
+            message += f"; and {len(errors) - 5} more"
+        # What the spec keeps across changes is unknown now: keep every record as it is.
+        keeper = ConditionsKeeper(writer, body, clock=self.clock, flush_running_after=None,
+                                  prune_stale=False)
+        await keeper.commit(Summary("False", "InvalidSpec", message, False, True))
+        self._emit(body, "InvalidSpec", message, warning=True)
+        self._track(body, "False", "InvalidSpec")
+        return PassResult("invalid", None, message)
 
     async def _run(
         self,
@@ -213,7 +229,7 @@ class Reconciler:
 
         context = RunContext(self.clock)
         context.put(PASS_KEY, PassContext(
-            pipeline=body, kube=client, clock=self.clock, states=keeper.states,
+            pipeline=body, kube=client, clock=self.clock, states=keeper,
             extras=dict(self.action_settings),
         ))
         engine = StepsEngine(
@@ -228,12 +244,20 @@ class Reconciler:
                 self._step_metrics(body, plan, StepState(step_name, StepStatus.RUNNING), since)
             raise
 
-    def _timed_out(self, pipeline: Pipeline, keeper: ConditionsKeeper) -> str | None:
-        """The whole-run timeout counts from the first step started for this generation."""
+    def _timed_out(
+        self, body: Mapping[str, Any], pipeline: Pipeline, keeper: ConditionsKeeper
+    ) -> str | None:
+        """The whole-run timeout counts from the first step started for this generation,
+        and only while the run is unfinished: a resync of a finished run is not late."""
         limit = pipeline.spec.timeout
         if limit is None:
             return None
-        starts = [s.started_at for s in keeper.states().values() if s.started_at is not None]
+        generation = body.get("metadata", {}).get("generation")
+        ready = find((body.get("status") or {}).get("conditions") or [], "Ready")
+        if ready and ready.get("status") == "True" and \
+                ready.get("observedGeneration") == generation:
+            return None
+        starts = [s.started_at for s in keeper.current_run_states() if s.started_at]
         if not starts or self.clock() - min(starts) <= limit:
             return None
         return f"the pipeline did not finish within spec.timeout ({limit})"
@@ -250,10 +274,17 @@ class Reconciler:
 
     def _plan(self, body: Mapping[str, Any], pipeline: Pipeline) -> Plan:
         meta = body.get("metadata", {})
-        key = (str(meta.get("uid") or meta.get("name")), int(meta.get("generation") or 0))
+        # Labels and annotations may fill templates at build time (throttle partition keys)
+        # and change without a new generation.
+        key = (
+            str(meta.get("uid") or meta.get("name")), int(meta.get("generation") or 0),
+            json.dumps([meta.get("labels"), meta.get("annotations")], sort_keys=True),
+        )
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = build(pipeline.spec, body)
+            plan = build(pipeline.spec, body)
+            StepsEngine(plan.steps)  # refuses clashing names now, not in the middle of a pass
+            self._plans[key] = plan
             while len(self._plans) > self._plan_cache:
                 self._plans.popitem(last=False)
         else:

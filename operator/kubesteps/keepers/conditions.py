@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -29,9 +30,12 @@ log = logging.getLogger("kubesteps.keepers.conditions")
 tracer = trace.get_tracer("kubesteps.keepers.conditions")
 
 SUMMARY_CONDITIONS = ("Ready", "Reconciling", "Stalled")
+# The CRD's status schema (pipeline/status.py) allows exactly these; a test keeps them equal.
 MAX_RECORDS = 1000
 MAX_MESSAGE = 1024
-MAX_OUTPUT_BYTES = 8192
+# Far below etcd's ~1.5 MiB object limit: the spec, kopf's annotations and the conditions
+# share the object with the step records.
+MAX_STATUS_BYTES = 512 * 1024
 
 
 class StatusStore(Protocol):
@@ -91,14 +95,27 @@ def _parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _cap_outputs(outputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if outputs is None:
-        return None
-    text = json.dumps(dict(outputs), default=str)
-    if len(text) > MAX_OUTPUT_BYTES:
-        return {"truncated": True, "bytes": len(text)}
-    data: dict[str, Any] = json.loads(text)
-    return data
+def _within_budget(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the status well under etcd's object size limit.
+
+    Step outputs are bounded one by one when they are recorded (8 KiB each); many steps
+    together may still add up. Past the budget, the largest outputs are replaced by a
+    marker, biggest first, until the records fit; states, phases and messages stay.
+    """
+    sizes = [len(json.dumps(r.get("outputs"), default=str)) if "outputs" in r else 0
+             for r in records]
+    total = sum(sizes) + 300 * len(records)
+    if total <= MAX_STATUS_BYTES:
+        return records
+    trimmed = list(records)
+    for index in sorted(range(len(records)), key=lambda i: sizes[i], reverse=True):
+        if total <= MAX_STATUS_BYTES or sizes[index] == 0:
+            break
+        trimmed[index] = {**records[index], "outputs": {"outputsDropped": True}}
+        total -= sizes[index]
+    log.warning("step outputs exceed the status budget of %d bytes; dropped the largest",
+                MAX_STATUS_BYTES)
+    return trimmed
 
 
 class ConditionsKeeper:
@@ -123,6 +140,7 @@ class ConditionsKeeper:
         clock: Callable[[], datetime] | None = None,
         flush_running_after: float | None = 2.0,
         conflict_attempts: int = 5,
+        prune_stale: bool = True,
     ) -> None:
         self.store = store
         self.conditions = dict(conditions or {})
@@ -141,24 +159,45 @@ class ConditionsKeeper:
         self._records: dict[str, dict[str, Any]] = {
             r["name"]: dict(r) for r in self._status.get("steps") or [] if "name" in r
         }
+        # Records of an older generation that nothing keeps are dropped at the next write:
+        # they read as pending anyway, and would otherwise pile up across spec changes.
+        # (Not when the spec cannot be read: what it keeps is unknown then.)
+        if prune_stale:
+            self._records = {
+                name: record for name, record in self._records.items()
+                if not self._stale(name, record)
+            }
+        # The states the engine sees, and the names changed, in order (for CEL's `steps`).
+        self._live: dict[str, StepState] = {
+            name: _to_state(record) for name, record in self._records.items()
+            if not self._stale(name, record)
+        }
+        self._changes: list[str] = []
         self._last_runs: dict[str, str] = dict(self._status.get("lastRuns") or {})
+        self._task: asyncio.Task[None] | None = None
 
     # -- StateKeeper ------------------------------------------------------------------
 
     async def get_step_state(self, name: str) -> StepState | None:
-        record = self._records.get(name)
-        if record is None:
-            return None
-        stale = int(record.get("generation") or 0) != self.generation
-        kept = name in self.keep_on_spec_change and record.get("phase") == "Succeeded"
-        if stale and not kept:
-            return None  # written for an older spec: runs again
-        return _to_state(record)
+        return self._live.get(name)
 
     async def set_step_state(self, state: StepState) -> None:
+        if state.name not in self._records and len(self._records) >= MAX_RECORDS:
+            raise RuntimeError(
+                f"a Pipeline's status holds at most {MAX_RECORDS} step records; step "
+                f"{state.name!r} would be one more (use fewer forEach items)"
+            )
         self._records[state.name] = _to_record(state, self.generation)
+        self._live[state.name] = state
+        self._changes.append(state.name)
         if state.status is StepStatus.RUNNING and self.flush_running_after is not None:
             self._arm_timer()
+
+    def _stale(self, name: str, record: Mapping[str, Any]) -> bool:
+        """Written for an older spec (and not kept across spec changes): runs again."""
+        if int(record.get("generation") or 0) == self.generation:
+            return False
+        return not (name in self.keep_on_spec_change and record.get("phase") == "Succeeded")
 
     async def get_last_run(self, key: str) -> datetime | None:
         return _parse_time(self._last_runs.get(key))
@@ -173,18 +212,31 @@ class ConditionsKeeper:
 
     async def commit(self, summary: Summary) -> None:
         """Write the pass's states and ``summary``: at most one patch if nothing conflicts."""
-        self._disarm_timer()
         self._summary = summary
+        self.close()
         await self._write()
 
-    def states(self) -> dict[str, StepState]:
-        """The states as the engine would read them now (for CEL and printing)."""
-        return {
-            name: _to_state(record)
-            for name, record in self._records.items()
-            if int(record.get("generation") or 0) == self.generation
-            or (name in self.keep_on_spec_change and record.get("phase") == "Succeeded")
-        }
+    def close(self) -> None:
+        """Stop the background write of a running step (the pass is over, or cancelled)."""
+        self._disarm_timer()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    def states(self) -> Mapping[str, StepState]:
+        """The states as the engine reads them now (for CEL and printing); read-only."""
+        return MappingProxyType(self._live)
+
+    def changed_since(self, mark: int) -> tuple[int, list[str]]:
+        """The names whose state changed since ``mark`` (a value this method returned)."""
+        return len(self._changes), self._changes[mark:]
+
+    def current_run_states(self) -> list[StepState]:
+        """The states recorded for this generation (not those kept from an older one)."""
+        return [
+            self._live[name] for name, record in self._records.items()
+            if int(record.get("generation") or 0) == self.generation and name in self._live
+        ]
 
     @property
     def status(self) -> Mapping[str, Any]:
@@ -204,11 +256,13 @@ class ConditionsKeeper:
 
     def _flush_in_background(self) -> None:
         self._timer = None
-        task = asyncio.ensure_future(self._write(running=True))
-        task.add_done_callback(_log_failure)
+        self._task = asyncio.ensure_future(self._write(running=True))
+        self._task.add_done_callback(_log_failure)
 
     async def _write(self, *, running: bool = False) -> None:
         async with self._lock:
+            if running and self._summary is not None:
+                return  # the pass committed meanwhile: its summary is the newer truth
             for attempt in range(1, self.conflict_attempts + 1):
                 desired = self._render(running=running)
                 changes = {k: v for k, v in desired.items() if self._status.get(k) != v}
@@ -279,16 +333,11 @@ class ConditionsKeeper:
                 message = record.get("message") or ""
             set_condition(conditions, condition_type, status, reason, message,
                           generation=gen, now=now)
-        records = list(self._records.values())
-        if len(records) > MAX_RECORDS:
-            log.warning("%d step records exceed the cap of %d; keeping the newest",
-                        len(records), MAX_RECORDS)
-            records = records[-MAX_RECORDS:]
         return {
             "observedGeneration": gen,
             "currentStep": summary.current_step,
             "conditions": conditions,
-            "steps": records,
+            "steps": _within_budget(list(self._records.values())),
             "lastRuns": dict(self._last_runs),
         }
 
@@ -321,9 +370,8 @@ def _to_record(state: StepState, generation: int) -> dict[str, Any]:
     ):
         if value is not None:
             record[key] = stamp(value)
-    outputs = _cap_outputs(state.outputs)
-    if outputs is not None:
-        record["outputs"] = outputs
+    if state.outputs is not None:
+        record["outputs"] = state.outputs
     if state.disabled:
         record["disabled"] = True
     if state.inserted:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.registry import run_action
@@ -30,8 +30,17 @@ from kubesteps.engine import (
 from kubesteps.kube.client import KubeClient
 from kubesteps.pipeline import cel
 from kubesteps.pipeline import model as m
+from kubesteps.pipeline.semantics import MAX_FOREACH_ITEMS
 
 PASS_KEY = "kubesteps.pass"
+
+
+class StateView(Protocol):
+    """The step states of the pass, as CEL's ``steps`` shows them."""
+
+    def states(self) -> Mapping[str, StepState]: ...
+
+    def changed_since(self, mark: int) -> tuple[int, Sequence[str]]: ...
 
 
 @dataclass
@@ -41,24 +50,40 @@ class PassContext:
     pipeline: Mapping[str, Any]
     kube: KubeClient | None
     clock: Callable[[], datetime]
-    states: Callable[[], Mapping[str, StepState]]
+    states: StateView
     extras: dict[str, Any] = field(default_factory=dict)
+    # The CEL forms of `self` and `steps`, converted once and then kept up to date entry by
+    # entry: a forEach over many items evaluates many expressions over the same variables.
+    _self: Any = field(default=None, init=False, repr=False)
+    _steps: Any = field(default=None, init=False, repr=False)
+    _mark: int = field(default=0, init=False, repr=False)
 
     def variables(self, item: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """CEL variables: ``self`` (the Pipeline), ``steps`` (name -> phase, outputs…)."""
-        steps = {
-            name: {
-                "phase": state.status.value.capitalize(),
-                "outputs": dict(state.outputs or {}),
-                "attempts": state.attempts,
-                "message": state.message,
-            }
-            for name, state in self.states().items()
-        }
-        variables: dict[str, Any] = {"self": self.pipeline, "steps": steps}
+        if self._self is None:
+            self._self = cel.to_cel(self.pipeline)
+            self._mark, _ = self.states.changed_since(0)
+            self._steps = cel.to_cel({
+                name: _step_view(state) for name, state in self.states.states().items()
+            })
+        else:
+            self._mark, changed = self.states.changed_since(self._mark)
+            current = self.states.states()
+            for name in dict.fromkeys(changed):
+                self._steps[cel.to_cel(name)] = cel.to_cel(_step_view(current[name]))
+        variables: dict[str, Any] = {"self": self._self, "steps": self._steps}
         if item:
             variables.update(item)
         return variables
+
+
+def _step_view(state: StepState) -> dict[str, Any]:
+    return {
+        "phase": state.status.value.capitalize(),
+        "outputs": dict(state.outputs or {}),
+        "attempts": state.attempts,
+        "message": state.message,
+    }
 
 
 def _pass(ctx: StepContext) -> PassContext:
@@ -213,6 +238,11 @@ def _for_each(
             raise PermanentError(str(error)) from error
         if not items:
             return []
+        if len(items) > MAX_FOREACH_ITEMS:
+            raise PermanentError(
+                f"{path}.forEach.items: {len(items)} items; a forEach runs at most "
+                f"{MAX_FOREACH_ITEMS} (each item is a step record in the status)"
+            )
         children = [
             # Steps nested in the template are named per item too (``check-0``, ``check-1``).
             _step(spec.step, f"{name}-{index}", f"{path}.forEach.step",

@@ -403,8 +403,21 @@ def _as_text(value: Any) -> str:
 # --- conversions ----------------------------------------------------------------------------
 
 
+_CEL_VALUES = (
+    celtypes.BoolType, celtypes.IntType, celtypes.UintType, celtypes.DoubleType,
+    celtypes.StringType, celtypes.BytesType, celtypes.MapType, celtypes.ListType,
+    celtypes.TimestampType, celtypes.DurationType,
+)
+
+
 def to_cel(value: Any) -> celtypes.Value:
-    """A plain-Python value (JSON-like, plus datetime/timedelta) as a CEL value."""
+    """A plain-Python value (JSON-like, plus datetime/timedelta) as a CEL value.
+
+    A value that already is a CEL value is passed through: callers that evaluate many
+    expressions over the same large variables convert them once.
+    """
+    if isinstance(value, _CEL_VALUES):
+        return value
     if isinstance(value, bool):
         return celtypes.BoolType(value)
     if isinstance(value, int):
