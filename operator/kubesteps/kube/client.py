@@ -2,8 +2,10 @@
 
 It authenticates with the ``kopf.ConnectionInfo`` kopf's own login produced (kubeconfig,
 in-cluster service account, or the ``kubernetes`` client's configuration), so the operator
-has exactly one source of credentials. Resources are addressed by ``apiVersion`` and
-``kind``; the plural and scope come from the API server's discovery documents, cached.
+has exactly one source of credentials; given a ``refresh`` callable, it asks for fresh ones
+when the server answers 401 (rotated tokens) and retries once. Resources are addressed by
+``apiVersion`` and ``kind``; the plural and scope come from the API server's discovery
+documents, cached.
 """
 
 from __future__ import annotations
@@ -110,11 +112,17 @@ class KubeClient:
         *,
         timeout: float = 30.0,
         on_error: ErrorHook | None = None,
+        refresh: Callable[[], Credentials] | None = None,
     ) -> None:
         self.credentials = credentials
         self.on_error = on_error
+        # Fresh credentials when the server answers 401: projected service-account tokens
+        # rotate (about hourly). Called in the event loop, so it must be quick.
+        self.refresh = refresh
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._retired: aiohttp.ClientSession | None = None
+        self._renewal_lock = asyncio.Lock()
         self._resources: dict[tuple[str, str], ResourceRef] = {}
         self._discovery_lock = asyncio.Lock()
 
@@ -128,6 +136,9 @@ class KubeClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._retired is not None:
+            await self._retired.close()
+            self._retired = None
 
     # -- resources ----------------------------------------------------------------------
 
@@ -245,27 +256,66 @@ class KubeClient:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
-        session = await self._open()
-        url = self.credentials.server.rstrip("/") + path
-        if params:
-            url += "?" + urlencode(params)
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
-        try:
-            async with session.request(method, url, data=data, headers=headers) as response:
-                text = await response.text()
-                status = response.status
-                retry_after = response.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError):
-            self._failed(method, path, params, None)
-            raise
+        session = await self._open()
+        status, text, retry_after = await self._send(
+            session, method, path, params, data=data, headers=headers
+        )
+        if status == 401 and self.refresh is not None:
+            self._failed(method, path, params, status)
+            try:
+                session = await self._renew(session)
+            except Exception as err:
+                raise _error(status, text, retry_after) from err
+            status, text, retry_after = await self._send(
+                session, method, path, params, data=data, headers=headers
+            )
         if status >= 400:
             self._failed(method, path, params, status)
             raise _error(status, text, retry_after)
         return json.loads(text) if text else {}
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        *,
+        data: str | None,
+        headers: Mapping[str, str],
+    ) -> tuple[int, str, str | None]:
+        """One request: the status, the body and the Retry-After header."""
+        url = self.credentials.server.rstrip("/") + path
+        if params:
+            url += "?" + urlencode(params)
+        try:
+            async with session.request(method, url, data=data, headers=headers) as response:
+                return response.status, await response.text(), response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError):
+            self._failed(method, path, params, None)
+            raise
+
+    async def _renew(self, refused: aiohttp.ClientSession) -> aiohttp.ClientSession:
+        """A session with fresh credentials, after ``refused`` got a 401.
+
+        Requests refused together renew once: the first replaces the session, the others
+        find it already replaced and retry on the new one.
+        """
+        assert self.refresh is not None
+        async with self._renewal_lock:
+            if self._session is refused:
+                self.credentials = self.refresh()
+                # Requests still in flight on the old session end within the timeout, so it
+                # is closed at the next renewal (an hour or so later), or with the client.
+                if self._retired is not None:
+                    await self._retired.close()
+                self._retired, self._session = refused, None
+            return await self._open()
 
     def _failed(
         self, method: str, path: str, params: Mapping[str, str] | None, status: int | None
