@@ -141,12 +141,16 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
               help="Add a namespace label to metrics (more series).")
 @click.option("--per-object-metrics", is_flag=True,
               help="Export one series per Pipeline (for the stalled-pipelines table).")
+@click.option("--allow-cross-namespace", is_flag=True,
+              help="Let apply and waitFor steps act in namespaces other than their Pipeline's"
+                   " (off: whoever may create a Pipeline acts only in its namespace).")
 def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool,
              liveness: str | None, metrics_port: int, log_format: str, log_level: str,
              leader_election: bool, leader_election_namespace: str | None,
              leader_election_lease_name: str, leader_election_lease_duration: int,
              leader_election_renew_period: float, leader_election_retry_period: float,
-             per_namespace_metrics: bool, per_object_metrics: bool) -> None:
+             per_namespace_metrics: bool, per_object_metrics: bool,
+             allow_cross_namespace: bool) -> None:
     """Run the operator: reconcile Pipelines in the cluster of the current credentials."""
     import asyncio
 
@@ -169,6 +173,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
         lease_retry_every=leader_election_retry_period,
         per_namespace_metrics=per_namespace_metrics,
         per_object_metrics=per_object_metrics,
+        allow_cross_namespace=allow_cross_namespace,
     )
     asyncio.run(run_operator(config))
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE
 from kubesteps.engine import OutcomeKind, StepStatus
 from kubesteps.kube.client import KubeClient
 from kubesteps.testing import Emulator
 
-from .conftest import PIPELINE_UID, FakeClock, RunFactory
+from .conftest import PIPELINE_UID, FakeClock, RunFactory, pipeline_object
 
 
 def config_map(name: str = "settings", **data: str) -> dict[str, Any]:
@@ -84,9 +87,74 @@ async def test_with_namespace_wins_over_the_manifest_namespace(
     manifest = config_map()
     manifest["metadata"]["namespace"] = "default"
     run = make_run("apply", {"manifest": manifest, "namespace": "elsewhere", "owned": False})
+    run.extras[ALLOW_CROSS_NAMESPACE] = True
     assert (await run.once()).kind is OutcomeKind.DONE
     assert k8s_emulator.object("configmaps", "settings", "elsewhere") is not None
     assert k8s_emulator.object("configmaps", "settings", "default") is None
+
+
+def refusal(field: str, what: str, namespace: str, own: str = "default") -> str:
+    return (
+        f"{field}: {what} in namespace {namespace!r} is refused: a Pipeline acts only in its "
+        f"own namespace ({own!r}) unless the operator runs with --allow-cross-namespace (chart "
+        "value allowCrossNamespace), so that its authors cannot use the operator's rights "
+        "elsewhere"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [({"namespace": "elsewhere"}, "with.namespace"),
+     ({"manifest_namespace": "elsewhere"}, "with.manifest.metadata.namespace"),
+     ({"namespace": "elsewhere", "manifest_namespace": "default"}, "with.namespace")],
+)
+async def test_another_namespace_is_refused_before_any_write(
+    make_run: RunFactory, k8s_emulator: Emulator, kube: KubeClient,
+    where: dict[str, str], field: str,
+) -> None:
+    await make_namespace(kube, "elsewhere")
+    manifest = config_map()
+    if "manifest_namespace" in where:
+        manifest["metadata"]["namespace"] = where["manifest_namespace"]
+    with_: dict[str, Any] = {"manifest": manifest, "owned": False}
+    if "namespace" in where:
+        with_["namespace"] = where["namespace"]
+    k8s_emulator.requests.reset()
+    run = make_run("apply", with_)
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message == refusal(field, "ConfigMap settings", "elsewhere")
+    assert k8s_emulator.requests.count("create") == k8s_emulator.requests.count("patch") == 0
+    assert k8s_emulator.object("configmaps", "settings", "elsewhere") is None
+
+
+async def test_another_namespace_is_refused_even_when_the_operator_setting_is_not_true(
+    make_run: RunFactory, kube: KubeClient
+) -> None:
+    await make_namespace(kube, "elsewhere")
+    run = make_run("apply", {"manifest": config_map(), "namespace": "elsewhere", "owned": False})
+    run.extras[ALLOW_CROSS_NAMESPACE] = "false"  # only a real True allows it
+    assert (await run.once()).kind is OutcomeKind.FAILED
+
+
+async def test_the_pipelines_own_namespace_may_be_named(
+    make_run: RunFactory, k8s_emulator: Emulator, kube: KubeClient
+) -> None:
+    await make_namespace(kube, "team-a")
+    manifest = config_map()
+    manifest["metadata"]["namespace"] = "team-a"
+    run = make_run("apply", {"manifest": manifest, "namespace": "team-a"},
+                   pipeline=pipeline_object(namespace="team-a"))
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert k8s_emulator.object("configmaps", "settings", "team-a") is not None
+
+
+async def test_an_object_of_another_namespace_is_refused_as_such_before_its_ownership(
+    make_run: RunFactory, kube: KubeClient
+) -> None:
+    await make_namespace(kube, "elsewhere")
+    run = make_run("apply", {"manifest": config_map(), "namespace": "elsewhere"})
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message == refusal("with.namespace", "ConfigMap settings", "elsewhere")
 
 
 async def test_an_owned_object_in_another_namespace_is_refused(
@@ -96,6 +164,7 @@ async def test_an_owned_object_in_another_namespace_is_refused(
     manifest = config_map()
     manifest["metadata"]["namespace"] = "elsewhere"
     run = make_run("apply", {"manifest": manifest})
+    run.extras[ALLOW_CROSS_NAMESPACE] = True
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.status is StepStatus.FAILED
     assert run.state.message.startswith(

@@ -14,7 +14,12 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from kubesteps.actions.http import BODY_CAP, HTTP_SESSION
+from kubesteps.actions.http import (
+    ALLOWED_URLS_ANNOTATION,
+    BODY_CAP,
+    CREDENTIAL_LABEL,
+    HTTP_SESSION,
+)
 from kubesteps.engine import OutcomeKind, RetryPolicy, StepStatus
 from kubesteps.kube.client import KubeClient
 from kubesteps.testing import Emulator
@@ -36,6 +41,7 @@ class Server:
         app.router.add_get("/text", self.text)
         app.router.add_get("/big", self.big)
         app.router.add_get("/private", self.private)
+        app.router.add_get("/private/{rest:.*}", self.private)
         app.router.add_post("/echo", self.echo)
         app.router.add_get("/missing", self.missing)
         app.router.add_get("/flaky", self.flaky)
@@ -103,11 +109,24 @@ async def server() -> AsyncIterator[Server]:
         await runner.cleanup()
 
 
-async def make_secret(kube: KubeClient, name: str, data: dict[str, str]) -> None:
+async def make_secret(
+    kube: KubeClient,
+    name: str,
+    data: dict[str, str],
+    *,
+    labels: dict[str, str] | None = None,
+    allowed_urls: str | None = None,
+) -> None:
+    """A Secret in ``default``, labelled as an http credential unless ``labels`` says otherwise."""
     encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+    metadata: dict[str, Any] = {
+        "name": name,
+        "labels": {CREDENTIAL_LABEL: "true"} if labels is None else labels,
+    }
+    if allowed_urls is not None:
+        metadata["annotations"] = {ALLOWED_URLS_ANNOTATION: allowed_urls}
     await kube.create(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": encoded},
-        "default",
+        {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": encoded}, "default"
     )
 
 
@@ -230,6 +249,95 @@ async def test_a_missing_key_fails_listing_the_keys_there_are(
                             "secretRef": {"name": "creds", "key": "token"}})
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert "has no key 'token' (its keys: password, user)" in run.state.message
+
+
+@pytest.mark.parametrize("labels", [{}, {CREDENTIAL_LABEL: "yes"}, {"app": "web"}])
+async def test_a_secret_without_the_credential_label_is_never_sent(
+    make_run: RunFactory, server: Server, kube: KubeClient, labels: dict[str, str]
+) -> None:
+    await make_secret(kube, "db-password", {"password": "s3cret"}, labels=labels)
+    run = make_run("http", {"url": f"{server.url}/private",
+                            "secretRef": {"name": "db-password", "key": "password"}})
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message == (
+        f"secretRef: Secret 'db-password' in namespace 'default' is not labelled "
+        f"{CREDENTIAL_LABEL}=true, which a Secret needs before http steps may send it; if it is "
+        f"meant for them: kubectl label secret db-password -n default {CREDENTIAL_LABEL}=true"
+    )
+    assert "password" not in run.state.message.replace("db-password", "")  # nor its keys
+    assert server.received == []
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "path"),
+    [
+        ("{url}/private", "/private"),
+        ("{url}/", "/private"),
+        ("{url}", "/private"),
+        ("https://elsewhere.example, {url}/private", "/private"),
+        ("{url}/private/", "/private/v2/items"),
+        ("{url}/private, not a url", "/private?page=2"),
+    ],
+)
+async def test_a_secret_may_be_sent_to_the_urls_its_annotation_allows(
+    make_run: RunFactory, server: Server, kube: KubeClient, prefixes: str, path: str
+) -> None:
+    await make_secret(kube, "api-token", {"token": "s3cret"},
+                      allowed_urls=prefixes.format(url=server.url))
+    run = make_run("http", {"url": f"{server.url}{path}",
+                            "secretRef": {"name": "api-token", "key": "token"}})
+    assert (await run.once()).kind is OutcomeKind.DONE, run.state.message
+    assert server.received[-1]["Authorization"] == "Bearer s3cret"
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "url"),
+    [
+        ("{url}/ok", "{url}/private"),
+        ("{url}/priv", "{url}/private"),  # a prefix ends at a path segment
+        ("{url}/ok/", "{url}/ok/../private"),  # as sent: /private
+        ("{url}/", "http://localhost:{port}/private"),  # another host name
+        ("{url}/", "http://127.0.0.1.example.invalid:{port}/private"),
+        ("{url}/", "http://127.0.0.1:{port}.example.invalid/private"),  # not even a URL
+        ("{url}/", "http://127.0.0.1:{port}@example.invalid/private"),  # user info, not host
+        ("{url}/", "http://127.0.0.1:1/private"),  # another port
+        ("https://127.0.0.1:{port}/", "{url}/private"),  # another scheme
+        ("", "{url}/private"),  # present but empty: nowhere
+        ("{url}?x=1, 127.0.0.1:{port}", "{url}/private"),  # unusable prefixes allow nothing
+    ],
+)
+async def test_a_secret_is_refused_for_a_url_its_annotation_does_not_allow(
+    make_run: RunFactory, server: Server, kube: KubeClient, prefixes: str, url: str
+) -> None:
+    port = server.url.rpartition(":")[2]
+    allowed = prefixes.format(url=server.url, port=port)
+    await make_secret(kube, "api-token", {"token": "s3cret"}, allowed_urls=allowed)
+    target = url.format(url=server.url, port=port)
+    run = make_run("http", {"url": target,
+                            "secretRef": {"name": "api-token", "key": "token"}})
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message.startswith(
+        "secretRef: Secret 'api-token' in namespace 'default' may not be sent to "
+    )
+    assert f"its annotation {ALLOWED_URLS_ANNOTATION} allows only " in run.state.message
+    assert "s3cret" not in run.state.message
+    assert server.received == []
+
+
+async def test_an_unusable_allowed_url_prefix_is_named_in_the_refusal(
+    make_run: RunFactory, server: Server, kube: KubeClient
+) -> None:
+    await make_secret(kube, "api-token", {"token": "s3cret"},
+                      allowed_urls="api.example.com/v1, https://api.example.com/v1/")
+    run = make_run("http", {"url": f"{server.url}/private",
+                            "secretRef": {"name": "api-token", "key": "token"}})
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message == (
+        f"secretRef: Secret 'api-token' in namespace 'default' may not be sent to "
+        f"{server.url}/private: its annotation {ALLOWED_URLS_ANNOTATION} allows only "
+        "api.example.com/v1, https://api.example.com/v1/ (api.example.com/v1: not an http(s) "
+        "URL with a host and no query)"
+    )
 
 
 async def test_a_secret_read_refused_by_rbac_fails_with_a_hint(

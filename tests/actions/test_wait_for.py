@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesteps.actions.common import poll_delay
+from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE, poll_delay
 from kubesteps.actions.wait_for import as_text, compile_path
 from kubesteps.engine import OutcomeKind, PermanentError, StepStatus
 from kubesteps.kube.client import KubeClient
@@ -193,6 +193,84 @@ async def test_a_cluster_scoped_object_is_read_without_a_namespace(
     run = make_run("waitFor", {"apiVersion": "v1", "kind": "Node", "name": "n1",
                                "namespace": "ignored", "condition": {"type": "Ready"}})
     assert (await run.once()).kind is OutcomeKind.DONE
+
+
+async def make_config_map(kube: KubeClient, namespace: str) -> None:
+    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    await kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"},
+                       "data": {"ready": "yes"}}, namespace)
+
+
+FLAGS_READY = {"apiVersion": "v1", "kind": "ConfigMap", "name": "flags", "namespace": "other",
+               "jsonPath": ".data.ready", "value": "yes"}
+
+
+async def test_an_object_in_another_namespace_is_refused_without_reading_it(
+    make_run: RunFactory, kube: KubeClient, k8s_emulator: Emulator
+) -> None:
+    await make_config_map(kube, "other")
+    k8s_emulator.requests.reset()
+    run = make_run("waitFor", FLAGS_READY)
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message == (
+        "with.namespace: ConfigMap flags in namespace 'other' is refused: a Pipeline acts only "
+        "in its own namespace ('default') unless the operator runs with --allow-cross-namespace "
+        "(chart value allowCrossNamespace), so that its authors cannot use the operator's "
+        "rights elsewhere"
+    )
+    assert k8s_emulator.requests.count("get", "configmaps") == 0
+
+
+async def test_an_object_in_another_namespace_is_read_when_the_operator_allows_it(
+    make_run: RunFactory, kube: KubeClient
+) -> None:
+    await make_config_map(kube, "other")
+    run = make_run("waitFor", FLAGS_READY)
+    run.extras[ALLOW_CROSS_NAMESPACE] = True
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs == {"value": "yes", "matches": 1}
+
+
+def secret(**extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "tls", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"tls.key":"a2V5"}}',
+            "cert-manager.io/issuer-name": "ca",
+        }, "managedFields": [{"manager": "kubectl", "operation": "Update",
+                              "fieldsV1": {"f:data": {"f:tls.key": {}}}}]},
+        "data": {"tls.key": "a2V5"},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".data['tls.key']", ".data", ".metadata.managedFields[*].manager",
+     ".metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']"],
+)
+async def test_a_secrets_data_is_never_seen(
+    make_run: RunFactory, kube: KubeClient, clock: FakeClock, path: str
+) -> None:
+    await kube.create(secret(), "default")
+    run = make_run("waitFor", {"apiVersion": "v1", "kind": "Secret", "name": "tls",
+                               "jsonPath": path, "value": "x", "timeout": "1m"})
+    assert (await run.once()).kind is OutcomeKind.WAIT
+    assert "; saw no value there" in run.state.message
+    clock.advance(60)
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert "a2V5" not in run.state.message
+
+
+async def test_a_secrets_type_and_metadata_can_be_waited_for(
+    make_run: RunFactory, kube: KubeClient
+) -> None:
+    await kube.create(secret(), "default")
+    for path, value in ((".type", "kubernetes.io/tls"),
+                        (".metadata.annotations['cert-manager.io/issuer-name']", "ca")):
+        run = make_run("waitFor", {"apiVersion": "v1", "kind": "Secret", "name": "tls",
+                                   "jsonPath": path, "value": value})
+        assert (await run.once()).kind is OutcomeKind.DONE, run.state.message
 
 
 async def test_a_kind_the_server_does_not_serve_is_waited_for(make_run: RunFactory) -> None:

@@ -160,6 +160,24 @@ async def ready(api: KubeClient, name: str, *operators: Operator) -> dict[str, A
         pytest.fail(f"Pipeline {name} never became Ready: {body}\n{logs}")
 
 
+async def settled(api: KubeClient, name: str, *operators: Operator) -> dict[str, Any]:
+    """Wait until the Pipeline's Ready condition is about its current generation."""
+    body: dict[str, Any] | None = None
+    try:
+        async with asyncio.timeout(SETTLE):
+            while True:
+                body = await api.get(API, "Pipeline", name, "default")
+                assert body is not None
+                condition = find((body.get("status") or {}).get("conditions", []), "Ready")
+                if (condition and condition["reason"] not in ("Running", "Pending")
+                        and condition["observedGeneration"] == body["metadata"]["generation"]):
+                    return body
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        logs = "\n".join(f"--- {o.name}:\n{o.output()}" for o in operators)
+        pytest.fail(f"Pipeline {name} never settled: {body}\n{logs}")
+
+
 def holder(emulator: Emulator) -> str | None:
     lease = emulator.object("leases", LEASE, "default")
     return None if lease is None else lease["spec"].get("holderIdentity")
@@ -192,6 +210,35 @@ async def test_a_standalone_operator_reconciles_serves_probes_and_metrics_and_st
         exposition = await response.text()
     assert 'kubesteps_reconciles_total{outcome="done"} 1.0' in exposition
     assert await operator.stop() == 0, operator.output()
+
+
+async def test_only_with_allow_cross_namespace_may_a_step_write_into_another_namespace(
+    api: KubeClient, start: Start, k8s_emulator: Emulator
+) -> None:
+    await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
+    step = {"name": "place", "action": "apply", "with": {
+        "namespace": "other", "owned": False,
+        "manifest": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}},
+    }}
+    confined = await start("confined", "--standalone")
+    await api.create(pipeline("placed", [step]))
+    body = await settled(api, "placed", confined)
+    failed = find(body["status"]["conditions"], "Ready")
+    assert failed is not None, body["status"]
+    assert failed["reason"] == "Failed", body["status"]
+    assert "--allow-cross-namespace" in failed["message"]
+    assert k8s_emulator.object("configmaps", "shared", "other") is None
+    assert await confined.stop() == 0, confined.output()
+
+    allowed = await start("allowed", "--standalone", "--allow-cross-namespace")
+    # A failed step runs again once the spec changes: a new generation.
+    step["with"]["manifest"]["data"] = {"attempt": "2"}
+    await api.patch(API, "Pipeline", "placed", "default", {"spec": {"steps": [step]}})
+    await ready(api, "placed", allowed)
+    shared = k8s_emulator.object("configmaps", "shared", "other")
+    assert shared is not None
+    assert shared["data"] == {"attempt": "2"}
+    assert await allowed.stop() == 0, allowed.output()
 
 
 async def test_a_standby_waits_healthy_and_idle_then_takes_over_when_the_leader_stops(

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.common import api_call, owner_reference, resolve
+from kubesteps.actions.common import api_call, check_namespace, owner_reference, resolve
 from kubesteps.actions.params import ApplyParams
 from kubesteps.engine import PermanentError, RetryableError
 
@@ -31,9 +31,14 @@ class ApplyAction:
 
         namespace: str | None
         if resource.namespaced:
-            namespace = params.namespace or meta.get("namespace") or ctx.namespace
+            if params.namespace:
+                namespace, field = params.namespace, "with.namespace"
+            else:
+                namespace = meta.get("namespace") or ctx.namespace
+                field = "with.manifest.metadata.namespace"
             meta["namespace"] = namespace
             where = f"{kind} {namespace}/{name}"
+            check_namespace(ctx, namespace, field, f"{kind} {name}")
         else:
             if params.namespace is not None:
                 raise PermanentError(

@@ -20,6 +20,10 @@ _CONTINUING = frozenset({StepStatus.WAITING, StepStatus.RETRYING, StepStatus.RUN
 FIRST_POLL = 5.0
 LONGEST_POLL = 60.0
 
+# Key in ``ActionContext.extras``: when true (the operator's ``--allow-cross-namespace``),
+# ``apply`` and ``waitFor`` may reach namespaces other than the Pipeline's own.
+ALLOW_CROSS_NAMESPACE = "allow_cross_namespace"
+
 
 def api_failure(err: ApiError, doing: str) -> Exception:
     """The engine signal for an API error met while ``doing`` something.
@@ -62,6 +66,24 @@ def poll_delay(elapsed: float) -> float:
     once a minute, not 120 times), never less than ``FIRST_POLL`` nor more than ``LONGEST_POLL``.
     """
     return min(LONGEST_POLL, max(FIRST_POLL, elapsed / 10))
+
+
+def check_namespace(ctx: ActionContext, namespace: str, field: str, what: str) -> None:
+    """Refuse ``namespace`` unless it is the Pipeline's own or the operator allows any.
+
+    Whoever may create a Pipeline in one namespace must not borrow the operator's rights in
+    another: with cluster-wide RBAC that would let one tenant write (or read) into another's
+    namespace. ``field`` is where the namespace came from, ``what`` the object (kind and name).
+    """
+    if namespace == ctx.namespace or ctx.extras.get(ALLOW_CROSS_NAMESPACE) is True:
+        return
+    # Status messages are cut at 300 characters: what and how to allow it come first.
+    raise PermanentError(
+        f"{field}: {what} in namespace {namespace!r} is refused: a Pipeline acts only in its "
+        f"own namespace ({ctx.namespace!r}) unless the operator runs with "
+        "--allow-cross-namespace (chart value allowCrossNamespace), so that its authors "
+        "cannot use the operator's rights elsewhere"
+    )
 
 
 def owner_reference(ctx: ActionContext) -> dict[str, Any]:

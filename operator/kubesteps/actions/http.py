@@ -1,8 +1,10 @@
 """``http``: one HTTP request; the step succeeds when the answer has an expected status.
 
 Credentials come only from a Secret (``secretRef``): a Pipeline is readable by many, so a
-token written into it would be too. The answer's status, a few headers and a bounded body
-become the step's outputs.
+token written into it would be too. Only a Secret labelled as an http credential is read
+(otherwise anyone who may create a Pipeline could send any Secret of the namespace to any
+URL), and its annotation may limit the URLs it goes to. The answer's status, a few headers
+and a bounded body become the step's outputs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel
+from yarl import URL
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call
@@ -30,6 +33,11 @@ from kubesteps.pipeline.durations import format_duration
 # Key in ``ActionContext.extras`` of an ``aiohttp.ClientSession`` to share between calls
 # (connection reuse); without one, each call opens and closes its own.
 HTTP_SESSION = "http_session"
+
+# The label a Secret needs before an http step may send it anywhere, and the annotation
+# that, when present, lists the URL prefixes it may be sent to.
+CREDENTIAL_LABEL = "kubesteps.dev/http-credential"
+ALLOWED_URLS_ANNOTATION = "kubesteps.dev/allowed-urls"
 
 BODY_CAP = 4096
 HEADER_COUNT_CAP = 16
@@ -48,7 +56,7 @@ class HttpAction:
         headers = dict(params.headers)
         if params.secret_ref is not None:
             ref = params.secret_ref
-            credential = await _read_secret(ctx, ref)
+            credential = await _read_secret(ctx, ref, params.url)
             headers[ref.header] = f"{ref.scheme} {credential}" if ref.scheme else credential
         target = f"{params.method} {_redacted(params.url)}"
         shared = ctx.extras.get(HTTP_SESSION)
@@ -151,13 +159,24 @@ def _refuse(
     raise PermanentError(message)
 
 
-async def _read_secret(ctx: ActionContext, ref: SecretRef) -> str:
+async def _read_secret(ctx: ActionContext, ref: SecretRef, url: str) -> str:
     kube = ctx.require_kube()
     where = f"Secret {ref.name!r} in namespace {ctx.namespace!r}"
     with api_call(f"secretRef: reading {where}"):
         secret = await kube.get("v1", "Secret", ref.name, ctx.namespace)
     if secret is None:
         raise PermanentError(f"secretRef: {where} does not exist")
+    meta = secret.get("metadata") or {}
+    if (meta.get("labels") or {}).get(CREDENTIAL_LABEL) != "true":
+        # Status messages are cut at 300 characters: the fix comes first, the why in the docs.
+        raise PermanentError(
+            f"secretRef: {where} is not labelled {CREDENTIAL_LABEL}=true, which a Secret needs "
+            "before http steps may send it; if it is meant for them: kubectl label secret "
+            f"{ref.name} -n {ctx.namespace} {CREDENTIAL_LABEL}=true"
+        )
+    allowed = (meta.get("annotations") or {}).get(ALLOWED_URLS_ANNOTATION)
+    if allowed is not None:
+        _check_allowed_url(url, allowed, where)
     data = secret.get("data") or {}
     if ref.key not in data:
         keys = ", ".join(sorted(data)) or "none"
@@ -170,6 +189,61 @@ async def _read_secret(ctx: ActionContext, ref: SecretRef) -> str:
         ) from err
     # A trailing newline (echo token > file) would make an invalid header value.
     return value.strip()
+
+
+def _check_allowed_url(url: str, allowed: str, where: str) -> None:
+    """Refuse ``url`` unless it starts with one of the comma-separated prefixes in ``allowed``.
+
+    Compared part by part, as the request will be sent (scheme, host and port exactly; the
+    path from its start, segment by segment, after ``..`` is resolved), so that neither
+    ``https://api.example.com.evil.net`` nor ``https://api.example.com/v1/../admin`` passes
+    for ``https://api.example.com/v1/``.
+    """
+    prefixes = [part.strip() for part in allowed.split(",") if part.strip()]
+    rule = f"its annotation {ALLOWED_URLS_ANNOTATION} allows only {', '.join(prefixes) or 'none'}"
+    usable: list[URL] = []
+    unusable: list[str] = []
+    for prefix in prefixes:
+        parsed = _prefix_url(prefix)
+        if parsed is None:
+            unusable.append(prefix)
+        else:
+            usable.append(parsed)
+    if unusable:
+        rule += f" ({', '.join(unusable)}: not an http(s) URL with a host and no query)"
+    try:
+        target: URL | None = URL(url)
+    except ValueError:
+        target = None  # matches no prefix
+    if target is not None and any(_url_starts_with(target, prefix) for prefix in usable):
+        return
+    raise PermanentError(f"secretRef: {where} may not be sent to {_redacted(url)}: {rule}")
+
+
+def _prefix_url(prefix: str) -> URL | None:
+    try:
+        parsed = URL(prefix)
+    except ValueError:
+        return None
+    if parsed.scheme.lower() not in ("http", "https") or not parsed.host:
+        return None
+    if parsed.user is not None or parsed.query_string or parsed.fragment:
+        return None
+    return parsed
+
+
+def _url_starts_with(url: URL, prefix: URL) -> bool:
+    same_origin = (
+        url.scheme.lower() == prefix.scheme.lower()
+        and (url.host or "").lower() == (prefix.host or "").lower()
+        and url.port == prefix.port
+    )
+    if not same_origin:
+        return False
+    base = prefix.path
+    if base in ("", "/") or url.path == base:
+        return True
+    return url.path.startswith(base if base.endswith("/") else base + "/")
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:

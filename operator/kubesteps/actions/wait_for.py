@@ -11,12 +11,20 @@ import jsonpath
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.common import api_call, poll_delay, resolve, wait_started
+from kubesteps.actions.common import (
+    api_call,
+    check_namespace,
+    poll_delay,
+    resolve,
+    wait_started,
+)
 from kubesteps.actions.params import ConditionMatch, WaitForParams
 from kubesteps.engine import PermanentError, WaitError
+from kubesteps.kube.client import ResourceRef
 from kubesteps.pipeline.durations import format_duration
 
 SEEN_CAP = 120
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 class WaitForAction:
@@ -33,6 +41,8 @@ class WaitForAction:
             seen = f"the server does not serve kind {params.kind!r} in {params.api_version!r}"
         else:
             namespace = (params.namespace or ctx.namespace) if resource.namespaced else None
+            if namespace is not None:
+                check_namespace(ctx, namespace, "with.namespace", f"{params.kind} {params.name}")
             where = f"{namespace}/{params.name}" if namespace else params.name
             what = f"{params.kind} {where} to have {check.wanted}"
             with api_call(f"reading {params.kind} {where}"):
@@ -40,7 +50,7 @@ class WaitForAction:
             if obj is None:
                 seen = "it does not exist"
             else:
-                outputs, seen = check.test(obj)
+                outputs, seen = check.test(_visible_part(resource, obj))
                 if outputs is not None:
                     return outputs
 
@@ -55,6 +65,25 @@ class WaitForAction:
                 )
             delay = min(delay, left)
         raise WaitError(f"waiting for {what}; saw {seen}", timedelta(seconds=delay))
+
+
+def _visible_part(resource: ResourceRef, obj: dict[str, Any]) -> dict[str, Any]:
+    """What waitFor may look at: all of an object, but a Secret without its data.
+
+    What waitFor sees ends up in the step's message and outputs, readable by anyone who may
+    read the Pipeline, and the operator may read Secrets only so that ``http`` steps get
+    their credentials. kubectl's last-applied annotation is a copy of the whole Secret.
+    """
+    if resource.group or resource.kind != "Secret":
+        return obj
+    visible = {key: value for key, value in obj.items() if key not in ("data", "stringData")}
+    metadata = dict(obj.get("metadata") or {})
+    metadata.pop("managedFields", None)
+    annotations = dict(metadata.get("annotations") or {})
+    annotations.pop(LAST_APPLIED, None)
+    metadata["annotations"] = annotations
+    visible["metadata"] = metadata
+    return visible
 
 
 @dataclass(frozen=True)

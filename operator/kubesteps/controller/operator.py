@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 from aiohttp import web
 
+from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE
 from kubesteps.controller.handlers import quiet_temporary_errors, register
 from kubesteps.controller.leader import LeaderElection, LeaseConfig
 from kubesteps.controller.reconciler import Reconciler
@@ -44,6 +45,8 @@ class OperatorConfig:
     lease_retry_every: float = 2.0
     per_namespace_metrics: bool = False
     per_object_metrics: bool = False
+    # Let apply and waitFor steps reach namespaces other than their Pipeline's own.
+    allow_cross_namespace: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,7 +104,9 @@ def settings_hook(settings: kopf.OperatorSettings, extra: dict[str, Any]) -> Non
     settings.watching.inactivity_timeout = extra.get("inactivity_timeout", 600)
 
 
-def build_registry(connection: Connection, *, instance: str = "") -> kopf.OperatorRegistry:
+def build_registry(
+    connection: Connection, *, instance: str = "", allow_cross_namespace: bool = False
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     if connection.metrics is None:
         connection.metrics = get_metrics()
@@ -109,6 +114,7 @@ def build_registry(connection: Connection, *, instance: str = "") -> kopf.Operat
         connection.client,
         metrics=connection.metrics,
         events=EventRecorder(connection.client, instance=instance),
+        action_settings={ALLOW_CROSS_NAMESPACE: allow_cross_namespace},
     )
     register(registry, reconciler, login=connection.login)
 
@@ -132,7 +138,9 @@ async def run(config: OperatorConfig) -> None:
     server = metrics.start_server(config.metrics_port) if config.metrics_port else None
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     connection = Connection(metrics=metrics)
-    registry = build_registry(connection, instance=identity)
+    registry = build_registry(
+        connection, instance=identity, allow_cross_namespace=config.allow_cross_namespace
+    )
     stop = asyncio.Event()
     _stop_on_signals(stop)
     try:
