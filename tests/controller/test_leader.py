@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from kubesteps.controller.leader import LeaderElection, LeaseConfig
+from kubesteps.controller.leader import LeaderElection, LeaseConfig, stop_within
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.testing import Emulator
 
@@ -438,3 +438,72 @@ async def test_a_standby_judges_expiry_by_its_own_clock_not_the_leaders(
     assert not await beta.try_acquire()
     clock.advance(15.1)
     assert await beta.try_acquire()
+
+
+async def test_time_left_counts_down_from_the_last_renewal(
+    client: KubeClient, clock: Clock
+) -> None:
+    alpha = candidate(client, "alpha", clock)
+    assert alpha.time_left() == 0.0, "a candidate that never led has no time left"
+    assert await alpha.try_acquire()
+    assert alpha.time_left() == 15.0
+    clock.advance(10)
+    assert alpha.time_left() == 5.0
+    clock.advance(10)
+    assert alpha.time_left() == 0.0
+
+
+class Exits:
+    """A stand-in for ``os._exit`` that remembers the status instead of ending the tests."""
+
+    def __init__(self) -> None:
+        self.codes: list[int] = []
+
+    def __call__(self, code: int) -> None:
+        self.codes.append(code)
+
+
+async def test_a_task_that_stops_when_told_is_awaited_and_nothing_more() -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(stop.wait())
+    stop.set()
+    exits = Exits()
+
+    await stop_within(task, 30, hard_exit=exits)
+
+    assert task.done()
+    assert not task.cancelled()
+    assert exits.codes == []
+
+
+async def test_a_task_that_does_not_stop_by_itself_is_cancelled() -> None:
+    task = asyncio.create_task(asyncio.Event().wait())  # ignores any stop flag
+    exits = Exits()
+
+    await stop_within(task, 0.1, hard_exit=exits)
+
+    assert task.cancelled()
+    assert exits.codes == []
+
+
+async def test_a_task_that_outlives_its_cancellation_ends_the_process() -> None:
+    release = asyncio.Event()
+    cancels: list[int] = []
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                cancels.append(1)  # swallowed, as a handler stuck in cleanup would
+
+    task = asyncio.create_task(stubborn())
+    exits = Exits()
+
+    await stop_within(task, 0.1, hard_exit=exits)
+
+    assert exits.codes == [1]
+    assert cancels == [1]
+    release.set()
+    await task
+

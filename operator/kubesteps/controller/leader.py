@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -163,6 +164,13 @@ class LeaderElection:
             wait = cfg.renew_every
         self.leading = False
 
+    def time_left(self) -> float:
+        """Seconds until the Lease this replica last renewed expires (0 if it has)."""
+        if self.renewed_at is None:
+            return 0.0
+        expires = self.renewed_at + timedelta(seconds=self.config.duration)
+        return max(0.0, (expires - self.clock()).total_seconds())
+
     async def release(self) -> None:
         """Give the Lease up on a clean shutdown so a standby takes over at once."""
         if not self.leading:
@@ -193,3 +201,26 @@ class LeaderElection:
         patch = {"metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
                  "spec": spec}
         await self.client.patch(_API, "Lease", cfg.name, cfg.namespace, patch)
+
+
+async def stop_within(
+    task: asyncio.Task[Any], seconds: float, *, hard_exit: Callable[[int], object] = os._exit
+) -> None:
+    """End ``task`` (already told to stop) within ``seconds``, or end the process.
+
+    After a lost Lease, work still running here would overlap with the new leader's: the
+    first half of the time is the task's to stop by itself, then it is cancelled, and if it
+    has still not ended when the time is up the process exits at once (status 1), without
+    running ``finally`` blocks that could hang too.
+    """
+    done, _ = await asyncio.wait({task}, timeout=seconds / 2)
+    if not done:
+        log.error("still running %.1fs after leadership was lost: cancelling", seconds / 2)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=seconds / 2)
+    if not done:
+        log.critical("did not stop within %.1fs after leadership was lost: exiting", seconds)
+        hard_exit(1)
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.error("stopped with an error after leadership was lost", exc_info=task.exception())
