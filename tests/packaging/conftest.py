@@ -64,6 +64,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         },
         "metrics": {"port": 0},
         "logFormat": "text",
+        "allowCrossNamespace": True,
     },
 }
 

@@ -15,23 +15,28 @@ def triples(group: str, resource: str, *verbs: str) -> set[Triple]:
     return {(group, resource, verb) for verb in verbs}
 
 
-# The reviewed allow-list: every API call the operator makes on namespaced resources
-# (Pipelines and their status, events from kopf, Jobs for the `job` action, Secrets the
-# `http` action reads by reference) ...
+# The reviewed allow-list: every API call the operator makes on namespaced resources.
+# Pipelines: kopf lists, watches and patches them (annotations), the reconciler reads one
+# with GET and writes its status with PATCH only; `update` on finalizers is what the
+# OwnerReferencesPermissionEnforcement admission plugin asks of whoever sets
+# blockOwnerDeletion in an ownerReference to a Pipeline. Core events: created, never patched
+# (kopf's event posting is off). Jobs: the `job` action lists a step's Jobs and creates one.
+# Secrets: the `http` action reads the one a step names ...
 NAMESPACED_NEEDS = (
     triples("kubesteps.dev", "pipelines", "get", "list", "watch", "patch")
-    | triples("kubesteps.dev", "pipelines/status", "get", "patch", "update")
-    | triples("", "events", "create", "patch")
-    | triples("events.k8s.io", "events", "create", "patch")
-    | triples("batch", "jobs", "create", "get", "list", "watch", "delete")
+    | triples("kubesteps.dev", "pipelines/status", "patch")
+    | triples("kubesteps.dev", "pipelines/finalizers", "update")
+    | triples("", "events", "create")
+    | triples("batch", "jobs", "create", "list")
     | triples("", "secrets", "get")
 )
 # ... kopf's cluster-scoped reads (namespace observer, CRD scanning) ...
 CLUSTER_SCOPED_NEEDS = triples("", "namespaces", "get", "list", "watch") | triples(
     "apiextensions.k8s.io", "customresourcedefinitions", "get", "list", "watch"
 )
-# ... and leader election, which must stay inside the release namespace.
-LEASE_NEEDS = triples("coordination.k8s.io", "leases", "get", "create", "update", "patch")
+# ... and leader election, which must stay inside the release namespace (read, created
+# once, then written with conditional merge patches).
+LEASE_NEEDS = triples("coordination.k8s.io", "leases", "get", "create", "patch")
 
 PIPELINE_EDIT = triples(
     "kubesteps.dev", "pipelines",

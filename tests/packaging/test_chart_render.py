@@ -209,13 +209,29 @@ EXPECTED_ARGS = {
     "custom-image": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
     "namespaced-ha-extra-rules": [
         "--namespace", "apps", *_ELECTED, "kubesteps-apps",
-        *_COMMON_TAIL, "0", "--log-format", "text",
+        *_COMMON_TAIL, "0", "--allow-cross-namespace", "--log-format", "text",
     ],
 }
 
 
 def test_operator_command_line(render: Any, variants: dict[str, Any], variant: str) -> None:
     assert operator_args(render(variants[variant])) == EXPECTED_ARGS[variant]
+
+
+def test_every_flag_is_one_the_operator_command_accepts(
+    render: Any, variants: dict[str, Any], variant: str
+) -> None:
+    from kubesteps.cli import operator
+
+    accepted = {name for param in operator.params for name in (*param.opts, *param.secondary_opts)}
+    flags = {arg for arg in operator_args(render(variants[variant])) if arg.startswith("--")}
+    assert flags <= accepted, f"not options of `kubesteps operator`: {flags - accepted}"
+
+
+def test_steps_stay_in_their_namespace_unless_the_values_allow_otherwise(render: Any) -> None:
+    assert "--allow-cross-namespace" not in operator_args(render({}))
+    allowed = operator_args(render({"allowCrossNamespace": True}))
+    assert allowed.count("--allow-cross-namespace") == 1
 
 
 def test_defaults_watch_all_namespaces_alone(render: Any) -> None:
@@ -399,6 +415,7 @@ def test_notes_explain_how_to_run_and_wait_for_a_pipeline(render_files: Any) -> 
         ({"replicaCount": 0}, "at '/replicaCount': minimum: got 0, want 1"),
         ({"replicas": 3}, "additional properties 'replicas' not allowed"),
         ({"logFormat": "xml"}, "at '/logFormat': value must be one of 'text', 'json'"),
+        ({"allowCrossNamespace": "yes"}, "at '/allowCrossNamespace': got string, want boolean"),
         ({"watchNamespaces": ["Team_A"]}, "at '/watchNamespaces/0': 'Team_A' does not match"),
         ({"metrics": {"port": 70000}}, "at '/metrics/port': maximum"),
         ({"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy': value must be one of"),

@@ -61,18 +61,27 @@ The operator's rules on namespaced resources: the same list serves the ClusterRo
 - apiGroups: ["kubesteps.dev"]
   resources: ["pipelines"]
   verbs: ["get", "list", "watch", "patch"]
+# Status is written with merge patches only, and read with the Pipeline itself.
 - apiGroups: ["kubesteps.dev"]
   resources: ["pipelines/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
+# Owned objects carry blockOwnerDeletion: true, which the OwnerReferencesPermissionEnforcement
+# admission plugin (OpenShift, hardened clusters) allows only to who may update the owner's
+# finalizers.
+- apiGroups: ["kubesteps.dev"]
+  resources: ["pipelines/finalizers"]
+  verbs: ["update"]
+# Step events are created, never patched (kopf's own event posting is off).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
+# The job action lists a step's Jobs by label and creates the next one; Kubernetes deletes
+# them (TTL, garbage collection).
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "get", "list", "watch", "delete"]
+  verbs: ["create", "list"]
+# The http action reads the Secret a step names (and sends it only when it is labelled
+# kubesteps.dev/http-credential=true).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
