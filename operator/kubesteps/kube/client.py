@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import ssl
 import tempfile
 from collections.abc import Callable, Mapping
@@ -378,20 +379,24 @@ def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
         cafile=creds.ca_path, cadata=creds.ca_data.decode() if creds.ca_data else None
     )
     if creds.certificate_path or creds.certificate_data:
-        cert = creds.certificate_path or _spill(creds.certificate_data)
-        key = creds.private_key_path or _spill(creds.private_key_data)
-        if cert is not None:
-            context.load_cert_chain(cert, key)
+        # ssl reads client certificates only from files: in-memory ones (a private key among
+        # them) exist on disk only until the context has read them.
+        with tempfile.TemporaryDirectory(prefix="kubesteps-") as private:
+            cert = creds.certificate_path or _spill(private, "cert.pem", creds.certificate_data)
+            key = creds.private_key_path or _spill(private, "key.pem", creds.private_key_data)
+            if cert is not None:
+                context.load_cert_chain(cert, key)
     return context
 
 
-def _spill(data: bytes | None) -> str | None:
-    """ssl wants files for client certificates: write in-memory ones to a private temp file."""
+def _spill(directory: str, name: str, data: bytes | None) -> str | None:
+    """Write ``data`` to ``directory/name``, readable by this user only; its path."""
     if data is None:
         return None
-    with tempfile.NamedTemporaryFile(prefix="kubesteps-", suffix=".pem", delete=False) as f:
-        f.write(data)
-        return f.name
+    path = os.path.join(directory, name)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+        file.write(data)
+    return path
 
 
 def _error(status: int, text: str, retry_after: str | None) -> ApiError:
