@@ -18,7 +18,7 @@ from aiohttp import web
 
 from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE
 from kubesteps.controller.handlers import quiet_temporary_errors, register
-from kubesteps.controller.leader import LeaderElection, LeaseConfig
+from kubesteps.controller.leader import LeaderElection, LeaseConfig, stop_within
 from kubesteps.controller.reconciler import Reconciler
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.events import EventRecorder
@@ -57,6 +57,7 @@ class Connection:
         self, info: kopf.ConnectionInfo | None = None, *, metrics: OperatorMetrics | None = None
     ) -> None:
         self._info = info
+        self._fixed = info is not None  # given credentials are kept; found ones re-read
         self._client: KubeClient | None = None
         # Failed requests of our client count in these metrics' API errors.
         self.metrics = metrics
@@ -76,6 +77,8 @@ class Connection:
 
     def login(self, **kwargs: Any) -> kopf.ConnectionInfo:
         """A kopf login handler returning the same credentials our client uses."""
+        if not self._fixed:
+            self._info = None  # projected tokens rotate: resolve afresh each time kopf asks
         return self.info(**kwargs)
 
     def client(self) -> KubeClient:
@@ -84,6 +87,9 @@ class Connection:
                 # Before kopf logs in (a standby resolves them first), as kopf would.
                 Credentials.from_kopf(self.info(logger=log, settings=kopf.OperatorSettings())),
                 on_error=self.metrics.observe_api_error if self.metrics else None,
+                refresh=lambda: Credentials.from_kopf(
+                    self.login(logger=log, settings=kopf.OperatorSettings())
+                ),
             )
         return self._client
 
@@ -237,7 +243,7 @@ async def _run_as_leader(
             done, _ = await asyncio.wait({renewals, operator}, return_when="FIRST_COMPLETED")
             if renewals in done:
                 stop.set()  # leadership lost: stop handling before anyone else starts
-                await operator
+                await stop_within(operator, election.time_left())
                 raise SystemExit(1)
             operator.result()  # kopf failing on its own is the process failing
         finally:
