@@ -15,11 +15,14 @@ from typing import Any
 
 Condition = dict[str, Any]
 
-_TYPE = re.compile(
+# metav1.Condition's rules (the CRD's status schema uses the same patterns).
+CONDITION_TYPE_PATTERN = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
 )
-_REASON = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+_TYPE = re.compile(CONDITION_TYPE_PATTERN)
+_REASON = re.compile(CONDITION_REASON_PATTERN)
 MAX_MESSAGE = 32768
 
 

@@ -13,14 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 # metav1.Condition's rules, so that `kubectl wait --for=condition=Ready` and kstatus work.
-CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
-CONDITION_TYPE_PATTERN = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
-)
+from kubesteps.kube.conditions import CONDITION_REASON_PATTERN, CONDITION_TYPE_PATTERN
+
 MAX_CONDITION_MESSAGE = 32768
 # status.steps is bounded: forEach can generate many sub-steps, and an object must stay
-# well under etcd's size limit; writers aggregate what does not fit.
+# well under etcd's size limit (forEach items are capped, and the keeper refuses more).
 MAX_STEP_RECORDS = 1000
 MAX_STEP_MESSAGE = 1024
 
