@@ -53,6 +53,8 @@ async def test_the_operator_makes_a_new_pipeline_ready(api: KubeClient, fetch: F
     body = await settled(fetch, "hello", "Succeeded")
 
     assert find(body["status"]["conditions"], "Greeted")["status"] == "True"  # type: ignore[index]
+    # No finalizer: a Pipeline can be deleted whether or not the operator runs.
+    assert not body["metadata"].get("finalizers")
 
 
 @pytest.mark.usefixtures("operator")

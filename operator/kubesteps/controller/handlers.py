@@ -7,16 +7,15 @@ or a throttled step is due, asks to be called again), waiting and retrying raise
 Pipeline creates carry an ownerReference and go with it through garbage collection.
 
 A pass that kopf did not start (an approval or spec change arriving while kopf holds
-back a delayed retry) gets its next pass from a small per-Pipeline daemon, which sleeps
-until then; passes of one Pipeline never overlap.
+back a delayed retry) keeps its own next pass with a timer; passes of one Pipeline never
+overlap.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,8 @@ from kubesteps.pipeline.model import API_VERSION
 
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "pipelines"
+
+log = logging.getLogger("kubesteps.controller")
 
 
 def to_kopf(result: PassResult) -> None:
@@ -43,14 +44,18 @@ def to_kopf(result: PassResult) -> None:
 class _Schedule:
     """Per-Pipeline bookkeeping, kept in kopf's per-object memo."""
 
-    # kopf runs a Pipeline's event and change handlers one after another, but the requeue
-    # daemon runs beside them: passes of one Pipeline take turns through this lock.
+    # kopf runs one Pipeline's event and change handlers one after another, but a requeued
+    # pass (below) runs beside them: the passes of one Pipeline take turns through this lock.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    # When the requeue daemon should run the next pass (loop time), for passes kopf does
-    # not schedule itself; None: kopf's own retry (or nothing) comes next.
-    due: float | None = None
+    # The next pass asked for by a pass kopf did not schedule itself.
+    timer: asyncio.TimerHandle | None = None
+    task: asyncio.Task[None] | None = None
     seen: tuple[Any, ...] | None = None
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 def _schedule(memo: kopf.Memo) -> _Schedule:
@@ -60,27 +65,48 @@ def _schedule(memo: kopf.Memo) -> _Schedule:
     return schedule
 
 
-def _fingerprint(body: kopf.Body) -> tuple[Any, ...]:
+def _fingerprint(body: Mapping[str, Any]) -> tuple[Any, ...]:
     """What, when it changes, deserves a pass at once: the spec and the approvals."""
+    meta = body.get("metadata") or {}
     approvals = sorted(
-        (key, value) for key, value in body.metadata.annotations.items()
+        (key, value) for key, value in (meta.get("annotations") or {}).items()
         if key.startswith(APPROVAL_ANNOTATION_PREFIX)
     )
-    return (body.metadata.get("generation"), tuple(approvals))
+    return (meta.get("generation"), tuple(approvals))
 
 
 async def _run_pass(
-    reconciler: Reconciler, body: kopf.Body, schedule: _Schedule, *, by_kopf: bool
+    reconciler: Reconciler, body: Mapping[str, Any], schedule: _Schedule, *, by_kopf: bool
 ) -> PassResult:
     async with schedule.lock:
+        schedule.cancel()
         schedule.seen = _fingerprint(body)
         result = await reconciler.reconcile(dict(body))
-    if by_kopf or result.delay is None or result.permanent:
-        schedule.due = None  # kopf's retry (from to_kopf) schedules the next pass, if any
-    else:
-        schedule.due = asyncio.get_running_loop().time() + result.delay
-        schedule.wake.set()
+    if not by_kopf and result.delay is not None and not result.permanent:
+        # kopf's own retry (from to_kopf) schedules the next pass of passes it started;
+        # this one it did not start, so we keep its time ourselves. No kopf daemon or
+        # timer for this: those would put a finalizer on every Pipeline.
+        loop = asyncio.get_running_loop()
+        schedule.timer = loop.call_later(
+            result.delay, _requeue, reconciler, dict(body), schedule
+        )
     return result
+
+
+def _requeue(reconciler: Reconciler, body: Mapping[str, Any], schedule: _Schedule) -> None:
+    schedule.timer = None
+
+    async def again() -> None:
+        fresh = await reconciler.fetch(body)
+        if fresh is None:
+            return  # deleted meanwhile
+        try:
+            await _run_pass(reconciler, fresh, schedule, by_kopf=False)
+        except Exception as error:  # the next event or kopf retry will try again
+            log.warning("requeued pass of %s failed: %s",
+                        (body.get("metadata") or {}).get("name"), error)
+
+    schedule.task = asyncio.ensure_future(again())
 
 
 def register(
@@ -99,41 +125,20 @@ def register(
 
     # While a pass waits out its requeue delay, kopf holds its handler back even when the
     # object changes. Approvals and spec changes should not wait that long: when one
-    # arrives, run a pass at once, and let the requeue daemon keep the time that pass asks
-    # for. Our own status writes change neither, so they cause no pass.
+    # arrives, run a pass at once, and keep the time that pass asks for. Our own status
+    # writes change neither, so they cause no pass.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="nudge")
     async def nudge(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+        schedule = _schedule(memo)
         if type == "DELETED":
+            schedule.cancel()
             reconciler.forget(dict(body))  # no finalizer, so no delete handler: it is gone
             return
-        schedule = _schedule(memo)
         if schedule.seen is None or schedule.seen == _fingerprint(body):
             return
         if body.meta.deletion_timestamp:
             return
         await _run_pass(reconciler, body, schedule, by_kopf=False)
-
-    @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="requeue",
-                 cancellation_timeout=1.0)
-    async def requeue(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
-                      logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
-        """Runs the passes that passes outside kopf's retries asked for (see ``nudge``)."""
-        schedule = _schedule(memo)
-        loop = asyncio.get_running_loop()
-        while not stopped:
-            due = schedule.due
-            if due is None or due > loop.time():
-                schedule.wake.clear()
-                timeout = None if due is None else due - loop.time()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(schedule.wake.wait(), timeout)
-                continue
-            schedule.due = None
-            try:
-                await _run_pass(reconciler, body, schedule, by_kopf=False)
-            except Exception as error:  # a failing pass must not end the daemon
-                logger.warning("requeued pass failed: %s; trying again in 10s", error)
-                schedule.due = loop.time() + 10
 
     if login is not None:
         kopf.on.login(registry=registry, id="kubesteps-login")(login)

@@ -131,6 +131,14 @@ class Reconciler:
             )
             return result
 
+    async def fetch(self, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The object as the API server has it now (None: it is gone)."""
+        client = self._client()
+        if client is None:
+            return None
+        ref = ObjectRef.of(body)
+        return await client.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+
     def forget(self, body: Mapping[str, Any]) -> None:
         """The Pipeline is gone: drop what we cached and tracked about it."""
         uid = str(body.get("metadata", {}).get("uid") or "")
