@@ -82,7 +82,7 @@ def test_all_ready_exits_0_and_prints_transitions_then_the_table(
 
     assert result.exit_code == 0, result.output
     assert calls.count == 3
-    assert "first                a                        succeeded" in result.output
+    assert "first                a                        Succeeded" in result.output
     rows = table_rows(result.output)
     assert [row[:3] for row in rows] == [
         ["PIPELINE", "READY", "REASON"],
@@ -178,7 +178,7 @@ def test_a_second_run_keeps_the_status_and_reruns_only_after_a_spec_change(
 
     assert changed.exit_code == 0, changed.output
     assert calls.count == 2
-    assert "p                    a                        succeeded" in changed.output
+    assert "p                    a                        Succeeded" in changed.output
 
 
 def test_the_state_file_defaults_to_a_directory_under_the_working_directory(

@@ -96,8 +96,8 @@ async def test_pipelines_run_to_ready_with_the_operators_status_shape(
     assert [(s["phase"], s["attempts"]) for s in steps.values()] == [("Succeeded", 1)] * 2
     assert steps["two"]["outputs"] == {"call": 2}
     transitions = [line.split()[:3] for line in lines]
-    assert transitions == [["hello", "one", "running"], ["hello", "one", "succeeded"],
-                           ["hello", "two", "running"], ["hello", "two", "succeeded"]]
+    assert transitions == [["hello", "one", "Running"], ["hello", "one", "Succeeded"],
+                           ["hello", "two", "Running"], ["hello", "two", "Succeeded"]]
 
 
 async def test_a_second_run_resumes_and_does_not_repeat_succeeded_steps(

@@ -31,8 +31,8 @@ def _nodes(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[s
 
 def test_the_committed_crd_is_the_generated_one() -> None:
     assert COMMITTED.read_text() == crd_yaml(), (
-        "crds/pipelines.kubesteps.dev.yaml is out of date with the model; regenerate it with "
-        "`kubesteps crd > crds/pipelines.kubesteps.dev.yaml`"
+        "crds/pipelines.kubesteps.dev.yaml is out of date with the model; regenerate it (and "
+        "the Helm chart's copy) with `make crd`"
     )
 
 

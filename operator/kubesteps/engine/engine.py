@@ -31,6 +31,7 @@ from kubesteps.engine.errors import (
     DefinitionError,
     KeeperError,
     PendingChild,
+    RetryableError,
     StepRunError,
     StepTimeoutError,
     classify,
@@ -571,13 +572,16 @@ class StepsEngine(RunControl):
             return _Result(_RETRY, cause.step, cause.message, delay, error=cause)
         policy = step.retry or self.retry
         attempt = ctx.attempt
+        # A RetryableError is a failure the step foresaw: its message says it all. Anything
+        # else is a surprise, and its traceback is what whoever reads the log needs.
+        trace = None if isinstance(cause, RetryableError) else err
         if attempt >= policy.limit:
-            log.error("step %r failed for good after %d attempt(s)", step.name, attempt,
-                      exc_info=err)
+            log.error("step %r failed for good after %d attempt(s): %s", step.name, attempt,
+                      short_message(cause), exc_info=trace)
             return await self._fail_for_good(step, ctx, running, key, err, now)
         delay = signal.delay if signal.delay is not None else policy.delay(attempt, self.rng)
-        log.warning("step %r attempt %d/%d failed; retrying in %.1fs", step.name, attempt,
-                    policy.limit, delay, exc_info=err)
+        log.warning("step %r attempt %d/%d failed; retrying in %.1fs: %s", step.name, attempt,
+                    policy.limit, delay, short_message(cause), exc_info=trace)
         message = f"attempt {attempt}/{policy.limit} failed: {short_message(cause)}"
         if key is not None:
             retrying = running.evolve(

@@ -63,7 +63,7 @@ async def embedded_api(namespaces: Iterable[str] = ()) -> AsyncIterator[KubeClie
 
 def describe(old: StepState | None, new: StepState) -> str:
     """One line per transition, as `kubesteps run` and the demo print them."""
-    text = f"{new.name:<24} {new.status.value:<10}"
+    text = f"{new.name:<24} {new.status.value.capitalize():<10}"
     if new.message:
         text += f" {new.message}"
     return text
