@@ -529,4 +529,19 @@ MALFORMED: list[Malformed] = [
         Expect("spec.steps[0].with.jitter", "unknown field; allowed fields here: duration"),
         None,
     ),
+    Malformed(
+        "foreach-items-always-a-string",
+        pipeline({"name": "fan", "forEach": {
+            "items": "'eu'", "step": {"action": "delay", "with": {"duration": "1s"}}}}),
+        Expect("spec.steps[0].forEach.items", "must give a list"),
+        None,
+    ),
+    Malformed(
+        "foreach-over-too-many-items",
+        pipeline({"name": "fan", "forEach": {
+            "items": "[" + ",".join(["1"] * 201) + "]",
+            "step": {"action": "delay", "with": {"duration": "1s"}}}}),
+        Expect("spec.steps[0].forEach.items", "a forEach runs at most 200"),
+        None,
+    ),
 ]

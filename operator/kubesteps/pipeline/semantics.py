@@ -266,9 +266,9 @@ def _step_expressions(visit: _Visit, is_step: Callable[[str], bool]) -> list[Iss
         issues.extend(_check_bare(predicate, (*visit.loc, "when", index), visit.variables, is_step))
     if step.for_each is not None:
         for_each = step.for_each
-        issues.extend(
-            _check_bare(for_each.items, (*visit.loc, "forEach", "items"), visit.variables, is_step)
-        )
+        items_loc = (*visit.loc, "forEach", "items")
+        items_issues = _check_bare(for_each.items, items_loc, visit.variables, is_step)
+        issues.extend(items_issues or _constant_list(for_each.items, items_loc))
         taken = {*cel.RUN_VARIABLES, cel.FOREACH_INDEX}
         if for_each.as_ in taken or for_each.as_ in cel.RESERVED_WORDS:
             issues.append(
@@ -298,6 +298,23 @@ def _step_expressions(visit: _Visit, is_step: Callable[[str], bool]) -> list[Iss
             )
         )
     return issues
+
+
+def _constant_list(expression: str, loc: Loc) -> list[Issue]:
+    """An items expression that reads no variable is known now: it must give a list."""
+    if cel.compile_expression(expression).free_variables:
+        return []
+    try:
+        value = cel.evaluate(expression, {}, path=".".join(map(str, loc)))
+    except cel.CelError as error:
+        return [Issue(loc, str(error))]
+    if isinstance(value, list):
+        if len(value) > MAX_FOREACH_ITEMS:
+            return [Issue(loc, f"gives {len(value)} items; a forEach runs at most "
+                               f"{MAX_FOREACH_ITEMS}")]
+        return []
+    return [Issue(loc, f"must give a list, but {expression!r} is always a "
+                       f"{type(value).__name__} ({value!r})")]
 
 
 def _check_bare(
