@@ -557,3 +557,26 @@ def test_the_keepers_limits_are_the_crds() -> None:
     from kubesteps.pipeline.status import MAX_STEP_MESSAGE, MAX_STEP_RECORDS
 
     assert (MAX_RECORDS, MAX_MESSAGE) == (MAX_STEP_RECORDS, MAX_STEP_MESSAGE)
+
+
+async def test_a_step_condition_the_spec_no_longer_declares_is_removed_and_only_it(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    await api.create(pipeline("renamed", [python_step("one", condition="First")]))
+    await reconciler.reconcile(await fetch("renamed"))
+    foreign = {"type": "External", "status": "True", "reason": "SetByOthers", "message": "",
+               "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    body = await fetch("renamed")
+    await api.patch(API, "Pipeline", "renamed", "default", {"status": {
+        "conditions": [*body["status"]["conditions"], foreign]}}, subresource="status")
+    await api.patch(API, "Pipeline", "renamed", "default",
+                    {"spec": {"steps": [python_step("one", condition="Second")]}})
+
+    await reconciler.reconcile(await fetch("renamed"))
+
+    after = await fetch("renamed")
+    types = [c["type"] for c in after["status"]["conditions"]]
+    assert "First" not in types
+    assert condition(after, "Second")["status"] == "True"
+    assert condition(after, "External") == foreign
+    assert after["status"]["stepConditions"] == ["Second"]

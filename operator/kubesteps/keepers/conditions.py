@@ -175,6 +175,8 @@ class ConditionsKeeper:
         self._changes: list[str] = []
         self._last_runs: dict[str, str] = dict(self._status.get("lastRuns") or {})
         self._task: asyncio.Task[None] | None = None
+        # Only a keeper that knows the current spec's conditions may retire old ones.
+        self._prune_conditions = prune_stale
 
     # -- StateKeeper ------------------------------------------------------------------
 
@@ -321,6 +323,13 @@ class ConditionsKeeper:
         set_condition(conditions, "Stalled", "True" if summary.stalled else "False",
                       summary.reason if summary.stalled else "NotStalled",
                       summary.message if summary.stalled else "", generation=gen, now=now)
+        # Step conditions this keeper wrote before for steps the spec no longer has: ours to
+        # remove (the list of them is kept in status, so foreign conditions are never hit).
+        retired = set(self._status.get("stepConditions") or ()) - set(self.conditions.values())
+        if retired and self._summary is not None and self._prune_conditions:
+            conditions = [c for c in conditions if c.get("type") not in retired]
+        else:
+            retired = set()
         for state_name, condition_type in self.conditions.items():
             record = self._records.get(state_name)
             if record is None or int(record.get("generation") or 0) != gen:
@@ -333,10 +342,14 @@ class ConditionsKeeper:
                 message = record.get("message") or ""
             set_condition(conditions, condition_type, status, reason, message,
                           generation=gen, now=now)
+        owned = (set(self._status.get("stepConditions") or ()) - retired) | set(
+            self.conditions.values()
+        )
         return {
             "observedGeneration": gen,
             "currentStep": summary.current_step,
             "conditions": conditions,
+            "stepConditions": sorted(owned),
             "steps": _within_budget(list(self._records.values())),
             "lastRuns": dict(self._last_runs),
         }

@@ -99,6 +99,14 @@ class PipelineStatus(BaseModel):
             "x-kubernetes-list-map-keys": ["name"],
         },
     )
+    step_conditions: list[Annotated[str, StringConstraints(max_length=316)]] | None = Field(
+        default=None,
+        max_length=512,
+        description=(
+            "The condition types the operator wrote for steps; a type no longer declared by "
+            "the spec is removed from conditions (and only such a type)."
+        ),
+    )
     last_runs: dict[str, datetime] | None = Field(
         default=None,
         description="When each throttled step (or throttle partition key) last ran.",
