@@ -197,7 +197,8 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
         "kubesteps.status.conflict": False,
         "kubesteps.status.running": False,
         "kubesteps.status.fields": [
-            "conditions", "currentStep", "lastRuns", "observedGeneration", "steps",
+            "conditions", "currentStep", "lastRuns", "observedGeneration", "stepConditions",
+            "steps",
         ],
     }
 

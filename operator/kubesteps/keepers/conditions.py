@@ -345,14 +345,16 @@ class ConditionsKeeper:
         owned = (set(self._status.get("stepConditions") or ()) - retired) | set(
             self.conditions.values()
         )
-        return {
+        rendered: dict[str, Any] = {
             "observedGeneration": gen,
             "currentStep": summary.current_step,
             "conditions": conditions,
-            "stepConditions": sorted(owned),
             "steps": _within_budget(list(self._records.values())),
             "lastRuns": dict(self._last_runs),
         }
+        if owned or "stepConditions" in self._status:
+            rendered["stepConditions"] = sorted(owned)
+        return rendered
 
     def _ready_message(self, summary: Summary) -> str:
         phases: dict[str, int] = {}
