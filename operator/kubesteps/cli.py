@@ -35,12 +35,13 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
     Prints `OK <file> <name>` per valid Pipeline and one line per problem; other kinds of
     objects are reported as skipped. Exits 1 if any Pipeline (or file) is invalid.
     """
+    from kubesteps.pipeline.validate import step_at
     from kubesteps.pipeline.validate import validate as validate_manifest
 
     failed = False
     for path in _yaml_files(paths):
         try:
-            documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+            documents = [doc for doc in _load_yaml(path) if doc is not None]
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             click.echo(f"{path}: not valid YAML: {error}")
             failed = True
@@ -55,7 +56,9 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
             if isinstance(result, list):
                 failed = True
                 for problem in result:
-                    click.echo(f"{path}: Pipeline/{name}: {problem}")
+                    step = step_at(document, problem.path)
+                    where = f" [step {step!r}]" if step else ""
+                    click.echo(f"{path}: Pipeline/{name}: {problem}{where}")
             else:
                 click.echo(f"OK {path} {name}")
     if failed:
@@ -87,7 +90,7 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     defined: dict[tuple[str, str], pathlib.Path] = {}
     for path in _yaml_files(paths):
         try:
-            documents = list(yaml.safe_load_all(path.read_text()))
+            documents = _load_yaml(path)
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
         for document in documents:
@@ -197,6 +200,12 @@ def demo(examples: pathlib.Path | None, budget: float) -> None:
         raise click.ClickException(f"{directory} is not a directory of example Pipelines")
     if not asyncio.run(run_demo(directory, budget=budget, echo=click.echo)):
         raise SystemExit(1)
+
+
+def _load_yaml(path: pathlib.Path) -> list[object]:
+    """Every document of a YAML file; parse errors name the file, line and column."""
+    with path.open(encoding="utf-8") as stream:
+        return list(yaml.safe_load_all(stream))
 
 
 def _yaml_files(paths: tuple[pathlib.Path, ...]) -> list[pathlib.Path]:

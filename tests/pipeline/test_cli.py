@@ -98,3 +98,24 @@ def test_the_examples_validate_from_the_command_line() -> None:
 
     assert result.exit_code == 0, result.output
     assert all(line.startswith("OK ") for line in result.output.splitlines())
+
+
+def test_validate_names_the_step_of_each_problem_and_the_file_of_bad_yaml(
+    tmp_path: pathlib.Path,
+) -> None:
+    good = tmp_path / "steps.yaml"
+    good.write_text(
+        "apiVersion: kubesteps.dev/v1alpha1\nkind: Pipeline\n"
+        "metadata: {name: demo}\nspec:\n  steps:\n"
+        "    - name: fetch\n      action: pyhton\n      with: {}\n"
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [b\n")
+
+    result = CliRunner().invoke(main, ["validate", str(good), str(broken)])
+
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].endswith("[step 'fetch']")
+    assert "unknown action 'pyhton'" in lines[0]
+    assert f'in "{broken}", line' in result.output

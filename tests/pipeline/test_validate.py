@@ -195,3 +195,16 @@ def test_a_manifest_that_is_not_an_object_is_refused() -> None:
 def test_an_error_prints_as_path_and_message() -> None:
     assert str(SpecError("spec.steps[0].name", "is required")) == "spec.steps[0].name: is required"
     assert str(SpecError("", "too big")) == "too big"
+
+
+def test_step_at_names_the_innermost_named_step_of_a_path() -> None:
+    from kubesteps.pipeline.validate import step_at
+
+    manifest = {"spec": {"steps": [
+        {"name": "outer", "group": {"steps": [{"name": "inner", "with": {"url": "x"}}]}},
+    ]}}
+
+    assert step_at(manifest, "spec.steps[0].group.steps[0].with.url") == "inner"
+    assert step_at(manifest, "spec.steps[0].group") == "outer"
+    assert step_at(manifest, "spec.suspend") is None
+    assert step_at(manifest, "spec.steps[7].name") is None

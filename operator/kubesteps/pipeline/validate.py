@@ -8,6 +8,7 @@ what is wrong and what is allowed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,3 +59,26 @@ def validate(manifest: Any) -> Pipeline | list[SpecError]:
                 pattern_descriptions=PATTERN_DESCRIPTIONS,
             )
         ]
+
+
+_INDEX = re.compile(r"^(?P<key>[^\[]+)((?:\[\d+\])*)$")
+
+
+def step_at(manifest: Any, path: str) -> str | None:
+    """The name of the innermost named step that ``path`` points into, if any.
+
+    For messages: ``spec.steps[0].group.steps[1].with.url`` is in step ``fetch``.
+    """
+    node: Any = manifest
+    found: str | None = None
+    for part in path.split("."):
+        match = _INDEX.match(part)
+        if match is None:
+            return found
+        key, indexes = match.group("key"), re.findall(r"\[(\d+)\]", part)
+        node = node.get(key) if isinstance(node, Mapping) else None
+        for index in indexes:
+            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+        if key == "steps" and isinstance(node, Mapping) and isinstance(node.get("name"), str):
+            found = node["name"]
+    return found
