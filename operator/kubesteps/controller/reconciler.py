@@ -35,7 +35,7 @@ from kubesteps.kube.status import ObjectRef, StatusWriter
 from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan, build
 from kubesteps.pipeline.cel import CelError
 from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import SpecError, validate
+from kubesteps.pipeline.validate import SpecError, step_at, validate
 from kubesteps.telemetry.metrics import OperatorMetrics
 
 log = logging.getLogger("kubesteps.controller")
@@ -193,7 +193,7 @@ class Reconciler:
     async def _invalid(
         self, body: Mapping[str, Any], writer: StatusStore, errors: list[SpecError]
     ) -> PassResult:
-        message = "; ".join(str(e) for e in errors[:5])
+        message = "; ".join(_with_step(body, e) for e in errors[:5])
         if len(errors) > 5:
             message += f"; and {len(errors) - 5} more"
         # What the spec keeps across changes is unknown now: keep every record as it is.
@@ -332,3 +332,8 @@ class Reconciler:
                                   namespace=body.get("metadata", {}).get("namespace") or "")
 
 
+
+
+def _with_step(body: Mapping[str, Any], error: SpecError) -> str:
+    step = step_at(body, error.path)
+    return f"{error} [step {step!r}]" if step else str(error)
