@@ -10,12 +10,11 @@ from typing import Any
 import aiohttp
 
 from kubesteps.actions.base import ActionContext
-from kubesteps.engine import PermanentError, RetryableError, StepStatus
+from kubesteps.engine import PermanentError, RetryableError
 from kubesteps.kube.client import ApiError, KubeClient, ResourceRef
 
 # The statuses after which this pass continues the same streak of work: the engine keeps the
 # step's first start time across them, and so do the timeouts measured here.
-_CONTINUING = frozenset({StepStatus.WAITING, StepStatus.RETRYING, StepStatus.RUNNING})
 
 FIRST_POLL = 5.0
 LONGEST_POLL = 60.0
@@ -53,10 +52,7 @@ def api_call(doing: str) -> Iterator[None]:
 
 def wait_started(ctx: ActionContext) -> datetime:
     """When the step's current streak of waits and retries began (now, if this pass starts it)."""
-    previous = ctx.step.previous
-    if previous is not None and previous.status in _CONTINUING and previous.started_at:
-        return previous.started_at
-    return ctx.clock()
+    return ctx.step.started_at
 
 
 def poll_delay(elapsed: float) -> float:

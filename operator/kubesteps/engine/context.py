@@ -111,7 +111,9 @@ class StepContext:
     """What a running step sees: its own name and previous state, the run's shared values,
     other steps' states and outputs, and the run-time changes it may make."""
 
-    __slots__ = ("_control", "_inserted", "attempt", "name", "previous", "run", "step")
+    __slots__ = (
+        "_control", "_inserted", "attempt", "name", "previous", "run", "started_at", "step",
+    )
 
     def __init__(
         self,
@@ -120,11 +122,16 @@ class StepContext:
         previous: StepState | None,
         run: RunContext,
         control: RunControl,
+        attempt: int,
+        started_at: datetime,
     ) -> None:
         self.step = step
         self.name = step.name
         self.previous = previous
-        self.attempt = (previous.attempts if previous else 0) + 1
+        # Decided by the engine: the attempt of this run, and when the current streak of
+        # attempts and waits began (a step that waits over several passes keeps it).
+        self.attempt = attempt
+        self.started_at = started_at
         self.run = run
         self._control = control
         self._inserted: list[Step] = []

@@ -261,10 +261,13 @@ class StepsEngine(RunControl):
             early = await self._settled(step, prev, now)
             if early is not None:
                 return early, ()
-        ctx = StepContext(step=step, previous=prev, run=self._run_context, control=self)
         continuing = prev is not None and prev.status in _COUNTING
-        streak = prev.attempts if prev is not None and continuing else 0
-        ctx.attempt = streak + 1
+        ctx = StepContext(
+            step=step, previous=prev, run=self._run_context, control=self,
+            attempt=(prev.attempts if prev is not None and continuing else 0) + 1,
+            # A step that waits or retries over several passes keeps its first start time.
+            started_at=(prev.started_at if prev is not None and continuing else None) or now,
+        )
 
         for predicate in step.predicates:
             try:
@@ -310,8 +313,7 @@ class StepsEngine(RunControl):
             reason="Running",
             message="",
             attempts=ctx.attempt,
-            # A step that waits or retries over several passes keeps its first start time.
-            started_at=(prev.started_at if prev and continuing else None) or now,
+            started_at=ctx.started_at,
             outputs=prev.outputs if prev is not None else None,
         )
         if key is not None:
