@@ -39,6 +39,8 @@ from kubesteps.pipeline.validate import SpecError, step_at, validate
 from kubesteps.telemetry.metrics import OperatorMetrics
 
 log = logging.getLogger("kubesteps.controller")
+# kopf's bookkeeping annotations change on every pass; they are not part of the spec.
+_KOPF_ANNOTATIONS = "kopf.zalando.org/"
 tracer = trace.get_tracer("kubesteps.controller")
 
 # Events for the transitions a person watching `kubectl describe` cares about.
@@ -96,7 +98,9 @@ class Reconciler:
         self.pass_timeout = pass_timeout
         self.observer = observer
         self.running_flush_after = running_flush_after
-        self._plans: OrderedDict[tuple[str, int, str], Plan] = OrderedDict()
+        self._plans: OrderedDict[
+            tuple[str, int, str], tuple[Pipeline, Plan] | list[SpecError]
+        ] = OrderedDict()
         self._plan_cache = plan_cache
 
     async def reconcile(self, body: Mapping[str, Any]) -> PassResult:
@@ -152,14 +156,10 @@ class Reconciler:
     async def _pass(self, body: Mapping[str, Any]) -> PassResult:
         client = self._client()
         writer = self._status_store(body, client)
-        checked = validate(dict(body))
-        if isinstance(checked, list):
-            return await self._invalid(body, writer, checked)
-        pipeline: Pipeline = checked
-        try:
-            plan = self._plan(body, pipeline)
-        except (ValueError, CelError) as error:  # e.g. a template no value can fill
-            return await self._invalid(body, writer, [SpecError("spec", str(error))])
+        prepared = self._prepare(body)
+        if isinstance(prepared, list):
+            return await self._invalid(body, writer, prepared)
+        pipeline, plan = prepared
         keeper = ConditionsKeeper(
             writer, body, conditions=plan.conditions,
             keep_on_spec_change=plan.keep_on_spec_change, clock=self.clock,
@@ -280,24 +280,37 @@ class Reconciler:
             on_write=self.metrics.observe_status_write if self.metrics else None,
         )
 
-    def _plan(self, body: Mapping[str, Any], pipeline: Pipeline) -> Plan:
+    def _prepare(self, body: Mapping[str, Any]) -> tuple[Pipeline, Plan] | list[SpecError]:
+        """The validated spec and its engine steps, or what is wrong with the spec.
+
+        Both depend only on the spec (and, through build-time templates, on labels and
+        annotations), so they are worked out once per version of those, not every pass.
+        """
         meta = body.get("metadata", {})
-        # Labels and annotations may fill templates at build time (throttle partition keys)
-        # and change without a new generation.
+        own = {k: v for k, v in (meta.get("annotations") or {}).items()
+               if not k.startswith(_KOPF_ANNOTATIONS)}
         key = (
             str(meta.get("uid") or meta.get("name")), int(meta.get("generation") or 0),
-            json.dumps([meta.get("labels"), meta.get("annotations")], sort_keys=True),
+            json.dumps([meta.get("labels"), own], sort_keys=True),
         )
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = build(pipeline.spec, body)
-            StepsEngine(plan.steps)  # refuses clashing names now, not in the middle of a pass
-            self._plans[key] = plan
-            while len(self._plans) > self._plan_cache:
-                self._plans.popitem(last=False)
-        else:
+        prepared = self._plans.get(key)
+        if prepared is not None:
             self._plans.move_to_end(key)
-        return plan
+            return prepared
+        checked = validate(dict(body))
+        if isinstance(checked, list):
+            prepared = checked
+        else:
+            try:
+                plan = build(checked.spec, body)
+                StepsEngine(plan.steps)  # refuses clashing names now, not mid-pass
+                prepared = (checked, plan)
+            except (ValueError, CelError) as error:  # e.g. a template no value can fill
+                prepared = [SpecError("spec", str(error))]
+        self._plans[key] = prepared
+        while len(self._plans) > self._plan_cache:
+            self._plans.popitem(last=False)
+        return prepared
 
     # -- side channels: events and metrics ------------------------------------------------
 
