@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,37 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.registry import register_python, unregister_python
 from kubesteps.cli import main
 
+from .conftest import Calls
+
 ROOT = Path(__file__).resolve().parents[2]
-_names = itertools.count()
-
-
-class Calls:
-    """A python action registered in-process under a fresh name, counting its calls."""
-
-    def __init__(self) -> None:
-        self.name = f"tests.local.cli{next(_names)}"
-        self.count = 0
-
-    def __call__(self, ctx: ActionContext, args: dict[str, Any]) -> Outputs:
-        self.count += 1
-        return None
-
-    def step(self, name: str, **args: Any) -> dict[str, Any]:
-        return {"name": name, "action": "python", "with": {"function": self.name, "args": args}}
-
-
-@pytest.fixture
-def calls() -> Iterator[Calls]:
-    action = Calls()
-    register_python(action.name, action)
-    yield action
-    unregister_python(action.name)
-
-
 def pipeline(name: str, *steps: dict[str, Any], **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
             "metadata": {"name": name}, "spec": {"steps": list(steps), **spec}}

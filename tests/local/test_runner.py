@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,42 +10,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.registry import register_python, unregister_python
-from kubesteps.engine import PermanentError
 from kubesteps.kube.client import ApiError, Credentials, KubeClient
 from kubesteps.kube.conditions import find, stamp
 from kubesteps.local.runner import LocalResult, run_pipelines, table
 from kubesteps.local.store import LocalObjects
 from kubesteps.testing import Emulator
 
-_names = itertools.count()
-
-
-class Calls:
-    """A python action registered in-process under a fresh name, counting its calls."""
-
-    def __init__(self, fail: str | None = None) -> None:
-        self.name = f"tests.local.runner{next(_names)}"
-        self.args: list[dict[str, Any]] = []
-        self.fail = fail
-
-    def __call__(self, ctx: ActionContext, args: dict[str, Any]) -> Outputs:
-        self.args.append(args)
-        if self.fail:
-            raise PermanentError(self.fail)
-        return {"call": len(self.args)}
-
-    def step(self, name: str, **args: Any) -> dict[str, Any]:
-        return {"name": name, "action": "python", "with": {"function": self.name, "args": args}}
-
-
-@pytest.fixture
-def calls() -> Iterator[Calls]:
-    action = Calls()
-    register_python(action.name, action)
-    yield action
-    unregister_python(action.name)
+from .conftest import Calls
 
 
 @pytest.fixture
@@ -187,12 +157,12 @@ async def test_an_invalid_pipeline_is_reported_with_the_field_and_not_run(
 
 async def test_a_failing_step_fails_the_pipeline_for_good(state: Path) -> None:
     action = Calls(fail="the thing is broken")
-    register_python(action.name, action)
+    action.register()
     try:
         [result] = await run_pipelines([pipeline("doomed", [action.step("boom")])],
                                        database=state, budget=10, echo=lambda _: None)
     finally:
-        unregister_python(action.name)
+        action.unregister()
 
     assert result.result.outcome == "failed"
     assert result.result.permanent

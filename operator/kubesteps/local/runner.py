@@ -61,8 +61,8 @@ async def embedded_api(namespaces: Iterable[str] = ()) -> AsyncIterator[KubeClie
         yield c
 
 
-def describe(old: StepState | None, new: StepState) -> str:
-    """One line per transition, as `kubesteps run` and the demo print them."""
+def describe(new: StepState) -> str:
+    """One line per transition, as `kubesteps run` prints them."""
     text = f"{new.name:<24} {new.status.value.capitalize():<10}"
     if new.message:
         text += f" {new.message}"
@@ -89,7 +89,7 @@ async def run_pipelines(
 
             def observe(body: Mapping[str, Any], old: StepState | None, new: StepState) -> None:
                 if new.status is not StepStatus.PENDING:
-                    echo(f"{body['metadata']['name']:<20} {describe(old, new)}")
+                    echo(f"{body['metadata']['name']:<20} {describe(new)}")
 
             reconciler = Reconciler(
                 lambda: client,
