@@ -186,9 +186,6 @@ class StepsEngine(RunControl):
     def state_name_of(self, name: str) -> str:
         return self._state_keys.get(name, name)
 
-    def find(self, name: str) -> Step | None:
-        return self._steps_by_name.get(name)
-
     # -- runs and sequences -----------------------------------------------------------
 
     async def _run_top(self, scope: _Scope) -> Outcome:

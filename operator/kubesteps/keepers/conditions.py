@@ -148,7 +148,6 @@ class ConditionsKeeper:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.flush_running_after = flush_running_after
         self.conflict_attempts = conflict_attempts
-        self.writes = 0
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._summary: Summary | None = None
@@ -293,7 +292,6 @@ class ConditionsKeeper:
                     log.debug("status conflict (attempt %d); re-reading", attempt)
                     self._adopt(fresh)
                     continue
-                self.writes += 1
                 self._adopt(result)
                 return
 

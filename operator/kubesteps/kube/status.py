@@ -76,8 +76,6 @@ class StatusWriter:
         self.ref = ref
         self.attempts = attempts
         self.on_write = on_write
-        self.writes = 0
-        self.conflicts = 0
 
     async def patch(self, status: Mapping[str, Any], resource_version: str | None) -> Obj:
         """Merge-patch ``status``; with ``resource_version`` the write is conditional (409)."""
@@ -102,12 +100,9 @@ class StatusWriter:
             )
         except ApiError as error:
             # The server answered: the attempt counts, whatever it said.
-            if error.status == 409:
-                self.conflicts += 1
             if self.on_write is not None:
                 self.on_write(conflict=error.status == 409)
             raise
-        self.writes += 1
         if self.on_write is not None:
             self.on_write(conflict=False)
         return result
