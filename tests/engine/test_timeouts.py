@@ -18,7 +18,7 @@ from kubesteps import (
     StepTimeoutError,
 )
 
-from .conftest import EngineFactory, Transitions
+from .conftest import START, EngineFactory, FakeClock, Transitions
 
 
 async def forever() -> None:
@@ -34,7 +34,7 @@ async def test_a_step_over_its_timeout_is_a_failed_attempt_and_retried(
     assert isinstance(outcome.error, StepTimeoutError)
     state = keeper.states["a"]
     assert (state.status, state.attempts) == (StepStatus.RETRYING, 1)
-    assert "timed out after 0.01s" in state.message
+    assert "timed out after 10ms" in state.message
 
 
 async def test_a_timeout_raised_by_the_step_itself_is_an_ordinary_error(
@@ -153,3 +153,93 @@ async def test_cancellation_propagates_even_when_the_keeper_cannot_restore_the_s
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+# -- an attempt that waits over several runs (reconcile passes) ----------------------------
+
+
+async def test_a_waiting_attempt_is_timed_from_its_start_across_runs(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
+) -> None:
+    """A step that waits by requeue is bounded by its timeout as a whole, not per pass."""
+    from kubesteps import RetryPolicy, WaitError
+
+    calls = []
+
+    def poll() -> None:
+        calls.append(clock.now)
+        raise WaitError("not there yet", timedelta(minutes=1))
+
+    step = SimpleStep(name="a", run=poll, timeout=timedelta(minutes=2),
+                      retry=RetryPolicy(limit=1))
+    engine = make_engine([step])
+    assert (await engine.run()).kind is OutcomeKind.WAIT
+    clock.advance(60)
+    assert (await engine.run()).kind is OutcomeKind.WAIT
+    assert keeper.states["a"].attempt_started_at == calls[0]
+
+    clock.advance(61)
+    outcome = await engine.run()
+
+    assert len(calls) == 2, "the attempt is over its timeout: the body does not run again"
+    assert outcome.kind is OutcomeKind.FAILED
+    state = keeper.states["a"]
+    assert state.status is StepStatus.FAILED
+    assert "timed out after 2m (the attempt ran 2m1s)" in state.message
+
+
+async def test_a_wait_is_cut_short_so_the_attempt_deadline_is_checked_on_time(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
+) -> None:
+    from kubesteps import WaitError
+
+    def poll() -> None:
+        raise WaitError("slow", timedelta(minutes=10))
+
+    engine = make_engine([SimpleStep(name="a", run=poll, timeout=timedelta(minutes=2))])
+    first = await engine.run()
+    assert first.delay == pytest.approx(120)
+    clock.advance(90)
+    second = await engine.run()
+    assert second.delay == pytest.approx(30)
+    assert keeper.states["a"].next_run_at == clock.now + timedelta(seconds=30)
+
+
+async def test_after_a_timed_out_attempt_the_retry_gets_a_fresh_timeout(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
+) -> None:
+    from kubesteps import WaitError
+
+    def poll() -> None:
+        raise WaitError("slow", timedelta(minutes=5))
+
+    engine = make_engine([SimpleStep(name="a", run=poll, timeout=timedelta(minutes=1))])
+    await engine.run()
+    clock.advance(60)
+    timed_out = await engine.run()
+    assert timed_out.kind is OutcomeKind.RETRY
+    assert keeper.states["a"].status is StepStatus.RETRYING
+    clock.advance(2)  # the policy's backoff
+
+    again = await engine.run()
+
+    assert again.kind is OutcomeKind.WAIT
+    state = keeper.states["a"]
+    assert state.attempts == 1, "the second attempt is waiting (a wait counts no attempt)"
+    assert state.attempt_started_at == clock.now
+    assert state.started_at == START, "the streak still began with the first attempt"
+
+
+async def test_a_permanent_error_may_name_its_reason_and_keep_outputs(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper
+) -> None:
+    from kubesteps import PermanentError
+
+    def reject() -> None:
+        raise PermanentError("rejected by bob", reason="Rejected", outputs={"rejectedBy": "bob"})
+
+    outcome = await make_engine([SimpleStep(name="gate", run=reject)]).run()
+
+    assert outcome.kind is OutcomeKind.FAILED
+    state = keeper.states["gate"]
+    assert (state.reason, state.outputs) == ("Rejected", {"rejectedBy": "bob"})

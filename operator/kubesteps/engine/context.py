@@ -112,7 +112,8 @@ class StepContext:
     other steps' states and outputs, and the run-time changes it may make."""
 
     __slots__ = (
-        "_control", "_inserted", "attempt", "name", "previous", "run", "started_at", "step",
+        "_control", "_inserted", "attempt", "attempt_started_at", "name", "previous", "run",
+        "started_at", "step",
     )
 
     def __init__(
@@ -124,6 +125,7 @@ class StepContext:
         control: RunControl,
         attempt: int,
         started_at: datetime,
+        attempt_started_at: datetime | None = None,
     ) -> None:
         self.step = step
         self.name = step.name
@@ -132,6 +134,8 @@ class StepContext:
         # attempts and waits began (a step that waits over several passes keeps it).
         self.attempt = attempt
         self.started_at = started_at
+        # When this attempt began: now, or earlier when the attempt waits over passes.
+        self.attempt_started_at = attempt_started_at or started_at
         self.run = run
         self._control = control
         self._inserted: list[Step] = []

@@ -31,6 +31,7 @@ from kubesteps.engine.errors import (
     DefinitionError,
     KeeperError,
     PendingChild,
+    PermanentError,
     RetryableError,
     StepRunError,
     StepTimeoutError,
@@ -259,11 +260,17 @@ class StepsEngine(RunControl):
             if early is not None:
                 return early, ()
         continuing = prev is not None and prev.status in _COUNTING
+        # A wait does not end the attempt: the next pass continues it, from the same start.
+        same_attempt = prev is not None and prev.status is StepStatus.WAITING
         ctx = StepContext(
             step=step, previous=prev, run=self._run_context, control=self,
             attempt=(prev.attempts if prev is not None and continuing else 0) + 1,
             # A step that waits or retries over several passes keeps its first start time.
             started_at=(prev.started_at if prev is not None and continuing else None) or now,
+            attempt_started_at=(
+                prev.attempt_started_at or prev.started_at
+                if prev is not None and same_attempt else None
+            ) or now,
         )
 
         for predicate in step.predicates:
@@ -312,6 +319,7 @@ class StepsEngine(RunControl):
             attempts=ctx.attempt,
             started_at=ctx.started_at,
             outputs=prev.outputs if prev is not None else None,
+            attempt_started_at=ctx.attempt_started_at,
         )
         if key is not None:
             await self._set(step.name, prev, running)
@@ -436,7 +444,14 @@ class StepsEngine(RunControl):
         for middleware in reversed(chain):
             call = _bind(middleware, ctx, call)
 
-        timeout = step.timeout.total_seconds() if step.timeout is not None else None
+        timeout = None
+        if step.timeout is not None:
+            # The timeout bounds the whole attempt, also one that waits across passes.
+            limit_s = step.timeout.total_seconds()
+            ran = max(0.0, (self.clock() - ctx.attempt_started_at).total_seconds())
+            if ran >= limit_s:
+                raise StepTimeoutError(step.name, limit_s, ran=ran)
+            timeout = limit_s - ran
         # The run's deadline stops the innermost running step, the one doing the work: were
         # groups bounded by it too, the outermost would fire first and take the blame.
         if scope.deadline is not None and isinstance(step, SimpleStep):
@@ -450,8 +465,18 @@ class StepsEngine(RunControl):
                 return await call()
         except TimeoutError:
             if limit.expired():
-                raise StepTimeoutError(step.name, timeout) from None
+                raise self._timeout_error(step, ctx, timeout) from None
             raise
+
+    def _timeout_error(self, step: Step, ctx: StepContext, waited: float) -> StepTimeoutError:
+        """What the step is told when its attempt (or the pass's deadline) cut it off."""
+        if step.timeout is None:
+            return StepTimeoutError(step.name, waited)
+        limit_s = step.timeout.total_seconds()
+        ran = max(0.0, (self.clock() - ctx.attempt_started_at).total_seconds())
+        if ran + 1e-3 < limit_s and waited < limit_s:
+            return StepTimeoutError(step.name, waited)  # the pass's deadline came first
+        return StepTimeoutError(step.name, limit_s, ran=ran if ran > waited + 1 else None)
 
     async def _body(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
         if isinstance(step, SimpleStep):
@@ -543,6 +568,11 @@ class StepsEngine(RunControl):
                 where, what = step.name, short_message(pending)
                 shown = what
             delay = signal.delay
+            if step.timeout is not None:
+                # Look again no later than the attempt's deadline, so it is enforced on time.
+                deadline = ctx.attempt_started_at + step.timeout
+                left = max(0.0, (deadline - now).total_seconds())
+                delay = left if delay is None else min(delay, left)
             until = now + timedelta(seconds=delay) if delay is not None else None
             if key is not None:
                 message = shown if until is None else f"{shown} (next check {_stamp(until)})"
@@ -606,9 +636,14 @@ class StepsEngine(RunControl):
             message = short_message(inner.error if inner and inner.step == step.name else err)
         if key is not None:
             base = current if current is not None else StepState(name=key)
+            cause = inner.error if inner is not None and inner.step == step.name else err
+            reason, outputs = "Failed", base.outputs
+            if isinstance(cause, PermanentError):
+                reason = cause.reason or reason
+                outputs = cause.outputs if cause.outputs is not None else outputs
             failed = base.evolve(
-                status=StepStatus.FAILED, reason="Failed", message=message,
-                finished_at=now, next_run_at=None,
+                status=StepStatus.FAILED, reason=reason, message=message,
+                finished_at=now, next_run_at=None, outputs=outputs,
             )
             await self._set(step.name, current, failed)
         if step.on_fail is not None:

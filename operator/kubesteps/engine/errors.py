@@ -8,7 +8,11 @@ them: its errors had no ``Unwrap``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
+
+from kubesteps.engine.durations import format_elapsed
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -49,7 +53,19 @@ class RetryableError(Exception):
 
 
 class PermanentError(Exception):
-    """A failure no retry can fix (bad input, a 4xx answer): the step fails for good now."""
+    """A failure no retry can fix (bad input, a 4xx answer): the step fails for good now.
+
+    ``reason`` (CamelCase) is recorded as the step's reason instead of ``Failed``, and
+    ``outputs`` as its outputs: a failed step can still say what it found (who rejected an
+    approval, the last status seen).
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "", outputs: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.outputs = outputs
 
 
 class AbortedByPredicate(Exception):
@@ -73,8 +89,12 @@ class StepRunError(Exception):
 class StepTimeoutError(RetryableError):
     """A step ran longer than its timeout (or than what was left of the run's timeout)."""
 
-    def __init__(self, step: str, seconds: float) -> None:
-        super().__init__(f"step {step!r} timed out after {seconds:g}s")
+    def __init__(self, step: str, seconds: float, *, ran: float | None = None) -> None:
+        text = f"step {step!r} timed out after {format_elapsed(seconds)}"
+        if ran is not None:
+            # An attempt that waits over several passes: it is measured from its start.
+            text += f" (the attempt ran {format_elapsed(ran)})"
+        super().__init__(text)
         self.step = step
         self.seconds = seconds
 

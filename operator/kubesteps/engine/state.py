@@ -49,6 +49,9 @@ class StepState:
     outputs: Mapping[str, Any] | None = None
     disabled: bool = False
     inserted: tuple[str, ...] = field(default=())
+    # When the current attempt began; an attempt that waits over several passes keeps it,
+    # so the step's timeout bounds the whole attempt (``started_at`` is the first attempt's).
+    attempt_started_at: datetime | None = None
 
     def evolve(self, **changes: Any) -> StepState:
         # Every transition evolves a state, so this is on the engine's hot path:

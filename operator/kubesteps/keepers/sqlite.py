@@ -137,6 +137,7 @@ def _encode(state: StepState) -> str:
             "outputs": dict(state.outputs) if state.outputs is not None else None,
             "disabled": state.disabled,
             "inserted": list(state.inserted),
+            "attempt_started_at": stamp(state.attempt_started_at),
         },
         default=str,
     )
@@ -161,4 +162,5 @@ def _decode(data: str) -> StepState:
         outputs=raw.get("outputs"),
         disabled=bool(raw.get("disabled", False)),
         inserted=tuple(raw.get("inserted", ())),
+        attempt_started_at=stamp("attempt_started_at"),
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-# Units a duration may use, in microseconds. Go also knows ns and us; a timedelta cannot
-# hold nanoseconds, and sub-millisecond timing has no use in a pipeline.
-UNITS: dict[str, int] = {"h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000, "ms": 1_000}
+from kubesteps.engine.durations import UNITS, format_duration
+
+__all__ = ["DURATION_PATTERN", "MAX_DURATION", "DurationError", "format_duration", "parse_duration"]
 
 # The same language as a regular expression (RE2-compatible, for the CRD schema).
 DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|h|m|s))+)$"
@@ -84,26 +84,3 @@ def _to_micros(text: str, number: str, scale: int) -> int:
             )
         fraction_micros = numerator // denominator
     return int(whole) * scale + fraction_micros
-
-
-def format_duration(value: timedelta) -> str:
-    """The canonical string for ``value``: ``1h30m``, ``45s``, ``1.5s``, ``250ms`` or ``0``."""
-    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-    if micros < 0:
-        raise DurationError(f"cannot format a negative duration ({value})")
-    if micros == 0:
-        return "0"
-    if micros < 1_000_000 and micros % 1_000 == 0:
-        return f"{micros // 1_000}ms"
-    hours, micros = divmod(micros, UNITS["h"])
-    minutes, micros = divmod(micros, UNITS["m"])
-    seconds, micros = divmod(micros, UNITS["s"])
-    parts = []
-    if hours:
-        parts.append(f"{hours}h")
-    if minutes:
-        parts.append(f"{minutes}m")
-    if seconds or micros:
-        fraction = f".{micros:06d}".rstrip("0") if micros else ""
-        parts.append(f"{seconds}{fraction}s")
-    return "".join(parts)
