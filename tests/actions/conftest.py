@@ -27,6 +27,7 @@ from kubesteps.engine import (
     StepState,
 )
 from kubesteps.kube.client import Credentials, KubeClient
+from kubesteps.pipeline.runs import Run
 from kubesteps.testing import Emulator
 from kubesteps.testing.pytest_plugin import k8s_emulator
 
@@ -71,6 +72,12 @@ def pipeline_object(
     }
 
 
+def run_of(number: int = 1, *, retries: int = 0, pipeline: str = "demo") -> Run:
+    """A run of the Pipeline, as the reconciler hands it to the actions."""
+    return Run(pipeline=pipeline, number=number, trigger="Created", phase="Running",
+               spec_hash="0" * 16, started_at=START, retries=retries)
+
+
 class ActionRun:
     """One step, ``step``, whose body is ``run_action(ctx, action, with_)``.
 
@@ -91,18 +98,21 @@ class ActionRun:
         step: str = "s",
         retry: RetryPolicy | None = None,
         call: Callable[[ActionContext], Awaitable[Outputs]] | None = None,
+        timeout: timedelta | None = None,
+        run: Run | None = None,
     ) -> None:
         self.action = action
         self.with_ = dict(with_)
         self.pipeline = pipeline if pipeline is not None else pipeline_object()
         self.extras: dict[str, Any] = {}
+        self.run = run
         self.step = step
         self.clock = clock
         self.kube = kube
         self.call = call
         self.keeper = MemoryStateKeeper()
         self.engine = StepsEngine(
-            [SimpleStep(name=step, run=self._body)],
+            [SimpleStep(name=step, run=self._body, timeout=timeout)],
             keeper=self.keeper,
             clock=clock,
             rng=random.Random(1),
@@ -111,7 +121,8 @@ class ActionRun:
 
     async def _body(self, ctx: StepContext) -> Outputs:
         action_ctx = ActionContext(
-            step=ctx, pipeline=self.pipeline, kube=self.kube, clock=self.clock, extras=self.extras
+            step=ctx, pipeline=self.pipeline, kube=self.kube, clock=self.clock,
+            extras=self.extras, run=self.run,
         )
         if self.call is not None:
             return await self.call(action_ctx)

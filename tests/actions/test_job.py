@@ -11,17 +11,19 @@ from hypothesis import strategies as st
 
 from kubesteps.actions.job import (
     LABEL_ATTEMPT,
-    LABEL_GENERATION,
     LABEL_PIPELINE,
+    LABEL_RETRY,
+    LABEL_RUN,
     LABEL_STEP,
     job_name,
     label_value,
+    stop_jobs,
 )
 from kubesteps.engine import OutcomeKind, StepStatus
 from kubesteps.kube.client import KubeClient
 from kubesteps.testing import Emulator
 
-from .conftest import PIPELINE_UID, ActionRun, FakeClock, RunFactory, pipeline_object
+from .conftest import PIPELINE_UID, ActionRun, FakeClock, RunFactory, pipeline_object, run_of
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 BUILD = {"image": "busybox:1.36", "command": ["sh", "-c"], "args": ["make"],
@@ -59,7 +61,7 @@ async def test_the_first_pass_creates_a_job_owned_by_the_pipeline_and_waits(
     assert outcome.delay == 5
     assert run.state.message.startswith("started Job demo-build-1-1")
     created = job(k8s_emulator, "demo-build-1-1")
-    labels = {LABEL_PIPELINE: "demo", LABEL_STEP: "build", LABEL_GENERATION: "1",
+    labels = {LABEL_PIPELINE: "demo", LABEL_STEP: "build", LABEL_RUN: "1", LABEL_RETRY: "0",
               LABEL_ATTEMPT: "1"}
     assert created["metadata"]["labels"] == labels
     assert [ref["uid"] for ref in created["metadata"]["ownerReferences"]] == [PIPELINE_UID]
@@ -174,15 +176,63 @@ async def test_after_a_transient_error_the_running_job_is_still_the_one_waited_f
     assert run.state.outputs["jobName"] == "demo-build-1-1"
 
 
-async def test_a_new_generation_runs_a_new_job(
+async def test_a_new_run_runs_a_new_job(
     make_run: RunFactory, kube: KubeClient, k8s_emulator: Emulator
 ) -> None:
     run = await started_build(make_run)
     await finish(kube, "demo-build-1-1", "Complete", succeeded=1)
     assert (await run.once()).kind is OutcomeKind.DONE
-    rerun = make_run("job", BUILD, step="build", pipeline=pipeline_object(generation=2))
+    rerun = make_run("job", BUILD, step="build", run=run_of(2))
     assert (await rerun.once()).kind is OutcomeKind.WAIT
-    assert job(k8s_emulator, "demo-build-2-1")["metadata"]["labels"][LABEL_GENERATION] == "2"
+    assert job(k8s_emulator, "demo-build-2-1")["metadata"]["labels"][LABEL_RUN] == "2"
+
+
+async def test_a_retried_run_counts_its_attempts_afresh_in_jobs_of_their_own(
+    make_run: RunFactory, k8s_emulator: Emulator
+) -> None:
+    run = make_run("job", BUILD, step="build", run=run_of(3, retries=1))
+    assert (await run.once()).kind is OutcomeKind.WAIT
+    created = job(k8s_emulator, "demo-build-3r1-1")
+    assert created["metadata"]["labels"][LABEL_RETRY] == "1"
+    assert created["metadata"]["labels"][LABEL_ATTEMPT] == "1"
+
+
+async def test_a_timed_out_attempt_leaves_its_job_behind_and_the_next_attempt_starts_anew(
+    make_run: RunFactory, kube: KubeClient, k8s_emulator: Emulator, clock: FakeClock
+) -> None:
+    """The reconciler stops a timed-out attempt's Job; should that fail, the next attempt
+    does not adopt it but deletes it and starts its own."""
+    from datetime import timedelta
+
+    run = make_run("job", BUILD, step="build", timeout=timedelta(minutes=1))
+    assert (await run.once()).kind is OutcomeKind.WAIT
+    clock.advance(61)
+    timed_out = await run.once()
+    assert timed_out.kind is OutcomeKind.RETRY
+    assert run.state.reason == "TimedOut"
+    clock.advance(timed_out.delay or 0)
+
+    assert (await run.once()).kind is OutcomeKind.WAIT
+
+    assert run.state.message.startswith("started Job demo-build-1-2")
+    assert k8s_emulator.object("jobs", "demo-build-1-1", "default") is None
+
+
+async def test_stop_jobs_deletes_unfinished_jobs_only_and_can_spare_a_run(
+    make_run: RunFactory, kube: KubeClient, k8s_emulator: Emulator
+) -> None:
+    first = make_run("job", BUILD, step="build")
+    await first.once()
+    done = make_run("job", BUILD, step="test")
+    await done.once()
+    await finish(kube, "demo-test-1-1", "Complete", succeeded=1)
+    newer = make_run("job", BUILD, step="build", run=run_of(2))
+    await newer.once()
+
+    assert await stop_jobs(kube, "default", "demo", keep_run=2) == ["demo-build-1-1"]
+    assert k8s_emulator.object("jobs", "demo-test-1-1", "default") is not None
+    assert k8s_emulator.object("jobs", "demo-build-2-1", "default") is not None
+    assert await stop_jobs(kube, "default", "demo") == ["demo-build-2-1"]
 
 
 async def test_a_refused_job_fails_for_good(
@@ -214,8 +264,8 @@ async def test_without_the_kubernetes_api_the_step_fails_clearly(
 
 def test_long_names_are_cut_and_hashed_to_stay_distinct() -> None:
     long_pipeline = "p" * 70
-    first = job_name(long_pipeline, "build", 12, 3)
-    second = job_name(long_pipeline + "x", "build", 12, 3)
+    first = job_name(long_pipeline, "build", "12", 3)
+    second = job_name(long_pipeline + "x", "build", "12", 3)
     assert len(first) == 63
     assert first.endswith("-12-3")
     assert first != second
@@ -223,19 +273,20 @@ def test_long_names_are_cut_and_hashed_to_stay_distinct() -> None:
 
 
 def test_dots_in_a_pipeline_name_become_dashes() -> None:
-    assert job_name("release.v2", "build", 1, 1) == "release-v2-build-1-1"
+    assert job_name("release.v2", "build", "1", 1) == "release-v2-build-1-1"
 
 
 @given(
     pipeline=st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,200}[a-z0-9])?", fullmatch=True),
     step=st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
-    generation=st.integers(min_value=0, max_value=10**9),
+    run=st.integers(min_value=1, max_value=10**9),
+    retries=st.integers(min_value=0, max_value=10**6),
     attempt=st.integers(min_value=1, max_value=100),
 )
 def test_job_names_are_always_dns_labels(
-    pipeline: str, step: str, generation: int, attempt: int
+    pipeline: str, step: str, run: int, retries: int, attempt: int
 ) -> None:
-    name = job_name(pipeline, step, generation, attempt)
+    name = job_name(pipeline, step, f"{run}r{retries}" if retries else str(run), attempt)
     assert len(name) <= 63
     assert DNS_LABEL.match(name), name
 

@@ -197,8 +197,8 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
         "kubesteps.status.conflict": False,
         "kubesteps.status.running": False,
         "kubesteps.status.fields": [
-            "conditions", "currentStep", "lastRuns", "observedGeneration", "stepConditions",
-            "steps",
+            "conditions", "currentStep", "lastRuns", "observedGeneration", "run",
+            "stepConditions", "steps",
         ],
     }
 
@@ -211,7 +211,7 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
     lines = json_lines(log_file)
     assert any(line["message"] == "tracing is on: spans go out over OTLP" for line in lines)
     (over,) = [line for line in lines if line["message"].startswith("pass over for")]
-    assert over["message"] == "pass over for default/traced: wait, next pass in 30s"
+    assert over["message"] == "pass over for default/traced (run traced-1): wait, next pass in 30s"
     assert (over["trace_id"], over["span_id"]) == (reconcile.trace_id, reconcile.span_id)
     assert (over["outcome"], over["logger"]) == ("wait", "kubesteps.controller")
     # What a step logs while it runs carries the step's span.
@@ -241,7 +241,7 @@ async def test_without_tracing_a_pass_records_no_span_and_still_logs_json_lines(
     assert seen == [False, False]  # hello: running, then succeeded
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     (over,) = [line for line in lines if line["logger"] == "kubesteps.controller"]
-    assert over["message"] == "pass over for default/untraced: done"
+    assert over["message"] == "pass over for default/untraced (run untraced-1): done"
     assert (over["outcome"], over["requeue_after_s"]) == ("done", None)
     assert (over["trace_id"], over["span_id"]) == ("", "")
 
@@ -284,7 +284,7 @@ async def test_a_conflicting_status_write_is_one_span_per_attempt_with_its_retri
         "kubesteps.status.conflict": True,
         "kubesteps.status.running": False,
         "kubesteps.status.fields": (
-            "conditions", "currentStep", "lastRuns", "observedGeneration", "steps",
+            "conditions", "currentStep", "lastRuns", "observedGeneration", "run", "steps",
         ),
     }
     [retry] = first.events
@@ -383,7 +383,8 @@ async def test_metrics_endpoint_counts_what_real_passes_did(
     assert samples(text, "kubesteps_reconciles_total") == {
         (("outcome", "done"),): 1, (("outcome", "wait"),): 1, (("outcome", "invalid"),): 1,
         (("outcome", "failed"),): 1, (("outcome", "retry"),): 0, (("outcome", "aborted"),): 0,
-        (("outcome", "suspended"),): 0, (("outcome", "error"),): 0,
+        (("outcome", "suspended"),): 0, (("outcome", "cancelled"),): 0,
+        (("outcome", "error"),): 0,
     }
     assert samples(text, "kubesteps_reconcile_duration_seconds_count") == {(): 4}
     assert samples(text, "kubesteps_requeue_delay_seconds_count") == {(("outcome", "wait"),): 1}
@@ -535,17 +536,20 @@ async def test_step_transitions_become_events_named_after_the_step_conditions(
         assert len(matching) == 1, (reason, await stored_events(api, name))
         event = matching[0]
         assert event["type"] == kind
-        assert event["message"].startswith(message)
+        assert event["message"].startswith(f"{name}-1: {message}")  # the run, then the step
         assert event["involvedObject"] == {
             "apiVersion": API, "kind": "Pipeline", "name": name, "namespace": "default",
             "uid": body["metadata"]["uid"],
         }
         assert event["reportingComponent"] == "kubesteps"
-    assert [(e["reason"], e["type"]) for e in retrying] == [("StepRetrying", "Warning")]
-    assert sorted(e["reason"] for e in await stored_events(api, "shaky")) == [
-        "StepFailed", "StepRetrying",
+    assert sorted((e["reason"], e["type"]) for e in retrying) == [
+        ("RunStarted", "Normal"), ("StepRetrying", "Warning"),
     ]
-    assert len(await stored_events(api)) == 5
+    assert sorted(e["reason"] for e in await stored_events(api, "shaky")) == [
+        "RunFailed", "RunStarted", "StepFailed", "StepRetrying",
+    ]
+    # Per Pipeline: its run started; eventful's three steps; shaky's retry, failure and end.
+    assert len(await stored_events(api)) == 2 + 3 + 3
 
 
 def involved(name: str) -> dict[str, Any]:

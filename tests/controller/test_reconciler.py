@@ -183,6 +183,11 @@ async def test_a_spec_change_reruns_steps_unless_they_opt_out(
     assert after["status"]["observedGeneration"] == 2
     assert condition(after, "Counted")["observedGeneration"] == 2
     assert condition(after, "Ready")["observedGeneration"] == 2
+    run = after["status"]["run"]
+    assert (run["number"], run["trigger"], run["phase"]) == (2, "SpecChanged", "Succeeded")
+    records = {s["name"]: s for s in after["status"]["steps"]}
+    assert (records["once"]["run"], records["once"]["fromRun"]) == (2, 1)
+    assert "fromRun" not in records["always"]
 
 
 async def test_conditions_it_does_not_own_are_kept(
@@ -464,7 +469,7 @@ async def test_records_of_steps_gone_from_the_spec_are_dropped(
     await reconciler.reconcile(await fetch("shrinking"))
 
     steps = (await fetch("shrinking"))["status"]["steps"]
-    assert [(s["name"], s["generation"]) for s in steps] == [("kept", 2)]
+    assert [(s["name"], s["run"]) for s in steps] == [("kept", 2)]
 
 
 async def test_an_invalid_spec_keeps_the_records_a_later_fix_needs(

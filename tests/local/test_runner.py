@@ -87,7 +87,7 @@ async def test_a_second_run_resumes_and_does_not_repeat_succeeded_steps(
     assert second.body["metadata"]["generation"] == 1
 
 
-async def test_a_changed_spec_is_a_new_generation_whose_steps_run_again(
+async def test_a_changed_spec_is_a_new_run_whose_steps_run_again(
     calls: Calls, state: Path
 ) -> None:
     await run_pipelines([pipeline("changing", [calls.step("greet", who="a")])],
@@ -100,7 +100,8 @@ async def test_a_changed_spec_is_a_new_generation_whose_steps_run_again(
     assert result.ready
     assert result.body["metadata"]["generation"] == 2
     assert result.body["status"]["observedGeneration"] == 2
-    assert steps_of(result)["greet"]["generation"] == 2
+    assert steps_of(result)["greet"]["run"] == 2
+    assert result.body["status"]["run"]["trigger"] == "SpecChanged"
 
 
 async def test_a_step_still_waiting_when_the_budget_runs_out_is_reported_as_such(

@@ -104,9 +104,10 @@ def test_step_runs_are_counted_by_action_and_outcome_and_timed_by_action() -> No
 def test_every_value_the_controller_reports_is_a_label_value() -> None:
     """A value refused here would raise inside a reconcile pass: the sets must match."""
     assert {status.value for status in StepStatus} - {"pending"} == set(STEP_OUTCOMES)
-    # A pass ends with the engine's outcome, or before the engine runs (invalid, suspended),
-    # or raises (error).
-    assert {kind.value for kind in OutcomeKind} | {"invalid", "suspended", "error"} == set(
+    # A pass ends with the engine's outcome, or before the engine runs (invalid, suspended,
+    # cancelled), or raises (error).
+    assert {kind.value for kind in OutcomeKind} | {"invalid", "suspended", "cancelled",
+                                                   "error"} == set(
         RECONCILE_OUTCOMES
     )
     # The action label is the step's action, or the kind of a step that has none.
@@ -145,7 +146,7 @@ def test_api_errors_are_counted_by_verb_and_status_code() -> None:
     [
         (lambda m: m.observe_reconcile("crashed", 1, None, namespace="a"),
          "reconcile outcome 'crashed' is not one of: done, wait, retry, failed, aborted, "
-         "invalid, suspended, error"),
+         "invalid, suspended, cancelled, error"),
         (lambda m: m.observe_reconcile("done", -1, None, namespace="a"),
          "duration_s must be a number of seconds >= 0, got -1"),
         (lambda m: m.observe_reconcile("wait", 1, float("nan"), namespace="a"),

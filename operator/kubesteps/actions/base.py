@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from kubesteps.engine import PermanentError, StepContext
 from kubesteps.kube.client import KubeClient
+from kubesteps.pipeline.runs import Run
 
 Outputs = Mapping[str, Any] | None
 
@@ -32,6 +33,8 @@ class ActionContext:
     kube: KubeClient | None
     clock: Callable[[], datetime]
     extras: dict[str, Any] = field(default_factory=dict)
+    # The run this pass works for (None: a library caller that keeps no runs).
+    run: Run | None = None
 
     @property
     def name(self) -> str:
@@ -49,6 +52,15 @@ class ActionContext:
     @property
     def generation(self) -> int:
         return int(self.pipeline.get("metadata", {}).get("generation") or 0)
+
+    @property
+    def run_number(self) -> int:
+        """The run's number (1 without a run: a library caller's single run)."""
+        return self.run.number if self.run is not None else 1
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id if self.run is not None else f"{self.pipeline_name}-1"
 
     def owner_reference(self) -> dict[str, Any]:
         """An ownerReference to the Pipeline: owned objects go when the Pipeline goes."""

@@ -1,9 +1,11 @@
 """``job``: run a container as a Kubernetes Job owned by the Pipeline, and wait for it by requeue.
 
-Each attempt of the step has its own Job, named from the Pipeline, the step, the Pipeline's
-generation and the attempt, so a pass can always find the Job its attempt started: the
-operator keeps no memory of its own. A failed Job fails the attempt (the step's retry policy
-decides whether another Job runs); a Job that disappears before finishing is created again.
+Each attempt of the step has its own Job, named from the Pipeline, the step, the run (and
+its retry count) and the attempt, so a pass can always find the Job its attempt started:
+the operator keeps no memory of its own. A failed Job fails the attempt (the step's retry
+policy decides whether another Job runs); a Job that disappears before finishing is created
+again. A Job whose attempt ended without it (timed out, cancelled, superseded by a newer
+run) is deleted with background propagation: ``stop_jobs``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
 from kubesteps.actions.params import JobParams
 from kubesteps.engine import RetryableError, StepStatus, WaitError
-from kubesteps.kube.client import ApiError
+from kubesteps.kube.client import ApiError, KubeClient
 
 log = logging.getLogger("kubesteps.actions.job")
 
 LABEL_PIPELINE = "kubesteps.dev/pipeline"
 LABEL_STEP = "kubesteps.dev/step"
-LABEL_GENERATION = "kubesteps.dev/generation"
+LABEL_RUN = "kubesteps.dev/run"
+LABEL_RETRY = "kubesteps.dev/retry"
 LABEL_ATTEMPT = "kubesteps.dev/attempt"
 CONTAINER_NAME = "step"
 NAME_LIMIT = 63  # the Job controller copies the name into a pod label value
@@ -40,15 +43,19 @@ class JobAction:
         selector = ",".join(f"{key}={value}" for key, value in _selector_labels(ctx).items())
         with api_call(f"listing the Jobs of step {ctx.name!r}"):
             jobs = await kube.list("batch/v1", "Job", ctx.namespace, label_selector=selector)
-        job = _latest(jobs, ctx.step.attempt)
-        finished = _finished(job) if job is not None else None
-
-        if job is None or (finished == "Failed" and _attempt_of(job) < ctx.step.attempt):
-            # No Job yet for this attempt: the first pass, a retry after a failed Job, or
-            # someone deleted the running one.
-            name = job_name(ctx.pipeline_name, ctx.name, ctx.generation, ctx.step.attempt)
+        jobs = [job for job in jobs if not (job.get("metadata") or {}).get("deletionTimestamp")]
+        job = _current(jobs, ctx)
+        if _timed_out(ctx):
+            for stale in jobs:
+                # The Job of the attempt that timed out, if stopping it failed: stop it now.
+                if _attempt_of(stale) < ctx.step.attempt and _finished(stale) is None:
+                    await _delete(kube, stale)
+        if job is None:
+            # No Job yet for this attempt: the first pass, a retry, or someone deleted the
+            # running one.
+            name = job_name(ctx.pipeline_name, ctx.name, _run_part(ctx), ctx.step.attempt)
             previous = ctx.step.previous
-            if previous is not None and previous.status is StepStatus.WAITING and job is None:
+            if previous is not None and previous.status is StepStatus.WAITING:
                 log.warning("step %r: Job %s is gone before finishing; creating it again",
                             ctx.name, name)
             manifest = _manifest(ctx, params, name)
@@ -60,6 +67,7 @@ class JobAction:
                         raise
             raise WaitError(f"started Job {name}", poll_delay(0))
 
+        finished = _finished(job)
         name = job["metadata"]["name"]
         status = job.get("status") or {}
         if finished == "Complete":
@@ -82,14 +90,16 @@ class JobAction:
         raise WaitError(f"waiting for Job {name} to finish ({counts})", poll_delay(elapsed))
 
 
-def job_name(pipeline: str, step: str, generation: int, attempt: int) -> str:
-    """``<pipeline>-<step>-<generation>-<attempt>``, a DNS-1123 label of at most 63 characters.
+def job_name(pipeline: str, step: str, run: str, attempt: int) -> str:
+    """``<pipeline>-<step>-<run>-<attempt>``, a DNS-1123 label of at most 63 characters.
 
-    When too long, the pipeline and step part is cut and a hash of it added, so two long
-    names that share a prefix still get different Jobs.
+    ``run`` is the run's number, with ``r<retries>`` after it once the run was retried
+    (``3r1``): a retried step counts its attempts afresh. When too long, the pipeline and
+    step part is cut and a hash of it added, so two long names that share a prefix still
+    get different Jobs.
     """
     base = re.sub(r"[^a-z0-9-]+", "-", f"{pipeline}-{step}".lower()).strip("-")
-    suffix = f"-{generation}-{attempt}"
+    suffix = f"-{run}-{attempt}"
     if len(base) + len(suffix) <= NAME_LIMIT:
         return base + suffix
     digest = hashlib.sha256(f"{pipeline}/{step}".encode()).hexdigest()[:8]
@@ -105,11 +115,17 @@ def label_value(text: str) -> str:
     return f"{text[: NAME_LIMIT - 9].rstrip('-_.')}-{digest}"
 
 
+def _run_part(ctx: ActionContext) -> str:
+    retries = ctx.run.retries if ctx.run is not None else 0
+    return f"{ctx.run_number}r{retries}" if retries else str(ctx.run_number)
+
+
 def _selector_labels(ctx: ActionContext) -> dict[str, str]:
     return {
         LABEL_PIPELINE: label_value(ctx.pipeline_name),
         LABEL_STEP: label_value(ctx.name),
-        LABEL_GENERATION: str(ctx.generation),
+        LABEL_RUN: str(ctx.run_number),
+        LABEL_RETRY: str(ctx.run.retries if ctx.run is not None else 0),
     }
 
 
@@ -148,10 +164,65 @@ def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any
     }
 
 
-def _latest(jobs: list[dict[str, Any]], attempt: int) -> dict[str, Any] | None:
-    """The Job of the latest attempt up to ``attempt`` (later ones belong to no live attempt)."""
-    candidates = [job for job in jobs if 0 < _attempt_of(job) <= attempt]
-    return max(candidates, key=_attempt_of, default=None)
+def _current(jobs: list[dict[str, Any]], ctx: ActionContext) -> dict[str, Any] | None:
+    """The Job of this attempt, if there is one.
+
+    Normally the Job labelled with this attempt. After an operator crash while the step was
+    running, or an attempt that failed on an API error, the engine counts a new attempt, yet
+    the Job an earlier attempt created may be at work (or done): it is adopted rather than
+    doubled. A failed Job, or the Job of an attempt that timed out, belongs to no attempt.
+    """
+    attempt = ctx.step.attempt
+    own = [job for job in jobs if _attempt_of(job) == attempt]
+    if own:
+        return own[0]
+    if _timed_out(ctx):
+        return None
+    earlier = [job for job in jobs
+               if 0 < _attempt_of(job) < attempt and _finished(job) != "Failed"]
+    return max(earlier, key=_attempt_of, default=None)
+
+
+def _timed_out(ctx: ActionContext) -> bool:
+    """The previous attempt ended by its timeout: its Job is no one's now."""
+    previous = ctx.step.previous
+    return previous is not None and previous.reason == "TimedOut"
+
+
+async def _delete(kube: KubeClient, job: dict[str, Any]) -> None:
+    meta = job.get("metadata") or {}
+    with api_call(f"deleting Job {meta.get('namespace')}/{meta.get('name')}"):
+        await kube.delete("batch/v1", "Job", str(meta.get("name")), meta.get("namespace"),
+                          propagation="Background")
+
+
+async def stop_jobs(
+    kube: KubeClient,
+    namespace: str,
+    pipeline: str,
+    *,
+    step: str | None = None,
+    keep_run: int | None = None,
+) -> list[str]:
+    """Delete the unfinished Jobs of ``pipeline`` (of one ``step``, or of every run but
+    ``keep_run``); their Pods go with them (background propagation). The names deleted."""
+    labels = {LABEL_PIPELINE: label_value(pipeline)}
+    if step is not None:
+        labels[LABEL_STEP] = label_value(step)
+    selector = ",".join(f"{key}={value}" for key, value in labels.items())
+    with api_call(f"listing the Jobs of pipeline {pipeline!r}"):
+        jobs = await kube.list("batch/v1", "Job", namespace, label_selector=selector)
+    stopped = []
+    for job in jobs:
+        meta = job.get("metadata") or {}
+        labels_of = meta.get("labels") or {}
+        if meta.get("deletionTimestamp") or _finished(job) is not None:
+            continue
+        if keep_run is not None and labels_of.get(LABEL_RUN) == str(keep_run):
+            continue
+        await _delete(kube, job)
+        stopped.append(str(meta.get("name")))
+    return stopped
 
 
 def _attempt_of(job: dict[str, Any]) -> int:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from kubesteps.pipeline.cel import has_template
 from kubesteps.pipeline.issues import Issue, Loc, fields_at, issues_from_validation_error
+from kubesteps.pipeline.runs import APPROVAL_PREFIX
 from kubesteps.pipeline.types import (
     ENV_NAME_PATTERN,
     KIND_PATTERN,
@@ -36,7 +37,7 @@ from kubesteps.pipeline.types import (
     PositiveDuration,
 )
 
-APPROVAL_ANNOTATION_PREFIX = "kubesteps.dev/approve."
+APPROVAL_ANNOTATION_PREFIX = APPROVAL_PREFIX
 # The part of an annotation key after the "/" holds at most 63 characters.
 MAX_APPROVAL_STEP_NAME = 63 - len("approve.")
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import kopf
 
-from kubesteps.actions.params import APPROVAL_ANNOTATION_PREFIX
 from kubesteps.controller.reconciler import PassResult, Reconciler
 from kubesteps.pipeline.model import API_VERSION
+from kubesteps.pipeline.runs import APPROVAL_PREFIX, VERB_ANNOTATIONS
 
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "pipelines"
@@ -66,13 +66,14 @@ def _schedule(memo: kopf.Memo) -> _Schedule:
 
 
 def _fingerprint(body: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What, when it changes, deserves a pass at once: the spec and the approvals."""
+    """What, when it changes, deserves a pass at once: the spec, approvals and verbs."""
     meta = body.get("metadata") or {}
-    approvals = sorted(
+    verbs = set(VERB_ANNOTATIONS.values())
+    steering = sorted(
         (key, value) for key, value in (meta.get("annotations") or {}).items()
-        if key.startswith(APPROVAL_ANNOTATION_PREFIX)
+        if key.startswith(APPROVAL_PREFIX) or key in verbs
     )
-    return (meta.get("generation"), tuple(approvals))
+    return (meta.get("generation"), tuple(steering))
 
 
 async def _run_pass(

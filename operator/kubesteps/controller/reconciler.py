@@ -16,22 +16,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from kubesteps.actions.job import stop_jobs
 from kubesteps.engine import (
     Outcome,
     OutcomeKind,
+    PermanentError,
+    RetryableError,
     RunContext,
     StepsEngine,
     StepState,
     StepStatus,
     requeue_delay,
 )
+from kubesteps.engine.durations import format_duration
 from kubesteps.keepers.conditions import ConditionsKeeper, StatusStore, Summary, summarize
 from kubesteps.kube.client import KubeClient
-from kubesteps.kube.conditions import find
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.status import ObjectRef, StatusWriter
+from kubesteps.pipeline import runs
 from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan, build
 from kubesteps.pipeline.cel import CelError
 from kubesteps.pipeline.model import Pipeline
@@ -56,17 +61,30 @@ _EVENT_REASONS = {
 @dataclass(frozen=True, slots=True)
 class PassResult:
     """What a pass ended with: ``outcome`` is one of done, wait, retry, failed, aborted,
-    invalid, suspended; ``delay`` is seconds until the next pass (None: only on change)."""
+    invalid, suspended, cancelled; ``delay`` is seconds until the next pass (None: only on
+    change)."""
 
     outcome: str
     delay: float | None
     message: str
     step: str | None = None
+    run: str = ""  # the run's id
 
     @property
     def permanent(self) -> bool:
-        """No pass helps until the spec changes."""
-        return self.outcome in ("failed", "invalid")
+        """No pass helps until the spec changes or a verb arrives."""
+        return self.outcome in ("failed", "invalid", "cancelled")
+
+
+@dataclass
+class _Verdict:
+    """How the run stands after the steps of a pass (or instead of them)."""
+
+    run: runs.Run
+    summary: Summary
+    outcome: str
+    delay: float | None = None
+    step: str | None = None
 
 
 class Reconciler:
@@ -122,6 +140,8 @@ class Reconciler:
                 self._observe("error", started, None, namespace)
                 raise
             span.set_attribute("kubesteps.outcome", result.outcome)
+            if result.run:
+                span.set_attribute("kubesteps.run.id", result.run)
             if result.delay is not None:
                 span.set_attribute("kubesteps.requeue_after_s", result.delay)
             if result.step:
@@ -129,9 +149,11 @@ class Reconciler:
             self._observe(result.outcome, started, result.delay, namespace)
             # Logged inside the span, so the line carries the pass's trace id.
             log.info(
-                "pass over for %s/%s: %s%s", namespace, name, result.outcome,
+                "pass over for %s/%s%s: %s%s", namespace, name,
+                f" (run {result.run})" if result.run else "", result.outcome,
                 "" if result.delay is None else f", next pass in {result.delay:.3g}s",
-                extra={"outcome": result.outcome, "requeue_after_s": result.delay},
+                extra={"outcome": result.outcome, "requeue_after_s": result.delay,
+                       "run": result.run},
             )
             return result
 
@@ -160,35 +182,130 @@ class Reconciler:
         if isinstance(prepared, list):
             return await self._invalid(body, writer, prepared)
         pipeline, plan = prepared
-        keeper = ConditionsKeeper(
-            writer, body, conditions=plan.conditions,
-            keep_on_spec_change=plan.keep_on_spec_change, clock=self.clock,
-            flush_running_after=self.running_flush_after,
+        now = self.clock()
+        meta = body.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        status: Mapping[str, Any] = body.get("status") or {}
+        annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+        records = {
+            str(r["name"]): r for r in status.get("steps") or []
+            if isinstance(r, Mapping) and "name" in r
+        }
+        stored = runs.Run.from_status(name, status.get("run"))
+        # A status written before runs existed, and for this very spec: adopt its records.
+        adopt = stored is None and bool(records) and \
+            status.get("observedGeneration") == meta.get("generation")
+        decision = runs.advance(
+            pipeline=name, status=status, spec_hash=plan.spec_hash, annotations=annotations,
+            now=now, adopt=adopt,
+            failed_steps=stored is not None and any(
+                r.get("phase") == "Failed" and r.get("run") == stored.number
+                for r in records.values()
+            ),
         )
+        removals = {v.annotation: v.token for v in (*decision.acted, *decision.replayed,
+                                                    *decision.idle)}
+        view, ignored = _approvals_for(body, decision.run, records, annotations, removals)
+        keeper = ConditionsKeeper(
+            writer, body, run=decision.run.number,
+            carry=plan.keep_on_spec_change if decision.carry else frozenset(),
+            adopt=adopt, reset_failed=decision.reset_failed, conditions=plan.conditions,
+            clock=self.clock, flush_running_after=self.running_flush_after,
+        )
+        history = runs.rotate(status.get("history"), decision.ended,
+                              pipeline.spec.history_limit)
         try:
-            if pipeline.spec.suspend:
-                message = "spec.suspend is true: no steps run until it is cleared"
-                await keeper.commit(Summary("False", "Suspended", message, False, False))
-                self._track(body, "False", "Suspended")
-                return PassResult("suspended", None, message)
-
-            timed_out = self._timed_out(body, pipeline, keeper)
-            if timed_out is not None:
-                outcome = Outcome(OutcomeKind.FAILED, None, None, timed_out)
-            else:
-                outcome = await self._run(body, plan, keeper, client)
-            summary = summarize(outcome)
-            await keeper.commit(summary)
+            if decision.ended:  # a run was superseded: the Jobs it started have no use now
+                await self._stop_jobs(view, client, keep_run=decision.run.number)
+            verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
+            keeper.set_run(run=verdict.run.to_status(), handledTokens=decision.tokens or None)
+            if history or "history" in status:
+                keeper.set_run(history=history)
+            await keeper.commit(verdict.summary)
         finally:
             keeper.close()  # a pass cut short must not write behind its successor's back
+        written = {str(r["name"]): r for r in keeper.status.get("steps") or [] if "name" in r}
+        for step, value in runs.approvals(annotations).items():
+            if runs.consumed(written.get(step), value):
+                removals[runs.APPROVAL_PREFIX + step] = value
+        await self._remove_annotations(body, writer, removals)
+        self._run_events(body, stored, decision, verdict.run, ignored)
+        self._track(body, verdict.summary.ready, verdict.summary.reason,
+                    retrying=sum(1 for s in keeper.states().values()
+                                 if s.status is StepStatus.RETRYING))
+        return PassResult(verdict.outcome, verdict.delay, verdict.summary.message,
+                          verdict.step, verdict.run.id)
+
+    async def _decide(
+        self,
+        body: Mapping[str, Any],
+        pipeline: Pipeline,
+        plan: Plan,
+        keeper: ConditionsKeeper,
+        client: KubeClient | None,
+        decision: runs.RunDecision,
+    ) -> _Verdict:
+        """Run the steps if the run is to go on, and say where that leaves it."""
+        run = decision.run
+        now = self.clock()
+        if run.phase == runs.CANCELLED:
+            if decision.cancelled:
+                await keeper.stop_unfinished("Cancelled", f"run {run.id} was cancelled")
+                await self._stop_jobs(body, client)
+            return _Verdict(run, _finished_summary(run), "cancelled")
+        if run.phase == runs.FAILED:
+            # Failed for good: nothing runs until a retry, a rerun or a change of the work.
+            return _Verdict(run, _finished_summary(run), "failed", step=run.failed_step or None)
+        if pipeline.spec.suspend:
+            if run.finished:  # a finished run has nothing to pause: only its resyncs stop
+                return _Verdict(run, _finished_summary(run), "suspended")
+            run = run.suspend(now)
+            message = (f"run {run.id} is suspended (spec.suspend is true): no steps start "
+                       "until it is cleared")
+            return _Verdict(run, Summary("False", "Suspended", message, False, False),
+                            "suspended")
+        run = run.resume(now)
+        # A finished run's resync passes are not late: spec.timeout bounds unfinished runs.
+        bounded = run.phase != runs.SUCCEEDED
+        left = _time_left(pipeline, run, now) if bounded else None
+        outcome: Outcome | None = None
+        if left is None or left > 0:
+            outcome = await self._run(body, plan, keeper, client, run, left)
+            left = _time_left(pipeline, run, self.clock()) if bounded else None
+            if outcome.kind is OutcomeKind.DONE or left is None or left > 0:
+                return self._verdict_of(pipeline, run, outcome, left)
+        # spec.timeout is over: whatever is still at work stops, and the run fails.
+        assert pipeline.spec.timeout is not None
+        ran = run.active_seconds(self.clock())
+        message = runs.timeout_message(format_duration(pipeline.spec.timeout), ran)
+        stopped = await keeper.stop_unfinished("TimedOut", message)
+        if stopped:
+            await self._stop_jobs(body, client)
+        step = (outcome.step if outcome is not None else None) or (stopped[-1] if stopped else "")
+        run = run.settle(runs.FAILED, self.clock(), reason="TimedOut", step=step,
+                         message=message)
+        return _Verdict(run, Summary("False", "TimedOut", message, False, True, step),
+                        "failed", step=step or None)
+
+    def _verdict_of(
+        self, pipeline: Pipeline, run: runs.Run, outcome: Outcome, left: float | None
+    ) -> _Verdict:
+        summary = summarize(outcome)
         resync = pipeline.spec.resync_period.total_seconds() if pipeline.spec.resync_period \
             else None
         delay = requeue_delay(outcome, resync_period=resync,
                               aborted_recheck=self.aborted_recheck)
-        self._track(body, summary.ready, summary.reason,
-                    retrying=sum(1 for s in keeper.states().values()
-                                 if s.status is StepStatus.RETRYING))
-        return PassResult(outcome.kind.value, delay, summary.message, outcome.step)
+        now = self.clock()
+        if outcome.kind is OutcomeKind.DONE:
+            run = run.settle(runs.SUCCEEDED, now)
+        elif outcome.kind is OutcomeKind.FAILED:
+            run = run.settle(runs.FAILED, now, reason="Failed", step=outcome.step or "",
+                             message=summary.message)
+        else:
+            run = run.settle(runs.RUNNING, now)
+            if left is not None:  # enforce spec.timeout on time, not at some later pass
+                delay = left if delay is None else min(delay, left)
+        return _Verdict(run, summary, outcome.kind.value, delay, outcome.step)
 
     async def _invalid(
         self, body: Mapping[str, Any], writer: StatusStore, errors: list[SpecError]
@@ -197,8 +314,8 @@ class Reconciler:
         if len(errors) > 5:
             message += f"; and {len(errors) - 5} more"
         # What the spec keeps across changes is unknown now: keep every record as it is.
-        keeper = ConditionsKeeper(writer, body, clock=self.clock, flush_running_after=None,
-                                  prune_stale=False)
+        keeper = ConditionsKeeper(writer, body, run=None, clock=self.clock,
+                                  flush_running_after=None)
         await keeper.commit(Summary("False", "InvalidSpec", message, False, True))
         self._emit(body, "InvalidSpec", message, warning=True)
         self._track(body, "False", "InvalidSpec")
@@ -210,8 +327,11 @@ class Reconciler:
         plan: Plan,
         keeper: ConditionsKeeper,
         client: KubeClient | None,
+        run: runs.Run,
+        left: float | None,
     ) -> Outcome:
         started: dict[str, float] = {}
+        abandoned: list[str] = []
         # Runs the engine took back (their state put back to pending): an expected error,
         # an abort, or the pass being cancelled under them.
         taken_back: dict[str, float] = {}
@@ -228,47 +348,38 @@ class Reconciler:
             if old is not None and old.status is new.status and old.reason == new.reason:
                 return
             self._step_metrics(body, plan, new, started.pop(new.name, None))
+            if old is not None and old.status is StepStatus.WAITING and \
+                    new.reason == "TimedOut" and plan.actions.get(new.name) == "job":
+                abandoned.append(new.name)  # its attempt timed out: its Job must go
             event = _EVENT_REASONS.get(new.status)
             if event is not None:
                 reason, warning = event
-                text = f"step {new.name!r}: {new.message}" if new.message else \
-                    f"step {new.name!r}"
+                text = f"{run.id}: step {new.name!r}"
+                if new.message:
+                    text += f": {new.message}"
                 self._emit(body, reason, text, warning=warning)
 
         context = RunContext(self.clock)
         context.put(PASS_KEY, PassContext(
             pipeline=body, kube=client, clock=self.clock, states=keeper,
-            extras=dict(self.action_settings),
+            extras=dict(self.action_settings), run=run,
         ))
+        # The pass may not outlast the run's own deadline (spec.timeout).
+        budget = self.pass_timeout if left is None else max(0.001, min(self.pass_timeout, left))
         engine = StepsEngine(
             plan.steps, keeper=keeper, clock=self.clock, on_transition=on_transition,
-            run_timeout=timedelta(seconds=self.pass_timeout), name="pipeline",
+            run_timeout=timedelta(seconds=budget), name="pipeline",
         )
         try:
-            return await engine.run(context)
+            outcome = await engine.run(context)
         except BaseException:
             # The pass was cancelled (the operator is stopping) with these steps at work.
             for step_name, since in (started | taken_back).items():
                 self._step_metrics(body, plan, StepState(step_name, StepStatus.RUNNING), since)
             raise
-
-    def _timed_out(
-        self, body: Mapping[str, Any], pipeline: Pipeline, keeper: ConditionsKeeper
-    ) -> str | None:
-        """The whole-run timeout counts from the first step started for this generation,
-        and only while the run is unfinished: a resync of a finished run is not late."""
-        limit = pipeline.spec.timeout
-        if limit is None:
-            return None
-        generation = body.get("metadata", {}).get("generation")
-        ready = find((body.get("status") or {}).get("conditions") or [], "Ready")
-        if ready and ready.get("status") == "True" and \
-                ready.get("observedGeneration") == generation:
-            return None
-        starts = [s.started_at for s in keeper.current_run_states() if s.started_at]
-        if not starts or self.clock() - min(starts) <= limit:
-            return None
-        return f"the pipeline did not finish within spec.timeout ({limit})"
+        for step_name in abandoned:
+            await self._stop_jobs(body, client, step=step_name)
+        return outcome
 
     def _status_store(self, body: Mapping[str, Any], client: KubeClient | None) -> StatusStore:
         if self._store is not None:
@@ -312,6 +423,97 @@ class Reconciler:
             self._plans.popitem(last=False)
         return prepared
 
+    # -- what a pass does besides its status write ----------------------------------------
+
+    async def _stop_jobs(
+        self,
+        body: Mapping[str, Any],
+        client: KubeClient | None,
+        *,
+        step: str | None = None,
+        keep_run: int | None = None,
+    ) -> None:
+        """Delete the Jobs a run no longer needs (before the status says so: a crash in
+        between repeats the decision, and deleting again finds nothing)."""
+        if client is None:
+            return
+        meta = body.get("metadata") or {}
+        try:
+            stopped = await stop_jobs(client, str(meta.get("namespace") or "default"),
+                                      str(meta.get("name") or ""), step=step, keep_run=keep_run)
+        except (RetryableError, PermanentError) as error:
+            log.warning("could not stop the Jobs of %s: %s", meta.get("name"), error)
+            return
+        for job in stopped:
+            self._emit(body, "JobDeleted", f"deleted Job {job}: its step no longer runs",
+                       warning=False)
+
+    async def _remove_annotations(
+        self, body: Mapping[str, Any], writer: StatusStore, removals: Mapping[str, str]
+    ) -> None:
+        """Remove verb and approval annotations that were acted on (each only if it still
+        holds the value acted on: a newer one set meanwhile is the next pass's)."""
+        if not removals:
+            return
+        try:
+            await writer.remove_annotations(removals)
+        except Exception as error:  # the next pass sees them again, as replays: no harm
+            log.warning("could not remove the annotations %s from %s: %s",
+                        ", ".join(sorted(removals)), body.get("metadata", {}).get("name"), error)
+
+    def _run_events(
+        self,
+        body: Mapping[str, Any],
+        stored: runs.Run | None,
+        decision: runs.RunDecision,
+        run: runs.Run,
+        ignored: list[str],
+    ) -> None:
+        """Events and metrics for what happened to runs in this pass."""
+        namespace = body.get("metadata", {}).get("namespace") or ""
+        for ended in decision.ended:
+            if stored is not None and ended.number == stored.number and stored.finished:
+                continue  # it had ended before; it only went to the history now
+            self._emit(body, "RunSuperseded", f"{ended.id}: {ended.message}", warning=False)
+            self._count_run(ended, namespace)
+        if decision.started:
+            self._emit(body, "RunStarted", f"{run.id} started (trigger {run.trigger})",
+                       warning=False)
+        for verb in decision.acted:
+            if verb.verb == "retry":
+                self._emit(body, "RunRetried",
+                           f"{run.id}: retry {run.retries} ({verb.annotation}={verb.token}): "
+                           "failed steps start again", warning=False)
+        for verb in decision.replayed:
+            self._emit(body, "VerbIgnored",
+                       f"{verb.annotation}={verb.token} ignored: this token was acted on "
+                       "already; set a new value to ask again", warning=False)
+        for verb in decision.idle:
+            self._emit(body, "VerbIgnored",
+                       f"{verb.annotation}={verb.token} ignored: run {run.id} is {run.phase}, "
+                       f"nothing to {verb.verb}", warning=False)
+        for text in ignored:
+            self._emit(body, "ApprovalIgnored", text, warning=True)
+        before = stored.phase if stored is not None and stored.number == run.number else None
+        if run.phase == before and not decision.reset_failed:
+            return
+        if run.phase == runs.SUSPENDED:
+            self._emit(body, "RunSuspended", f"{run.id} is suspended", warning=False)
+        elif before == runs.SUSPENDED and run.phase == runs.RUNNING:
+            self._emit(body, "RunResumed", f"{run.id} resumed", warning=False)
+        elif run.finished:
+            text = f"{run.id} {run.phase.lower()}"
+            if run.message:
+                text += f": {run.message}"
+            reason = "RunTimedOut" if run.reason == "TimedOut" else f"Run{run.phase}"
+            self._emit(body, reason, text, warning=run.phase == runs.FAILED)
+            self._count_run(run, namespace)
+
+    def _count_run(self, run: runs.Run, namespace: str) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_run(run.trigger, run.phase, namespace=namespace)
+        trace_run(run)
+
     # -- side channels: events and metrics ------------------------------------------------
 
     def _emit(self, body: Mapping[str, Any], reason: str, message: str, *, warning: bool) -> None:
@@ -350,3 +552,80 @@ class Reconciler:
 def _with_step(body: Mapping[str, Any], error: SpecError) -> str:
     step = step_at(body, error.path)
     return f"{error} [step {step!r}]" if step else str(error)
+
+
+def trace_run(run: runs.Run) -> None:
+    """One span for a whole run, emitted when it ends, with its real start and end times.
+
+    A run spans many passes (each a trace of its own): this root span carries the run's id,
+    trigger and phase, and links to the pass that ended it.
+    """
+    current = trace.get_current_span().get_span_context()
+    links = [trace.Link(current)] if current.is_valid else []
+    end = run.finished_at or run.started_at
+    span = tracer.start_span(
+        "run", context=otel_context.Context(), links=links,
+        start_time=int(run.started_at.timestamp() * 1e9),
+        attributes={
+            "kubesteps.pipeline": run.pipeline,
+            "kubesteps.run.id": run.id,
+            "kubesteps.run.number": run.number,
+            "kubesteps.run.trigger": run.trigger,
+            "kubesteps.run.phase": run.phase,
+            "kubesteps.run.retries": run.retries,
+            **({"kubesteps.run.failed_step": run.failed_step} if run.failed_step else {}),
+        },
+    )
+    if run.phase == runs.FAILED:
+        span.set_status(trace.Status(trace.StatusCode.ERROR, run.message))
+    span.end(end_time=int(max(end, run.started_at).timestamp() * 1e9))
+
+
+def _time_left(pipeline: Pipeline, run: runs.Run, now: datetime) -> float | None:
+    """Seconds the run may still take under spec.timeout (None: no timeout)."""
+    if pipeline.spec.timeout is None:
+        return None
+    return pipeline.spec.timeout.total_seconds() - run.active_seconds(now)
+
+
+def _finished_summary(run: runs.Run) -> Summary:
+    """The summary of a run that is over (or cancelled)."""
+    if run.phase == runs.SUCCEEDED:
+        return Summary("True", "Succeeded", "all steps are done", False, False)
+    reason = run.reason if run.reason and run.reason != run.phase else \
+        ("Cancelled" if run.phase == runs.CANCELLED else "Failed")
+    message = run.message or f"run {run.id} {run.phase.lower()}"
+    return Summary("False", reason, message, False, True, run.failed_step)
+
+
+def _approvals_for(
+    body: Mapping[str, Any],
+    run: runs.Run,
+    records: Mapping[str, Mapping[str, Any]],
+    annotations: Mapping[str, str],
+    removals: dict[str, str],
+) -> tuple[Mapping[str, Any], list[str]]:
+    """The object as the steps of this pass see it, without the approval annotations that
+    are not theirs: those a step acted on already (their removal is pending) and those that
+    name another run. Both are added to ``removals``; the second kind is reported."""
+    hidden: set[str] = set()
+    ignored: list[str] = []
+    for step, value in runs.approvals(annotations).items():
+        key = runs.APPROVAL_PREFIX + step
+        answer = runs.read_approval(value, run.pipeline)
+        if runs.consumed(records.get(step), value):
+            hidden.add(key)
+        elif answer is not None and answer.run is not None and answer.run != run.number:
+            hidden.add(key)
+            ignored.append(
+                f"{key}={value!r} ignored: it answers run "
+                f"{runs.run_id(run.pipeline, answer.run)}, and the current run is {run.id}"
+            )
+        else:
+            continue
+        removals[key] = value
+    if not hidden:
+        return body, ignored
+    meta = dict(body.get("metadata") or {})
+    meta["annotations"] = {k: v for k, v in annotations.items() if k not in hidden}
+    return {**body, "metadata": meta}, ignored

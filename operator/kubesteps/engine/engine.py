@@ -450,7 +450,7 @@ class StepsEngine(RunControl):
             limit_s = step.timeout.total_seconds()
             ran = max(0.0, (self.clock() - ctx.attempt_started_at).total_seconds())
             if ran >= limit_s:
-                raise StepTimeoutError(step.name, limit_s, ran=ran)
+                raise StepTimeoutError(step.name, limit_s, ran=ran, attempt_timeout=True)
             timeout = limit_s - ran
         # The run's deadline stops the innermost running step, the one doing the work: were
         # groups bounded by it too, the outermost would fire first and take the blame.
@@ -476,7 +476,8 @@ class StepsEngine(RunControl):
         ran = max(0.0, (self.clock() - ctx.attempt_started_at).total_seconds())
         if ran + 1e-3 < limit_s and waited < limit_s:
             return StepTimeoutError(step.name, waited)  # the pass's deadline came first
-        return StepTimeoutError(step.name, limit_s, ran=ran if ran > waited + 1 else None)
+        return StepTimeoutError(step.name, limit_s, ran=ran if ran > waited + 1 else None,
+                                attempt_timeout=True)
 
     async def _body(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
         if isinstance(step, SimpleStep):
@@ -614,7 +615,7 @@ class StepsEngine(RunControl):
         message = f"attempt {attempt}/{policy.limit} failed: {short_message(cause)}"
         if key is not None:
             retrying = running.evolve(
-                status=StepStatus.RETRYING, reason="Retrying", message=message,
+                status=StepStatus.RETRYING, reason=_reason(cause, "Retrying"), message=message,
                 next_run_at=now + timedelta(seconds=delay),
             )
             await self._set(step.name, running, retrying)
@@ -637,7 +638,7 @@ class StepsEngine(RunControl):
         if key is not None:
             base = current if current is not None else StepState(name=key)
             cause = inner.error if inner is not None and inner.step == step.name else err
-            reason, outputs = "Failed", base.outputs
+            reason, outputs = _reason(cause, "Failed"), base.outputs
             if isinstance(cause, PermanentError):
                 reason = cause.reason or reason
                 outputs = cause.outputs if cause.outputs is not None else outputs
@@ -761,6 +762,14 @@ class StepsEngine(RunControl):
 
 # Statuses whose attempts carry over to the next try (a crash while running counts).
 _COUNTING = frozenset({StepStatus.RETRYING, StepStatus.RUNNING, StepStatus.WAITING})
+
+
+def _reason(cause: BaseException, default: str) -> str:
+    """The recorded reason of a failed attempt: ``TimedOut`` when the step's own timeout
+    ended it (not the pass's deadline: that cuts the step off, it does not judge it)."""
+    if isinstance(cause, StepTimeoutError) and cause.attempt_timeout:
+        return "TimedOut"
+    return default
 
 
 def _call(fn: Callable[..., Any], ctx: StepContext) -> Any:

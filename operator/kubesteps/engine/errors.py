@@ -89,7 +89,10 @@ class StepRunError(Exception):
 class StepTimeoutError(RetryableError):
     """A step ran longer than its timeout (or than what was left of the run's timeout)."""
 
-    def __init__(self, step: str, seconds: float, *, ran: float | None = None) -> None:
+    def __init__(
+        self, step: str, seconds: float, *, ran: float | None = None,
+        attempt_timeout: bool = False,
+    ) -> None:
         text = f"step {step!r} timed out after {format_elapsed(seconds)}"
         if ran is not None:
             # An attempt that waits over several passes: it is measured from its start.
@@ -97,6 +100,8 @@ class StepTimeoutError(RetryableError):
         super().__init__(text)
         self.step = step
         self.seconds = seconds
+        # The step's own timeout ended the attempt (not a deadline of the whole run).
+        self.attempt_timeout = attempt_timeout
 
 
 class KeeperError(Exception):

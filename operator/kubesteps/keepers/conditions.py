@@ -45,6 +45,10 @@ class StatusStore(Protocol):
 
     async def read(self) -> Any: ...
 
+    async def remove_annotations(self, expected: Mapping[str, str]) -> Any:
+        """Remove each annotation of ``expected`` that still has the value given there."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Summary:
@@ -122,10 +126,15 @@ class ConditionsKeeper:
     """A ``StateKeeper`` over ``status``; see the module docstring.
 
     - ``body``: the object as read at the start of the pass (its status is the baseline).
+    - ``run``: the number of the run this pass works for. Records of that run are the
+      states; a record of an earlier run is dropped, except a success named in ``carry``
+      (``rerunOnSpecChange: false`` in a run started by a spec change), which is kept with
+      ``fromRun``. ``adopt``: records written before runs existed belong to this run.
+      ``None`` keeps every record as it is (the spec cannot be read, so what it keeps is
+      unknown).
+    - ``reset_failed``: failed records are dropped, so those steps start again with fresh
+      attempt counters (a retry).
     - ``conditions``: state name -> condition type, for steps that declare one.
-    - ``keep_on_spec_change``: state names whose success survives a spec change
-      (``rerunOnSpecChange: false``); every other record from an older generation reads
-      as pending, so the step runs again for the new spec.
     - ``flush_running_after``: seconds a step may run before its ``running`` state is
       written on its own (``None``: only at commit).
     """
@@ -135,47 +144,44 @@ class ConditionsKeeper:
         store: StatusStore,
         body: Mapping[str, Any],
         *,
+        run: int | None = 1,
+        carry: frozenset[str] = frozenset(),
+        adopt: bool = False,
+        reset_failed: bool = False,
         conditions: Mapping[str, str] | None = None,
-        keep_on_spec_change: frozenset[str] = frozenset(),
         clock: Callable[[], datetime] | None = None,
         flush_running_after: float | None = 2.0,
         conflict_attempts: int = 5,
-        prune_stale: bool = True,
     ) -> None:
         self.store = store
         self.conditions = dict(conditions or {})
-        self.keep_on_spec_change = keep_on_spec_change
+        self.run = run
         self.clock = clock or (lambda: datetime.now(UTC))
         self.flush_running_after = flush_running_after
         self.conflict_attempts = conflict_attempts
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._summary: Summary | None = None
+        self._extra: dict[str, Any] = {}
         self._adopt(body)
         meta = body.get("metadata", {})
         self.generation = int(meta.get("generation") or 0)
         self._object = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
-        self._records: dict[str, dict[str, Any]] = {
-            r["name"]: dict(r) for r in self._status.get("steps") or [] if "name" in r
-        }
-        # Records of an older generation that nothing keeps are dropped at the next write:
-        # they read as pending anyway, and would otherwise pile up across spec changes.
-        # (Not when the spec cannot be read: what it keeps is unknown then.)
-        if prune_stale:
-            self._records = {
-                name: record for name, record in self._records.items()
-                if not self._stale(name, record)
-            }
+        records = {r["name"]: dict(r) for r in self._status.get("steps") or [] if "name" in r}
+        if run is not None:
+            records = _of_run(records, run, carry=carry, adopt=adopt)
+            if reset_failed:
+                records = {n: r for n, r in records.items() if r.get("phase") != "Failed"}
+        self._records: dict[str, dict[str, Any]] = records
         # The states the engine sees, and the names changed, in order (for CEL's `steps`).
         self._live: dict[str, StepState] = {
             name: _to_state(record) for name, record in self._records.items()
-            if not self._stale(name, record)
         }
         self._changes: list[str] = []
         self._last_runs: dict[str, str] = dict(self._status.get("lastRuns") or {})
         self._task: asyncio.Task[None] | None = None
         # Only a keeper that knows the current spec's conditions may retire old ones.
-        self._prune_conditions = prune_stale
+        self._prune_conditions = run is not None
 
     # -- StateKeeper ------------------------------------------------------------------
 
@@ -188,17 +194,30 @@ class ConditionsKeeper:
                 f"a Pipeline's status holds at most {MAX_RECORDS} step records; step "
                 f"{state.name!r} would be one more (use fewer forEach items)"
             )
-        self._records[state.name] = _to_record(state, self.generation)
+        self._records[state.name] = _to_record(state, self.run)
         self._live[state.name] = state
         self._changes.append(state.name)
         if state.status is StepStatus.RUNNING and self.flush_running_after is not None:
             self._arm_timer()
 
-    def _stale(self, name: str, record: Mapping[str, Any]) -> bool:
-        """Written for an older spec (and not kept across spec changes): runs again."""
-        if int(record.get("generation") or 0) == self.generation:
-            return False
-        return not (name in self.keep_on_spec_change and record.get("phase") == "Succeeded")
+    async def stop_unfinished(self, reason: str, message: str) -> list[str]:
+        """Record every step still at work (running, waiting, retrying) as failed for
+        ``reason`` (the run was cancelled or timed out); the names, outermost first."""
+        now = self.clock()
+        stopped = []
+        for name, state in list(self._live.items()):
+            if state.status in (StepStatus.RUNNING, StepStatus.WAITING, StepStatus.RETRYING):
+                await self.set_step_state(state.evolve(
+                    status=StepStatus.FAILED, reason=reason, message=message,
+                    finished_at=now, next_run_at=None,
+                ))
+                stopped.append(name)
+        return stopped
+
+    def set_run(self, **fields: Any) -> None:
+        """Run-level fields written with the next patch (``run``, ``history``,
+        ``handledTokens``), as the status has them."""
+        self._extra.update(fields)
 
     async def get_last_run(self, key: str) -> datetime | None:
         return _parse_time(self._last_runs.get(key))
@@ -231,13 +250,6 @@ class ConditionsKeeper:
     def changed_since(self, mark: int) -> tuple[int, list[str]]:
         """The names whose state changed since ``mark`` (a value this method returned)."""
         return len(self._changes), self._changes[mark:]
-
-    def current_run_states(self) -> list[StepState]:
-        """The states recorded for this generation (not those kept from an older one)."""
-        return [
-            self._live[name] for name, record in self._records.items()
-            if int(record.get("generation") or 0) == self.generation and name in self._live
-        ]
 
     @property
     def status(self) -> Mapping[str, Any]:
@@ -330,13 +342,12 @@ class ConditionsKeeper:
             retired = set()
         for state_name, condition_type in self.conditions.items():
             record = self._records.get(state_name)
-            if record is None or int(record.get("generation") or 0) != gen:
-                status, reason, message = "Unknown", "Pending", "not run yet for this generation"
-                if record is not None and state_name in self.keep_on_spec_change:
-                    status, reason = _STEP_CONDITION[StepStatus(record["phase"].lower())]
-                    message = record.get("message") or ""
+            if record is None:
+                status, reason, message = "Unknown", "Pending", "not run yet in this run"
             else:
                 status, reason = _STEP_CONDITION[StepStatus(record["phase"].lower())]
+                if record.get("reason") in _STOPPED_REASONS:
+                    reason = record["reason"]
                 message = record.get("message") or ""
             set_condition(conditions, condition_type, status, reason, message,
                           generation=gen, now=now)
@@ -349,6 +360,7 @@ class ConditionsKeeper:
             "conditions": conditions,
             "steps": _within_budget(list(self._records.values())),
             "lastRuns": dict(self._last_runs),
+            **self._extra,
         }
         if owned or "stepConditions" in self._status:
             rendered["stepConditions"] = sorted(owned)
@@ -357,22 +369,42 @@ class ConditionsKeeper:
     def _ready_message(self, summary: Summary) -> str:
         phases: dict[str, int] = {}
         for record in self._records.values():
-            if int(record.get("generation") or 0) == self.generation:
-                phases[record["phase"]] = phases.get(record["phase"], 0) + 1
+            phases[record["phase"]] = phases.get(record["phase"], 0) + 1
         counts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
         if summary.ready == "True":
             return f"all steps are done ({counts})" if counts else "all steps are done"
         return f"{summary.message} ({counts})" if counts else summary.message
 
 
-def _to_record(state: StepState, generation: int) -> dict[str, Any]:
+def _of_run(
+    records: Mapping[str, dict[str, Any]], run: int, *, carry: frozenset[str], adopt: bool
+) -> dict[str, dict[str, Any]]:
+    """The records that belong to run ``run`` (see ``ConditionsKeeper``)."""
+    kept: dict[str, dict[str, Any]] = {}
+    for name, record in records.items():
+        owner = record.get("run")
+        if owner == run:
+            kept[name] = record
+        elif owner is None and adopt:
+            kept[name] = {**{k: v for k, v in record.items() if k != "generation"}, "run": run}
+        elif name in carry and record.get("phase") == "Succeeded":
+            kept[name] = {**record, "run": run, "fromRun": record.get("fromRun") or owner}
+    return kept
+
+
+# Reasons a step condition shows as they are: why a step stopped that did not fail itself.
+_STOPPED_REASONS = frozenset({"Cancelled", "TimedOut", "Rejected"})
+
+
+def _to_record(state: StepState, run: int | None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "name": state.name,
         "phase": _phase(state.status),
         "reason": state.reason or _phase(state.status),
         "attempts": state.attempts,
-        "generation": generation,
     }
+    if run is not None:
+        record["run"] = run
     if state.message:
         message = state.message
         record["message"] = message if len(message) <= MAX_MESSAGE else message[:1023] + "…"
@@ -383,6 +415,8 @@ def _to_record(state: StepState, generation: int) -> dict[str, Any]:
     ):
         if value is not None:
             record[key] = stamp(value)
+    if state.attempt_started_at is not None and state.attempt_started_at != state.started_at:
+        record["attemptStartedAt"] = stamp(state.attempt_started_at)
     if state.outputs is not None:
         record["outputs"] = state.outputs
     if state.disabled:
@@ -405,6 +439,7 @@ def _to_state(record: Mapping[str, Any]) -> StepState:
         outputs=record.get("outputs"),
         disabled=bool(record.get("disabled", False)),
         inserted=tuple(record.get("inserted") or ()),
+        attempt_started_at=_parse_time(record.get("attemptStartedAt") or record.get("startedAt")),
     )
 
 

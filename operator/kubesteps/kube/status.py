@@ -14,7 +14,7 @@ from typing import Any
 import tenacity
 from opentelemetry import trace
 
-from kubesteps.kube.client import ApiError, KubeClient, Obj
+from kubesteps.kube.client import JSON_PATCH, ApiError, KubeClient, Obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +110,35 @@ class StatusWriter:
     async def read(self) -> Obj | None:
         ref = self.ref
         return await self.client.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+
+    async def remove_annotations(self, expected: Mapping[str, str]) -> None:
+        """Remove annotations that still hold the values in ``expected``, in one JSON patch.
+
+        Each removal is guarded by a ``test`` of its value, so one set anew since it was read
+        (a new token, a new answer) stays. When a guard fails, the server refuses the whole
+        patch (422): then each annotation is tried on its own.
+        """
+        ref = self.ref
+        patches = [_guarded_removal(key, value) for key, value in sorted(expected.items())]
+        try:
+            await self.client.patch(ref.api_version, ref.kind, ref.name, ref.namespace,
+                                    [op for ops in patches for op in ops],
+                                    content_type=JSON_PATCH)
+            return
+        except ApiError as error:
+            if error.status != 422 or len(patches) == 1:
+                if error.status in (404, 422):
+                    return  # gone, or the value changed: nothing of ours to remove
+                raise
+        for ops in patches:
+            try:
+                await self.client.patch(ref.api_version, ref.kind, ref.name, ref.namespace,
+                                        ops, content_type=JSON_PATCH)
+            except ApiError as error:
+                if error.status not in (404, 422):
+                    raise
+
+
+def _guarded_removal(key: str, value: str) -> list[dict[str, Any]]:
+    path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+    return [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}]

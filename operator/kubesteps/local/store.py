@@ -108,6 +108,25 @@ class LocalObjects:
             self._save(current)
             return current
 
+    def remove_annotations(
+        self, namespace: str, name: str, expected: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        """Remove each annotation that still has the value in ``expected``."""
+        with self._lock:
+            current = self._get(namespace, name)
+            if current is None:
+                return None
+            annotations = current["metadata"].get("annotations") or {}
+            gone = [k for k, v in expected.items() if k in annotations and annotations[k] == v]
+            if not gone:
+                return current
+            for key in gone:
+                del annotations[key]
+            rv = current["metadata"]["resourceVersion"]
+            current["metadata"]["resourceVersion"] = str(int(rv) + 1)
+            self._save(current)
+            return current
+
     def _get(self, namespace: str, name: str) -> dict[str, Any] | None:
         row = self._conn.execute(
             "SELECT body FROM objects WHERE namespace = ? AND name = ?", (namespace, name)
@@ -138,3 +157,8 @@ class LocalStatusStore:
 
     async def read(self) -> Any:
         return await asyncio.to_thread(self.objects.get, self.namespace, self.name)
+
+    async def remove_annotations(self, expected: Mapping[str, str]) -> Any:
+        return await asyncio.to_thread(
+            self.objects.remove_annotations, self.namespace, self.name, expected
+        )

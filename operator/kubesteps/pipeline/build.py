@@ -30,6 +30,7 @@ from kubesteps.engine import (
 from kubesteps.kube.client import KubeClient
 from kubesteps.pipeline import cel
 from kubesteps.pipeline import model as m
+from kubesteps.pipeline.runs import Run, work_hash
 from kubesteps.pipeline.semantics import MAX_FOREACH_ITEMS
 
 PASS_KEY = "kubesteps.pass"
@@ -52,6 +53,7 @@ class PassContext:
     clock: Callable[[], datetime]
     states: StateView
     extras: dict[str, Any] = field(default_factory=dict)
+    run: Run | None = None
     # The CEL forms of `self` and `steps`, converted once and then kept up to date entry by
     # entry: a forEach over many items evaluates many expressions over the same variables.
     _self: Any = field(default=None, init=False, repr=False)
@@ -101,6 +103,10 @@ class Plan:
     conditions: dict[str, str]  # state name -> condition type
     keep_on_spec_change: frozenset[str]
     actions: dict[str, str]  # step name -> action name (or step kind), for metrics labels
+    spec_hash: str = ""  # what defines the work: a new run starts when it changes
+
+    def uses(self, action: str) -> bool:
+        return action in self.actions.values()
 
 
 def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
@@ -126,7 +132,8 @@ def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
     steps = tuple(
         _step(s, s.name, f"spec.steps[{i}]", None, static_vars) for i, s in enumerate(spec.steps)
     )
-    return Plan(steps, conditions, frozenset(keep), actions)
+    spec_hash = work_hash(spec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    return Plan(steps, conditions, frozenset(keep), actions, spec_hash)
 
 
 def _step(
@@ -218,7 +225,7 @@ def _action(
             raise PermanentError(str(error)) from error
         action_context = ActionContext(
             step=ctx, pipeline=context.pipeline, kube=context.kube, clock=context.clock,
-            extras=context.extras,
+            extras=context.extras, run=context.run,
         )
         outputs: Outputs = await run_action(action_context, action, rendered)
         return outputs

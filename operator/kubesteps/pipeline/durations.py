@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from kubesteps.engine.durations import UNITS, format_duration
+from kubesteps.engine import durations as _engine_durations
+from kubesteps.engine.durations import UNITS
 
 __all__ = ["DURATION_PATTERN", "MAX_DURATION", "DurationError", "format_duration", "parse_duration"]
 
@@ -84,3 +85,11 @@ def _to_micros(text: str, number: str, scale: int) -> int:
             )
         fraction_micros = numerator // denominator
     return int(whole) * scale + fraction_micros
+
+
+def format_duration(value: timedelta) -> str:
+    """The canonical string for ``value``: ``1h30m``, ``45s``, ``1.5s``, ``250ms`` or ``0``."""
+    try:
+        return _engine_durations.format_duration(value)
+    except ValueError as error:
+        raise DurationError(str(error)) from None

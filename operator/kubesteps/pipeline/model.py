@@ -17,6 +17,7 @@ from pydantic.config import JsonDict, JsonValue
 from kubesteps.actions.params import known_actions
 from kubesteps.pipeline import semantics
 from kubesteps.pipeline.issues import Issue, raise_issues
+from kubesteps.pipeline.runs import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
 from kubesteps.pipeline.types import (
     ACTION_NAME_PATTERN,
     DNS1123_SUBDOMAIN_PATTERN,
@@ -306,10 +307,17 @@ class StepBase(BaseModel):
     )
     rerun_on_spec_change: bool = Field(
         default=True,
-        description="Run again after the spec changes even if it succeeded (default true).",
+        description=(
+            "Run again in a run started by a spec change even if it succeeded in the run "
+            "before (default true); a rerun runs every step."
+        ),
     )
     timeout: PositiveDuration | None = Field(
-        default=None, description="Fail an attempt that takes longer than this."
+        default=None,
+        description=(
+            "Fail an attempt that takes longer than this, also one that waits over several "
+            "passes (waitFor, job, approval, delay); the retry policy applies."
+        ),
     )
     throttle: Throttle | None = Field(default=None, description="Run at most once per interval.")
     retry: RetryPolicy = Field(
@@ -432,13 +440,29 @@ class PipelineSpec(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    suspend: bool = Field(default=False, description="Pause: no new steps start while true.")
+    suspend: bool = Field(
+        default=False,
+        description=(
+            "Pause the run: no new steps start while true; clearing it continues the same "
+            "run (finished steps do not run again)."
+        ),
+    )
     resync_period: PositiveDuration | None = Field(
         default=None,
         description="After the run is done, check everything again this often.",
     )
     timeout: PositiveDuration | None = Field(
-        default=None, description="Fail a run that takes longer than this."
+        default=None,
+        description=(
+            "Fail a run that takes longer than this (time suspended does not count; a "
+            "retry starts the clock again)."
+        ),
+    )
+    history_limit: int = Field(
+        default=DEFAULT_HISTORY_LIMIT,
+        ge=0,
+        le=MAX_HISTORY_LIMIT,
+        description="How many earlier runs status.history keeps, 0..50 (default 10).",
     )
     steps: list[Step] = Field(
         min_length=1,

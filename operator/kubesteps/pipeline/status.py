@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 # metav1.Condition's rules, so that `kubectl wait --for=condition=Ready` and kstatus work.
 from kubesteps.kube.conditions import CONDITION_REASON_PATTERN, CONDITION_TYPE_PATTERN
+from kubesteps.pipeline.runs import MAX_HISTORY_LIMIT, MAX_RUN_MESSAGE, PHASES, TRIGGERS
 
 MAX_CONDITION_MESSAGE = 32768
 # status.steps is bounded: forEach can generate many sub-steps, and an object must stay
@@ -63,8 +64,19 @@ class StepRecord(BaseModel):
     outputs: dict[str, Any] | None = Field(
         default=None, description="What the step's action returned, for later steps' CEL."
     )
-    generation: int | None = Field(
-        default=None, ge=0, description="The spec generation the step last ran for."
+    run: int | None = Field(
+        default=None, ge=1, description="The run (status.run.number) the record belongs to."
+    )
+    from_run: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Kept from this earlier run (rerunOnSpecChange: false): the step did not run again."
+        ),
+    )
+    attempt_started_at: datetime | None = Field(
+        default=None,
+        description="When the current attempt began, if not at startedAt (timeouts count from it).",
     )
     disabled: bool | None = Field(
         default=None, description="Disabled at run time by another step; skipped until enabled."
@@ -72,6 +84,79 @@ class StepRecord(BaseModel):
     inserted: list[Annotated[str, StringConstraints(max_length=253)]] | None = Field(
         default=None, max_length=100, description="Steps this step inserted at run time."
     )
+
+
+RunTrigger = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]*$", max_length=32)]
+RunPhase = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]*$", max_length=32)]
+RunMessage = Annotated[str, StringConstraints(max_length=MAX_RUN_MESSAGE)]
+StepName = Annotated[str, StringConstraints(max_length=253)]
+
+
+class RunStatus(BaseModel):
+    """The run the step records belong to."""
+
+    model_config = _STATUS_CONFIG
+
+    number: int = Field(ge=1, description="1, 2, 3...: one more for every new run.")
+    id: Annotated[str, StringConstraints(max_length=300)] = Field(
+        description="<pipeline name>-<number>, the name Events, Jobs and traces use."
+    )
+    trigger: RunTrigger = Field(
+        description=f"What started the run: {', '.join(TRIGGERS)} (more may come)."
+    )
+    phase: RunPhase = Field(description=f"One of {', '.join(PHASES)} (more may come).")
+    started_at: datetime
+    finished_at: datetime | None = None
+    spec_hash: Annotated[str, StringConstraints(max_length=64)] = Field(
+        description="Hash of what defines the work; a new run starts when it changes."
+    )
+    retries: int = Field(default=0, ge=0, description="Retries of this run (kubesteps.dev/retry).")
+    retried_at: datetime | None = Field(default=None, description="When the last retry began.")
+    suspended_at: datetime | None = Field(
+        default=None, description="Since when the run is suspended (spec.suspend)."
+    )
+    suspended_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Time suspended so far; it does not count against spec.timeout.",
+    )
+    reason: RunPhase | None = Field(
+        default=None, description="Why a finished run ended so (e.g. TimedOut, Superseded)."
+    )
+    failed_step: StepName | None = Field(
+        default=None, description="The step that failed (or was at work when it ended)."
+    )
+    message: RunMessage | None = None
+
+
+class HistoryEntry(BaseModel):
+    """An earlier run, as the history keeps it."""
+
+    model_config = _STATUS_CONFIG
+
+    number: int = Field(ge=1)
+    id: Annotated[str, StringConstraints(max_length=300)]
+    trigger: RunTrigger
+    phase: RunPhase
+    started_at: datetime
+    finished_at: datetime | None = None
+    retries: int | None = Field(default=None, ge=0)
+    reason: RunPhase | None = None
+    failed_step: StepName | None = None
+    message: RunMessage | None = None
+
+
+Token = Annotated[str, StringConstraints(max_length=200)]
+
+
+class HandledTokens(BaseModel):
+    """The last token acted on, per verb."""
+
+    model_config = _STATUS_CONFIG
+
+    retry: Token | None = None
+    rerun: Token | None = None
+    cancel: Token | None = None
 
 
 class PipelineStatus(BaseModel):
@@ -105,6 +190,19 @@ class PipelineStatus(BaseModel):
         description=(
             "The condition types the operator wrote for steps; a type no longer declared by "
             "the spec is removed from conditions (and only such a type)."
+        ),
+    )
+    run: RunStatus | None = Field(default=None, description="The current run.")
+    history: list[HistoryEntry] | None = Field(
+        default=None,
+        max_length=MAX_HISTORY_LIMIT,
+        description="Earlier runs, newest first (at most spec.historyLimit).",
+    )
+    handled_tokens: HandledTokens | None = Field(
+        default=None,
+        description=(
+            "The last token acted on per verb annotation (kubesteps.dev/retry, rerun, "
+            "cancel); a token seen again is ignored."
         ),
     )
     last_runs: dict[str, datetime] | None = Field(

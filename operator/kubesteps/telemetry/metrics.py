@@ -45,7 +45,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 # The engine's outcomes, plus `error`: the pass itself raised (for example, its status
 # write failed for good), so the engine's outcome never reached the controller.
 RECONCILE_OUTCOMES: Final = (
-    "done", "wait", "retry", "failed", "aborted", "invalid", "suspended", "error",
+    "done", "wait", "retry", "failed", "aborted", "invalid", "suspended", "cancelled", "error",
 )
 # The engine's step statuses except `pending`; `running` is a step whose run was cut off
 # because the pass was cancelled under it (the operator stopping).
@@ -226,6 +226,12 @@ class OperatorMetrics:
             "kubesteps_status_write_conflicts_total",
             "Status patches the API server refused with 409 Conflict.", registry=r,
         )
+        self._runs = Counter(
+            "kubesteps_runs_total",
+            "Runs that ended, by what started them and how they ended "
+            "(phase Succeeded, Failed or Cancelled).",
+            [*ns, "trigger", "phase"], registry=r,
+        )
         self._api_errors = Counter(
             "kubesteps_api_errors_total",
             "Failed Kubernetes API requests, by verb and HTTP status code "
@@ -287,6 +293,12 @@ class OperatorMetrics:
         ns = self._ns(namespace)
         self._step_runs.labels(**ns, action=action, outcome=outcome).inc()
         self._step_seconds.labels(**ns, action=action).observe(duration_s)
+
+    def observe_run(self, trigger: str, phase: str, *, namespace: str) -> None:
+        """A run ended: ``trigger`` started it, it ended ``phase``."""
+        _word("run trigger", trigger)
+        _word("run phase", phase)
+        self._runs.labels(**self._ns(namespace), trigger=trigger, phase=phase).inc()
 
     def observe_status_write(self, *, conflict: bool) -> None:
         """One status patch attempt; `conflict` when the server answered 409."""

@@ -1,0 +1,411 @@
+"""Runs: the identity of one execution of a Pipeline's work, and the verbs that steer it.
+
+A Pipeline stays one declarative object; what it does is organised in runs. A run starts
+when the Pipeline is created, when what defines its work changes (``specHash``: the steps
+and every other field that changes what runs, not ``suspend``, ``resyncPeriod``,
+``timeout`` or ``historyLimit``), or on an explicit ``rerun``. Step records belong to a
+run, so pausing, editing labels or an operator restart never re-runs a finished step.
+
+Everything here is pure: the reconciler reads ``status.run`` and the annotations, asks
+``advance`` what this pass means for the run, and writes the answer with the pass's status
+patch. Verbs (``kubesteps.dev/retry``, ``/rerun``, ``/cancel``) are annotations whose value
+is a token: a token is acted on once; the last one handled per verb is kept in
+``status.handledTokens``, so a replay (an operator restart between acting and removing the
+annotation, or a re-applied manifest) is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from kubesteps.engine.durations import format_elapsed
+from kubesteps.kube.conditions import stamp
+
+DOMAIN = "kubesteps.dev"
+# Applied in this order when several arrive together: the constructive verbs win.
+VERBS = ("cancel", "retry", "rerun")
+VERB_ANNOTATIONS = {verb: f"{DOMAIN}/{verb}" for verb in VERBS}
+
+# Triggers and phases are open enums: readers must accept values they do not know.
+CREATED, SPEC_CHANGED, RERUN, RETRY, SCHEDULE = "Created", "SpecChanged", "Rerun", "Retry", \
+    "Schedule"
+RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED = "Running", "Suspended", "Succeeded", \
+    "Failed", "Cancelled"
+TRIGGERS = (CREATED, SPEC_CHANGED, RERUN, RETRY, SCHEDULE)
+PHASES = (RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+# Spec fields that pace the work without changing it: a change starts no run.
+PACING_FIELDS = frozenset({"suspend", "resyncPeriod", "timeout", "historyLimit"})
+
+DEFAULT_HISTORY_LIMIT = 10
+MAX_HISTORY_LIMIT = 50
+MAX_RUN_MESSAGE = 256
+# Tokens are kept in status: a long one is kept as its digest.
+MAX_TOKEN = 128
+
+
+def work_hash(spec: Mapping[str, Any]) -> str:
+    """The hash of what defines the work: the spec (defaults applied) minus pacing fields."""
+    work = {key: value for key, value in spec.items() if key not in PACING_FIELDS}
+    text = json.dumps(work, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def token_key(token: str) -> str:
+    """How a verb's token is remembered in ``status.handledTokens``."""
+    token = token.strip()
+    if len(token) <= MAX_TOKEN:
+        return token
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_RUN_MESSAGE else text[: MAX_RUN_MESSAGE - 1] + "…"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """``status.run``: one run of a Pipeline."""
+
+    pipeline: str
+    number: int
+    trigger: str
+    phase: str
+    spec_hash: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    retries: int = 0
+    # When the last retry began: spec.timeout counts from here (or from started_at).
+    retried_at: datetime | None = None
+    # While suspended: since when; and the suspended time since the clock of spec.timeout
+    # started, which does not count against it.
+    suspended_at: datetime | None = None
+    suspended_seconds: float = 0.0
+    # Why a finished run ended as it did (CamelCase, as Ready's reason), and what happened.
+    reason: str = ""
+    failed_step: str = ""
+    message: str = ""
+
+    @property
+    def id(self) -> str:
+        return run_id(self.pipeline, self.number)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED
+
+    def active_seconds(self, now: datetime) -> float:
+        """Time the run has counted against spec.timeout: since it (or its last retry)
+        started, minus the time it spent suspended."""
+        base = self.retried_at or self.started_at
+        paused = self.suspended_seconds
+        if self.suspended_at is not None:
+            paused += max(0.0, (now - self.suspended_at).total_seconds())
+        return max(0.0, (now - base).total_seconds() - paused)
+
+    def suspend(self, now: datetime) -> Run:
+        if self.suspended_at is not None or self.finished:
+            return self if self.finished else replace(self, phase=SUSPENDED)
+        return replace(self, phase=SUSPENDED, suspended_at=now)
+
+    def resume(self, now: datetime) -> Run:
+        if self.suspended_at is None:
+            return self
+        paused = self.suspended_seconds + max(0.0, (now - self.suspended_at).total_seconds())
+        phase = RUNNING if self.phase == SUSPENDED else self.phase
+        return replace(self, suspended_at=None, suspended_seconds=round(paused), phase=phase)
+
+    def settle(
+        self, phase: str, now: datetime, *, reason: str = "", step: str = "", message: str = ""
+    ) -> Run:
+        """The run in ``phase``; a finished phase gets its finish time (kept if already so)."""
+        if phase in FINISHED:
+            finished = self.finished_at if self.phase == phase and self.finished_at else now
+            return replace(self, phase=phase, finished_at=finished, reason=reason or phase,
+                           failed_step=step, message=_short(message))
+        return replace(self, phase=phase, finished_at=None, reason="", failed_step="",
+                       message="")
+
+    def to_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "number": self.number,
+            "id": self.id,
+            "trigger": self.trigger,
+            "phase": self.phase,
+            "startedAt": stamp(self.started_at),
+            "specHash": self.spec_hash,
+            "retries": self.retries,
+        }
+        optional: dict[str, Any] = {
+            "finishedAt": stamp(self.finished_at) if self.finished_at else None,
+            "retriedAt": stamp(self.retried_at) if self.retried_at else None,
+            "suspendedAt": stamp(self.suspended_at) if self.suspended_at else None,
+            "suspendedSeconds": int(self.suspended_seconds) or None,
+            "reason": self.reason or None,
+            "failedStep": self.failed_step or None,
+            "message": self.message or None,
+        }
+        status.update({key: value for key, value in optional.items() if value is not None})
+        return status
+
+    def history_entry(self) -> dict[str, Any]:
+        """What ``status.history`` keeps of a run once another has started."""
+        entry: dict[str, Any] = {
+            "number": self.number,
+            "id": self.id,
+            "trigger": self.trigger,
+            "phase": self.phase,
+            "startedAt": stamp(self.started_at),
+        }
+        if self.finished_at is not None:
+            entry["finishedAt"] = stamp(self.finished_at)
+        if self.retries:
+            entry["retries"] = self.retries
+        if self.reason:
+            entry["reason"] = self.reason
+        if self.failed_step:
+            entry["failedStep"] = self.failed_step
+        if self.message:
+            entry["message"] = self.message
+        return entry
+
+    @classmethod
+    def from_status(cls, pipeline: str, status: Mapping[str, Any] | None) -> Run | None:
+        if not isinstance(status, Mapping) or not status.get("number"):
+            return None
+        started = _time(status.get("startedAt"))
+        if started is None:
+            return None
+        return cls(
+            pipeline=pipeline,
+            number=int(status["number"]),
+            trigger=str(status.get("trigger") or CREATED),
+            phase=str(status.get("phase") or RUNNING),
+            spec_hash=str(status.get("specHash") or ""),
+            started_at=started,
+            finished_at=_time(status.get("finishedAt")),
+            retries=int(status.get("retries") or 0),
+            retried_at=_time(status.get("retriedAt")),
+            suspended_at=_time(status.get("suspendedAt")),
+            suspended_seconds=float(status.get("suspendedSeconds") or 0),
+            reason=str(status.get("reason") or ""),
+            failed_step=str(status.get("failedStep") or ""),
+            message=str(status.get("message") or ""),
+        )
+
+
+def run_id(pipeline: str, number: int) -> str:
+    return f"{pipeline}-{number}"
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A verb annotation seen on the object: which verb, its token, its annotation key."""
+
+    verb: str
+    token: str
+
+    @property
+    def annotation(self) -> str:
+        return VERB_ANNOTATIONS[self.verb]
+
+
+@dataclass
+class RunDecision:
+    """What this pass does to the run, before any step runs."""
+
+    run: Run
+    # The runs this pass ended by starting another one (for history, events and metrics).
+    ended: list[Run] = field(default_factory=list)
+    # A run started in this pass: step records of earlier runs are dropped (``carry``: but
+    # successes of steps with rerunOnSpecChange: false are kept).
+    started: bool = False
+    carry: bool = False
+    # Failed (and cancelled, timed-out, rejected) steps start again with fresh attempts.
+    reset_failed: bool = False
+    # The run was cancelled in this pass.
+    cancelled: bool = False
+    acted: list[Verb] = field(default_factory=list)
+    replayed: list[Verb] = field(default_factory=list)
+    # Verbs that arrived but had nothing to act on (e.g. cancel of a finished run).
+    idle: list[Verb] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+def advance(
+    *,
+    pipeline: str,
+    status: Mapping[str, Any],
+    spec_hash: str,
+    annotations: Mapping[str, str],
+    now: datetime,
+    failed_steps: bool = False,
+    adopt: bool = False,
+) -> RunDecision:
+    """Decide the run of this pass from the stored status, the work's hash and the verbs.
+
+    ``failed_steps``: the current run has failed step records (a retry has work even when
+    the run itself succeeded, thanks to ``continueOnError``). ``adopt``: a status written
+    before runs existed, for the current generation: its step records become run 1's.
+    """
+    tokens = {str(k): str(v) for k, v in (status.get("handledTokens") or {}).items()}
+    current = Run.from_status(pipeline, status.get("run"))
+    if current is None:
+        run = Run(pipeline=pipeline, number=1, trigger=CREATED, phase=RUNNING,
+                  spec_hash=spec_hash, started_at=now)
+        decision = RunDecision(run, started=not adopt, tokens=tokens)
+    elif current.spec_hash != spec_hash:
+        decision = RunDecision(current, tokens=tokens)
+        _start(decision, SPEC_CHANGED, spec_hash, now, "the spec changed")
+        decision.carry = True
+    else:
+        decision = RunDecision(current, tokens=tokens)
+
+    for verb in _verbs(annotations):
+        if tokens.get(verb.verb) == token_key(verb.token):
+            decision.replayed.append(verb)
+            continue
+        tokens[verb.verb] = token_key(verb.token)
+        if verb.verb == "cancel":
+            if decision.run.finished:
+                decision.idle.append(verb)
+                continue
+            decision.cancelled = True
+            decision.run = decision.run.settle(
+                CANCELLED, now, reason="Cancelled",
+                message=f"cancelled by {verb.annotation}={verb.token}",
+            )
+        elif verb.verb == "retry":
+            run = decision.run
+            if run.phase not in (FAILED, CANCELLED) and not failed_steps:
+                decision.idle.append(verb)
+                continue
+            decision.cancelled = False
+            decision.reset_failed = True
+            # A fresh budget for spec.timeout: it counts from the retry (suspension, which
+            # the reconciler applies again, counted from now on).
+            decision.run = replace(
+                run.settle(RUNNING, now), retries=run.retries + 1, retried_at=now,
+                suspended_seconds=0.0, suspended_at=None,
+            )
+        else:
+            decision.cancelled = False
+            decision.reset_failed = False
+            if decision.started:  # a run started in this pass already: make it a rerun
+                decision.run = replace(decision.run, trigger=RERUN)
+            else:
+                _start(decision, RERUN, spec_hash, now, "a rerun was asked for")
+            decision.carry = False
+        decision.acted.append(verb)
+    decision.tokens = tokens
+    return decision
+
+
+def _start(decision: RunDecision, trigger: str, spec_hash: str, now: datetime,
+           why: str) -> None:
+    old = decision.run
+    number = old.number + 1
+    if not old.finished:
+        old = old.settle(CANCELLED, now, reason="Superseded",
+                         message=f"superseded by run {run_id(old.pipeline, number)}: {why}")
+    decision.ended.append(old)
+    decision.run = Run(pipeline=old.pipeline, number=number, trigger=trigger, phase=RUNNING,
+                       spec_hash=spec_hash, started_at=now)
+    decision.started = True
+
+
+def _verbs(annotations: Mapping[str, str]) -> list[Verb]:
+    found = []
+    for verb in VERBS:
+        value = annotations.get(VERB_ANNOTATIONS[verb])
+        if value is not None and str(value).strip():
+            found.append(Verb(verb, str(value).strip()))
+    return found
+
+
+def rotate(history: list[Mapping[str, Any]] | None, ended: list[Run], limit: int) -> list[Any]:
+    """``status.history``: the runs before the current one, newest first, at most ``limit``."""
+    entries = [run.history_entry() for run in reversed(ended)] + list(history or [])
+    seen: set[int] = set()
+    unique = []
+    for entry in entries:
+        number = int(entry.get("number") or 0)
+        if number not in seen:
+            seen.add(number)
+            unique.append(entry)
+    return unique[:limit]
+
+
+def timeout_message(limit_text: str, ran: float) -> str:
+    return f"run exceeded spec.timeout {limit_text} (ran {format_elapsed(ran)})"
+
+
+# -- approvals --------------------------------------------------------------------------
+
+APPROVAL_PREFIX = f"{DOMAIN}/approve."
+REJECTIONS = frozenset({"false", "no", "reject", "rejected"})
+# Values that approve without naming anyone.
+ANONYMOUS = frozenset({"true", "yes", "approve", "approved"})
+
+
+@dataclass(frozen=True)
+class ApprovalAnswer:
+    """An approval annotation read: approve or reject, by whom, and for which run."""
+
+    approved: bool
+    by: str
+    run: int | None  # the run it names, or None: whichever run is waiting
+    value: str
+
+
+def read_approval(value: str, pipeline: str) -> ApprovalAnswer | None:
+    """Read ``kubesteps.dev/approve.STEP``: ``<answer>`` or ``<answer>@<run id>``.
+
+    The answer is ``approve``/``yes``/``true``, ``reject``/``no``/``false``, or a name
+    (which approves, and is recorded as the approver). A trailing ``@<pipeline>-<number>``
+    binds it to that run; any other ``@`` belongs to the name (``alice@example.com``).
+    """
+    text = str(value).strip()
+    if not text:
+        return None
+    run = None
+    match = re.fullmatch(rf"(.*)@{re.escape(pipeline)}-([0-9]+)", text, flags=re.DOTALL)
+    if match is not None:
+        text, run = match.group(1).strip(), int(match.group(2))
+        if not text:
+            text = "approve"
+    word = text.lower()
+    if word in REJECTIONS:
+        return ApprovalAnswer(False, "", run, str(value).strip())
+    return ApprovalAnswer(True, "" if word in ANONYMOUS else text, run, str(value).strip())
+
+
+def approvals(annotations: Mapping[str, str]) -> dict[str, str]:
+    """Step name -> annotation value, for every approval annotation."""
+    return {
+        key[len(APPROVAL_PREFIX):]: str(value)
+        for key, value in annotations.items() if key.startswith(APPROVAL_PREFIX)
+    }
+
+
+def consumed(record: Mapping[str, Any] | None, value: str) -> bool:
+    """Whether a step's record shows it already acted on this approval value."""
+    if not record:
+        return False
+    outputs = record.get("outputs") or {}
+    return isinstance(outputs, Mapping) and outputs.get("value") == value and \
+        record.get("phase") in ("Succeeded", "Failed")
