@@ -348,8 +348,7 @@ class Reconciler:
             if old is not None and old.status is new.status and old.reason == new.reason:
                 return
             self._step_metrics(body, plan, new, started.pop(new.name, None))
-            if old is not None and old.status is StepStatus.WAITING and \
-                    new.reason == "TimedOut" and plan.actions.get(new.name) == "job":
+            if new.reason == "TimedOut" and plan.actions.get(new.name) == "job":
                 abandoned.append(new.name)  # its attempt timed out: its Job must go
             event = _EVENT_REASONS.get(new.status)
             if event is not None:
@@ -499,9 +498,10 @@ class Reconciler:
             return
         if run.phase == runs.SUSPENDED:
             self._emit(body, "RunSuspended", f"{run.id} is suspended", warning=False)
-        elif before == runs.SUSPENDED and run.phase == runs.RUNNING:
+            return
+        if before == runs.SUSPENDED:
             self._emit(body, "RunResumed", f"{run.id} resumed", warning=False)
-        elif run.finished:
+        if run.finished:
             text = f"{run.id} {run.phase.lower()}"
             if run.message:
                 text += f": {run.message}"

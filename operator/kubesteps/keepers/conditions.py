@@ -25,6 +25,7 @@ from kubesteps.engine import Outcome, OutcomeKind, StepState, StepStatus
 from kubesteps.engine.errors import short_message
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
+from kubesteps.kube.merge import merge_diff
 
 log = logging.getLogger("kubesteps.keepers.conditions")
 tracer = trace.get_tracer("kubesteps.keepers.conditions")
@@ -278,7 +279,10 @@ class ConditionsKeeper:
                 return  # the pass committed meanwhile: its summary is the newer truth
             for attempt in range(1, self.conflict_attempts + 1):
                 desired = self._render(running=running)
-                changes = {k: v for k, v in desired.items() if self._status.get(k) != v}
+                # Nested objects (run, handledTokens) are merged by the server: a key dropped
+                # from them must be sent as null, or it would stay.
+                changes = {k: merge_diff(self._status.get(k), v) for k, v in desired.items()
+                           if self._status.get(k) != v}
                 if not changes:
                     return
                 conflict: ApiError | None = None

@@ -20,6 +20,7 @@ from typing import Any
 
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import stamp
+from kubesteps.kube.merge import merge_patch
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -86,13 +87,7 @@ class LocalObjects:
             rv = current["metadata"]["resourceVersion"]
             if resource_version and resource_version != rv:
                 raise ApiError(409, "Conflict", "the object has been modified")
-            merged = dict(current.get("status") or {})
-            for key, value in status.items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            current["status"] = merged
+            current["status"] = merge_patch(current.get("status") or {}, dict(status))
             current["metadata"]["resourceVersion"] = str(int(rv) + 1)
             self._save(current)
             return current

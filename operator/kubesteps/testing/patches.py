@@ -15,21 +15,13 @@ import copy
 import json
 from typing import Any
 
+from kubesteps.kube.merge import merge_patch
 from kubesteps.testing.errors import ApiError
+
+__all__ = ["merge_patch", "strategic_merge_patch"]
 
 JSON = Any
 
-
-def merge_patch(target: JSON, patch: JSON) -> JSON:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def strategic_merge_patch(target: JSON, patch: JSON) -> JSON:

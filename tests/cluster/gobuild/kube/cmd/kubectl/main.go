@@ -1,0 +1,19 @@
+// Command kubectl: the kubectl of k8s.io/kubernetes, matched to the test cluster's server version.
+package main
+
+import (
+	"os"
+
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec/oidc auth plugins
+	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
+	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
+)
+
+func main() {
+	logs.GlogSetter(cmd.GetLogVerbosity(os.Args)) //nolint:errcheck
+	if err := cli.RunNoErrOutput(cmd.NewDefaultKubectlCommand()); err != nil {
+		util.CheckErr(err)
+	}
+}
