@@ -79,8 +79,10 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
         quiet: bool) -> None:
     """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
 
-    Exit code 0 when every Pipeline is Ready, 1 when one failed or is invalid, 2 when one
-    is not Ready yet (still waiting when the budget ran out, or suspended).
+    Exit code 0 when every Pipeline is Ready, 1 when one failed, was cancelled or is
+    invalid, 2 when one is not Ready yet (still waiting when the budget ran out, or
+    suspended). Verbs (kubesteps.dev/retry, rerun, cancel) and approvals are annotations in
+    the manifest, as on a cluster.
     """
     import asyncio
 

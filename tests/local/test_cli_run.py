@@ -95,7 +95,7 @@ def test_a_failed_pipeline_exits_1_with_the_steps_message(tmp_path: Path) -> Non
     result = run(manifests, "--state", tmp_path / "state.db")
 
     assert result.exit_code == 1, result.output
-    assert table_rows(result.output)[1][:4] == ["default/doomed", "False", "Failed", "call"]
+    assert table_rows(result.output)[1][:5] == ["default/doomed", "False", "Failed", "1", "call"]
     assert "no python action 'tests.local.not_installed' is installed" in result.output
 
 
@@ -109,7 +109,7 @@ def test_a_pipeline_still_waiting_when_the_budget_runs_out_exits_2(
 
     assert result.exit_code == 2, result.output
     slow = next(row for row in table_rows(result.output) if row[0] == "default/slow")
-    assert slow[1:4] == ["False", "Waiting", "pause"]
+    assert slow[1:5] == ["False", "Waiting", "1", "pause"]
 
 
 def test_a_suspended_pipeline_is_not_ready_and_exits_2(calls: Calls, tmp_path: Path) -> None:

@@ -233,11 +233,11 @@ async def test_the_table_lists_each_pipeline_then_its_steps(calls: Calls, state:
 
     rows = [line.split() for line in table(results).splitlines()]
 
-    assert rows[0] == ["PIPELINE", "READY", "REASON", "STEP", "MESSAGE"]
-    assert rows[1][:4] == ["default/a", "True", "Succeeded", "-"]
+    assert rows[0] == ["PIPELINE", "READY", "REASON", "RUN", "STEP", "MESSAGE"]
+    assert rows[1][:5] == ["default/a", "True", "Succeeded", "1", "-"]
     assert rows[2][:3] == ["first", "Succeeded", "attempts=1"]
     assert rows[3][:3] == ["second", "Succeeded", "attempts=1"]
-    assert rows[4][:4] == ["default/b", "False", "Waiting", "pause"]
+    assert rows[4][:5] == ["default/b", "False", "Waiting", "1", "pause"]
     assert rows[5][:3] == ["pause", "Waiting", "attempts=0"]
     assert len(rows) == 6
 
@@ -303,3 +303,45 @@ def test_objects_outlive_the_process_in_the_file(state: Path) -> None:
     assert stored is not None
     assert stored["metadata"]["uid"] == body["metadata"]["uid"]
     assert stored["status"] == {"observedGeneration": 1}
+
+
+# -- runs, locally ------------------------------------------------------------------------
+
+
+async def test_a_run_that_is_done_returns_at_once_even_with_a_resync_or_throttle(
+    calls: Calls, state: Path
+) -> None:
+    throttled = {**calls.step("often"), "throttle": {"interval": "1h"}}
+    [result] = await run_pipelines([pipeline("periodic", [throttled], resyncPeriod="1m")],
+                                   database=state, budget=30, echo=lambda _: None)
+
+    assert result.ready
+    assert result.passes == 1
+    assert result.result.delay is not None  # a resync is due: the operator would requeue
+
+
+async def test_verbs_in_the_manifest_act_once_and_a_replayed_token_is_ignored(
+    calls: Calls, state: Path
+) -> None:
+    manifest = pipeline("verbs", [calls.step("one")])
+    await run_pipelines([manifest], database=state, budget=10, echo=lambda _: None)
+    manifest["metadata"]["annotations"] = {"kubesteps.dev/rerun": "first"}
+
+    [rerun] = await run_pipelines([manifest], database=state, budget=10, echo=lambda _: None)
+    [again] = await run_pipelines([manifest], database=state, budget=10, echo=lambda _: None)
+
+    assert calls.count == 2
+    assert rerun.body["status"]["run"]["number"] == 2
+    assert again.body["status"]["run"]["number"] == 2
+    assert rerun.body["status"]["run"]["trigger"] == "Rerun"
+    assert "kubesteps.dev/rerun" not in (again.body["metadata"].get("annotations") or {})
+
+
+async def test_a_cancelled_local_run_is_settled_and_not_ready(state: Path) -> None:
+    manifest = pipeline("stopped", [delay("pause", "1h")])
+    manifest["metadata"]["annotations"] = {"kubesteps.dev/cancel": "now"}
+
+    [result] = await run_pipelines([manifest], database=state, budget=10, echo=lambda _: None)
+
+    assert (result.result.outcome, result.settled, result.ready) == ("cancelled", True, False)
+    assert ready_condition(result)["reason"] == "Cancelled"

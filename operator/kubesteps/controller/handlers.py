@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,10 @@ class _Schedule:
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
     seen: tuple[Any, ...] | None = None
+    # resourceVersions a pass started from and then changed: a pass handed such a body
+    # (kopf's handler and the nudge both get the same event) reads the object afresh, or
+    # it would act again on what the first pass already did (a verb, an approval).
+    outdated: deque[str] = field(default_factory=lambda: deque(maxlen=16))
 
     def cancel(self) -> None:
         if self.timer is not None:
@@ -81,8 +86,17 @@ async def _run_pass(
 ) -> PassResult:
     async with schedule.lock:
         schedule.cancel()
+        version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        if version and version in schedule.outdated:
+            fresh = await reconciler.fetch(body)
+            if fresh is None:
+                return PassResult("done", None, "the Pipeline is gone")
+            body = fresh
+            version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         schedule.seen = _fingerprint(body)
         result = await reconciler.reconcile(dict(body))
+        if version and result.resource_version and result.resource_version != version:
+            schedule.outdated.append(version)
     if not by_kopf and result.delay is not None and not result.permanent:
         # kopf's own retry (from to_kopf) schedules the next pass of passes it started;
         # this one it did not start, so we keep its time ourselves. No kopf daemon or

@@ -69,6 +69,9 @@ class PassResult:
     message: str
     step: str | None = None
     run: str = ""  # the run's id
+    # The object's resourceVersion once the pass's writes landed ("" when unknown): a body
+    # of an older version, handed to another pass, is stale.
+    resource_version: str = ""
 
     @property
     def permanent(self) -> bool:
@@ -228,13 +231,14 @@ class Reconciler:
         for step, value in runs.approvals(annotations).items():
             if runs.consumed(written.get(step), value):
                 removals[runs.APPROVAL_PREFIX + step] = value
-        await self._remove_annotations(body, writer, removals)
+        version = await self._remove_annotations(body, writer, removals) or \
+            keeper.resource_version or ""
         self._run_events(body, stored, decision, verdict.run, ignored)
         self._track(body, verdict.summary.ready, verdict.summary.reason,
                     retrying=sum(1 for s in keeper.states().values()
                                  if s.status is StepStatus.RETRYING))
         return PassResult(verdict.outcome, verdict.delay, verdict.summary.message,
-                          verdict.step, verdict.run.id)
+                          verdict.step, verdict.run.id, version)
 
     async def _decide(
         self,
@@ -449,16 +453,22 @@ class Reconciler:
 
     async def _remove_annotations(
         self, body: Mapping[str, Any], writer: StatusStore, removals: Mapping[str, str]
-    ) -> None:
+    ) -> str | None:
         """Remove verb and approval annotations that were acted on (each only if it still
-        holds the value acted on: a newer one set meanwhile is the next pass's)."""
+        holds the value acted on: a newer one set meanwhile is the next pass's); the
+        object's resourceVersion afterwards, when the server said."""
         if not removals:
-            return
+            return None
         try:
-            await writer.remove_annotations(removals)
+            result = await writer.remove_annotations(removals)
         except Exception as error:  # the next pass sees them again, as replays: no harm
             log.warning("could not remove the annotations %s from %s: %s",
                         ", ".join(sorted(removals)), body.get("metadata", {}).get("name"), error)
+            return None
+        if isinstance(result, Mapping):
+            version = (result.get("metadata") or {}).get("resourceVersion")
+            return str(version) if version else None
+        return None
 
     def _run_events(
         self,

@@ -257,6 +257,11 @@ class ConditionsKeeper:
         """The status as last written (or read)."""
         return self._status
 
+    @property
+    def resource_version(self) -> str | None:
+        """The object's resourceVersion as of the last write (or read)."""
+        return self._resource_version
+
     def _arm_timer(self) -> None:
         if self._timer is None:
             loop = asyncio.get_running_loop()

@@ -111,7 +111,7 @@ class StatusWriter:
         ref = self.ref
         return await self.client.get(ref.api_version, ref.kind, ref.name, ref.namespace)
 
-    async def remove_annotations(self, expected: Mapping[str, str]) -> None:
+    async def remove_annotations(self, expected: Mapping[str, str]) -> Obj | None:
         """Remove annotations that still hold the values in ``expected``, in one JSON patch.
 
         Each removal is guarded by a ``test`` of its value, so one set anew since it was read
@@ -121,22 +121,23 @@ class StatusWriter:
         ref = self.ref
         patches = [_guarded_removal(key, value) for key, value in sorted(expected.items())]
         try:
-            await self.client.patch(ref.api_version, ref.kind, ref.name, ref.namespace,
-                                    [op for ops in patches for op in ops],
-                                    content_type=JSON_PATCH)
-            return
+            return await self.client.patch(ref.api_version, ref.kind, ref.name, ref.namespace,
+                                           [op for ops in patches for op in ops],
+                                           content_type=JSON_PATCH)
         except ApiError as error:
             if error.status != 422 or len(patches) == 1:
                 if error.status in (404, 422):
-                    return  # gone, or the value changed: nothing of ours to remove
+                    return None  # gone, or the value changed: nothing of ours to remove
                 raise
+        result = None
         for ops in patches:
             try:
-                await self.client.patch(ref.api_version, ref.kind, ref.name, ref.namespace,
-                                        ops, content_type=JSON_PATCH)
+                result = await self.client.patch(ref.api_version, ref.kind, ref.name,
+                                                 ref.namespace, ops, content_type=JSON_PATCH)
             except ApiError as error:
                 if error.status not in (404, 422):
                     raise
+        return result
 
 
 def _guarded_removal(key: str, value: str) -> list[dict[str, Any]]:

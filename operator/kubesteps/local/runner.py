@@ -1,7 +1,9 @@
 """`kubesteps run`: reconcile Pipeline manifests on this machine, no cluster needed.
 
 Each Pipeline goes through the operator's own reconcile pass, again and again (sleeping
-the requeue delay in between) until it settles or the time budget runs out. Its status
+the requeue delay in between) until its run settles (done, failed, cancelled, suspended or
+invalid: a resync or a throttled step due later does not keep it going) or the time budget
+runs out. Its status
 lives in a SQLite file, so a second run resumes where the first stopped. Actions that talk
 to Kubernetes (``apply``, ``waitFor``…) get an embedded API emulator, which lives only as
 long as the run; Jobs never run there, so ``job`` steps need a real cluster.
@@ -35,7 +37,9 @@ class LocalResult:
 
     @property
     def settled(self) -> bool:
-        return self.result.delay is None or self.result.permanent
+        """Nothing more happens by waiting: the run is over (a resync or a throttled step
+        due later does not count), failed, cancelled, suspended or invalid."""
+        return self.result.delay is None or self.result.permanent or self.ready
 
     @property
     def ready(self) -> bool:
@@ -116,22 +120,24 @@ async def _settle(
         stored = await asyncio.to_thread(objects.get, meta["namespace"], meta["name"])
         body = stored if stored is not None else body
         left = deadline - time.monotonic()
-        if result.delay is None or result.permanent or left <= 0:
-            return LocalResult(meta["name"], meta["namespace"], result, body, passes)
+        settled = LocalResult(meta["name"], meta["namespace"], result, body, passes)
+        if settled.settled or left <= 0 or result.delay is None:
+            return settled
         await asyncio.sleep(min(result.delay, left))
 
 
 def table(results: Sequence[LocalResult]) -> str:
     """The final table: one line per Pipeline, then its steps."""
-    lines = [f"{'PIPELINE':<24} {'READY':<6} {'REASON':<12} {'STEP':<20} MESSAGE"]
+    lines = [f"{'PIPELINE':<24} {'READY':<6} {'REASON':<12} {'RUN':<6} {'STEP':<20} MESSAGE"]
     for r in results:
         status = r.body.get("status") or {}
         ready: Mapping[str, Any] = next(
             (c for c in status.get("conditions", []) if c.get("type") == "Ready"), {}
         )
+        run = (status.get("run") or {}).get("number") or "-"
         lines.append(
             f"{r.namespace + '/' + r.name:<24} {ready.get('status', '?'):<6} "
-            f"{ready.get('reason', '?'):<12} {status.get('currentStep') or '-':<20} "
+            f"{ready.get('reason', '?'):<12} {run!s:<6} {status.get('currentStep') or '-':<20} "
             f"{ready.get('message', '')}"
         )
         for step in status.get("steps", []):
