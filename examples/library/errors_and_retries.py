@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from kubesteps import (
     ExpectedError,
+    MemoryStateKeeper,
     OutcomeKind,
     PermanentError,
     RetryableError,
@@ -33,6 +34,11 @@ def reject_bad_input() -> None:
     raise PermanentError("spec.replicas must be >= 0")  # no retry can fix this
 
 
+def refuse_with_details() -> None:
+    # The step's recorded reason becomes "Rejected" and its outputs are kept.
+    raise PermanentError("rejected by bob", reason="Rejected", outputs={"rejectedBy": "bob"})
+
+
 def nothing_to_do() -> None:
     raise ExpectedError("already up to date")  # carry on; the step's state is unchanged
 
@@ -48,6 +54,12 @@ async def main() -> None:
     outcome = await StepsEngine([SimpleStep(run=reject_bad_input)]).run()
     assert outcome.kind is OutcomeKind.FAILED
     assert requeue_delay(outcome) is None  # failed for good: wait for a change
+
+    keeper = MemoryStateKeeper()
+    outcome = await StepsEngine([SimpleStep(run=refuse_with_details)], keeper=keeper).run()
+    state = keeper.states["refuse_with_details"]
+    assert (outcome.kind, state.reason, state.outputs) == (
+        OutcomeKind.FAILED, "Rejected", {"rejectedBy": "bob"})
 
     # An unexpected exception is retried too; after `limit` attempts it fails for good.
     def crash() -> None:

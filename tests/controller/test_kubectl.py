@@ -49,8 +49,8 @@ async def test_apply_wait_and_get_show_the_pipeline_ready(
         table = await kubectl(kubeconfig, "get", "pipelines")
 
     header, row = table.strip().splitlines()
-    assert header.split() == ["NAME", "READY", "REASON", "STEP", "AGE"]
-    assert row.split()[:3] == ["hello", "True", "Succeeded"]
+    assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "AGE"]
+    assert row.split()[:4] == ["hello", "True", "Succeeded", "1"]
     conditions = yaml.safe_load(await kubectl(
         kubeconfig, "get", "pipeline", "hello", "-o", "jsonpath={.status.conditions}"))
     assert {c["type"]: c["status"] for c in conditions} == {

@@ -485,6 +485,7 @@ async def test_retry_runs_the_failed_steps_again_and_not_the_succeeded_ones(
     body = await fetch("again")
     run = run_of(body)
     assert (run["number"], run["phase"], run["retries"]) == (1, "Succeeded", 1)
+    assert run["trigger"] == "Retry"
     assert run["retriedAt"] == "2026-03-01T12:01:00Z"
     assert record(body, "flaky")["attempts"] == 1, "fresh attempt counters"
     assert "kubesteps.dev/retry" not in (body["metadata"].get("annotations") or {})
@@ -492,7 +493,7 @@ async def test_retry_runs_the_failed_steps_again_and_not_the_succeeded_ones(
     assert "RunRetried" in await event_reasons(api, events, "again")
     rendered = metrics.render()
     assert 'kubesteps_runs_total{phase="Failed",trigger="Created"} 1.0' in rendered
-    assert 'kubesteps_runs_total{phase="Succeeded",trigger="Created"} 1.0' in rendered
+    assert 'kubesteps_runs_total{phase="Succeeded",trigger="Retry"} 1.0' in rendered
 
 
 async def test_rerun_starts_a_new_run_in_which_every_step_runs(
@@ -633,3 +634,38 @@ async def test_fifty_history_entries_with_500_step_records_stay_well_under_the_s
     assert body["status"]["history"][0]["id"] == "huge-50"
     size = len(json.dumps(body))
     assert size < 1024 * 1024, f"{size} bytes"
+
+
+# -- 8. traces --------------------------------------------------------------------------
+
+
+async def test_every_pass_names_its_run_and_an_ended_run_is_one_span_of_its_own(
+    api: KubeClient, fetch: Fetch, calls: Calls, clock: Clock
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reconciler = Reconciler(lambda: api, clock=clock, tracer=provider.get_tracer("test"))
+    await api.create(pipeline("traced", [{"name": "wait", "action": "delay",
+                                          "with": {"duration": "10s"}}]))
+    await reconcile(reconciler, fetch, "traced")
+    clock.advance(10)
+    await reconcile(reconciler, fetch, "traced")
+
+    spans = exporter.get_finished_spans()
+    passes = [s for s in spans if s.name == "reconcile"]
+    assert [s.attributes["kubesteps.run.id"] for s in passes] == ["traced-1", "traced-1"]
+    (run,) = [s for s in spans if s.name == "run"]
+    assert run.parent is None, "a root span: the run outlives any one pass"
+    assert run.attributes is not None
+    assert dict(run.attributes) == {
+        "kubesteps.pipeline": "traced", "kubesteps.run.id": "traced-1",
+        "kubesteps.run.number": 1, "kubesteps.run.trigger": "Created",
+        "kubesteps.run.phase": "Succeeded", "kubesteps.run.retries": 0,
+    }
+    assert (run.end_time or 0) - (run.start_time or 0) == 10 * 10**9
+    assert [link.context.span_id for link in run.links] == [passes[-1].context.span_id]

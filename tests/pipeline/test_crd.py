@@ -137,6 +137,7 @@ def test_names_printer_columns_and_subresources() -> None:
     assert columns == {
         "Ready": '.status.conditions[?(@.type=="Ready")].status',
         "Reason": '.status.conditions[?(@.type=="Ready")].reason',
+        "Run": ".status.run.number",
         "Step": ".status.currentStep",
         "Age": ".metadata.creationTimestamp",
     }
@@ -157,11 +158,29 @@ def test_a_status_the_operator_writes_passes_the_schema() -> None:
                 "observedGeneration": 2,
             }
         ],
-        "steps": [{"name": "first", "phase": "Waiting", "attempts": 1, "outputs": {"a": [1]}}],
+        "steps": [{"name": "first", "phase": "Waiting", "attempts": 1, "outputs": {"a": [1]},
+                   "run": 3, "attemptStartedAt": "2026-01-01T00:00:00Z"}],
+        "run": {"number": 3, "id": "demo-3", "trigger": "Retry", "phase": "Running",
+                "startedAt": "2026-01-01T00:00:00Z", "specHash": "0123456789abcdef",
+                "retries": 1, "retriedAt": "2026-01-01T00:01:00Z"},
+        "history": [{"number": 2, "id": "demo-2", "trigger": "SpecChanged",
+                     "phase": "Cancelled", "reason": "Superseded",
+                     "startedAt": "2025-12-31T00:00:00Z", "finishedAt": "2026-01-01T00:00:00Z",
+                     "message": "superseded by run demo-3: the spec changed"}],
+        "handledTokens": {"retry": "1767225660"},
         "kopf": {"progress": {}},
     }
 
     assert schema_errors(manifest) == []
+
+
+def test_the_run_history_is_bounded_by_the_schema() -> None:
+    entry = {"number": 1, "id": "demo-1", "trigger": "Created", "phase": "Succeeded",
+             "startedAt": "2026-01-01T00:00:00Z"}
+    manifest = pipeline(delay("first"))
+    manifest["status"] = {"history": [entry] * 51}
+
+    assert [path for path, _ in schema_errors(manifest)] == ["status.history"]
 
 
 @pytest.mark.parametrize(

@@ -75,11 +75,12 @@ The operator's rules on namespaced resources: the same list serves the ClusterRo
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-# The job action lists a step's Jobs by label and creates the next one; Kubernetes deletes
-# them (TTL, garbage collection).
+# The job action lists a step's Jobs by label and creates the next one; the operator deletes
+# a Job whose attempt timed out or whose run was cancelled or superseded (finished ones go
+# by TTL and garbage collection).
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "list"]
+  verbs: ["create", "list", "delete"]
 # The http action reads the Secret a step names (and sends it only when it is labelled
 # kubesteps.dev/http-credential=true).
 - apiGroups: [""]

@@ -46,7 +46,7 @@ from kubesteps.telemetry.metrics import OperatorMetrics
 log = logging.getLogger("kubesteps.controller")
 # kopf's bookkeeping annotations change on every pass; they are not part of the spec.
 _KOPF_ANNOTATIONS = "kopf.zalando.org/"
-tracer = trace.get_tracer("kubesteps.controller")
+_tracer = trace.get_tracer("kubesteps.controller")
 
 # Events for the transitions a person watching `kubectl describe` cares about.
 _EVENT_REASONS = {
@@ -107,8 +107,12 @@ class Reconciler:
         observer: Callable[[Mapping[str, Any], StepState | None, StepState], None] | None = None,
         running_flush_after: float | None = 2.0,
         action_settings: Mapping[str, Any] | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._client = client
+        # The pass's and the run's spans (by default the global provider's: no-op when
+        # tracing is off).
+        self.tracer = tracer or _tracer
         # Operator-wide settings the actions read from ``ActionContext.extras``.
         self.action_settings = dict(action_settings or {})
         self._store = store
@@ -128,7 +132,7 @@ class Reconciler:
         meta = body.get("metadata", {})
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
         started = time.monotonic()
-        with tracer.start_as_current_span(
+        with self.tracer.start_as_current_span(
             "reconcile",
             attributes={
                 "k8s.namespace.name": namespace,
@@ -522,7 +526,7 @@ class Reconciler:
     def _count_run(self, run: runs.Run, namespace: str) -> None:
         if self.metrics is not None:
             self.metrics.observe_run(run.trigger, run.phase, namespace=namespace)
-        trace_run(run)
+        trace_run(self.tracer, run)
 
     # -- side channels: events and metrics ------------------------------------------------
 
@@ -564,7 +568,7 @@ def _with_step(body: Mapping[str, Any], error: SpecError) -> str:
     return f"{error} [step {step!r}]" if step else str(error)
 
 
-def trace_run(run: runs.Run) -> None:
+def trace_run(tracer: trace.Tracer, run: runs.Run) -> None:
     """One span for a whole run, emitted when it ends, with its real start and end times.
 
     A run spans many passes (each a trace of its own): this root span carries the run's id,

@@ -180,6 +180,8 @@ def crd() -> dict[str, Any]:
                     "additionalPrinterColumns": [
                         ready_column("Ready", "status"),
                         ready_column("Reason", "reason"),
+                        {"name": "Run", "type": "integer", "jsonPath": ".status.run.number",
+                         "description": "The number of the current run."},
                         {"name": "Step", "type": "string", "jsonPath": ".status.currentStep"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],

@@ -299,8 +299,8 @@ def advance(
             # A fresh budget for spec.timeout: it counts from the retry (suspension, which
             # the reconciler applies again, counted from now on).
             decision.run = replace(
-                run.settle(RUNNING, now), retries=run.retries + 1, retried_at=now,
-                suspended_seconds=0.0, suspended_at=None,
+                run.settle(RUNNING, now), trigger=RETRY, retries=run.retries + 1,
+                retried_at=now, suspended_seconds=0.0, suspended_at=None,
             )
         else:
             decision.cancelled = False
