@@ -63,13 +63,14 @@ supplied() { # name
 any_test_asset=false
 for b in "${BINARIES[@]}"; do
 	var=TEST_ASSET_$(tr 'a-z-' 'A-Z_' <<<"$b")
-	[[ -n ${!var:-} ]] && any_test_asset=true
+	if [[ -n ${!var:-} ]]; then any_test_asset=true; fi
 done
-use_assets=false
 if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
-	use_assets=true
-	for b in "${REQUIRED[@]}"; do [[ -x $KUBEBUILDER_ASSETS/$b ]] || use_assets=false; done
-	if ! $use_assets; then
+	complete=true
+	for b in "${REQUIRED[@]}"; do
+		if [[ ! -x $KUBEBUILDER_ASSETS/$b ]]; then complete=false; fi
+	done
+	if ! $complete; then
 		log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks one of ${REQUIRED[*]}: using what it has, building the rest"
 	elif ! $any_test_asset && [[ -x $KUBEBUILDER_ASSETS/kube-controller-manager && -x $KUBEBUILDER_ASSETS/helm ]]; then
 		log "using KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
@@ -145,25 +146,29 @@ build() { # name
 }
 
 total=$SECONDS
-if ! $use_assets && ! $any_test_asset && [[ -z ${KUBEBUILDER_ASSETS:-} ]]; then
+declare -A SRC=()
+for b in "${BINARIES[@]}"; do
+	src=$(supplied "$b")
+	if [[ -n $src ]]; then SRC[$b]=$src; fi
+done
+if ((${#SRC[@]} == 0)); then
 	for b in "${BINARIES[@]}"; do build "$b"; done
 	log "done in $((SECONDS - total))s"
 	echo "$BUILD_DIR"
 	exit 0
 fi
 
-# Some binaries were supplied: a folder of symlinks, supplied ones first, built ones for the rest.
+# Some binaries were supplied: a folder of symlinks, to the supplied ones and to built ones for the rest.
 OUT=$CACHE/cluster-bin/$K8S_VERSION-assets
 mkdir -p "$OUT"
 for b in "${BINARIES[@]}"; do
-	src=$(supplied "$b")
-	if [[ -z $src ]]; then
-		build "$b"
-		src=$BUILD_DIR/$b
+	if [[ -n ${SRC[$b]:-} ]]; then
+		log "$b: using ${SRC[$b]}"
+		ln -sfn "${SRC[$b]}" "$OUT/$b"
 	else
-		log "$b: using $src"
+		build "$b"
+		ln -sfn "$BUILD_DIR/$b" "$OUT/$b"
 	fi
-	ln -sfn "$src" "$OUT/$b"
 done
 log "done in $((SECONDS - total))s"
 echo "$OUT"
