@@ -18,10 +18,11 @@ async def test_the_demo_settles_every_example_it_runs() -> None:
     assert ready, output
     assert "approving approve-release" in output
     table = output.split("\n\n")[-1].splitlines()
-    assert table[0].split()[:4] == ["NAME", "READY", "REASON", "STEP"]
+    assert table[0].split()[:5] == ["NAME", "READY", "REASON", "RUN", "STEP"]
     names = {row.split()[0] for row in table[1:]}
     assert names == {"apply-and-wait", "release", "hello", "parallel"}
     assert all(row.split()[1] == "True" for row in table[1:])
+    assert all(row.split()[3] == "1" for row in table[1:])
 
 
 def test_examples_marked_skip_are_left_out_with_their_reason() -> None:
