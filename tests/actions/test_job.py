@@ -226,13 +226,83 @@ async def test_stop_jobs_deletes_unfinished_jobs_only_and_can_spare_a_run(
     done = make_run("job", BUILD, step="test")
     await done.once()
     await finish(kube, "demo-test-1-1", "Complete", succeeded=1)
-    newer = make_run("job", BUILD, step="build", run=run_of(2))
+    newer = make_run("job", BUILD, step="deploy", run=run_of(2))
     await newer.once()
 
     assert await stop_jobs(kube, "default", "demo", keep_run=2) == ["demo-build-1-1"]
     assert k8s_emulator.object("jobs", "demo-test-1-1", "default") is not None
+    assert k8s_emulator.object("jobs", "demo-deploy-2-1", "default") is not None
+    assert await stop_jobs(kube, "default", "demo") == ["demo-deploy-2-1"]
+
+
+async def test_a_newer_run_stops_what_an_older_run_of_the_step_left_running(
+    make_run: RunFactory, k8s_emulator: Emulator
+) -> None:
+    await started_build(make_run)
+    newer = make_run("job", BUILD, step="build", run=run_of(2))
+
+    assert (await newer.once()).kind is OutcomeKind.WAIT
+
+    assert k8s_emulator.object("jobs", "demo-build-1-1", "default") is None
     assert k8s_emulator.object("jobs", "demo-build-2-1", "default") is not None
-    assert await stop_jobs(kube, "default", "demo") == ["demo-build-2-1"]
+
+
+async def test_a_step_waiting_across_a_retry_of_its_run_keeps_its_job(
+    make_run: RunFactory, kube: KubeClient, k8s_emulator: Emulator, clock: FakeClock
+) -> None:
+    """A retry restarts failed steps only; one still waiting goes on with its Job."""
+    run = await started_build(make_run)
+    run.run = run_of(1, retries=1)
+    clock.advance(5)
+
+    assert (await run.once()).kind is OutcomeKind.WAIT
+
+    assert run.state.message.startswith("waiting for Job demo-build-1-1")
+    assert k8s_emulator.object("jobs", "demo-build-1r1-1", "default") is None
+    await finish(kube, "demo-build-1-1", "Complete", succeeded=1)
+    clock.advance(5)
+    assert (await run.once()).kind is OutcomeKind.DONE
+
+
+async def test_a_job_started_before_runs_existed_is_adopted(
+    make_run: RunFactory, kube: KubeClient, k8s_emulator: Emulator, clock: FakeClock
+) -> None:
+    """An upgrade keeps a waiting step's record as run 1's; its Job carries the labels of
+    the version before (one set of Jobs per generation), and a name that may equal the new
+    one: it is found, not doubled."""
+    legacy = {"kubesteps.dev/pipeline": "demo", "kubesteps.dev/step": "build",
+              "kubesteps.dev/generation": "1", "kubesteps.dev/attempt": "1"}
+    await kube.create({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "demo-build-1-1", "namespace": "default", "labels": legacy,
+                     "ownerReferences": [{"apiVersion": "kubesteps.dev/v1alpha1",
+                                          "kind": "Pipeline", "name": "demo",
+                                          "uid": PIPELINE_UID}]},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "step", "image": "busybox:1.36"}]}}},
+    })
+    await finish(kube, "demo-build-1-1", "Complete", succeeded=1)
+    run = make_run("job", BUILD, step="build")
+
+    assert (await run.once()).kind is OutcomeKind.DONE
+    assert run.state.outputs is not None
+    assert run.state.outputs["jobName"] == "demo-build-1-1"
+
+
+async def test_a_job_of_the_same_name_owned_by_someone_else_fails_the_step_clearly(
+    make_run: RunFactory, kube: KubeClient
+) -> None:
+    await kube.create({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "demo-build-1-1", "namespace": "default"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "c", "image": "busybox:1.36"}]}}},
+    })
+    run = make_run("job", BUILD, step="build")
+
+    assert (await run.once()).kind is OutcomeKind.FAILED
+    assert run.state.message == ("Job default/demo-build-1-1 exists and does not belong to "
+                                 "pipeline 'demo': delete it or rename the step")
 
 
 async def test_a_refused_job_fails_for_good(

@@ -356,8 +356,8 @@ async def test_an_answer_for_another_run_is_ignored_with_a_warning_and_removed(
     assert (await reconcile(reconciler, fetch, "bound")).outcome == "wait"
     assert GATE_KEY not in ((await fetch("bound"))["metadata"].get("annotations") or {})
     (warning,) = await event_messages(api, events, "ApprovalIgnored")
-    assert warning == ("kubesteps.dev/approve.gate='alice@bound-7' ignored: it answers run "
-                       "bound-7, and the current run is bound-1")
+    assert warning == ("bound-1: kubesteps.dev/approve.gate='alice@bound-7' ignored: it "
+                       "answers run bound-7, and the current run is bound-1")
 
     await annotate(api, "bound", GATE_KEY, "alice@bound-1")
     assert (await reconcile(reconciler, fetch, "bound")).outcome == "done"
@@ -489,7 +489,7 @@ async def test_retry_runs_the_failed_steps_again_and_not_the_succeeded_ones(
     assert run["retriedAt"] == "2026-03-01T12:01:00Z"
     assert record(body, "flaky")["attempts"] == 1, "fresh attempt counters"
     assert "kubesteps.dev/retry" not in (body["metadata"].get("annotations") or {})
-    assert body["status"]["handledTokens"] == {"retry": "2026-03-01T12:01"}
+    assert body["status"]["handledTokens"] == {"retry": ["2026-03-01T12:01"]}
     assert "RunRetried" in await event_reasons(api, events, "again")
     rendered = metrics.render()
     assert 'kubesteps_runs_total{phase="Failed",trigger="Created"} 1.0' in rendered
@@ -562,7 +562,7 @@ async def test_a_token_replayed_after_a_restart_is_acted_on_once(
     assert calls.counts == {"once": 2}
     assert "kubesteps.dev/rerun" not in (body["metadata"].get("annotations") or {})
     (ignored,) = await event_messages(api, events, "VerbIgnored")
-    assert ignored.startswith("kubesteps.dev/rerun=abc ignored: this token was acted on")
+    assert ignored.startswith("replay-2: kubesteps.dev/rerun=abc ignored: this token was acted")
 
 
 async def test_a_verb_with_nothing_to_act_on_is_reported_and_removed(
@@ -576,7 +576,8 @@ async def test_a_verb_with_nothing_to_act_on_is_reported_and_removed(
     assert (await reconcile(reconciler, fetch, "idle")).outcome == "done"
 
     (ignored,) = await event_messages(api, events, "VerbIgnored")
-    assert ignored == "kubesteps.dev/cancel=x ignored: run idle-1 is Succeeded, nothing to cancel"
+    assert ignored == ("idle-1: kubesteps.dev/cancel=x ignored: run idle-1 is Succeeded, "
+                       "nothing to cancel")
     assert "kubesteps.dev/cancel" not in ((await fetch("idle"))["metadata"].get("annotations")
                                           or {})
 
@@ -669,3 +670,361 @@ async def test_every_pass_names_its_run_and_an_ended_run_is_one_span_of_its_own(
     }
     assert (run.end_time or 0) - (run.start_time or 0) == 10 * 10**9
     assert [link.context.span_id for link in run.links] == [passes[-1].context.span_id]
+
+
+# -- what a review of the run model found (each test failed before its fix) --------------
+
+
+async def test_a_pass_given_a_body_from_before_the_last_pass_reads_the_object_afresh(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    events: EventRecorder,
+) -> None:
+    """kopf's handler and the nudge get the same event; a change may land while a pass
+    runs: the second pass must not act on the verb again from the body it was given."""
+    from kubesteps.controller import handlers
+
+    await api.create(pipeline("stale", [work("one")]))
+    await reconcile(reconciler, fetch, "stale")
+    await annotate(api, "stale", "kubesteps.dev/rerun", "t1")
+    before = await fetch("stale")
+    await annotate(api, "stale", "note", "a change while the pass runs")
+    during = await fetch("stale")
+    schedule = handlers._Schedule()
+
+    await handlers._run_pass(reconciler, before, schedule, by_kopf=False)
+    await handlers._run_pass(reconciler, during, schedule, by_kopf=True)
+    await handlers._run_pass(reconciler, before, schedule, by_kopf=True)
+
+    assert calls.counts == {"one": 2}
+    assert run_of(await fetch("stale"))["number"] == 2
+    assert (await event_reasons(api, events, "stale")).count("RunStarted") == 2
+
+
+async def test_a_write_over_a_status_another_pass_moved_on_is_dropped(
+    api: KubeClient, fetch: Fetch, calls: Calls, clock: Clock
+) -> None:
+    first, second = (Reconciler(lambda: api, clock=clock) for _ in range(2))
+    await api.create(pipeline("race", [work("one")]))
+    await first.reconcile(await fetch("race"))
+    await annotate(api, "race", "kubesteps.dev/rerun", "r1")
+    stale = await fetch("race")
+    await first.reconcile(await fetch("race"))  # acts on the rerun: run 2
+
+    result = await second.reconcile(stale)  # decided from before: its write would undo it
+
+    assert (result.outcome, result.delay) == ("retry", 0.5)
+    body = await fetch("race")
+    assert run_of(body)["number"] == 2
+    assert body["status"]["handledTokens"] == {"rerun": ["r1"]}
+
+
+async def test_a_retry_leaves_a_step_at_work_alone_with_its_job(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    k8s_emulator: Emulator,
+) -> None:
+    calls.broken.add("lint")
+    await api.create(pipeline("mixed", [
+        {"name": "both", "parallel": {"steps": [
+            work("lint", retry={"limit": 0}), job_step("build"),
+        ]}},
+    ]))
+    failed = await reconcile(reconciler, fetch, "mixed")
+    assert failed.outcome == "failed"
+    body = await fetch("mixed")
+    assert (record(body, "build")["phase"], record(body, "build")["reason"]) == (
+        "Failed", "Stopped"), "what worked beside the failure stops with the run"
+    assert jobs(k8s_emulator) == []
+    calls.broken.clear()
+    await annotate(api, "mixed", "kubesteps.dev/retry", "r1")
+
+    assert (await reconcile(reconciler, fetch, "mixed")).outcome == "wait"
+
+    assert jobs(k8s_emulator) == ["mixed-build-1r1-1"]
+    assert calls.counts == {"lint": 2}
+
+
+async def test_cancel_and_retry_together_restart_the_job(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator
+) -> None:
+    await api.create(pipeline("restart", [job_step("build")]))
+    await reconcile(reconciler, fetch, "restart")
+    await api.patch(API, "Pipeline", "restart", "default", {"metadata": {"annotations": {
+        "kubesteps.dev/cancel": "c1", "kubesteps.dev/retry": "r1"}}})
+
+    assert (await reconcile(reconciler, fetch, "restart")).outcome == "wait"
+
+    assert jobs(k8s_emulator) == ["restart-build-1r1-1"]
+    assert run_of(await fetch("restart"))["phase"] == "Running"
+
+
+async def test_work_that_finished_before_the_deadline_counts_though_seen_after(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
+) -> None:
+    await api.create(pipeline("late-look", [
+        job_step("build", timeout="1m", retry={"limit": 0}),
+        job_step("test"),
+    ], timeout="2m"))
+    await reconcile(reconciler, fetch, "late-look")
+    clock.advance(55)
+    await finish_job(api, "late-look-build-1-1")  # done at 55s; the next look comes at 60s
+    clock.advance(5)
+    assert (await reconcile(reconciler, fetch, "late-look")).outcome == "wait"
+    assert record(await fetch("late-look"), "build")["phase"] == "Succeeded"
+    clock.advance(55)
+    await finish_job(api, "late-look-test-1-1")  # done at 1m55s; the run's deadline is 2m
+    clock.advance(10)
+
+    result = await reconcile(reconciler, fetch, "late-look")
+
+    assert result.outcome == "done"
+    assert run_of(await fetch("late-look"))["phase"] == "Succeeded"
+
+
+async def test_past_the_runs_deadline_no_step_starts_afresh(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls, clock: Clock
+) -> None:
+    await api.create(pipeline("no-new", [job_step("build"), work("after")], timeout="1m"))
+    await reconcile(reconciler, fetch, "no-new")
+    await finish_job(api, "no-new-build-1-1")
+    clock.advance(61)
+
+    result = await reconcile(reconciler, fetch, "no-new")
+
+    assert (result.outcome, result.message) == ("failed",
+                                                 "run exceeded spec.timeout 1m (ran 1m1s)")
+    assert record(await fetch("no-new"), "build")["phase"] == "Succeeded"
+    assert calls.counts == {}
+
+
+async def test_resync_passes_of_a_succeeded_run_neither_reopen_nor_time_it_out(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
+) -> None:
+    periodic = {"name": "poll", "action": "delay", "with": {"duration": "30s"},
+                "throttle": {"interval": "1h"}}
+    await api.create(pipeline("periodic", [periodic], timeout="10m", resyncPeriod="1h"))
+    await reconcile(reconciler, fetch, "periodic")
+    clock.advance(30)
+    assert (await reconcile(reconciler, fetch, "periodic")).outcome == "done"
+    clock.advance(3600)
+    assert (await reconcile(reconciler, fetch, "periodic")).outcome == "wait"
+    clock.advance(30)
+
+    result = await reconcile(reconciler, fetch, "periodic")
+
+    assert result.outcome == "done"
+    run = run_of(await fetch("periodic"))
+    assert (run["phase"], run["finishedAt"]) == ("Succeeded", "2026-03-01T12:00:30Z")
+
+
+async def test_a_timed_out_foreach_job_step_loses_its_job(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock,
+    k8s_emulator: Emulator,
+) -> None:
+    await api.create(pipeline("fan", [{"name": "build", "forEach": {
+        "items": "['a', 'b']", "step": {"action": "job", "with": JOB, "timeout": "1m",
+                                        "retry": {"limit": 0}}}}]))
+    await reconcile(reconciler, fetch, "fan")
+    assert jobs(k8s_emulator) == ["fan-build-0-1-1", "fan-build-1-1-1"]
+    clock.advance(61)
+
+    assert (await reconcile(reconciler, fetch, "fan")).outcome == "failed"
+
+    assert jobs(k8s_emulator) == []
+
+
+async def test_an_older_token_brought_back_is_not_acted_on_again(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
+) -> None:
+    await api.create(pipeline("revert", [work("one")]))
+    await reconcile(reconciler, fetch, "revert")
+    for token in ("a", "a", "b", "a"):  # a GitOps revert brings an old manifest back
+        await annotate(api, "revert", "kubesteps.dev/rerun", token)
+        await reconcile(reconciler, fetch, "revert")
+
+    assert run_of(await fetch("revert"))["number"] == 3
+    assert calls.counts == {"one": 3}
+
+
+async def test_a_token_with_a_trailing_newline_is_acted_on_and_removed(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
+) -> None:
+    await api.create(pipeline("newline", [work("one")]))
+    await reconcile(reconciler, fetch, "newline")
+    await annotate(api, "newline", "kubesteps.dev/rerun", "t1\n")
+
+    await reconcile(reconciler, fetch, "newline")
+
+    body = await fetch("newline")
+    assert run_of(body)["number"] == 2
+    assert "kubesteps.dev/rerun" not in (body["metadata"].get("annotations") or {})
+
+
+async def test_an_answer_used_for_one_run_is_ignored_for_the_next_with_a_warning(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    events: EventRecorder,
+) -> None:
+    await api.create(pipeline("reused", [GATE, work("ship")]))
+    await annotate(api, "reused", GATE_KEY, "alice")
+    assert (await reconcile(reconciler, fetch, "reused")).outcome == "done"
+    # A re-applied manifest brings the answer back, with a rerun.
+    await api.patch(API, "Pipeline", "reused", "default", {"metadata": {"annotations": {
+        GATE_KEY: "alice", "kubesteps.dev/rerun": "again"}}})
+
+    result = await reconcile(reconciler, fetch, "reused")
+
+    assert (result.outcome, result.step) == ("wait", "gate")
+    (warning,) = await event_messages(api, events, "ApprovalIgnored")
+    assert warning == ("reused-2: kubesteps.dev/approve.gate='alice' ignored: this answer was "
+                       "given to run reused-1 already; answer run reused-2 anew (e.g. "
+                       "alice@reused-2)")
+    await annotate(api, "reused", GATE_KEY, "alice@reused-2")
+    assert (await reconcile(reconciler, fetch, "reused")).outcome == "done"
+
+
+async def test_cancelling_a_suspended_run_ends_it_without_resuming_it(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, events: EventRecorder,
+    clock: Clock,
+) -> None:
+    await api.create(pipeline("pausecancel", [job_step("build")], suspend=True))
+    await reconcile(reconciler, fetch, "pausecancel")
+    clock.advance(60)
+    await annotate(api, "pausecancel", "kubesteps.dev/cancel", "c")
+
+    assert (await reconcile(reconciler, fetch, "pausecancel")).outcome == "cancelled"
+
+    run = run_of(await fetch("pausecancel"))
+    assert (run["phase"], run["suspendedSeconds"]) == ("Cancelled", 60)
+    assert "suspendedAt" not in run
+    reasons = await event_reasons(api, events, "pausecancel")
+    assert "RunResumed" not in reasons
+    assert "RunCancelled" in reasons
+
+
+async def test_a_job_that_could_not_be_deleted_is_looked_for_again(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator
+) -> None:
+    await api.create(pipeline("sticky-job", [job_step("build")]))
+    await reconcile(reconciler, fetch, "sticky-job")
+    await annotate(api, "sticky-job", "kubesteps.dev/cancel", "c")
+    k8s_emulator.inject(verb="delete", resource="jobs", status=500, times=None)
+
+    first = await reconcile(reconciler, fetch, "sticky-job")
+
+    assert (first.outcome, first.delay, first.permanent) == ("cancelled", 10.0, False)
+    assert jobs(k8s_emulator) == ["sticky-job-build-1-1"]
+    k8s_emulator.clear_faults()
+    again = await reconcile(reconciler, fetch, "sticky-job")
+    assert (again.outcome, again.delay, again.permanent) == ("cancelled", None, True)
+    assert jobs(k8s_emulator) == []
+
+
+async def test_a_run_can_be_cancelled_while_its_spec_is_invalid(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator,
+    events: EventRecorder,
+) -> None:
+    await api.create(pipeline("broken-mid-run", [job_step("build")]))
+    await reconcile(reconciler, fetch, "broken-mid-run")
+    await spec_patch(api, "broken-mid-run", {"steps": [
+        job_step("build"), {"name": "bad", "when": ["steps.nope.phase == 'x'"],
+                            "action": "delay", "with": {"duration": "1s"}}]})
+    await api.patch(API, "Pipeline", "broken-mid-run", "default", {"metadata": {
+        "annotations": {"kubesteps.dev/cancel": "c", "kubesteps.dev/retry": "r"}}})
+
+    assert (await reconcile(reconciler, fetch, "broken-mid-run")).outcome == "invalid"
+
+    body = await fetch("broken-mid-run")
+    assert run_of(body)["phase"] == "Cancelled"
+    assert jobs(k8s_emulator) == []
+    annotations = body["metadata"].get("annotations") or {}
+    assert "kubesteps.dev/cancel" not in annotations
+    assert "kubesteps.dev/retry" not in annotations
+    messages = await event_messages(api, events, "VerbIgnored")
+    assert messages == ["broken-mid-run-1: kubesteps.dev/retry=r ignored: the spec is "
+                        "invalid: fix it first"]
+
+
+async def test_a_status_from_before_runs_is_adopted_quietly(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    events: EventRecorder, metrics: OperatorMetrics,
+) -> None:
+    await api.create(pipeline("old", [work("one"), {"name": "wait", "action": "delay",
+                                                     "with": {"duration": "1h"}}]))
+    await api.patch(API, "Pipeline", "old", "default", {"status": {
+        "observedGeneration": 1,
+        "steps": [
+            {"name": "one", "phase": "Succeeded", "attempts": 1, "generation": 1,
+             "startedAt": "2026-02-01T00:00:00Z", "finishedAt": "2026-02-01T00:00:01Z"},
+            {"name": "wait", "phase": "Waiting", "attempts": 0, "generation": 1,
+             "startedAt": "2026-02-01T00:00:01Z", "nextRunAt": "2026-03-01T12:30:00Z"},
+        ],
+    }}, subresource="status")
+
+    result = await reconcile(reconciler, fetch, "old")
+
+    assert result.outcome == "wait"
+    assert calls.counts == {}
+    run = run_of(await fetch("old"))
+    assert (run["number"], run["startedAt"]) == (1, "2026-02-01T00:00:00Z")
+    reasons = await event_reasons(api, events, "old")
+    assert "RunStarted" not in reasons
+    assert "kubesteps_runs_total{" not in metrics.render()
+
+
+async def test_a_rerun_asked_for_with_a_retry_wins_alone(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    events: EventRecorder,
+) -> None:
+    calls.broken.add("one")
+    await api.create(pipeline("both", [work("one", retry={"limit": 0})]))
+    await reconcile(reconciler, fetch, "both")
+    calls.broken.clear()
+    await api.patch(API, "Pipeline", "both", "default", {"metadata": {"annotations": {
+        "kubesteps.dev/retry": "r", "kubesteps.dev/rerun": "n"}}})
+
+    await reconcile(reconciler, fetch, "both")
+
+    body = await fetch("both")
+    assert (run_of(body)["number"], run_of(body)["trigger"]) == (2, "Rerun")
+    assert body["status"]["history"][0]["phase"] == "Failed"
+    (ignored,) = await event_messages(api, events, "VerbIgnored")
+    assert ignored.endswith("ignored: a rerun asked for at the same time wins")
+
+
+async def test_the_worst_status_the_schema_allows_is_trimmed_below_the_budget(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    """500 records with 1 KiB messages and big outputs, a condition per top-level step, 50
+    history entries at their longest: the operator keeps the status within its budget and
+    the object far below etcd's 1.5 MiB."""
+    from kubesteps.keepers.conditions import MAX_STATUS_BYTES
+
+    register_python("test.runs.big", lambda ctx, args: {"blob": "x" * 7000})
+    try:
+        def loud(n: int) -> dict[str, Any]:
+            return {"action": "python", "with": {"function": "test.runs.big",
+                                                  "args": {"n": n}}}
+        steps: list[dict[str, Any]] = [
+            {"name": f"fan-{i}", "condition": f"Fan{i}", "forEach": {
+                "items": "[" + ",".join(str(x) for x in range(n)) + "]",
+                "maxConcurrency": 100, "step": loud(n)}}
+            for i, n in enumerate((200, 200, 97))
+        ]
+        await api.create(pipeline("worst", steps, historyLimit=50))
+        entry = {"trigger": "SpecChanged", "phase": "Failed", "reason": "TimedOut",
+                 "startedAt": "2026-03-01T12:00:00Z", "finishedAt": "2026-03-01T13:00:00Z",
+                 "retries": 99, "failedStep": "s" * 253, "message": "m" * 256}
+        await api.patch(API, "Pipeline", "worst", "default", {"status": {
+            "history": [{**entry, "number": n, "id": f"worst-{n}"} for n in range(50, 0, -1)],
+            "run": {"number": 50, "id": "worst-50", "trigger": "Rerun", "phase": "Succeeded",
+                    "specHash": "x", "startedAt": "2026-03-01T12:00:00Z"},
+        }}, subresource="status")
+
+        assert (await reconcile(reconciler, fetch, "worst")).outcome == "done"
+    finally:
+        unregister_python("test.runs.big")
+
+    body = await fetch("worst")
+    assert len(body["status"]["steps"]) == 500
+    assert len(body["status"]["history"]) == 50
+    assert len(json.dumps(body["status"], separators=(",", ":"))) <= MAX_STATUS_BYTES
+    assert len(json.dumps(body, separators=(",", ":"))) < 1024 * 1024

@@ -181,8 +181,8 @@ async def test_a_waiting_attempt_is_timed_from_its_start_across_runs(
     clock.advance(61)
     outcome = await engine.run()
 
-    assert len(calls) == 2, "the attempt is over its timeout: the body does not run again"
-    assert outcome.kind is OutcomeKind.FAILED
+    assert len(calls) == 3, "past its deadline the step gets one last look"
+    assert outcome.kind is OutcomeKind.FAILED, "and as it would wait on, it timed out"
     state = keeper.states["a"]
     assert state.status is StepStatus.FAILED
     assert "timed out after 2m (the attempt ran 2m1s)" in state.message
@@ -243,3 +243,51 @@ async def test_a_permanent_error_may_name_its_reason_and_keep_outputs(
     assert outcome.kind is OutcomeKind.FAILED
     state = keeper.states["gate"]
     assert (state.reason, state.outputs) == ("Rejected", {"rejectedBy": "bob"})
+
+
+async def test_work_done_before_the_deadline_counts_at_the_last_look_after_it(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock
+) -> None:
+    from kubesteps import WaitError
+
+    done_at = START + timedelta(seconds=50)
+
+    def poll() -> dict[str, str]:
+        if clock.now < done_at:
+            raise WaitError("running", timedelta(seconds=45))
+        return {"result": "ok"}
+
+    engine = make_engine([SimpleStep(name="a", run=poll, timeout=timedelta(minutes=1))])
+    await engine.run()
+    clock.advance(45)
+    await engine.run()
+    clock.advance(20)  # the next look is due at the deadline, and comes a little after it
+
+    outcome = await engine.run()
+
+    assert outcome.kind is OutcomeKind.DONE
+    assert keeper.states["a"].outputs == {"result": "ok"}
+
+
+async def test_a_finish_only_run_starts_no_step_afresh(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper
+) -> None:
+    from kubesteps import WaitError
+
+    state = {"done": False}
+
+    def poll() -> None:
+        if not state["done"]:
+            raise WaitError("running", timedelta(seconds=5))
+
+    started = []
+    engine = make_engine([SimpleStep(name="a", run=poll),
+                          SimpleStep(name="b", run=lambda: started.append("b"))])
+    await engine.run()
+    state["done"] = True
+
+    outcome = await engine.run(finish_only=True)
+
+    assert (outcome.kind, outcome.step) == (OutcomeKind.RETRY, "b")
+    assert keeper.states["a"].status is StepStatus.SUCCEEDED
+    assert started == []

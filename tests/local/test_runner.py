@@ -345,3 +345,12 @@ async def test_a_cancelled_local_run_is_settled_and_not_ready(state: Path) -> No
 
     assert (result.result.outcome, result.settled, result.ready) == ("cancelled", True, False)
     assert ready_condition(result)["reason"] == "Cancelled"
+
+
+async def test_a_run_waiting_for_an_approval_returns_at_once(state: Path) -> None:
+    gate = {"name": "gate", "action": "approval", "with": {"message": "ship?"}}
+
+    [result] = await run_pipelines([pipeline("asks", [gate])], database=state, budget=30,
+                                   echo=lambda _: None)
+
+    assert (result.result.outcome, result.settled, result.passes) == ("wait", True, 1)

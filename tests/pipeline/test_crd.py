@@ -167,7 +167,8 @@ def test_a_status_the_operator_writes_passes_the_schema() -> None:
                      "phase": "Cancelled", "reason": "Superseded",
                      "startedAt": "2025-12-31T00:00:00Z", "finishedAt": "2026-01-01T00:00:00Z",
                      "message": "superseded by run demo-3: the spec changed"}],
-        "handledTokens": {"retry": "1767225660"},
+        "handledTokens": {"retry": ["1767225660"]},
+        "handledApprovals": [{"step": "gate", "value": "alice", "run": "demo-2"}],
         "kopf": {"progress": {}},
     }
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
 from kubesteps.actions.params import JobParams
-from kubesteps.engine import RetryableError, StepStatus, WaitError
+from kubesteps.engine import PermanentError, RetryableError, StepStatus, WaitError
 from kubesteps.kube.client import ApiError, KubeClient
 
 log = logging.getLogger("kubesteps.actions.job")
@@ -30,6 +30,8 @@ LABEL_STEP = "kubesteps.dev/step"
 LABEL_RUN = "kubesteps.dev/run"
 LABEL_RETRY = "kubesteps.dev/retry"
 LABEL_ATTEMPT = "kubesteps.dev/attempt"
+# How Jobs were labelled before runs existed (one set of Jobs per spec generation).
+LEGACY_LABEL_GENERATION = "kubesteps.dev/generation"
 CONTAINER_NAME = "step"
 NAME_LIMIT = 63  # the Job controller copies the name into a pod label value
 
@@ -40,16 +42,21 @@ class JobAction:
 
     async def run(self, ctx: ActionContext, params: JobParams) -> Outputs:
         kube = ctx.require_kube()
-        selector = ",".join(f"{key}={value}" for key, value in _selector_labels(ctx).items())
+        selector = ",".join(f"{key}={value}" for key, value in _step_labels(ctx).items())
         with api_call(f"listing the Jobs of step {ctx.name!r}"):
-            jobs = await kube.list("batch/v1", "Job", ctx.namespace, label_selector=selector)
-        jobs = [job for job in jobs if not (job.get("metadata") or {}).get("deletionTimestamp")]
+            listed = await kube.list("batch/v1", "Job", ctx.namespace, label_selector=selector)
+        listed = [j for j in listed if not (j.get("metadata") or {}).get("deletionTimestamp")]
+        jobs = [j for j in listed if _of_run(j, ctx)]
+        for stale in listed:
+            # A Job of an earlier run (superseded), or of this step's attempt that timed out,
+            # should have been stopped; if that failed, stop it now.
+            older = not _of_run(stale, ctx)
+            timed_out = _timed_out(ctx) and _key(stale)[1] < ctx.step.attempt
+            if (older or timed_out) and _finished(stale) is None:
+                await _delete(kube, stale)
+                if not older:
+                    jobs.remove(stale)
         job = _current(jobs, ctx)
-        if _timed_out(ctx):
-            for stale in jobs:
-                # The Job of the attempt that timed out, if stopping it failed: stop it now.
-                if _attempt_of(stale) < ctx.step.attempt and _finished(stale) is None:
-                    await _delete(kube, stale)
         if job is None:
             # No Job yet for this attempt: the first pass, a retry, or someone deleted the
             # running one.
@@ -63,9 +70,18 @@ class JobAction:
                 try:
                     await kube.create(manifest, ctx.namespace)
                 except ApiError as err:
-                    if err.status != 409:  # already there: a pass that crashed after creating
+                    if err.status != 409:
                         raise
-            raise WaitError(f"started Job {name}", poll_delay(0))
+                    # Already there: a pass that crashed after creating it, or a Job the
+                    # listing did not find (labelled by an older version): ours if we own it.
+                    job = await kube.get("batch/v1", "Job", name, ctx.namespace)
+                    if job is None or not _owned_by(job, ctx):
+                        raise PermanentError(
+                            f"Job {ctx.namespace}/{name} exists and does not belong to "
+                            f"pipeline {ctx.pipeline_name!r}: delete it or rename the step"
+                        ) from err
+            if job is None:
+                raise WaitError(f"started Job {name}", poll_delay(0))
 
         finished = _finished(job)
         name = job["metadata"]["name"]
@@ -115,22 +131,57 @@ def label_value(text: str) -> str:
     return f"{text[: NAME_LIMIT - 9].rstrip('-_.')}-{digest}"
 
 
+def _retries(ctx: ActionContext) -> int:
+    return ctx.run.retries if ctx.run is not None else 0
+
+
 def _run_part(ctx: ActionContext) -> str:
-    retries = ctx.run.retries if ctx.run is not None else 0
+    retries = _retries(ctx)
     return f"{ctx.run_number}r{retries}" if retries else str(ctx.run_number)
 
 
-def _selector_labels(ctx: ActionContext) -> dict[str, str]:
+def _step_labels(ctx: ActionContext) -> dict[str, str]:
+    return {LABEL_PIPELINE: label_value(ctx.pipeline_name), LABEL_STEP: label_value(ctx.name)}
+
+
+def _job_labels(ctx: ActionContext) -> dict[str, str]:
     return {
-        LABEL_PIPELINE: label_value(ctx.pipeline_name),
-        LABEL_STEP: label_value(ctx.name),
+        **_step_labels(ctx),
         LABEL_RUN: str(ctx.run_number),
-        LABEL_RETRY: str(ctx.run.retries if ctx.run is not None else 0),
+        LABEL_RETRY: str(_retries(ctx)),
+        LABEL_ATTEMPT: str(ctx.step.attempt),
     }
 
 
+def _labels(job: dict[str, Any]) -> dict[str, str]:
+    return dict((job.get("metadata") or {}).get("labels") or {})
+
+
+def _of_run(job: dict[str, Any], ctx: ActionContext) -> bool:
+    """Whether ``job`` belongs to this step's current run. A Job labelled by a version of
+    kubesteps without runs (``kubesteps.dev/generation``) belongs to run 1 when it was made
+    for the current generation: the run an upgrade adopted."""
+    labels = _labels(job)
+    if LABEL_RUN in labels:
+        return labels[LABEL_RUN] == str(ctx.run_number)
+    return ctx.run_number == 1 and labels.get(LEGACY_LABEL_GENERATION) == str(ctx.generation)
+
+
+def _key(job: dict[str, Any]) -> tuple[int, int]:
+    """(retry, attempt) of a Job of the current run, for ordering."""
+    labels = _labels(job)
+    retry, attempt = labels.get(LABEL_RETRY, "0"), labels.get(LABEL_ATTEMPT, "")
+    return (int(retry) if retry.isdigit() else 0, int(attempt) if attempt.isdigit() else 0)
+
+
+def _owned_by(job: dict[str, Any], ctx: ActionContext) -> bool:
+    uid = (ctx.pipeline.get("metadata") or {}).get("uid")
+    refs = (job.get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(isinstance(r, dict) and r.get("uid") == uid for r in refs)
+
+
 def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any]:
-    labels = {**_selector_labels(ctx), LABEL_ATTEMPT: str(ctx.step.attempt)}
+    labels = _job_labels(ctx)
     container: dict[str, Any] = {"name": CONTAINER_NAME, "image": params.image}
     if params.command:
         container["command"] = list(params.command)
@@ -165,22 +216,29 @@ def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any
 
 
 def _current(jobs: list[dict[str, Any]], ctx: ActionContext) -> dict[str, Any] | None:
-    """The Job of this attempt, if there is one.
+    """The Job of this attempt among the run's Jobs, if there is one.
 
-    Normally the Job labelled with this attempt. After an operator crash while the step was
-    running, or an attempt that failed on an API error, the engine counts a new attempt, yet
-    the Job an earlier attempt created may be at work (or done): it is adopted rather than
-    doubled. A failed Job, or the Job of an attempt that timed out, belongs to no attempt.
+    Normally the Job labelled with this retry and attempt. A step that was waiting goes on
+    waiting for the Job it started, also across a retry of the run (which leaves a step at
+    work alone). After an operator crash while the step was running, or an attempt that
+    failed on an API error, the engine counts a new attempt, yet the Job an earlier attempt
+    created may be at work (or done): it is adopted rather than doubled. A failed Job, or
+    the Job of an attempt that timed out, belongs to no attempt.
     """
-    attempt = ctx.step.attempt
-    own = [job for job in jobs if _attempt_of(job) == attempt]
+    current = (_retries(ctx), ctx.step.attempt)
+    own = [job for job in jobs if _key(job) == current]
     if own:
         return own[0]
     if _timed_out(ctx):
         return None
+    previous = ctx.step.previous
+    if previous is not None and previous.status is StepStatus.WAITING:
+        working = [job for job in jobs if _finished(job) != "Failed"]
+        return max(working, key=_key, default=None)
     earlier = [job for job in jobs
-               if 0 < _attempt_of(job) < attempt and _finished(job) != "Failed"]
-    return max(earlier, key=_attempt_of, default=None)
+               if _key(job)[0] == current[0] and 0 < _key(job)[1] < current[1]
+               and _finished(job) != "Failed"]
+    return max(earlier, key=_key, default=None)
 
 
 def _timed_out(ctx: ActionContext) -> bool:
@@ -223,11 +281,6 @@ async def stop_jobs(
         await _delete(kube, job)
         stopped.append(str(meta.get("name")))
     return stopped
-
-
-def _attempt_of(job: dict[str, Any]) -> int:
-    value = ((job.get("metadata") or {}).get("labels") or {}).get(LABEL_ATTEMPT, "")
-    return int(value) if value.isdigit() else 0
 
 
 def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import kopf
 
 from kubesteps.controller.reconciler import PassResult, Reconciler
+from kubesteps.keepers.conditions import status_digest
 from kubesteps.pipeline.model import API_VERSION
 from kubesteps.pipeline.runs import APPROVAL_PREFIX, VERB_ANNOTATIONS
 
@@ -52,10 +52,12 @@ class _Schedule:
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
     seen: tuple[Any, ...] | None = None
-    # resourceVersions a pass started from and then changed: a pass handed such a body
-    # (kopf's handler and the nudge both get the same event) reads the object afresh, or
-    # it would act again on what the first pass already did (a verb, an approval).
-    outdated: deque[str] = field(default_factory=lambda: deque(maxlen=16))
+    # The status as our last pass left it (a digest): a pass handed a body whose status is
+    # another (the same event for kopf's handler and the nudge, a body from before our last
+    # write) reads the object afresh first, or it would act again on what the last pass
+    # already did: run a step whose success it recorded, act on a verb or an approval.
+    # kopf's own writes (its annotations, status.kopf) do not count, so they cost no read.
+    status: str | None = None
 
     def cancel(self) -> None:
         if self.timer is not None:
@@ -86,17 +88,14 @@ async def _run_pass(
 ) -> PassResult:
     async with schedule.lock:
         schedule.cancel()
-        version = str((body.get("metadata") or {}).get("resourceVersion") or "")
-        if version and version in schedule.outdated:
+        if schedule.status is not None and status_digest(body.get("status")) != schedule.status:
             fresh = await reconciler.fetch(body)
             if fresh is None:
                 return PassResult("done", None, "the Pipeline is gone")
             body = fresh
-            version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         schedule.seen = _fingerprint(body)
         result = await reconciler.reconcile(dict(body))
-        if version and result.resource_version and result.resource_version != version:
-            schedule.outdated.append(version)
+        schedule.status = result.status_digest or None
     if not by_kopf and result.delay is not None and not result.permanent:
         # kopf's own retry (from to_kopf) schedules the next pass of passes it started;
         # this one it did not start, so we keep its time ourselves. No kopf daemon or

@@ -16,23 +16,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from kubesteps.actions.job import stop_jobs
+from kubesteps.controller import lifecycle
 from kubesteps.engine import (
     Outcome,
     OutcomeKind,
     PermanentError,
     RetryableError,
     RunContext,
+    StepRunError,
     StepsEngine,
     StepState,
     StepStatus,
+    StepTimeoutError,
     requeue_delay,
 )
 from kubesteps.engine.durations import format_duration
-from kubesteps.keepers.conditions import ConditionsKeeper, StatusStore, Summary, summarize
+from kubesteps.keepers.conditions import (
+    ConditionsKeeper,
+    StaleStatusError,
+    StatusStore,
+    Summary,
+    status_digest,
+    summarize,
+)
 from kubesteps.kube.client import KubeClient
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.status import ObjectRef, StatusWriter
@@ -72,11 +81,15 @@ class PassResult:
     # The object's resourceVersion once the pass's writes landed ("" when unknown): a body
     # of an older version, handed to another pass, is stale.
     resource_version: str = ""
+    action: str = ""  # the action of ``step`` ("" for none, or a group-like step's kind)
+    # A digest of the status as the pass left it (see keepers.conditions.status_digest).
+    status_digest: str = ""
 
     @property
     def permanent(self) -> bool:
-        """No pass helps until the spec changes or a verb arrives."""
-        return self.outcome in ("failed", "invalid", "cancelled")
+        """No pass helps until the spec changes or a verb arrives (and none is due, as one
+        is when a Job that should be gone could not be deleted yet)."""
+        return self.outcome in ("failed", "invalid", "cancelled") and self.delay is None
 
 
 @dataclass
@@ -88,6 +101,13 @@ class _Verdict:
     outcome: str
     delay: float | None = None
     step: str | None = None
+    cleaned: bool = True  # False: a Job that should be gone could not be deleted
+
+
+# Seconds until a pass looks again for a Job it could not delete.
+CLEANUP_RETRY = 10.0
+# How long the last look at the steps at work may take, once spec.timeout is over.
+OVERDUE_GRACE = 10.0
 
 
 class Reconciler:
@@ -187,62 +207,88 @@ class Reconciler:
         writer = self._status_store(body, client)
         prepared = self._prepare(body)
         if isinstance(prepared, list):
-            return await self._invalid(body, writer, prepared)
+            return await self._invalid(body, writer, client, prepared)
         pipeline, plan = prepared
         now = self.clock()
         meta = body.get("metadata") or {}
         name = str(meta.get("name") or "")
         status: Mapping[str, Any] = body.get("status") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        records = {
-            str(r["name"]): r for r in status.get("steps") or []
-            if isinstance(r, Mapping) and "name" in r
-        }
+        records = [r for r in status.get("steps") or [] if isinstance(r, Mapping) and "name" in r]
         stored = runs.Run.from_status(name, status.get("run"))
-        # A status written before runs existed, and for this very spec: adopt its records.
-        adopt = stored is None and bool(records) and \
-            status.get("observedGeneration") == meta.get("generation")
+        adopt_since = _adoptable(status, meta, records) if stored is None else None
         decision = runs.advance(
             pipeline=name, status=status, spec_hash=plan.spec_hash, annotations=annotations,
-            now=now, adopt=adopt,
+            now=now, adopt_since=adopt_since,
             failed_steps=stored is not None and any(
-                r.get("phase") == "Failed" and r.get("run") == stored.number
-                for r in records.values()
+                r.get("phase") == "Failed" and r.get("run") == stored.number for r in records
             ),
         )
-        removals = {v.annotation: v.token for v in (*decision.acted, *decision.replayed,
-                                                    *decision.idle)}
-        view, ignored = _approvals_for(body, decision.run, records, annotations, removals)
+        run = decision.run
+        removals = {v.annotation: v.raw for v in (*decision.acted, *decision.replayed,
+                                                  *(idle.verb for idle in decision.idle))}
+        handled = runs.handled_approvals(status)
+        view, ignored = lifecycle.approvals_for(body, run, handled, annotations, removals)
         keeper = ConditionsKeeper(
-            writer, body, run=decision.run.number,
+            writer, body, run=run.number,
             carry=plan.keep_on_spec_change if decision.carry else frozenset(),
-            adopt=adopt, reset_failed=decision.reset_failed, conditions=plan.conditions,
+            adopt=adopt_since is not None, conditions=plan.conditions,
             clock=self.clock, flush_running_after=self.running_flush_after,
         )
         history = runs.rotate(status.get("history"), decision.ended,
                               pipeline.spec.history_limit)
+        tokens = {verb: list(kept) for verb, kept in decision.tokens.items()} or None
+        # Written with every patch of this pass, the one of a long step's run included.
+        keeper.set_run(run=run.to_status(), handledTokens=tokens)
+        if history or "history" in status:
+            keeper.set_run(history=history)
+        cleaned = True
         try:
             if decision.ended:  # a run was superseded: the Jobs it started have no use now
-                await self._stop_jobs(view, client, keep_run=decision.run.number)
+                cleaned &= await self._stop_jobs(view, client, keep_run=run.number)
+            if decision.stop:
+                await keeper.stop_unfinished("Cancelled", f"run {run.id} was cancelled")
+                cleaned &= await self._stop_jobs(view, client)
+            if decision.reset_failed:
+                keeper.reset_failed()
             verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
-            keeper.set_run(run=verdict.run.to_status(), handledTokens=decision.tokens or None)
-            if history or "history" in status:
-                keeper.set_run(history=history)
+            cleaned &= verdict.cleaned
+            used = {}
+            for step, value in runs.approvals(view["metadata"].get("annotations") or {}).items():
+                if runs.consumed(keeper.record(step), value):
+                    used[step] = (runs.token_key(value), verdict.run.id)
+                    removals[runs.APPROVAL_PREFIX + step] = value
+            keeper.set_run(run=verdict.run.to_status())
+            if used or "handledApprovals" in status:
+                keeper.set_run(handledApprovals=runs.record_approvals(handled, used))
             await keeper.commit(verdict.summary)
+        except StaleStatusError as error:
+            # Another pass moved the run on meanwhile: decide again from a fresh read.
+            log.info("%s", error)
+            # No digest matches "stale": the next pass reads the object afresh.
+            return PassResult("retry", 0.5, str(error), None, run.id, status_digest="stale")
         finally:
             keeper.close()  # a pass cut short must not write behind its successor's back
-        written = {str(r["name"]): r for r in keeper.status.get("steps") or [] if "name" in r}
-        for step, value in runs.approvals(annotations).items():
-            if runs.consumed(written.get(step), value):
-                removals[runs.APPROVAL_PREFIX + step] = value
         version = await self._remove_annotations(body, writer, removals) or \
             keeper.resource_version or ""
-        self._run_events(body, stored, decision, verdict.run, ignored)
+
+        def emit(reason: str, message: str, *, warning: bool) -> None:
+            self._emit(body, reason, message, warning=warning)
+
+        lifecycle.run_events(
+            emit, lambda ended: self._count_run(ended, str(meta.get("namespace") or "")),
+            stored=stored, decision=decision, run=verdict.run, ignored=ignored,
+            adopted=adopt_since is not None,
+        )
         self._track(body, verdict.summary.ready, verdict.summary.reason,
                     retrying=sum(1 for s in keeper.states().values()
                                  if s.status is StepStatus.RETRYING))
-        return PassResult(verdict.outcome, verdict.delay, verdict.summary.message,
-                          verdict.step, verdict.run.id, version)
+        delay = verdict.delay
+        if not cleaned:  # a Job that should be gone is not: look again soon
+            delay = CLEANUP_RETRY if delay is None else min(delay, CLEANUP_RETRY)
+        return PassResult(verdict.outcome, delay, verdict.summary.message, verdict.step,
+                          verdict.run.id, version, plan.action_of(verdict.step or ""),
+                          status_digest(keeper.status))
 
     async def _decide(
         self,
@@ -256,47 +302,71 @@ class Reconciler:
         """Run the steps if the run is to go on, and say where that leaves it."""
         run = decision.run
         now = self.clock()
-        if run.phase == runs.CANCELLED:
-            if decision.cancelled:
-                await keeper.stop_unfinished("Cancelled", f"run {run.id} was cancelled")
+        if run.phase in (runs.CANCELLED, runs.FAILED):
+            # Over: nothing runs until a retry, a rerun or a change of the work. The Jobs it
+            # left are looked for on every such pass (they are rare: no requeue), so one whose
+            # deletion failed before still goes.
+            cleaned = decision.stop or not plan.uses("job") or \
                 await self._stop_jobs(body, client)
-            return _Verdict(run, _finished_summary(run), "cancelled")
-        if run.phase == runs.FAILED:
-            # Failed for good: nothing runs until a retry, a rerun or a change of the work.
-            return _Verdict(run, _finished_summary(run), "failed", step=run.failed_step or None)
+            label = "cancelled" if run.phase == runs.CANCELLED else "failed"
+            return _Verdict(run, lifecycle.finished_summary(run), label,
+                            step=run.failed_step or None, cleaned=cleaned)
         if pipeline.spec.suspend:
             if run.finished:  # a finished run has nothing to pause: only its resyncs stop
-                return _Verdict(run, _finished_summary(run), "suspended")
+                return _Verdict(run, lifecycle.finished_summary(run), "suspended")
             run = run.suspend(now)
             message = (f"run {run.id} is suspended (spec.suspend is true): no steps start "
                        "until it is cleared")
             return _Verdict(run, Summary("False", "Suspended", message, False, False),
                             "suspended")
         run = run.resume(now)
-        # A finished run's resync passes are not late: spec.timeout bounds unfinished runs.
-        bounded = run.phase != runs.SUCCEEDED
-        left = _time_left(pipeline, run, now) if bounded else None
-        outcome: Outcome | None = None
-        if left is None or left > 0:
+        if run.phase == runs.SUCCEEDED:
+            # A finished run's resync passes: its throttled steps may run again, but the run
+            # stays done (and is never late): what they find shows in Ready.
+            outcome = await self._run(body, plan, keeper, client, run, None)
+            return self._verdict_of(pipeline, run, outcome, None, finished=True)
+        left = lifecycle.time_left(pipeline, run, now)
+        if left is not None and left <= 0:
+            # The deadline came between passes: the steps at work get one last look (what
+            # finished in time counts), and nothing starts afresh.
+            outcome = await self._run(body, plan, keeper, client, run, OVERDUE_GRACE,
+                                      finish_only=True)
+            if outcome.kind is OutcomeKind.DONE:
+                return self._verdict_of(pipeline, run, outcome, None)
+        else:
             outcome = await self._run(body, plan, keeper, client, run, left)
-            left = _time_left(pipeline, run, self.clock()) if bounded else None
+            left = lifecycle.time_left(pipeline, run, self.clock())
             if outcome.kind is OutcomeKind.DONE or left is None or left > 0:
-                return self._verdict_of(pipeline, run, outcome, left)
+                verdict = self._verdict_of(pipeline, run, outcome, left)
+                if verdict.run.phase == runs.FAILED:
+                    # Failed for good: what still works beside the failed step (a parallel
+                    # sibling's Job) stops too, and a retry starts it again.
+                    stopped = await keeper.stop_unfinished(
+                        "Stopped", f"stopped: run {run.id} failed at step "
+                        f"{verdict.run.failed_step!r}")
+                    if stopped:
+                        verdict.cleaned = await self._stop_jobs(body, client)
+                return verdict
         # spec.timeout is over: whatever is still at work stops, and the run fails.
         assert pipeline.spec.timeout is not None
         ran = run.active_seconds(self.clock())
         message = runs.timeout_message(format_duration(pipeline.spec.timeout), ran)
         stopped = await keeper.stop_unfinished("TimedOut", message)
-        if stopped:
-            await self._stop_jobs(body, client)
-        step = (outcome.step if outcome is not None else None) or (stopped[-1] if stopped else "")
-        run = run.settle(runs.FAILED, self.clock(), reason="TimedOut", step=step,
+        cleaned = await self._stop_jobs(body, client) if stopped or plan.uses("job") else True
+        step = outcome.step or (stopped[-1] if stopped else "")
+        run = run.settle(runs.FAILED, self.clock(), reason="TimedOut", step=step or "",
                          message=message)
-        return _Verdict(run, Summary("False", "TimedOut", message, False, True, step),
-                        "failed", step=step or None)
+        return _Verdict(run, Summary("False", "TimedOut", message, False, True, step or ""),
+                        "failed", step=step or None, cleaned=cleaned)
 
     def _verdict_of(
-        self, pipeline: Pipeline, run: runs.Run, outcome: Outcome, left: float | None
+        self,
+        pipeline: Pipeline,
+        run: runs.Run,
+        outcome: Outcome,
+        left: float | None,
+        *,
+        finished: bool = False,
     ) -> _Verdict:
         summary = summarize(outcome)
         resync = pipeline.spec.resync_period.total_seconds() if pipeline.spec.resync_period \
@@ -304,10 +374,14 @@ class Reconciler:
         delay = requeue_delay(outcome, resync_period=resync,
                               aborted_recheck=self.aborted_recheck)
         now = self.clock()
-        if outcome.kind is OutcomeKind.DONE:
+        if finished:
+            pass  # a done run stays done
+        elif outcome.kind is OutcomeKind.DONE:
             run = run.settle(runs.SUCCEEDED, now)
         elif outcome.kind is OutcomeKind.FAILED:
-            run = run.settle(runs.FAILED, now, reason="Failed", step=outcome.step or "",
+            # A failed step that was rejected or timed out names the run's reason too.
+            reason = _failure_reason(outcome)
+            run = run.settle(runs.FAILED, now, reason=reason, step=outcome.step or "",
                              message=summary.message)
         else:
             run = run.settle(runs.RUNNING, now)
@@ -316,18 +390,52 @@ class Reconciler:
         return _Verdict(run, summary, outcome.kind.value, delay, outcome.step)
 
     async def _invalid(
-        self, body: Mapping[str, Any], writer: StatusStore, errors: list[SpecError]
+        self,
+        body: Mapping[str, Any],
+        writer: StatusStore,
+        client: KubeClient | None,
+        errors: list[SpecError],
     ) -> PassResult:
         message = "; ".join(_with_step(body, e) for e in errors[:5])
         if len(errors) > 5:
             message += f"; and {len(errors) - 5} more"
+        meta = body.get("metadata") or {}
+        status: Mapping[str, Any] = body.get("status") or {}
+        annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+        stored = runs.Run.from_status(str(meta.get("name") or ""), status.get("run"))
         # What the spec keeps across changes is unknown now: keep every record as it is.
         keeper = ConditionsKeeper(writer, body, run=None, clock=self.clock,
                                   flush_running_after=None)
+        # A run can still be cancelled (its Jobs stopped); nothing else can be done to it
+        # until the spec is fixed.
+        decision = runs.advance(
+            pipeline=str(meta.get("name") or ""), status=status,
+            spec_hash=stored.spec_hash if stored else "", annotations=annotations,
+            now=self.clock(), invalid=True,
+        ) if stored is not None else None
+        removals: dict[str, str] = {}
+        if decision is not None:
+            removals = {v.annotation: v.raw for v in (*decision.acted, *decision.replayed,
+                                                      *(idle.verb for idle in decision.idle))}
+            if decision.stop:
+                await keeper.stop_unfinished("Cancelled", f"run {decision.run.id} was cancelled")
+                await self._stop_jobs(body, client)
+            keeper.set_run(run=decision.run.to_status(),
+                           handledTokens={v: list(k) for v, k in decision.tokens.items()} or None)
         await keeper.commit(Summary("False", "InvalidSpec", message, False, True))
-        self._emit(body, "InvalidSpec", message, warning=True)
+        await self._remove_annotations(body, writer, removals)
+        if decision is not None:
+            def emit(reason: str, text: str, *, warning: bool) -> None:
+                self._emit(body, reason, text, warning=warning)
+
+            lifecycle.run_events(
+                emit, lambda ended: self._count_run(ended, str(meta.get("namespace") or "")),
+                stored=stored, decision=decision, run=decision.run, ignored=[], adopted=False,
+            )
+        prefix = f"{stored.id}: " if stored is not None else ""
+        self._emit(body, "InvalidSpec", prefix + message, warning=True)
         self._track(body, "False", "InvalidSpec")
-        return PassResult("invalid", None, message)
+        return PassResult("invalid", None, message, None, stored.id if stored else "")
 
     async def _run(
         self,
@@ -337,6 +445,8 @@ class Reconciler:
         client: KubeClient | None,
         run: runs.Run,
         left: float | None,
+        *,
+        finish_only: bool = False,
     ) -> Outcome:
         started: dict[str, float] = {}
         abandoned: list[str] = []
@@ -356,8 +466,8 @@ class Reconciler:
             if old is not None and old.status is new.status and old.reason == new.reason:
                 return
             self._step_metrics(body, plan, new, started.pop(new.name, None))
-            if new.reason == "TimedOut" and plan.actions.get(new.name) == "job":
-                abandoned.append(new.name)  # its attempt timed out: its Job must go
+            if new.reason == "TimedOut" and plan.uses("job"):
+                abandoned.append(new.name)  # its attempt timed out: a Job of it must go
             event = _EVENT_REASONS.get(new.status)
             if event is not None:
                 reason, warning = event
@@ -378,7 +488,7 @@ class Reconciler:
             run_timeout=timedelta(seconds=budget), name="pipeline",
         )
         try:
-            outcome = await engine.run(context)
+            outcome = await engine.run(context, finish_only=finish_only)
         except BaseException:
             # The pass was cancelled (the operator is stopping) with these steps at work.
             for step_name, since in (started | taken_back).items():
@@ -439,21 +549,24 @@ class Reconciler:
         *,
         step: str | None = None,
         keep_run: int | None = None,
-    ) -> None:
+    ) -> bool:
         """Delete the Jobs a run no longer needs (before the status says so: a crash in
-        between repeats the decision, and deleting again finds nothing)."""
+        between repeats the decision, and deleting again finds nothing); False when that
+        failed, so the pass comes back for them."""
         if client is None:
-            return
+            return True
         meta = body.get("metadata") or {}
         try:
             stopped = await stop_jobs(client, str(meta.get("namespace") or "default"),
                                       str(meta.get("name") or ""), step=step, keep_run=keep_run)
         except (RetryableError, PermanentError) as error:
             log.warning("could not stop the Jobs of %s: %s", meta.get("name"), error)
-            return
+            return False
+        run = ((body.get("status") or {}).get("run") or {}).get("id") or meta.get("name")
         for job in stopped:
-            self._emit(body, "JobDeleted", f"deleted Job {job}: its step no longer runs",
+            self._emit(body, "JobDeleted", f"{run}: deleted Job {job}: no step waits for it",
                        warning=False)
+        return True
 
     async def _remove_annotations(
         self, body: Mapping[str, Any], writer: StatusStore, removals: Mapping[str, str]
@@ -474,59 +587,10 @@ class Reconciler:
             return str(version) if version else None
         return None
 
-    def _run_events(
-        self,
-        body: Mapping[str, Any],
-        stored: runs.Run | None,
-        decision: runs.RunDecision,
-        run: runs.Run,
-        ignored: list[str],
-    ) -> None:
-        """Events and metrics for what happened to runs in this pass."""
-        namespace = body.get("metadata", {}).get("namespace") or ""
-        for ended in decision.ended:
-            if stored is not None and ended.number == stored.number and stored.finished:
-                continue  # it had ended before; it only went to the history now
-            self._emit(body, "RunSuperseded", f"{ended.id}: {ended.message}", warning=False)
-            self._count_run(ended, namespace)
-        if decision.started:
-            self._emit(body, "RunStarted", f"{run.id} started (trigger {run.trigger})",
-                       warning=False)
-        for verb in decision.acted:
-            if verb.verb == "retry":
-                self._emit(body, "RunRetried",
-                           f"{run.id}: retry {run.retries} ({verb.annotation}={verb.token}): "
-                           "failed steps start again", warning=False)
-        for verb in decision.replayed:
-            self._emit(body, "VerbIgnored",
-                       f"{verb.annotation}={verb.token} ignored: this token was acted on "
-                       "already; set a new value to ask again", warning=False)
-        for verb in decision.idle:
-            self._emit(body, "VerbIgnored",
-                       f"{verb.annotation}={verb.token} ignored: run {run.id} is {run.phase}, "
-                       f"nothing to {verb.verb}", warning=False)
-        for text in ignored:
-            self._emit(body, "ApprovalIgnored", text, warning=True)
-        before = stored.phase if stored is not None and stored.number == run.number else None
-        if run.phase == before and not decision.reset_failed:
-            return
-        if run.phase == runs.SUSPENDED:
-            self._emit(body, "RunSuspended", f"{run.id} is suspended", warning=False)
-            return
-        if before == runs.SUSPENDED:
-            self._emit(body, "RunResumed", f"{run.id} resumed", warning=False)
-        if run.finished:
-            text = f"{run.id} {run.phase.lower()}"
-            if run.message:
-                text += f": {run.message}"
-            reason = "RunTimedOut" if run.reason == "TimedOut" else f"Run{run.phase}"
-            self._emit(body, reason, text, warning=run.phase == runs.FAILED)
-            self._count_run(run, namespace)
-
     def _count_run(self, run: runs.Run, namespace: str) -> None:
         if self.metrics is not None:
             self.metrics.observe_run(run.trigger, run.phase, namespace=namespace)
-        trace_run(self.tracer, run)
+        lifecycle.trace_run(self.tracer, run)
 
     # -- side channels: events and metrics ------------------------------------------------
 
@@ -553,9 +617,7 @@ class Reconciler:
     ) -> None:
         if self.metrics is None or state.status is StepStatus.PENDING:
             return
-        action = plan.actions.get(state.name) or plan.actions.get(
-            state.name.rsplit("-", 1)[0], "step"
-        )
+        action = plan.action_of(state.name) or "step"
         duration = time.monotonic() - started if started is not None else 0.0
         self.metrics.observe_step(action, state.status.value, duration,
                                   namespace=body.get("metadata", {}).get("namespace") or "")
@@ -568,78 +630,26 @@ def _with_step(body: Mapping[str, Any], error: SpecError) -> str:
     return f"{error} [step {step!r}]" if step else str(error)
 
 
-def trace_run(tracer: trace.Tracer, run: runs.Run) -> None:
-    """One span for a whole run, emitted when it ends, with its real start and end times.
-
-    A run spans many passes (each a trace of its own): this root span carries the run's id,
-    trigger and phase, and links to the pass that ended it.
-    """
-    current = trace.get_current_span().get_span_context()
-    links = [trace.Link(current)] if current.is_valid else []
-    end = run.finished_at or run.started_at
-    span = tracer.start_span(
-        "run", context=otel_context.Context(), links=links,
-        start_time=int(run.started_at.timestamp() * 1e9),
-        attributes={
-            "kubesteps.pipeline": run.pipeline,
-            "kubesteps.run.id": run.id,
-            "kubesteps.run.number": run.number,
-            "kubesteps.run.trigger": run.trigger,
-            "kubesteps.run.phase": run.phase,
-            "kubesteps.run.retries": run.retries,
-            **({"kubesteps.run.failed_step": run.failed_step} if run.failed_step else {}),
-        },
-    )
-    if run.phase == runs.FAILED:
-        span.set_status(trace.Status(trace.StatusCode.ERROR, run.message))
-    span.end(end_time=int(max(end, run.started_at).timestamp() * 1e9))
+def _failure_reason(outcome: Outcome) -> str:
+    """``Rejected``, ``TimedOut`` or ``Failed``: why the step that failed the run did."""
+    error = outcome.error
+    cause = error.error if isinstance(error, StepRunError) else error
+    if isinstance(cause, PermanentError) and cause.reason:
+        return cause.reason
+    if isinstance(cause, StepTimeoutError) and cause.attempt_timeout:
+        return "TimedOut"
+    return "Failed"
 
 
-def _time_left(pipeline: Pipeline, run: runs.Run, now: datetime) -> float | None:
-    """Seconds the run may still take under spec.timeout (None: no timeout)."""
-    if pipeline.spec.timeout is None:
+def _adoptable(
+    status: Mapping[str, Any], meta: Mapping[str, Any], records: list[Mapping[str, Any]]
+) -> datetime | None:
+    """When the run began that a status from before runs existed describes, if it describes
+    the current spec (then its records are kept as run 1's); None: start afresh."""
+    if not records or status.get("observedGeneration") != meta.get("generation"):
         return None
-    return pipeline.spec.timeout.total_seconds() - run.active_seconds(now)
-
-
-def _finished_summary(run: runs.Run) -> Summary:
-    """The summary of a run that is over (or cancelled)."""
-    if run.phase == runs.SUCCEEDED:
-        return Summary("True", "Succeeded", "all steps are done", False, False)
-    reason = run.reason if run.reason and run.reason != run.phase else \
-        ("Cancelled" if run.phase == runs.CANCELLED else "Failed")
-    message = run.message or f"run {run.id} {run.phase.lower()}"
-    return Summary("False", reason, message, False, True, run.failed_step)
-
-
-def _approvals_for(
-    body: Mapping[str, Any],
-    run: runs.Run,
-    records: Mapping[str, Mapping[str, Any]],
-    annotations: Mapping[str, str],
-    removals: dict[str, str],
-) -> tuple[Mapping[str, Any], list[str]]:
-    """The object as the steps of this pass see it, without the approval annotations that
-    are not theirs: those a step acted on already (their removal is pending) and those that
-    name another run. Both are added to ``removals``; the second kind is reported."""
-    hidden: set[str] = set()
-    ignored: list[str] = []
-    for step, value in runs.approvals(annotations).items():
-        key = runs.APPROVAL_PREFIX + step
-        answer = runs.read_approval(value, run.pipeline)
-        if runs.consumed(records.get(step), value):
-            hidden.add(key)
-        elif answer is not None and answer.run is not None and answer.run != run.number:
-            hidden.add(key)
-            ignored.append(
-                f"{key}={value!r} ignored: it answers run "
-                f"{runs.run_id(run.pipeline, answer.run)}, and the current run is {run.id}"
-            )
-        else:
-            continue
-        removals[key] = value
-    if not hidden:
-        return body, ignored
-    meta = dict(body.get("metadata") or {})
-    meta["annotations"] = {k: v for k, v in annotations.items() if k not in hidden}
-    return {**body, "metadata": meta}, ignored
+    starts = [str(r["startedAt"]) for r in records if r.get("startedAt")]
+    since = min(starts) if starts else meta.get("creationTimestamp")
+    if not since:
+        return None
+    return datetime.fromisoformat(str(since).replace("Z", "+00:00"))

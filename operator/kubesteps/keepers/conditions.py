@@ -11,6 +11,7 @@ changes on top of theirs; conditions we do not own are never touched.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -37,6 +38,26 @@ MAX_MESSAGE = 1024
 # Far below etcd's ~1.5 MiB object limit: the spec, kopf's annotations and the conditions
 # share the object with the step records.
 MAX_STATUS_BYTES = 512 * 1024
+
+
+class StaleStatusError(Exception):
+    """The object's status was changed by another pass in a way that makes this pass's
+    decisions stale (a verb acted on, a new run): its write is dropped, and a fresh pass
+    must decide again."""
+
+
+def status_digest(status: Mapping[str, Any] | None) -> str:
+    """A digest of what the operator keeps in a status (kopf's own part left out)."""
+    ours = {key: value for key, value in (status or {}).items() if key != "kopf"}
+    text = json.dumps(ours, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _run_signature(status: Mapping[str, Any]) -> str:
+    """What identifies the state of the run a pass decided from."""
+    run = status.get("run") or {}
+    return json.dumps([run.get("number"), run.get("retries"), status.get("handledTokens"),
+                       status.get("handledApprovals")], sort_keys=True, default=str)
 
 
 class StatusStore(Protocol):
@@ -100,27 +121,50 @@ def _parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _within_budget(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the status well under etcd's object size limit.
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), default=str))
 
-    Step outputs are bounded one by one when they are recorded (8 KiB each); many steps
-    together may still add up. Past the budget, the largest outputs are replaced by a
-    marker, biggest first, until the records fit; states, phases and messages stay.
+
+SHORT_MESSAGE = 200
+
+
+def _within_budget(status: dict[str, Any]) -> dict[str, Any]:
+    """Keep the whole status well under etcd's object size limit.
+
+    Every part is bounded on its own (outputs 8 KiB a step, messages 1 KiB, 1000 records,
+    50 history entries); together they may still add up. Past ``MAX_STATUS_BYTES``, what
+    matters least goes first: the largest step outputs (replaced by a marker), then the
+    length of step and condition messages, then the messages of earlier runs. States,
+    phases, reasons and times always stay.
     """
-    sizes = [len(json.dumps(r.get("outputs"), default=str)) if "outputs" in r else 0
-             for r in records]
-    total = sum(sizes) + 300 * len(records)
+    total = _size(status)
     if total <= MAX_STATUS_BYTES:
-        return records
-    trimmed = list(records)
+        return status
+    log.warning("the status would be %d bytes, over its budget of %d: trimming it",
+                total, MAX_STATUS_BYTES)
+    records = list(status.get("steps") or [])
+    sizes = [_size(r["outputs"]) if "outputs" in r else 0 for r in records]
     for index in sorted(range(len(records)), key=lambda i: sizes[i], reverse=True):
-        if total <= MAX_STATUS_BYTES or sizes[index] == 0:
+        if total <= MAX_STATUS_BYTES or sizes[index] <= 64:
             break
-        trimmed[index] = {**records[index], "outputs": {"outputsDropped": True}}
-        total -= sizes[index]
-    log.warning("step outputs exceed the status budget of %d bytes; dropped the largest",
-                MAX_STATUS_BYTES)
-    return trimmed
+        records[index] = {**records[index], "outputs": {"outputsDropped": True}}
+        total -= sizes[index] - _size(records[index]["outputs"])
+    status = {**status, "steps": records}
+    if total > MAX_STATUS_BYTES:
+        status["steps"] = [_shortened(r) for r in status["steps"]]
+        status["conditions"] = [_shortened(c) for c in status.get("conditions") or []]
+        total = _size(status)
+    if total > MAX_STATUS_BYTES and status.get("history"):
+        status["history"] = [{k: v for k, v in h.items() if k != "message"}
+                             for h in status["history"]]
+    return status
+
+
+def _shortened(entry: Mapping[str, Any]) -> dict[str, Any]:
+    message = entry.get("message")
+    if not isinstance(message, str) or len(message) <= SHORT_MESSAGE:
+        return dict(entry)
+    return {**entry, "message": message[: SHORT_MESSAGE - 1] + "…"}
 
 
 class ConditionsKeeper:
@@ -148,7 +192,6 @@ class ConditionsKeeper:
         run: int | None = 1,
         carry: frozenset[str] = frozenset(),
         adopt: bool = False,
-        reset_failed: bool = False,
         conditions: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] | None = None,
         flush_running_after: float | None = 2.0,
@@ -165,14 +208,15 @@ class ConditionsKeeper:
         self._summary: Summary | None = None
         self._extra: dict[str, Any] = {}
         self._adopt(body)
+        # What the pass decided from: a conflict whose fresh status moved the run on (a
+        # verb acted on, a new run) means another pass did it, and this one is stale.
+        self._origin = _run_signature(self._status)
         meta = body.get("metadata", {})
         self.generation = int(meta.get("generation") or 0)
         self._object = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
         records = {r["name"]: dict(r) for r in self._status.get("steps") or [] if "name" in r}
         if run is not None:
             records = _of_run(records, run, carry=carry, adopt=adopt)
-            if reset_failed:
-                records = {n: r for n, r in records.items() if r.get("phase") != "Failed"}
         self._records: dict[str, dict[str, Any]] = records
         # The states the engine sees, and the names changed, in order (for CEL's `steps`).
         self._live: dict[str, StepState] = {
@@ -215,6 +259,16 @@ class ConditionsKeeper:
                 stopped.append(name)
         return stopped
 
+    def reset_failed(self) -> list[str]:
+        """Forget the failed records (a retry): those steps start again with fresh attempt
+        counters. The names forgotten."""
+        failed = [name for name, record in self._records.items() if record.get("phase") == "Failed"]
+        for name in failed:
+            del self._records[name]
+            self._live.pop(name, None)
+            self._changes.append(name)
+        return failed
+
     def set_run(self, **fields: Any) -> None:
         """Run-level fields written with the next patch (``run``, ``history``,
         ``handledTokens``), as the status has them."""
@@ -243,6 +297,10 @@ class ConditionsKeeper:
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = None
+
+    def record(self, name: str) -> Mapping[str, Any] | None:
+        """The status record of a step as it will be written (None: none in this run)."""
+        return self._records.get(name)
 
     def states(self) -> Mapping[str, StepState]:
         """The states as the engine reads them now (for CEL and printing); read-only."""
@@ -312,8 +370,14 @@ class ConditionsKeeper:
                         raise conflict
                     log.debug("status conflict (attempt %d); re-reading", attempt)
                     self._adopt(fresh)
+                    if _run_signature(self._status) != self._origin:
+                        raise StaleStatusError(
+                            f"the status of {self._object} moved on while this pass worked "
+                            "(another pass acted on the run): not writing over it"
+                        ) from conflict
                     continue
                 self._adopt(result)
+                self._origin = _run_signature(self._status)
                 return
 
     def _adopt(self, body: Mapping[str, Any]) -> None:
@@ -367,13 +431,16 @@ class ConditionsKeeper:
             "observedGeneration": gen,
             "currentStep": summary.current_step,
             "conditions": conditions,
-            "steps": _within_budget(list(self._records.values())),
+            "steps": list(self._records.values()),
             "lastRuns": dict(self._last_runs),
             **self._extra,
         }
         if owned or "stepConditions" in self._status:
             rendered["stepConditions"] = sorted(owned)
-        return rendered
+        if "history" in rendered or "history" in self._status:
+            return _within_budget({**rendered, "history": rendered.get(
+                "history", self._status.get("history"))})
+        return _within_budget(rendered)
 
     def _ready_message(self, summary: Summary) -> str:
         phases: dict[str, int] = {}
@@ -402,7 +469,7 @@ def _of_run(
 
 
 # Reasons a step condition shows as they are: why a step stopped that did not fail itself.
-_STOPPED_REASONS = frozenset({"Cancelled", "TimedOut", "Rejected"})
+_STOPPED_REASONS = frozenset({"Cancelled", "TimedOut", "Rejected", "Stopped"})
 
 
 def _to_record(state: StepState, run: int | None) -> dict[str, Any]:

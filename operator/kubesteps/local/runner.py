@@ -38,8 +38,11 @@ class LocalResult:
     @property
     def settled(self) -> bool:
         """Nothing more happens by waiting: the run is over (a resync or a throttled step
-        due later does not count), failed, cancelled, suspended or invalid."""
-        return self.result.delay is None or self.result.permanent or self.ready
+        due later does not count), failed, cancelled, suspended or invalid, or it waits for
+        an approval (nothing answers one during a local run: the answer goes in the file)."""
+        waits_for_a_person = self.result.outcome == "wait" and self.result.action == "approval"
+        return self.result.delay is None or self.result.permanent or self.ready or \
+            waits_for_a_person
 
     @property
     def ready(self) -> bool:

@@ -108,6 +108,18 @@ class Plan:
     def uses(self, action: str) -> bool:
         return action in self.actions.values()
 
+    def action_of(self, name: str) -> str:
+        """The action (or kind) of a step by its state name, generated names included:
+        ``fan-out-3`` is a child of ``fan-out``, ``check-0-1`` one of ``check``."""
+        while name:
+            if name in self.actions:
+                return self.actions[name]
+            head, _, tail = name.rpartition("-")
+            if not tail.isdigit():
+                return ""
+            name = head
+        return ""
+
 
 def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
     """Build the engine steps for ``spec`` (``pipeline`` renders static templates)."""

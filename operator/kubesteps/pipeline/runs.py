@@ -47,8 +47,9 @@ PACING_FIELDS = frozenset({"suspend", "resyncPeriod", "timeout", "historyLimit"}
 DEFAULT_HISTORY_LIMIT = 10
 MAX_HISTORY_LIMIT = 50
 MAX_RUN_MESSAGE = 256
-# Tokens are kept in status: a long one is kept as its digest.
+# Tokens are kept in status: a long one is kept as its digest, and so many per verb.
 MAX_TOKEN = 128
+MAX_TOKENS_KEPT = 10
 
 
 def work_hash(spec: Mapping[str, Any]) -> str:
@@ -135,7 +136,8 @@ class Run:
         """The run in ``phase``; a finished phase gets its finish time (kept if already so)."""
         if phase in FINISHED:
             finished = self.finished_at if self.phase == phase and self.finished_at else now
-            return replace(self, phase=phase, finished_at=finished, reason=reason or phase,
+            ended = self.resume(now) if self.suspended_at is not None else self
+            return replace(ended, phase=phase, finished_at=finished, reason=reason or phase,
                            failed_step=step, message=_short(message))
         return replace(self, phase=phase, finished_at=None, reason="", failed_step="",
                        message="")
@@ -214,14 +216,24 @@ def run_id(pipeline: str, number: int) -> str:
 
 @dataclass(frozen=True)
 class Verb:
-    """A verb annotation seen on the object: which verb, its token, its annotation key."""
+    """A verb annotation seen on the object: which verb, its token, and the value as set
+    (what the removal must find: a value with a trailing newline is removed as it is)."""
 
     verb: str
     token: str
+    raw: str = ""
 
     @property
     def annotation(self) -> str:
         return VERB_ANNOTATIONS[self.verb]
+
+
+@dataclass(frozen=True)
+class Idle:
+    """A verb acted on as nothing: it arrived with nothing to do, and why."""
+
+    verb: Verb
+    why: str
 
 
 @dataclass
@@ -235,15 +247,31 @@ class RunDecision:
     # successes of steps with rerunOnSpecChange: false are kept).
     started: bool = False
     carry: bool = False
+    # A cancel was acted on in this pass: the steps at work stop and their Jobs go (even
+    # when a retry in the same change then starts them again).
+    stop: bool = False
     # Failed (and cancelled, timed-out, rejected) steps start again with fresh attempts.
     reset_failed: bool = False
-    # The run was cancelled in this pass.
-    cancelled: bool = False
     acted: list[Verb] = field(default_factory=list)
     replayed: list[Verb] = field(default_factory=list)
-    # Verbs that arrived but had nothing to act on (e.g. cancel of a finished run).
-    idle: list[Verb] = field(default_factory=list)
-    tokens: dict[str, str] = field(default_factory=dict)
+    idle: list[Idle] = field(default_factory=list)
+    tokens: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def cancelled(self) -> bool:
+        """The run ends cancelled in this pass."""
+        return self.stop and self.run.phase == CANCELLED
+
+
+def handled_tokens(status: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``status.handledTokens``: verb -> the tokens acted on, newest first."""
+    handled: dict[str, list[str]] = {}
+    for verb, tokens in (status.get("handledTokens") or {}).items():
+        if isinstance(tokens, str):  # one token per verb, as the first release kept them
+            tokens = [tokens]
+        if isinstance(tokens, list):
+            handled[str(verb)] = [str(t) for t in tokens][:MAX_TOKENS_KEPT]
+    return handled
 
 
 def advance(
@@ -254,20 +282,23 @@ def advance(
     annotations: Mapping[str, str],
     now: datetime,
     failed_steps: bool = False,
-    adopt: bool = False,
+    adopt_since: datetime | None = None,
+    invalid: bool = False,
 ) -> RunDecision:
     """Decide the run of this pass from the stored status, the work's hash and the verbs.
 
     ``failed_steps``: the current run has failed step records (a retry has work even when
-    the run itself succeeded, thanks to ``continueOnError``). ``adopt``: a status written
-    before runs existed, for the current generation: its step records become run 1's.
+    the run itself succeeded, thanks to ``continueOnError``). ``adopt_since``: the status
+    was written before runs existed, for the current generation, from this time on: its step
+    records become run 1's, which started then. ``invalid``: the spec cannot be read now; a
+    cancel still stops the run, a retry or rerun waits for a fixed spec (ignored).
     """
-    tokens = {str(k): str(v) for k, v in (status.get("handledTokens") or {}).items()}
+    tokens = handled_tokens(status)
     current = Run.from_status(pipeline, status.get("run"))
     if current is None:
         run = Run(pipeline=pipeline, number=1, trigger=CREATED, phase=RUNNING,
-                  spec_hash=spec_hash, started_at=now)
-        decision = RunDecision(run, started=not adopt, tokens=tokens)
+                  spec_hash=spec_hash, started_at=adopt_since or now)
+        decision = RunDecision(run, started=adopt_since is None, tokens=tokens)
     elif current.spec_hash != spec_hash:
         decision = RunDecision(current, tokens=tokens)
         _start(decision, SPEC_CHANGED, spec_hash, now, "the spec changed")
@@ -275,26 +306,54 @@ def advance(
     else:
         decision = RunDecision(current, tokens=tokens)
 
+    fresh: dict[str, Verb] = {}
     for verb in _verbs(annotations):
-        if tokens.get(verb.verb) == token_key(verb.token):
+        key = token_key(verb.token)
+        if key in tokens.get(verb.verb, []):
             decision.replayed.append(verb)
             continue
-        tokens[verb.verb] = token_key(verb.token)
-        if verb.verb == "cancel":
-            if decision.run.finished:
-                decision.idle.append(verb)
-                continue
-            decision.cancelled = True
+        tokens[verb.verb] = [key, *tokens.get(verb.verb, [])][:MAX_TOKENS_KEPT]
+        fresh[verb.verb] = verb
+    decision.tokens = tokens
+
+    if invalid:
+        for name in ("retry", "rerun"):
+            if name in fresh:
+                decision.idle.append(Idle(fresh.pop(name), "the spec is invalid: fix it first"))
+    rerun = fresh.pop("rerun", None)
+    if rerun is not None:
+        # A run from scratch makes a cancel or a retry of the old one moot.
+        for moot in fresh.values():
+            decision.idle.append(Idle(moot, "a rerun asked for at the same time wins"))
+        if decision.started:  # a run started in this pass already: make it a rerun
+            decision.run = replace(decision.run, trigger=RERUN)
+        else:
+            _start(decision, RERUN, spec_hash, now, "a rerun was asked for")
+        decision.carry = False
+        decision.acted.append(rerun)
+        return decision
+
+    cancel = fresh.get("cancel")
+    if cancel is not None:
+        if decision.run.finished:
+            decision.idle.append(Idle(
+                cancel, f"run {decision.run.id} is {decision.run.phase}, nothing to cancel"))
+        else:
+            decision.stop = True
             decision.run = decision.run.settle(
                 CANCELLED, now, reason="Cancelled",
-                message=f"cancelled by {verb.annotation}={verb.token}",
+                message=f"cancelled by {cancel.annotation}={cancel.token}",
             )
-        elif verb.verb == "retry":
-            run = decision.run
-            if run.phase not in (FAILED, CANCELLED) and not failed_steps:
-                decision.idle.append(verb)
-                continue
-            decision.cancelled = False
+            decision.acted.append(cancel)
+    retry = fresh.get("retry")
+    if retry is not None:
+        run = decision.run
+        if decision.started:
+            decision.idle.append(Idle(retry, f"run {run.id} has just started"))
+        elif run.phase not in (FAILED, CANCELLED) and not failed_steps:
+            decision.idle.append(Idle(
+                retry, f"run {run.id} is {run.phase} with no failed step, nothing to retry"))
+        else:
             decision.reset_failed = True
             # A fresh budget for spec.timeout: it counts from the retry (suspension, which
             # the reconciler applies again, counted from now on).
@@ -302,16 +361,7 @@ def advance(
                 run.settle(RUNNING, now), trigger=RETRY, retries=run.retries + 1,
                 retried_at=now, suspended_seconds=0.0, suspended_at=None,
             )
-        else:
-            decision.cancelled = False
-            decision.reset_failed = False
-            if decision.started:  # a run started in this pass already: make it a rerun
-                decision.run = replace(decision.run, trigger=RERUN)
-            else:
-                _start(decision, RERUN, spec_hash, now, "a rerun was asked for")
-            decision.carry = False
-        decision.acted.append(verb)
-    decision.tokens = tokens
+            decision.acted.append(retry)
     return decision
 
 
@@ -333,7 +383,7 @@ def _verbs(annotations: Mapping[str, str]) -> list[Verb]:
     for verb in VERBS:
         value = annotations.get(VERB_ANNOTATIONS[verb])
         if value is not None and str(value).strip():
-            found.append(Verb(verb, str(value).strip()))
+            found.append(Verb(verb, str(value).strip(), str(value)))
     return found
 
 
@@ -403,9 +453,34 @@ def approvals(annotations: Mapping[str, str]) -> dict[str, str]:
 
 
 def consumed(record: Mapping[str, Any] | None, value: str) -> bool:
-    """Whether a step's record shows it already acted on this approval value."""
+    """Whether a step's record shows it acted on this approval value."""
     if not record:
         return False
     outputs = record.get("outputs") or {}
     return isinstance(outputs, Mapping) and outputs.get("value") == value and \
         record.get("phase") in ("Succeeded", "Failed")
+
+
+MAX_HANDLED_APPROVALS = 200
+
+
+def handled_approvals(status: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """``status.handledApprovals``: step -> (the answer last acted on, the run it answered).
+
+    An answer is used once: the same value seen again on the same step (its removal did not
+    land, or a re-applied manifest brought it back) answers nothing."""
+    handled: dict[str, tuple[str, str]] = {}
+    for entry in status.get("handledApprovals") or []:
+        if isinstance(entry, Mapping) and entry.get("step"):
+            handled[str(entry["step"])] = (str(entry.get("value", "")), str(entry.get("run", "")))
+    return handled
+
+
+def record_approvals(
+    handled: Mapping[str, tuple[str, str]], used: Mapping[str, tuple[str, str]]
+) -> list[dict[str, str]]:
+    """``status.handledApprovals`` with ``used`` (step -> (value, run)) added, newest last."""
+    merged = {k: v for k, v in handled.items() if k not in used}
+    merged.update(used)
+    entries = [{"step": step, "value": value, "run": run} for step, (value, run) in merged.items()]
+    return entries[-MAX_HANDLED_APPROVALS:]

@@ -14,7 +14,17 @@ from pydantic.alias_generators import to_camel
 
 # metav1.Condition's rules, so that `kubectl wait --for=condition=Ready` and kstatus work.
 from kubesteps.kube.conditions import CONDITION_REASON_PATTERN, CONDITION_TYPE_PATTERN
-from kubesteps.pipeline.runs import MAX_HISTORY_LIMIT, MAX_RUN_MESSAGE, PHASES, TRIGGERS
+from kubesteps.pipeline.runs import (
+    MAX_HANDLED_APPROVALS,
+    MAX_HISTORY_LIMIT,
+    MAX_RUN_MESSAGE,
+    MAX_TOKENS_KEPT,
+    PHASES,
+    TRIGGERS,
+)
+
+# An annotation value may be long: what is kept of an answer is its token_key.
+MAX_APPROVAL_VALUE = 200
 
 MAX_CONDITION_MESSAGE = 32768
 # status.steps is bounded: forEach can generate many sub-steps, and an object must stay
@@ -149,14 +159,27 @@ class HistoryEntry(BaseModel):
 Token = Annotated[str, StringConstraints(max_length=200)]
 
 
+TokenList = Annotated[list[Token], Field(max_length=MAX_TOKENS_KEPT)]
+
+
 class HandledTokens(BaseModel):
-    """The last token acted on, per verb."""
+    """The tokens acted on, per verb, newest first."""
 
     model_config = _STATUS_CONFIG
 
-    retry: Token | None = None
-    rerun: Token | None = None
-    cancel: Token | None = None
+    retry: TokenList | None = None
+    rerun: TokenList | None = None
+    cancel: TokenList | None = None
+
+
+class HandledApproval(BaseModel):
+    """An approval answer acted on: it answers nothing again."""
+
+    model_config = _STATUS_CONFIG
+
+    step: StepName
+    value: Annotated[str, StringConstraints(max_length=MAX_APPROVAL_VALUE)]
+    run: Annotated[str, StringConstraints(max_length=300)]
 
 
 class PipelineStatus(BaseModel):
@@ -201,8 +224,16 @@ class PipelineStatus(BaseModel):
     handled_tokens: HandledTokens | None = Field(
         default=None,
         description=(
-            "The last token acted on per verb annotation (kubesteps.dev/retry, rerun, "
-            "cancel); a token seen again is ignored."
+            "The last tokens acted on per verb annotation (kubesteps.dev/retry, rerun, "
+            "cancel), newest first; a token seen again is ignored."
+        ),
+    )
+    handled_approvals: list[HandledApproval] | None = Field(
+        default=None,
+        max_length=MAX_HANDLED_APPROVALS,
+        description=(
+            "The approval answers acted on, per step (the last one each): the same answer "
+            "seen again is ignored."
         ),
     )
     last_runs: dict[str, datetime] | None = Field(
