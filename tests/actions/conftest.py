@@ -152,8 +152,11 @@ def clock() -> FakeClock:
 
 @pytest_asyncio.fixture
 async def kube(k8s_emulator: Emulator) -> AsyncIterator[KubeClient]:
+    """A client that tries each request once: an injected fault reaches the action as it
+    would once the client's own retries (tests/kube/test_client_retry.py) are used up."""
     assert k8s_emulator.url is not None
-    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True)) as client:
+    credentials = Credentials(server=k8s_emulator.url, insecure=True)
+    async with KubeClient(credentials, attempts=1) as client:
         yield client
 
 

@@ -48,6 +48,7 @@ class Server:
         app.router.add_get("/busy", self.busy)
         app.router.add_get("/slow", self.slow)
         app.router.add_get("/moved", self.moved)
+        app.router.add_get("/echo-headers", self.echo_headers)
         return app
 
     async def ok(self, request: web.Request) -> web.Response:
@@ -85,6 +86,18 @@ class Server:
 
     async def busy(self, request: web.Request) -> web.Response:
         return web.Response(status=429, text="slow down")
+
+    async def echo_headers(self, request: web.Request) -> web.Response:
+        """The request's headers sent back, as some servers do in their answers: JSON for a
+        success, text after ``pad`` characters for an error (``?status=N``)."""
+        status = int(request.query.get("status", "200"))
+        credential = request.headers.get("Authorization", "").rpartition(" ")[2]
+        headers = {**request.headers, "X-Seen-B64": base64.b64encode(credential.encode()).decode()}
+        if status < 400:
+            return web.json_response({"headers": headers})
+        lines = [f"{name}: {value}" for name, value in sorted(headers.items())]
+        pad = "x" * int(request.query.get("pad", "0"))
+        return web.Response(status=status, text=pad + " " + " ".join(lines))
 
     async def moved(self, request: web.Request) -> web.Response:
         raise web.HTTPFound("/ok")
@@ -199,6 +212,43 @@ async def test_the_credential_is_read_from_the_secret_and_sent_as_a_header(
     assert (await run.once()).kind is OutcomeKind.DONE
     assert server.received[-1]["Authorization"] == "Bearer s3cret"
     assert "s3cret" not in repr(run.state)
+
+
+ECHOED = "Zq8-s3cret-value-1"
+
+
+@pytest.mark.parametrize("pad", [0, 180])  # 180: the 200-character snippet cuts the value
+async def test_a_credential_an_error_answer_echoes_is_not_in_the_step_message(
+    make_run: RunFactory, server: Server, kube: KubeClient, pad: int
+) -> None:
+    await make_secret(kube, "echoed", {"token": ECHOED})
+    run = make_run("http", {"url": f"{server.url}/echo-headers?status=403&pad={pad}",
+                            "secretRef": {"name": "echoed", "key": "token"}})
+
+    assert (await run.once()).kind is OutcomeKind.FAILED
+
+    message = run.state.message
+    assert "answered 403" in message
+    assert ECHOED[:6] not in message
+    assert base64.b64encode(ECHOED.encode()).decode()[:6] not in message
+    if not pad:
+        assert "Authorization: <redacted>" in message
+
+
+async def test_a_credential_a_successful_answer_echoes_is_not_in_the_outputs(
+    make_run: RunFactory, server: Server, kube: KubeClient
+) -> None:
+    await make_secret(kube, "echoed", {"token": ECHOED})
+    run = make_run("http", {"url": f"{server.url}/echo-headers",
+                            "secretRef": {"name": "echoed", "key": "token"}})
+
+    assert (await run.once()).kind is OutcomeKind.DONE
+
+    outputs = run.state.outputs
+    assert outputs is not None
+    assert outputs["body"]["headers"]["Authorization"] == "Bearer <redacted>"
+    assert outputs["body"]["headers"]["X-Seen-B64"] == "<redacted>"
+    assert ECHOED not in repr(outputs)
 
 
 async def test_the_credential_header_and_scheme_can_be_chosen(

@@ -469,13 +469,14 @@ async def test_failed_requests_reach_the_error_hook_with_their_verb_and_code(
 ) -> None:
     metrics = OperatorMetrics()
     creds = Credentials(server=str(k8s_emulator.url), insecure=True)
-    async with KubeClient(creds, on_error=metrics.observe_api_error) as client:
+    # Every attempt counts; one attempt per request keeps the figures simple.
+    async with KubeClient(creds, on_error=metrics.observe_api_error, attempts=1) as client:
         assert await client.get("v1", "ConfigMap", "missing", "default") is None
         k8s_emulator.inject(verb="list", resource="configmaps", status=503)
         with pytest.raises(ApiError, match="503"):
             await client.list("v1", "ConfigMap", "default")
     nowhere = Credentials(server=f"http://127.0.0.1:{unused_tcp_port}")
-    async with KubeClient(nowhere, on_error=metrics.observe_api_error) as client:
+    async with KubeClient(nowhere, on_error=metrics.observe_api_error, attempts=1) as client:
         with pytest.raises(aiohttp.ClientConnectionError):
             await client.request("DELETE", "/api/v1/namespaces/default/configmaps/x")
 

@@ -18,6 +18,10 @@ async def client(k8s_emulator: Emulator) -> AsyncIterator[KubeClient]:
         yield c
 
 
+async def no_sleep(_: float) -> None:
+    """Retries without the waits (the waits asked for are what the tests look at)."""
+
+
 def config_map(name: str, **data: str) -> dict[str, object]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": "default"}, "data": data}
@@ -69,13 +73,14 @@ async def test_delete_reports_whether_something_was_deleted(client: KubeClient) 
     assert not await client.delete("v1", "ConfigMap", "gone", "default")
 
 
-async def test_errors_carry_status_reason_and_retry_after(
-    client: KubeClient, k8s_emulator: Emulator
-) -> None:
+async def test_errors_carry_status_reason_and_retry_after(k8s_emulator: Emulator) -> None:
     k8s_emulator.inject(verb="get", resource="configmaps", status=429, retry_after=7)
+    assert k8s_emulator.url is not None
+    credentials = Credentials(server=k8s_emulator.url, insecure=True)
 
-    with pytest.raises(ApiError) as raised:
-        await client.get("v1", "ConfigMap", "x", "default")
+    async with KubeClient(credentials, attempts=1) as once:
+        with pytest.raises(ApiError) as raised:
+            await once.get("v1", "ConfigMap", "x", "default")
 
     error = raised.value
     assert (error.status, error.reason, error.retry_after) == (429, "TooManyRequests", 7)
@@ -94,11 +99,12 @@ async def test_a_conflict_on_create_is_already_exists(client: KubeClient) -> Non
 async def test_failed_requests_are_reported_to_the_error_hook(k8s_emulator: Emulator) -> None:
     seen: list[tuple[str, int | None]] = []
     assert k8s_emulator.url is not None
-    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True),
-                          on_error=lambda verb, code: seen.append((verb, code))) as client:
-        k8s_emulator.inject(verb="patch", resource="configmaps", status=500)
+    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True), attempts=2,
+                          sleep=no_sleep, on_error=lambda verb, code: seen.append((verb, code))
+                          ) as client:
+        k8s_emulator.inject(verb="patch", resource="configmaps", status=500, times=None)
         await client.create(config_map("hooked"))
         with pytest.raises(ApiError):
             await client.patch("v1", "ConfigMap", "hooked", "default", {"data": {"a": "b"}})
 
-    assert seen == [("patch", 500)]
+    assert seen == [("patch", 500), ("patch", 500)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -50,6 +52,38 @@ async def test_generate_name_gets_a_random_suffix(http: aiohttp.ClientSession) -
     name = (await create(http, body))["metadata"]["name"]
     assert name.startswith("w-")
     assert len(name) == 7
+
+
+class Scripted(random.Random):
+    """Draws the given characters, in order, wherever the emulator picks from an alphabet."""
+
+    def __init__(self, script: str) -> None:
+        super().__init__(0)
+        self._script = iter(script)
+
+    def choice(self, seq: Sequence[Any]) -> Any:
+        return next(self._script)
+
+
+async def test_a_generated_name_that_is_taken_is_drawn_again() -> None:
+    emulator = Emulator(rng=Scripted("bbbbb" + "bbbbb" + "ccccc"))
+    body = {"metadata": {"generateName": "w-"}, "data": {}}
+    async with emulator.serving() as url, aiohttp.ClientSession() as http:
+        first = await create(http, body, url + CONFIGMAPS)
+        second = await create(http, body, url + CONFIGMAPS)
+
+    assert (first["metadata"]["name"], second["metadata"]["name"]) == ("w-bbbbb", "w-ccccc")
+
+
+async def test_a_generated_name_taken_at_every_draw_answers_already_exists() -> None:
+    emulator = Emulator(rng=Scripted("b" * 5 * 9))
+    body = {"metadata": {"generateName": "w-"}, "data": {}}
+    async with emulator.serving() as url, aiohttp.ClientSession() as http:
+        await create(http, body, url + CONFIGMAPS)
+        response = await http.post(url + CONFIGMAPS, json=body)
+        refusal = await response.json()
+
+    assert (response.status, refusal["reason"]) == (409, "AlreadyExists")
 
 
 async def test_list_carries_kind_api_version_and_latest_revision(

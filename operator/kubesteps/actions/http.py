@@ -5,6 +5,10 @@ token written into it would be too. Only a Secret labelled as an http credential
 (otherwise anyone who may create a Pipeline could send any Secret of the namespace to any
 URL), and its annotation may limit the URLs it goes to. The answer's status, a few headers
 and a bounded body become the step's outputs.
+
+Every credential read is registered with the redactor (``kubesteps.telemetry.redaction``)
+before it is sent, and the answer is redacted before anything of it is kept: a server that
+echoes the request's headers cannot put the credential into a message or the outputs.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import codecs
 import contextlib
 import email.utils
 import json
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NoReturn
@@ -29,6 +34,9 @@ from kubesteps.actions.common import api_call
 from kubesteps.actions.params import HttpParams, SecretRef
 from kubesteps.engine import PermanentError, RetryableError
 from kubesteps.pipeline.durations import format_duration
+from kubesteps.telemetry import redaction
+
+log = logging.getLogger("kubesteps.actions.http")
 
 # Key in ``ActionContext.extras`` of an ``aiohttp.ClientSession`` to share between calls
 # (connection reuse); without one, each call opens and closes its own.
@@ -81,12 +89,13 @@ class HttpAction:
 
         if not any(low <= answer.status <= high for low, high in params.expected_status):
             _refuse(ctx, target, answer, params.expected_status)
-        return {
+        outputs: Outputs = redaction.redact_json({
             "status": answer.status,
             "headers": answer.headers,
             "body": answer.body,
             "bodyTruncated": answer.truncated,
-        }
+        })
+        return outputs
 
 
 class _Answer:
@@ -150,7 +159,8 @@ def _refuse(
     ctx: ActionContext, target: str, answer: _Answer, expected: list[tuple[int, int]]
 ) -> NoReturn:
     wanted = ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in expected)
-    snippet = " ".join(answer.text.split())[:SNIPPET_CAP]
+    # Redacted before it is cut: a cut inside a credential would leave its start behind.
+    snippet = " ".join(redaction.redact(answer.text).split())[:SNIPPET_CAP]
     message = f"{target} answered {answer.status}, expected {wanted}"
     if snippet:
         message += f": {snippet}"
@@ -188,7 +198,13 @@ async def _read_secret(ctx: ActionContext, ref: SecretRef, url: str) -> str:
             f"secretRef: key {ref.key!r} of {where} is not base64-encoded UTF-8 text"
         ) from err
     # A trailing newline (echo token > file) would make an invalid header value.
-    return value.strip()
+    credential = value.strip()
+    redaction.register(credential, value, str(data[ref.key]))
+    if len(credential) < redaction.MIN_LENGTH:
+        log.warning("secretRef: key %r of %s is shorter than %d characters: it is sent, but "
+                    "cannot be redacted from messages and logs", ref.key, where,
+                    redaction.MIN_LENGTH)
+    return credential
 
 
 def _check_allowed_url(url: str, allowed: str, where: str) -> None:

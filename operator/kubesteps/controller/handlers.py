@@ -9,22 +9,35 @@ Pipeline creates carry an ownerReference and go with it through garbage collecti
 A pass that kopf did not start (an approval or spec change arriving while kopf holds
 back a delayed retry) keeps its own next pass with a timer; passes of one Pipeline never
 overlap.
+
+A pass that fails outright (its status write refused even after the API client's retries,
+the API server unreachable) is tried again with a backoff of its own, counted per
+Pipeline (1 s, 2 s, 4 s ... at most 2 min), and logged in one line; only an error nobody
+foresaw (a bug) is logged with its traceback. Every message kopf gets is redacted first:
+kopf keeps it in the Pipeline's annotations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import kopf
 
 from kubesteps.controller.reconciler import PassResult, Reconciler
+from kubesteps.engine import RetryPolicy
+from kubesteps.engine.errors import short_message
 from kubesteps.keepers.conditions import status_digest
+from kubesteps.kube.client import ApiError
 from kubesteps.pipeline.model import API_VERSION
 from kubesteps.pipeline.runs import APPROVAL_PREFIX, VERB_ANNOTATIONS
+from kubesteps.telemetry.redaction import redact
 
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "pipelines"
@@ -32,13 +45,48 @@ PLURAL = "pipelines"
 log = logging.getLogger("kubesteps.controller")
 
 
+# The backoff of passes that fail outright; the limit is never reached (a pass is always
+# tried again), only the delay's growth stops at max_delay.
+FAILED_PASS_BACKOFF = RetryPolicy(
+    limit=1_000_000, initial=timedelta(seconds=1), max_delay=timedelta(minutes=2),
+    jitter=timedelta(seconds=0.5),
+)
+# What a pass may meet from the outside world: an API refusal, no answer, a timeout.
+FORESEEN = (ApiError, aiohttp.ClientError, TimeoutError, OSError)
+
+
 def to_kopf(result: PassResult) -> None:
     """Return for done-with-nothing-due, raise for everything else."""
     if result.permanent:
-        raise kopf.PermanentError(f"{result.outcome}: {result.message}")
+        raise kopf.PermanentError(redact(f"{result.outcome}: {result.message}"))
     if result.delay is not None:
         label = "resync" if result.outcome == "done" else result.outcome
-        raise kopf.TemporaryError(f"{label}: {result.message}", delay=max(result.delay, 0.1))
+        raise kopf.TemporaryError(
+            redact(f"{label}: {result.message}"), delay=max(result.delay, 0.1)
+        )
+
+
+def failed_pass(body: Mapping[str, Any], schedule: _Schedule, error: Exception) -> float:
+    """Count a pass that raised, log it in one line, and return the delay to the next try."""
+    schedule.failures += 1
+    delay = FAILED_PASS_BACKOFF.delay(schedule.failures, schedule.rng)
+    meta = body.get("metadata") or {}
+    what = f"{meta.get('namespace')}/{meta.get('name')}"
+    text = redact(short_message(error))
+    if isinstance(error, FORESEEN):
+        log.warning("pass of %s failed (%d in a row), next try in %.3gs: %s",
+                    what, schedule.failures, delay, text)
+    else:
+        log.error("pass of %s failed unexpectedly (%d in a row), next try in %.3gs",
+                  what, schedule.failures, delay, exc_info=error)
+    return delay
+
+
+def _temporary(
+    body: Mapping[str, Any], schedule: _Schedule, error: Exception
+) -> kopf.TemporaryError:
+    delay = failed_pass(body, schedule, error)
+    return kopf.TemporaryError(f"pass failed: {redact(short_message(error))}", delay=delay)
 
 
 @dataclass
@@ -58,6 +106,9 @@ class _Schedule:
     # already did: run a step whose success it recorded, act on a verb or an approval.
     # kopf's own writes (its annotations, status.kopf) do not count, so they cost no read.
     status: str | None = None
+    # Passes that raised in a row (their backoff), and the jitter's randomness.
+    failures: int = 0
+    rng: random.Random = field(default_factory=random.Random)
 
     def cancel(self) -> None:
         if self.timer is not None:
@@ -96,29 +147,33 @@ async def _run_pass(
         schedule.seen = _fingerprint(body)
         result = await reconciler.reconcile(dict(body))
         schedule.status = result.status_digest or None
+        schedule.failures = 0
     if not by_kopf and result.delay is not None and not result.permanent:
         # kopf's own retry (from to_kopf) schedules the next pass of passes it started;
         # this one it did not start, so we keep its time ourselves. No kopf daemon or
         # timer for this: those would put a finalizer on every Pipeline.
-        loop = asyncio.get_running_loop()
-        schedule.timer = loop.call_later(
-            result.delay, _requeue, reconciler, dict(body), schedule
-        )
+        _later(reconciler, body, schedule, result.delay)
     return result
+
+
+def _later(
+    reconciler: Reconciler, body: Mapping[str, Any], schedule: _Schedule, delay: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    schedule.timer = loop.call_later(delay, _requeue, reconciler, dict(body), schedule)
 
 
 def _requeue(reconciler: Reconciler, body: Mapping[str, Any], schedule: _Schedule) -> None:
     schedule.timer = None
 
     async def again() -> None:
-        fresh = await reconciler.fetch(body)
-        if fresh is None:
-            return  # deleted meanwhile
         try:
+            fresh = await reconciler.fetch(body)
+            if fresh is None:
+                return  # deleted meanwhile
             await _run_pass(reconciler, fresh, schedule, by_kopf=False)
-        except Exception as error:  # the next event or kopf retry will try again
-            log.warning("requeued pass of %s failed: %s",
-                        (body.get("metadata") or {}).get("name"), error)
+        except Exception as error:
+            _later(reconciler, body, schedule, failed_pass(body, schedule, error))
 
     schedule.task = asyncio.ensure_future(again())
 
@@ -135,7 +190,12 @@ def register(
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        to_kopf(await _run_pass(reconciler, body, _schedule(memo), by_kopf=True))
+        schedule = _schedule(memo)
+        try:
+            result = await _run_pass(reconciler, body, schedule, by_kopf=True)
+        except Exception as error:
+            raise _temporary(body, schedule, error) from error
+        to_kopf(result)
 
     # While a pass waits out its requeue delay, kopf holds its handler back even when the
     # object changes. Approvals and spec changes should not wait that long: when one
@@ -152,7 +212,10 @@ def register(
             return
         if body.meta.deletion_timestamp:
             return
-        await _run_pass(reconciler, body, schedule, by_kopf=False)
+        try:
+            await _run_pass(reconciler, body, schedule, by_kopf=False)
+        except Exception as error:
+            _later(reconciler, body, schedule, failed_pass(body, schedule, error))
 
     if login is not None:
         kopf.on.login(registry=registry, id="kubesteps-login")(login)

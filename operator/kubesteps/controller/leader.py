@@ -200,7 +200,17 @@ class LeaderElection:
         cfg = self.config
         patch = {"metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
                  "spec": spec}
-        await self.client.patch(_API, "Lease", cfg.name, cfg.namespace, patch)
+        try:
+            await self.client.patch(_API, "Lease", cfg.name, cfg.namespace, patch)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            # The API client sends a write again when its answer was lost; if the first one
+            # was stored, the second meets it as a conflict. Ours, then, not a rival's.
+            current = await self.client.get(_API, "Lease", cfg.name, cfg.namespace)
+            stored = (current or {}).get("spec") or {}
+            if any(stored.get(key) != spec.get(key) for key in ("holderIdentity", "renewTime")):
+                raise
 
 
 async def stop_within(

@@ -3,9 +3,10 @@
 It authenticates with the ``kopf.ConnectionInfo`` kopf's own login produced (kubeconfig,
 in-cluster service account, or the ``kubernetes`` client's configuration), so the operator
 has exactly one source of credentials; given a ``refresh`` callable, it asks for fresh ones
-when the server answers 401 (rotated tokens) and retries once. Resources are addressed by
-``apiVersion`` and ``kind``; the plural and scope come from the API server's discovery
-documents, cached.
+when the server answers 401 (rotated tokens) and retries once. Every request follows the
+retry policy of ``kubesteps.kube.retry`` (throttling, server errors and lost answers are
+sent again; conflicts never). Resources are addressed by ``apiVersion`` and ``kind``; the
+plural and scope come from the API server's discovery documents, cached.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from kubesteps.kube import retry as retry_policy
+from kubesteps.kube.errors import ApiError as ApiError  # callers import it from here
+from kubesteps.telemetry import redaction
+
 Obj = dict[str, Any]
 # Told about every request that failed: the Kubernetes verb, and the HTTP status (None: no
 # response came). The operator points it at its metrics; the kube layer knows none.
@@ -30,22 +35,6 @@ ErrorHook = Callable[[str, int | None], None]
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-
-
-class ApiError(Exception):
-    """The API server refused a request: ``status`` and the Status ``reason``."""
-
-    def __init__(self, status: int, reason: str, message: str, *, retry_after: float | None = None):
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying: conflicts, throttling and server-side failures."""
-        return self.status in (409, 429) or self.status >= 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +103,13 @@ class KubeClient:
         timeout: float = 30.0,
         on_error: ErrorHook | None = None,
         refresh: Callable[[], Credentials] | None = None,
+        attempts: int = retry_policy.ATTEMPTS,
+        sleep: retry_policy.Sleep = asyncio.sleep,
     ) -> None:
         self.credentials = credentials
+        # Tries per request (1: no retries), and how the waits between them are waited.
+        self.attempts = attempts
+        self.sleep = sleep
         self.on_error = on_error
         # Fresh credentials when the server answers 401: projected service-account tokens
         # rotate (about hourly). Called in the event loop, so it must be quick.
@@ -210,10 +204,13 @@ class KubeClient:
         *,
         subresource: str | None = None,
         content_type: str = MERGE,
+        retry: bool = True,
     ) -> Obj:
         ref = await self.resource(api_version, kind)
         path = ref.path(namespace, name) + (f"/{subresource}" if subresource else "")
-        return await self.request("PATCH", path, body=patch, content_type=content_type)
+        return await self.request(
+            "PATCH", path, body=patch, content_type=content_type, retry=retry
+        )
 
     async def delete(
         self,
@@ -256,6 +253,23 @@ class KubeClient:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
+        retry: bool = True,
+    ) -> Obj:
+        """One API call, sent again as ``kubesteps.kube.retry`` says (``retry=False``: once)."""
+        if not retry:
+            return await self._attempt(method, path, body, params, content_type)
+        result: Obj = await retry_policy.retrying(self.attempts, sleep=self.sleep)(
+            self._attempt, method, path, body, params, content_type
+        )
+        return result
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, str] | None,
+        content_type: str,
     ) -> Obj:
         headers = {"Accept": "application/json"}
         data = None
@@ -329,10 +343,12 @@ class KubeClient:
             creds = self.credentials
             headers = {}
             if creds.token:
+                redaction.register(creds.token)
                 headers["Authorization"] = f"Bearer {creds.token}"
             elif creds.username and creds.password:
-                pair = f"{creds.username}:{creds.password}".encode()
-                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+                pair = f"{creds.username}:{creds.password}"
+                redaction.register(creds.password, pair)
+                headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
             connector = aiohttp.TCPConnector(ssl=_ssl_context(creds), limit=20)
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=headers, timeout=self._timeout
@@ -408,4 +424,6 @@ def _error(status: int, text: str, retry_after: str | None) -> ApiError:
     except ValueError:
         pass
     delay = float(retry_after) if retry_after and retry_after.isdigit() else None
+    # A server (or a proxy before it) may echo the request's headers: the token goes first.
+    message = redaction.redact(message)
     return ApiError(status, reason or "Unknown", message[:500], retry_after=delay)

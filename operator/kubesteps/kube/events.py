@@ -4,12 +4,19 @@ Each object gets a token bucket (a burst, then one event per refill interval) an
 process another; an event identical to one sent for the same object within the dedupe
 window is dropped. Dropped events are counted, never queued: an event is a hint for
 humans, the status is the record.
+
+Each Event gets a name of its own, chosen here (the object's name, the time in nanoseconds
+and random bits, as client-go's recorder names them), not ``generateName``: a create whose
+answer was lost is sent again by the API client, and a name of our own makes that retry
+find its first attempt (409 AlreadyExists: stored) instead of storing a second copy.
+Messages pass through the redactor first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -17,10 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubesteps.kube.client import KubeClient
+from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.kube.conditions import stamp
+from kubesteps.telemetry.redaction import redact
 
 log = logging.getLogger("kubesteps.events")
+
+NAME_LIMIT = 253
+MESSAGE_LIMIT = 1024
 
 
 @dataclass
@@ -67,6 +78,7 @@ class EventRecorder:
         overall: TokenBuckets | None = None,
         dedupe_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self._client_factory = client_factory
         self.component = component
@@ -76,6 +88,7 @@ class EventRecorder:
         self._dedupe_seconds = dedupe_seconds
         self._recent: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self._clock = clock
+        self._rng = rng or random.Random()
         self._pending: set[asyncio.Task[None]] = set()
         self.sent = 0
         self.dropped = 0
@@ -115,9 +128,23 @@ class EventRecorder:
     async def _post(self, client: KubeClient, body: Mapping[str, Any]) -> None:
         try:
             await client.create(body)
-            self.sent += 1
+        except ApiError as error:
+            if error.status != 409:
+                log.warning("could not post event %s: %s", body.get("reason"), error)
+                return
+            # The name is this occurrence's own: an earlier attempt, whose answer was lost,
+            # stored it.
         except Exception as error:  # an event is best effort: log, never fail a pass
-            log.warning("could not post event %s: %s", body.get("reason"), error)
+            log.warning("could not post event %s: %s", body.get("reason"),
+                        str(error) or type(error).__name__)
+            return
+        self.sent += 1
+
+    def _name(self, name: str) -> str:
+        """``name.<nanoseconds><random>`` in hex, within the length limit of a name."""
+        suffix = f"{time.time_ns():x}{self._rng.getrandbits(32):08x}"
+        base = name[: NAME_LIMIT - len(suffix) - 1].rstrip(".-") or "object"
+        return f"{base}.{suffix}"
 
     def _event(self, obj: Mapping[str, Any], reason: str, message: str,
                warning: bool) -> dict[str, Any]:
@@ -127,7 +154,7 @@ class EventRecorder:
         return {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name', 'object')}.",
+            "metadata": {"name": self._name(str(meta.get("name") or "object")),
                          "namespace": namespace},
             "involvedObject": {
                 "apiVersion": obj.get("apiVersion"),
@@ -137,7 +164,7 @@ class EventRecorder:
                 "uid": meta.get("uid"),
             },
             "reason": reason,
-            "message": message[:1024],
+            "message": redact(message)[:MESSAGE_LIMIT],
             "type": "Warning" if warning else "Normal",
             "source": {"component": self.component},
             "reportingComponent": self.component,

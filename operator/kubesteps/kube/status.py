@@ -1,8 +1,13 @@
 """Writing an object's ``status`` subresource: one merge patch, retried when it is worth it.
 
-Throttling (429) and server errors (5xx) are retried here with exponential backoff and
-jitter (tenacity). Conflicts (409) are not: a stale ``resourceVersion`` means somebody else
-wrote in between, and only the caller can rebuild its change on top of theirs.
+The write follows the API client's retry policy (``kubesteps.kube.retry``: throttling,
+server errors and lost answers), attempt by attempt here so that every attempt is counted.
+Conflicts (409) are not retried: a stale ``resourceVersion`` means somebody else wrote in
+between, and only the caller can rebuild its change on top of theirs. The re-read that
+follows goes through the client, with the same policy.
+
+Every string written is passed through the process's redactor first
+(``kubesteps.telemetry.redaction``): no credential the operator resolved reaches a status.
 """
 
 from __future__ import annotations
@@ -11,10 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import tenacity
-from opentelemetry import trace
-
+from kubesteps.kube import retry as retry_policy
 from kubesteps.kube.client import JSON_PATCH, ApiError, KubeClient, Obj
+from kubesteps.telemetry.redaction import redact_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,33 +32,6 @@ class ObjectRef:
     def of(cls, body: Mapping[str, Any]) -> ObjectRef:
         meta = body.get("metadata", {})
         return cls(body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"])
-
-
-def _retryable(error: BaseException) -> bool:
-    return isinstance(error, ApiError) and error.transient and error.status != 409
-
-
-def _wait_for_server(state: tenacity.RetryCallState) -> float:
-    """Honour ``Retry-After`` when the server sent one; otherwise back off exponentially."""
-    outcome = state.outcome
-    error = outcome.exception() if outcome is not None else None
-    if isinstance(error, ApiError) and error.retry_after is not None:
-        return min(error.retry_after, 30.0)
-    return float(tenacity.wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2)(state))
-
-
-def _note_retry(state: tenacity.RetryCallState) -> None:
-    """Mark a retried attempt on the current span (the caller's status write, if traced)."""
-    outcome = state.outcome
-    error = outcome.exception() if outcome is not None else None
-    span = trace.get_current_span()
-    if isinstance(error, ApiError) and span.is_recording():
-        delay = state.next_action.sleep if state.next_action is not None else 0.0
-        span.add_event("retry", {
-            "http.response.status_code": error.status,
-            "kubesteps.retry.attempt": state.attempt_number,
-            "kubesteps.retry.delay_s": float(delay),
-        })
 
 
 class StatusWriter:
@@ -79,16 +56,10 @@ class StatusWriter:
 
     async def patch(self, status: Mapping[str, Any], resource_version: str | None) -> Obj:
         """Merge-patch ``status``; with ``resource_version`` the write is conditional (409)."""
-        body: dict[str, Any] = {"status": dict(status)}
+        body: dict[str, Any] = {"status": redact_json(dict(status))}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        retrying = tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(_retryable),
-            wait=_wait_for_server,
-            stop=tenacity.stop_after_attempt(self.attempts),
-            before_sleep=_note_retry,
-            reraise=True,
-        )
+        retrying = retry_policy.retrying(self.attempts, sleep=self.client.sleep)
         result: Obj = await retrying(self._send, body)
         return result
 
@@ -96,7 +67,8 @@ class StatusWriter:
         ref = self.ref
         try:
             result = await self.client.patch(
-                ref.api_version, ref.kind, ref.name, ref.namespace, body, subresource="status"
+                ref.api_version, ref.kind, ref.name, ref.namespace, body, subresource="status",
+                retry=False,
             )
         except ApiError as error:
             # The server answered: the attempt counts, whatever it said.

@@ -2,7 +2,9 @@
 
 `configure_logging` installs one handler on the root logger. A filter on that handler stamps
 every record with the active span's `trace_id` and `span_id` (empty outside a span), so a
-log line can be joined to its trace in the tracing backend.
+log line can be joined to its trace in the tracing backend. Another removes the credentials
+the operator resolved (`kubesteps.telemetry.redaction`); it goes on every other handler of
+the root logger and of kopf's loggers too.
 
 kopf logs per-object messages with `extra={"k8s_ref": {...}, "k8s_skip": ..., "settings": ...}`;
 the formatters show the reference (as `object` in JSON, as a `[namespace/name]` prefix in
@@ -18,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from opentelemetry import trace
+
+from kubesteps.telemetry.redaction import RedactingFilter
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -87,10 +91,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and key not in _NOT_EXTRA and key not in entry:
                 entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
+        if record.exc_text:  # already formatted (and redacted) by a filter
             entry["exception"] = record.exc_text
+        elif record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         # Extras can be anything; a log line must never fail for a value JSON cannot hold.
@@ -119,4 +123,8 @@ def configure_logging(fmt: LogFormat, level: int | str = logging.INFO) -> loggin
     root.handlers[:] = [h for h in root.handlers if not isinstance(h, _KubestepsHandler)]
     root.addHandler(handler)
     root.setLevel(level)
+    for logger in (root, logging.getLogger("kopf"), logging.getLogger("kopf.objects")):
+        for each in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in each.filters):
+                each.addFilter(RedactingFilter())
     return handler

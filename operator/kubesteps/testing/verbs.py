@@ -35,6 +35,7 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 _SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                 "generation")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_GENERATE_TRIES = 8
 
 Written = tuple[Obj, list[str]]  # the stored object, and warnings for the client
 
@@ -107,8 +108,7 @@ class Api:
                 raise invalid(info.kind, info.group, "", [Cause(
                     "metadata.name", "metadata.name: Required value: name or generateName is"
                                      " required", "FieldValueRequired")])
-            suffix = "".join(self._rng.choice(_GENERATE_ALPHABET) for _ in range(5))
-            meta["name"] = f"{meta['generateName']}{suffix}"
+            meta["name"] = self._generate_name(info, namespace, meta["generateName"])
         name = meta["name"]
         if meta.get("resourceVersion"):
             raise ApiError(
@@ -139,6 +139,16 @@ class Api:
         self.store.write(info.storage_key, "ADDED", obj)
         self._after_crd_write(served)
         return obj, warnings
+
+    def _generate_name(self, info: ResourceInfo, namespace: str, prefix: str) -> str:
+        """``prefix`` and five random characters, drawn again when the name is taken, as
+        kube-apiserver does since 1.32 (RetryGenerateName: up to 8 draws in all)."""
+        scope = namespace if info.namespaced else ""
+        for _ in range(_GENERATE_TRIES):
+            name = prefix + "".join(self._rng.choice(_GENERATE_ALPHABET) for _ in range(5))
+            if self.store.get(info.storage_key, scope, name) is None:
+                return name
+        return name  # taken too: the create answers AlreadyExists, as the real server does
 
     @staticmethod
     def _tracks_generation(info: ResourceInfo) -> bool:
