@@ -559,3 +559,18 @@ async def test_dry_run_is_refused_rather_than_applied(http: aiohttp.ClientSessio
     response = await http.post(WIDGETS, json=widget("w"), params={"dryRun": "All"})
     assert response.status == 400
     assert (await http.get(f"{WIDGETS}/w")).status == 404
+
+
+async def test_an_observer_sees_every_write_as_it_is_stored(http: aiohttp.ClientSession,
+                                                            emulator: Emulator) -> None:
+    seen: list[tuple[str, str]] = []
+    stop = emulator.observe("widgets", lambda e: seen.append((e.type, e.obj["metadata"]["name"])))
+
+    await create(http, widget("a"))
+    assert (await patch(http, f"{WIDGETS}/a", {"metadata": {"labels": {"x": "y"}}})).status == 200
+    assert (await http.delete(f"{WIDGETS}/a")).status == 200
+    stop()
+    await create(http, widget("b"))
+
+    assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+    assert emulator.watches("widgets") == 0  # an observer is not a watch

@@ -22,7 +22,7 @@ import json
 import random
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,6 +196,16 @@ class Emulator:
         except LookupError:
             return 0
         return self.store.watchers(info.storage_key)
+
+    def observe(self, resource: str, observer: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``observer(event)`` with every write of ``resource`` the moment it is stored
+        (``event.type``, ``event.obj``, ``event.old``); returns a function that stops it.
+
+        Unlike a watch it cannot lag behind, lose events or be cut: for checks that must
+        know when something was stored (the chaos suite's "no step ran again after its
+        success was stored"). It must not block or raise.
+        """
+        return self.store.observe(self.resource(resource).storage_key, observer)
 
     async def wait_for_watch(self, resource: str) -> None:
         """Wait until some client (e.g. a kopf operator) watches ``resource``.

@@ -63,6 +63,7 @@ class _Collection:
         self.history: deque[Event] = deque(maxlen=history_size)
         self.evicted_up_to = 0  # the revision of the newest event that fell out of the history
         self.watchers: set[Watcher] = set()
+        self.observers: list[Callable[[Event], None]] = []
 
 
 class Store:
@@ -108,6 +109,21 @@ class Store:
             seen = watcher.translate(event)
             if seen is not None:
                 watcher.queue.put_nowait(seen)
+        for observer in list(collection.observers):
+            observer(event)
+
+    def observe(
+        self, storage_key: tuple[str, str], observer: Callable[[Event], None]
+    ) -> Callable[[], None]:
+        """Call ``observer`` with every write as it is stored; returns the way to stop."""
+        observers = self._collection(storage_key).observers
+        observers.append(observer)
+
+        def stop() -> None:
+            if observer in observers:
+                observers.remove(observer)
+
+        return stop
 
     def events_since(self, storage_key: tuple[str, str], revision: int) -> list[Event]:
         collection = self._collection(storage_key)
