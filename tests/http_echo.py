@@ -22,7 +22,7 @@ from aiohttp import web
 class Call:
     pipeline: str
     step: str
-    at: float  # time.time() when the call arrived
+    at: float  # time.monotonic() when the call arrived
     authorization: str
 
 
@@ -35,7 +35,7 @@ class EchoServer:
     async def handle(self, request: web.Request) -> web.Response:
         pipeline, step = request.match_info["pipeline"], request.match_info["step"]
         authorization = request.headers.get("Authorization", "")
-        self.calls.append(Call(pipeline, step, time.time(), authorization))
+        self.calls.append(Call(pipeline, step, time.monotonic(), authorization))
         self._seen[(pipeline, step)] += 1
         credential = authorization.rpartition(" ")[2]
         echoed = {**request.headers,

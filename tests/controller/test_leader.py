@@ -16,6 +16,7 @@ import pytest_asyncio
 from kubesteps.controller.leader import LeaderElection, LeaseConfig, stop_within
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.testing import Emulator
+from kubesteps.testing.chaos import ChaosProxy, Decision, Fault, ProxiedRequest
 
 LEASES = "coordination.k8s.io/v1"
 # client-go's metav1.MicroTime: RFC 3339 in UTC with exactly six fractional digits.
@@ -393,6 +394,57 @@ async def test_a_leader_that_cannot_renew_gives_up_before_a_standby_may_take_ove
     assert not alpha.leading
     k8s_emulator.clear_faults()
     assert not await beta.try_acquire(), "the Lease is still valid: no one else leads yet"
+
+
+async def test_a_renewal_whose_answer_was_lost_is_still_a_renewal(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    """The client sends the renewal again; it meets the first, stored one as a conflict."""
+    def lose_the_first_patch(request: ProxiedRequest) -> Decision:
+        if request.method == "PATCH" and not proxy.record.faults:
+            return Decision(Fault.LOST_ANSWER)
+        return Decision()
+
+    assert k8s_emulator.url is not None
+    proxy = ChaosProxy(k8s_emulator.url, lose_the_first_patch)
+    async with proxy.serving() as url, \
+            KubeClient(Credentials(server=url, insecure=True)) as proxied:
+        alpha = candidate(proxied, "alpha", clock)
+        assert await alpha.try_acquire()
+        clock.advance(5)
+
+        assert await alpha.renew()
+    await proxy.close()
+
+    assert proxy.record.faults[Fault.LOST_ANSWER] == 1
+    assert lease_spec(k8s_emulator)["renewTime"] == micro(clock.now)
+
+
+@pytest.mark.parametrize(("duration", "renew_every", "margin"), [
+    (15, 5, 5), (15, 10, 2.5), (3, 1, 1), (15, 0.01, 0.01),
+])
+def test_the_margin_is_the_renew_period_or_half_the_time_left_after_a_renewal(
+    client: KubeClient, clock: Clock, duration: float, renew_every: float, margin: float
+) -> None:
+    alpha = candidate(client, "alpha", clock, duration=duration, renew_every=renew_every)
+    assert alpha.margin == margin
+
+
+async def test_a_leader_that_cannot_renew_stops_a_margin_before_the_lease_expires(
+    client: KubeClient, clock: Clock, k8s_emulator: Emulator
+) -> None:
+    alpha = candidate(client, "alpha", clock, duration=3, renew_every=1, retry_every=0.01)
+    assert await alpha.try_acquire()
+    fault = k8s_emulator.inject(verb="patch", resource="leases", status=500, times=None)
+    renewals = asyncio.create_task(alpha.run_renewals())
+    await until(lambda: fault.hits >= 1)
+
+    clock.advance(2)  # 3 s of Lease less the 1 s margin: time to stop, a second to do it in
+    async with asyncio.timeout(10):
+        await renewals
+
+    assert not alpha.leading
+    assert alpha.time_left() == 1.0
 
 
 async def test_a_renewal_that_hangs_is_abandoned_before_the_lease_expires(

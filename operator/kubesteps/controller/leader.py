@@ -2,9 +2,12 @@
 
 Standby replicas poll the Lease until it is free or expired, then take it with a write
 conditional on its resourceVersion, so two candidates can never both win. The leader renews
-it every ``renew_every`` seconds; if it cannot renew within the lease duration it has lost
-leadership and must stop at once (the operator exits and Kubernetes restarts it as a
-standby).
+it every ``renew_every`` seconds; if it cannot renew in time it has lost leadership and
+must stop (the operator exits and Kubernetes restarts it as a standby). "In time" ends a
+margin before the Lease expires (the renew period, or half the time between a renewal and
+the expiry when that is shorter; client-go's renew deadline plays the same part), so that
+the leader has that long to stop before a standby may take over: work still in flight when
+leadership ends must not land after someone else's.
 
 Like client-go, a standby never compares the leader's ``renewTime`` with its own wall
 clock (the two nodes' clocks may disagree): it notes when *it* last saw the Lease record
@@ -139,30 +142,38 @@ class LeaderElection:
     async def run_renewals(self) -> None:
         """Renew until leadership is lost; returns then (the caller must stop leading).
 
-        A standby may take the Lease as soon as it expires, so the leader gives up before:
-        a failed renewal is retried only while the retry still comes before the expiry, and
-        a renewal still unanswered at the expiry is abandoned.
+        A standby may take the Lease as soon as it expires, so the leader gives up a
+        ``margin`` before: a failed renewal is retried only while the retry still comes
+        before that, and a renewal still unanswered then is abandoned.
         """
         cfg = self.config
         wait = cfg.renew_every
         while True:
             await asyncio.sleep(wait)
-            expires = (self.renewed_at or self.clock()) + timedelta(seconds=cfg.duration)
+            deadline = (self.renewed_at or self.clock()) + timedelta(
+                seconds=cfg.duration - self.margin)
             try:
-                async with asyncio.timeout(max(0.0, (expires - self.clock()).total_seconds())):
+                async with asyncio.timeout(max(0.0, (deadline - self.clock()).total_seconds())):
                     renewed = await self.renew()
             except _FAILED_CALL as error:  # the timeout's TimeoutError is an OSError
                 log.warning("could not renew the lease: %s", str(error) or type(error).__name__)
                 wait = min(cfg.retry_every, cfg.renew_every)
-                if self.clock() + timedelta(seconds=wait) < expires:
+                if self.clock() + timedelta(seconds=wait) < deadline:
                     continue
-                log.error("could not renew the lease %s before it expired", cfg.name)
+                log.error("could not renew the lease %s in time: stopping %.3gs before it"
+                          " expires", cfg.name, self.time_left())
                 break
             if not renewed:
                 log.error("lost the lease %s to another replica", cfg.name)
                 break
             wait = cfg.renew_every
         self.leading = False
+
+    @property
+    def margin(self) -> float:
+        """How long before the Lease expires the leader stops trying to renew it."""
+        cfg = self.config
+        return min(cfg.renew_every, (cfg.duration - cfg.renew_every) / 2)
 
     def time_left(self) -> float:
         """Seconds until the Lease this replica last renewed expires (0 if it has)."""

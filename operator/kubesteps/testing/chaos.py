@@ -65,8 +65,8 @@ class FaultRates:
     lost_answer: float = 0.01  # of writes
     latency: float = 0.1  # seconds, at most, before a request is forwarded
     retry_after: int = 1  # seconds, in a 429's Retry-After
-    watch_lifetime: tuple[float, float] = (2.0, 10.0)  # seconds a watch lasts before a cut
-    watch_gone: float = 0.3  # of cut watches: an ERROR 410 Gone first
+    watch_lifetime: tuple[float, float] = (1.0, 6.0)  # seconds a watch lasts before a cut
+    watch_gone: float = 0.5  # of cut watches: an ERROR 410 Gone first
 
     def __post_init__(self) -> None:
         for name in ("conflict", "throttle", "server_error", "lost_answer", "watch_gone"):
