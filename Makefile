@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo engine-demo test lint typecheck pytest bench crd clean
+.PHONY: venv demo engine-demo test lint typecheck pytest bench chaos crd clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,13 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The chaos suite's long form (make test runs a bounded one): one run with one operator and
+# one with two under leader election, 60 Pipelines each. SEED=N reproduces a run.
+SEED ?=
+DURATION ?= 60
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(if $(SEED),--seed $(SEED)) --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

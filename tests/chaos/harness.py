@@ -61,7 +61,7 @@ NAMESPACE = "default"
 LEASE = "kubesteps-operator"
 SECRET = "chaos-credential"
 LEASE_FLAGS = ("--leader-election", "--leader-election-namespace", NAMESPACE,
-               "--leader-election-lease-duration", "3",
+               "--leader-election-lease-duration", "4",
                "--leader-election-renew-period", "1",
                "--leader-election-retry-period", "0.3")
 START_UP = 60.0  # hang guard for an operator process to answer its liveness probe
@@ -98,6 +98,7 @@ class Replica:
     process: asyncio.subprocess.Process | None = None
     killed: bool = False  # by us, on purpose
     starts: int = 0
+    log_offset: int = 0  # where the log of the current start begins
 
 
 @dataclass
@@ -107,27 +108,33 @@ class Report:
     figures: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
+        """One line of figures."""
         f, c = self.figures, self.config
         faults: Counter[Fault] = f.get("faults", Counter())
-        return (
-            f"chaos seed={c.seed} replicas={c.replicas} window={c.duration:g}s: "
-            f"{f.get('created', 0)} Pipelines ({c.pipelines} valid, {c.malformed} malformed,"
-            f" {c.deleted} deleted mid-run) | ready {f.get('ready', 0)}/"
-            f"{c.pipelines - c.deleted}, invalid reported {f.get('invalid', 0)}/{c.malformed},"
-            f" stuck {f.get('stuck', 0)} | step re-runs {f.get('reruns', 0)} (of"
-            f" {f.get('http_calls', 0)} http calls, {f.get('jobs', 0)} Jobs) | kills"
-            f" {f.get('kills', 0)}, unplanned exits {f.get('exits', 0)} | faults: 409 x"
-            f"{faults[Fault.CONFLICT]}, 429 x{faults[Fault.THROTTLE]}, 5xx x"
-            f"{faults[Fault.SERVER_ERROR]}, lost answers x{faults[Fault.LOST_ANSWER]}, watch"
-            f" cuts x{faults[Fault.WATCH_CUT]}, 410 x{faults[Fault.WATCH_GONE]} (re-listed"
-            f" {f.get('relisted', 0)}) in {f.get('requests', 0)} requests | Events"
-            f" {f.get('events', 0)} stored, {f.get('event_failures', 0)} not posted | leaks"
-            f" {f.get('leaks', 0)}, tracebacks {f.get('tracebacks', 0)}, orphans"
-            f" {f.get('orphans', 0)} ({f.get('collected', 0)} left to the garbage collector)"
-            f" | non-leader writes {f.get('rogue_writes', 0)} | settled"
-            f" {f.get('settled_after', 0.0):.1f}s after the last scheduled event;"
-            f" {f.get('elapsed', 0.0):.0f}s in all"
-        )
+        exits, unexplained = f.get("exits", 0), f.get("unexplained", 0)
+        parts = [
+            f"chaos seed={c.seed} replicas={c.replicas} window={c.duration:g}s:"
+            f" {f.get('created', 0)} Pipelines ({c.pipelines} valid, {c.malformed} malformed,"
+            f" {c.deleted} deleted mid-run)",
+            f"ready {f.get('ready', 0)}/{c.pipelines - c.deleted}, invalid reported"
+            f" {f.get('invalid', 0)}/{c.malformed}, stuck {f.get('stuck', 0)}, created to"
+            f" Ready in {f.get('median_ready', 0.0):.1f}s median,"
+            f" {f.get('slowest_ready', 0.0):.1f}s slowest",
+            f"step re-runs {f.get('reruns', 0)} (of {f.get('http_calls', 0)} http calls,"
+            f" {f.get('jobs', 0)} Jobs)",
+            f"kills {f.get('kills', 0)}, exits after a lost Lease {exits - unexplained},"
+            f" other exits {unexplained}",
+            f"faults: 409 x{faults[Fault.CONFLICT]}, 429 x{faults[Fault.THROTTLE]},"
+            f" 5xx x{faults[Fault.SERVER_ERROR]}, lost answers x{faults[Fault.LOST_ANSWER]},"
+            f" watch cuts x{faults[Fault.WATCH_CUT]}, 410 x{faults[Fault.WATCH_GONE]}"
+            f" (re-listed {f.get('relisted', 0)}) in {f.get('requests', 0)} requests",
+            f"Events {f.get('events', 0)} stored, {f.get('event_failures', 0)} not posted",
+            f"leaks {f.get('leaks', 0)}, tracebacks {f.get('tracebacks', 0)}, orphans"
+            f" {f.get('orphans', 0)} ({f.get('collected', 0)} left to the garbage collector)",
+            f"non-leader writes {f.get('rogue_writes', 0)}",
+            f"{f.get('elapsed', 0.0):.0f}s in all",
+        ]
+        return " | ".join(parts)
 
 
 # -- the workload -----------------------------------------------------------------------------
@@ -179,8 +186,10 @@ def valid_pipeline(name: str, shape: str, echo: str, rng: random.Random) -> dict
 
 
 SHAPES = ("chain", "job", "parallel", "apply", "delay")
-# Only the operator can tell these are wrong (the CRD schema admits them).
-OPERATOR_ONLY = [case for case in MALFORMED if case.schema is None]
+# Only the operator can tell these are wrong (the CRD schema admits them), and their
+# problem is in the spec (the others are not Pipelines the API would take at all).
+OPERATOR_ONLY = [case for case in MALFORMED
+                 if case.schema is None and case.validate.path.startswith("spec.")]
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -198,13 +207,16 @@ class Run:
         self.plan = SeededPlan(config.seed, config.rates)
         self.replicas: list[Replica] = []
         self.first_success: dict[tuple[str, str], float] = {}
+        self.created_at: dict[str, float] = {}
+        self.ready_at: dict[str, float] = {}
         self.job_creates: list[tuple[str, str, float]] = []
         self.rogue_writes: list[str] = []
         self.deleted_uids: set[str] = set()
         self.valid: list[str] = []
         self.malformed: dict[str, str] = {}  # name -> the field its message must name
         self.kills = 0
-        self.exits: list[str] = []
+        self.exits: list[tuple[bool, str]] = []  # (after losing its Lease, what it logged)
+        self.proxy: ChaosProxy | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.direct: KubeClient | None = None  # the harness's own client, past the proxy
@@ -213,6 +225,9 @@ class Run:
 
     def _on_pipeline(self, event: Event) -> None:
         name = event.obj["metadata"]["name"]
+        ready = find((event.obj.get("status") or {}).get("conditions") or [], "Ready")
+        if ready and ready["status"] == "True":
+            self.ready_at.setdefault(name, time.monotonic())
         for record in (event.obj.get("status") or {}).get("steps") or []:
             if record.get("phase") == "Succeeded":
                 self.first_success.setdefault((name, record["name"]), time.monotonic())
@@ -244,6 +259,13 @@ class Run:
             self.rogue_writes.append(
                 f"{request.method} {request.path} by {request.label} while {holder} leads")
 
+    def _gone(self, replica: Replica) -> None:
+        """A replica's process ended: its watches end with it, and no re-list is owed."""
+        if self.proxy is not None:
+            pending = self.proxy.record.awaiting_relist
+            for key in [k for k in pending if k[0] == replica.label]:
+                del pending[key]
+
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
@@ -258,6 +280,7 @@ class Run:
         replica.health = f"http://127.0.0.1:{port}/healthz"
         flags = LEASE_FLAGS if self.config.replicas == 2 else ()
         with replica.log.open("ab") as sink:
+            replica.log_offset = sink.tell()
             sink.write(f"=== start {replica.starts + 1} of {replica.label}\n".encode())
             sink.flush()
             replica.process = await asyncio.create_subprocess_exec(
@@ -297,6 +320,7 @@ class Run:
         process.send_signal(signal.SIGKILL)
         await process.wait()
         self.kills += 1
+        self._gone(replica)
         # Mostly back at once (its Lease is still its own: it leads again); sometimes only
         # after the Lease expired, so that the standby takes over.
         long = self.config.replicas == 2 and self.rng.random() < 0.5
@@ -311,9 +335,15 @@ class Run:
                 process = replica.process
                 if process is not None and process.returncode is not None \
                         and not replica.killed and not self._stopping:
-                    tail = replica.log.read_text(errors="replace").splitlines()[-5:]
-                    self.exits.append(f"{replica.label} exited with {process.returncode}:"
-                                      f" {' | '.join(tail)}")
+                    with replica.log.open("rb") as log:
+                        log.seek(replica.log_offset)
+                        last_run = log.read().decode(errors="replace")
+                    # Leadership lost under faults: the replica stops and exits by design.
+                    planned = "leadership was lost" in last_run or "the lease" in last_run
+                    tail = " | ".join(last_run.splitlines()[-5:])
+                    self.exits.append((planned, f"{replica.label} exited with"
+                                                f" {process.returncode}: {tail}"))
+                    self._gone(replica)
                     await self._start(replica, http)
             await asyncio.sleep(0.2)
 
@@ -382,7 +412,7 @@ class Run:
                 KubeClient(Credentials(server=upstream, insecure=True)) as direct:
             self.direct = direct
             await self._secret(direct)
-            proxy = ChaosProxy(upstream, self.plan, observer=self._on_request)
+            proxy = self.proxy = ChaosProxy(upstream, self.plan, observer=self._on_request)
             labels = ["op-a", "op-b"][: c.replicas]
             listeners = [proxy.serving(label) for label in labels]
             urls = [await listener.__aenter__() for listener in listeners]
@@ -433,6 +463,7 @@ class Run:
                 await asyncio.sleep(wait)
             if kind == "create":
                 await direct.create(payload)
+                self.created_at[payload["metadata"]["name"]] = time.monotonic()
                 created += 1
             elif kind == "delete":
                 body = self.emulator.object("pipelines", payload, NAMESPACE)
@@ -466,7 +497,7 @@ class Run:
             if not self._unsettled() or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.1)
-        self.report.figures["settled_after"] = time.monotonic() - schedule_end
+
 
     # -- the checks -------------------------------------------------------------------------
 
@@ -494,6 +525,10 @@ class Run:
             else:
                 problems.append(f"malformed {name} not reported naming {path}: {condition}")
         f.update(ready=ready, invalid=invalid, stuck=len(stuck))
+        took = sorted(self.ready_at[n] - self.created_at[n] for n in self.valid
+                      if n in self.ready_at and n in self.created_at)
+        if took:
+            f.update(median_ready=took[len(took) // 2], slowest_ready=took[-1])
         problems.extend(f"stuck: {line}" for line in stuck)
 
         reruns = [f"http {c.pipeline}/{c.step} called {c.at - self.first_success[key]:.2f}s"
@@ -546,9 +581,9 @@ class Run:
         f["rogue_writes"] = len(self.rogue_writes)
         problems.extend(f"non-leader write: {w}" for w in self.rogue_writes[:20])
 
-        f.update(kills=self.kills, exits=len(self.exits))
-        problems.extend(f"unplanned exit: {e}" for e in self.exits
-                        if "lease" not in e.lower())
+        f.update(kills=self.kills, exits=len(self.exits),
+                 unexplained=sum(1 for planned, _ in self.exits if not planned))
+        problems.extend(f"unexplained exit: {e}" for planned, e in self.exits if not planned)
 
     def _leaks(self, documents: dict[str, Any], logs: dict[str, str]) -> list[str]:
         forms = set()

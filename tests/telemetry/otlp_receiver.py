@@ -50,6 +50,7 @@ class ReceivedSpan:
     start_ns: int
     end_ns: int
     events: tuple[str, ...] = field(default=())
+    event_attributes: tuple[Mapping[str, Any], ...] = field(default=())
 
 
 def _value(value: AnyValue) -> Any:
@@ -95,6 +96,7 @@ def _spans(request: ExportTraceServiceRequest, transport: Transport) -> list[Rec
                         start_ns=span.start_time_unix_nano,
                         end_ns=span.end_time_unix_nano,
                         events=tuple(event.name for event in span.events),
+                        event_attributes=tuple(_attributes(e.attributes) for e in span.events),
                     )
                 )
     return received

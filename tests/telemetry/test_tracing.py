@@ -10,6 +10,7 @@ import textwrap
 import pytest
 from opentelemetry.trace import Status, StatusCode
 
+from kubesteps.telemetry.redaction import MARK, redactor
 from kubesteps.telemetry.tracing import (
     DEFAULT_SERVICE_NAME,
     TracingConfig,
@@ -118,6 +119,31 @@ def test_spans_reach_the_receiver_as_a_tree_with_the_default_service_name(
     assert step.resource["service.name"] == DEFAULT_SERVICE_NAME
     assert step.resource["service.version"] == "0.1.0"
     assert step.resource["deployment.environment"] == "test"
+
+
+def test_spans_leave_with_every_registered_credential_redacted(
+    monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver
+) -> None:
+    secret = "span-secret-77Qx"
+    redactor().register(secret)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint)
+    provider = build_tracer_provider()
+    assert provider is not None
+    tracer = provider.get_tracer("kubesteps.test")
+
+    with tracer.start_as_current_span("step", attributes={"kubesteps.url": f"x?t={secret}",
+                                                         "kubesteps.tags": (secret, "a")}) as span:
+        span.record_exception(RuntimeError(f"the server echoed Bearer {secret}"))
+        span.set_status(Status(StatusCode.ERROR, f"failed: {secret}"))
+    provider.force_flush()
+    provider.shutdown()
+
+    (step,) = receiver.spans()
+    assert step.attributes == {"kubesteps.url": f"x?t={MARK}", "kubesteps.tags": [MARK, "a"]}
+    assert step.status_message == f"failed: {MARK}"
+    (exception,) = step.event_attributes
+    assert exception["exception.message"] == f"the server echoed Bearer {MARK}"
+    assert secret not in str(exception)
 
 
 def test_the_traces_endpoint_variable_takes_a_full_http_url(

@@ -132,8 +132,10 @@ def build_tracer_provider(
     defaults = {SERVICE_NAME: service_name_default, SERVICE_VERSION: __version__}
     resource = Resource.create({k: v for k, v in defaults.items() if k not in from_env})
 
+    from kubesteps.telemetry.span_redaction import RedactingSpanExporter
+
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(RedactingSpanExporter(exporter)))
     return provider
 
 
