@@ -334,8 +334,11 @@ async def test_a_leftover_answer_whose_removal_failed_does_not_approve_the_next_
 ) -> None:
     await api.create(pipeline("sticky", [GATE, work("ship")]))
     await annotate(api, "sticky", GATE_KEY, "yes")
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource=None, status=500)
+    # Refused for the whole pass (the API client retries a single refusal).
+    k8s_emulator.inject(verb="patch", resource="pipelines", subresource=None, status=500,
+                        times=None)
     await reconcile(reconciler, fetch, "sticky")
+    k8s_emulator.clear_faults()
     assert (await fetch("sticky"))["metadata"]["annotations"][GATE_KEY] == "yes"
 
     await spec_patch(api, "sticky", {"steps": [GATE, work("ship", condition="Shipped")]})
@@ -550,8 +553,10 @@ async def test_a_token_replayed_after_a_restart_is_acted_on_once(
     await first.reconcile(await fetch("replay"))
     await annotate(api, "replay", "kubesteps.dev/rerun", "abc")
     # The operator dies between acting and removing the annotation: the removal never lands.
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource=None, status=503)
+    k8s_emulator.inject(verb="patch", resource="pipelines", subresource=None, status=503,
+                        times=None)
     await first.reconcile(await fetch("replay"))
+    k8s_emulator.clear_faults()
     assert (await fetch("replay"))["metadata"]["annotations"]["kubesteps.dev/rerun"] == "abc"
 
     restarted = Reconciler(lambda: api, clock=clock, events=events)
