@@ -24,7 +24,14 @@ from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.conditions import find
 from kubesteps.pipeline.crd import crd
 from kubesteps.testing import Emulator, write_kubeconfig
-from kubesteps.testing.chaos import ChaosProxy, FaultRates, SeededPlan
+from kubesteps.testing.chaos import (
+    ChaosProxy,
+    Decision,
+    Fault,
+    FaultRates,
+    ProxiedRequest,
+    SeededPlan,
+)
 
 from .conftest import API, pipeline, python_step
 
@@ -238,6 +245,29 @@ async def test_the_operators_own_token_echoed_back_by_the_server_never_reaches_i
     assert "<redacted>" in output
     assert token not in output
     assert "Traceback" not in output
+
+
+async def test_a_watch_that_gets_410_gone_is_followed_by_a_fresh_list(
+    api: KubeClient, start: Start, k8s_emulator: Emulator, tmp_path: Path
+) -> None:
+    def gone_after_a_second(request: ProxiedRequest) -> Decision:
+        if request.watch and "pipelines" in request.path and not proxy.record.faults:
+            return Decision(Fault.WATCH_GONE, lifetime=1.0)
+        return Decision()
+
+    assert k8s_emulator.url is not None
+    proxy = ChaosProxy(k8s_emulator.url, gone_after_a_second)
+    async with proxy.serving("gone") as url:
+        config = write_kubeconfig(tmp_path / "gone.kubeconfig", url)
+        operator = await start("gone", "--standalone", config=config)
+        await until(lambda: proxy.record.faults[Fault.WATCH_GONE] == 1, "a 410", operator)
+        await api.create(pipeline("after-gone", [python_step("greet")]))
+        await ready(api, "after-gone", operator)
+        assert await operator.stop() == 0, operator.output()
+    await proxy.close()
+
+    assert proxy.record.relisted == 1
+    assert "Traceback" not in operator.output()
 
 
 async def test_only_with_allow_cross_namespace_may_a_step_write_into_another_namespace(
