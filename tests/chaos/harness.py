@@ -305,11 +305,12 @@ class Run:
                 await asyncio.sleep(0.05)
 
     def _victim(self) -> Replica:
-        if self.config.replicas == 1:
-            return self.replicas[0]
+        """The Lease holder (with one replica, the one), or a live replica if it is down."""
         lease = self.emulator.object("leases", LEASE, NAMESPACE)
         holder = (lease or {}).get("spec", {}).get("holderIdentity")
-        return next((r for r in self.replicas if r.label == holder), self.replicas[0])
+        live = [r for r in self.replicas
+                if r.process is not None and r.process.returncode is None]
+        return next((r for r in live if r.label == holder), live[0] if live else self.replicas[0])
 
     async def _kill(self, http: aiohttp.ClientSession) -> None:
         replica = self._victim()
@@ -394,8 +395,12 @@ class Run:
             manifest["metadata"] = {"name": name, "namespace": NAMESPACE}
             self.malformed[name] = case.validate.path
             events.append((rng.uniform(0, window * 0.8), "create", manifest))
-        for _ in range(c.kills):
-            events.append((rng.uniform(window * 0.1, window * 0.95), "kill", None))
+        # One kill in each of as many equal parts of the window, away from the parts' edges,
+        # so that each kill finds the operator back up from the one before.
+        part = window * 0.85 / max(c.kills, 1)
+        for index in range(c.kills):
+            start = window * 0.1 + index * part
+            events.append((rng.uniform(start + part * 0.2, start + part * 0.8), "kill", None))
         events.sort(key=lambda event: event[0])
         return events
 
