@@ -11,7 +11,12 @@ from typing import Any
 import kopf
 import pytest
 
-from kubesteps.controller.handlers import FAILED_PASS_BACKOFF, _Schedule, failed_pass
+from kubesteps.controller.handlers import (
+    FAILED_PASS_BACKOFF,
+    _Schedule,
+    failed_pass,
+    quiet_temporary_errors,
+)
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.controller.reconciler import Reconciler
 from kubesteps.kube.client import ApiError, KubeClient
@@ -92,3 +97,17 @@ async def test_a_pass_whose_status_write_fails_is_retried_soon_and_logged_in_one
     assert "(2 in a row)" in failures[1].getMessage()
     assert all(r.levelno == logging.WARNING for r in failures)
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+def test_kopfs_own_line_about_a_failed_pass_is_dropped_and_requeues_are_info() -> None:
+    quiet = quiet_temporary_errors()
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1, message, (), None)
+
+    failed = record("Handler 'reconcile' failed temporarily: pass failed: 503 Unavailable")
+    requeue = record("Handler 'reconcile' failed temporarily: wait: step 'x': waiting")
+
+    assert not quiet.filter(failed)
+    assert quiet.filter(requeue)
+    assert (requeue.levelno, requeue.levelname) == (logging.INFO, "INFO")

@@ -53,6 +53,8 @@ FAILED_PASS_BACKOFF = RetryPolicy(
 )
 # What a pass may meet from the outside world: an API refusal, no answer, a timeout.
 FORESEEN = (ApiError, aiohttp.ClientError, TimeoutError, OSError)
+# How the message kopf gets for such a pass begins (kopf keeps it in its annotations).
+PASS_FAILED = "pass failed: "
 
 
 def to_kopf(result: PassResult) -> None:
@@ -86,7 +88,7 @@ def _temporary(
     body: Mapping[str, Any], schedule: _Schedule, error: Exception
 ) -> kopf.TemporaryError:
     delay = failed_pass(body, schedule, error)
-    return kopf.TemporaryError(f"pass failed: {redact(short_message(error))}", delay=delay)
+    return kopf.TemporaryError(f"{PASS_FAILED}{redact(short_message(error))}", delay=delay)
 
 
 @dataclass
@@ -222,11 +224,16 @@ def register(
 
 
 def quiet_temporary_errors() -> logging.Filter:
-    """kopf logs every TemporaryError at ERROR; a requeue is routine, so show it as INFO."""
+    """kopf logs every TemporaryError at ERROR; a requeue is routine, so show it as INFO.
+    A pass that failed outright was logged already, in one line (``failed_pass``): kopf's
+    second line about it is dropped."""
 
     class Requeues(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            if record.levelno == logging.ERROR and "failed temporarily: " in record.getMessage():
+            message = record.getMessage()
+            if f"failed temporarily: {PASS_FAILED}" in message:
+                return False
+            if record.levelno == logging.ERROR and "failed temporarily: " in message:
                 record.levelno, record.levelname = logging.INFO, "INFO"
             return True
 

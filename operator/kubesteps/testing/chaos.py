@@ -15,8 +15,9 @@ plan decides, answers some of them itself instead:
   re-list).
 
 The default plan, ``SeededPlan``, draws each decision from the seed and the request's
-identity (method, path, and how many such requests came before), not from the order in
-which concurrent requests happen to arrive: the same seed makes the same requests fail.
+identity (method, path, watch or not, and how many such requests came before), not from
+the order in which concurrent requests happen to arrive: the same seed makes the same
+requests fail.
 
 Each listener has a label (``serving("replica-a")``), so that several clients (two
 operator replicas) can be told apart in what the proxy records.
@@ -124,6 +125,7 @@ class Decision:
     latency: float = 0.0
     status: int = 0
     lifetime: float = 0.0
+    retry_after: int = 1  # seconds, for a 429
 
 
 Plan = Callable[[ProxiedRequest], Decision]
@@ -139,7 +141,8 @@ class SeededPlan:
         self.enabled = True
 
     def __call__(self, request: ProxiedRequest) -> Decision:
-        key = (request.method, request.path, json.dumps(request.query, sort_keys=True))
+        # Not the query: a watch's resourceVersion differs from run to run.
+        key = (request.method, request.path, "watch" if request.watch else "")
         self._seen[key] += 1
         rng = random.Random(f"{self.seed}|{'|'.join(key)}|{self._seen[key]}")
         rates = self.rates
@@ -155,7 +158,7 @@ class SeededPlan:
             return Decision(Fault.CONFLICT, latency, 409)
         draw = rng.random()
         if draw < rates.throttle:
-            return Decision(Fault.THROTTLE, latency, 429)
+            return Decision(Fault.THROTTLE, latency, 429, retry_after=rates.retry_after)
         draw -= rates.throttle
         if draw < rates.server_error:
             return Decision(Fault.SERVER_ERROR, latency, rng.choice((500, 502, 503, 504)))
@@ -286,12 +289,8 @@ class ChaosProxy:
         }
         response = web.json_response(status, status=decision.status)
         if decision.status == 429:
-            response.headers["Retry-After"] = str(self._retry_after())
+            response.headers["Retry-After"] = str(decision.retry_after)
         return response
-
-    def _retry_after(self) -> int:
-        rates = getattr(self.plan, "rates", None)
-        return rates.retry_after if isinstance(rates, FaultRates) else 1
 
     async def _watch(
         self, request: web.Request, proxied: ProxiedRequest, decision: Decision
