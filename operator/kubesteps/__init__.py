@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from kubesteps.engine import (
     AbortedByPredicate,
+    Case,
     DefinitionError,
     DynamicStep,
     ExpectedError,
@@ -32,6 +33,7 @@ from kubesteps.engine import (
     StepState,
     StepStatus,
     StepTimeoutError,
+    SwitchSteps,
     ThrottlingSettings,
     WaitError,
     always,
@@ -51,6 +53,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbortedByPredicate",
+    "Case",
     "DefinitionError",
     "DynamicStep",
     "ExpectedError",
@@ -77,6 +80,7 @@ __all__ = [
     "StepStatus",
     "StepTimeoutError",
     "StepsEngine",
+    "SwitchSteps",
     "ThrottlingSettings",
     "WaitError",
     "__version__",

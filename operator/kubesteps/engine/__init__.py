@@ -31,17 +31,20 @@ from kubesteps.engine.predicates import (
 from kubesteps.engine.retry import RetryPolicy
 from kubesteps.engine.state import State, StepState, StepStatus
 from kubesteps.engine.steps import (
+    Case,
     DynamicStep,
     GroupedSteps,
     Middleware,
     ParallelSteps,
     SimpleStep,
     Step,
+    SwitchSteps,
 )
 from kubesteps.engine.throttling import ThrottlingSettings
 
 __all__ = [
     "AbortedByPredicate",
+    "Case",
     "DefinitionError",
     "DynamicStep",
     "ExpectedError",
@@ -67,6 +70,7 @@ __all__ = [
     "StepStatus",
     "StepTimeoutError",
     "StepsEngine",
+    "SwitchSteps",
     "ThrottlingSettings",
     "TransitionListener",
     "WaitError",

@@ -1,4 +1,4 @@
-"""The four kinds of step: simple, parallel, grouped and dynamic.
+"""The kinds of step: simple, parallel, grouped, switch and dynamic.
 
 A step is a plain description: it runs nothing by itself and holds no run-time state, so a
 step tree can be built once and run by many engines. Definitions are checked when a step is
@@ -190,3 +190,45 @@ class DynamicStep(Step):
         if not self.name:
             self.name = getattr(self.generate, "__name__", "")
         super().__post_init__()
+
+
+@dataclass(kw_only=True, eq=False)
+class Case:
+    """One branch of a ``SwitchSteps``: its step, taken when all of ``when`` hold (no
+    predicates: always, the default)."""
+
+    step: Step
+    when: Sequence[Predicate] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.step, Step):
+            raise DefinitionError(None, "step", f"a case needs a Step, got {self.step!r}")
+        self.when = tuple(self.when)
+
+
+@dataclass(kw_only=True, eq=False)
+class SwitchSteps(Step):
+    """Runs one of its cases: the first whose ``when`` all hold; the others are recorded
+    skipped (reason ``NotTaken``). No case taken: the switch itself is skipped. Once a case
+    has started it stays the one taken for later runs (a waiting case is not swapped for
+    another whose predicates became true meanwhile)."""
+
+    kind: ClassVar[str] = "switch"
+    cases: Sequence[Case]
+
+    def __post_init__(self) -> None:
+        self.cases = tuple(self.cases)
+        super().__post_init__()
+        if not self.cases:
+            raise DefinitionError(self.name, "cases", "a switch needs at least one case")
+        for case in self.cases[:-1]:
+            if not case.when:
+                raise DefinitionError(
+                    case.step.name, "when",
+                    f"only the last case of switch {self.name!r} may go without predicates "
+                    "(it is the default: the cases after it could never be taken)",
+                )
+
+    @property
+    def children(self) -> Sequence[Step]:
+        return tuple(case.step for case in self.cases)
