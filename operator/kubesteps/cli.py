@@ -32,10 +32,11 @@ def crd() -> None:
 def validate(paths: tuple[pathlib.Path, ...]) -> None:
     """Check Pipeline manifests in YAML files (or directories of them) without a cluster.
 
-    Prints `OK <file> <name>` per valid Pipeline and one line per problem; other kinds of
-    objects are reported as skipped. Exits 1 if any Pipeline (or file) is invalid.
+    Runs the operator's own check: prints `OK <file> <name>` per valid Pipeline and one
+    line per problem, every problem at once; other kinds of objects are reported as
+    skipped. Exits 1 if any Pipeline (or file) is invalid.
     """
-    from kubesteps.pipeline.validate import step_at
+    from kubesteps.pipeline.validate import addressed
     from kubesteps.pipeline.validate import validate as validate_manifest
 
     failed = False
@@ -47,22 +48,24 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
             failed = True
             continue
         for document in documents:
-            kind = document.get("kind") if isinstance(document, dict) else None
             name = _name_of(document)
-            if kind != "Pipeline":
-                click.echo(f"SKIP {path} {kind or type(document).__name__}/{name}: not a Pipeline")
+            if not addressed(document):
+                click.echo(f"SKIP {path} {_kind_of(document)}/{name}: {_not_ours(document)}")
                 continue
             result = validate_manifest(document)
             if isinstance(result, list):
                 failed = True
                 for problem in result:
-                    step = step_at(document, problem.path)
-                    where = f" [step {step!r}]" if step else ""
-                    click.echo(f"{path}: Pipeline/{name}: {problem}{where}")
+                    click.echo(problem_line(path, name, problem))
             else:
                 click.echo(f"OK {path} {name}")
     if failed:
         raise SystemExit(1)
+
+
+def problem_line(path: pathlib.Path, name: str, problem: object) -> str:
+    """One problem of one Pipeline, as `validate` and `run` print it."""
+    return f"{path}: Pipeline/{name}: {problem}"
 
 
 @main.command()
@@ -74,45 +77,79 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
               help="The SQLite file that keeps Pipelines' status between runs.")
 @click.option("--budget", type=float, default=60.0, show_default=True,
               help="Seconds to keep reconciling before reporting what is still pending.")
+@click.option("--name", "names", multiple=True, metavar="NAME",
+              help="Run only this Pipeline (NAME or NAMESPACE/NAME; repeatable). "
+                   "Default: every Pipeline in the files.")
+@click.option("--outputs", is_flag=True, help="Print every step's outputs at the end.")
 @click.option("--quiet", is_flag=True, help="Print only the final table.")
 def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
-        quiet: bool) -> None:
+        names: tuple[str, ...], outputs: bool, quiet: bool) -> None:
     """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
 
-    Exit code 0 when every Pipeline is Ready, 1 when one failed, was cancelled or is
-    invalid, 2 when one is not Ready yet (still waiting when the budget ran out, or
-    suspended). Verbs (kubesteps.dev/retry, rerun, cancel) and approvals are annotations in
-    the manifest, as on a cluster.
+    Every Pipeline in the files runs, side by side (or only those --name picks). Each is
+    checked first as `kubesteps validate` checks it; an invalid one is reported, line by
+    line, and does not run. Exit code 0 when every Pipeline is Ready, 1 when one failed,
+    was cancelled or is invalid, 2 when one is not Ready yet (still waiting when the
+    budget ran out, or suspended). Verbs (kubesteps.dev/retry, rerun, cancel) and
+    approvals are annotations in the manifest, as on a cluster.
     """
     import asyncio
 
-    from kubesteps.local.runner import run_pipelines, table
+    from kubesteps.local.runner import outputs_table, run_pipelines, table
+    from kubesteps.pipeline.suggest import did_you_mean
+    from kubesteps.pipeline.validate import addressed
+    from kubesteps.pipeline.validate import validate as validate_manifest
 
+    echo = (lambda _: None) if quiet else click.echo
     manifests = []
+    found: list[str] = []
     defined: dict[tuple[str, str], pathlib.Path] = {}
+    wanted = set(names)
+    invalid = False
     for path in _yaml_files(paths):
         try:
-            documents = _load_yaml(path)
+            documents = [doc for doc in _load_yaml(path) if doc is not None]
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
         for document in documents:
-            if isinstance(document, dict) and document.get("kind") == "Pipeline":
-                name = _name_of(document)
-                if not name or name == "<no name>":
-                    raise click.ClickException(f"{path}: a Pipeline without metadata.name")
-                # Two definitions of one object would overwrite each other's spec every pass.
-                key = (str(document["metadata"].get("namespace") or "default"), name)
-                if key in defined:
-                    raise click.ClickException(
-                        f"{path}: Pipeline {key[0]}/{name} is already defined in {defined[key]};"
-                        " each Pipeline may be given once")
-                defined[key] = path
+            name = _name_of(document)
+            if not addressed(document):
+                echo(f"ignoring {path} {_kind_of(document)}/{name}: {_not_ours(document)}")
+                continue
+            assert isinstance(document, dict)
+            metadata = document.get("metadata")
+            namespace = str((metadata if isinstance(metadata, dict) else {}).get("namespace")
+                            or "default")
+            key = (namespace, name)
+            found.append(f"{namespace}/{name}")
+            if wanted and not wanted & {name, f"{namespace}/{name}"}:
+                echo(f"ignoring {path} Pipeline/{name}: not named by --name")
+                continue
+            # Two definitions of one object would overwrite each other's spec every pass.
+            if key in defined:
+                raise click.ClickException(
+                    f"{path}: Pipeline {namespace}/{name} is already defined in {defined[key]};"
+                    " each Pipeline may be given once")
+            defined[key] = path
+            checked = validate_manifest(document)
+            if isinstance(checked, list):  # reported now, as `validate` reports it
+                invalid = True
+                for problem in checked:
+                    click.echo(problem_line(path, name, problem))
+            if name != "<no name>":  # the table says InvalidSpec for an invalid one
                 manifests.append(document)
+    for name in sorted(wanted):
+        if not any(name in (key, key.partition("/")[2]) for key in found):
+            hint = did_you_mean(name, [key.partition("/")[2] for key in found])
+            raise click.ClickException(f"--name {name}: no such Pipeline in the files{hint}")
     if not manifests:
+        if invalid:
+            raise SystemExit(1)
         raise click.ClickException("no Pipeline manifests found")
-    echo = (lambda _: None) if quiet else click.echo
     results = asyncio.run(run_pipelines(manifests, database=database, budget=budget, echo=echo))
     click.echo(table(results))
+    if outputs:
+        click.echo(outputs_table(results))
     if any(r.result.permanent for r in results):
         raise SystemExit(1)
     if not all(r.ready for r in results):
@@ -218,6 +255,17 @@ def _yaml_files(paths: tuple[pathlib.Path, ...]) -> list[pathlib.Path]:
         else:
             files.append(path)
     return files
+
+
+def _kind_of(document: object) -> str:
+    kind = document.get("kind") if isinstance(document, dict) else None
+    return str(kind) if kind else type(document).__name__
+
+
+def _not_ours(document: object) -> str:
+    if isinstance(document, dict) and document.get("kind") == "Pipeline":
+        return f"not a kubesteps Pipeline (apiVersion {document.get('apiVersion')})"
+    return "not a Pipeline"
 
 
 def _name_of(document: object) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE, poll_delay
-from kubesteps.actions.wait_for import as_text, compile_path
-from kubesteps.engine import OutcomeKind, PermanentError, StepStatus
+from kubesteps.actions.paths import as_text, compile_path
+from kubesteps.engine import OutcomeKind, StepStatus
 from kubesteps.kube.client import KubeClient
 from kubesteps.testing import Emulator
 
@@ -149,6 +149,7 @@ async def test_an_invalid_json_path_fails_for_good(make_run: RunFactory) -> None
                                "jsonPath": ".status.conditions[?(@.type==", "value": "x"})
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message.startswith(
+        "invalid parameters for action 'waitFor': "
         "with.jsonPath: '.status.conditions[?(@.type==' is not a valid JSONPath")
 
 
@@ -320,5 +321,5 @@ def test_values_are_compared_as_kubectl_prints_them() -> None:
 
 
 def test_two_templates_are_not_one_path() -> None:
-    with pytest.raises(PermanentError, match="is not a valid JSONPath"):
+    with pytest.raises(ValueError, match="is not a valid JSONPath"):
         compile_path("{.a}{.b}")

@@ -23,7 +23,8 @@ from tests.pipeline.malformed import MALFORMED, Malformed
 from .conftest import API, pipeline, python_step
 
 # Objects that are not Pipelines of our version cannot be sent to the Pipelines endpoint.
-_NOT_POSTABLE = {"wrong-api-version", "wrong-kind", "metadata-without-name"}
+_NOT_POSTABLE = {"wrong-api-version", "wrong-kind", "metadata-without-name",
+                 "kind-one-edit-away", "api-version-with-a-typo"}
 
 
 def quick(settings: kopf.OperatorSettings) -> None:

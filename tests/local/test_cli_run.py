@@ -208,7 +208,8 @@ def test_a_pipeline_without_a_name_is_refused(tmp_path: Path) -> None:
     result = run(manifests, "--state", tmp_path / "state.db")
 
     assert result.exit_code == 1
-    assert f"Error: {manifests}: a Pipeline without metadata.name" in result.output
+    assert result.output.splitlines() == [
+        f"{manifests}: Pipeline/<no name>: metadata.name: is required"]
 
 
 def test_files_without_pipelines_are_refused(tmp_path: Path) -> None:
@@ -234,3 +235,89 @@ def test_the_installed_command_applies_and_waits_in_the_embedded_api(tmp_path: P
     assert rows[1][:3] == ["default/apply-and-wait", "True", "Succeeded"]
     assert [row[:2] for row in rows[2:]] == [["settings", "Succeeded"],
                                              ["settings-visible", "Succeeded"]]
+
+
+def test_every_pipeline_of_a_file_runs_and_what_is_not_run_is_named(
+    calls: Calls, tmp_path: Path
+) -> None:
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline("first", calls.step("a")),
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}},
+        pipeline("second", calls.step("b")),
+        {"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "theirs"}},
+        pipeline("third", calls.step("c")),
+    )
+
+    result = run(manifests, "--state", tmp_path / "state.db")
+
+    assert result.exit_code == 0, result.output
+    assert calls.count == 3
+    assert result.output.splitlines()[:2] == [
+        f"ignoring {manifests} ConfigMap/settings: not a Pipeline",
+        f"ignoring {manifests} Pipeline/theirs: not a kubesteps Pipeline "
+        "(apiVersion tekton.dev/v1)",
+    ]
+    assert [row[0] for row in table_rows(result.output) if "/" in row[0]] == [
+        "default/first", "default/second", "default/third"]
+
+
+def test_name_runs_only_the_pipelines_it_names(calls: Calls, tmp_path: Path) -> None:
+    manifests = write(tmp_path / "p.yaml", pipeline("first", calls.step("a")),
+                      pipeline("second", calls.step("b")), pipeline("third", calls.step("c")))
+
+    result = run(manifests, "--state", tmp_path / "state.db", "--name", "second",
+                 "--name", "default/third")
+
+    assert result.exit_code == 0, result.output
+    assert f"ignoring {manifests} Pipeline/first: not named by --name" in result.output
+    assert [row[0] for row in table_rows(result.output) if "/" in row[0]] == [
+        "default/second", "default/third"]
+    assert calls.count == 2
+
+
+def test_a_name_that_names_nothing_is_refused_with_a_suggestion(
+    calls: Calls, tmp_path: Path
+) -> None:
+    manifests = write(tmp_path / "p.yaml", pipeline("release", calls.step("a")))
+
+    result = run(manifests, "--state", tmp_path / "state.db", "--name", "relase")
+
+    assert result.exit_code == 1
+    assert "Error: --name relase: no such Pipeline in the files — did you mean 'release'?" \
+        in result.output
+    assert calls.count == 0
+
+
+def test_outputs_prints_what_each_step_returned(calls: Calls, tmp_path: Path) -> None:
+    manifests = write(tmp_path / "p.yaml",
+                      pipeline("p", calls.step("a"), delay("pause", "10ms"), calls.step("b")))
+
+    result = run(manifests, "--state", tmp_path / "state.db", "--outputs")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index("OUTPUTS")
+    assert [line.split(maxsplit=2) for line in lines[start + 1:]] == [
+        ["default/p", "a", '{"call": 1}'],
+        ["default/p", "b", '{"call": 2}'],
+    ]
+
+
+def test_an_invalid_pipeline_is_reported_line_by_line_as_validate_does(
+    calls: Calls, tmp_path: Path
+) -> None:
+    manifests = write(tmp_path / "p.yaml", pipeline("bad", delay("pause", "soon"),
+                                                    {**delay("x", "1s"), "retires": 1}))
+
+    result = run(manifests, "--state", tmp_path / "state.db")
+    checked = CliRunner().invoke(main, ["validate", str(manifests)])
+
+    assert result.exit_code == checked.exit_code == 1
+    assert result.output.splitlines()[:2] == checked.output.splitlines() == [
+        f"{manifests}: Pipeline/bad: spec.steps[0].with.duration: invalid duration 'soon': "
+        "expected a number at position 0; expected a number followed by a unit (h, m, s or "
+        "ms), repeated: e.g. 500ms, 30s, 1h30m [step 'pause']",
+        f"{manifests}: Pipeline/bad: spec.steps[1].retires: unknown field 'retires' — did "
+        "you mean 'retry'? [step 'x']",
+    ]

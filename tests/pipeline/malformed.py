@@ -105,13 +105,13 @@ MALFORMED: list[Malformed] = [
     Malformed(
         "unknown-field-in-step",
         pipeline(delay("first", retries=3)),
-        Expect("spec.steps[0].retries", "unknown field; allowed fields here:"),
+        Expect("spec.steps[0].retries", "unknown field 'retries' — did you mean 'retry'?"),
         Expect("spec.steps[0]", "'retries' was unexpected"),
     ),
     Malformed(
         "unknown-action",
         pipeline({"name": "first", "action": "htp", "with": {}}),
-        Expect("spec.steps[0].action", "unknown action 'htp'; known actions: apply"),
+        Expect("spec.steps[0].action", "unknown action 'htp' — did you mean 'http'?"),
         Expect("spec.steps[0].action", "is not one of"),
     ),
     Malformed(
@@ -526,7 +526,8 @@ MALFORMED: list[Malformed] = [
     Malformed(
         "unknown-action-parameter",
         pipeline(delay("first", **{"with": {"duration": "1s", "jitter": "1s"}})),
-        Expect("spec.steps[0].with.jitter", "unknown field; allowed fields here: duration"),
+        Expect("spec.steps[0].with.jitter",
+               "unknown field 'jitter'; allowed fields here: duration"),
         None,
     ),
     Malformed(
@@ -543,5 +544,109 @@ MALFORMED: list[Malformed] = [
             "step": {"action": "delay", "with": {"duration": "1s"}}}}),
         Expect("spec.steps[0].forEach.items", "a forEach runs at most 200"),
         None,
+    ),
+    # Found before anything runs, where the operator used to find them only at run time.
+    Malformed(
+        "wait-for-json-path-that-does-not-compile",
+        pipeline({"name": "wait", "action": "waitFor", "with": {
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "x",
+            "jsonPath": ".data[?(@.a==", "value": "b"}}),
+        Expect("spec.steps[0].with.jsonPath", "is not a valid JSONPath"),
+        None,
+    ),
+    Malformed(
+        "job-quantity-malformed",
+        pipeline({"name": "build", "action": "job", "with": {
+            "image": "busybox", "resources": {"limits": {"memory": "1.5.5Gi"}}}}),
+        Expect("spec.steps[0].with.resources.limits.memory", "must be a Kubernetes quantity"),
+        None,
+    ),
+    Malformed(
+        "job-request-above-its-limit",
+        pipeline({"name": "build", "action": "job", "with": {
+            "image": "busybox",
+            "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}}),
+        Expect("spec.steps[0].with.resources.requests.cpu",
+               "must not be more than limits.cpu (1500m)"),
+        None,
+    ),
+    Malformed(
+        "http-url-with-a-port-out-of-range",
+        pipeline(_http(url="https://example.com:99999/hook")),
+        Expect("spec.steps[0].with.url", "is not a valid URL: Port out of range"),
+        None,
+    ),
+    Malformed(
+        "when-that-is-always-a-string",
+        pipeline(delay("first", when=["'yes'"])),
+        Expect("spec.steps[0].when[0]", "a predicate must give true or false"),
+        None,
+    ),
+    Malformed(
+        "constant-template-that-renders-a-bad-duration",
+        pipeline(delay("first", **{"with": {"duration": "${ '5' + 'x' }"}})),
+        Expect("spec.steps[0].with.duration", "unknown unit 'x'"),
+        None,
+    ),
+    Malformed(
+        "constant-template-that-fails-to-evaluate",
+        pipeline(delay("first", **{"with": {"duration": "${ 1 / 0 }"}})),
+        Expect("spec.steps[0].with.duration", "in CEL expression '1 / 0'"),
+        None,
+    ),
+    Malformed(
+        "apply-owned-object-in-another-namespace",
+        pipeline({"name": "put", "action": "apply", "with": {"manifest": {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "x", "namespace": "elsewhere"}}}}),
+        Expect("spec.steps[0].with.manifest.metadata.namespace",
+               "an owned object must be in the Pipeline's namespace 'default'"),
+        None,
+    ),
+    Malformed(
+        "cel-step-reference-with-a-typo",
+        pipeline(delay("fetch"), delay("after", when=["steps.fetc.phase == 'Succeeded'"])),
+        Expect("spec.steps[1].when[0]", "no step is named 'fetc'"),
+        None,
+    ),
+    Malformed(
+        "cel-variable-with-a-typo",
+        pipeline(delay("first", when=["slef.metadata.name == 'demo'"])),
+        Expect("spec.steps[0].when[0]", "unknown variable 'slef'"),
+        None,
+    ),
+    Malformed(
+        "cel-spec-field-that-does-not-exist",
+        pipeline({"name": "fan", "forEach": {
+            "items": "self.spec.targets",
+            "step": {"action": "delay", "with": {"duration": "1s"}}}}),
+        Expect("spec.steps[0].forEach.items", "a Pipeline's spec has no field 'targets'"),
+        None,
+    ),
+    Malformed(
+        "kind-one-edit-away",
+        _with(pipeline(), kind="Pipline"),
+        Expect("kind", "did you mean 'Pipeline'?"),
+        None,
+    ),
+    Malformed(
+        "api-version-with-a-typo",
+        _with(pipeline(), apiVersion="kubesteps.dev/v1alpah1"),
+        Expect("apiVersion", "did you mean 'kubesteps.dev/v1alpha1'?"),
+        None,
+    ),
+    Malformed(
+        "partition-key-template-that-no-value-fills",
+        pipeline(delay("probe", throttle={
+            "interval": "5m", "partitionKey": "${ self.metadata.labels.team }"})),
+        Expect("spec.steps[0].throttle.partitionKey", "no such member in mapping: 'labels'"),
+        None,
+    ),
+    Malformed(
+        "many-problems-at-once",
+        pipeline(*[delay(f"s{index}", timeout=f"{index}d") for index in range(22)],
+                 suspend="no"),
+        Expect("spec.steps[21].timeout", "unknown unit 'd'"),
+        Expect("spec.steps[21].timeout", "does not match"),
     ),
 ]

@@ -119,3 +119,47 @@ def test_validate_names_the_step_of_each_problem_and_the_file_of_bad_yaml(
     assert lines[0].endswith("[step 'fetch']")
     assert "unknown action 'pyhton'" in lines[0]
     assert f'in "{broken}", line' in result.output
+
+
+def test_a_kind_one_edit_away_from_pipeline_is_an_error_not_a_skip(
+    tmp_path: pathlib.Path,
+) -> None:
+    typo = pipeline(delay("first"))
+    typo["kind"] = "Pipline"
+    path = _write(tmp_path / "typo.yaml", typo)
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}: Pipeline/demo: kind: must be 'Pipeline'; got a string ('Pipline') — did you "
+        "mean 'Pipeline'?"
+    ]
+
+
+def test_a_pipeline_of_another_group_is_skipped_saying_whose_it_is(
+    tmp_path: pathlib.Path,
+) -> None:
+    tekton = {"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "t"}}
+    path = _write(tmp_path / "tekton.yaml", tekton)
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        f"SKIP {path} Pipeline/t: not a kubesteps Pipeline (apiVersion tekton.dev/v1)"
+    ]
+
+
+def test_validate_reports_every_problem_at_once_in_field_order(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path / "bad.yaml", pipeline(
+        delay("b", when=["steps.a.phase == 'Succeeded'"]),
+        {"name": "a", "action": "waitFor", "with": {
+            "apiVersion": "v1", "kind": "Pod", "name": "x", "jsonPath": "{.a[", "value": "1"}},
+        suspend="no"))
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 1
+    assert [line.split(": ")[2] for line in result.output.splitlines()] == [
+        "spec.steps[1].with.jsonPath", "spec.suspend"]

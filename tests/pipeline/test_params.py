@@ -97,7 +97,7 @@ def test_http_secret_ref_defaults_to_a_bearer_authorization_header() -> None:
 
 def test_http_refuses_a_body_on_get() -> None:
     assert _problems("http", {"url": "https://example.com", "body": "x"}) == [
-        ("spec.steps[2].with", "a body is not allowed with method GET")
+        ("spec.steps[2].with.body", "a body is not allowed with method GET")
     ]
 
 

@@ -52,31 +52,32 @@ def test_errors_deep_in_the_tree_have_the_full_path() -> None:
 
     assert _errors(manifest) == [
         "spec.steps[0].parallel.steps[0].group.steps[0].throttle.interval: "
-        "must be greater than 0, got '0'"
+        "must be greater than 0, got '0' [step 'leaf']"
     ]
 
 
 def test_messages_are_not_pydantic_dumps() -> None:
     errors = _errors(pipeline(delay("first", when=[1])))
 
-    assert errors == ["spec.steps[0].when[0]: must be a string, got an integer (1)"]
+    assert errors == ["spec.steps[0].when[0]: must be a string, got an integer (1) [step 'first']"]
 
 
 def test_an_unknown_field_lists_the_allowed_ones() -> None:
     (error,) = _errors(pipeline(delay("first", throttle={"interval": "1m", "every": "1m"})))
 
     assert error == (
-        "spec.steps[0].throttle.every: unknown field; allowed fields here: "
-        "interval, ensureSuccess, partitionKey, initialDelay"
+        "spec.steps[0].throttle.every: unknown field 'every'; allowed fields here: "
+        "interval, ensureSuccess, partitionKey, initialDelay [step 'first']"
     )
 
 
 def test_a_template_in_with_is_checked_with_the_forEach_variables_in_scope() -> None:
     manifest = pipeline(
+        delay("discover"),
         {
             "name": "fan",
             "forEach": {
-                "items": "self.spec.targets",
+                "items": "steps.discover.outputs.targets",
                 "as": "target",
                 "step": {"action": "delay", "with": {"duration": "${ target.wait }${ index }"}},
             },
@@ -129,7 +130,7 @@ def test_a_top_level_step_may_not_take_the_run_time_name_of_a_template_step() ->
     assert _errors(manifest) == [
         "spec.steps[0].name: step name 'check-1' clashes with step 'check' at "
         "spec.steps[1].forEach.step.parallel.steps[0].name, which runs once per forEach item "
-        "as 'check-<index>'; choose another name"
+        "as 'check-<index>'; choose another name [step 'check-1']"
     ]
 
 
@@ -173,7 +174,8 @@ def test_values_with_templates_are_left_to_the_run_time_check() -> None:
         {
             "name": "call",
             "action": "http",
-            "with": {"url": "${ self.spec.url }", "expectedStatus": "${ self.spec.codes }"},
+            "with": {"url": "${ self.metadata.annotations.url }",
+                     "expectedStatus": "${ self.metadata.annotations.codes }"},
         }
     )
 
@@ -208,3 +210,148 @@ def test_step_at_names_the_innermost_named_step_of_a_path() -> None:
     assert step_at(manifest, "spec.steps[0].group") == "outer"
     assert step_at(manifest, "spec.suspend") is None
     assert step_at(manifest, "spec.steps[7].name") is None
+
+
+def test_every_problem_is_reported_even_behind_a_malformed_field() -> None:
+    # pydantic skips a model's own checks once a field of it failed; these checks read
+    # the manifest as written, so nothing waits for another fix to be seen.
+    manifest = pipeline(
+        delay("same", timeout="5x", group={"steps": [delay("inner")]}),
+        delay("same", when=["steps.nothing.phase == 'Failed'"], retry={"limit": "3"}),
+        {"name": "fan", "forEach": {"items": "[1]", "step": {
+            "name": "x", "continueOnError": True, "action": "delay", "with": {}}}},
+        suspend="yes",
+    )
+
+    assert [error.split(" [step ")[0].split(": ")[0] for error in _errors(manifest)] == [
+        "spec.steps[0]",  # two kinds
+        "spec.steps[0].timeout",
+        "spec.steps[1].name",  # a duplicate
+        "spec.steps[1].retry.limit",
+        "spec.steps[1].when[0]",  # no step 'nothing'
+        "spec.steps[2].forEach.step.continueOnError",
+        "spec.steps[2].forEach.step.name",
+        "spec.steps[2].forEach.step.with.duration",
+        "spec.suspend",
+    ]
+
+
+def test_problems_are_sorted_by_field_path_with_indexes_as_numbers() -> None:
+    steps = [delay(f"s{index}") for index in range(12)]
+    steps[2] = delay("s2", timeout="1d")
+    steps[10] = delay("s10", timeout="1d")
+
+    paths = [error.split(": ")[0] for error in _errors(pipeline(*steps, historyLimit=-1))]
+
+    assert paths == ["spec.historyLimit", "spec.steps[2].timeout", "spec.steps[10].timeout"]
+
+
+def test_a_wait_for_with_a_malformed_json_path_is_refused_before_it_runs() -> None:
+    manifest = pipeline({"name": "wait", "action": "waitFor", "with": {
+        "apiVersion": "v1", "kind": "Pod", "name": "web", "jsonPath": "{.status.phase",
+        "value": "Running"}})
+
+    (error,) = _errors(manifest)
+    assert error.startswith(
+        "spec.steps[0].with.jsonPath: '{.status.phase' is not a valid JSONPath (")
+    assert error.endswith("[step 'wait']")
+
+
+def test_a_template_that_needs_no_variable_is_checked_rendered() -> None:
+    manifest = pipeline(delay("pause", **{"with": {"duration": "${ string(2 + 3) + 'x' }"}}))
+
+    assert _errors(manifest) == [
+        "spec.steps[0].with.duration: invalid duration '5x': unknown unit 'x'; use h, m, s "
+        "or ms [step 'pause']"
+    ]
+
+
+def test_job_resources_are_real_quantities_and_requests_fit_their_limits() -> None:
+    manifest = pipeline({"name": "build", "action": "job", "with": {
+        "image": "busybox", "resources": {
+            "requests": {"cpu": "1", "memory": "2Gi"},
+            "limits": {"cpu": "1000m", "memory": "1024Mi", "ephemeral-storage": "1,5Gi"}}}})
+
+    assert _errors(manifest) == [
+        "spec.steps[0].with.resources.limits.ephemeral-storage: must be a Kubernetes quantity: "
+        "a number with an optional suffix, such as 500m, 2, 1.5Gi, 128Mi or 1e3; got '1,5Gi' "
+        "[step 'build']",
+        "spec.steps[0].with.resources.requests.memory: must not be more than "
+        "limits.memory (1024Mi); got '2Gi' [step 'build']",
+    ]
+
+
+def test_typos_get_a_suggestion() -> None:
+    manifest = pipeline(
+        delay("fetch", retires=3),
+        {"name": "call", "action": "htpp", "with": {}},
+        delay("after", when=["steps.fetc.phase == 'Succeeded' && slef.metadata.name != ''"]),
+        {"name": "get", "action": "http", "with": {"url": "https://x.example", "method": "GTE"}},
+    )
+    manifest["kind"] = "Pipline"
+    manifest["apiVersion"] = "kubesteps.dev/v1alpah1"
+
+    hints = [error.split(" — ")[1].split(" [")[0] for error in _errors(manifest)]
+
+    assert hints == [
+        "did you mean 'kubesteps.dev/v1alpha1'?",
+        "did you mean 'Pipeline'?",
+        "did you mean 'retry'?",
+        "did you mean 'http'?",
+        "did you mean 'self'?",
+        "did you mean 'GET'?",
+    ]
+    assert _errors(manifest)[2] == (
+        "spec.steps[0].retires: unknown field 'retires' — did you mean 'retry'? [step 'fetch']"
+    )
+
+
+def test_a_step_reference_with_a_typo_names_the_step_meant() -> None:
+    manifest = pipeline(delay("fetch"), delay("after", when=["steps.fetc.phase == 'Failed'"]))
+
+    assert _errors(manifest) == [
+        "spec.steps[1].when[0]: refers to steps.fetc, but no step is named 'fetc' in CEL "
+        "expression \"steps.fetc.phase == 'Failed'\" — did you mean 'fetch'? [step 'after']"
+    ]
+
+
+def test_cel_may_read_only_fields_a_spec_has() -> None:
+    manifest = pipeline(delay("first", when=["self.spec.suspnd == false"]))
+
+    assert _errors(manifest) == [
+        "spec.steps[0].when[0]: refers to self.spec.suspnd, but a Pipeline's spec has no field "
+        "'suspnd' (only suspend, resyncPeriod, timeout, historyLimit, steps) in CEL expression "
+        "'self.spec.suspnd == false' — did you mean 'suspend'? [step 'first']"
+    ]
+
+
+def test_documents_meant_as_pipelines_include_typos_but_not_other_groups() -> None:
+    from kubesteps.pipeline.validate import addressed
+
+    assert addressed({"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipline"})
+    assert addressed({"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Workflow"})
+    assert addressed({"apiVersion": "kubestep.dev/v1alpha1", "kind": "Pipeline"})
+    assert addressed({"kind": "Pipeline"})
+    assert not addressed({"apiVersion": "tekton.dev/v1", "kind": "Pipeline"})
+    assert not addressed({"apiVersion": "v1", "kind": "ConfigMap"})
+    assert not addressed(["a list"])
+
+
+def test_fields_the_api_server_dropped_are_found_in_the_last_applied_configuration() -> None:
+    import json
+
+    from kubesteps.pipeline.validate import LAST_APPLIED, pruned_fields
+
+    applied = pipeline(delay("first", retires=3), delay("second", timeout="5s"),
+                       resyncPeriod="1m")
+    applied["spec"]["steps"][0]["with"]["extra"] = "kept: with is free-form"
+    stored = pipeline(delay("first"), delay("second"))  # timeout removed since, on purpose
+    stored["spec"]["steps"][0]["with"]["extra"] = "kept: with is free-form"
+    stored["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(applied)}
+
+    # resyncPeriod and timeout are fields of the schema: their absence is someone's edit.
+    assert [str(error) for error in pruned_fields(stored)] == [
+        "spec.steps[0].retires: dropped by the API server: unknown field 'retires' — did you "
+        "mean 'retry'? [step 'first']",
+    ]
+    assert pruned_fields(pipeline(delay("first"))) == []

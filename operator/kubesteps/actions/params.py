@@ -13,24 +13,36 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     Field,
+    ModelWrapValidatorHandler,
     StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
+from yarl import URL
 
+from kubesteps.actions.paths import compile_path
+from kubesteps.actions.quantities import parse_quantity
 from kubesteps.pipeline.cel import has_template
-from kubesteps.pipeline.issues import Issue, Loc, fields_at, issues_from_validation_error
+from kubesteps.pipeline.issues import (
+    Issue,
+    Loc,
+    fields_at,
+    issues_from_validation_error,
+    raw_fields,
+    with_issues,
+)
 from kubesteps.pipeline.runs import APPROVAL_PREFIX
+from kubesteps.pipeline.suggest import did_you_mean
 from kubesteps.pipeline.types import (
     ENV_NAME_PATTERN,
     KIND_PATTERN,
     PATTERN_DESCRIPTIONS,
     PYTHON_FUNCTION_PATTERN,
-    QUANTITY_PATTERN,
     SPEC_CONFIG,
     DnsLabel,
     DnsSubdomain,
@@ -105,6 +117,12 @@ class HttpParams(BaseModel):
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^/\s]+", url):
             raise ValueError(f"must be an http:// or https:// URL with a host; got {url!r}")
+        try:  # what the request will do with it: e.g. a malformed port or IPv6 address
+            host = URL(url).host
+        except ValueError as err:
+            raise ValueError(f"is not a valid URL: {err}") from None
+        if not host:
+            raise ValueError(f"must be an http:// or https:// URL with a host; got {url!r}")
         return url
 
     @field_validator("body")
@@ -128,11 +146,15 @@ class HttpParams(BaseModel):
                 )
         return headers
 
-    @model_validator(mode="after")
-    def _body_needs_method(self) -> Self:
-        if self.body is not None and self.method in ("GET", "HEAD"):
-            raise ValueError(f"a body is not allowed with method {self.method}")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _body_needs_method(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
+        method = raw.get("method", "GET")
+        issues = []
+        if raw.get("body") is not None and method in ("GET", "HEAD"):
+            issues.append(Issue(("body",), f"a body is not allowed with method {method}"))
+        return with_issues("HttpParams", data, handler, issues)
 
 
 class ManifestMetadata(BaseModel):
@@ -190,15 +212,29 @@ class WaitForParams(BaseModel):
     value: str | None = None
     timeout: PositiveDuration | None = None
 
-    @model_validator(mode="after")
-    def _one_test(self) -> Self:
-        if self.condition is not None and (self.json_path is not None or self.value is not None):
-            raise ValueError("use either condition or jsonPath with value, not both")
-        if self.condition is None and self.json_path is None:
-            raise ValueError("say what to wait for: condition, or jsonPath with value")
-        if (self.json_path is None) != (self.value is None):
-            raise ValueError("jsonPath and value go together: give both")
-        return self
+    @field_validator("json_path")
+    @classmethod
+    def _compiles(cls, path: str | None) -> str | None:
+        if path is not None:
+            compile_path(path)
+        return path
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_test(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = []
+        if not isinstance(data, cls) and isinstance(data, Mapping):
+            raw = raw_fields(cls, data)
+            condition, path, value = (raw.get(k) is not None
+                                      for k in ("condition", "jsonPath", "value"))
+            if condition and (path or value):
+                issues.append(Issue((), "use either condition or jsonPath with value, not both"))
+            elif not condition and not path:
+                issues.append(
+                    Issue((), "say what to wait for: condition, or jsonPath with value"))
+            elif path != value:
+                issues.append(Issue((), "jsonPath and value go together: give both"))
+        return with_issues("WaitForParams", data, handler, issues)
 
 
 class EnvVar(BaseModel):
@@ -210,7 +246,14 @@ class EnvVar(BaseModel):
     value: str = ""
 
 
-Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=64)]
+def _quantity(text: str) -> str:
+    if parse_quantity(text) < 0:
+        raise ValueError(f"must not be negative; got {text!r}")
+    return text
+
+
+Quantity = Annotated[str, StringConstraints(max_length=64), AfterValidator(_quantity)]
+ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
 
 
 class ResourceRequirements(BaseModel):
@@ -218,12 +261,33 @@ class ResourceRequirements(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    requests: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
-        default_factory=dict
-    )
-    limits: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
-        default_factory=dict
-    )
+    requests: dict[ResourceName, Quantity] = Field(default_factory=dict)
+    limits: dict[ResourceName, Quantity] = Field(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _requests_within_limits(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        # The API server refuses the Job otherwise; say so before anything runs.
+        raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
+        requests, limits = raw.get("requests"), raw.get("limits")
+        issues = []
+        if isinstance(requests, Mapping) and isinstance(limits, Mapping):
+            for name, request in requests.items():
+                limit = limits.get(name)
+                if _more(request, limit):
+                    issues.append(Issue(("requests", name), (
+                        f"must not be more than limits.{name} ({limit}); got {request!r}")))
+        return with_issues("ResourceRequirements", data, handler, issues)
+
+
+def _more(request: Any, limit: Any) -> bool:
+    """Whether a request is more than its limit (False when either is malformed)."""
+    try:
+        return bool(parse_quantity(request) > parse_quantity(limit))
+    except (TypeError, ValueError):
+        return False
 
 
 class JobParams(BaseModel):
@@ -284,6 +348,14 @@ def known_actions() -> list[str]:
     return sorted(ACTION_PARAMS)
 
 
+def unknown_action(action: str) -> str:
+    """The message for an action name that is not built in."""
+    hint = did_you_mean(action, known_actions())
+    if hint:
+        return f"unknown action {action!r}{hint}"
+    return f"unknown action {action!r}; known actions: {', '.join(known_actions())}"
+
+
 def validate_params(action: str, params: Mapping[str, Any] | None, *, loc: Loc = ()) -> list[Issue]:
     """Check a step's ``action`` and ``with`` (``loc`` is the step's location).
 
@@ -293,12 +365,7 @@ def validate_params(action: str, params: Mapping[str, Any] | None, *, loc: Loc =
     """
     model = ACTION_PARAMS.get(action)
     if model is None:
-        return [
-            Issue(
-                (*loc, "action"),
-                f"unknown action {action!r}; known actions: {', '.join(known_actions())}",
-            )
-        ]
+        return [Issue((*loc, "action"), unknown_action(action))]
     try:
         model.model_validate(dict(params or {}))
     except ValidationError as error:

@@ -17,7 +17,7 @@ from kubesteps.actions.base import Action, ActionContext, Outputs
 from kubesteps.actions.delay import DelayAction
 from kubesteps.actions.http import HttpAction
 from kubesteps.actions.job import JobAction
-from kubesteps.actions.params import ACTION_PARAMS
+from kubesteps.actions.params import ACTION_PARAMS, unknown_action
 from kubesteps.actions.python import FUNCTIONS, PythonAction, PythonFunction
 from kubesteps.actions.wait_for import WaitForAction
 from kubesteps.engine import PermanentError
@@ -53,8 +53,7 @@ def get_action(name: str) -> Action:
     """The action called ``name``, or PermanentError listing the known ones."""
     action = builtin_actions().get(name)
     if action is None:
-        known = ", ".join(sorted(builtin_actions()))
-        raise PermanentError(f"unknown action {name!r}; known actions: {known}")
+        raise PermanentError(unknown_action(name))
     return action
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import jsonpath
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
@@ -19,6 +17,7 @@ from kubesteps.actions.common import (
     wait_started,
 )
 from kubesteps.actions.params import ConditionMatch, WaitForParams
+from kubesteps.actions.paths import Query, as_text, compile_path
 from kubesteps.engine import PermanentError, WaitError
 from kubesteps.kube.client import ResourceRef
 from kubesteps.pipeline.durations import format_duration
@@ -126,7 +125,7 @@ class _ConditionCheck:
 class _JsonPathCheck:
     path: str
     value: str
-    query: jsonpath.JSONPath | jsonpath.CompoundJSONPath
+    query: Query
 
     @property
     def wanted(self) -> str:
@@ -146,39 +145,9 @@ class _JsonPathCheck:
 def _check_for(params: WaitForParams) -> _ConditionCheck | _JsonPathCheck:
     if params.condition is not None:
         return _ConditionCheck(params.condition)
-    # The model ensures jsonPath and value come together when there is no condition.
+    # The model ensures jsonPath (a valid one) and value come together without a condition.
     path, value = params.json_path or "", params.value or ""
     return _JsonPathCheck(path, value, compile_path(path))
-
-
-def compile_path(path: str) -> jsonpath.JSONPath | jsonpath.CompoundJSONPath:
-    """Compile a kubectl-style path: ``{.status.phase}``, ``.status.phase`` or ``$.status.phase``.
-
-    kubectl's braces and leading dot are accepted; inside, the syntax is RFC 9535 JSONPath
-    (with the ``?(@.type=="Ready")`` filter form kubectl users write).
-    """
-    text = path.strip()
-    if text.startswith("{") and text.endswith("}"):
-        text = text[1:-1].strip()
-    if text.startswith((".", "[")):
-        text = "$" + text
-    elif not text.startswith("$"):
-        text = "$." + text
-    try:
-        return jsonpath.compile(text)
-    except jsonpath.JSONPathError as err:
-        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise PermanentError(
-            f"with.jsonPath: {path!r} is not a valid JSONPath ({problem}); "
-            "write it like {.status.phase} or .status.conditions[?(@.type==\"Ready\")].status"
-        ) from err
-
-
-def as_text(value: Any) -> str:
-    """A value as kubectl prints it: strings bare, everything else as compact JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _capped(text: str) -> str:

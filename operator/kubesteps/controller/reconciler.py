@@ -46,10 +46,9 @@ from kubesteps.kube.client import KubeClient
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.status import ObjectRef, StatusWriter
 from kubesteps.pipeline import runs
-from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan, build
-from kubesteps.pipeline.cel import CelError
+from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan
 from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import SpecError, step_at, validate
+from kubesteps.pipeline.validate import SpecError, prepare, problems_message, pruned_fields
 from kubesteps.telemetry.metrics import OperatorMetrics
 
 log = logging.getLogger("kubesteps.controller")
@@ -396,9 +395,7 @@ class Reconciler:
         client: KubeClient | None,
         errors: list[SpecError],
     ) -> PassResult:
-        message = "; ".join(_with_step(body, e) for e in errors[:5])
-        if len(errors) > 5:
-            message += f"; and {len(errors) - 5} more"
+        message = problems_message(errors)
         meta = body.get("metadata") or {}
         status: Mapping[str, Any] = body.get("status") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
@@ -525,20 +522,24 @@ class Reconciler:
         if prepared is not None:
             self._plans.move_to_end(key)
             return prepared
-        checked = validate(dict(body))
-        if isinstance(checked, list):
-            prepared = checked
-        else:
-            try:
-                plan = build(checked.spec, body)
-                StepsEngine(plan.steps)  # refuses clashing names now, not mid-pass
-                prepared = (checked, plan)
-            except (ValueError, CelError) as error:  # e.g. a template no value can fill
-                prepared = [SpecError("spec", str(error))]
+        checked = prepare(dict(body))  # what `kubesteps validate` checks, the same way
+        prepared = checked if isinstance(checked, list) else (checked.pipeline, checked.plan)
+        self._warn_pruned(body)
         self._plans[key] = prepared
         while len(self._plans) > self._plan_cache:
             self._plans.popitem(last=False)
         return prepared
+
+    def _warn_pruned(self, body: Mapping[str, Any]) -> None:
+        """Say so when the API server dropped fields the user applied: with
+        `--validate=false` a misspelled field would otherwise vanish without a word."""
+        pruned = pruned_fields(body)
+        if not pruned:
+            return
+        meta = body.get("metadata") or {}
+        message = problems_message(pruned)
+        log.warning("%s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+        self._emit(body, "FieldsDropped", message, warning=True)
 
     # -- what a pass does besides its status write ----------------------------------------
 
@@ -623,11 +624,6 @@ class Reconciler:
                                   namespace=body.get("metadata", {}).get("namespace") or "")
 
 
-
-
-def _with_step(body: Mapping[str, Any], error: SpecError) -> str:
-    step = step_at(body, error.path)
-    return f"{error} [step {step!r}]" if step else str(error)
 
 
 def _failure_reason(outcome: Outcome) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -148,4 +149,17 @@ def table(results: Sequence[LocalResult]) -> str:
                 f"    {step['name']:<28} {step['phase']:<10} attempts={step.get('attempts', 0)}"
                 f"  {step.get('message', '')}"
             )
+    return "\n".join(lines)
+
+
+def outputs_table(results: Sequence[LocalResult]) -> str:
+    """What each step returned (``--outputs``): one line per step with outputs, as JSON."""
+    lines = ["OUTPUTS"]
+    for r in results:
+        for step in (r.body.get("status") or {}).get("steps", []):
+            if step.get("outputs"):
+                shown = json.dumps(step["outputs"], separators=(", ", ": "), sort_keys=True)
+                lines.append(f"{r.namespace + '/' + r.name:<24} {step['name']:<28} {shown}")
+    if len(lines) == 1:
+        lines.append("(no step returned outputs)")
     return "\n".join(lines)

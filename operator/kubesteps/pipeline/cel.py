@@ -28,6 +28,7 @@ from celpy.evaluation import CELEvalError, base_functions
 
 from kubesteps.pipeline.durations import format_duration
 from kubesteps.pipeline.issues import Loc, format_path
+from kubesteps.pipeline.suggest import did_you_mean
 
 RUN_VARIABLES = ("self", "steps")
 FOREACH_INDEX = "index"
@@ -47,17 +48,21 @@ _ENVIRONMENT = celpy.Environment()
 
 
 class CelError(Exception):
-    """A CEL problem in one expression at one place in the spec."""
+    """A CEL problem in one expression at one place in the spec.
 
-    def __init__(self, message: str, *, expression: str, path: str = "") -> None:
+    ``hint`` (`` — did you mean 'self'?``) goes after the expression in messages.
+    """
+
+    def __init__(self, message: str, *, expression: str, path: str = "", hint: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.expression = expression
         self.path = path
+        self.hint = hint
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return f"{where}{self.message} in CEL expression {self.expression!r}"
+        return f"{where}{self.message} in CEL expression {self.expression!r}{self.hint}"
 
 
 class CelSyntaxError(CelError):
@@ -69,10 +74,11 @@ class CelSyntaxError(CelError):
         *,
         expression: str,
         path: str = "",
+        hint: str = "",
         line: int | None = None,
         column: int | None = None,
     ) -> None:
-        super().__init__(message, expression=expression, path=path)
+        super().__init__(message, expression=expression, path=path, hint=hint)
         self.line = line
         self.column = column
 
@@ -94,6 +100,8 @@ class CompiledExpression:
     free_variables: frozenset[str]
     functions: frozenset[str]
     step_references: frozenset[str]
+    # The fields read as ``self.spec.<name>``: a spec has only the fields the model has.
+    spec_references: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4096)
@@ -108,13 +116,14 @@ def compile_expression(source: str) -> CompiledExpression:
             line=error.line,
             column=error.column,
         ) from None
-    free, functions, step_refs = _analyse(ast)
+    free, functions, step_refs, spec_refs = _analyse(ast)
     return CompiledExpression(
         source=source,
         program=_ENVIRONMENT.program(ast),
         free_variables=free,
         functions=functions,
         step_references=step_refs,
+        spec_references=spec_refs,
     )
 
 
@@ -132,6 +141,7 @@ def check_expression(source: str, *, variables: Collection[str], path: str) -> C
             f"unknown variable {unknown[0]!r}; available here: {available}",
             expression=source,
             path=path,
+            hint=did_you_mean(unknown[0], variables),
         )
     unknown_functions = sorted(compiled.functions - KNOWN_FUNCTIONS)
     if unknown_functions:
@@ -139,6 +149,7 @@ def check_expression(source: str, *, variables: Collection[str], path: str) -> C
             f"unknown function {unknown_functions[0]!r}",
             expression=source,
             path=path,
+            hint=did_you_mean(unknown_functions[0], KNOWN_FUNCTIONS),
         )
     return compiled
 
@@ -156,12 +167,16 @@ def _describe_parse_error(error: CELParseError) -> str:
     return where
 
 
-def _analyse(ast: lark.Tree[Any]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """Free variables, called global functions and ``steps.<name>`` references of an AST."""
+def _analyse(
+    ast: lark.Tree[Any],
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """Free variables, called global functions, and the ``steps.<name>`` and
+    ``self.spec.<field>`` references of an AST."""
     identifiers: set[str] = set()
     bound: set[str] = set()
     functions: set[str] = set()
     step_refs: set[str] = set()
+    spec_refs: set[str] = set()
     for node in ast.iter_subtrees():
         data = node.data
         if data == "ident":
@@ -178,7 +193,28 @@ def _analyse(ast: lark.Tree[Any]) -> tuple[frozenset[str], frozenset[str], froze
                 name = _step_name(node)
                 if name is not None:
                     step_refs.add(name)
-    return frozenset(identifiers - bound), frozenset(functions), frozenset(step_refs)
+            elif isinstance(target, lark.Tree) and _is_self_spec(target):
+                name = _step_name(node)
+                if name is not None:
+                    spec_refs.add(name)
+    if "self" in bound:
+        spec_refs.clear()  # a macro variable called self: not the Pipeline
+    return (frozenset(identifiers - bound), frozenset(functions), frozenset(step_refs),
+            frozenset(spec_refs))
+
+
+def _is_self_spec(member: lark.Tree[Any]) -> bool:
+    """Whether ``member`` is ``self.spec``."""
+    if member.data != "member" or len(member.children) != 1:
+        return False
+    dot = member.children[0]
+    return (
+        isinstance(dot, lark.Tree)
+        and dot.data == "member_dot"
+        and str(dot.children[1]) == "spec"
+        and isinstance(dot.children[0], lark.Tree)
+        and _bare_identifier_of_member(dot.children[0]) == "self"
+    )
 
 
 def _bare_identifier_of_member(member: lark.Tree[Any]) -> str | None:

@@ -7,15 +7,19 @@ enclosing fields, so the final path is exact (``spec.steps[1].parallel.steps[0].
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from kubesteps.pipeline.suggest import did_you_mean
+
 Loc = tuple[str | int, ...]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,18 +45,75 @@ def raise_issues(title: str, issues: list[Issue], value: Any) -> None:
     """Raise ``issues`` (if any) as one ValidationError that pydantic will nest correctly."""
     if not issues:
         return
+    raise ValidationError.from_exception_data(title, _details(issues, value))
+
+
+def _details(issues: list[Issue], value: Any) -> list[InitErrorDetails]:
     # The message travels in the context: a template would choke on "${ }" in CEL snippets.
-    raise ValidationError.from_exception_data(
-        title,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("spec", "{message}", {"message": issue.message}),
-                loc=issue.loc,
-                input=value,
-            )
-            for issue in issues
-        ],
-    )
+    return [
+        InitErrorDetails(
+            type=PydanticCustomError("spec", "{message}", {"message": issue.message}),
+            loc=issue.loc,
+            input=value,
+        )
+        for issue in issues
+    ]
+
+
+def with_issues(title: str, data: Any, handler: Callable[[Any], T], issues: list[Issue]) -> T:
+    """Validate ``data`` with pydantic (``handler``) and report ``issues`` with its errors.
+
+    For a wrap model validator: pydantic runs a model's own checks only once all of its
+    fields are valid, so a problem elsewhere would hide them until that is fixed. Checks
+    that read the raw data leniently run first, whatever the fields are like, and every
+    problem is reported in one go.
+    """
+    try:
+        value = handler(data)
+    except ValidationError as error:
+        raise ValidationError.from_exception_data(
+            title, [*_again(error), *_details(issues, data)]
+        ) from None
+    raise_issues(title, issues, data)
+    return value
+
+
+def _again(error: ValidationError) -> list[InitErrorDetails]:
+    """pydantic's errors, as details a new ValidationError can carry."""
+    details: list[InitErrorDetails] = []
+    for detail in error.errors(include_url=False):
+        ctx = dict(detail.get("ctx") or {})
+        if detail["type"] == "spec":
+            kind: Any = PydanticCustomError("spec", "{message}", ctx)
+        else:
+            kind = detail["type"]
+            try:  # a built-in error type, re-created from its context
+                ValidationError.from_exception_data(
+                    "probe", [InitErrorDetails(type=kind, loc=(), input=None, ctx=ctx)]
+                )
+            except (KeyError, TypeError, ValueError):
+                kind = PydanticCustomError("spec", "{message}", {"message": detail["msg"]})
+                ctx = {}
+        details.append(InitErrorDetails(type=kind, loc=detail["loc"], input=detail["input"],
+                                        ctx=ctx))
+    return details
+
+
+def raw_fields(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    """``data`` as written for ``model``, keyed by YAML name; ``{}`` if it is no object.
+
+    Python callers may use the Python names (``for_each``); YAML uses the aliases.
+    """
+    if isinstance(data, BaseModel):
+        return dict(data.model_dump(by_alias=True, exclude_unset=True))
+    if not isinstance(data, Mapping):
+        return {}
+    fields = dict(data)
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        if alias != name and name in fields and alias not in fields:
+            fields[alias] = fields.pop(name)
+    return fields
 
 
 # --- pydantic errors in words -----------------------------------------------------------------
@@ -128,15 +189,16 @@ def _describe(
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        known = allowed_fields(loc[:-1]) if allowed_fields else None
-        hint = f"; allowed fields here: {', '.join(known)}" if known else ""
-        return f"unknown field{hint}"
+        return unknown_field(str(loc[-1]) if loc else "", allowed_fields(loc[:-1])
+                             if allowed_fields else None)
     if kind in _EXPECTED_TYPES:
         return f"must be {_EXPECTED_TYPES[kind]}, got {describe_value(value)}"
     if kind == "literal_error":
         expected = str(ctx.get("expected"))
         choice = "one of " if " or " in expected else ""
-        return f"must be {choice}{expected}; got {describe_value(value)}"
+        hint = did_you_mean(value, re.findall(r"'([^']*)'", expected)) \
+            if isinstance(value, str) else ""
+        return f"must be {choice}{expected}; got {describe_value(value)}{hint}"
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
         wanted = patterns.get(pattern, f"match the pattern {pattern}")
@@ -160,6 +222,15 @@ def _describe(
         words, key = bounds[kind]
         return f"must be {words} {ctx.get(key)}, got {value!r}"
     return str(detail["msg"])
+
+
+def unknown_field(name: str, known: list[str] | None) -> str:
+    """``unknown field 'retires' — did you mean 'retry'?``, or the fields allowed there."""
+    hint = did_you_mean(name, known or [])
+    if hint:
+        return f"unknown field {name!r}{hint}"
+    listed = f"; allowed fields here: {', '.join(known)}" if known else ""
+    return f"unknown field {name!r}{listed}"
 
 
 def fields_at(model: type[BaseModel], loc: Loc) -> list[str] | None:

@@ -8,15 +8,24 @@ in the spec's validator, so a parsed ``Pipeline`` is always a valid one; use
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.config import JsonDict, JsonValue
 
 from kubesteps.actions.params import known_actions
 from kubesteps.pipeline import semantics
-from kubesteps.pipeline.issues import Issue, raise_issues
+from kubesteps.pipeline.durations import DurationError, parse_duration
+from kubesteps.pipeline.issues import Issue, raw_fields, with_issues
 from kubesteps.pipeline.runs import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
 from kubesteps.pipeline.types import (
     ACTION_NAME_PATTERN,
@@ -72,15 +81,26 @@ class Throttle(BaseModel):
         ),
     )
 
-    @model_validator(mode="after")
-    def _delay_within_interval(self) -> Self:
-        if self.initial_delay is not None and self.initial_delay > self.interval:
-            raise_issues(
-                "Throttle",
-                [Issue(("initialDelay",), "must not be longer than the interval")],
-                self.initial_delay,
-            )
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _delay_within_interval(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = []
+        if not isinstance(data, cls):
+            raw = raw_fields(cls, data)
+            interval, delay = _duration(raw.get("interval")), _duration(raw.get("initialDelay"))
+            if interval is not None and delay is not None and delay > interval:
+                issues.append(Issue(("initialDelay",), "must not be longer than the interval"))
+        return with_issues("Throttle", data, handler, issues)
+
+
+def _duration(value: Any) -> timedelta | None:
+    """A duration as written, or None when it is missing or malformed (reported elsewhere)."""
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(value) if isinstance(value, str) else None
+    except DurationError:
+        return None
 
 
 class Backoff(BaseModel):
@@ -104,17 +124,21 @@ class Backoff(BaseModel):
         description="Random spread as a fraction of the delay, 0..1 (default 0.2).",
     )
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Self:
+    @model_validator(mode="wrap")
+    @classmethod
+    def _bounds(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         issues = []
-        if self.initial > timedelta(hours=1):
-            issues.append(Issue(("initial",), "must be at most 1h"))
-        if self.max > timedelta(hours=24):
-            issues.append(Issue(("max",), "must be at most 24h"))
-        if self.max < self.initial:
-            issues.append(Issue(("max",), "must not be shorter than initial"))
-        raise_issues("Backoff", issues, self.max)
-        return self
+        if not isinstance(data, cls):
+            raw = raw_fields(cls, data)
+            initial = _duration(raw.get("initial", "1s"))
+            longest = _duration(raw.get("max", "5m"))
+            if initial is not None and initial > timedelta(hours=1):
+                issues.append(Issue(("initial",), "must be at most 1h"))
+            if longest is not None and longest > timedelta(hours=24):
+                issues.append(Issue(("max",), "must be at most 24h"))
+            if initial is not None and longest is not None and longest < initial:
+                issues.append(Issue(("max",), "must not be shorter than initial"))
+        return with_issues("Backoff", data, handler, issues)
 
 
 class RetryPolicy(BaseModel):
@@ -175,15 +199,20 @@ class ParallelSpec(BaseModel):
         description="Cancel the other sub-steps when one fails (default: wait for all).",
     )
 
-    @model_validator(mode="after")
-    def _no_sequential_options(self) -> Self:
-        issues = [
-            Issue(("steps", index, *loc), message)
-            for index, step in enumerate(self.steps)
-            for loc, message in _sequential_option_conflicts(step)
-        ]
-        raise_issues("ParallelSpec", issues, self.steps)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _no_sequential_options(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        issues = []
+        steps = raw_fields(cls, data).get("steps") if not isinstance(data, cls) else None
+        if isinstance(steps, list):
+            issues = [
+                Issue(("steps", index, *loc), message)
+                for index, step in enumerate(steps)
+                for loc, message in _sequential_option_conflicts(step)
+            ]
+        return with_issues("ParallelSpec", data, handler, issues)
 
 
 class GroupSpec(BaseModel):
@@ -236,20 +265,25 @@ class ForEachSpec(BaseModel):
         description="The step run for each item; it has no name (the sub-steps get one)."
     )
 
-    @model_validator(mode="after")
-    def _no_sequential_options(self) -> Self:
-        issues = [
-            Issue(("step", *loc), message)
-            for loc, message in _sequential_option_conflicts(self.step)
-        ]
-        raise_issues("ForEachSpec", issues, self.step)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _no_sequential_options(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        issues = []
+        if not isinstance(data, cls):
+            issues = [
+                Issue(("step", *loc), message)
+                for loc, message in _sequential_option_conflicts(raw_fields(cls, data).get("step"))
+            ]
+        return with_issues("ForEachSpec", data, handler, issues)
 
 
-def _sequential_option_conflicts(step: StepBase) -> list[tuple[tuple[str, ...], str]]:
-    """Options that only make sense for steps run one after another."""
+def _sequential_option_conflicts(step: Any) -> list[tuple[tuple[str, ...], str]]:
+    """Options that only make sense for steps run one after another (``step`` as written)."""
     found: list[tuple[tuple[str, ...], str]] = []
-    if step.continue_on_error:
+    raw = raw_fields(StepBase, step)
+    if raw.get("continueOnError") is True:
         found.append(
             (
                 ("continueOnError",),
@@ -258,7 +292,7 @@ def _sequential_option_conflicts(step: StepBase) -> list[tuple[tuple[str, ...], 
                 "the group (the default) to let the other sub-steps finish",
             )
         )
-    if step.finish_on_success:
+    if raw.get("finishOnSuccess") is True:
         found.append(
             (
                 ("finishOnSuccess",),
@@ -365,22 +399,26 @@ class StepBase(BaseModel):
             "forEach": self.for_each,
         }[kind]
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Self:
-        present = [kind for kind in _STEP_KINDS if self._kind_value(kind) is not None]
-        issues = []
-        if len(present) != 1:
-            found = ", ".join(present) if present else "none"
-            issues.append(
-                Issue(
-                    (),
-                    f"a step needs exactly one of action, parallel, group, forEach; found: {found}",
-                )
-            )
-        if self.params is not None and self.action is None:
-            issues.append(Issue(("with",), "only allowed together with action"))
-        raise_issues(type(self).__name__, issues, self)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_kind(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        return with_issues(cls.__name__, data, handler, _kind_issues(cls, data))
+
+
+def _kind_issues(model: type[StepBase], data: Any) -> list[Issue]:
+    if isinstance(data, model) or not isinstance(data, Mapping):
+        return []
+    raw = raw_fields(model, data)
+    present = [kind for kind in _STEP_KINDS if raw.get(kind) is not None]
+    issues = []
+    if len(present) != 1:
+        found = ", ".join(present) if present else "none"
+        issues.append(Issue(
+            (), f"a step needs exactly one of action, parallel, group, forEach; found: {found}"
+        ))
+    if raw.get("with") is not None and raw.get("action") is None:
+        issues.append(Issue(("with",), "only allowed together with action"))
+    return issues
 
 
 class Step(StepBase):
@@ -401,11 +439,11 @@ class Step(StepBase):
 class StepTemplate(StepBase):
     """The step a forEach runs per item: no name and no condition (the sub-steps get them)."""
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _no_name_or_condition(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            issues = []
+    def _no_name_or_condition(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = []
+        if isinstance(data, Mapping) and ("name" in data or "condition" in data):
             if "name" in data:
                 issues.append(
                     Issue(
@@ -422,8 +460,9 @@ class StepTemplate(StepBase):
                         "condition; set condition on the forEach step itself",
                     )
                 )
-            raise_issues("StepTemplate", issues, data)
-        return data
+            # Checked without them, so that the rest of the template is checked too.
+            data = {k: v for k, v in data.items() if k not in ("name", "condition")}
+        return with_issues("StepTemplate", data, handler, issues)
 
 
 class Metadata(BaseModel):
@@ -471,10 +510,14 @@ class PipelineSpec(BaseModel):
         json_schema_extra=_STEP_LIST,
     )
 
-    @model_validator(mode="after")
-    def _whole_tree(self) -> Self:
-        raise_issues("PipelineSpec", semantics.check_spec(self), self)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _whole_tree(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = [] if isinstance(data, cls) else semantics.check_spec(
+            raw_fields(cls, data),
+            spec_fields=[field.alias or name for name, field in cls.model_fields.items()],
+        )
+        return with_issues("PipelineSpec", data, handler, issues)
 
 
 class Pipeline(BaseModel):
@@ -487,6 +530,18 @@ class Pipeline(BaseModel):
     metadata: Metadata
     spec: PipelineSpec
     status: dict[str, Any] | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _spec_and_metadata(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = []
+        if not isinstance(data, cls) and isinstance(data, Mapping):
+            meta, spec = data.get("metadata"), data.get("spec")
+            namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
+            if isinstance(spec, Mapping) and isinstance(namespace, str):
+                issues = [Issue(("spec", *issue.loc), issue.message)
+                          for issue in semantics.check_namespaces(spec, namespace)]
+        return with_issues("Pipeline", data, handler, issues)
 
 
 ParallelSpec.model_rebuild()

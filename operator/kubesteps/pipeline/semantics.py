@@ -1,14 +1,18 @@
 """Checks that need the whole step tree: names, conditions, depth, size, CEL and actions.
 
-Every problem is an ``Issue`` located relative to ``spec``.
+They read the spec as written (``RawStep``), not the parsed model, so they run even when
+some field elsewhere is malformed: every problem of a manifest is reported at once. Every
+problem is an ``Issue`` located relative to ``spec``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
+
+from pydantic import BaseModel
 
 from kubesteps.actions.params import (
     MAX_APPROVAL_STEP_NAME,
@@ -17,9 +21,7 @@ from kubesteps.actions.params import (
 )
 from kubesteps.pipeline import cel
 from kubesteps.pipeline.issues import Issue, Loc, format_path
-
-if TYPE_CHECKING:
-    from kubesteps.pipeline.model import PipelineSpec, StepBase
+from kubesteps.pipeline.suggest import did_you_mean
 
 # A step at this level may only be an action; the CRD schema is unrolled to the same depth.
 MAX_DEPTH = 4
@@ -30,26 +32,133 @@ MAX_FOREACH_ITEMS = 200
 RESERVED_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled"})
 
 
+_PYTHON_NAMES = {
+    "forEach": "for_each",
+    "with": "params",
+    "partitionKey": "partition_key",
+    "as": "as_",
+}
+_CONTAINERS = ("parallel", "group")
+
+
+@dataclass(frozen=True)
+class RawStep:
+    """A step as written, read leniently: a field of the wrong type reads as absent.
+
+    The model reports what is malformed; the checks here run on whatever is readable, so
+    that a problem in one field never hides the problems of the others.
+    """
+
+    fields: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, node: Any) -> RawStep | None:
+        if isinstance(node, BaseModel):
+            return cls(node.model_dump(by_alias=True))
+        return cls(node) if isinstance(node, Mapping) else None
+
+    def get(self, key: str) -> Any:
+        return _get(self.fields, key)
+
+    def text(self, key: str) -> str | None:
+        value = self.get(key)
+        return value if isinstance(value, str) else None
+
+    @property
+    def name(self) -> str | None:
+        return self.text("name")
+
+    @property
+    def condition(self) -> str | None:
+        return self.text("condition")
+
+    @property
+    def action(self) -> str | None:
+        return self.text("action")
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind for kind in (*_CONTAINERS, "forEach") if self.get(kind) is not None]
+
+    @property
+    def when(self) -> list[tuple[int, str]]:
+        when = self.get("when")
+        if not isinstance(when, list):
+            return []
+        return [(index, item) for index, item in enumerate(when) if isinstance(item, str)]
+
+    @property
+    def for_each(self) -> Mapping[str, Any] | None:
+        value = self.get("forEach")
+        return value if isinstance(value, Mapping) else None
+
+    @property
+    def item_name(self) -> str | None:
+        """The forEach's item variable (``item`` by default; None when malformed)."""
+        value = _get(self.for_each or {}, "as")
+        if value is None:
+            return "item"
+        return value if isinstance(value, str) else None
+
+    @property
+    def template(self) -> RawStep | None:
+        return RawStep.of((self.for_each or {}).get("step"))
+
+    def children(self) -> Iterator[tuple[Loc, RawStep]]:
+        """The sub-steps of parallel and group, with their location inside this step."""
+        for kind in _CONTAINERS:
+            container = self.get(kind)
+            steps = _get(container, "steps") if isinstance(container, Mapping) else None
+            for index, node in enumerate(steps if isinstance(steps, list) else []):
+                child = RawStep.of(node)
+                if child is not None:
+                    yield (kind, "steps", index), child
+
+    @property
+    def partition_key(self) -> str | None:
+        throttle = self.get("throttle")
+        key = _get(throttle, "partitionKey") if isinstance(throttle, Mapping) else None
+        return key if isinstance(key, str) else None
+
+
+def _get(fields: Mapping[str, Any], key: str) -> Any:
+    # Python callers may build specs with the Python names (for_each), YAML has the aliases.
+    if key in fields:
+        return fields[key]
+    return fields.get(_PYTHON_NAMES.get(key, key))
+
+
 @dataclass(frozen=True)
 class _Visit:
-    step: StepBase
+    step: RawStep
     loc: Loc
     depth: int
     variables: tuple[str, ...]
     # How many forEach templates enclose the step: each adds "-<index>" to its run-time name.
     repeats: int
+    # The template of a forEach itself: it has no name and no condition of its own (the
+    # model refuses them there), so none is taken from it.
+    template: bool = False
 
     @property
     def in_template(self) -> bool:
         return self.repeats > 0
 
+    @property
+    def name(self) -> str | None:
+        return None if self.template else self.step.name
 
-def _walk(spec: PipelineSpec) -> Iterator[_Visit]:
+    @property
+    def condition(self) -> str | None:
+        return None if self.template else self.step.condition
+
+
+def _walk(steps: list[Any]) -> Iterator[_Visit]:
     """Every step of the tree in document order, down to MAX_DEPTH, with its CEL variables."""
-    for index, step in enumerate(spec.steps):
-        yield from _walk_step(
-            _Visit(step, ("steps", index), 1, cel.RUN_VARIABLES, repeats=0)
-        )
+    for index, node in enumerate(steps):
+        step = RawStep.of(node)
+        if step is not None:
+            yield from _walk_step(_Visit(step, ("steps", index), 1, cel.RUN_VARIABLES, 0))
 
 
 def _walk_step(visit: _Visit) -> Iterator[_Visit]:
@@ -57,28 +166,27 @@ def _walk_step(visit: _Visit) -> Iterator[_Visit]:
     step = visit.step
     if visit.depth >= MAX_DEPTH:
         return
-    if step.for_each is not None:
-        variables = (*visit.variables, step.for_each.as_, cel.FOREACH_INDEX)
+    template = step.template
+    if template is not None:
+        item = step.item_name or "item"
+        variables = tuple(dict.fromkeys((*visit.variables, item, cel.FOREACH_INDEX)))
         yield from _walk_step(
-            _Visit(
-                step.for_each.step,
-                (*visit.loc, "forEach", "step"),
-                visit.depth + 1,
-                tuple(dict.fromkeys(variables)),
-                repeats=visit.repeats + 1,
-            )
+            _Visit(template, (*visit.loc, "forEach", "step"), visit.depth + 1, variables,
+                   repeats=visit.repeats + 1, template=True)
         )
-        return
-    container: Loc = (*visit.loc, "parallel" if step.parallel is not None else "group", "steps")
-    for index, child in enumerate(step.children):
+    for where, child in step.children():
         yield from _walk_step(
-            _Visit(child, (*container, index), visit.depth + 1, visit.variables, visit.repeats)
+            _Visit(child, (*visit.loc, *where), visit.depth + 1, visit.variables, visit.repeats)
         )
 
 
-def check_spec(spec: PipelineSpec) -> list[Issue]:
-    """All whole-tree problems of ``spec``; an empty list means it is fine."""
-    visits = list(_walk(spec))
+def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) -> list[Issue]:
+    """All whole-tree problems of ``spec`` (as written); an empty list means it is fine.
+
+    ``spec_fields`` are the fields a spec has: CEL may read only those of ``self.spec``.
+    """
+    steps = _get(spec, "steps")
+    visits = list(_walk(steps if isinstance(steps, list) else []))
     issues = _depth_and_size(visits)
     names = _names(visits, issues)
     generated = [
@@ -90,20 +198,57 @@ def check_spec(spec: PipelineSpec) -> list[Issue]:
         return name in names or any(pattern.match(name) for pattern in generated)
 
     issues.extend(_conditions(visits))
+    context = _Names(is_step, list(names), tuple(spec_fields))
     for visit in visits:
-        issues.extend(_step_expressions(visit, is_step))
-        if visit.step.action is not None:
-            issues.extend(validate_params(visit.step.action, visit.step.params, loc=visit.loc))
+        issues.extend(_step_expressions(visit, context))
+        action, params = visit.step.action, visit.step.get("with")
+        if action is not None and (params is None or isinstance(params, Mapping)):
+            rendered, problems = _constants_rendered(params, (*visit.loc, "with"))
+            issues.extend(problems)
+            issues.extend(validate_params(action, rendered, loc=visit.loc))
+    return issues
+
+
+def check_namespaces(spec: Mapping[str, Any], namespace: str | None) -> list[Issue]:
+    """``apply`` steps that own (the default) an object in another namespace than the
+    Pipeline's: Kubernetes allows no owner in another namespace, so they would fail."""
+    steps = _get(spec, "steps")
+    if namespace is None or not isinstance(steps, list):
+        return []
+    issues = []
+    for visit in _walk(steps):
+        params = visit.step.get("with")
+        if visit.step.action != "apply" or not isinstance(params, Mapping):
+            continue
+        if params.get("owned", True) is not True:
+            continue
+        manifest = params.get("manifest")
+        metadata = manifest.get("metadata") if isinstance(manifest, Mapping) else None
+        for loc, value in (
+            (("with", "namespace"), params.get("namespace")),
+            (("with", "manifest", "metadata", "namespace"),
+             metadata.get("namespace") if isinstance(metadata, Mapping) else None),
+        ):
+            if isinstance(value, str) and not cel.has_template(value) and value != namespace:
+                issues.append(Issue(
+                    (*visit.loc, *loc),
+                    f"an owned object must be in the Pipeline's namespace {namespace!r}, "
+                    f"not {value!r} (Kubernetes allows no owner in another namespace); "
+                    "apply it there or set owned: false",
+                ))
+                break
     return issues
 
 
 def _depth_and_size(visits: list[_Visit]) -> list[Issue]:
     issues = []
     for visit in visits:
-        if visit.depth == MAX_DEPTH and visit.step.children:
+        if visit.depth < MAX_DEPTH:
+            continue
+        for kind in visit.step.kinds:
             issues.append(
                 Issue(
-                    (*visit.loc, visit.step.kind),
+                    (*visit.loc, kind),
                     f"steps nest at most {MAX_DEPTH} levels deep: this step is at level "
                     f"{MAX_DEPTH} and must be an action step",
                 )
@@ -125,7 +270,7 @@ def _names(visits: list[_Visit], issues: list[Issue]) -> dict[str, Loc]:
     names: dict[str, Loc] = {}
     repeats: dict[str, int] = {}
     for visit in visits:
-        name = getattr(visit.step, "name", None)
+        name = visit.name
         if name is None:
             continue
         if name in names:
@@ -198,7 +343,7 @@ def _template_clashes(
 def _repeated(visits: list[_Visit]) -> Iterator[tuple[str, int]]:
     """The named steps inside forEach templates, with how many templates enclose each."""
     for visit in visits:
-        name = getattr(visit.step, "name", None)
+        name = visit.name
         if name is not None and visit.repeats:
             yield name, visit.repeats
 
@@ -217,7 +362,7 @@ def _for_each_names(visits: list[_Visit]) -> list[str]:
     return [
         name
         for visit in visits
-        if visit.step.for_each is not None and (name := getattr(visit.step, "name", None))
+        if visit.step.for_each is not None and (name := visit.name)
     ]
 
 
@@ -225,7 +370,7 @@ def _conditions(visits: list[_Visit]) -> list[Issue]:
     issues = []
     seen: dict[str, Loc] = {}
     for visit in visits:
-        condition = getattr(visit.step, "condition", None)
+        condition = visit.condition
         if condition is None:
             continue
         loc = (*visit.loc, "condition")
@@ -259,42 +404,55 @@ def _conditions(visits: list[_Visit]) -> list[Issue]:
     return issues
 
 
-def _step_expressions(visit: _Visit, is_step: Callable[[str], bool]) -> list[Issue]:
+@dataclass(frozen=True)
+class _Names:
+    """What CEL expressions may refer to: steps (by name, generated ones included) and the
+    fields of the spec."""
+
+    is_step: Callable[[str], bool]
+    steps: list[str]
+    spec_fields: tuple[str, ...]
+
+
+def _step_expressions(visit: _Visit, names: _Names) -> list[Issue]:
     step = visit.step
     issues = []
-    for index, predicate in enumerate(step.when):
-        issues.extend(_check_bare(predicate, (*visit.loc, "when", index), visit.variables, is_step))
-    if step.for_each is not None:
-        for_each = step.for_each
-        items_loc = (*visit.loc, "forEach", "items")
-        items_issues = _check_bare(for_each.items, items_loc, visit.variables, is_step)
-        issues.extend(items_issues or _constant_list(for_each.items, items_loc))
+    for index, predicate in step.when:
+        loc = (*visit.loc, "when", index)
+        found = _check_bare(predicate, loc, visit.variables, names)
+        issues.extend(found or _constant_predicate(predicate, loc))
+    for_each = step.for_each
+    if for_each is not None:
+        items = _get(for_each, "items")
+        if isinstance(items, str) and items:
+            items_loc = (*visit.loc, "forEach", "items")
+            found = _check_bare(items, items_loc, visit.variables, names)
+            issues.extend(found or _constant_list(items, items_loc))
+        item = step.item_name
         taken = {*cel.RUN_VARIABLES, cel.FOREACH_INDEX}
-        if for_each.as_ in taken or for_each.as_ in cel.RESERVED_WORDS:
+        if item in taken or item in cel.RESERVED_WORDS:
             issues.append(
                 Issue(
                     (*visit.loc, "forEach", "as"),
-                    f"{for_each.as_!r} cannot name the item: self, steps, index and CEL's "
+                    f"{item!r} cannot name the item: self, steps, index and CEL's "
                     "reserved words are taken",
                 )
             )
-        elif for_each.as_ in visit.variables:
+        elif item in visit.variables:
             issues.append(
                 Issue(
                     (*visit.loc, "forEach", "as"),
-                    f"{for_each.as_!r} is already the item of an enclosing forEach; "
+                    f"{item!r} is already the item of an enclosing forEach; "
                     "choose another name so both stay reachable",
                 )
             )
-    if step.params is not None:
-        issues.extend(_check_templates(step.params, (*visit.loc, "with"), visit, is_step))
-    if step.throttle is not None and step.throttle.partition_key is not None:
+    params = step.get("with")
+    if params is not None:
+        issues.extend(_check_templates(params, (*visit.loc, "with"), visit, names))
+    if step.partition_key is not None:
         issues.extend(
             _check_templates(
-                step.throttle.partition_key,
-                (*visit.loc, "throttle", "partitionKey"),
-                visit,
-                is_step,
+                step.partition_key, (*visit.loc, "throttle", "partitionKey"), visit, names
             )
         )
     return issues
@@ -305,9 +463,9 @@ def _constant_list(expression: str, loc: Loc) -> list[Issue]:
     if cel.compile_expression(expression).free_variables:
         return []
     try:
-        value = cel.evaluate(expression, {}, path=".".join(map(str, loc)))
+        value = cel.evaluate(expression, {})
     except cel.CelError as error:
-        return [Issue(loc, str(error))]
+        return [Issue(loc, f"{error.message} in CEL expression {expression!r}")]
     if isinstance(value, list):
         if len(value) > MAX_FOREACH_ITEMS:
             return [Issue(loc, f"gives {len(value)} items; a forEach runs at most "
@@ -317,17 +475,54 @@ def _constant_list(expression: str, loc: Loc) -> list[Issue]:
                        f"{type(value).__name__} ({value!r})")]
 
 
+def _constant_predicate(expression: str, loc: Loc) -> list[Issue]:
+    """A ``when`` expression that reads no variable is known now: it must give a boolean."""
+    if cel.compile_expression(expression).free_variables:
+        return []
+    try:
+        cel.evaluate_predicate(expression, {})
+    except cel.CelError as error:
+        return [Issue(loc, f"{error.message} in CEL expression {expression!r}")]
+    return []
+
+
+def _constants_rendered(params: Mapping[str, Any] | None, loc: Loc) -> tuple[Any, list[Issue]]:
+    """``params`` with every template that reads no variable rendered (the value is the same
+    at run time, so it can be checked now), and the templates that fail to render."""
+    issues: list[Issue] = []
+
+    def render(value: Any, where: Loc) -> Any:
+        if isinstance(value, Mapping):
+            return {key: render(item, (*where, str(key))) for key, item in value.items()}
+        if isinstance(value, list):
+            return [render(item, (*where, index)) for index, item in enumerate(value)]
+        if not cel.has_template(value):
+            return value
+        try:
+            expressions = list(cel.template_expressions(value, where))
+            if any(not text or cel.compile_expression(text).free_variables
+                   for _, text in expressions):
+                return value
+            return cel.render(value, {})
+        except cel.CelSyntaxError:
+            return value  # reported where the expression is checked
+        except cel.CelError as error:
+            issues.append(Issue(where, f"{error.message} in CEL expression "
+                                       f"{error.expression!r}"))
+            return value
+
+    return (None if params is None else render(params, loc)), issues
+
+
 def _check_bare(
-    expression: str, loc: Loc, variables: tuple[str, ...], is_step: Callable[[str], bool]
+    expression: str, loc: Loc, variables: tuple[str, ...], names: _Names
 ) -> list[Issue]:
     if cel.has_template(expression):
         return [Issue(loc, "write the bare CEL expression here, without ${ }: it is always CEL")]
-    return _check_expression(expression, loc, variables, is_step)
+    return _check_expression(expression, loc, variables, names)
 
 
-def _check_templates(
-    value: object, loc: Loc, visit: _Visit, is_step: Callable[[str], bool]
-) -> list[Issue]:
+def _check_templates(value: object, loc: Loc, visit: _Visit, names: _Names) -> list[Issue]:
     issues = []
     try:
         found = list(cel.template_expressions(value, loc))
@@ -337,7 +532,7 @@ def _check_templates(
         if not expression:
             issues.append(Issue(where, "empty ${ } template; put a CEL expression inside"))
         else:
-            issues.extend(_check_expression(expression, where, visit.variables, is_step))
+            issues.extend(_check_expression(expression, where, visit.variables, names))
     return issues
 
 
@@ -350,18 +545,29 @@ def _loc_of(path: str, fallback: Loc) -> Loc:
 
 
 def _check_expression(
-    expression: str, loc: Loc, variables: tuple[str, ...], is_step: Callable[[str], bool]
+    expression: str, loc: Loc, variables: tuple[str, ...], names: _Names
 ) -> list[Issue]:
     try:
         compiled = cel.check_expression(expression, variables=variables, path=format_path(loc))
     except cel.CelSyntaxError as error:
-        return [Issue(loc, f"{error.message} in CEL expression {expression!r}")]
-    unknown = sorted(name for name in compiled.step_references if not is_step(name))
-    return [
+        return [Issue(loc, f"{error.message} in CEL expression {expression!r}{error.hint}")]
+    issues = [
         Issue(
             loc,
             f"refers to steps.{name}, but no step is named {name!r} "
-            f"in CEL expression {expression!r}",
+            f"in CEL expression {expression!r}{did_you_mean(name, names.steps)}",
         )
-        for name in unknown
+        for name in sorted(compiled.step_references)
+        if not names.is_step(name)
     ]
+    if names.spec_fields:
+        issues.extend(
+            Issue(
+                loc,
+                f"refers to self.spec.{name}, but a Pipeline's spec has no field {name!r} "
+                f"(only {', '.join(names.spec_fields)}) in CEL expression {expression!r}"
+                f"{did_you_mean(name, names.spec_fields)}",
+            )
+            for name in sorted(compiled.spec_references - set(names.spec_fields))
+        )
+    return issues

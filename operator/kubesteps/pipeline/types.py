@@ -34,7 +34,6 @@ KIND_PATTERN = CONDITION_TYPE_PATTERN
 # Python identifiers separated by dots: the name an entry point is registered under.
 PYTHON_FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
-QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|[KMGTPE]i?)?$"
 
 # What each pattern means, in words, for error messages (pydantic would print the regex).
 PATTERN_DESCRIPTIONS: dict[str, str] = {
@@ -52,7 +51,6 @@ PATTERN_DESCRIPTIONS: dict[str, str] = {
     DURATION_PATTERN: "a duration such as 500ms, 30s, 5m or 1h30m",
     PYTHON_FUNCTION_PATTERN: "a dotted Python name such as 'kubesteps.examples.greet'",
     ENV_NAME_PATTERN: "an environment variable name: letters, digits, '-', '.' and '_'",
-    QUANTITY_PATTERN: "a Kubernetes quantity such as 500m, 2 or 1Gi",
 }
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS1123_LABEL_PATTERN, max_length=63)]

@@ -1,8 +1,13 @@
 """Validate a Pipeline manifest: the one gate between a user's YAML and the engine.
 
-``validate(manifest)`` returns the parsed ``Pipeline``, or every problem found, each with a
-field path (``spec.steps[1].parallel.steps[0].throttle.interval``) and a message that says
-what is wrong and what is allowed.
+``prepare(manifest)`` is the check `kubesteps validate`, `kubesteps run` and the operator
+all use: it parses the manifest (every field, every whole-tree rule, every action's
+parameters, every CEL expression that can be checked before it runs) and builds the engine
+steps, so whatever the operator would refuse is refused here, with the same message. It
+returns the parsed ``Pipeline`` and its plan, or every problem found, sorted by field path,
+each with a path (``spec.steps[1].parallel.steps[0].throttle.interval``), a message that
+says what is wrong and what is allowed, and the step it is in. ``validate`` is the same
+check for callers that need only the verdict.
 """
 
 from __future__ import annotations
@@ -15,26 +20,80 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kubesteps.pipeline.issues import fields_at, format_path, issues_from_validation_error
-from kubesteps.pipeline.model import Pipeline
+from kubesteps.engine import StepsEngine
+from kubesteps.pipeline.build import Plan, build
+from kubesteps.pipeline.cel import CelError
+from kubesteps.pipeline.issues import (
+    Loc,
+    fields_at,
+    format_path,
+    issues_from_validation_error,
+    unknown_field,
+)
+from kubesteps.pipeline.model import API_VERSION, KIND, Pipeline
+from kubesteps.pipeline.suggest import closest
 from kubesteps.pipeline.types import PATTERN_DESCRIPTIONS
 
 MAX_MANIFEST_BYTES = 256 * 1024
+GROUP = API_VERSION.split("/")[0]
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# A status message names this many problems, then how many more there are.
+SHOWN_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
 class SpecError:
-    """One problem in a manifest: where (a field path) and what."""
+    """One problem in a manifest: where (a field path), what, and in which step."""
 
     path: str
     message: str
+    step: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return f"{text} [step {self.step!r}]" if self.step else text
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A valid Pipeline and the engine steps that run it."""
+
+    pipeline: Pipeline
+    plan: Plan
 
 
 def validate(manifest: Any) -> Pipeline | list[SpecError]:
-    """Parse ``manifest`` (a dict, as loaded from YAML or the API) into a ``Pipeline``."""
+    """The parsed ``Pipeline``, or every problem of ``manifest`` (see ``prepare``)."""
+    prepared = prepare(manifest)
+    return prepared if isinstance(prepared, list) else prepared.pipeline
+
+
+def prepare(manifest: Any) -> Prepared | list[SpecError]:
+    """Check ``manifest`` (a dict, as loaded from YAML or read from the API) completely and
+    build its engine steps; or say everything that is wrong with it."""
+    parsed = _parse(manifest)
+    if isinstance(parsed, list):
+        return _sorted(manifest, parsed)
+    try:
+        plan = build(parsed.spec, _as_stored(manifest))
+        StepsEngine(plan.steps)  # the engine's own definition checks
+    except CelError as error:  # a static template no value can fill
+        found = SpecError(error.path, f"{error.message} in CEL expression {error.expression!r}")
+        return _sorted(manifest, [found])
+    except ValueError as error:
+        return _sorted(manifest, [SpecError("spec", str(error))])
+    return Prepared(parsed, plan)
+
+
+def problems_message(errors: list[SpecError]) -> str:
+    """The problems in one line, as a status condition shows them."""
+    message = "; ".join(str(error) for error in errors[:SHOWN_PROBLEMS])
+    if len(errors) > SHOWN_PROBLEMS:
+        message += f"; and {len(errors) - SHOWN_PROBLEMS} more"
+    return message
+
+
+def _parse(manifest: Any) -> Pipeline | list[SpecError]:
     if not isinstance(manifest, Mapping):
         return [
             SpecError("", f"a Pipeline manifest must be an object, got {type(manifest).__name__}")
@@ -59,6 +118,105 @@ def validate(manifest: Any) -> Pipeline | list[SpecError]:
                 pattern_descriptions=PATTERN_DESCRIPTIONS,
             )
         ]
+
+
+def _as_stored(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The manifest with the metadata an API server adds, where it has none yet.
+
+    Templates built into the steps (``throttle.partitionKey``) may read them; a manifest
+    from a file must not fail where the stored object would not.
+    """
+    meta = dict(manifest.get("metadata") or {})
+    added = {"uid": "", "resourceVersion": "", "generation": 1,
+             "creationTimestamp": "1970-01-01T00:00:00Z"}
+    if all(key in meta for key in added):
+        return manifest
+    return {**manifest, "metadata": {**added, **meta}}
+
+
+def _sorted(manifest: Any, errors: list[SpecError]) -> list[SpecError]:
+    """Each problem once, with its step, in field-path order (indexes as numbers)."""
+    named = {
+        SpecError(e.path, e.message, e.step or step_at(manifest, e.path)): None for e in errors
+    }
+    return sorted(named, key=lambda error: _path_key(error.path))
+
+
+def _path_key(path: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(
+        (0, int(index), "") if index else (1, 0, key)
+        for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path)
+    )
+
+
+# -- which documents are Pipelines -----------------------------------------------------------
+
+
+def addressed(document: Any) -> bool:
+    """Whether ``document`` is meant to be a kubesteps Pipeline, typos included.
+
+    Any kind in the ``kubesteps.dev`` group, ``kind: Pipeline`` (or one edit away) without
+    another group, and a group one typo away from ``kubesteps.dev`` are ours: checking them
+    finds the typo. ``kind: Pipeline`` of another group (``tekton.dev/v1``) is not.
+    """
+    if not isinstance(document, Mapping):
+        return False
+    api_version, kind = document.get("apiVersion"), document.get("kind")
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+    if group == GROUP:
+        return True
+    if not (kind == KIND or (isinstance(kind, str) and closest(kind, [KIND]) is not None)):
+        return False
+    return not group or closest(group, [GROUP]) is not None
+
+
+# -- fields the API server dropped -----------------------------------------------------------
+
+
+def pruned_fields(body: Mapping[str, Any]) -> list[SpecError]:
+    """Fields the user applied that the stored object lacks, because the CRD has no such
+    field (the API server prunes unknown fields, silently with ``--validate=false``).
+
+    The user's manifest is kubectl's last-applied configuration; only fields unknown to the
+    schema count, so a field removed on purpose since (``kubectl patch``) is no problem.
+    """
+    meta = body.get("metadata") or {}
+    text = (meta.get("annotations") or {}).get(LAST_APPLIED)
+    if not isinstance(text, str):
+        return []
+    try:
+        applied = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(applied, Mapping):
+        return []
+    found = [
+        SpecError(format_path(loc), f"dropped by the API server: {message}")
+        for loc, message in _missing(applied.get("spec"), body.get("spec"), ("spec",))
+    ]
+    return _sorted(applied, found)
+
+
+def _missing(applied: Any, stored: Any, loc: Loc) -> list[tuple[Loc, str]]:
+    if isinstance(applied, list) and isinstance(stored, list):
+        return [
+            found
+            for index, (mine, theirs) in enumerate(zip(applied, stored, strict=False))
+            for found in _missing(mine, theirs, (*loc, index))
+        ]
+    if not (isinstance(applied, Mapping) and isinstance(stored, Mapping)):
+        return []
+    known = fields_at(Pipeline, loc)
+    if known is None:
+        return []  # free-form (a step's `with`): kept as written
+    found: list[tuple[Loc, str]] = []
+    for key, value in applied.items():
+        if key not in stored:
+            if key not in known:
+                found.append(((*loc, key), unknown_field(str(key), known)))
+        else:
+            found.extend(_missing(value, stored[key], (*loc, key)))
+    return found
 
 
 _INDEX = re.compile(r"^(?P<key>[^\[]+)((?:\[\d+\])*)$")
