@@ -196,7 +196,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
     """Run the operator: reconcile Pipelines in the cluster of the current credentials."""
     import asyncio
 
-    from kubesteps.controller.operator import OperatorConfig
+    from kubesteps.controller.operator import OperatorConfig, PortInUse
     from kubesteps.controller.operator import run as run_operator
 
     if all_namespaces and namespaces:
@@ -217,7 +217,10 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
         per_object_metrics=per_object_metrics,
         allow_cross_namespace=allow_cross_namespace,
     )
-    asyncio.run(run_operator(config))
+    try:
+        asyncio.run(run_operator(config))
+    except PortInUse as error:
+        raise click.ClickException(error.strerror or str(error)) from None
 
 
 @main.command()

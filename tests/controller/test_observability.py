@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -211,7 +212,8 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
     lines = json_lines(log_file)
     assert any(line["message"] == "tracing is on: spans go out over OTLP" for line in lines)
     (over,) = [line for line in lines if line["message"].startswith("pass over for")]
-    assert over["message"] == "pass over for default/traced (run traced-1): wait, next pass in 30s"
+    assert re.fullmatch(r"pass over for default/traced \(run traced-1\): wait, next pass in 30s"
+                        r" \(at \d\d:\d\d:\d\dZ\)", over["message"]), over["message"]
     assert (over["trace_id"], over["span_id"]) == (reconcile.trace_id, reconcile.span_id)
     assert (over["outcome"], over["logger"]) == ("wait", "kubesteps.controller")
     # What a step logs while it runs carries the step's span.

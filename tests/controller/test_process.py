@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -385,3 +386,78 @@ def test_lease_timings_out_of_range_are_refused_with_the_flag_named(
 
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+async def test_a_busy_port_is_one_line_not_a_traceback(kubeconfig: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flags in (["--metrics-port", str(port)],
+                      ["--metrics-port", "0", "--liveness", f"http://127.0.0.1:{port}/healthz"]):
+            process = await asyncio.create_subprocess_exec(
+                str(KUBESTEPS), "operator", "--standalone", *flags,
+                env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )
+            async with asyncio.timeout(START_UP):
+                output, _ = await process.communicate()
+            flag = flags[-2]
+            assert process.returncode == 1
+            assert output.decode().splitlines() == [
+                f"Error: port {port} ({flag}) is in use: is another operator running on this "
+                f"machine? Stop it, or give {flag} another port"
+                + (" (0: no metrics endpoint)" if flag == "--metrics-port" else "")]
+
+
+async def test_the_operator_says_whether_the_crd_is_missing_or_only_not_served(
+    k8s_emulator: Emulator, kubeconfig: Path, start: Start
+) -> None:
+    # The `start` fixture serves the CRD; take it away, then bring it back switched off.
+    assert k8s_emulator.url is not None
+    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True)) as client:
+        await client.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                            "pipelines.kubesteps.dev")
+        missing = await start("missing")
+        off = crd()
+        off["spec"]["versions"][0]["served"] = False
+        await client.create(off)
+        switched_off = await start("off")
+    await until(lambda: "CRD" in missing.output() and "CRD" in switched_off.output(),
+                "both said what is wrong with the CRD", missing, switched_off)
+
+    assert ("the CRD pipelines.kubesteps.dev is not installed (kubectl apply -f "
+            "crds/pipelines.kubesteps.dev.yaml, or install the chart)") in missing.output()
+    assert ("the CRD pipelines.kubesteps.dev is installed, but it does not serve version "
+            "v1alpha1") in switched_off.output()
+    for operator in (missing, switched_off):
+        assert "try creating their CRDs" not in operator.output()
+
+
+async def test_each_retry_is_one_log_line_with_its_delay_and_waits_say_when_next(
+    api: KubeClient, start: Start
+) -> None:
+    operator = await start("logs", "--standalone")
+    with socket.socket() as closed:  # a port nothing listens on: every call fails
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    await api.create(pipeline("flaky", [
+        {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
+        {"name": "call", "action": "http", "with": {"url": f"http://127.0.0.1:{port}/"},
+         "retry": {"limit": 2, "backoff": {"initial": "100ms", "max": "200ms"}}},
+    ]))
+    await until(lambda: "failed for good" in operator.output(), "the step failed", operator)
+    assert await operator.stop() == 0
+    lines = operator.output().splitlines()
+
+    about_call = [line for line in lines if "'call'" in line and "kubesteps.engine" in line]
+    assert [line.split("kubesteps.engine: ")[1].split(":")[0] for line in about_call] == [
+        "step 'call' attempt 1/3 failed; retrying in 0.1s",
+        "step 'call' attempt 2/3 failed; retrying in 0.2s",
+        "step 'call' failed for good after 3 attempt(s)",
+    ]
+    (waited,) = [line for line in lines if "pass over" in line and ": wait" in line]
+    assert re.search(r"wait, next pass in 1s \(at \d\d:\d\d:\d\dZ\)$", waited)
+    assert not [line for line in lines if "pass over" in line and ": retry" in line]
+    assert not [line for line in lines if "failed temporarily" in line]
+    assert not [line for line in lines if "Handler 'nudge' succeeded" in line]

@@ -224,17 +224,26 @@ def register(
 
 
 def quiet_temporary_errors() -> logging.Filter:
-    """kopf logs every TemporaryError at ERROR; a requeue is routine, so show it as INFO.
-    A pass that failed outright was logged already, in one line (``failed_pass``): kopf's
-    second line about it is dropped."""
+    """Leave out what kopf logs on every pass and our own lines say already.
+
+    kopf logs each ``TemporaryError`` (a requeue: routine) at ERROR, each pass of the
+    ``nudge`` handler (every watch event) at INFO; the pass line of the reconciler says
+    how the pass ended and when the next one is, the engine logs each failed attempt with
+    its retry delay, and a pass that failed outright was logged already, in one line
+    (``failed_pass``): one line per attempt, not three.
+    """
 
     class Requeues(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             message = record.getMessage()
-            if f"failed temporarily: {PASS_FAILED}" in message:
+            if "failed temporarily: " in message:
                 return False
-            if record.levelno == logging.ERROR and "failed temporarily: " in message:
-                record.levelno, record.levelname = logging.INFO, "INFO"
-            return True
+            if message.startswith("Unresolved resources") and GROUP in message:
+                # kopf says "try creating their CRDs", also of a CRD that is there but not
+                # served yet; the operator's start-up check said which it is.
+                record.msg, record.args = (
+                    f"{PLURAL}.{GROUP}/{VERSION} is not served by the API server (yet): the "
+                    "CRD is missing, not established, or does not serve this version", ())
+            return not message.startswith("Handler 'nudge' succeeded")
 
     return Requeues()

@@ -20,8 +20,10 @@ from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE
 from kubesteps.controller.handlers import quiet_temporary_errors, register
 from kubesteps.controller.leader import LeaderElection, LeaseConfig, stop_within
 from kubesteps.controller.reconciler import Reconciler
-from kubesteps.kube.client import Credentials, KubeClient
+from kubesteps.kube.client import ApiError, Credentials, KubeClient
 from kubesteps.kube.events import EventRecorder
+from kubesteps.pipeline.crd import CRD_NAME, VERSION
+from kubesteps.pipeline.model import API_VERSION, KIND
 from kubesteps.telemetry.logs import configure_logging
 from kubesteps.telemetry.metrics import OperatorMetrics, configure_metrics, get_metrics
 from kubesteps.telemetry.tracing import configure_tracing, shutdown_tracing
@@ -124,6 +126,12 @@ def build_registry(
     )
     register(registry, reconciler, login=connection.login)
 
+    @kopf.on.startup(registry=registry)
+    async def check_crd(**_: Any) -> None:
+        problem = await crd_problem(connection.client())
+        if problem is not None:
+            log.warning("%s", problem)
+
     @kopf.on.cleanup(registry=registry)
     async def close_client(**_: Any) -> None:
         await connection.close()
@@ -131,9 +139,78 @@ def build_registry(
     return registry
 
 
+async def crd_problem(client: KubeClient) -> str | None:
+    """Why Pipelines cannot be served yet, precisely (None: they are served).
+
+    kopf says only "try creating their CRDs", also when the CRD is there and merely not
+    served yet (just applied and not established, or its version switched off).
+    """
+    try:
+        await client.resource(API_VERSION, KIND)
+        return None
+    except ApiError as error:
+        if error.status != 404:
+            return f"cannot tell whether {API_VERSION} is served: {error}"
+    waiting = "the operator starts serving Pipelines as soon as it is"
+    try:
+        definition = await client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                                      CRD_NAME)
+    except ApiError as error:
+        return f"{API_VERSION} is not served, and the CRD {CRD_NAME} cannot be read: {error}"
+    if definition is None:
+        return (f"the CRD {CRD_NAME} is not installed (kubectl apply -f "
+                f"crds/{CRD_NAME}.yaml, or install the chart); {waiting}")
+    version = next((v for v in (definition.get("spec") or {}).get("versions") or []
+                    if v.get("name") == VERSION), None)
+    if version is None or not version.get("served", False):
+        return (f"the CRD {CRD_NAME} is installed, but it does not serve version {VERSION} "
+                f"(served: false, or no such version): apply this operator's CRD; {waiting}")
+    conditions = (definition.get("status") or {}).get("conditions") or []
+    established: dict[str, Any] = next(
+        (c for c in conditions if c.get("type") == "Established"), {})
+    state = f"Established={established.get('status', 'Unknown')}"
+    if established.get("message"):
+        state += f": {established['message']}"
+    return (f"the CRD {CRD_NAME} is installed, but {API_VERSION} is not served yet ({state}); "
+            f"{waiting}")
+
+
+class PortInUse(OSError):
+    """A port the operator would listen on is taken: by another process (perhaps another
+    operator, on this machine), or by another of its own endpoints."""
+
+
+def check_ports(config: OperatorConfig) -> None:
+    """Refuse, before anything starts, to run with a port that is in use (kopf would only
+    find out after starting, with a traceback)."""
+    wanted: list[tuple[str, str, int]] = []
+    if config.metrics_port:
+        wanted.append(("--metrics-port", "0.0.0.0", config.metrics_port))
+    if config.liveness:
+        from urllib.parse import urlparse
+
+        url = urlparse(config.liveness)
+        wanted.append(("--liveness", url.hostname or "0.0.0.0", url.port or 8080))
+    for flag, host, port in wanted:
+        with socket.socket() as probe:
+            # As the servers themselves bind: a port lingering in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise PortInUse(
+                    error.errno,
+                    f"port {port} ({flag}) is in use: is another operator running on this "
+                    f"machine? Stop it, or give {flag} another port"
+                    + (" (0: no metrics endpoint)" if flag == "--metrics-port" else ""),
+                ) from None
+
+
 async def run(config: OperatorConfig) -> None:
+    check_ports(config)
     configure_logging("json" if config.log_format == "json" else "text", config.log_level)
-    for name in ("kopf", "kopf.objects"):
+    # Filters of a logger see only what is logged to it: name each logger these come from.
+    for name in ("kopf", "kopf.objects", "kopf._core.reactor.observation"):
         logging.getLogger(name).addFilter(quiet_temporary_errors())
     tracing = configure_tracing()
     log.info("tracing is %s", "on: spans go out over OTLP" if tracing else "off")

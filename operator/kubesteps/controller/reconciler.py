@@ -173,11 +173,14 @@ class Reconciler:
             if result.step:
                 span.set_attribute("kubesteps.step", result.step)
             self._observe(result.outcome, started, result.delay, namespace)
-            # Logged inside the span, so the line carries the pass's trace id.
-            log.info(
+            # Logged inside the span, so the line carries the pass's trace id. A retry was
+            # logged by the engine already, with its delay: one line per attempt is enough.
+            after = "" if result.delay is None else (
+                f", next pass in {result.delay:.3g}s (at {_due(self.clock(), result.delay)})")
+            log.log(
+                logging.DEBUG if result.outcome == "retry" else logging.INFO,
                 "pass over for %s/%s%s: %s%s", namespace, name,
-                f" (run {result.run})" if result.run else "", result.outcome,
-                "" if result.delay is None else f", next pass in {result.delay:.3g}s",
+                f" (run {result.run})" if result.run else "", result.outcome, after,
                 extra={"outcome": result.outcome, "requeue_after_s": result.delay,
                        "run": result.run},
             )
@@ -635,6 +638,11 @@ def _failure_reason(outcome: Outcome) -> str:
     if isinstance(cause, StepTimeoutError) and cause.attempt_timeout:
         return "TimedOut"
     return "Failed"
+
+
+def _due(now: datetime, delay: float) -> str:
+    """When a pass ``delay`` seconds from ``now`` is due, as a log line shows it."""
+    return (now + timedelta(seconds=delay)).strftime("%H:%M:%SZ")
 
 
 def _adoptable(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import random
 import sys
@@ -30,6 +31,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from kubesteps.testing import openapi
 from kubesteps.testing.discovery import Discovery, ResourceInfo
 from kubesteps.testing.errors import CODE_REASONS, ApiError
 from kubesteps.testing.kubeconfig import write_kubeconfig
@@ -135,6 +137,27 @@ def _error_response(error: ApiError) -> web.Response:
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     return response
+
+
+class _TableEvents:
+    """A watch asked for as ``Table`` (``kubectl get -w``): each event's object is a Table
+    of one row, with the column definitions in the first one only, as a real server does."""
+
+    def __init__(self, info: ResourceInfo) -> None:
+        self.info = info
+        self.first = True
+
+    def __call__(self, obj: Obj) -> Obj:
+        shown = table([obj], self.info.printer_columns, obj["metadata"]["resourceVersion"])
+        if not self.first:
+            shown["columnDefinitions"] = []
+        self.first = False
+        return shown
+
+
+def _shown(obj: Obj, info: ResourceInfo, as_table: _TableEvents | None) -> Obj:
+    versioned = _as_version(obj, info)
+    return versioned if as_table is None else as_table(versioned)
 
 
 def _as_version(obj: Obj, info: ResourceInfo) -> Obj:
@@ -317,8 +340,19 @@ class Emulator:
             return _json_response(self.discovery.group(parts[1]))
         if len(parts) == 3 and parts[0] == "apis":
             return _json_response(self.discovery.resource_list(parts[1], parts[2]))
-        # No OpenAPI documents: kubectl needs --validate=false, as on any server without them.
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi("/".join(parts[2:]))
         raise ApiError("NotFound", "the server could not find the requested resource")
+
+    def _openapi(self, path: str) -> web.Response:
+        """``/openapi/v3`` and its documents (there is no ``/openapi/v2``: kubectl asks for
+        v3 first, and needs v2 only from servers without it)."""
+        served = openapi.documents(self.discovery, self.api.schema)
+        if not path:
+            return _json_response(openapi.index(served))
+        if path not in served:
+            raise ApiError("NotFound", "the server could not find the requested resource")
+        return _json_response(served[path])
 
     def _target(self, group: str, version: str, rest: list[str]) -> _Target:
         namespace: str | None
@@ -372,7 +406,7 @@ class Emulator:
             return _error_response(fault)
         info, namespace = target.info, target.namespace
         if verb in ("list", "watch", "deletecollection"):
-            predicates = self._predicates(request)
+            predicates = self._predicates(request, info)
             if verb == "watch":
                 return await self._watch(request, target, predicates)
             if verb == "list":
@@ -429,12 +463,13 @@ class Emulator:
         return _json_response(_as_version(obj, info), warnings=warnings)
 
     @staticmethod
-    def _predicates(request: web.Request) -> list[Predicate]:
+    def _predicates(request: web.Request, info: ResourceInfo) -> list[Predicate]:
         predicates = []
         if request.query.get("labelSelector"):
             predicates.append(label_selector(request.query["labelSelector"]))
         if request.query.get("fieldSelector"):
-            predicates.append(field_selector(request.query["fieldSelector"]))
+            predicates.append(
+                field_selector(request.query["fieldSelector"], (info.group, info.plural)))
         return predicates
 
     async def _body(self, request: web.Request) -> Any:
@@ -485,6 +520,7 @@ class Emulator:
         except ValueError as exc:
             raise ApiError("BadRequest", f"invalid watch parameter: {exc}") from exc
 
+        as_table = wants_table(request.headers.get("Accept", ""))
         watcher = Watcher(namespace=target.namespace or None, predicates=tuple(predicates))
         # Subscribing and taking the backlog happen without yielding to the loop: no write
         # can slip in between, so the stream neither loses nor repeats an event.
@@ -516,13 +552,15 @@ class Emulator:
             if expired is not None:
                 await self._send(response, "ERROR", expired.status())
                 return response
+            shown = _TableEvents(info) if as_table else None
             try:
                 for event in backlog:
-                    await self._send(response, event.type, _as_version(event.obj, info))
+                    await self._send(response, event.type, _shown(event.obj, info, shown))
                 if initial_events and bookmarks:
                     await self._send(
                         response, "BOOKMARK", self._bookmark(info, revision, initial=True))
-                await self._stream(response, watcher, info, duration=timeout, bookmarks=bookmarks)
+                await self._stream(response, watcher, info, duration=timeout, bookmarks=bookmarks,
+                                   shown=shown)
             except ConnectionResetError:
                 pass  # the client hung up: the watch is over, nothing to report
             return response
@@ -531,7 +569,7 @@ class Emulator:
 
     async def _stream(
         self, response: web.StreamResponse, watcher: Watcher, info: ResourceInfo,
-        *, duration: float | None, bookmarks: bool,
+        *, duration: float | None, bookmarks: bool, shown: _TableEvents | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = None if duration is None else loop.time() + duration
@@ -550,7 +588,7 @@ class Emulator:
                 continue
             if event is None:
                 return
-            await self._send(response, event.type, _as_version(event.obj, info))
+            await self._send(response, event.type, _shown(event.obj, info, shown))
 
     @staticmethod
     def _bookmark(info: ResourceInfo, revision: int, *, initial: bool = False) -> Obj:
@@ -602,3 +640,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(serve(args.host, args.port, crd_files=args.crd, kubeconfig=args.kubeconfig))
     except KeyboardInterrupt:
         sys.exit(0)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        parser.exit(1, f"{parser.prog}: error: port {args.port} is in use (another emulator?);"
+                       " pick another with --port, or --port 0 for a free one\n")

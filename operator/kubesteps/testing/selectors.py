@@ -16,6 +16,27 @@ _EQ_RE = re.compile(r"^\s*([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)\s*$")
 _EXISTS_RE = re.compile(r"^\s*(!?)\s*([^\s!=(),]+)\s*$")
 
 FIELDS = ("metadata.name", "metadata.namespace")
+# The other fields a real server selects by, per resource (group, plural): enough for
+# `kubectl describe` (Events of an object) and the usual `get --field-selector`s.
+RESOURCE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "events"): (
+        "involvedObject.apiVersion", "involvedObject.fieldPath", "involvedObject.kind",
+        "involvedObject.name", "involvedObject.namespace", "involvedObject.resourceVersion",
+        "involvedObject.uid", "reason", "reportingComponent", "source", "type",
+    ),
+    ("events.k8s.io", "events"): (
+        "regarding.apiVersion", "regarding.fieldPath", "regarding.kind", "regarding.name",
+        "regarding.namespace", "regarding.resourceVersion", "regarding.uid", "reason",
+        "reportingController", "type",
+    ),
+    ("", "pods"): ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                   "spec.serviceAccountName", "status.phase", "status.podIP"),
+    ("", "secrets"): ("type",),
+    ("", "namespaces"): ("status.phase",),
+    ("batch", "jobs"): ("status.successful",),
+}
+# Where a selectable field's value is, when not at its own path.
+_LOCATIONS = {"source": "source.component"}
 
 
 def _split_terms(selector: str) -> list[str]:
@@ -83,8 +104,10 @@ def label_selector(selector: str) -> Predicate:
     return matches
 
 
-def field_selector(selector: str) -> Predicate:
-    checks: list[tuple[str, bool, str]] = []
+def field_selector(selector: str, resource: tuple[str, str] = ("", "")) -> Predicate:
+    """A predicate for ``selector`` on the fields ``resource`` (group, plural) selects by."""
+    allowed = (*FIELDS, *RESOURCE_FIELDS.get(resource, ()))
+    checks: list[tuple[tuple[str, ...], bool, str]] = []
     for term in _split_terms(selector):
         match = _EQ_RE.match(term)
         if match is None:
@@ -93,16 +116,24 @@ def field_selector(selector: str) -> Predicate:
                 f"invalid fieldSelector term {term.strip()!r}: use field=value or field!=value",
             )
         field, op, value = match.groups()
-        if field not in FIELDS:
+        if field not in allowed:
             raise ApiError(
                 "BadRequest",
-                f'field label not supported: {field} (the emulator supports {", ".join(FIELDS)})',
+                f'field label not supported: {field} (here: {", ".join(allowed)})',
             )
-        checks.append((field.partition(".")[2], op != "!=", value))
+        checks.append((tuple(_LOCATIONS.get(field, field).split(".")), op != "!=", value))
 
     def matches(obj: dict[str, Any]) -> bool:
-        meta = obj.get("metadata", {})
-        return all((meta.get(key) or "") == value if equal else (meta.get(key) or "") != value
-                   for key, equal, value in checks)
+        return all((_text(obj, path) == value) is equal for path, equal, value in checks)
 
     return matches
+
+
+def _text(obj: Any, path: tuple[str, ...]) -> str:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    if obj is None:
+        return ""
+    if isinstance(obj, bool):
+        return "true" if obj else "false"
+    return str(obj)

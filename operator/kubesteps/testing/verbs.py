@@ -75,6 +75,11 @@ class Api:
     def _uid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
+    def schema(self, info: ResourceInfo) -> Obj | None:
+        """The ``openAPIV3Schema`` a custom resource is admitted with (None: a built-in)."""
+        validator = self._validators.get((info.group, info.version, info.plural))
+        return validator.schema if validator is not None else None
+
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, info: ResourceInfo, namespace: str, name: str) -> Obj:
