@@ -28,21 +28,22 @@ async def test_a_missing_required_field_is_rejected(http: aiohttp.ClientSession)
     body = widget("w")
     del body["spec"]["size"]
     causes = await rejected(await http.post(WIDGETS, json=body))
+    # The field is not repeated in the message: kubectl prints "field: message".
     assert causes == [{"reason": "FieldValueRequired", "field": "spec.size",
-                       "message": "spec.size: Required value"}]
+                       "message": "Required value"}]
 
 
 async def test_a_value_above_the_maximum_is_rejected(http: aiohttp.ClientSession) -> None:
     causes = await rejected(await http.post(WIDGETS, json=widget("w", size=9)))
     assert causes[0]["message"] == (
-        "spec.size: Invalid value: 9: spec.size in body should be less than or equal to 5")
+        "Invalid value: 9: spec.size in body should be less than or equal to 5")
 
 
 async def test_a_value_outside_the_enum_is_rejected(http: aiohttp.ClientSession) -> None:
     causes = await rejected(await http.post(WIDGETS, json=widget("w", mode="warp")))
     assert causes[0]["reason"] == "FieldValueNotSupported"
     assert causes[0]["message"] == (
-        'spec.mode: Unsupported value: "warp": supported values: "fast", "slow"')
+        'Unsupported value: "warp": supported values: "fast", "slow"')
 
 
 async def test_a_wrong_type_is_rejected(http: aiohttp.ClientSession) -> None:
@@ -128,7 +129,7 @@ async def test_a_failing_cel_rule_is_rejected_with_its_message(
 ) -> None:
     causes = await rejected(await http.post(WIDGETS, json=widget("w", min=5, max=1)))
     assert causes == [{"reason": "FieldValueInvalid", "field": "spec",
-                       "message": 'spec: Invalid value: "object": min must not exceed max'}]
+                       "message": 'Invalid value: "object": min must not exceed max'}]
 
 
 async def test_a_transition_rule_compares_with_the_old_object(
@@ -202,3 +203,28 @@ async def test_a_rule_using_a_kubernetes_cel_library_is_skipped_with_a_warning(
     response = await http.post("/apis/example.dev/v1/namespaces/default/gadgets", json=gadget)
     assert response.status == 201
     assert "cel-python has no 'lowerAscii'" in response.headers["Warning"]
+
+
+async def test_rules_are_not_evaluated_over_values_of_the_wrong_type(
+    http: aiohttp.ClientSession,
+) -> None:
+    # As on a real server: the type error is reported, and that the rules were not checked.
+    response = await http.post(WIDGETS, json=widget("w", min="five", max=1))
+    body = await response.json()
+    assert response.status == 422, body
+    assert [(c["field"], c["reason"]) for c in body["details"]["causes"]] == [
+        ("spec.min", "FieldValueTypeInvalid"), ("<nil>", "FieldValueInvalid")]
+    assert body["details"]["causes"][1]["message"] == (
+        'Invalid value: "null": some validation rules were not checked because the object '
+        "was invalid; correct the existing errors to complete validation")
+    assert "TypeError" not in body["message"]
+
+
+async def test_an_integer_beyond_int64_is_a_type_error_not_a_server_error(
+    http: aiohttp.ClientSession,
+) -> None:
+    response = await http.post(WIDGETS, data=json.dumps(widget("w", size=2**70)),
+                               headers={"Content-Type": "application/json"})
+    body = await response.json()
+    assert response.status == 422, body
+    assert body["details"]["causes"][0]["reason"] == "FieldValueTypeInvalid"

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import random
 import sys
 from collections import Counter
@@ -52,6 +53,7 @@ KUBERNETES_VERSION = {
     "platform": "linux/amd64",
 }
 FIELD_VALIDATIONS = ("Ignore", "Warn", "Strict")
+log = logging.getLogger("kubesteps.testing")
 ANY = "*"
 
 
@@ -137,6 +139,22 @@ def _error_response(error: ApiError) -> web.Response:
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     return response
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer as a real server decodes it: past int64, a float."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else float(value)
+
+
+def _int64(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _int64(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_int64(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _json_int(str(value))
+    return value
 
 
 class _TableEvents:
@@ -315,6 +333,13 @@ class Emulator:
             return await self._route(request)
         except ApiError as error:
             return _error_response(error)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as error:  # a bug of ours: a Status, as a real server answers one
+            log.exception("the emulator failed on %s %s", request.method, request.path_qs)
+            return _error_response(ApiError(
+                "InternalError", f"Internal error occurred: the kubesteps emulator failed on "
+                f"this request ({type(error).__name__}); its log has the traceback"))
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         parts = [part for part in request.path.split("/") if part]
@@ -485,7 +510,8 @@ class Emulator:
     async def _decode(request: web.Request, syntax: str) -> Any:
         raw = await request.read()
         try:
-            return yaml.safe_load(raw) if syntax == "yaml" else json.loads(raw)
+            return _int64(yaml.safe_load(raw)) if syntax == "yaml" else json.loads(
+                raw, parse_int=_json_int)
         except (ValueError, yaml.YAMLError) as exc:
             raise ApiError("BadRequest", f"the request body could not be decoded as {syntax}:"
                                          f" {exc}") from exc

@@ -45,14 +45,24 @@ CODE_REASONS: dict[int, str] = {
 
 @dataclass(frozen=True)
 class Cause:
-    """One entry of ``details.causes``: which field failed, and why."""
+    """One entry of ``details.causes``: which field failed, and why.
+
+    ``message`` is the whole sentence, field first, as the Status message lists it; a
+    cause on the wire carries it without the field (kubectl prints ``field: message``,
+    which would name the field twice).
+    """
 
     field: str
     message: str
     reason: str = "FieldValueInvalid"
 
+    @property
+    def detail(self) -> str:
+        prefix = f"{self.field or '<root>'}: "
+        return self.message[len(prefix):] if self.message.startswith(prefix) else self.message
+
     def to_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": self.message, "field": self.field}
+        return {"reason": self.reason, "message": self.detail, "field": self.field}
 
 
 @dataclass

@@ -221,8 +221,14 @@ class SchemaValidator:
                 warnings = [f'unknown field "{path}"' for path in context.unknown]
 
         skipped: list[str] = []
-        causes = [*self._schema_causes(result),
-                  *self._cel_causes(result, old, self.schema, "", skipped)]
+        causes = self._schema_causes(result)
+        if any(cause.reason == "FieldValueTypeInvalid" for cause in causes):
+            # As on a real server: rules would meet values of the wrong type; none runs.
+            causes.append(Cause("<nil>", "<nil>: Invalid value: \"null\": some validation rules "
+                                    "were not checked because the object was invalid; correct "
+                                    "the existing errors to complete validation"))
+        else:
+            causes.extend(self._cel_causes(result, old, self.schema, "", skipped))
         warnings.extend(skipped)
         if causes:
             name = (result.get("metadata") or {}).get("name") or ""
@@ -326,10 +332,10 @@ class SchemaValidator:
         return {self._list_key(item, schema): item for item in old}
 
     def _evaluate(self, rule: _Rule, value: JSON, old: JSON) -> str | None:
-        activation: dict[str, Any] = {"self": json_to_cel(value)}
-        if old is not None:
-            activation["oldSelf"] = json_to_cel(old)
         try:
+            activation: dict[str, Any] = {"self": json_to_cel(value)}
+            if old is not None:
+                activation["oldSelf"] = json_to_cel(old)
             outcome = rule.program.evaluate(activation)
         except Exception as exc:  # celpy raises CELEvalError and friends from deep inside
             outcome = exc
@@ -338,7 +344,7 @@ class SchemaValidator:
             if missing:
                 raise _Unsupported(f"cel-python has no {missing.group(1)!r} (a Kubernetes CEL"
                                    " library function)")
-            return f"rule {rule.rule!r} could not be evaluated: {outcome}"
+            return f"rule {rule.rule!r}: evaluation error: {_cel_error(outcome)}"
         if outcome is True or (isinstance(outcome, BoolType) and bool(outcome)):
             return None
         if rule.message_program is not None:
@@ -347,6 +353,16 @@ class SchemaValidator:
             except Exception:  # a broken messageExpression falls back, as on a real server
                 pass
         return rule.message or f"failed rule: {rule.rule}"
+
+
+def _cel_error(error: Exception) -> str:
+    """What went wrong in a rule, in CEL's words rather than cel-python's internals."""
+    text = str(error.args[0]) if error.args else type(error).__name__
+    if "no matching overload" in text or "no such overload" in text:
+        return "no such overload"
+    if text.startswith("no such"):
+        return text.split(" (in activation", 1)[0]
+    return text.splitlines()[0] if text.strip() else type(error).__name__
 
 
 def _describe(error: jsonschema.ValidationError, path: str) -> list[Cause]:
