@@ -31,8 +31,23 @@ def time_left(pipeline: Pipeline, run: runs.Run, now: datetime) -> float | None:
     return pipeline.spec.timeout.total_seconds() - run.active_seconds(now)
 
 
+# Ready's reason (and the run's) when the run succeeded with continueOnError steps failed.
+WITH_ERRORS = "SucceededWithErrors"
+
+
+def with_errors(failed: list[str]) -> str:
+    """What a run that went on past failed ``continueOnError`` steps says about them."""
+    names = ", ".join(repr(name) for name in failed[:5])
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    which = "step" if len(failed) == 1 else "steps"
+    return (f"all steps are done, but {which} {names}{more} failed "
+            "(continueOnError let the run go on)")
+
+
 def finished_summary(run: runs.Run) -> Summary:
     """The summary of a run that is over (or cancelled)."""
+    if run.phase == runs.SUCCEEDED and run.reason == WITH_ERRORS:
+        return Summary("True", WITH_ERRORS, run.message, False, False)
     if run.phase == runs.SUCCEEDED:
         return Summary("True", "Succeeded", "all steps are done", False, False)
     reason = run.reason if run.reason and run.reason != run.phase else \

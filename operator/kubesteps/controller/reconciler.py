@@ -12,7 +12,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -326,7 +326,7 @@ class Reconciler:
             # A finished run's resync passes: its throttled steps may run again, but the run
             # stays done (and is never late): what they find shows in Ready.
             outcome = await self._run(body, plan, keeper, client, run, None)
-            return self._verdict_of(pipeline, run, outcome, None, finished=True)
+            return self._verdict_of(pipeline, plan, keeper, run, outcome, None, finished=True)
         left = lifecycle.time_left(pipeline, run, now)
         if left is not None and left <= 0:
             # The deadline came between passes: the steps at work get one last look (what
@@ -334,12 +334,12 @@ class Reconciler:
             outcome = await self._run(body, plan, keeper, client, run, OVERDUE_GRACE,
                                       finish_only=True)
             if outcome.kind is OutcomeKind.DONE:
-                return self._verdict_of(pipeline, run, outcome, None)
+                return self._verdict_of(pipeline, plan, keeper, run, outcome, None)
         else:
             outcome = await self._run(body, plan, keeper, client, run, left)
             left = lifecycle.time_left(pipeline, run, self.clock())
             if outcome.kind is OutcomeKind.DONE or left is None or left > 0:
-                verdict = self._verdict_of(pipeline, run, outcome, left)
+                verdict = self._verdict_of(pipeline, plan, keeper, run, outcome, left)
                 if verdict.run.phase == runs.FAILED:
                     # Failed for good: what still works beside the failed step (a parallel
                     # sibling's Job) stops too, and a retry starts it again.
@@ -364,6 +364,8 @@ class Reconciler:
     def _verdict_of(
         self,
         pipeline: Pipeline,
+        plan: Plan,
+        keeper: ConditionsKeeper,
         run: runs.Run,
         outcome: Outcome,
         left: float | None,
@@ -371,13 +373,25 @@ class Reconciler:
         finished: bool = False,
     ) -> _Verdict:
         summary = summarize(outcome)
+        if summary.current_step:  # sub-steps side by side take turns: show their group
+            summary = replace(summary, current_step=plan.display(summary.current_step))
         resync = pipeline.spec.resync_period.total_seconds() if pipeline.spec.resync_period \
             else None
         delay = requeue_delay(outcome, resync_period=resync,
                               aborted_recheck=self.aborted_recheck)
         now = self.clock()
+        # A run that is done with failed steps went on past them (continueOnError): say so.
+        failed = [name for name, state in keeper.states().items()
+                  if state.status is StepStatus.FAILED] if outcome.kind is OutcomeKind.DONE \
+            else []
+        if failed:
+            summary = Summary("True", lifecycle.WITH_ERRORS, lifecycle.with_errors(failed),
+                              False, False)
         if finished:
             pass  # a done run stays done
+        elif failed:
+            run = run.settle(runs.SUCCEEDED, now, reason=lifecycle.WITH_ERRORS,
+                             message=summary.message)
         elif outcome.kind is OutcomeKind.DONE:
             run = run.settle(runs.SUCCEEDED, now)
         elif outcome.kind is OutcomeKind.FAILED:

@@ -98,7 +98,9 @@ _STEP_CONDITION = {
 
 def summarize(outcome: Outcome) -> Summary:
     """The summary conditions for an engine outcome."""
-    where = f"step {outcome.step!r}: " if outcome.step else ""
+    # A message that names its step already ("step 'x' timed out after 2m") gets no prefix.
+    named = outcome.step and outcome.message.startswith(f"step {outcome.step!r}")
+    where = f"step {outcome.step!r}: " if outcome.step and not named else ""
     text = f"{where}{outcome.message}".strip(": ")
     if outcome.kind is OutcomeKind.DONE:
         return Summary("True", "Succeeded", "all steps are done", False, False)
@@ -447,7 +449,7 @@ class ConditionsKeeper:
         for record in self._records.values():
             phases[record["phase"]] = phases.get(record["phase"], 0) + 1
         counts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
-        if summary.ready == "True":
+        if summary.ready == "True" and summary.reason == "Succeeded":
             return f"all steps are done ({counts})" if counts else "all steps are done"
         return f"{summary.message} ({counts})" if counts else summary.message
 

@@ -153,13 +153,13 @@ def _settled(body: Mapping[str, Any] | None) -> bool:
 
 
 def summary_table(bodies: list[dict[str, Any]]) -> str:
-    lines = [f"{'NAME':<18} {'READY':<6} {'REASON':<12} {'RUN':<5} {'STEP':<18} STEPS"]
+    lines = [f"{'NAME':<18} {'READY':<6} {'REASON':<19} {'RUN':<5} {'STEP':<18} STEPS"]
     for body in bodies:
         ready = _ready_condition(body)
         status = body.get("status") or {}
         run = (status.get("run") or {}).get("number") or "-"
         steps = ", ".join(f"{s['name']}={s['phase']}" for s in status.get("steps", []))
         lines.append(f"{body['metadata']['name']:<18} {ready.get('status', '?'):<6} "
-                     f"{ready.get('reason', '?'):<12} {run!s:<5} "
+                     f"{ready.get('reason', '?'):<19} {run!s:<5} "
                      f"{status.get('currentStep') or '-':<18} {steps}")
     return "\n".join(lines)

@@ -132,7 +132,7 @@ async def _settle(
 
 def table(results: Sequence[LocalResult]) -> str:
     """The final table: one line per Pipeline, then its steps."""
-    lines = [f"{'PIPELINE':<24} {'READY':<6} {'REASON':<12} {'RUN':<6} {'STEP':<20} MESSAGE"]
+    lines = [f"{'PIPELINE':<24} {'READY':<6} {'REASON':<19} {'RUN':<6} {'STEP':<20} MESSAGE"]
     for r in results:
         status = r.body.get("status") or {}
         ready: Mapping[str, Any] = next(
@@ -141,7 +141,7 @@ def table(results: Sequence[LocalResult]) -> str:
         run = (status.get("run") or {}).get("number") or "-"
         lines.append(
             f"{r.namespace + '/' + r.name:<24} {ready.get('status', '?'):<6} "
-            f"{ready.get('reason', '?'):<12} {run!s:<6} {status.get('currentStep') or '-':<20} "
+            f"{ready.get('reason', '?'):<19} {run!s:<6} {status.get('currentStep') or '-':<20} "
             f"{ready.get('message', '')}"
         )
         for step in status.get("steps", []):

@@ -104,6 +104,10 @@ class Plan:
     keep_on_spec_change: frozenset[str]
     actions: dict[str, str]  # step name -> action name (or step kind), for metrics labels
     spec_hash: str = ""  # what defines the work: a new run starts when it changes
+    # step name -> the step `kubectl get` shows as current when that one is at work: the
+    # outermost parallel or forEach around it (its sub-steps take turns being "the" step
+    # that waits), else itself.
+    shown: dict[str, str] = field(default_factory=dict)
 
     def uses(self, action: str) -> bool:
         return action in self.actions.values()
@@ -111,14 +115,24 @@ class Plan:
     def action_of(self, name: str) -> str:
         """The action (or kind) of a step by its state name, generated names included:
         ``fan-out-3`` is a child of ``fan-out``, ``check-0-1`` one of ``check``."""
-        while name:
-            if name in self.actions:
-                return self.actions[name]
-            head, _, tail = name.rpartition("-")
-            if not tail.isdigit():
-                return ""
-            name = head
-        return ""
+        return self.actions.get(_declared(name, self.actions), "")
+
+    def display(self, name: str) -> str:
+        """The step to show as current for ``name`` (generated names included)."""
+        return self.shown.get(_declared(name, self.shown), name)
+
+
+def _declared(name: str, names: Mapping[str, str]) -> str:
+    """The declared step a state name belongs to: itself, or the one a generated name
+    (``fan-out-3``, ``check-0-1``) comes from; ``""`` if none."""
+    while name:
+        if name in names:
+            return name
+        head, _, tail = name.rpartition("-")
+        if not tail.isdigit():
+            return ""
+        name = head
+    return ""
 
 
 def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
@@ -126,26 +140,30 @@ def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
     conditions: dict[str, str] = {}
     keep: set[str] = set()
     actions: dict[str, str] = {}
+    shown: dict[str, str] = {}
     static_vars = {"self": pipeline, "steps": {}}
 
-    def visit(step: m.Step) -> None:
-        if step.condition:
-            conditions[step.name] = step.condition
-        if not step.rerun_on_spec_change:
-            keep.add(step.name)
-        template = step.for_each.step if step.for_each is not None else step
-        actions[step.name] = template.action or template.kind
+    def visit(step: m.StepBase, side_by_side: str | None) -> None:
+        if isinstance(step, m.Step):
+            if step.condition:
+                conditions[step.name] = step.condition
+            if not step.rerun_on_spec_change:
+                keep.add(step.name)
+            template = step.for_each.step if step.for_each is not None else step
+            actions[step.name] = template.action or template.kind
+            shown[step.name] = side_by_side or step.name
+            if step.parallel is not None or step.for_each is not None:
+                side_by_side = side_by_side or step.name
         for child in step.children:
-            if isinstance(child, m.Step):
-                visit(child)
+            visit(child, side_by_side)
 
     for top in spec.steps:
-        visit(top)
+        visit(top, None)
     steps = tuple(
         _step(s, s.name, f"spec.steps[{i}]", None, static_vars) for i, s in enumerate(spec.steps)
     )
     spec_hash = work_hash(spec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-    return Plan(steps, conditions, frozenset(keep), actions, spec_hash)
+    return Plan(steps, conditions, frozenset(keep), actions, spec_hash, shown)
 
 
 def _step(
