@@ -112,3 +112,20 @@ async def test_the_step_column_shows_the_group_while_its_sub_steps_take_turns(
         now[0] += timedelta(seconds=2)
 
     assert shown == ["regions"] * 5 + ["both", "both", ""]
+
+
+async def test_a_foreach_sub_step_records_the_item_it_runs_for(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    long = "x" * 100
+    await api.create(pipeline("fan", [{"name": "regions", "forEach": {
+        "items": f"['eu-west-1', {{'zone': 'b', 'n': 2}}, '{long}']",
+        "step": {"action": "python", "with": {"function": "kubesteps.examples.greet"}}}}]))
+
+    await reconciler.reconcile(await fetch("fan"))
+
+    records = {r["name"]: r for r in (await fetch("fan"))["status"]["steps"]}
+    assert records["regions-0"]["item"] == "eu-west-1"
+    assert records["regions-1"]["item"] == '{"n":2,"zone":"b"}'
+    assert records["regions-2"]["item"] == "x" * 63 + "…"
+    assert "item" not in records["regions"]

@@ -321,3 +321,15 @@ def test_an_invalid_pipeline_is_reported_line_by_line_as_validate_does(
         f"{manifests}: Pipeline/bad: spec.steps[1].retires: unknown field 'retires' — did "
         "you mean 'retry'? [step 'x']",
     ]
+
+
+def test_the_table_names_each_foreach_sub_step_by_its_item(tmp_path: Path) -> None:
+    manifests = write(tmp_path / "p.yaml", pipeline("fan", {"name": "regions", "forEach": {
+        "items": "['eu-west-1', 'us-east-2']",
+        "step": {"action": "delay", "with": {"duration": "10ms"}}}}))
+
+    result = run(manifests, "--state", tmp_path / "state.db", "--quiet")
+
+    assert result.exit_code == 0, result.output
+    assert [row[:3] for row in table_rows(result.output)[3:]] == [
+        ["regions-0", "(eu-west-1)", "Succeeded"], ["regions-1", "(us-east-2)", "Succeeded"]]

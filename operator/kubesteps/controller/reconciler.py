@@ -493,7 +493,7 @@ class Reconciler:
         context = RunContext(self.clock)
         context.put(PASS_KEY, PassContext(
             pipeline=body, kube=client, clock=self.clock, states=keeper,
-            extras=dict(self.action_settings), run=run,
+            extras=dict(self.action_settings), run=run, items=keeper.items,
         ))
         # The pass may not outlast the run's own deadline (spec.timeout).
         budget = self.pass_timeout if left is None else max(0.001, min(self.pass_timeout, left))

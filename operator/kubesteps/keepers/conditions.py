@@ -184,6 +184,9 @@ class ConditionsKeeper:
     - ``conditions``: state name -> condition type, for steps that declare one.
     - ``flush_running_after``: seconds a step may run before its ``running`` state is
       written on its own (``None``: only at commit).
+
+    ``items`` (generated sub-step name -> the forEach item it runs for) is filled in by the
+    steps as they are generated, and recorded with each sub-step's state.
     """
 
     def __init__(
@@ -200,6 +203,7 @@ class ConditionsKeeper:
         conflict_attempts: int = 5,
     ) -> None:
         self.store = store
+        self.items: dict[str, str] = {}
         self.conditions = dict(conditions or {})
         self.run = run
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -241,7 +245,7 @@ class ConditionsKeeper:
                 f"a Pipeline's status holds at most {MAX_RECORDS} step records; step "
                 f"{state.name!r} would be one more (use fewer forEach items)"
             )
-        self._records[state.name] = _to_record(state, self.run)
+        self._records[state.name] = _to_record(state, self.run, self.items.get(state.name))
         self._live[state.name] = state
         self._changes.append(state.name)
         if state.status is StepStatus.RUNNING and self.flush_running_after is not None:
@@ -474,13 +478,15 @@ def _of_run(
 _STOPPED_REASONS = frozenset({"Cancelled", "TimedOut", "Rejected", "Stopped"})
 
 
-def _to_record(state: StepState, run: int | None) -> dict[str, Any]:
+def _to_record(state: StepState, run: int | None, item: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "name": state.name,
         "phase": _phase(state.status),
         "reason": state.reason or _phase(state.status),
         "attempts": state.attempts,
     }
+    if item is not None:
+        record["item"] = item
     if run is not None:
         record["run"] = run
     if state.message:

@@ -28,6 +28,7 @@ from kubesteps.actions.params import approval_annotation
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.conditions import find
+from kubesteps.local.runner import step_label
 from kubesteps.pipeline.crd import crd
 from kubesteps.pipeline.model import API_VERSION
 
@@ -120,7 +121,7 @@ async def _watch(
                 now = (record["phase"], record.get("message", ""))
                 if seen.get(key) != now:
                     seen[key] = now
-                    echo(f"{example.name:<16} {record['name']:<20} {now[0]:<10} {now[1]}")
+                    echo(f"{example.name:<16} {step_label(record):<20} {now[0]:<10} {now[1]}")
                 if (record["phase"] == "Waiting" and record["name"] in example.approve
                         and key not in approved):
                     approved.add(key)
@@ -158,7 +159,7 @@ def summary_table(bodies: list[dict[str, Any]]) -> str:
         ready = _ready_condition(body)
         status = body.get("status") or {}
         run = (status.get("run") or {}).get("number") or "-"
-        steps = ", ".join(f"{s['name']}={s['phase']}" for s in status.get("steps", []))
+        steps = ", ".join(f"{step_label(s)}={s['phase']}" for s in status.get("steps", []))
         lines.append(f"{body['metadata']['name']:<18} {ready.get('status', '?'):<6} "
                      f"{ready.get('reason', '?'):<19} {run!s:<5} "
                      f"{status.get('currentStep') or '-':<18} {steps}")

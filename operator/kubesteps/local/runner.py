@@ -146,10 +146,16 @@ def table(results: Sequence[LocalResult]) -> str:
         )
         for step in status.get("steps", []):
             lines.append(
-                f"    {step['name']:<28} {step['phase']:<10} attempts={step.get('attempts', 0)}"
-                f"  {step.get('message', '')}"
+                f"    {step_label(step):<28} {step['phase']:<10} "
+                f"attempts={step.get('attempts', 0)}  {step.get('message', '')}"
             )
     return "\n".join(lines)
+
+
+def step_label(record: Mapping[str, Any]) -> str:
+    """A step record's name, with the forEach item it ran for: ``fan-out-0 (eu-west-1)``."""
+    item = record.get("item")
+    return f"{record['name']} ({item})" if item is not None else str(record["name"])
 
 
 def outputs_table(results: Sequence[LocalResult]) -> str:
@@ -159,7 +165,7 @@ def outputs_table(results: Sequence[LocalResult]) -> str:
         for step in (r.body.get("status") or {}).get("steps", []):
             if step.get("outputs"):
                 shown = json.dumps(step["outputs"], separators=(", ", ": "), sort_keys=True)
-                lines.append(f"{r.namespace + '/' + r.name:<24} {step['name']:<28} {shown}")
+                lines.append(f"{r.namespace + '/' + r.name:<24} {step_label(step):<28} {shown}")
     if len(lines) == 1:
         lines.append("(no step returned outputs)")
     return "\n".join(lines)

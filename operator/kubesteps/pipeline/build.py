@@ -7,6 +7,7 @@ them through a ``PassContext`` stored in the engine's run context.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +55,9 @@ class PassContext:
     states: StateView
     extras: dict[str, Any] = field(default_factory=dict)
     run: Run | None = None
+    # forEach sub-step name -> the item it runs for, shortened (``fan-out-0`` -> ``eu-west-1``),
+    # so that status and views can name it by more than its index.
+    items: dict[str, str] = field(default_factory=dict)
     # The CEL forms of `self` and `steps`, converted once and then kept up to date entry by
     # entry: a forEach over many items evaluates many expressions over the same variables.
     _self: Any = field(default=None, init=False, repr=False)
@@ -264,11 +268,22 @@ def _action(
     return run
 
 
+ITEM_LABEL = 64
+
+
+def item_label(value: Any) -> str:
+    """A forEach item as a short text: a string as it is, anything else as compact JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
+                                                           sort_keys=True, default=str)
+    return text if len(text) <= ITEM_LABEL else text[: ITEM_LABEL - 1] + "…"
+
+
 def _for_each(
     spec: m.ForEachSpec, name: str, path: str, static_vars: Mapping[str, Any], suffix: str
 ) -> Callable[[StepContext], Awaitable[Sequence[Step]]]:
     async def generate(ctx: StepContext) -> Sequence[Step]:
-        variables = _pass(ctx).variables()
+        context = _pass(ctx)
+        variables = context.variables()
         try:
             items = cel.evaluate_list(spec.items, variables, path=f"{path}.forEach.items")
         except cel.CelError as error:
@@ -280,6 +295,8 @@ def _for_each(
                 f"{path}.forEach.items: {len(items)} items; a forEach runs at most "
                 f"{MAX_FOREACH_ITEMS} (each item is a step record in the status)"
             )
+        for index, value in enumerate(items):
+            context.items[f"{name}-{index}"] = item_label(value)
         children = [
             # Steps nested in the template are named per item too (``check-0``, ``check-1``).
             _step(spec.step, f"{name}-{index}", f"{path}.forEach.step",

@@ -60,6 +60,9 @@ class StepRecord(BaseModel):
     model_config = _STATUS_CONFIG
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    item: Annotated[str, StringConstraints(max_length=256)] | None = Field(
+        default=None, description="For a forEach sub-step: the item it runs for, shortened."
+    )
     phase: StepPhase
     reason: Annotated[str, StringConstraints(max_length=128)] | None = Field(
         default=None, description="Why the step is in this phase (CamelCase)."
