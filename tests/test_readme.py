@@ -10,6 +10,8 @@ import yaml
 from kubesteps.pipeline.model import Pipeline
 from kubesteps.pipeline.validate import validate
 
+from . import console
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -42,3 +44,13 @@ def test_every_linked_document_exists() -> None:
     links = re.findall(r"\]\(((?:docs|examples)/[^)#]+)\)", README)
     assert links
     assert [link for link in links if not (ROOT / link).exists()] == []
+
+
+def test_every_console_block_runs_as_pasted_and_prints_what_it_shows(tmp_path: Path) -> None:
+    sessions = console.blocks(README)
+    assert len(sessions) >= 2
+    for commands in sessions:
+        printed = console.run(commands, tmp_path)
+        assert len(printed) == len(commands)
+        for command, output in zip(commands, printed, strict=True):
+            assert console.normal(output) == console.normal(command.output), command.line

@@ -22,6 +22,7 @@ import errno
 import json
 import logging
 import random
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -649,10 +650,30 @@ async def serve(
         await asyncio.Event().wait()
 
 
+def _in_background(argv: Sequence[str], parser: argparse.ArgumentParser) -> None:
+    """Start the emulator as a process of its own and return once it serves, so that the
+    next command (``kubectl apply``) finds it up: a shell's ``&`` would race it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubesteps.testing", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        start_new_session=True, text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    line = process.stdout.readline().strip()  # the first line says it serves, or nothing
+    if not line.startswith("Kubernetes API emulator serving on"):
+        process.wait()
+        parser.exit(1, process.stderr.read())
+    process.stdout.close()
+    process.stderr.close()
+    print(f"{line} in the background (pid {process.pid}; kill {process.pid} stops it)",
+          flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m kubesteps.testing",
-        description="Serve an in-memory Kubernetes API for kubectl --validate=false, kopf and"
+        description="Serve an in-memory Kubernetes API for kubectl, kopf and"
                     " kubernetes-asyncio.",
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -661,7 +682,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="a CRD manifest (YAML) to register at start; repeatable")
     parser.add_argument("--kubeconfig", type=Path,
                         help="write a kubeconfig pointing at the emulator to this path")
+    parser.add_argument("--background", action="store_true",
+                        help="serve from a process of its own; return once it serves")
     args = parser.parse_args(argv)
+    for path in args.crd:
+        if not path.is_file():
+            parser.error(f"--crd {path}: no such file")
+    if args.background:
+        given = list(sys.argv[1:] if argv is None else argv)
+        _in_background([arg for arg in given if arg != "--background"], parser)
+        return
     try:
         asyncio.run(serve(args.host, args.port, crd_files=args.crd, kubeconfig=args.kubeconfig))
     except KeyboardInterrupt:
