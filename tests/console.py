@@ -9,6 +9,7 @@ ids, times, and the job line (``[1] 4242``) an interactive shell prints for ``&`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -89,14 +90,10 @@ def run(commands: list[Command], tmp: Path, *, timeout: float = 120) -> list[lis
 def _stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.kill()
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)  # what the block started with `&`
-    except ProcessLookupError:
-        pass
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
