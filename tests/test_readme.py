@@ -54,3 +54,31 @@ def test_every_console_block_runs_as_pasted_and_prints_what_it_shows(tmp_path: P
         assert len(printed) == len(commands)
         for command, output in zip(commands, printed, strict=True):
             assert console.normal(output) == console.normal(command.output), command.line
+
+
+def test_what_the_readme_says_is_polled_is_what_the_code_polls() -> None:
+    import kopf
+
+    from kubesteps.actions.approval import APPROVAL_RECHECK
+    from kubesteps.actions.common import FIRST_POLL, LONGEST_POLL
+    from kubesteps.controller.operator import settings_hook
+
+    text = " ".join(README.split())
+    assert "Nothing polls" not in text
+    assert (f"(`waitFor`, `job`) {FIRST_POLL:g} s after its first look, then every tenth of "
+            "the time waited so far, at most once a minute") in text
+    assert LONGEST_POLL == 60
+    assert f"an `approval` every {APPROVAL_RECHECK:g} s" in text
+    settings = kopf.OperatorSettings()
+    settings_hook(settings, {})
+    assert settings.watching.server_timeout == 5 * 60
+    assert "the watch is re-opened every 5 minutes" in text
+
+
+def test_cel_in_the_docs_reads_only_fields_a_spec_has() -> None:
+    from kubesteps.pipeline.model import PipelineSpec
+
+    fields = {field.alias or name for name, field in PipelineSpec.model_fields.items()}
+    texts = [README, *(p.read_text() for p in (ROOT / "docs").glob("*.md"))]
+    used = {name for text in texts for name in re.findall(r"self\.spec\.(\w+)", text)}
+    assert used <= fields, f"docs read spec fields no Pipeline has: {used - fields}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -163,3 +164,22 @@ def test_validate_reports_every_problem_at_once_in_field_order(tmp_path: pathlib
     assert result.exit_code == 1
     assert [line.split(": ")[2] for line in result.output.splitlines()] == [
         "spec.steps[1].with.jsonPath", "spec.suspend"]
+
+
+def test_the_validate_example_of_the_spec_reference_prints_what_it_shows(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "pipeline-spec.md").read_text()
+    manifest = next(b for b in re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
+                    if "kind: Pipline" in b)
+    shown = re.search(r"prints every problem at once.*?```text\n(.*?)```", doc, flags=re.S)
+    assert shown is not None
+    (tmp_path / "demo.yaml").write_text(manifest)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["validate", "demo.yaml"])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == shown.group(1).splitlines()

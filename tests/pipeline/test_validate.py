@@ -355,3 +355,24 @@ def test_fields_the_api_server_dropped_are_found_in_the_last_applied_configurati
         "mean 'retry'? [step 'first']",
     ]
     assert pruned_fields(pipeline(delay("first"))) == []
+
+
+def test_retry_limit_bounds_agree_in_the_docs_the_model_the_crd_and_the_engine() -> None:
+    import re
+    from pathlib import Path
+
+    from kubesteps.pipeline.crd import crd
+    from kubesteps.pipeline.validate import prepare
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "pipeline-spec.md").read_text()
+    (low, high), = re.findall(r"^\| `limit` \| (\d+)\.\.(\d+) \|", doc, flags=re.M)
+    schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    limit = schema["properties"]["spec"]["properties"]["steps"]["items"]["properties"][
+        "retry"]["properties"]["limit"]
+    assert (limit["minimum"], limit["maximum"]) == (int(low), int(high)) == (0, 100)
+    for retries in (0, 100):  # the engine counts attempts: 1 and 101
+        prepared = prepare(pipeline(delay("first", retry={"limit": retries})))
+        assert not isinstance(prepared, list), prepared
+        assert prepared.plan.steps[0].retry is not None
+        assert prepared.plan.steps[0].retry.limit == retries + 1
+    assert isinstance(validate(pipeline(delay("first", retry={"limit": 101}))), list)
