@@ -128,7 +128,10 @@ def build_registry(
 
     @kopf.on.startup(registry=registry)
     async def check_crd(**_: Any) -> None:
-        problem = await crd_problem(connection.client())
+        try:
+            problem = await crd_problem(connection.client())
+        except Exception as error:  # a hint for the log only: never hold up the start
+            problem = f"cannot tell whether {API_VERSION} is served: {error}"
         if problem is not None:
             log.warning("%s", problem)
 
