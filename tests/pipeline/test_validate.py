@@ -376,3 +376,18 @@ def test_retry_limit_bounds_agree_in_the_docs_the_model_the_crd_and_the_engine()
         assert prepared.plan.steps[0].retry is not None
         assert prepared.plan.steps[0].retry.limit == retries + 1
     assert isinstance(validate(pipeline(delay("first", retry={"limit": 101}))), list)
+
+
+def test_the_size_limit_counts_the_manifest_not_what_the_server_adds() -> None:
+    import json
+
+    from kubesteps.pipeline.validate import LAST_APPLIED
+
+    manifest = pipeline({"name": "big", "action": "python", "with": {
+        "function": "kubesteps.examples.greet", "args": {"blob": "x" * (150 * 1024)}}})
+    assert isinstance(validate(manifest), Pipeline)
+    stored = {**manifest, "status": {"steps": [{"name": "big", "outputs": {"x": "y" * 200_000}}]},
+              "metadata": {**manifest["metadata"],
+                           "annotations": {LAST_APPLIED: json.dumps(manifest)}}}
+
+    assert isinstance(validate(stored), Pipeline), "the same verdict as for the file"

@@ -98,7 +98,7 @@ def _parse(manifest: Any) -> Pipeline | list[SpecError]:
         return [
             SpecError("", f"a Pipeline manifest must be an object, got {type(manifest).__name__}")
         ]
-    size = len(json.dumps(manifest, separators=(",", ":"), default=str).encode())
+    size = len(json.dumps(_as_written(manifest), separators=(",", ":"), default=str).encode())
     if size > MAX_MANIFEST_BYTES:
         return [
             SpecError(
@@ -118,6 +118,19 @@ def _parse(manifest: Any) -> Pipeline | list[SpecError]:
                 pattern_descriptions=PATTERN_DESCRIPTIONS,
             )
         ]
+
+
+def _as_written(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The manifest as its author wrote it: a stored object also has a status, managed
+    fields and kubectl's copy of the manifest, which must not count against its size."""
+    meta = manifest.get("metadata")
+    if not isinstance(meta, Mapping):
+        return {k: v for k, v in manifest.items() if k != "status"}
+    annotations = meta.get("annotations")
+    written = {k: v for k, v in meta.items() if k != "managedFields"}
+    if isinstance(annotations, Mapping):
+        written["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**{k: v for k, v in manifest.items() if k != "status"}, "metadata": written}
 
 
 def _as_stored(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
