@@ -1,9 +1,11 @@
 """The ``Pipeline`` custom resource as pydantic models: the one source of the spec's shape.
 
 YAML uses camelCase (``continueOnError``), Python snake_case (``continue_on_error``).
-Checks that need the whole tree (unique names, CEL, action parameters, nesting depth) run
-in the spec's validator, so a parsed ``Pipeline`` is always a valid one; use
-``kubesteps.pipeline.validate.validate`` to get those problems as readable errors.
+Checks that relate fields (one kind per step, bounds between durations) and those that need
+the whole tree (unique names, CEL, action parameters, nesting depth) run in wrap
+validators that read the data as written, before and whatever pydantic's field checks
+find, so every problem is reported at once and a parsed ``Pipeline`` is always a valid
+one; ``kubesteps.pipeline.validate.prepare`` gives them as readable errors.
 """
 
 from __future__ import annotations
