@@ -1033,3 +1033,19 @@ async def test_the_worst_status_the_schema_allows_is_trimmed_below_the_budget(
     assert len(body["status"]["history"]) == 50
     assert len(json.dumps(body["status"], separators=(",", ":"))) <= MAX_STATUS_BYTES
     assert len(json.dumps(body, separators=(",", ":"))) < 1024 * 1024
+
+
+async def test_a_delay_longer_than_its_steps_timeout_times_out(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
+) -> None:
+    await api.create(pipeline("too-long", [{"name": "pause", "action": "delay",
+                                            "with": {"duration": "1h"}, "timeout": "2m",
+                                            "retry": {"limit": 0}}]))
+    first = await reconcile(reconciler, fetch, "too-long")
+    assert first.delay == pytest.approx(120), "the next look is at the step's deadline"
+    clock.advance(180)
+
+    result = await reconcile(reconciler, fetch, "too-long")
+
+    assert result.outcome == "failed"
+    assert record(await fetch("too-long"), "pause")["reason"] == "TimedOut"

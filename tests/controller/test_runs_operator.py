@@ -134,7 +134,13 @@ async def test_a_retry_annotation_reruns_only_what_failed(
     await annotate(api, "flaky", "kubesteps.dev/retry", "first")
 
     body = await settled(fetch, "flaky", "Succeeded")
-    assert calls.counts == {"one": 1, "two": 2}
+    # `one` succeeded, and its success was recorded: it never runs again. `two` failed once
+    # (more often if a write of that failure was lost under load: a failure not recorded is
+    # tried again), then succeeded once after the retry.
+    assert calls.counts["one"] == 1
+    assert calls.counts["two"] >= 2
+    two = next(s for s in body["status"]["steps"] if s["name"] == "two")
+    assert (two["phase"], two["attempts"]) == ("Succeeded", 1)
     assert (body["status"]["run"]["number"], body["status"]["run"]["retries"]) == (1, 1)
 
 

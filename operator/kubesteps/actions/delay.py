@@ -13,26 +13,25 @@ from kubesteps.pipeline.durations import format_duration
 
 
 class DelayAction:
-    """The first pass waits the whole duration; the engine records when that wait ends
-    (``next_run_at``), and a later pass succeeds once that time has come, or waits for
-    what is left (a pass can come early: another step's change, an operator restart)."""
+    """The delay counts from the start of the step's attempt, which a wait does not end: a
+    later pass succeeds once the duration has passed since then, or waits for what is left
+    (a pass can come early: another step's change, an operator restart, the step's own
+    timeout, which then fails the attempt)."""
 
     name: str = "delay"
     params: type[BaseModel] = DelayParams
 
     async def run(self, ctx: ActionContext, params: DelayParams) -> Outputs:
         previous = ctx.step.previous
-        if (
-            previous is not None
-            and previous.status is StepStatus.WAITING
-            and previous.next_run_at is not None
-        ):
-            left = previous.next_run_at - ctx.clock()
-            if left <= timedelta(0):
-                return None
-            raise WaitError(f"delaying for {format_duration(params.duration)}: "
-                            f"{_rounded(left)} left", left)
-        raise WaitError(f"delaying for {format_duration(params.duration)}", params.duration)
+        waiting = previous is not None and previous.status is StepStatus.WAITING
+        if not waiting:
+            raise WaitError(f"delaying for {format_duration(params.duration)}",
+                            params.duration)
+        left = ctx.step.attempt_started_at + params.duration - ctx.clock()
+        if left <= timedelta(0):
+            return None
+        raise WaitError(f"delaying for {format_duration(params.duration)}: "
+                        f"{_rounded(left)} left", left)
 
 
 def _rounded(value: timedelta) -> str:
