@@ -51,7 +51,7 @@ async def test_apply_wait_and_get_show_the_pipeline_ready(
         table = await kubectl(kubeconfig, "get", "pipelines")
 
     header, row = table.strip().splitlines()
-    assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "AGE"]
+    assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "NEXT", "AGE"]
     assert row.split()[:4] == ["hello", "True", "Succeeded", "1"]
     conditions = yaml.safe_load(await kubectl(
         kubeconfig, "get", "pipeline", "hello", "-o", "jsonpath={.status.conditions}"))
@@ -223,7 +223,7 @@ async def test_get_watch_prints_the_printer_columns_for_every_change(
         watch.kill()
         await watch.wait()
 
-    assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "AGE"]
+    assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "NEXT", "AGE"]
     assert first.split()[0] == "hello"
     assert second.split()[:4] == ["hello", "False", "Waiting", "greet"]
 

@@ -960,7 +960,7 @@ async def test_a_status_from_before_runs_is_adopted_quietly(
             {"name": "one", "phase": "Succeeded", "attempts": 1, "generation": 1,
              "startedAt": "2026-02-01T00:00:00Z", "finishedAt": "2026-02-01T00:00:01Z"},
             {"name": "wait", "phase": "Waiting", "attempts": 0, "generation": 1,
-             "startedAt": "2026-02-01T00:00:01Z", "nextRunAt": "2026-03-01T12:30:00Z"},
+             "startedAt": "2026-03-01T11:50:00Z", "nextRunAt": "2026-03-01T12:50:00Z"},
         ],
     }}, subresource="status")
 

@@ -122,11 +122,12 @@ async def test_a_wait_resumes_where_the_previous_run_left_it(state: Path) -> Non
     [first] = await run_pipelines([manifest], database=state, budget=0, echo=lambda _: None)
     pause = steps_of(first)["pause"]
     assert pause["phase"] == "Waiting"
-    # The hour passes between the two runs: move the recorded end of the wait into the past.
+    # The hour passes between the two runs: move the recorded start of the wait into the past.
+    started = stamp(datetime.now(UTC) - timedelta(minutes=61))
     objects = LocalObjects(state)
     try:
-        objects.patch_status("default", "later", {"steps": [
-            {**pause, "nextRunAt": stamp(datetime.now(UTC) - timedelta(minutes=1))}]}, None)
+        objects.patch_status("default", "later", {"steps": [{**pause, "startedAt": started}]},
+                             None)
     finally:
         objects.close()
 
@@ -136,7 +137,7 @@ async def test_a_wait_resumes_where_the_previous_run_left_it(state: Path) -> Non
     assert second.passes == 1
     done = steps_of(second)["pause"]
     assert done["phase"] == "Succeeded"
-    assert done["startedAt"] == pause["startedAt"]
+    assert done["startedAt"] == started
 
 
 async def test_an_invalid_pipeline_is_reported_with_the_field_and_not_run(

@@ -167,7 +167,8 @@ MALFORMED: list[Malformed] = [
     Malformed(
         "cel-unknown-variable-in-when",
         pipeline(delay("first", when=["item == 1"])),
-        Expect("spec.steps[0].when[0]", "unknown variable 'item'; available here: self, steps"),
+        Expect("spec.steps[0].when[0]",
+               "unknown variable 'item'; available here: params, self, steps"),
         None,
     ),
     Malformed(
@@ -302,7 +303,8 @@ MALFORMED: list[Malformed] = [
         "two-step-kinds",
         pipeline(delay("first", group={"steps": [delay("inner")]})),
         Expect(
-            "spec.steps[0]", "exactly one of action, parallel, group, forEach; found: action, group"
+            "spec.steps[0]",
+            "exactly one of action, parallel, group, forEach, switch; found: action, group",
         ),
         Expect("spec.steps[0]", "exactly one of action, parallel, group, forEach"),
     ),

@@ -115,7 +115,8 @@ def test_every_value_the_controller_reports_is_a_label_value() -> None:
     kinds = [kind for kind in model._STEP_KINDS if kind != "action"]
     for action in [*builtin_actions(), *kinds, "step"]:
         metrics.observe_step(action, "succeeded", 0.0, namespace="ops")
-    assert len(_samples(metrics, "kubesteps_step_runs_total")) == len(builtin_actions()) + 4
+    assert len(_samples(metrics, "kubesteps_step_runs_total")) == len(builtin_actions()) + len(
+        kinds) + 1
 
 
 def test_status_writes_and_conflicts_are_counted_apart() -> None:

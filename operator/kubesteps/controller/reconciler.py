@@ -19,13 +19,14 @@ from typing import Any
 from opentelemetry import trace
 
 from kubesteps.actions.job import stop_jobs
-from kubesteps.controller import lifecycle
+from kubesteps.controller import lifecycle, scheduling
 from kubesteps.engine import (
     Outcome,
     OutcomeKind,
     PermanentError,
     RetryableError,
     RunContext,
+    Step,
     StepRunError,
     StepsEngine,
     StepState,
@@ -219,13 +220,18 @@ class Reconciler:
         records = [r for r in status.get("steps") or [] if isinstance(r, Mapping) and "name" in r]
         stored = runs.Run.from_status(name, status.get("run"))
         adopt_since = _adoptable(status, meta, records) if stored is None else None
+        timer = scheduling.Timer.of(pipeline.spec.schedule, status.get("schedule"), now)
         decision = runs.advance(
             pipeline=name, status=status, spec_hash=plan.spec_hash, annotations=annotations,
             now=now, adopt_since=adopt_since,
             failed_steps=stored is not None and any(
                 r.get("phase") == "Failed" and r.get("run") == stored.number for r in records
             ),
+            scheduled=timer is not None, tick=timer.tick if timer else None,
+            replace_active=timer is not None and timer.replace,
         )
+        if decision.reset_failed:
+            decision.run = decision.run.restart()  # its finally steps run again at the end
         run = decision.run
         removals = {v.annotation: v.raw for v in (*decision.acted, *decision.replayed,
                                                   *(idle.verb for idle in decision.idle))}
@@ -241,7 +247,7 @@ class Reconciler:
                               pipeline.spec.history_limit)
         tokens = {verb: list(kept) for verb, kept in decision.tokens.items()} or None
         # Written with every patch of this pass, the one of a long step's run included.
-        keeper.set_run(run=run.to_status(), handledTokens=tokens)
+        keeper.set_run(run=None if run.pending else run.to_status(), handledTokens=tokens)
         if history or "history" in status:
             keeper.set_run(history=history)
         cleaned = True
@@ -253,14 +259,18 @@ class Reconciler:
                 cleaned &= await self._stop_jobs(view, client)
             if decision.reset_failed:
                 keeper.reset_failed()
+                keeper.forget(plan.finally_names)
             verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
             cleaned &= verdict.cleaned
+            if timer is not None:
+                verdict.summary = timer.settle(verdict.summary, stored, decision, verdict.run)
+                keeper.set_run(schedule=timer.status())
             used = {}
             for step, value in runs.approvals(view["metadata"].get("annotations") or {}).items():
                 if runs.consumed(keeper.record(step), value):
                     used[step] = (runs.token_key(value), verdict.run.id)
                     removals[runs.APPROVAL_PREFIX + step] = value
-            keeper.set_run(run=verdict.run.to_status())
+            keeper.set_run(run=None if verdict.run.pending else verdict.run.to_status())
             if used or "handledApprovals" in status:
                 keeper.set_run(handledApprovals=runs.record_approvals(handled, used))
             await keeper.commit(verdict.summary)
@@ -282,12 +292,21 @@ class Reconciler:
             stored=stored, decision=decision, run=verdict.run, ignored=ignored,
             adopted=adopt_since is not None,
         )
+        if timer is not None:
+            for reason, text, warning in timer.events(verdict.run):
+                emit(reason, text, warning=warning)
+                if reason == "ScheduleSuspended" and self.metrics is not None:
+                    self.metrics.observe_schedule_suspended(
+                        namespace=str(meta.get("namespace") or ""))
         self._track(body, verdict.summary.ready, verdict.summary.reason,
                     retrying=sum(1 for s in keeper.states().values()
                                  if s.status is StepStatus.RETRYING))
         delay = verdict.delay
         if not cleaned:  # a Job that should be gone is not: look again soon
             delay = CLEANUP_RETRY if delay is None else min(delay, CLEANUP_RETRY)
+        if timer is not None and timer.next is not None:  # exactly at the next tick
+            due = max(0.0, (timer.next - self.clock()).total_seconds())
+            delay = due if delay is None else min(delay, due)
         return PassResult(verdict.outcome, delay, verdict.summary.message, verdict.step,
                           verdict.run.id, version, plan.action_of(verdict.step or ""),
                           status_digest(keeper.status))
@@ -301,7 +320,87 @@ class Reconciler:
         client: KubeClient | None,
         decision: runs.RunDecision,
     ) -> _Verdict:
-        """Run the steps if the run is to go on, and say where that leaves it."""
+        """Run the steps if the run is to go on, and say where that leaves it; once they
+        ended, the finally steps."""
+        run = decision.run
+        if run.pending:
+            return _Verdict(run, Summary("False", "Scheduled",
+                                         "no run yet: the first starts at the next tick",
+                                         False, False), "done")
+        if plan.finally_steps and run.finalizing:
+            if decision.stop:  # a second cancel: the finally steps stop too
+                ended = run.settle(runs.CANCELLED, self.clock(), reason="Cancelled",
+                                   message=f"cancelled while its finally steps ran ({run.id})")
+                ended = replace(ended, finally_done=True)
+                return _Verdict(ended, lifecycle.finished_summary(ended), "cancelled")
+            if pipeline.spec.suspend:
+                suspended = run.suspend(self.clock())
+                return _Verdict(suspended, Summary(
+                    "False", "Suspended", f"run {run.id} is suspended (spec.suspend is true) "
+                    "before its finally steps are done", False, False), "suspended")
+            return await self._finalize(body, plan, keeper, client, run.resume(self.clock()))
+        verdict = await self._decide_main(body, pipeline, plan, keeper, client, decision)
+        ended = verdict.run
+        if not plan.finally_steps or ended.finally_done or not ended.finished or \
+                verdict.outcome == "suspended":
+            return verdict
+        # The main steps ended in this pass: the finally steps come now.
+        finishing = ended.end_main(ended.phase, reason=ended.reason, step=ended.failed_step,
+                                   message=ended.message)
+        final = await self._finalize(body, plan, keeper, client, finishing)
+        final.cleaned = final.cleaned and verdict.cleaned
+        return final
+
+    async def _finalize(
+        self,
+        body: Mapping[str, Any],
+        plan: Plan,
+        keeper: ConditionsKeeper,
+        client: KubeClient | None,
+        run: runs.Run,
+    ) -> _Verdict:
+        """Run the finally steps; when they are done, the run ends as its steps did, or as
+        failed when they had succeeded and a finally step failed (a failure of the steps is
+        never hidden: its message stays)."""
+        ending = run.ending
+        assert ending is not None
+        seen = {"id": run.id, "number": run.number, "trigger": run.trigger,
+                "phase": ending.phase, "reason": ending.reason,
+                "failedStep": ending.failed_step, "message": ending.message}
+        outcome = await self._run(body, plan, keeper, client, run, None,
+                                  steps=plan.finally_steps, final=seen)
+        now = self.clock()
+        if outcome.kind in (OutcomeKind.WAIT, OutcomeKind.RETRY, OutcomeKind.ABORTED):
+            summary = summarize(outcome)
+            message = f"the steps {ending.phase.lower()}; finally: {summary.message}"
+            return _Verdict(run, replace(summary, message=message), outcome.kind.value,
+                            requeue_delay(outcome, aborted_recheck=self.aborted_recheck),
+                            outcome.step)
+        done = replace(run, finally_done=True)
+        if outcome.kind is OutcomeKind.FAILED and ending.phase == runs.SUCCEEDED:
+            message = f"finally step {outcome.step!r} failed: {outcome.message}"
+            ended = done.settle(runs.FAILED, now, reason="FinallyFailed",
+                                step=outcome.step or "", message=message)
+        else:
+            message = ending.message
+            if outcome.kind is OutcomeKind.FAILED:
+                message = f"{message}; finally step {outcome.step!r} failed too".lstrip("; ")
+            ended = done.settle(ending.phase, now, reason=ending.reason,
+                                step=ending.failed_step, message=message)
+        label = {runs.SUCCEEDED: "done", runs.CANCELLED: "cancelled"}.get(ended.phase, "failed")
+        return _Verdict(ended, lifecycle.finished_summary(ended), label,
+                        step=ended.failed_step or None)
+
+    async def _decide_main(
+        self,
+        body: Mapping[str, Any],
+        pipeline: Pipeline,
+        plan: Plan,
+        keeper: ConditionsKeeper,
+        client: KubeClient | None,
+        decision: runs.RunDecision,
+    ) -> _Verdict:
+        """The main steps: run them if the run is to go on, and say where that leaves it."""
         run = decision.run
         now = self.clock()
         if run.phase in (runs.CANCELLED, runs.FAILED):
@@ -461,7 +560,11 @@ class Reconciler:
         left: float | None,
         *,
         finish_only: bool = False,
+        steps: tuple[Step, ...] | None = None,
+        final: Mapping[str, Any] | None = None,
     ) -> Outcome:
+        """Run ``steps`` (the main steps by default; ``final``: the finally steps, with how
+        the main steps ended as CEL's ``run``)."""
         started: dict[str, float] = {}
         abandoned: list[str] = []
         # Runs the engine took back (their state put back to pending): an expected error,
@@ -493,13 +596,14 @@ class Reconciler:
         context = RunContext(self.clock)
         context.put(PASS_KEY, PassContext(
             pipeline=body, kube=client, clock=self.clock, states=keeper,
-            extras=dict(self.action_settings), run=run, items=keeper.items,
+            extras=dict(self.action_settings), run=run, items=keeper.items, final=final,
         ))
         # The pass may not outlast the run's own deadline (spec.timeout).
         budget = self.pass_timeout if left is None else max(0.001, min(self.pass_timeout, left))
         engine = StepsEngine(
-            plan.steps, keeper=keeper, clock=self.clock, on_transition=on_transition,
-            run_timeout=timedelta(seconds=budget), name="pipeline",
+            plan.steps if steps is None else steps, keeper=keeper, clock=self.clock,
+            on_transition=on_transition, run_timeout=timedelta(seconds=budget),
+            name="pipeline" if final is None else "finally",
         )
         try:
             outcome = await engine.run(context, finish_only=finish_only)

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -274,6 +274,13 @@ class ConditionsKeeper:
             self._live.pop(name, None)
             self._changes.append(name)
         return failed
+
+    def forget(self, names: Collection[str]) -> None:
+        """Forget the records of ``names`` (finally steps, before a retried run ends again)."""
+        for name in [n for n in self._records if n in names]:
+            del self._records[name]
+            self._live.pop(name, None)
+            self._changes.append(name)
 
     def set_run(self, **fields: Any) -> None:
         """Run-level fields written with the next patch (``run``, ``history``,

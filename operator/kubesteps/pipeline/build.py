@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.registry import run_action
 from kubesteps.engine import (
+    Case,
     DynamicStep,
     GroupedSteps,
     ParallelSteps,
@@ -26,6 +27,7 @@ from kubesteps.engine import (
     Step,
     StepContext,
     StepState,
+    SwitchSteps,
     ThrottlingSettings,
 )
 from kubesteps.kube.client import KubeClient
@@ -55,6 +57,8 @@ class PassContext:
     states: StateView
     extras: dict[str, Any] = field(default_factory=dict)
     run: Run | None = None
+    # For finally steps: how the main steps ended, as CEL's ``run`` shows it.
+    final: Mapping[str, Any] | None = None
     # forEach sub-step name -> the item it runs for, shortened (``fan-out-0`` -> ``eu-west-1``),
     # so that status and views can name it by more than its index.
     items: dict[str, str] = field(default_factory=dict)
@@ -62,12 +66,15 @@ class PassContext:
     # entry: a forEach over many items evaluates many expressions over the same variables.
     _self: Any = field(default=None, init=False, repr=False)
     _steps: Any = field(default=None, init=False, repr=False)
+    _params: Any = field(default=None, init=False, repr=False)
     _mark: int = field(default=0, init=False, repr=False)
 
     def variables(self, item: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """CEL variables: ``self`` (the Pipeline), ``steps`` (name -> phase, outputs…)."""
+        """CEL variables: ``self`` (the Pipeline), ``steps`` (name -> phase, outputs…),
+        ``params`` (name -> value), and for finally steps ``run``."""
         if self._self is None:
             self._self = cel.to_cel(self.pipeline)
+            self._params = cel.to_cel(params_of(self.pipeline))
             self._mark, _ = self.states.changed_since(0)
             self._steps = cel.to_cel({
                 name: _step_view(state) for name, state in self.states.states().items()
@@ -77,10 +84,20 @@ class PassContext:
             current = self.states.states()
             for name in dict.fromkeys(changed):
                 self._steps[cel.to_cel(name)] = cel.to_cel(_step_view(current[name]))
-        variables: dict[str, Any] = {"self": self._self, "steps": self._steps}
+        variables: dict[str, Any] = {"self": self._self, "steps": self._steps,
+                                     "params": self._params}
+        if self.final is not None:
+            variables[cel.FINALLY_VARIABLE] = cel.to_cel(dict(self.final))
         if item:
             variables.update(item)
         return variables
+
+
+def params_of(pipeline: Mapping[str, Any]) -> dict[str, Any]:
+    """The params of a Pipeline object, name -> value (CEL's ``params``)."""
+    params = (pipeline.get("spec") or {}).get("params") or []
+    return {p["name"]: p.get("value") for p in params
+            if isinstance(p, Mapping) and isinstance(p.get("name"), str)}
 
 
 def _step_view(state: StepState) -> dict[str, Any]:
@@ -112,6 +129,14 @@ class Plan:
     # outermost parallel or forEach around it (its sub-steps take turns being "the" step
     # that waits), else itself.
     shown: dict[str, str] = field(default_factory=dict)
+    # spec.finally: run once the steps end, whatever the outcome; and the state names of
+    # every step in them (generated forEach names excepted: see is_final).
+    finally_steps: tuple[Step, ...] = ()
+    finally_names: frozenset[str] = frozenset()
+
+    def is_final(self, name: str) -> bool:
+        """Whether a state name is a finally step's (or generated from one)."""
+        return _declared(name, {n: n for n in self.finally_names}) != ""
 
     def uses(self, action: str) -> bool:
         return action in self.actions.values()
@@ -145,7 +170,7 @@ def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
     keep: set[str] = set()
     actions: dict[str, str] = {}
     shown: dict[str, str] = {}
-    static_vars = {"self": pipeline, "steps": {}}
+    static_vars = {"self": pipeline, "steps": {}, "params": params_of(pipeline)}
 
     def visit(step: m.StepBase, side_by_side: str | None) -> None:
         if isinstance(step, m.Step):
@@ -161,13 +186,28 @@ def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
         for child in step.children:
             visit(child, side_by_side)
 
-    for top in spec.steps:
+    for top in (*spec.steps, *spec.finally_):
         visit(top, None)
     steps = tuple(
         _step(s, s.name, f"spec.steps[{i}]", None, static_vars) for i, s in enumerate(spec.steps)
     )
+    finally_steps = tuple(
+        _step(s, s.name, f"spec.finally[{i}]", None, static_vars)
+        for i, s in enumerate(spec.finally_)
+    )
+    final: set[str] = set()
+
+    def gather(step: m.StepBase) -> None:
+        if isinstance(step, m.Step):
+            final.add(step.name)
+        for child in step.children:
+            gather(child)
+
+    for top in spec.finally_:
+        gather(top)
     spec_hash = work_hash(spec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-    return Plan(steps, conditions, frozenset(keep), actions, spec_hash, shown)
+    return Plan(steps, conditions, frozenset(keep), actions, spec_hash, shown, finally_steps,
+                frozenset(final))
 
 
 def _step(
@@ -218,6 +258,18 @@ def _step(
                          suffix) for i, c in enumerate(spec.group.steps)],
             **options,
         )
+    if spec.switch is not None:
+        # A branch's `when` chooses it: the case's predicates, not the branch step's own.
+        cases = []
+        for i, branch in enumerate(spec.switch.steps):
+            where = f"{path}.switch.steps[{i}]"
+            cases.append(Case(
+                step=_step(branch.model_copy(update={"when": []}), branch.name + suffix,
+                           where, item, static_vars, suffix),
+                when=[_predicate(expr, f"{where}.when[{j}]", item)
+                      for j, expr in enumerate(branch.when)],
+            ))
+        return SwitchSteps(cases=cases, **options)
     assert spec.for_each is not None
     return DynamicStep(
         generate=_for_each(spec.for_each, name, path, static_vars, suffix), **options

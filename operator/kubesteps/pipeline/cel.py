@@ -30,7 +30,9 @@ from kubesteps.pipeline.durations import format_duration
 from kubesteps.pipeline.issues import Loc, format_path
 from kubesteps.pipeline.suggest import did_you_mean
 
-RUN_VARIABLES = ("self", "steps")
+RUN_VARIABLES = ("self", "steps", "params")
+# What finally steps see besides: the run the main steps ended (phase, failedStep...).
+FINALLY_VARIABLE = "run"
 FOREACH_INDEX = "index"
 # Macros whose first argument names a variable bound inside the call.
 _BINDING_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
@@ -102,6 +104,8 @@ class CompiledExpression:
     step_references: frozenset[str]
     # The fields read as ``self.spec.<name>``: a spec has only the fields the model has.
     spec_references: frozenset[str] = frozenset()
+    # The params read as ``params.<name>``.
+    param_references: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4096)
@@ -116,7 +120,7 @@ def compile_expression(source: str) -> CompiledExpression:
             line=error.line,
             column=error.column,
         ) from None
-    free, functions, step_refs, spec_refs = _analyse(ast)
+    free, functions, step_refs, spec_refs, param_refs = _analyse(ast)
     return CompiledExpression(
         source=source,
         program=_ENVIRONMENT.program(ast),
@@ -124,6 +128,7 @@ def compile_expression(source: str) -> CompiledExpression:
         functions=functions,
         step_references=step_refs,
         spec_references=spec_refs,
+        param_references=param_refs,
     )
 
 
@@ -169,14 +174,15 @@ def _describe_parse_error(error: CELParseError) -> str:
 
 def _analyse(
     ast: lark.Tree[Any],
-) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
-    """Free variables, called global functions, and the ``steps.<name>`` and
-    ``self.spec.<field>`` references of an AST."""
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """Free variables, called global functions, and the ``steps.<name>``,
+    ``self.spec.<field>`` and ``params.<name>`` references of an AST."""
     identifiers: set[str] = set()
     bound: set[str] = set()
     functions: set[str] = set()
     step_refs: set[str] = set()
     spec_refs: set[str] = set()
+    param_refs: set[str] = set()
     for node in ast.iter_subtrees():
         data = node.data
         if data == "ident":
@@ -189,18 +195,21 @@ def _analyse(
                 bound.add(bound_name)
         elif data in ("member_dot", "member_index"):
             target = node.children[0]
-            if isinstance(target, lark.Tree) and _bare_identifier_of_member(target) == "steps":
+            root = _bare_identifier_of_member(target) if isinstance(target, lark.Tree) else None
+            if root in ("steps", "params"):
                 name = _step_name(node)
                 if name is not None:
-                    step_refs.add(name)
+                    (step_refs if root == "steps" else param_refs).add(name)
             elif isinstance(target, lark.Tree) and _is_self_spec(target):
                 name = _step_name(node)
                 if name is not None:
                     spec_refs.add(name)
     if "self" in bound:
         spec_refs.clear()  # a macro variable called self: not the Pipeline
+    if "params" in bound:
+        param_refs.clear()
     return (frozenset(identifiers - bound), frozenset(functions), frozenset(step_refs),
-            frozenset(spec_refs))
+            frozenset(spec_refs), frozenset(param_refs))
 
 
 def _is_self_spec(member: lark.Tree[Any]) -> bool:

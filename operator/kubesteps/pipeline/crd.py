@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from kubesteps.pipeline.model import API_VERSION, KIND, PipelineSpec
+from kubesteps.pipeline.model import API_VERSION, KIND, MAX_SWITCH_CASES, PipelineSpec
 from kubesteps.pipeline.semantics import MAX_DEPTH
 from kubesteps.pipeline.status import PipelineStatus
 
@@ -27,7 +27,10 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 # CRD's size (kubectl apply keeps a copy of the whole object in an annotation of <= 256 KiB).
 DESCRIBED_LEVELS = 1
 _STEP_DEFINITIONS = frozenset({"Step", "StepTemplate"})
-_CONTAINER_FIELDS = ("parallel", "group", "forEach")
+_CONTAINER_FIELDS = ("parallel", "group", "forEach", "switch")
+# The level a finally step's schema starts at: finally steps nest 2 levels deep (one more
+# copy of the whole step tree would double the CRD).
+FINALLY_LEVEL = MAX_DEPTH - 1
 # Keys copied as they are from the JSON schema into the OpenAPI schema.
 _KEPT = frozenset(
     {
@@ -97,9 +100,43 @@ def _convert(node: dict[str, Any], definitions: dict[str, Any], level: int) -> d
     return schema
 
 
+def _switch(level: int) -> dict[str, Any]:
+    """A switch's branches, kept as written: each copy of the step schema in the tree would
+    multiply the CRD's size and CEL cost again, so the API server checks their shape only
+    as objects, and the operator (and ``kubesteps validate``) checks them in full."""
+    switch: dict[str, Any] = {
+        "type": "object",
+        "required": ["steps"],
+        "properties": {
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_SWITCH_CASES,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"type": "string", "maxLength": 63}},
+                    "x-kubernetes-preserve-unknown-fields": True,
+                },
+            }
+        },
+    }
+    if level <= DESCRIBED_LEVELS:
+        switch["description"] = (
+            "Branches of which exactly one runs: the first whose when all hold (a last one "
+            "without when is the default); the others are skipped."
+        )
+    return switch
+
+
 def _step(definition: dict[str, Any], definitions: dict[str, Any], level: int) -> dict[str, Any]:
     if level < MAX_DEPTH:
-        return _convert(definition, definitions, level)
+        definition = {**definition, "properties": {**definition["properties"], "switch": {}}}
+        converted = _convert(definition, definitions, level)
+        converted["properties"]["switch"] = _switch(level)
+        return converted
     # At the deepest level, containers would need the step schema again (the recursion a
     # structural schema cannot have), so they are opaque here and a rule refuses them.
     properties = dict(definition["properties"])
@@ -123,7 +160,18 @@ def _step(definition: dict[str, Any], definitions: dict[str, Any], level: int) -
 
 def _model_schema(model: type[PipelineSpec] | type[PipelineStatus]) -> dict[str, Any]:
     json_schema = model.model_json_schema(by_alias=True, mode="validation")
-    return _convert(json_schema, json_schema.get("$defs", {}), level=0)
+    definitions = json_schema.get("$defs", {})
+    final = json_schema.get("properties", {}).get("finally")
+    if final is None:
+        return _convert(json_schema, definitions, level=0)
+    properties = {k: v for k, v in json_schema["properties"].items() if k != "finally"}
+    converted = _convert({**json_schema, "properties": properties}, definitions, level=0)
+    items = {**definitions["Step"], "description": "A step run once the steps end."}
+    converted["properties"]["finally"] = {
+        **_convert({k: v for k, v in final.items() if k != "items"}, definitions, level=0),
+        "items": _step(items, definitions, FINALLY_LEVEL),
+    }
+    return converted
 
 
 def open_api_schema() -> dict[str, Any]:
@@ -183,6 +231,9 @@ def crd() -> dict[str, Any]:
                         {"name": "Run", "type": "integer", "jsonPath": ".status.run.number",
                          "description": "The number of the current run."},
                         {"name": "Step", "type": "string", "jsonPath": ".status.currentStep"},
+                        {"name": "Next", "type": "string",
+                         "jsonPath": ".status.schedule.nextScheduleTime",
+                         "description": "When the next scheduled run starts (spec.schedule)."},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
                     "schema": {"openAPIV3Schema": open_api_schema()},

@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 
+import pydantic
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.config import JsonDict, JsonValue
@@ -52,7 +54,12 @@ MAX_EXPRESSION_LENGTH = 2048
 
 CelExpression = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXPRESSION_LENGTH)]
 
-_STEP_KINDS = ("action", "parallel", "group", "forEach")
+_STEP_KINDS = ("action", "parallel", "group", "forEach", "switch")
+MAX_SWITCH_CASES = 16
+MAX_FINALLY_STEPS = 20
+MAX_PARAMS = 64
+MAX_PARAMS_BYTES = 64 * 1024
+MAX_ENUM = 64
 _ACTION_NAMES: list[JsonValue] = list(known_actions())
 
 # A list of named steps is a map keyed by name for the API server: it refuses duplicate
@@ -230,6 +237,23 @@ class GroupSpec(BaseModel):
     )
 
 
+class SwitchSpec(BaseModel):
+    """Exclusive branches: the first step whose ``when`` all hold runs, the others are
+    skipped; a last step without ``when`` is the default."""
+
+    model_config = SPEC_CONFIG
+
+    steps: list[Step] = Field(
+        min_length=1,
+        max_length=MAX_SWITCH_CASES,
+        description=(
+            "The branches (1..16), tried in order; each a step whose when decides whether "
+            "it is taken. A branch without when (the last) is the default."
+        ),
+        json_schema_extra=_STEP_LIST,
+    )
+
+
 class ForEachSpec(BaseModel):
     """One generated sub-step per item of a list; sub-steps are named <name>-<index>."""
 
@@ -315,7 +339,9 @@ class StepBase(BaseModel):
                 {
                     "rule": " + ".join(f"(has(self.{kind}) ? 1 : 0)" for kind in _STEP_KINDS)
                     + " == 1",
-                    "message": "a step needs exactly one of action, parallel, group, forEach",
+                    "message": (
+                        "a step needs exactly one of action, parallel, group, forEach, switch"
+                    ),
                 },
                 {
                     "rule": "!has(self.with) || has(self.action)",
@@ -376,6 +402,9 @@ class StepBase(BaseModel):
     for_each: ForEachSpec | None = Field(
         default=None, description="A step template run once per item of a list."
     )
+    switch: SwitchSpec | None = Field(
+        default=None, description="Branches of which exactly one runs (or none)."
+    )
 
     @property
     def kind(self) -> str:
@@ -391,6 +420,8 @@ class StepBase(BaseModel):
             return list(self.group.steps)
         if self.for_each is not None:
             return [self.for_each.step]
+        if self.switch is not None:
+            return list(self.switch.steps)
         return []
 
     def _kind_value(self, kind: str) -> object:
@@ -399,6 +430,7 @@ class StepBase(BaseModel):
             "parallel": self.parallel,
             "group": self.group,
             "forEach": self.for_each,
+            "switch": self.switch,
         }[kind]
 
     @model_validator(mode="wrap")
@@ -416,7 +448,8 @@ def _kind_issues(model: type[StepBase], data: Any) -> list[Issue]:
     if len(present) != 1:
         found = ", ".join(present) if present else "none"
         issues.append(Issue(
-            (), f"a step needs exactly one of action, parallel, group, forEach; found: {found}"
+            (), "a step needs exactly one of action, parallel, group, forEach, switch; found: "
+                f"{found}"
         ))
     if raw.get("with") is not None and raw.get("action") is None:
         issues.append(Issue(("with",), "only allowed together with action"))
@@ -476,6 +509,78 @@ class Metadata(BaseModel):
     namespace: str | None = Field(default=None, max_length=63, pattern=DNS1123_SUBDOMAIN_PATTERN)
 
 
+# Any JSON value; typed as such for the CRD (a structural schema allows one untyped node
+# when unknown fields are kept).
+ParamValue = Annotated[
+    pydantic.JsonValue,
+    WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True}),
+]
+
+
+class Param(BaseModel):
+    """An input of the Pipeline, read in CEL as ``params.<name>``."""
+
+    model_config = SPEC_CONFIG
+
+    name: CelIdentifier = Field(description="A CEL identifier, unique among the params.")
+    value: ParamValue = Field(description="Any JSON value: a string, number, list, object...")
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        default=None, description="What the param is for."
+    )
+    enum: list[ParamValue] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ENUM,
+        description="The values allowed (1..64); the value must be one of them.",
+    )
+
+
+ConcurrencyPolicy = Literal["Forbid", "Replace"]
+
+
+class ScheduleSpec(BaseModel):
+    """Runs on a cron schedule: each tick starts a new run (trigger Schedule)."""
+
+    model_config = SPEC_CONFIG
+
+    cron: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description=(
+            "Five fields (minute hour day-of-month month day-of-week), e.g. '*/15 * * * *', "
+            "or @yearly, @monthly, @weekly, @daily, @hourly."
+        )
+    )
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        default="UTC", description="An IANA time zone name (default UTC), e.g. Europe/Berlin."
+    )
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default="Forbid",
+        description=(
+            "A tick while a run is at work: Forbid skips the tick (default), Replace cancels "
+            "the run and starts a new one."
+        ),
+    )
+    starting_deadline: PositiveDuration | None = Field(
+        default=None,
+        description=(
+            "A tick missed by more than this (the operator was down) is skipped; without it "
+            "one catch-up run follows any number of missed ticks."
+        ),
+    )
+    suspend: bool = Field(
+        default=False,
+        description="Stop scheduling (a run at work goes on; spec.suspend pauses it).",
+    )
+    suspend_after_failures: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description=(
+            "After this many scheduled runs failed in a row, scheduling suspends itself "
+            "(Ready reason ScheduleSuspended) until the schedule is changed or a run succeeds."
+        ),
+    )
+
+
 class PipelineSpec(BaseModel):
     """What the pipeline does: its steps, and how the whole run is paced."""
 
@@ -505,10 +610,30 @@ class PipelineSpec(BaseModel):
         le=MAX_HISTORY_LIMIT,
         description="How many earlier runs status.history keeps, 0..50 (default 10).",
     )
+    params: list[Param] = Field(
+        default_factory=list,
+        max_length=MAX_PARAMS,
+        description="Inputs, read in CEL as params.<name> (at most 64, 64 KiB in all).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    schedule: ScheduleSpec | None = Field(
+        default=None, description="Run on a cron schedule: each tick starts a new run."
+    )
     steps: list[Step] = Field(
         min_length=1,
         max_length=MAX_TOP_LEVEL_STEPS,
         description="The steps, run in order (1..100).",
+        json_schema_extra=_STEP_LIST,
+    )
+    finally_: list[Step] = Field(
+        default_factory=list,
+        alias="finally",
+        max_length=MAX_FINALLY_STEPS,
+        description=(
+            "Steps that run once the steps above end (succeeded, failed, timed out or "
+            "cancelled), with run.phase and run.failedStep in CEL; at most 20, nesting 2 "
+            "levels deep."
+        ),
         json_schema_extra=_STEP_LIST,
     )
 
@@ -549,3 +674,4 @@ class Pipeline(BaseModel):
 ParallelSpec.model_rebuild()
 GroupSpec.model_rebuild()
 ForEachSpec.model_rebuild()
+SwitchSpec.model_rebuild()

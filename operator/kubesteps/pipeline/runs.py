@@ -37,12 +37,14 @@ CREATED, SPEC_CHANGED, RERUN, RETRY, SCHEDULE = "Created", "SpecChanged", "Rerun
     "Schedule"
 RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED = "Running", "Suspended", "Succeeded", \
     "Failed", "Cancelled"
+# Not a phase of a run: a scheduled Pipeline that has none yet.
+PENDING = "Pending"
 TRIGGERS = (CREATED, SPEC_CHANGED, RERUN, RETRY, SCHEDULE)
 PHASES = (RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED)
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 # Spec fields that pace the work without changing it: a change starts no run.
-PACING_FIELDS = frozenset({"suspend", "resyncPeriod", "timeout", "historyLimit"})
+PACING_FIELDS = frozenset({"suspend", "resyncPeriod", "timeout", "historyLimit", "schedule"})
 
 DEFAULT_HISTORY_LIMIT = 10
 MAX_HISTORY_LIMIT = 50
@@ -100,10 +102,23 @@ class Run:
     reason: str = ""
     failed_step: str = ""
     message: str = ""
+    # How the main steps ended, once they did, while the finally steps run (and after).
+    ending: Ending | None = None
+    finally_done: bool = False
 
     @property
     def id(self) -> str:
         return run_id(self.pipeline, self.number)
+
+    @property
+    def pending(self) -> bool:
+        """A scheduled Pipeline before its first tick: no run yet (number 0)."""
+        return self.number == 0
+
+    @property
+    def finalizing(self) -> bool:
+        """The main steps ended; the finally steps have not yet."""
+        return self.ending is not None and not self.finally_done
 
     @property
     def finished(self) -> bool:
@@ -142,6 +157,18 @@ class Run:
         return replace(self, phase=phase, finished_at=None, reason="", failed_step="",
                        message="")
 
+    def end_main(self, phase: str, *, reason: str = "", step: str = "",
+                 message: str = "") -> Run:
+        """The main steps ended so; the finally steps come next (the run goes on)."""
+        ending = Ending(phase=phase, reason=reason or phase, failed_step=step,
+                        message=_short(message))
+        return replace(self, phase=RUNNING, finished_at=None, ending=ending,
+                       finally_done=False)
+
+    def restart(self) -> Run:
+        """The main steps start again (a retry): the finally steps will run again after."""
+        return replace(self, ending=None, finally_done=False)
+
     def to_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {
             "number": self.number,
@@ -160,6 +187,8 @@ class Run:
             "reason": self.reason or None,
             "failedStep": self.failed_step or None,
             "message": self.message or None,
+            "ending": self.ending.to_status() if self.ending is not None else None,
+            "finallyDone": True if self.finally_done else None,
         }
         status.update({key: value for key, value in optional.items() if value is not None})
         return status
@@ -207,7 +236,36 @@ class Run:
             reason=str(status.get("reason") or ""),
             failed_step=str(status.get("failedStep") or ""),
             message=str(status.get("message") or ""),
+            ending=Ending.from_status(status.get("ending")),
+            finally_done=bool(status.get("finallyDone")),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ending:
+    """How a run's main steps ended (``status.run.ending``): what finally steps see as
+    ``run.phase``, ``run.reason``, ``run.failedStep`` and ``run.message``."""
+
+    phase: str
+    reason: str = ""
+    failed_step: str = ""
+    message: str = ""
+
+    def to_status(self) -> dict[str, Any]:
+        status = {"phase": self.phase, "reason": self.reason or self.phase}
+        if self.failed_step:
+            status["failedStep"] = self.failed_step
+        if self.message:
+            status["message"] = self.message
+        return status
+
+    @classmethod
+    def from_status(cls, status: Any) -> Ending | None:
+        if not isinstance(status, Mapping) or not status.get("phase"):
+            return None
+        return cls(phase=str(status["phase"]), reason=str(status.get("reason") or ""),
+                   failed_step=str(status.get("failedStep") or ""),
+                   message=str(status.get("message") or ""))
 
 
 def run_id(pipeline: str, number: int) -> str:
@@ -256,6 +314,8 @@ class RunDecision:
     replayed: list[Verb] = field(default_factory=list)
     idle: list[Idle] = field(default_factory=list)
     tokens: dict[str, list[str]] = field(default_factory=dict)
+    # A schedule tick was not run: a run was at work and concurrencyPolicy is Forbid.
+    skipped_tick: datetime | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -284,6 +344,9 @@ def advance(
     failed_steps: bool = False,
     adopt_since: datetime | None = None,
     invalid: bool = False,
+    scheduled: bool = False,
+    tick: datetime | None = None,
+    replace_active: bool = False,
 ) -> RunDecision:
     """Decide the run of this pass from the stored status, the work's hash and the verbs.
 
@@ -292,13 +355,23 @@ def advance(
     was written before runs existed, for the current generation, from this time on: its step
     records become run 1's, which started then. ``invalid``: the spec cannot be read now; a
     cancel still stops the run, a retry or rerun waits for a fixed spec (ignored).
+
+    ``scheduled``: the Pipeline runs on a schedule: no run starts at creation (the run is
+    pending, number 0, until the first tick), and a change of the work starts a run only
+    when one is at work (the next tick runs the new work otherwise). ``tick``: a schedule
+    tick is due; it starts a run, unless one is at work: then ``replace_active`` (policy
+    Replace) cancels that one, and otherwise the tick is skipped (policy Forbid).
     """
     tokens = handled_tokens(status)
     current = Run.from_status(pipeline, status.get("run"))
-    if current is None:
+    if current is None and scheduled and adopt_since is None:
+        decision = RunDecision(pending(pipeline, spec_hash, now), tokens=tokens)
+    elif current is None:
         run = Run(pipeline=pipeline, number=1, trigger=CREATED, phase=RUNNING,
                   spec_hash=spec_hash, started_at=adopt_since or now)
         decision = RunDecision(run, started=adopt_since is None, tokens=tokens)
+    elif current.spec_hash != spec_hash and scheduled and current.finished:
+        decision = RunDecision(current, tokens=tokens)  # the next tick runs the new work
     elif current.spec_hash != spec_hash:
         decision = RunDecision(current, tokens=tokens)
         _start(decision, SPEC_CHANGED, spec_hash, now, "the spec changed")
@@ -331,11 +404,26 @@ def advance(
             _start(decision, RERUN, spec_hash, now, "a rerun was asked for")
         decision.carry = False
         decision.acted.append(rerun)
+        if tick is not None and not replace_active:
+            decision.skipped_tick = tick
         return decision
+    if tick is not None:
+        run = decision.run
+        if run.pending or run.finished:
+            _start(decision, SCHEDULE, spec_hash, now, "a schedule tick")
+            decision.carry = False
+        elif replace_active:
+            _start(decision, SCHEDULE, spec_hash, now, "replaced at a schedule tick",
+                   reason="Replaced")
+            decision.carry = False
+        else:
+            decision.skipped_tick = tick
 
     cancel = fresh.get("cancel")
     if cancel is not None:
-        if decision.run.finished:
+        if decision.run.pending:
+            decision.idle.append(Idle(cancel, "no run has started yet, nothing to cancel"))
+        elif decision.run.finished:
             decision.idle.append(Idle(
                 cancel, f"run {decision.run.id} is {decision.run.phase}, nothing to cancel"))
         else:
@@ -348,7 +436,9 @@ def advance(
     retry = fresh.get("retry")
     if retry is not None:
         run = decision.run
-        if decision.started:
+        if run.pending:
+            decision.idle.append(Idle(retry, "no run has started yet, nothing to retry"))
+        elif decision.started:
             decision.idle.append(Idle(retry, f"run {run.id} has just started"))
         elif run.phase not in (FAILED, CANCELLED) and not failed_steps:
             decision.idle.append(Idle(
@@ -365,14 +455,21 @@ def advance(
     return decision
 
 
+def pending(pipeline: str, spec_hash: str, now: datetime) -> Run:
+    """No run yet: a scheduled Pipeline before its first tick."""
+    return Run(pipeline=pipeline, number=0, trigger=SCHEDULE, phase=PENDING,
+               spec_hash=spec_hash, started_at=now)
+
+
 def _start(decision: RunDecision, trigger: str, spec_hash: str, now: datetime,
-           why: str) -> None:
+           why: str, *, reason: str = "Superseded") -> None:
     old = decision.run
     number = old.number + 1
-    if not old.finished:
-        old = old.settle(CANCELLED, now, reason="Superseded",
+    if not old.finished and not old.pending:
+        old = old.settle(CANCELLED, now, reason=reason,
                          message=f"superseded by run {run_id(old.pipeline, number)}: {why}")
-    decision.ended.append(old)
+    if not old.pending:
+        decision.ended.append(old)
     decision.run = Run(pipeline=old.pipeline, number=number, trigger=trigger, phase=RUNNING,
                        spec_hash=spec_hash, started_at=now)
     decision.started = True

@@ -7,6 +7,7 @@ problem is an ``Issue`` located relative to ``spec``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -38,7 +39,10 @@ _PYTHON_NAMES = {
     "partitionKey": "partition_key",
     "as": "as_",
 }
-_CONTAINERS = ("parallel", "group")
+_CONTAINERS = ("parallel", "group", "switch")
+# Finally steps nest this deep (the CRD types them so: see pipeline/crd.py).
+MAX_FINALLY_DEPTH = 2
+MAX_PARAMS_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ class _Visit:
     # The template of a forEach itself: it has no name and no condition of its own (the
     # model refuses them there), so none is taken from it.
     template: bool = False
+    # How deep this tree may nest: the main steps, or the finally steps.
+    max_depth: int = MAX_DEPTH
 
     @property
     def in_template(self) -> bool:
@@ -153,18 +159,30 @@ class _Visit:
         return None if self.template else self.step.condition
 
 
-def _walk(steps: list[Any]) -> Iterator[_Visit]:
-    """Every step of the tree in document order, down to MAX_DEPTH, with its CEL variables."""
+def _walk(steps: list[Any], *, field: str = "steps") -> Iterator[_Visit]:
+    """Every step of the tree in document order, down to its depth, with its CEL variables:
+    ``field`` is ``steps`` (the main steps) or ``finally`` (which see the run, too)."""
+    final = field == "finally"
+    variables = (*cel.RUN_VARIABLES, cel.FINALLY_VARIABLE) if final else cel.RUN_VARIABLES
+    depth = MAX_FINALLY_DEPTH if final else MAX_DEPTH
     for index, node in enumerate(steps):
         step = RawStep.of(node)
         if step is not None:
-            yield from _walk_step(_Visit(step, ("steps", index), 1, cel.RUN_VARIABLES, 0))
+            yield from _walk_step(_Visit(step, (field, index), 1, variables, 0, max_depth=depth))
+
+
+def _walk_spec(spec: Mapping[str, Any]) -> Iterator[_Visit]:
+    """The main steps, then the finally steps."""
+    for field in ("steps", "finally"):
+        steps = _get(spec, field)
+        if isinstance(steps, list):
+            yield from _walk(steps, field=field)
 
 
 def _walk_step(visit: _Visit) -> Iterator[_Visit]:
     yield visit
     step = visit.step
-    if visit.depth >= MAX_DEPTH:
+    if visit.depth >= visit.max_depth:
         return
     template = step.template
     if template is not None:
@@ -172,11 +190,12 @@ def _walk_step(visit: _Visit) -> Iterator[_Visit]:
         variables = tuple(dict.fromkeys((*visit.variables, item, cel.FOREACH_INDEX)))
         yield from _walk_step(
             _Visit(template, (*visit.loc, "forEach", "step"), visit.depth + 1, variables,
-                   repeats=visit.repeats + 1, template=True)
+                   repeats=visit.repeats + 1, template=True, max_depth=visit.max_depth)
         )
     for where, child in step.children():
         yield from _walk_step(
-            _Visit(child, (*visit.loc, *where), visit.depth + 1, visit.variables, visit.repeats)
+            _Visit(child, (*visit.loc, *where), visit.depth + 1, visit.variables, visit.repeats,
+                   max_depth=visit.max_depth)
         )
 
 
@@ -185,10 +204,11 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
 
     ``spec_fields`` are the fields a spec has: CEL may read only those of ``self.spec``.
     """
-    steps = _get(spec, "steps")
-    visits = list(_walk(steps if isinstance(steps, list) else []))
+    visits = list(_walk_spec(spec))
     issues = _depth_and_size(visits)
     names = _names(visits, issues)
+    params = _params(spec, issues)
+    issues.extend(_switches(visits))
     generated = [
         re.compile(rf"^{re.escape(owner)}-[0-9]+(-|$)") for owner in _for_each_names(visits)
     ]
@@ -198,7 +218,7 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
         return name in names or any(pattern.match(name) for pattern in generated)
 
     issues.extend(_conditions(visits))
-    context = _Names(is_step, list(names), tuple(spec_fields))
+    context = _Names(is_step, list(names), tuple(spec_fields), tuple(params))
     for visit in visits:
         issues.extend(_step_expressions(visit, context))
         action, params = visit.step.action, visit.step.get("with")
@@ -212,11 +232,10 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
 def check_namespaces(spec: Mapping[str, Any], namespace: str | None) -> list[Issue]:
     """``apply`` steps that own (the default) an object in another namespace than the
     Pipeline's: Kubernetes allows no owner in another namespace, so they would fail."""
-    steps = _get(spec, "steps")
-    if namespace is None or not isinstance(steps, list):
+    if namespace is None:
         return []
     issues = []
-    for visit in _walk(steps):
+    for visit in _walk_spec(spec):
         params = visit.step.get("with")
         if visit.step.action != "apply" or not isinstance(params, Mapping):
             continue
@@ -243,14 +262,15 @@ def check_namespaces(spec: Mapping[str, Any], namespace: str | None) -> list[Iss
 def _depth_and_size(visits: list[_Visit]) -> list[Issue]:
     issues = []
     for visit in visits:
-        if visit.depth < MAX_DEPTH:
+        if visit.depth < visit.max_depth:
             continue
+        what = "finally steps" if visit.loc[0] == "finally" else "steps"
         for kind in visit.step.kinds:
             issues.append(
                 Issue(
                     (*visit.loc, kind),
-                    f"steps nest at most {MAX_DEPTH} levels deep: this step is at level "
-                    f"{MAX_DEPTH} and must be an action step",
+                    f"{what} nest at most {visit.max_depth} levels deep: this step is at level "
+                    f"{visit.max_depth} and must be an action step",
                 )
             )
     if len(visits) > MAX_TOTAL_STEPS:
@@ -406,12 +426,68 @@ def _conditions(visits: list[_Visit]) -> list[Issue]:
 
 @dataclass(frozen=True)
 class _Names:
-    """What CEL expressions may refer to: steps (by name, generated ones included) and the
-    fields of the spec."""
+    """What CEL expressions may refer to: steps (by name, generated ones included), the
+    fields of the spec, and the params."""
 
     is_step: Callable[[str], bool]
     steps: list[str]
     spec_fields: tuple[str, ...]
+    params: tuple[str, ...] = ()
+
+
+def _params(spec: Mapping[str, Any], issues: list[Issue]) -> list[str]:
+    """The param names; reports duplicates, values outside their enum, and a total size
+    over the bound."""
+    params = _get(spec, "params")
+    if not isinstance(params, list):
+        return []
+    names: dict[str, int] = {}
+    for index, param in enumerate(params):
+        if not isinstance(param, Mapping) or not isinstance(param.get("name"), str):
+            continue
+        name = param["name"]
+        if name in names:
+            issues.append(Issue(("params", index, "name"),
+                                f"duplicate param name {name!r} (also params[{names[name]}]); "
+                                "param names must be unique"))
+            continue
+        names[name] = index
+        if name in cel.RESERVED_WORDS:
+            issues.append(Issue(("params", index, "name"),
+                                f"{name!r} is a reserved word in CEL: it cannot name a param"))
+        enum = param.get("enum")
+        if isinstance(enum, list) and "value" in param and param["value"] not in enum:
+            shown = ", ".join(json.dumps(v) for v in enum[:10])
+            hint = did_you_mean(str(param["value"]), [str(v) for v in enum])
+            issues.append(Issue(("params", index, "value"),
+                                f"{json.dumps(param['value'])} is not one of the allowed "
+                                f"values: {shown}{hint}"))
+    size = len(json.dumps(params, separators=(",", ":"), default=str))
+    if size > MAX_PARAMS_BYTES:
+        issues.append(Issue(("params",), f"the params are {size // 1024} KiB as JSON; at most "
+                                         f"{MAX_PARAMS_BYTES // 1024} KiB are allowed"))
+    return list(names)
+
+
+def _switches(visits: list[_Visit]) -> list[Issue]:
+    """A switch's default (a branch without when) must come last, and be the only one."""
+    issues = []
+    for visit in visits:
+        switch = visit.step.get("switch")
+        branches = _get(switch, "steps") if isinstance(switch, Mapping) else None
+        if not isinstance(branches, list):
+            continue
+        for index, node in enumerate(branches[:-1]):
+            branch = RawStep.of(node)
+            if branch is not None and not branch.when and branch.get("when") is None:
+                later = [RawStep.of(b) for b in branches[index + 1:]]
+                names = ", ".join(repr(b.name) for b in later if b is not None and b.name)
+                issues.append(Issue(
+                    (*visit.loc, "switch", "steps", index, "when"),
+                    f"branch {branch.name!r} has no when, so it is the default, which must be "
+                    f"the last branch: the branches after it ({names}) could never be taken",
+                ))
+    return issues
 
 
 def _step_expressions(visit: _Visit, names: _Names) -> list[Issue]:
@@ -560,6 +636,17 @@ def _check_expression(
         for name in sorted(compiled.step_references)
         if not names.is_step(name)
     ]
+    issues.extend(
+        Issue(
+            loc,
+            f"refers to params.{name}, but no param is named {name!r} "
+            + (f"(declared: {', '.join(names.params)}) " if names.params else
+               "(spec.params declares none) ")
+            + f"in CEL expression {expression!r}{did_you_mean(name, names.params)}",
+        )
+        for name in sorted(compiled.param_references)
+        if name not in names.params
+    )
     if names.spec_fields:
         issues.extend(
             Issue(

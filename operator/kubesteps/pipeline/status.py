@@ -105,6 +105,45 @@ RunMessage = Annotated[str, StringConstraints(max_length=MAX_RUN_MESSAGE)]
 StepName = Annotated[str, StringConstraints(max_length=253)]
 
 
+class RunEnding(BaseModel):
+    """How a run's steps ended (before its finally steps)."""
+
+    model_config = _STATUS_CONFIG
+
+    phase: RunPhase
+    reason: RunPhase | None = None
+    failed_step: StepName | None = None
+    message: RunMessage | None = None
+
+
+class ScheduleStatus(BaseModel):
+    """Where a scheduled Pipeline stands."""
+
+    model_config = _STATUS_CONFIG
+
+    since: datetime | None = Field(
+        default=None, description="When the schedule was first seen: no tick before counts."
+    )
+    last_schedule_time: datetime | None = Field(
+        default=None, description="The last tick acted on (run, skipped or missed)."
+    )
+    next_schedule_time: datetime | None = None
+    last_successful_time: datetime | None = Field(
+        default=None, description="When a scheduled run last succeeded."
+    )
+    consecutive_failures: int = Field(
+        default=0, ge=0, description="Scheduled runs that failed in a row."
+    )
+    suspended: bool | None = Field(
+        default=None,
+        description="Scheduling suspended itself after spec.schedule.suspendAfterFailures.",
+    )
+    suspended_for: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None,
+        description="The schedule it suspended for: a change of spec.schedule resumes it.",
+    )
+
+
 class RunStatus(BaseModel):
     """The run the step records belong to."""
 
@@ -140,6 +179,11 @@ class RunStatus(BaseModel):
         default=None, description="The step that failed (or was at work when it ended)."
     )
     message: RunMessage | None = None
+    ending: RunEnding | None = Field(
+        default=None,
+        description="How the steps ended, once they did: what the finally steps see as run.",
+    )
+    finally_done: bool | None = Field(default=None, description="The finally steps are done.")
 
 
 class HistoryEntry(BaseModel):
@@ -219,6 +263,9 @@ class PipelineStatus(BaseModel):
         ),
     )
     run: RunStatus | None = Field(default=None, description="The current run.")
+    schedule: ScheduleStatus | None = Field(
+        default=None, description="The schedule's state (spec.schedule)."
+    )
     history: list[HistoryEntry] | None = Field(
         default=None,
         max_length=MAX_HISTORY_LIMIT,

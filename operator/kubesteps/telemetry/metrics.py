@@ -232,6 +232,12 @@ class OperatorMetrics:
             "(phase Succeeded, Failed or Cancelled).",
             [*ns, "trigger", "phase"], registry=r,
         )
+        self._schedules_suspended = Counter(
+            "kubesteps_schedules_suspended_total",
+            "Schedules that suspended themselves after spec.schedule.suspendAfterFailures "
+            "failed runs in a row.",
+            ns, registry=r,
+        )
         self._api_errors = Counter(
             "kubesteps_api_errors_total",
             "Failed Kubernetes API requests, by verb and HTTP status code "
@@ -299,6 +305,11 @@ class OperatorMetrics:
         _word("run trigger", trigger)
         _word("run phase", phase)
         self._runs.labels(**self._ns(namespace), trigger=trigger, phase=phase).inc()
+
+    def observe_schedule_suspended(self, *, namespace: str) -> None:
+        """A schedule suspended itself after too many failed runs."""
+        ns = self._ns(namespace)
+        (self._schedules_suspended.labels(**ns) if ns else self._schedules_suspended).inc()
 
     def observe_status_write(self, *, conflict: bool) -> None:
         """One status patch attempt; `conflict` when the server answered 409."""
