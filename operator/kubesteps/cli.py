@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import click
 import yaml
@@ -81,9 +82,12 @@ def problem_line(path: pathlib.Path, name: str, problem: object) -> str:
               help="Run only this Pipeline (NAME or NAMESPACE/NAME; repeatable). "
                    "Default: every Pipeline in the files.")
 @click.option("--outputs", is_flag=True, help="Print every step's outputs at the end.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Set a param's value (YAML: 3, true, [a, b]...) in every Pipeline that "
+                   "declares it; repeatable.")
 @click.option("--quiet", is_flag=True, help="Print only the final table.")
 def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
-        names: tuple[str, ...], outputs: bool, quiet: bool) -> None:
+        names: tuple[str, ...], outputs: bool, params: tuple[str, ...], quiet: bool) -> None:
     """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
 
     Every Pipeline in the files runs, side by side (or only those --name picks). Each is
@@ -101,6 +105,8 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     from kubesteps.pipeline.validate import validate as validate_manifest
 
     echo = (lambda _: None) if quiet else click.echo
+    overrides = _param_overrides(params)
+    used: set[str] = set()
     manifests = []
     found: list[str] = []
     defined: dict[tuple[str, str], pathlib.Path] = {}
@@ -131,6 +137,13 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
                     f"{path}: Pipeline {namespace}/{name} is already defined in {defined[key]};"
                     " each Pipeline may be given once")
             defined[key] = path
+            used |= _set_params(document, overrides)
+            spec = document.get("spec")
+            if isinstance(spec, dict) and spec.get("schedule") is not None:
+                # Nothing here keeps a clock running between invocations: run it now.
+                echo(f"ignoring spec.schedule of {path} Pipeline/{name}: kubesteps run runs "
+                     "it once, now")
+                spec.pop("schedule")
             checked = validate_manifest(document)
             if isinstance(checked, list):  # reported now, as `validate` reports it
                 invalid = True
@@ -138,6 +151,10 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
                     click.echo(problem_line(path, name, problem))
             if name != "<no name>":  # the table says InvalidSpec for an invalid one
                 manifests.append(document)
+    for unused in sorted(set(overrides) - used):
+        raise click.ClickException(
+            f"--param {unused}: no Pipeline in the files declares a param {unused!r} "
+            "(spec.params)")
     for name in sorted(wanted):
         if not any(name in (key, key.partition("/")[2]) for key in found):
             hint = did_you_mean(name, [key.partition("/")[2] for key in found])
@@ -277,3 +294,34 @@ def _name_of(document: object) -> str:
         if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
             return str(metadata["name"])
     return "<no name>"
+
+
+def _param_overrides(options: tuple[str, ...]) -> dict[str, Any]:
+    """``--param name=value`` options as name -> value (the value read as YAML)."""
+    overrides: dict[str, Any] = {}
+    for option in options:
+        name, sep, text = option.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise click.ClickException(
+                f"--param {option!r}: write NAME=VALUE, e.g. --param region=eu-west-1")
+        try:
+            overrides[name] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as error:
+            raise click.ClickException(f"--param {name}: the value is not YAML: {error}") from None
+    return overrides
+
+
+def _set_params(document: dict[str, Any], overrides: dict[str, Any]) -> set[str]:
+    """Set the overridden params a Pipeline declares; the names it declares of them."""
+    spec = document.get("spec")
+    declared = spec.get("params") if isinstance(spec, dict) else None
+    if not isinstance(declared, list):
+        return set()
+    set_here = set()
+    for param in declared:
+        if isinstance(param, dict) and param.get("name") in overrides:
+            param["value"] = overrides[param["name"]]
+            set_here.add(param["name"])
+    return set_here
+

@@ -333,3 +333,37 @@ def test_the_table_names_each_foreach_sub_step_by_its_item(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert [row[:3] for row in table_rows(result.output)[3:]] == [
         ["regions-0", "(eu-west-1)", "Succeeded"], ["regions-1", "(us-east-2)", "Succeeded"]]
+
+
+def test_param_options_set_values_parsed_as_yaml(calls: Calls, tmp_path: Path) -> None:
+    step = calls.step("greet", who="${ params.who }", n="${ params.count * 2 }")
+    manifests = write(tmp_path / "p.yaml", pipeline(
+        "inputs", step, params=[{"name": "who", "value": "ann"},
+                                {"name": "count", "value": 1}]))
+
+    result = run(manifests, "--state", tmp_path / "state.db", "--param", "who=bob",
+                 "--param", "count=21")
+
+    assert result.exit_code == 0, result.output
+    assert calls.args == [{"who": "bob", "n": 42}]
+
+
+def test_a_param_no_pipeline_declares_is_refused(tmp_path: Path) -> None:
+    manifests = write(tmp_path / "p.yaml", pipeline("plain", delay("pause", "1s")))
+
+    result = run(manifests, "--state", tmp_path / "state.db", "--param", "region=eu")
+
+    assert result.exit_code == 1
+    assert ("--param region: no Pipeline in the files declares a param 'region' "
+            "(spec.params)") in result.output
+
+
+def test_a_param_value_outside_its_enum_is_refused_as_validate_would(tmp_path: Path) -> None:
+    manifests = write(tmp_path / "p.yaml", pipeline(
+        "sized", delay("pause", "1s"),
+        params=[{"name": "size", "value": "small", "enum": ["small", "large"]}]))
+
+    result = run(manifests, "--state", tmp_path / "state.db", "--param", "size=huge")
+
+    assert result.exit_code == 1
+    assert 'spec.params[0].value: "huge" is not one of the allowed values' in result.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kubesteps.pipeline.model import Pipeline
 from kubesteps.pipeline.validate import SpecError, validate
 
@@ -392,3 +394,53 @@ def test_the_size_limit_counts_the_manifest_not_what_the_server_adds() -> None:
                            "annotations": {LAST_APPLIED: json.dumps(manifest)}}}
 
     assert isinstance(validate(stored), Pipeline), "the same verdict as for the file"
+
+
+# -- params, switch, finally, schedule ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ({"params": [{"name": "region", "value": "eu"}],
+      "steps": [delay("first", when=["params.regoin == 'eu'"])]},
+     "spec.steps[0].when[0]: refers to params.regoin, but no param is named 'regoin' "
+     "(declared: region) in CEL expression \"params.regoin == 'eu'\" — did you mean "
+     "'region'? [step 'first']"),
+    ({"params": [{"name": "size", "value": "huge", "enum": ["small", "large"]}],
+      "steps": [delay("first")]},
+     'spec.params[0].value: "huge" is not one of the allowed values: "small", "large"'),
+    ({"params": [{"name": "a", "value": 1}, {"name": "a", "value": 2}],
+      "steps": [delay("first")]},
+     "spec.params[1].name: duplicate param name 'a' (also params[0]); param names must be "
+     "unique"),
+    ({"steps": [{"name": "pick", "switch": {"steps": [delay("default-first"),
+                                                       delay("never", when=["true"])]}}]},
+     "spec.steps[0].switch.steps[0].when: branch 'default-first' has no when, so it is the "
+     "default, which must be the last branch: the branches after it ('never') could never "
+     "be taken [step 'default-first']"),
+    ({"steps": [delay("first")], "finally": [
+        {"name": "outer", "group": {"steps": [
+            {"name": "inner", "group": {"steps": [delay("deepest")]}}]}}]},
+     "spec.finally[0].group.steps[0].group: finally steps nest at most 2 levels deep: this "
+     "step is at level 2 and must be an action step [step 'inner']"),
+    ({"steps": [delay("first")], "finally": [delay("first")]},
+     "spec.finally[0].name: duplicate step name 'first' (also used at spec.steps[0].name); "
+     "step names must be unique across the whole pipeline [step 'first']"),
+    ({"steps": [delay("first", when=["run.phase == 'Failed'"])]},
+     "spec.steps[0].when[0]: unknown variable 'run'; available here: params, self, steps in "
+     "CEL expression \"run.phase == 'Failed'\" [step 'first']"),
+    ({"schedule": {"cron": "61 * * * *"}, "steps": [delay("first")]},
+     "spec.schedule.cron: '61 * * * *' is not a valid cron expression: Bad minute"),
+    ({"schedule": {"cron": "@often"}, "steps": [delay("first")]},
+     "spec.schedule.cron: '@often' is not a known macro; use one of @annually, @daily, "
+     "@hourly, @midnight, @monthly, @weekly, @yearly or five fields"),
+    ({"schedule": {"cron": "@hourly", "timeZone": "Mars/Olympus"}, "steps": [delay("first")]},
+     "spec.schedule.timeZone: 'Mars/Olympus' is not an IANA time zone name (such as UTC, "
+     "Europe/Berlin or America/New_York)"),
+])
+def test_the_authoring_fields_are_checked_with_the_field_named(
+    spec: dict[str, Any], expected: str
+) -> None:
+    manifest = {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
+                "metadata": {"name": "demo", "namespace": "default"}, "spec": spec}
+
+    assert expected in _errors(manifest)

@@ -22,6 +22,7 @@ from kubesteps.actions.params import (
 )
 from kubesteps.pipeline import cel
 from kubesteps.pipeline.issues import Issue, Loc, format_path
+from kubesteps.pipeline.schedule import check as check_schedule
 from kubesteps.pipeline.suggest import did_you_mean
 
 # A step at this level may only be an action; the CRD schema is unrolled to the same depth.
@@ -209,6 +210,7 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
     names = _names(visits, issues)
     params = _params(spec, issues)
     issues.extend(_switches(visits))
+    issues.extend(_schedule(spec))
     generated = [
         re.compile(rf"^{re.escape(owner)}-[0-9]+(-|$)") for owner in _for_each_names(visits)
     ]
@@ -467,6 +469,19 @@ def _params(spec: Mapping[str, Any], issues: list[Issue]) -> list[str]:
         issues.append(Issue(("params",), f"the params are {size // 1024} KiB as JSON; at most "
                                          f"{MAX_PARAMS_BYTES // 1024} KiB are allowed"))
     return list(names)
+
+
+def _schedule(spec: Mapping[str, Any]) -> list[Issue]:
+    """A cron expression cronsim can walk, and a time zone the machine knows."""
+    schedule = _get(spec, "schedule")
+    if not isinstance(schedule, Mapping) or not isinstance(schedule.get("cron"), str):
+        return []
+    zone = schedule.get("timeZone", "UTC")
+    problem = check_schedule(schedule["cron"], zone if isinstance(zone, str) else "UTC")
+    if problem is None:
+        return []
+    field, _, message = problem.partition(": ")
+    return [Issue(("schedule", field), message)]
 
 
 def _switches(visits: list[_Visit]) -> list[Issue]:

@@ -250,6 +250,7 @@ def step_at(manifest: Any, path: str) -> str | None:
         node = node.get(key) if isinstance(node, Mapping) else None
         for index in indexes:
             node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
-        if key == "steps" and isinstance(node, Mapping) and isinstance(node.get("name"), str):
+        if key in ("steps", "finally") and isinstance(node, Mapping) and \
+                isinstance(node.get("name"), str):
             found = node["name"]
     return found
