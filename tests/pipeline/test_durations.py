@@ -6,12 +6,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kubesteps.pipeline.durations import (
     DURATION_PATTERN,
     MAX_DURATION,
+    POSITIVE_DURATION_PATTERN,
     DurationError,
     format_duration,
     parse_duration,
@@ -103,3 +104,29 @@ def test_whatever_parses_matches_the_crd_pattern(text: str) -> None:
     matches = re.fullmatch(DURATION_PATTERN, text) is not None
 
     assert matches == (not problem or "too long" in problem or "more precise" in problem)
+
+
+@given(st.text(alphabet="0123456789.hms", max_size=12))
+def test_the_positive_pattern_admits_exactly_the_durations_above_zero(text: str) -> None:
+    # The CRD refuses a zero duration with this pattern where the operator refuses it after
+    # parsing; both must draw the line at the same place.
+    try:
+        above_zero = parse_duration(text) > timedelta(0)
+        problem = ""
+    except DurationError as error:
+        above_zero, problem = False, str(error)
+    matches = re.fullmatch(POSITIVE_DURATION_PATTERN, text) is not None
+
+    assume("too long" not in problem and "more precise" not in problem)  # no pattern can tell
+    assert matches == above_zero, text
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "0.0m", "0h0m0s", "00ms", "0.000s"])
+def test_the_positive_pattern_refuses_zero_however_it_is_written(text: str) -> None:
+    assert re.fullmatch(DURATION_PATTERN, text)
+    assert not re.fullmatch(POSITIVE_DURATION_PATTERN, text)
+
+
+@pytest.mark.parametrize("text", ["1s", "0.5s", "0h1m", "1h0m0s", "10ms", "0.001s", "1.5h"])
+def test_the_positive_pattern_admits_any_term_above_zero(text: str) -> None:
+    assert re.fullmatch(POSITIVE_DURATION_PATTERN, text)

@@ -12,10 +12,27 @@ from datetime import timedelta
 from kubesteps.engine import durations as _engine_durations
 from kubesteps.engine.durations import UNITS
 
-__all__ = ["DURATION_PATTERN", "MAX_DURATION", "DurationError", "format_duration", "parse_duration"]
+__all__ = [
+    "DURATION_PATTERN",
+    "MAX_DURATION",
+    "POSITIVE_DURATION_PATTERN",
+    "DurationError",
+    "format_duration",
+    "parse_duration",
+]
 
 # The same language as a regular expression (RE2-compatible, for the CRD schema).
 DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|h|m|s))+)$"
+
+# The durations above 0: at least one term has a non-zero digit. A pattern rather than a CEL
+# rule, because the API server multiplies a CEL rule's cost by every place it can apply to,
+# and a duration sits in every step at every nesting level: as CEL, these rules alone
+# exceeded the CRD's cost budget several times over (kube-apiserver refused the CRD).
+_TERM_PATTERN = r"[0-9]+(\.[0-9]+)?(ms|h|m|s)"
+_NON_ZERO_TERM_PATTERN = r"([0-9]*[1-9][0-9]*(\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)(ms|h|m|s)"
+POSITIVE_DURATION_PATTERN = (
+    rf"^({_TERM_PATTERN})*{_NON_ZERO_TERM_PATTERN}({_TERM_PATTERN})*$"
+)
 
 # Large enough for any sane timeout, small enough that timedelta never overflows.
 MAX_DURATION = timedelta(days=365)

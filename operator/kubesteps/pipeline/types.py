@@ -13,7 +13,12 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, PlainSerializer, StringConstraints, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from kubesteps.pipeline.durations import DURATION_PATTERN, format_duration, parse_duration
+from kubesteps.pipeline.durations import (
+    DURATION_PATTERN,
+    POSITIVE_DURATION_PATTERN,
+    format_duration,
+    parse_duration,
+)
 
 # Every spec model: camelCase in YAML, snake_case in Python, unknown fields refused, and no
 # silent coercion ("3" is not 3, "yes" is not true), so the model agrees with the CRD schema.
@@ -49,6 +54,7 @@ PATTERN_DESCRIPTIONS: dict[str, str] = {
     ACTION_NAME_PATTERN: "a lower-camelCase action name such as 'http' or 'waitFor'",
     CEL_IDENTIFIER_PATTERN: "an identifier: a lower-case letter or '_', then letters, digits, '_'",
     DURATION_PATTERN: "a duration such as 500ms, 30s, 5m or 1h30m",
+    POSITIVE_DURATION_PATTERN: "a duration greater than 0 such as 500ms, 30s, 5m or 1h30m",
     PYTHON_FUNCTION_PATTERN: "a dotted Python name such as 'kubesteps.examples.greet'",
     ENV_NAME_PATTERN: "an environment variable name: letters, digits, '-', '.' and '_'",
 }
@@ -67,20 +73,12 @@ def _parse_positive(value: Any) -> Any:
     return parsed
 
 
-# Every duration in a spec must be > 0. The pattern alone admits "0" and "0s"; the CEL rule
-# (a non-zero digit somewhere) lets the API server refuse those too.
+# Every duration in a spec must be > 0: the pattern refuses "0", "0s" and "0.0m" too, so the
+# API server refuses them as the operator does (a pattern costs nothing of the CRD's CEL
+# budget; see durations.POSITIVE_DURATION_PATTERN).
 PositiveDuration = Annotated[
     timedelta,
     BeforeValidator(_parse_positive),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": DURATION_PATTERN,
-            "maxLength": 32,
-            "x-kubernetes-validations": [
-                {"rule": "self.matches('[1-9]')", "message": "must be greater than 0"}
-            ],
-        }
-    ),
+    WithJsonSchema({"type": "string", "pattern": POSITIVE_DURATION_PATTERN, "maxLength": 32}),
 ]
