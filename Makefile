@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo engine-demo test lint typecheck pytest bench chaos crd clean
+.PHONY: venv demo engine-demo test lint typecheck pytest cluster-bin promtool bench chaos crd clean
 
 venv: $(STAMP)
 
@@ -33,8 +33,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy operator/kubesteps
 
-pytest: $(STAMP)
+# The tests also need a real control plane's binaries and promtool; both targets below get
+# them (once per machine) or fail saying how to.
+pytest: $(STAMP) cluster-bin promtool
 	$(BIN)/pytest
+
+# etcd, kube-apiserver, kube-controller-manager, kubectl and helm for tests/cluster: built
+# from Go modules into .cache/ (a cold build takes about 16 minutes and needs Go), or taken
+# from KUBEBUILDER_ASSETS / TEST_ASSET_*. Progress on stderr; the last line is their folder.
+cluster-bin:
+	@tests/cluster/build-binaries.sh
+
+# promtool (Debian's prometheus package) for the alert-rule tests: installed when missing
+# (as root), or the command to install it is printed.
+promtool:
+	@tests/tools/ensure-promtool.sh
 
 test: lint typecheck pytest
 

@@ -81,7 +81,28 @@ fi
 
 # ---- building ---------------------------------------------------------------
 
-command -v go >/dev/null || die "go is not on PATH (a Go toolchain >= the go line of $GOBUILD/kube/go.mod is needed)"
+GO_NEEDED=$(awk '$1 == "go" { print $2; exit }' "$GOBUILD/kube/go.mod")
+no_binaries_help="build them with Go >= $GO_NEEDED on PATH (https://go.dev/doc/install), or
+point KUBEBUILDER_ASSETS at a folder holding etcd, kube-apiserver, kubectl (and
+kube-controller-manager, helm) of Kubernetes $K8S_VERSION, or set TEST_ASSET_* (see docs/testing.md)"
+if ! command -v go >/dev/null; then
+	# Binaries built earlier (a kept cache) still serve; without Go their stamps cannot be checked.
+	built=true
+	for b in "${BINARIES[@]}"; do
+		[[ -x $BUILD_DIR/$b && -f $BUILD_DIR/.stamps/$b ]] || built=false
+	done
+	if $built && [[ -z ${KUBEBUILDER_ASSETS:-} ]] && ! $any_test_asset; then
+		log "go is not on PATH: using the binaries built earlier in $BUILD_DIR unchecked"
+		echo "$BUILD_DIR"
+		exit 0
+	fi
+	die "go is not on PATH, so the control-plane binaries cannot be built: $no_binaries_help"
+fi
+go_have=$(go env GOVERSION)
+go_have=${go_have#go}
+if [[ $(printf '%s\n%s\n' "$GO_NEEDED" "$go_have" | sort -V | head -n1) != "$GO_NEEDED" ]]; then
+	die "go $go_have is older than the $GO_NEEDED the wrapper modules need: $no_binaries_help"
+fi
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off
 export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build
 mkdir -p "$BUILD_DIR/.stamps" "$GOMODCACHE" "$GOCACHE"
@@ -135,7 +156,7 @@ build() { # name
 		log "$name $v up to date"
 		return
 	fi
-	log "building $name $v ..."
+	log "building $name $v (a cold build of all five takes about 16 minutes on 2 cores, and 6.4 GB in .cache/) ..."
 	start=$SECONDS
 	rm -f "$stamp"
 	(cd "$GOBUILD/$(wrapper_of "$name")" &&
