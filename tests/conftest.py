@@ -20,6 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD_BINARIES = REPO / "tests" / "cluster" / "build-binaries.sh"
 CRD = REPO / "crds" / "pipelines.kubesteps.dev.yaml"
 
+# What hardened clusters (and OpenShift) add: setting blockOwnerDeletion on an ownerReference
+# needs `update` on the owner's finalizers, which the chart grants for exactly this plugin.
+APISERVER_ARGS = ("--enable-admission-plugins=OwnerReferencesPermissionEnforcement",)
+
 _LOGS_KEPT = pytest.StashKey[Path]()
 _STARTED = pytest.StashKey[ControlPlane]()
 
@@ -51,7 +55,7 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
     workdir = Path(tempfile.mkdtemp(prefix="kubesteps-control-plane-"))
     config = request.config
     try:
-        plane = ControlPlane.start(assets, workdir)
+        plane = ControlPlane.start(assets, workdir, apiserver_args=APISERVER_ARGS)
     except ControlPlaneError as error:
         _keep_logs(config, workdir)
         pytest.fail(f"the control plane did not start: {error}", pytrace=False)

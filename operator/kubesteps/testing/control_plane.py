@@ -217,10 +217,14 @@ class ControlPlane:
         *,
         users: Mapping[str, Sequence[str]] = DEFAULT_USERS,
         controller_manager: bool = True,
+        apiserver_args: Sequence[str] = (),
         timeout: float = 60.0,
         attempts: int = 3,
     ) -> ControlPlane:
         """Start the processes and return once the API server is ready.
+
+        ``apiserver_args`` are added to kube-apiserver's command line (e.g.
+        ``--enable-admission-plugins=...``).
 
         Ports are picked free; when another process takes one in between (the server then
         exits at once), the start is retried with new ports, up to ``attempts`` times.
@@ -238,7 +242,8 @@ class ControlPlane:
                 url="", ca_path=root / "pki" / "ca.crt", workdir=root, assets=assets, users={}
             )
             try:
-                plane._boot(users, controller_manager=controller_manager, timeout=timeout)
+                plane._boot(users, controller_manager=controller_manager,
+                            apiserver_args=apiserver_args, timeout=timeout)
                 return plane
             except _PortTaken as taken:
                 plane.stop()
@@ -286,7 +291,12 @@ class ControlPlane:
         return [p.name for p in self._processes if _group_alive(p.popen)]
 
     def _boot(
-        self, users: Mapping[str, Sequence[str]], *, controller_manager: bool, timeout: float
+        self,
+        users: Mapping[str, Sequence[str]],
+        *,
+        controller_manager: bool,
+        apiserver_args: Sequence[str],
+        timeout: float,
     ) -> None:
         began = time.monotonic()
         for folder in ("etcd", "pki", "apiserver-certs", "controller-manager-certs", "logs",
@@ -329,6 +339,7 @@ class ControlPlane:
             # No token controller mounts tokens into Pods (nothing runs them anyway).
             "--disable-admission-plugins", "ServiceAccount",
             "--allow-privileged",
+            *apiserver_args,
         ])
         admin_token = self.users[ADMIN].token
         self._until(deadline, "kube-apiserver",

@@ -1,0 +1,384 @@
+"""The operator as a real process against a real API server, as the chart runs it: its
+ServiceAccount with the chart's exact RBAC (plus the ConfigMap rule a user adds with
+``rbac.extraRules``) and the Deployment's own arguments.
+
+Every documented action reaches Ready (a ``job`` step's Pod is played by the test, since
+no kubelet runs here), ``kubectl get``/``describe`` show what users are told they show,
+owned objects go with their Pipeline through the garbage collector, an ungranted kind is
+refused with the operator's clear message, and status writes converge while others write
+the same object.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from kubesteps.testing.control_plane import ApiStatusError, ControlPlane
+
+from .conftest import (
+    EXAMPLES,
+    PIPELINES,
+    Account,
+    Operator,
+    apply,
+    condition,
+    dump,
+    get_pipeline,
+    pipeline,
+    ready,
+    settled,
+    step_record,
+    wait_until,
+)
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def example(name: str, namespace: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text())
+    manifest["metadata"]["namespace"] = namespace
+    return manifest
+
+
+def until_ready(cp: ControlPlane, operator: Operator, namespace: str, name: str
+                ) -> dict[str, Any]:
+    return wait_until(
+        lambda: (lambda body: body if ready(body) else None)(get_pipeline(cp, namespace, name)),
+        f"Pipeline {namespace}/{name} Ready",
+        logs=lambda: dump(get_pipeline(cp, namespace, name).get("status"))
+        + "\n" + operator.output()[-6000:])
+
+
+def until_settled(cp: ControlPlane, operator: Operator, namespace: str, name: str
+                  ) -> dict[str, Any]:
+    return wait_until(
+        lambda: (lambda body: body if settled(body) else None)(get_pipeline(cp, namespace, name)),
+        f"Pipeline {namespace}/{name} settled",
+        logs=lambda: dump(get_pipeline(cp, namespace, name).get("status"))
+        + "\n" + operator.output()[-6000:])
+
+
+def gone(cp: ControlPlane, path: str) -> bool:
+    try:
+        cp.request("GET", path)
+    except ApiStatusError as error:
+        if error.status == 404:
+            return True
+        raise
+    return False
+
+
+def test_the_operator_runs_as_the_charts_service_account(
+    control_plane: ControlPlane, operator: Operator, operator_account: Account
+) -> None:
+    # Every request the operator makes is decided by the chart's RBAC, not by an admin.
+    whoami = control_plane.kubectl("auth", "whoami", "-o", "json",
+                                   "--kubeconfig", str(operator_account.kubeconfig))
+    assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == \
+        operator_account.username
+    assert "--all-namespaces" in operator_account.args
+
+
+def test_a_delay_and_python_pipeline_is_ready_and_kubectl_get_shows_the_printer_columns(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    apply(control_plane, example("hello.yaml", namespace))
+    body = until_ready(control_plane, operator, namespace, "hello")
+    assert condition(body, "Greeted") is not None
+    assert condition(body, "Greeted")["status"] == "True"  # type: ignore[index]
+
+    table = control_plane.kubectl("get", "kpl", "-n", namespace).stdout
+    header, row = table.strip().splitlines()
+    assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "AGE"]
+    assert row.split()[:4] == ["hello", "True", "Succeeded", "1"]
+
+    # The columns come from the server (a meta.k8s.io Table), not from kubectl.
+    served = control_plane.request(
+        "GET", f"{PIPELINES}/namespaces/{namespace}/pipelines", accept=TABLE)
+    assert served["kind"] == "Table"
+    assert [c["name"] for c in served["columnDefinitions"]] == \
+        ["Name", "Ready", "Reason", "Run", "Step", "Age"]
+    (cells,) = [r["cells"] for r in served["rows"]]
+    assert cells[:4] == ["hello", "True", "Succeeded", 1]
+
+
+def test_kubectl_describe_shows_the_operators_events(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    apply(control_plane, example("hello.yaml", namespace))
+    until_ready(control_plane, operator, namespace, "hello")
+
+    def described() -> str | None:
+        text = control_plane.kubectl("describe", "kpl", "hello", "-n", namespace).stdout
+        return text if "RunSucceeded" in text else None
+
+    text = wait_until(described, "describe lists the RunSucceeded Event")
+    events = text[text.index("\nEvents:"):]
+    for reason, message in [
+        ("RunStarted", "hello-1 started (trigger Created)"),
+        ("StepSucceeded", "hello-1: step 'greet': completed"),
+        ("StepSkipped", "hello-1: step 'greet-again': predicate"),
+        ("RunSucceeded", "hello-1 succeeded"),
+    ]:
+        assert re.search(rf"Normal\s+{reason}\s+\S+\s+kubesteps\s+{re.escape(message)}", events), \
+            events
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Endpoint:
+    url: str
+    requests: list[Recorded] = field(default_factory=list)
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    """An HTTP server on loopback that answers 200 and records what it got."""
+    recorded: list[Recorded] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            recorded.append(Recorded(self.command, self.path, dict(self.headers.items()),
+                                     self.rfile.read(length)))
+            payload = json.dumps({"ok": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Endpoint(f"http://127.0.0.1:{server.server_address[1]}", recorded)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_http_step_sends_the_labelled_secret_and_records_the_answer(
+    control_plane: ControlPlane, operator: Operator, namespace: str, endpoint: Endpoint
+) -> None:
+    apply(control_plane, {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "api-token", "namespace": namespace,
+                     "labels": {"kubesteps.dev/http-credential": "true"},
+                     "annotations": {"kubesteps.dev/allowed-urls": f"{endpoint.url}/v1/"}},
+        "data": {"token": base64.b64encode(b"s3cr3t").decode()},
+    })
+    apply(control_plane, pipeline("notify", namespace, [{
+        "name": "notify", "action": "http",
+        "with": {"method": "POST", "url": f"{endpoint.url}/v1/events",
+                 "headers": {"Content-Type": "application/json"},
+                 "body": {"pipeline": "${ self.metadata.name }"},
+                 "expectedStatus": ["2xx"],
+                 "secretRef": {"name": "api-token", "key": "token"}},
+    }]))
+
+    body = until_ready(control_plane, operator, namespace, "notify")
+
+    (sent,) = [r for r in endpoint.requests if r.path == "/v1/events"]
+    assert sent.method == "POST"
+    assert sent.headers["Authorization"] == "Bearer s3cr3t"
+    assert json.loads(sent.body) == {"pipeline": "notify"}
+    assert step_record(body, "notify")["outputs"]["status"] == 200
+
+
+def test_apply_then_wait_for_and_the_applied_object_goes_with_its_pipeline(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    apply(control_plane, example("apply-and-wait.yaml", namespace))
+    body = until_ready(control_plane, operator, namespace, "apply-and-wait")
+    path = f"/api/v1/namespaces/{namespace}/configmaps/apply-and-wait-settings"
+    settings = control_plane.request("GET", path)
+    assert settings["data"] == {"greeting": "hello", "generation": "1"}
+    (owner,) = settings["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == \
+        ("Pipeline", "apply-and-wait", body["metadata"]["uid"])
+    assert owner["blockOwnerDeletion"] is True  # allowed: the chart grants pipelines/finalizers
+
+    control_plane.kubectl("delete", "kpl", "apply-and-wait", "-n", namespace, "--wait=true")
+
+    # kube-controller-manager's garbage collector, not the operator (it has no finalizer).
+    wait_until(lambda: gone(control_plane, path), "the owned ConfigMap is garbage-collected")
+
+
+def test_an_approval_step_waits_until_someone_approves_and_records_who(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    apply(control_plane, example("approval.yaml", namespace))
+    waiting = wait_until(
+        lambda: (lambda b: b if (b.get("status") or {}).get("currentStep") == "approve-release"
+                 and condition(b, "Ready") and condition(b, "Ready")["reason"] == "Waiting"  # type: ignore[index]
+                 else None)(get_pipeline(control_plane, namespace, "release")),
+        "the approval step waits", logs=operator.output)
+    assert "kubectl annotate pipeline release kubesteps.dev/approve.approve-release=" in \
+        condition(waiting, "Ready")["message"]  # type: ignore[index]
+
+    control_plane.kubectl("annotate", "kpl", "release", "-n", namespace,
+                          "kubesteps.dev/approve.approve-release=admin")
+    body = until_ready(control_plane, operator, namespace, "release")
+
+    outputs = step_record(body, "approve-release")["outputs"]
+    assert (outputs["approvedBy"], outputs["run"]) == ("admin", "release-1")
+    # The operator removed the answer (a JSON patch), so the next run asks again.
+    annotations = get_pipeline(control_plane, namespace, "release")["metadata"].get(
+        "annotations") or {}
+    assert "kubesteps.dev/approve.approve-release" not in annotations
+
+
+def _play_kubelet(cp: ControlPlane, namespace: str, pod: dict[str, Any], exit_code: int) -> None:
+    """What a kubelet reports when the Pod's one container ran to the end."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    container = pod["spec"]["containers"][0]
+    cp.request(
+        "PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/status",
+        {"status": {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "startTime": now,
+            "containerStatuses": [{
+                "name": container["name"], "image": container["image"], "imageID": "",
+                "ready": False, "restartCount": 0,
+                "state": {"terminated": {"exitCode": exit_code, "startedAt": now,
+                                         "finishedAt": now,
+                                         "reason": "Completed" if exit_code == 0 else "Error"}},
+            }],
+        }},
+        content_type="application/merge-patch+json")
+
+
+def test_a_job_step_succeeds_when_its_pod_does_and_the_job_goes_with_the_pipeline(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    cp = control_plane
+    apply(cp, example("job.yaml", namespace))
+    jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    job = wait_until(lambda: (cp.request("GET", jobs)["items"] or [None])[0],
+                     "the operator creates the step's Job", logs=operator.output)
+    assert job["metadata"]["name"] == "nightly-report-report-1-1"
+    labels = job["metadata"]["labels"]
+    assert {k: labels[k] for k in ("kubesteps.dev/pipeline", "kubesteps.dev/step",
+                                   "kubesteps.dev/run", "kubesteps.dev/attempt")} == {
+        "kubesteps.dev/pipeline": "nightly-report", "kubesteps.dev/step": "report",
+        "kubesteps.dev/run": "1", "kubesteps.dev/attempt": "1"}
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    selector = {"labelSelector": "job-name=nightly-report-report-1-1"}
+    # The Job controller (kube-controller-manager) makes the Pod; nothing schedules it.
+    pod = wait_until(lambda: (cp.request("GET", pods, params=selector)["items"] or [None])[0],
+                     "the Job controller creates a Pod")
+    assert pod["status"]["phase"] == "Pending"
+
+    _play_kubelet(cp, namespace, pod, exit_code=0)
+    body = until_ready(cp, operator, namespace, "nightly-report")
+
+    outputs = step_record(body, "report")["outputs"]
+    assert (outputs["jobName"], outputs["succeeded"]) == ("nightly-report-report-1-1", 1)
+    cp.kubectl("delete", "kpl", "nightly-report", "-n", namespace, "--wait=true")
+    wait_until(lambda: not cp.request("GET", jobs)["items"], "the Job is garbage-collected")
+    wait_until(lambda: not cp.request("GET", pods, params=selector)["items"],
+               "its Pod is garbage-collected")
+
+
+def test_a_kind_the_chart_does_not_grant_is_refused_with_the_operators_message(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    # ConfigMaps are granted (rbac.extraRules); Services are not.
+    apply(control_plane, pipeline("expose", namespace, [{
+        "name": "service", "action": "apply",
+        "with": {"manifest": {"apiVersion": "v1", "kind": "Service",
+                              "metadata": {"name": "web"},
+                              "spec": {"ports": [{"port": 80}]}}},
+    }]))
+
+    body = until_settled(control_plane, operator, namespace, "expose")
+
+    failed = condition(body, "Ready")
+    assert failed is not None
+    assert (failed["status"], failed["reason"]) == ("False", "Failed"), failed
+    message = step_record(body, "service")["message"]
+    assert "403 Forbidden" in message
+    assert "the operator's service account lacks this permission" in message
+    assert 'cannot get resource "services"' in message or \
+        'cannot create resource "services"' in message, message
+    assert gone(control_plane, f"/api/v1/namespaces/{namespace}/services/web")
+
+
+# Another writer every 30 ms: status writes conflict now and then, never five times in a row
+# (the keeper's re-read-and-retry limit; past it the pass fails and kopf retries it later).
+WRITERS = 1
+WRITE_EVERY = 0.03
+
+
+def _conflicts(operator: Operator) -> float:
+    match = re.search(r"^kubesteps_status_write_conflicts_total (\S+)$", operator.scrape(), re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_status_writes_converge_while_others_write_the_same_pipeline(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    cp = control_plane
+    before = _conflicts(operator)
+    steps = [{"name": f"wait-{i}", "action": "delay", "with": {"duration": "300ms"}}
+             for i in range(8)]
+    apply(cp, pipeline("busy", namespace, steps))
+    path = f"{PIPELINES}/namespaces/{namespace}/pipelines/busy"
+    stop = threading.Event()
+    writes: list[int] = []
+
+    def relabel(writer: int) -> None:
+        # Metadata-only writes: each bumps the resourceVersion without a new generation.
+        count = 0
+        while not stop.is_set():
+            count += 1
+            cp.request("PATCH", path, {"metadata": {"labels": {f"writer-{writer}": str(count)}}},
+                       content_type="application/merge-patch+json")
+            time.sleep(WRITE_EVERY)
+        writes.append(count)
+
+    writers = [threading.Thread(target=relabel, args=(n,)) for n in range(WRITERS)]
+    for thread in writers:
+        thread.start()
+    try:
+        body = until_ready(cp, operator, namespace, "busy")
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join()
+
+    assert sum(writes) > 20, writes
+    records = {r["name"]: r for r in body["status"]["steps"]}
+    assert [records[f"wait-{i}"]["phase"] for i in range(8)] == ["Succeeded"] * 8
+    assert body["status"]["run"]["number"] == 1
+    assert body["metadata"]["generation"] == 1
+    # The writes really raced: the server answered 409 to conditional status patches, and
+    # the operator re-read and re-applied them.
+    conflicts = _conflicts(operator) - before
+    print(f"{sum(writes)} writes by others, {conflicts:g} status-write conflicts")
+    assert conflicts > 0, operator.output()[-4000:]
