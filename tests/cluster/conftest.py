@@ -147,7 +147,8 @@ def helm(cp: ControlPlane, *args: str, check: bool = True, user: str = "admin"
     assert cp.assets.helm is not None, "helm is built with the control plane (make cluster-bin)"
     home = cp.workdir / "helm"
     env = {**cp.env(user), "HELM_CACHE_HOME": str(home / "cache"),
-           "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}
+           "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data"),
+           "HELM_CONTENT_CACHE": str(home / "content")}
     result = subprocess.run([str(cp.assets.helm), *args], env=env, capture_output=True,
                             text=True, timeout=120, check=False)
     if check and result.returncode != 0:

@@ -16,8 +16,7 @@ import http.server
 import json
 import re
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -148,18 +147,24 @@ class Recorded:
 class Endpoint:
     url: str
     requests: list[Recorded] = field(default_factory=list)
+    # Called with each request before it is answered (the test acts while a step waits).
+    on_request: Callable[[Recorded], None] | None = None
 
 
 @pytest.fixture
 def endpoint() -> Iterator[Endpoint]:
     """An HTTP server on loopback that answers 200 and records what it got."""
     recorded: list[Recorded] = []
+    hooks: list[Endpoint] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            recorded.append(Recorded(self.command, self.path, dict(self.headers.items()),
-                                     self.rfile.read(length)))
+            request = Recorded(self.command, self.path, dict(self.headers.items()),
+                               self.rfile.read(length))
+            recorded.append(request)
+            if hooks[0].on_request is not None:
+                hooks[0].on_request(request)
             payload = json.dumps({"ok": True}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -175,8 +180,9 @@ def endpoint() -> Iterator[Endpoint]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    hooks.append(Endpoint(f"http://127.0.0.1:{server.server_address[1]}", recorded))
     try:
-        yield Endpoint(f"http://127.0.0.1:{server.server_address[1]}", recorded)
+        yield hooks[0]
     finally:
         server.shutdown()
         server.server_close()
@@ -329,56 +335,46 @@ def test_a_kind_the_chart_does_not_grant_is_refused_with_the_operators_message(
     assert gone(control_plane, f"/api/v1/namespaces/{namespace}/services/web")
 
 
-# Another writer every 30 ms: status writes conflict now and then, never five times in a row
-# (the keeper's re-read-and-retry limit; past it the pass fails and kopf retries it later).
-WRITERS = 1
-WRITE_EVERY = 0.03
-
-
 def _conflicts(operator: Operator) -> float:
     match = re.search(r"^kubesteps_status_write_conflicts_total (\S+)$", operator.scrape(), re.M)
     return float(match.group(1)) if match else 0.0
 
 
-def test_status_writes_converge_while_others_write_the_same_pipeline(
-    control_plane: ControlPlane, operator: Operator, namespace: str
+CALLS = 3
+
+
+def test_status_writes_converge_when_another_writer_overtakes_each_pass(
+    control_plane: ControlPlane, operator: Operator, namespace: str, endpoint: Endpoint
 ) -> None:
+    # Each http step's request reaches the test while the operator's pass waits for the
+    # answer; the test writes the Pipeline meanwhile, so the pass's status patch (conditional
+    # on the resourceVersion it read) meets a real 409 and must re-read and re-apply.
     cp = control_plane
-    before = _conflicts(operator)
-    steps = [{"name": f"wait-{i}", "action": "delay", "with": {"duration": "300ms"}}
-             for i in range(8)]
-    apply(cp, pipeline("busy", namespace, steps))
     path = f"{PIPELINES}/namespaces/{namespace}/pipelines/busy"
-    stop = threading.Event()
-    writes: list[int] = []
+    overtaken: list[str] = []
 
-    def relabel(writer: int) -> None:
-        # Metadata-only writes: each bumps the resourceVersion without a new generation.
-        count = 0
-        while not stop.is_set():
-            count += 1
-            cp.request("PATCH", path, {"metadata": {"labels": {f"writer-{writer}": str(count)}}},
-                       content_type="application/merge-patch+json")
-            time.sleep(WRITE_EVERY)
-        writes.append(count)
+    def overtake(request: Recorded) -> None:
+        stored = cp.request("PATCH", path, {"metadata": {"labels": {
+            "overtaken": str(len(overtaken) + 1)}}}, content_type="application/merge-patch+json")
+        overtaken.append(stored["metadata"]["resourceVersion"])
 
-    writers = [threading.Thread(target=relabel, args=(n,)) for n in range(WRITERS)]
-    for thread in writers:
-        thread.start()
-    try:
-        body = until_ready(cp, operator, namespace, "busy")
-    finally:
-        stop.set()
-        for thread in writers:
-            thread.join()
+    endpoint.on_request = overtake
+    before = _conflicts(operator)
+    # A delay between the calls ends each pass (a wait), so every call has a pass of its own.
+    steps = [step for i in range(CALLS) for step in (
+        {"name": f"call-{i}", "action": "http",
+         "with": {"url": f"{endpoint.url}/step/{i}", "expectedStatus": [200]}},
+        {"name": f"pause-{i}", "action": "delay", "with": {"duration": "100ms"}},
+    )]
+    apply(cp, pipeline("busy", namespace, steps))
 
-    assert sum(writes) > 20, writes
+    body = until_ready(cp, operator, namespace, "busy")
+
+    assert len(overtaken) >= CALLS
     records = {r["name"]: r for r in body["status"]["steps"]}
-    assert [records[f"wait-{i}"]["phase"] for i in range(8)] == ["Succeeded"] * 8
+    assert [records[f"call-{i}"]["phase"] for i in range(CALLS)] == ["Succeeded"] * CALLS
     assert body["status"]["run"]["number"] == 1
     assert body["metadata"]["generation"] == 1
-    # The writes really raced: the server answered 409 to conditional status patches, and
-    # the operator re-read and re-applied them.
+    assert body["metadata"]["labels"]["overtaken"] == str(len(overtaken))
     conflicts = _conflicts(operator) - before
-    print(f"{sum(writes)} writes by others, {conflicts:g} status-write conflicts")
-    assert conflicts > 0, operator.output()[-4000:]
+    assert conflicts >= CALLS, (conflicts, operator.output()[-4000:])

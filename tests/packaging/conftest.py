@@ -49,6 +49,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "podAnnotations": {"example.com/team": "platform"},
         "podLabels": {"team": "platform"},
     },
+    "approval-policy": {
+        "watchNamespaces": ["releases"],
+        "approvals": {"policy": {"enabled": True, "groups": ["release-managers"]}},
+    },
     "namespaced-ha-extra-rules": {
         "watchNamespaces": ["apps"],
         "replicaCount": 2,

@@ -207,6 +207,9 @@ EXPECTED_ARGS = {
         "--log-format", "json",
     ],
     "custom-image": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
+    "approval-policy": [
+        "--namespace", "releases", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json",
+    ],
     "namespaced-ha-extra-rules": [
         "--namespace", "apps", *_ELECTED, "kubesteps-apps",
         *_COMMON_TAIL, "0", "--allow-cross-namespace", "--log-format", "text",
@@ -446,6 +449,14 @@ def test_notes_explain_how_to_run_and_wait_for_a_pipeline(render_files: Any) -> 
             "metrics.serviceMonitor.enabled needs metrics.port > 0",
         ),
         ({"metrics": {"port": 8080}}, "metrics.port and healthPort are both 8080"),
+        (
+            {"approvals": {"policy": {"enabled": True}}},
+            "approvals.policy.enabled needs approvals.policy.groups",
+        ),
+        (
+            {"approvals": {"policy": {"enabled": True, "groups": [""]}}},
+            "at '/approvals/policy/groups/0': minLength",
+        ),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(
@@ -494,3 +505,37 @@ def test_chart_crd_is_a_valid_pipeline_crd(chart_dir: Path, kube_version: str) -
     assert crd["spec"]["group"] == "kubesteps.dev"
     assert crd["spec"]["scope"] == "Namespaced"
     assert crd["spec"]["names"]["kind"] == "Pipeline"
+
+
+def test_the_approval_policy_is_off_by_default(render: Any) -> None:
+    kinds = {obj["kind"] for obj in render({})}
+    assert kinds.isdisjoint({"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
+
+
+def test_the_approval_policy_names_the_groups_and_guards_every_verb(render: Any) -> None:
+    objects = render({"approvals": {"policy": {"enabled": True, "groups": ["a", "b:c"]}}})
+    policy = only(objects, "ValidatingAdmissionPolicy")
+    binding = only(objects, "ValidatingAdmissionPolicyBinding")
+
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert "matchResources" not in binding["spec"]  # every namespace
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["apiGroups"], rule["resources"]) == (["kubesteps.dev"], ["pipelines"])
+    assert set(rule["operations"]) == {"CREATE", "UPDATE"}
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert json.loads(variables["groups"]) == ["a", "b:c"]
+    for key in ("'kubesteps.dev/approve.'", "'kubesteps.dev/retry'", "'kubesteps.dev/rerun'",
+                "'kubesteps.dev/cancel'"):
+        assert key in variables["changed"]
+    assert "request.userInfo.username" in variables["user"]
+
+
+def test_the_approval_policy_binds_only_the_watched_namespaces(render: Any) -> None:
+    objects = render({"watchNamespaces": ["team-a", "team-b"],
+                      "approvals": {"policy": {"enabled": True, "groups": ["release"]}}})
+    binding = only(objects, "ValidatingAdmissionPolicyBinding")
+
+    (selector,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In",
+                        "values": ["team-a", "team-b"]}

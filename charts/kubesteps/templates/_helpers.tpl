@@ -120,6 +120,9 @@ Checks across values that a JSON schema cannot explain well; each failure says w
 {{- if eq (int .Values.metrics.port) (int .Values.healthPort) }}
 {{- fail (printf "metrics.port and healthPort are both %d: the metrics and liveness endpoints need different ports" (int .Values.healthPort)) }}
 {{- end }}
+{{- if and .Values.approvals.policy.enabled (not .Values.approvals.policy.groups) }}
+{{- fail "approvals.policy.enabled needs approvals.policy.groups: the groups whose members may approve, retry, rerun and cancel (with none, nobody could)" }}
+{{- end }}
 {{- if not .Values.rbac.allowWildcards }}
 {{- range $i, $rule := .Values.rbac.extraRules }}
 {{- range $field := list "apiGroups" "resources" "verbs" }}
