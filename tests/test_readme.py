@@ -82,3 +82,12 @@ def test_cel_in_the_docs_reads_only_fields_a_spec_has() -> None:
     texts = [README, *(p.read_text() for p in (ROOT / "docs").glob("*.md"))]
     used = {name for text in texts for name in re.findall(r"self\.spec\.(\w+)", text)}
     assert used <= fields, f"docs read spec fields no Pipeline has: {used - fields}"
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    script = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line.strip() for line in script
+                if line.strip() and not line.lstrip().startswith("#")
+                and not line.startswith(("set ", "cd ", "export "))]
+    assert commands == ["make test"]
+    assert blocks("sh")[0].splitlines()[1].split("#")[0].strip() == "make test"

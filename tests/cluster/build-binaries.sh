@@ -6,12 +6,14 @@
 #
 #   dir=$(tests/cluster/build-binaries.sh | tail -n1)
 #
-# Binaries are built once into <repo>/.cache/cluster-bin/<k8s version>/ with a
+# Binaries are built once into <repo>/.cache/cluster-bin/<k8s version>/ (or
+# $KUBESTEPS_CACHE_DIR/cluster-bin/<k8s version>/) with a
 # stamp per binary; a later run rebuilds only a binary whose wrapper module
 # (go.mod, go.sum, main.go), Go version or build recipe changed, so a warm run
-# takes seconds. The Go module and build caches live in <repo>/.cache/go, so
-# everything stays inside the repo's git-ignored .cache/. A cold build needs the
-# Go toolchain named in the wrapper go.mod files (or newer) and the Go module proxy.
+# takes well under a second. The Go module and build caches live next to them (in
+# .cache/go), so everything stays in the git-ignored cache folder. A cold build needs
+# the Go toolchain named in the wrapper go.mod files (or newer) and the Go module
+# proxy; it takes about 16 minutes on 2 cores and leaves 6.4 GB of caches.
 #
 # Binaries you already have:
 #   KUBEBUILDER_ASSETS  a folder holding kube-apiserver, etcd and kubectl (envtest's
@@ -30,7 +32,9 @@ RECIPE=1
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 GOBUILD=$REPO/tests/cluster/gobuild
-CACHE=$REPO/.cache
+# KUBESTEPS_CACHE_DIR moves the whole cache (binaries, Go module and build caches) out of
+# the checkout, e.g. to one folder that every clone on a CI machine shares.
+CACHE=${KUBESTEPS_CACHE_DIR:-$REPO/.cache}
 
 log() { printf '%s\n' "build-binaries: $*" >&2; }
 die() { log "error: $*"; exit 1; }

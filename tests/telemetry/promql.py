@@ -76,7 +76,7 @@ def promtool(
         pytest.fail(
             "promtool is not installed; it comes with Debian's prometheus package: "
             "apt-get update && apt-get install -y --no-install-recommends prometheus "
-            "(.ci/run installs it in CI)"
+            "(make test installs it as root: make promtool)"
         )
     return subprocess.run(
         [path, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
