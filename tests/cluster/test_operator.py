@@ -311,6 +311,58 @@ def test_a_job_step_succeeds_when_its_pod_does_and_the_job_goes_with_the_pipelin
                "its Pod is garbage-collected")
 
 
+def test_cancel_deletes_the_running_job_with_the_charts_delete_permission(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    cp = control_plane
+    apply(cp, example("job.yaml", namespace))
+    jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    wait_until(lambda: cp.request("GET", jobs)["items"], "the step's Job", logs=operator.output)
+
+    cp.kubectl("annotate", "kpl", "nightly-report", "-n", namespace, "kubesteps.dev/cancel=1")
+
+    body = until_settled(cp, operator, namespace, "nightly-report")
+    assert body["status"]["run"]["phase"] == "Cancelled"
+    assert condition(body, "Ready")["reason"] == "Cancelled"  # type: ignore[index]
+    wait_until(lambda: not cp.request("GET", jobs)["items"], "the operator deletes the Job",
+               logs=operator.output)
+    reasons = {e["reason"] for e in cp.request(
+        "GET", f"/api/v1/namespaces/{namespace}/events")["items"]}
+    assert {"RunCancelled", "JobDeleted"} <= reasons, reasons
+
+
+def test_block_owner_deletion_needs_the_finalizers_right_the_chart_grants(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    # The control plane runs OwnerReferencesPermissionEnforcement, as hardened clusters do:
+    # the same ownerReference the operator sets is refused to someone without
+    # `update pipelines/finalizers` (bob, with the namespace's edit role).
+    cp = control_plane
+    apply(cp, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "bob-edits", "namespace": namespace},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "edit"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                             "name": "bob"}]})
+    owner = apply(cp, pipeline("owner", namespace, [
+        {"name": "wait", "action": "delay", "with": {"duration": "1h"}}]))
+    assert owner.returncode == 0
+    uid = get_pipeline(cp, namespace, "owner")["metadata"]["uid"]
+    owned = {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": "owned", "namespace": namespace, "ownerReferences": [{
+                 "apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline", "name": "owner",
+                 "uid": uid, "controller": True, "blockOwnerDeletion": True}]}}
+    wait_until(lambda: cp.kubectl("auth", "can-i", "create", "configmaps", "-n", namespace,
+                                  user="bob", check=False).stdout.strip() == "yes",
+               "bob may create ConfigMaps")
+
+    refused = apply(cp, owned, user="bob", check=False)
+
+    assert refused.returncode != 0
+    assert "cannot set blockOwnerDeletion if an ownerReference refers to a resource you " \
+        "can't set finalizers on" in refused.stderr, refused.stderr
+
+
 def test_a_kind_the_chart_does_not_grant_is_refused_with_the_operators_message(
     control_plane: ControlPlane, operator: Operator, namespace: str
 ) -> None:
