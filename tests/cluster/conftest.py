@@ -60,11 +60,12 @@ SETTLE = 60.0
 
 def wait_until(check: Callable[[], T | None], what: str, *, timeout: float = SETTLE,
                interval: float = 0.1, logs: Callable[[], str] | None = None) -> T:
-    """Poll ``check`` until it gives something other than None/False; fail with ``what``."""
+    """Poll ``check`` until it gives something true (not None, False, 0 or empty); fail with
+    ``what`` (and ``logs()``) after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
-        if value is not None and value is not False:
+        if value:
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g}s: {what}" + (f"\n{logs()}" if logs else ""))

@@ -326,9 +326,13 @@ def test_cancel_deletes_the_running_job_with_the_charts_delete_permission(
     assert condition(body, "Ready")["reason"] == "Cancelled"  # type: ignore[index]
     wait_until(lambda: not cp.request("GET", jobs)["items"], "the operator deletes the Job",
                logs=operator.output)
-    reasons = {e["reason"] for e in cp.request(
-        "GET", f"/api/v1/namespaces/{namespace}/events")["items"]}
-    assert {"RunCancelled", "JobDeleted"} <= reasons, reasons
+
+    def reasons() -> set[str]:
+        return {e["reason"] for e in cp.request(
+            "GET", f"/api/v1/namespaces/{namespace}/events")["items"]}
+
+    wait_until(lambda: {"RunCancelled", "JobDeleted"} <= reasons(),
+               "the RunCancelled and JobDeleted Events", logs=lambda: str(reasons()))
 
 
 def test_block_owner_deletion_needs_the_finalizers_right_the_chart_grants(

@@ -560,12 +560,11 @@ class ControlPlane:
         self, check: Callable[[], T | None], what: str, *, timeout: float = 30.0,
         interval: float = 0.1,
     ) -> T:
-        """Poll ``check`` until it returns something other than None or False."""
+        """Poll ``check`` until it returns something true (not None, False, 0 or empty)."""
         deadline = time.monotonic() + timeout
-        last: T | None = None
         while True:
             last = check()
-            if last is not None and last is not False:
+            if last:
                 return last
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
