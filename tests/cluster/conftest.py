@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,6 +85,17 @@ def get_pipeline(cp: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
     return body
 
 
+def wait_for_pipeline(cp: ControlPlane, namespace: str, name: str,
+                      predicate: Callable[[dict[str, Any]], bool], what: str, *,
+                      logs: Callable[[], str] | None = None) -> dict[str, Any]:
+    """Poll the Pipeline until ``predicate(body)`` holds; its body then."""
+    def check() -> dict[str, Any] | None:
+        body = get_pipeline(cp, namespace, name)
+        return body if predicate(body) else None
+
+    return wait_until(check, f"{namespace}/{name}: {what}", logs=logs)
+
+
 def condition(body: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
     for item in (body.get("status") or {}).get("conditions") or []:
         if item.get("type") == kind:
@@ -126,11 +138,10 @@ def apply(cp: ControlPlane, objects: list[dict[str, Any]] | dict[str, Any], *,
 def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards (the namespace controller empties it)."""
     name = f"t-{uuid.uuid4().hex[:10]}"
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:63].strip("-_.")
     control_plane.request("POST", "/api/v1/namespaces", {
         "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"kubesteps.dev/test": request.node.name[:63]
-                                              .replace("[", "-").replace("]", "")
-                                              .strip("-_.")}}})
+        "metadata": {"name": name, "labels": {"kubesteps.dev/test": test}}})
     yield name
     try:
         control_plane.request("DELETE", f"/api/v1/namespaces/{name}")

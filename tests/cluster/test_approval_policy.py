@@ -32,6 +32,7 @@ from .conftest import (
     render_chart,
     settled,
     step_record,
+    wait_for_pipeline,
     wait_until,
 )
 
@@ -113,8 +114,7 @@ def test_a_member_approves_in_her_own_name_and_the_operator_removes_the_answer(
     result = annotate(cp, ns, "release", "alice", f"{GATE}=alice")
     assert result.returncode == 0, result.stderr
 
-    body = wait_until(lambda: (lambda b: b if ready(b) else None)(
-        get_pipeline(cp, ns, "release")), "release is approved", logs=operator.output)
+    body = wait_for_pipeline(cp, ns, "release", ready, "approved", logs=operator.output)
     outputs = step_record(body, "gate")["outputs"]
     assert outputs["approvedBy"] == "alice"
     # The operator's ServiceAccount is no approver, yet it may remove the answer.
@@ -182,11 +182,9 @@ def test_a_member_may_bind_her_answer_to_a_run_or_reject(
     assert annotate(cp, ns, "bound", "alice", f"{GATE}=alice@bound-1").returncode == 0
     assert annotate(cp, ns, "rejected", "alice", f"{GATE}=reject").returncode == 0
 
-    body = wait_until(lambda: (lambda b: b if ready(b) else None)(get_pipeline(cp, ns, "bound")),
-                      "bound is approved", logs=operator.output)
+    body = wait_for_pipeline(cp, ns, "bound", ready, "approved", logs=operator.output)
     assert step_record(body, "gate")["outputs"]["approvedBy"] == "alice"
-    body = wait_until(lambda: (lambda b: b if settled(b) else None)(
-        get_pipeline(cp, ns, "rejected")), "rejected settles", logs=operator.output)
+    body = wait_for_pipeline(cp, ns, "rejected", settled, "settled", logs=operator.output)
     record = step_record(body, "gate")
     assert (record["phase"], record["reason"]) == ("Failed", "Rejected"), dump(record)
 

@@ -60,10 +60,13 @@ def test_install_upgrade_and_uninstall_with_the_real_helm(
     assert f"is installed as {RELEASE} in namespace {NAMESPACE}" in installed.stdout  # NOTES
 
     # Helm created the CRD from crds/ first, and the server serves it.
-    crd = cp.wait_for(
-        lambda: (lambda c: c if any(x["type"] == "Established" and x["status"] == "True"
-                                    for x in (c.get("status") or {}).get("conditions") or [])
-                 else None)(cp.request("GET", CRD_PATH)), "the CRD is established")
+    def established() -> dict[str, Any] | None:
+        found: dict[str, Any] = cp.request("GET", CRD_PATH)
+        conditions = (found.get("status") or {}).get("conditions") or []
+        serving = any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+        return found if serving else None
+
+    crd = cp.wait_for(established, "the CRD is established")
     ours = yaml.safe_load(CRD_FILE.read_text())
     assert crd["spec"]["versions"][0]["schema"] == ours["spec"]["versions"][0]["schema"]
     operator = deployment(cp)

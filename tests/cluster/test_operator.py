@@ -39,6 +39,7 @@ from .conftest import (
     ready,
     settled,
     step_record,
+    wait_for_pipeline,
     wait_until,
 )
 
@@ -53,20 +54,19 @@ def example(name: str, namespace: str) -> dict[str, Any]:
 
 def until_ready(cp: ControlPlane, operator: Operator, namespace: str, name: str
                 ) -> dict[str, Any]:
-    return wait_until(
-        lambda: (lambda body: body if ready(body) else None)(get_pipeline(cp, namespace, name)),
-        f"Pipeline {namespace}/{name} Ready",
-        logs=lambda: dump(get_pipeline(cp, namespace, name).get("status"))
-        + "\n" + operator.output()[-6000:])
+    return wait_for_pipeline(cp, namespace, name, ready, "Ready", logs=lambda: _report(
+        cp, operator, namespace, name))
 
 
 def until_settled(cp: ControlPlane, operator: Operator, namespace: str, name: str
                   ) -> dict[str, Any]:
-    return wait_until(
-        lambda: (lambda body: body if settled(body) else None)(get_pipeline(cp, namespace, name)),
-        f"Pipeline {namespace}/{name} settled",
-        logs=lambda: dump(get_pipeline(cp, namespace, name).get("status"))
-        + "\n" + operator.output()[-6000:])
+    return wait_for_pipeline(cp, namespace, name, settled, "settled", logs=lambda: _report(
+        cp, operator, namespace, name))
+
+
+def _report(cp: ControlPlane, operator: Operator, namespace: str, name: str) -> str:
+    return dump(get_pipeline(cp, namespace, name).get("status")) + "\n" + \
+        operator.output()[-6000:]
 
 
 def gone(cp: ControlPlane, path: str) -> bool:
@@ -239,13 +239,15 @@ def test_an_approval_step_waits_until_someone_approves_and_records_who(
     control_plane: ControlPlane, operator: Operator, namespace: str
 ) -> None:
     apply(control_plane, example("approval.yaml", namespace))
-    waiting = wait_until(
-        lambda: (lambda b: b if (b.get("status") or {}).get("currentStep") == "approve-release"
-                 and condition(b, "Ready") and condition(b, "Ready")["reason"] == "Waiting"  # type: ignore[index]
-                 else None)(get_pipeline(control_plane, namespace, "release")),
-        "the approval step waits", logs=operator.output)
-    assert "kubectl annotate pipeline release kubesteps.dev/approve.approve-release=" in \
-        condition(waiting, "Ready")["message"]  # type: ignore[index]
+    def waits_for_approval(body: dict[str, Any]) -> bool:
+        found = condition(body, "Ready")
+        return bool(found and found["reason"] == "Waiting"
+                    and (body.get("status") or {}).get("currentStep") == "approve-release")
+
+    waiting = wait_for_pipeline(control_plane, namespace, "release", waits_for_approval,
+                                "the approval step waits", logs=operator.output)
+    message = condition(waiting, "Ready")["message"]  # type: ignore[index]
+    assert "kubectl annotate pipeline release kubesteps.dev/approve.approve-release=" in message
 
     control_plane.kubectl("annotate", "kpl", "release", "-n", namespace,
                           "kubesteps.dev/approve.approve-release=admin")
