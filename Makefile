@@ -39,7 +39,7 @@ pytest: $(STAMP) cluster-bin promtool
 	$(BIN)/pytest
 
 # etcd, kube-apiserver, kube-controller-manager, kubectl and helm for tests/cluster: built
-# from Go modules into .cache/ (a cold build takes about 16 minutes and needs Go), or taken
+# from Go modules into .cache/ (a cold build takes 16 to 18 minutes and needs Go), or taken
 # from KUBEBUILDER_ASSETS / TEST_ASSET_*. Progress on stderr; the last line is their folder.
 cluster-bin:
 	@tests/cluster/build-binaries.sh

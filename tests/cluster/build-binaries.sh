@@ -13,7 +13,7 @@
 # takes well under a second. The Go module and build caches live next to them (in
 # .cache/go), so everything stays in the git-ignored cache folder. A cold build needs
 # the Go toolchain named in the wrapper go.mod files (or newer) and the Go module
-# proxy; it takes about 16 minutes on 2 cores and leaves 6.4 GB of caches.
+# proxy; it takes 16 to 18 minutes on 2 cores and leaves 6.4 GB of caches.
 #
 # Binaries you already have:
 #   KUBEBUILDER_ASSETS  a folder holding kube-apiserver, etcd and kubectl (envtest's
@@ -160,7 +160,7 @@ build() { # name
 		log "$name $v up to date"
 		return
 	fi
-	log "building $name $v (a cold build of all five takes about 16 minutes on 2 cores, and 6.4 GB in .cache/) ..."
+	log "building $name $v (a cold build of all five takes 16 to 18 minutes on 2 cores and 6.4 GB) ..."
 	start=$SECONDS
 	rm -f "$stamp"
 	(cd "$GOBUILD/$(wrapper_of "$name")" &&
