@@ -22,8 +22,8 @@ from tests.pipeline.malformed import MALFORMED, Malformed
 from .conftest import EXAMPLES, PIPELINES, REPO, apply
 
 CRD_NAME = "pipelines.kubesteps.dev"
-# Objects that are not Pipelines of our version cannot be sent to the Pipelines endpoint.
-_NOT_POSTABLE = {"wrong-api-version", "wrong-kind", "metadata-without-name"}
+# apiVersion, kind and metadata.name are the API server's business before any schema.
+_BEFORE_THE_SCHEMA = ("apiVersion", "kind", "metadata.name")
 
 
 def stored_crd(cp: ControlPlane) -> dict[str, Any]:
@@ -160,12 +160,12 @@ def _create(cp: ControlPlane, namespace: str, manifest: dict[str, Any]) -> ApiSt
 
 
 def _reaches_the_crd_schema(case: Malformed) -> bool:
-    # apiVersion, kind and metadata.name are the API server's business before any schema.
-    return case.id not in _NOT_POSTABLE
+    return case.validate.path not in _BEFORE_THE_SCHEMA
 
 
 SCHEMA_CASES = [c for c in MALFORMED if c.schema is not None]
 OPERATOR_CASES = [c for c in MALFORMED if c.schema is None and _reaches_the_crd_schema(c)]
+NOT_PIPELINES = [c for c in MALFORMED if not _reaches_the_crd_schema(c)]
 
 
 def _named_fields(error: ApiStatusError) -> str:
@@ -194,7 +194,21 @@ def test_what_only_the_operator_can_tell_the_server_accepts(
     assert _create(control_plane, namespace, _named(case, namespace)) is None
 
 
+@pytest.mark.parametrize("case", NOT_PIPELINES, ids=lambda case: case.id)
+def test_what_is_no_pipeline_of_this_version_the_server_refuses_before_the_schema(
+    control_plane: ControlPlane, namespace: str, case: Malformed
+) -> None:
+    manifest = copy.deepcopy(case.manifest)
+    manifest["metadata"]["namespace"] = namespace
+    if "name" in manifest["metadata"]:
+        manifest["metadata"]["name"] = "not-a-pipeline"
+    error = _create(control_plane, namespace, manifest)
+
+    assert error is not None, f"{case.id}: the server accepted it"
+    assert error.status in (400, 422), error
+
+
 def test_the_tables_cover_the_whole_bad_input_corpus() -> None:
-    postable = [c for c in MALFORMED if _reaches_the_crd_schema(c)]
-    assert len(SCHEMA_CASES) + len(OPERATOR_CASES) == len(postable)
+    assert len(SCHEMA_CASES) + len(OPERATOR_CASES) + len(NOT_PIPELINES) == len(MALFORMED)
     assert len(SCHEMA_CASES) >= 20
+    assert len(NOT_PIPELINES) >= 3
