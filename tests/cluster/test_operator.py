@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kubesteps.pipeline.crd import crd
 from kubesteps.testing.control_plane import ApiStatusError, ControlPlane
 
 from .conftest import (
@@ -98,19 +99,20 @@ def test_a_delay_and_python_pipeline_is_ready_and_kubectl_get_shows_the_printer_
     assert condition(body, "Greeted") is not None
     assert condition(body, "Greeted")["status"] == "True"  # type: ignore[index]
 
+    columns = [c["name"] for c in crd()["spec"]["versions"][0]["additionalPrinterColumns"]]
+    assert columns[:4] == ["Ready", "Reason", "Run", "Step"]
     table = control_plane.kubectl("get", "kpl", "-n", namespace).stdout
     header, row = table.strip().splitlines()
-    assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "AGE"]
+    assert header.split() == ["NAME", *(name.upper() for name in columns)]
     assert row.split()[:4] == ["hello", "True", "Succeeded", "1"]
 
     # The columns come from the server (a meta.k8s.io Table), not from kubectl.
     served = control_plane.request(
         "GET", f"{PIPELINES}/namespaces/{namespace}/pipelines", accept=TABLE)
     assert served["kind"] == "Table"
-    assert [c["name"] for c in served["columnDefinitions"]] == \
-        ["Name", "Ready", "Reason", "Run", "Step", "Age"]
+    assert [c["name"] for c in served["columnDefinitions"]] == ["Name", *columns]
     (cells,) = [r["cells"] for r in served["rows"]]
-    assert cells[:4] == ["hello", "True", "Succeeded", 1]
+    assert cells[:5] == ["hello", "True", "Succeeded", 1, ""]  # no current step: done
 
 
 def test_kubectl_describe_shows_the_operators_events(
