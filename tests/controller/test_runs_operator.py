@@ -21,27 +21,16 @@ from kubesteps.testing import Emulator
 
 from .conftest import API, pipeline
 from .test_operator import operator, quick, settled
+from .test_runs import JOB, Calls
 
 __all__ = ["operator"]
 
 Fetch = Callable[[str], Any]
-JOB = {"image": "busybox:1.36", "command": ["true"]}
-
-
-class Calls:
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.broken: set[str] = set()
-
-    def __call__(self, ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-        self.counts[ctx.name] = self.counts.get(ctx.name, 0) + 1
-        if ctx.name in self.broken:
-            raise RuntimeError(f"{ctx.name} is broken")
-        return {}
 
 
 @pytest.fixture
 def calls() -> Iterator[Calls]:
+    """The counting action of test_runs.py, under a name of its own."""
     counter = Calls()
     register_python("test.runs.op", counter)
     yield counter
