@@ -26,7 +26,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,15 @@ class Fault:
 
     def error(self) -> ApiError:
         return ApiError(self.reason, self.message, code=self.status, retry_after=self.retry_after)
+
+
+@dataclass
+class _PodLog:
+    """A Pod's log as a test wrote it; ``changed`` is set (and replaced) on every write."""
+
+    text: str = ""
+    done: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(frozen=True)
@@ -210,6 +219,7 @@ class Emulator:
         self._faults: list[Fault] = []
         # Set (and replaced by a fresh one) whenever a watch stream opens.
         self._watch_opened = asyncio.Event()
+        self._pod_logs: dict[tuple[str, str], _PodLog] = {}
 
     # -- the Python-side API for tests ---------------------------------------------------------
 
@@ -289,6 +299,16 @@ class Emulator:
         )
         self._faults.append(fault)
         return fault
+
+    def write_pod_log(self, namespace: str, pod: str, text: str, *, done: bool = True) -> None:
+        """Add ``text`` to what ``GET .../pods/<pod>/log`` serves (no kubelet runs here, so a
+        test plays its part). ``done=False``: a reader following the log (``follow=true``)
+        waits for more; ``done=True`` ends its stream once it has read everything."""
+        log_ = self._pod_logs.setdefault((namespace, pod), _PodLog())
+        log_.text += text
+        log_.done = done
+        log_.changed.set()
+        log_.changed = asyncio.Event()
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -445,6 +465,8 @@ class Emulator:
                 return _json_response(listing)
         if "dryRun" in request.query:
             raise ApiError("BadRequest", "dryRun is not supported by the kubesteps emulator")
+        if verb == "get" and target.subresource == "log":
+            return await self._pod_log(request, namespace or "", target.name or "", info)
         if verb == "get":
             obj = self.api.get(info, namespace or "", target.name or "")
             if wants_table(request.headers.get("Accept", "")) and target.subresource is None:
@@ -530,6 +552,29 @@ class Emulator:
                 if not isinstance(options, dict):
                     raise ApiError("BadRequest", "DeleteOptions must be a JSON object")
         return options
+
+    async def _pod_log(
+        self, request: web.Request, namespace: str, name: str, info: ResourceInfo
+    ) -> web.StreamResponse:
+        self.api.get(info, namespace, name)  # a Pod that does not exist has no log: 404
+        log_ = self._pod_logs.setdefault((namespace, name), _PodLog())
+        if request.query.get("follow") not in ("true", "1"):
+            return web.Response(text=log_.text, content_type="text/plain")
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        sent = 0
+        try:
+            while True:
+                changed = log_.changed
+                if len(log_.text) > sent:
+                    await response.write(log_.text[sent:].encode())
+                    sent = len(log_.text)
+                if log_.done:
+                    return response
+                await changed.wait()
+        except ConnectionResetError:
+            return response  # the reader hung up
 
     # -- watching ------------------------------------------------------------------------------
 
