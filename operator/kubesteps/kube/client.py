@@ -17,7 +17,7 @@ import json
 import os
 import ssl
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -242,6 +242,73 @@ class KubeClient:
                 raise
         patch = {k: v for k, v in obj.items() if k not in ("status",)}
         return await self.patch(obj["apiVersion"], obj["kind"], meta["name"], ns, patch)
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        server_timeout: float | None = None,
+    ) -> AsyncIterator[tuple[str, Obj]]:
+        """The watch events (type, object) of a kind, from ``resource_version`` (None: the
+        objects there are now, as ADDED, then every change); ends when the server ends the
+        stream (``server_timeout`` seconds at most, asked of the server). An ERROR event (e.g. 410
+        Gone: the version is too old) is raised as an ApiError."""
+        ref = await self.resource(api_version, kind)
+        params = {"watch": "true", "allowWatchBookmarks": "true"}
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if server_timeout is not None:
+            params["timeoutSeconds"] = str(max(1, int(server_timeout)))
+        async for line in self.stream(ref.path(namespace), params):
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            kind_of_event, obj = str(event.get("type", "")), event.get("object") or {}
+            if kind_of_event == "ERROR":
+                raise ApiError(int(obj.get("code") or 500), str(obj.get("reason") or "Unknown"),
+                               str(obj.get("message") or "the watch failed"))
+            yield kind_of_event, obj
+
+    async def text(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        """A GET whose answer is text, not JSON (``pods/<name>/log``)."""
+        chunks = [line async for line in self.stream(path, params)]
+        return "".join(chunks)
+
+    async def stream(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[str]:
+        """A GET read line by line as the server sends it (a watch, a followed log), with
+        no total time limit: the server ends it. Not retried: a caller resumes it."""
+        session = await self._open()
+        url = self.credentials.server.rstrip("/") + path
+        if params:
+            url += "?" + urlencode(params)
+        endless = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total)
+        try:
+            async with session.get(url, timeout=endless) as response:
+                if response.status >= 400:
+                    self._failed("GET", path, params, response.status)
+                    raise _error(response.status, await response.text(),
+                                 response.headers.get("Retry-After"))
+                # Not ``async for line in response.content``: aiohttp refuses a line longer
+                # than its buffer, and one watch event (a Pipeline's status) can be larger.
+                pending = b""
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        yield line.decode("utf-8", errors="replace") + "\n"
+                if pending:
+                    yield pending.decode("utf-8", errors="replace")
+        except (aiohttp.ClientError, TimeoutError):
+            self._failed("GET", path, params, None)
+            raise
 
     # -- transport ------------------------------------------------------------------------
 
