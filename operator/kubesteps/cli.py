@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any
 
@@ -10,11 +11,76 @@ import yaml
 
 from kubesteps import __version__
 
+DEBUG_ENV = "KUBESTEPS_DEBUG"
 
-@click.group()
+
+class Commands(click.Group):
+    """The command group: every error is one line (``kubesteps: error: ...``), naming the
+    object and the fix, and exits 1; ``--debug`` (anywhere on the line, or
+    ``KUBESTEPS_DEBUG=1``) shows the traceback instead."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Not after "--": there it is an argument.
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            os.environ[DEBUG_ENV] = "1"
+            args = [arg for arg in args[:end] if arg != "--debug"] + args[end:]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+        except Exception as error:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise OneLine(error) from None
+
+
+class OneLine(click.ClickException):
+    """An error shown as one line; unexpected ones say so and how to see more."""
+
+    def __init__(self, error: BaseException) -> None:
+        from kubesteps.kube.client import ApiError
+        from kubesteps.views import ViewError
+
+        if isinstance(error, ViewError | ApiError):
+            text = str(error)
+        elif isinstance(error, OSError) and error.strerror:
+            text = f"{error.strerror}" + (f": {error.filename}" if error.filename else "")
+        else:
+            text = (f"unexpected {type(error).__name__}: {error} (run again with --debug "
+                    "for the traceback)")
+        super().__init__(" ".join(text.split()))
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"kubesteps: error: {self.format_message()}", err=True)
+
+
+@click.group(cls=Commands)
 @click.version_option(__version__, prog_name="kubesteps")
 def main() -> None:
-    """kubesteps: run Pipeline resources with a steps engine, on a cluster or locally."""
+    """kubesteps: run Pipeline resources with a steps engine, on a cluster or locally.
+
+    On a cluster: get, describe, tree, watch, history, logs and graph show Pipelines;
+    approve, reject, retry, rerun, cancel, suspend and resume steer them (also as
+    `kubectl kubesteps ...`). Add --debug to any command to see tracebacks.
+    """
+
+
+def plugin_main() -> None:
+    """``kubectl-kubesteps``: the same commands, as the kubectl plugin."""
+    main(prog_name="kubectl kubesteps")
+
+
+def _register_cluster_commands() -> None:
+    from kubesteps.plugin.commands import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
 
 
 @main.command()
@@ -325,3 +391,6 @@ def _set_params(document: dict[str, Any], overrides: dict[str, Any]) -> set[str]
             set_here.add(param["name"])
     return set_here
 
+
+
+_register_cluster_commands()
