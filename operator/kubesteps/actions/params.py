@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -54,12 +54,49 @@ APPROVAL_ANNOTATION_PREFIX = APPROVAL_PREFIX
 MAX_APPROVAL_STEP_NAME = 63 - len("approve.")
 
 
+def _rfc3339(value: Any) -> Any:
+    """An RFC 3339 time with an offset (``2026-12-03T15:00:00Z``) as an aware datetime."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and _RFC3339.fullmatch(value):
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    else:
+        raise ValueError(
+            "must be an RFC 3339 time with a time zone such as 2026-12-03T15:00:00Z, or a "
+            f"${{ }} template giving one; got {value!r}"
+        )
+    if parsed.tzinfo is None:
+        raise ValueError(f"must carry a time zone (Z or +01:00); got {value!r}")
+    return parsed
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+Rfc3339Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
 class DelayParams(BaseModel):
-    """``delay``: wait, then succeed (without blocking: the step waits by requeue)."""
+    """``delay``: wait for a duration or until a time, then succeed (without blocking: the
+    step waits by requeue)."""
 
     model_config = SPEC_CONFIG
 
-    duration: PositiveDuration
+    duration: PositiveDuration | None = None
+    until: Rfc3339Time | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = []
+        if not isinstance(data, cls) and isinstance(data, Mapping):
+            given = [key for key in ("duration", "until") if data.get(key) is not None]
+            if len(given) != 1:
+                issues.append(Issue((), (
+                    "give either duration (e.g. 30s) or until (an RFC 3339 time, or a "
+                    "${ } template giving one), not "
+                    + ("both" if given else "neither"))))
+        return with_issues("DelayParams", data, handler, issues)
 
 
 class SecretRef(BaseModel):
