@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
-from kubesteps.actions.params import JobParams
+from kubesteps.actions.params import RESTRICTED_SECURITY_CONTEXT, JobParams
 from kubesteps.engine import PermanentError, RetryableError, StepStatus, WaitError
 from kubesteps.kube.client import ApiError, KubeClient
 
@@ -188,16 +189,29 @@ def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any
     if params.args:
         container["args"] = list(params.args)
     if params.env:
-        container["env"] = [{"name": var.name, "value": var.value} for var in params.env]
+        container["env"] = [var.model_dump(by_alias=True, exclude_defaults=True) |
+                            ({} if var.value_from else {"value": var.value})
+                            for var in params.env]
+    if params.env_from:
+        container["envFrom"] = _dumped(params.env_from)
     if params.resources is not None:
         container["resources"] = params.resources.model_dump(exclude_defaults=True)
+    if params.volume_mounts:
+        container["volumeMounts"] = _dumped(params.volume_mounts)
+    container["securityContext"] = security_context(params)
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     if params.service_account_name:
         pod["serviceAccountName"] = params.service_account_name
-    spec: dict[str, Any] = {
-        "backoffLimit": params.backoff_limit,
-        "template": {"metadata": {"labels": labels}, "spec": pod},
-    }
+    if params.volumes:
+        pod["volumes"] = _dumped(params.volumes)
+    if params.node_selector:
+        pod["nodeSelector"] = dict(params.node_selector)
+    if params.tolerations:
+        pod["tolerations"] = _dumped(params.tolerations)
+    template: dict[str, Any] = {"metadata": {"labels": labels}, "spec": pod}
+    if params.pod_annotations:
+        template["metadata"]["annotations"] = dict(params.pod_annotations)
+    spec: dict[str, Any] = {"backoffLimit": params.backoff_limit, "template": template}
     if params.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = params.active_deadline_seconds
     if params.ttl_seconds_after_finished is not None:
@@ -213,6 +227,20 @@ def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any
         },
         "spec": spec,
     }
+
+
+def security_context(params: JobParams) -> dict[str, Any]:
+    """The container's securityContext: restricted, with the step's overrides field by
+    field (``capabilities`` and ``seccompProfile`` as a whole)."""
+    context = dict(RESTRICTED_SECURITY_CONTEXT)
+    if params.security_context is not None:
+        context.update(params.security_context.model_dump(by_alias=True, exclude_none=True))
+    return context
+
+
+def _dumped(models: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    """As the API server spells them: camelCase, defaults left out (``optional: false``)."""
+    return [m.model_dump(by_alias=True, exclude_defaults=True) for m in models]
 
 
 def _current(jobs: list[dict[str, Any]], ctx: ActionContext) -> dict[str, Any] | None:
