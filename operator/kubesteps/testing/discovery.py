@@ -59,6 +59,7 @@ def _builtin(
     namespaced: bool = True,
     short: tuple[str, ...] = (),
     status: bool = False,
+    subresources: tuple[str, ...] = (),
 ) -> ResourceInfo:
     group, _, version = api_version.rpartition("/")
     return ResourceInfo(
@@ -69,7 +70,7 @@ def _builtin(
         singular=kind.lower(),
         namespaced=namespaced,
         short_names=short,
-        subresources=frozenset({"status"}) if status else frozenset(),
+        subresources=frozenset({"status"} if status else set()) | frozenset(subresources),
     )
 
 
@@ -80,7 +81,7 @@ BUILTINS: tuple[ResourceInfo, ...] = (
     _builtin("v1", "events", "Event", short=("ev",)),
     _builtin("v1", "configmaps", "ConfigMap", short=("cm",)),
     _builtin("v1", "secrets", "Secret"),
-    _builtin("v1", "pods", "Pod", short=("po",), status=True),
+    _builtin("v1", "pods", "Pod", short=("po",), status=True, subresources=("log",)),
     _builtin("v1", "services", "Service", short=("svc",), status=True),
     _builtin("v1", "serviceaccounts", "ServiceAccount", short=("sa",)),
     _builtin("v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), status=True),

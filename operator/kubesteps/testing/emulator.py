@@ -210,6 +210,9 @@ class Emulator:
         self._faults: list[Fault] = []
         # Set (and replaced by a fresh one) whenever a watch stream opens.
         self._watch_opened = asyncio.Event()
+        # What `pods/log` serves, by (namespace, pod, container): nothing runs containers
+        # here, so a test writes what one would have printed.
+        self._logs: dict[tuple[str, str, str], str] = {}
 
     # -- the Python-side API for tests ---------------------------------------------------------
 
@@ -230,6 +233,11 @@ class Emulator:
         """The stored object, or None: for assertions that should not go through HTTP."""
         info = self.resource(resource)
         return self.store.get(info.storage_key, namespace if info.namespaced else "", name)
+
+    def set_log(self, namespace: str, pod: str, text: str, *, container: str = "") -> None:
+        """What ``GET pods/<pod>/log`` answers for ``container`` (``""``: the Pod's only
+        container); served with ``tailLines`` and ``limitBytes`` as a kubelet would."""
+        self._logs[(namespace, pod, container)] = text
 
     def watches(self, resource: str) -> int:
         """How many watch streams are open on a resource right now."""
@@ -402,6 +410,24 @@ class Emulator:
             namespace = ""
         return _Target(info, namespace, name, subresource)
 
+    def _log(self, request: web.Request, namespace: str, name: str,
+             info: ResourceInfo) -> web.Response:
+        pod = self.api.get(info, namespace, name)  # NotFound for a Pod that is not there
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = request.query.get("container", "")
+        if container and container not in containers:
+            raise ApiError("BadRequest", f"container {container} is not valid for pod {name}")
+        text = self._logs.get((namespace, name, container), self._logs.get(
+            (namespace, name, ""), ""))
+        tail = request.query.get("tailLines")
+        if tail is not None and tail.isdigit():
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-int(tail):]) if int(tail) else ""
+        limit = request.query.get("limitBytes")
+        if limit is not None and limit.isdigit():
+            text = text.encode()[: int(limit)].decode(errors="ignore")
+        return web.Response(text=text, content_type="text/plain")
+
     @staticmethod
     def _verb(request: web.Request, target: _Target) -> str:
         named = target.name is not None
@@ -445,6 +471,8 @@ class Emulator:
                 return _json_response(listing)
         if "dryRun" in request.query:
             raise ApiError("BadRequest", "dryRun is not supported by the kubesteps emulator")
+        if verb == "get" and target.subresource == "log":
+            return self._log(request, namespace or "", target.name or "", info)
         if verb == "get":
             obj = self.api.get(info, namespace or "", target.name or "")
             if wants_table(request.headers.get("Accept", "")) and target.subresource is None:
