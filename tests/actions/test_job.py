@@ -77,6 +77,10 @@ async def test_the_first_pass_creates_a_job_owned_by_the_pipeline_and_waits(
         "name": "step", "image": "busybox:1.36", "command": ["sh", "-c"], "args": ["make"],
         "env": [{"name": "MODE", "value": "release"}],
         "resources": {"limits": {"memory": "256Mi"}},
+        "securityContext": {  # restricted by default
+            "runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        },
     }]
 
 

@@ -20,14 +20,18 @@ def triples(group: str, resource: str, *verbs: str) -> set[Triple]:
 # with GET and writes its status with PATCH only; `update` on finalizers is what the
 # OwnerReferencesPermissionEnforcement admission plugin asks of whoever sets
 # blockOwnerDeletion in an ownerReference to a Pipeline. Core events: created, never patched
-# (kopf's event posting is off). Jobs: the `job` action lists a step's Jobs and creates one;
-# the operator deletes those a timed-out attempt, a cancelled or a superseded run left.
+# (kopf's event posting is off); listed for a job step's Pod. Pods: a job step reads its
+# Job's Pods (results, why it does not start) and their logs. Jobs: the `job` action lists
+# a step's Jobs and creates one; the operator deletes those a timed-out attempt, a
+# cancelled or a superseded run left.
 # Secrets: the `http` action reads the one a step names ...
 NAMESPACED_NEEDS = (
     triples("kubesteps.dev", "pipelines", "get", "list", "watch", "patch")
     | triples("kubesteps.dev", "pipelines/status", "patch")
     | triples("kubesteps.dev", "pipelines/finalizers", "update")
-    | triples("", "events", "create")
+    | triples("", "events", "create", "list")
+    | triples("", "pods", "list")
+    | triples("", "pods/log", "get")
     | triples("batch", "jobs", "create", "list", "delete")
     | triples("", "secrets", "get")
 )

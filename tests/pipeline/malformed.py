@@ -455,7 +455,7 @@ MALFORMED: list[Malformed] = [
     Malformed(
         "delay-without-duration",
         pipeline({"name": "wait", "action": "delay", "with": {}}),
-        Expect("spec.steps[0].with.duration", "is required"),
+        Expect("spec.steps[0].with", "give either duration (e.g. 30s) or until"),
         None,
     ),
     Malformed(

@@ -233,7 +233,7 @@ def test_every_problem_is_reported_even_behind_a_malformed_field() -> None:
         "spec.steps[1].when[0]",  # no step 'nothing'
         "spec.steps[2].forEach.step.continueOnError",
         "spec.steps[2].forEach.step.name",
-        "spec.steps[2].forEach.step.with.duration",
+        "spec.steps[2].forEach.step.with",  # neither duration nor until
         "spec.suspend",
     ]
 

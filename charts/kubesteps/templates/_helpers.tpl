@@ -71,10 +71,19 @@ The operator's rules on namespaced resources: the same list serves the ClusterRo
 - apiGroups: ["kubesteps.dev"]
   resources: ["pipelines/finalizers"]
   verbs: ["update"]
-# Step events are created, never patched (kopf's own event posting is off).
+# Step events are created, never patched (kopf's own event posting is off); a job step
+# lists the Warning Events of a Pod that does not start, to say why in its message.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list"]
+# A job step reads its Job's Pods: the termination message (its results), why a Pod does
+# not start (scheduling, image pulls), and the last lines of the log (status logTail).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 # The job action lists a step's Jobs by label and creates the next one; the operator deletes
 # a Job whose attempt timed out or whose run was cancelled or superseded (finished ones go
 # by TTL and garbage collection).

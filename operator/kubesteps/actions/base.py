@@ -35,6 +35,15 @@ class ActionContext:
     extras: dict[str, Any] = field(default_factory=dict)
     # The run this pass works for (None: a library caller that keeps no runs).
     run: Run | None = None
+    # Keeps fields in the step's status record besides its state (``logTail``); None: a
+    # caller that keeps no status records.
+    keep: Callable[[Mapping[str, Any]], None] | None = None
+
+    def keep_in_record(self, **fields: Any) -> None:
+        """Keep ``fields`` (status field name -> value) in this step's status record, also
+        when the step goes on to fail; dropped silently when nothing keeps records."""
+        if self.keep is not None:
+            self.keep(fields)
 
     @property
     def name(self) -> str:

@@ -11,17 +11,21 @@ run) is deleted with background propagation: ``stop_jobs``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
-from kubesteps.actions.params import JobParams
+from kubesteps.actions.params import RESTRICTED_SECURITY_CONTEXT, JobParams
 from kubesteps.engine import PermanentError, RetryableError, StepStatus, WaitError
 from kubesteps.kube.client import ApiError, KubeClient
+from kubesteps.pipeline.status import MAX_LOG_TAIL
 
 log = logging.getLogger("kubesteps.actions.job")
 
@@ -86,24 +90,179 @@ class JobAction:
         finished = _finished(job)
         name = job["metadata"]["name"]
         status = job.get("status") or {}
+        pods = await _pods(kube, ctx, job)
         if finished == "Complete":
-            return {
+            pod = _last(pods, "Succeeded")
+            await _keep_log_tail(kube, ctx, pod)
+            said = _termination_message(pod)
+            builtin = {
                 "jobName": name,
                 "succeeded": int(status.get("succeeded") or 0),
                 "startTime": status.get("startTime", ""),
                 "completionTime": status.get("completionTime", ""),
             }
+            return {**_results(said, name), **builtin}
         if finished == "Failed":
+            pod = _last(pods, "Failed")
+            await _keep_log_tail(kube, ctx, pod)
             failed = _condition(job, "Failed") or {}
             why = ": ".join(
                 part for part in (failed.get("reason"), failed.get("message")) if part
             )
-            raise RetryableError(f"Job {name} failed: {why or 'no reason given'}")
+            said = _termination_message(pod)
+            told = f"; the container's termination message: {said[:300]}" if said else ""
+            raise RetryableError(f"Job {name} failed: {why or 'no reason given'}{told}")
         elapsed = (ctx.clock() - wait_started(ctx)).total_seconds()
         counts = ", ".join(
             f"{status.get(key) or 0} {key}" for key in ("active", "succeeded", "failed")
         )
-        raise WaitError(f"waiting for Job {name} to finish ({counts})", poll_delay(elapsed))
+        trouble = await _trouble(kube, ctx, pods)
+        raise WaitError(f"waiting for Job {name} to finish ({counts})"
+                        + (f": {trouble}" if trouble else ""), poll_delay(elapsed))
+
+
+# How much of a Pod's log a step keeps (status.steps[].logTail): its last lines, bounded.
+LOG_TAIL_LINES = 20
+LOG_TAIL_BYTES = 16 * 1024
+# Why a container does not start, as the kubelet says it in its waiting state: reasons that
+# mean someone has to act (a plain ContainerCreating does not).
+_STUCK_REASONS = frozenset({
+    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+})
+
+
+async def _pods(kube: KubeClient, ctx: ActionContext, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Pods of ``job`` (by the labels its Pod template carries), oldest first; none when
+    they cannot be read (results and diagnostics are then missing, and a warning says why)."""
+    labels = _labels(job)
+    selector = ",".join(f"{key}={labels[key]}" for key in
+                        (LABEL_PIPELINE, LABEL_STEP, LABEL_RUN, LABEL_RETRY, LABEL_ATTEMPT)
+                        if key in labels)
+    try:
+        pods = await kube.list("v1", "Pod", ctx.namespace, label_selector=selector)
+    except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+        log.warning("step %r: cannot read the Pods of Job %s (no results, log or scheduling "
+                    "problems are shown): %s", ctx.name, job["metadata"]["name"], error)
+        return []
+    uid = (job.get("metadata") or {}).get("uid")
+    owned = [pod for pod in pods if not uid or any(
+        ref.get("uid") == uid for ref in (pod.get("metadata") or {}).get("ownerReferences") or [])]
+    return sorted(owned, key=lambda pod: str((pod.get("metadata") or {}).get(
+        "creationTimestamp") or ""))
+
+
+def _last(pods: list[dict[str, Any]], phase: str) -> dict[str, Any] | None:
+    """The newest Pod in ``phase``, else the newest Pod."""
+    return next((pod for pod in reversed(pods) if (pod.get("status") or {}).get("phase") == phase),
+                pods[-1] if pods else None)
+
+
+def _container(pod: dict[str, Any] | None) -> dict[str, Any]:
+    """The step container's status in ``pod`` (empty when there is none yet)."""
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if isinstance(status, dict) and status.get("name") == CONTAINER_NAME:
+            return status
+    return {}
+
+
+def _termination_message(pod: dict[str, Any] | None) -> str:
+    """What the container wrote to /dev/termination-log ("" for nothing)."""
+    container = _container(pod)
+    for state in (container.get("state"), container.get("lastState")):
+        terminated = (state or {}).get("terminated") if isinstance(state, dict) else None
+        if isinstance(terminated, dict) and terminated.get("message"):
+            return str(terminated["message"]).strip()
+    return ""
+
+
+def _results(said: str, job: str) -> dict[str, Any]:
+    """The container's results: its termination message when that is a JSON object (its
+    keys become outputs), else the text as ``terminationMessage``."""
+    if not said:
+        return {}
+    try:
+        parsed = json.loads(said)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        clash = sorted(set(parsed) & _BUILTIN_OUTPUTS)
+        if clash:
+            log.warning("Job %s: result(s) %s are replaced by the job action's own outputs",
+                        job, ", ".join(clash))
+        return {str(key): value for key, value in parsed.items()}
+    return {"terminationMessage": said}
+
+
+_BUILTIN_OUTPUTS = frozenset({"jobName", "succeeded", "startTime", "completionTime"})
+
+
+async def _keep_log_tail(kube: KubeClient, ctx: ActionContext, pod: dict[str, Any] | None) -> None:
+    """Keep the last lines of ``pod``'s log in the step's record (``logTail``)."""
+    if pod is None:
+        return
+    name = str((pod.get("metadata") or {}).get("name") or "")
+    try:
+        text = await kube.read_log(ctx.namespace, name, container=CONTAINER_NAME,
+                                   tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_TAIL_BYTES)
+    except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+        log.warning("step %r: cannot read the log of Pod %s: %s", ctx.name, name, error)
+        return
+    ctx.keep_in_record(logTail=log_tail(text))
+
+
+def log_tail(text: str) -> str:
+    """The end of a log as a record keeps it: whole lines, at most ``MAX_LOG_TAIL``
+    characters (a longer last line is cut at its start, marked with "…")."""
+    text = text.rstrip("\n")
+    if len(text) <= MAX_LOG_TAIL:
+        return text
+    kept = text[-(MAX_LOG_TAIL - 1):]
+    newline = kept.find("\n")
+    return kept[newline + 1:] if 0 <= newline < len(kept) - 1 else "…" + kept
+
+
+async def _trouble(kube: KubeClient, ctx: ActionContext, pods: list[dict[str, Any]]) -> str:
+    """Why the Job's Pod does not get going, if it is stuck: not schedulable, no image, a
+    missing ConfigMap or Secret... ("" when nothing is wrong that a person should know)."""
+    for pod in reversed(pods):
+        status = pod.get("status") or {}
+        name = (pod.get("metadata") or {}).get("name")
+        if status.get("phase") not in (None, "Pending"):
+            continue
+        for condition in status.get("conditions") or []:
+            if (condition.get("type") == "PodScheduled" and condition.get("status") == "False"
+                    and condition.get("reason") == "Unschedulable"):
+                why = condition.get("message") or "no reason given"
+                return f"Pod {name} cannot be scheduled: {why}"
+        waiting = (_container(pod).get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _STUCK_REASONS:
+            return _joined(f"Pod {name}: {waiting['reason']}", waiting.get("message"))
+        event = await _warning(kube, ctx, str(name))
+        if event:
+            return f"Pod {name}: {event}"
+    return ""
+
+
+async def _warning(kube: KubeClient, ctx: ActionContext, pod: str) -> str:
+    """The newest Warning Event about a pending Pod (FailedMount, FailedScheduling...)."""
+    try:
+        events = await kube.list("v1", "Event", ctx.namespace,
+                                 field_selector=f"involvedObject.kind=Pod,"
+                                                f"involvedObject.name={pod},type=Warning")
+    except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+        log.debug("step %r: cannot read the Events of Pod %s: %s", ctx.name, pod, error)
+        return ""
+    if not events:
+        return ""
+    newest = max(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
+                                            or (e.get("metadata") or {}).get("creationTimestamp")
+                                            or ""))
+    return _joined(str(newest.get("reason") or "Warning"), newest.get("message"))
+
+
+def _joined(reason: str, message: Any) -> str:
+    return f"{reason}: {message}" if message else reason
 
 
 def job_name(pipeline: str, step: str, run: str, attempt: int) -> str:
@@ -188,16 +347,29 @@ def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any
     if params.args:
         container["args"] = list(params.args)
     if params.env:
-        container["env"] = [{"name": var.name, "value": var.value} for var in params.env]
+        container["env"] = [var.model_dump(by_alias=True, exclude_defaults=True) |
+                            ({} if var.value_from else {"value": var.value})
+                            for var in params.env]
+    if params.env_from:
+        container["envFrom"] = _dumped(params.env_from)
     if params.resources is not None:
         container["resources"] = params.resources.model_dump(exclude_defaults=True)
+    if params.volume_mounts:
+        container["volumeMounts"] = _dumped(params.volume_mounts)
+    container["securityContext"] = security_context(params)
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     if params.service_account_name:
         pod["serviceAccountName"] = params.service_account_name
-    spec: dict[str, Any] = {
-        "backoffLimit": params.backoff_limit,
-        "template": {"metadata": {"labels": labels}, "spec": pod},
-    }
+    if params.volumes:
+        pod["volumes"] = _dumped(params.volumes)
+    if params.node_selector:
+        pod["nodeSelector"] = dict(params.node_selector)
+    if params.tolerations:
+        pod["tolerations"] = _dumped(params.tolerations)
+    template: dict[str, Any] = {"metadata": {"labels": labels}, "spec": pod}
+    if params.pod_annotations:
+        template["metadata"]["annotations"] = dict(params.pod_annotations)
+    spec: dict[str, Any] = {"backoffLimit": params.backoff_limit, "template": template}
     if params.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = params.active_deadline_seconds
     if params.ttl_seconds_after_finished is not None:
@@ -213,6 +385,20 @@ def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any
         },
         "spec": spec,
     }
+
+
+def security_context(params: JobParams) -> dict[str, Any]:
+    """The container's securityContext: restricted, with the step's overrides field by
+    field (``capabilities`` and ``seccompProfile`` as a whole)."""
+    context = dict(RESTRICTED_SECURITY_CONTEXT)
+    if params.security_context is not None:
+        context.update(params.security_context.model_dump(by_alias=True, exclude_none=True))
+    return context
+
+
+def _dumped(models: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    """As the API server spells them: camelCase, defaults left out (``optional: false``)."""
+    return [m.model_dump(by_alias=True, exclude_defaults=True) for m in models]
 
 
 def _current(jobs: list[dict[str, Any]], ctx: ActionContext) -> dict[str, Any] | None:

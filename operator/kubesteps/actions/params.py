@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -39,7 +39,10 @@ from kubesteps.pipeline.issues import (
 from kubesteps.pipeline.runs import APPROVAL_PREFIX
 from kubesteps.pipeline.suggest import did_you_mean
 from kubesteps.pipeline.types import (
+    ABSOLUTE_PATH_PATTERN,
+    CONFIG_KEY_PATTERN,
     ENV_NAME_PATTERN,
+    ENV_PREFIX_PATTERN,
     KIND_PATTERN,
     PATTERN_DESCRIPTIONS,
     PYTHON_FUNCTION_PATTERN,
@@ -54,12 +57,49 @@ APPROVAL_ANNOTATION_PREFIX = APPROVAL_PREFIX
 MAX_APPROVAL_STEP_NAME = 63 - len("approve.")
 
 
+def _rfc3339(value: Any) -> Any:
+    """An RFC 3339 time with an offset (``2026-12-03T15:00:00Z``) as an aware datetime."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and _RFC3339.fullmatch(value):
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    else:
+        raise ValueError(
+            "must be an RFC 3339 time with a time zone such as 2026-12-03T15:00:00Z, or a "
+            f"${{ }} template giving one; got {value!r}"
+        )
+    if parsed.tzinfo is None:
+        raise ValueError(f"must carry a time zone (Z or +01:00); got {value!r}")
+    return parsed
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+Rfc3339Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
 class DelayParams(BaseModel):
-    """``delay``: wait, then succeed (without blocking: the step waits by requeue)."""
+    """``delay``: wait for a duration or until a time, then succeed (without blocking: the
+    step waits by requeue)."""
 
     model_config = SPEC_CONFIG
 
-    duration: PositiveDuration
+    duration: PositiveDuration | None = None
+    until: Rfc3339Time | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = []
+        if not isinstance(data, cls) and isinstance(data, Mapping):
+            given = [key for key in ("duration", "until") if data.get(key) is not None]
+            if len(given) != 1:
+                issues.append(Issue((), (
+                    "give either duration (e.g. 30s) or until (an RFC 3339 time, or a "
+                    "${ } template giving one), not "
+                    + ("both" if given else "neither"))))
+        return with_issues("DelayParams", data, handler, issues)
 
 
 class SecretRef(BaseModel):
@@ -237,13 +277,282 @@ class WaitForParams(BaseModel):
         return with_issues("WaitForParams", data, handler, issues)
 
 
+class KeyRef(BaseModel):
+    """One key of a ConfigMap or Secret in the Pipeline's namespace."""
+
+    model_config = SPEC_CONFIG
+
+    name: DnsSubdomain
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253,
+                                          pattern=CONFIG_KEY_PATTERN)]
+    optional: bool = False
+
+
+class EnvVarSource(BaseModel):
+    """Where an environment variable's value comes from: one of a ConfigMap's or a Secret's
+    keys."""
+
+    model_config = SPEC_CONFIG
+
+    config_map_key_ref: KeyRef | None = None
+    secret_key_ref: KeyRef | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        return with_issues("EnvVarSource", data, handler, _one_of(
+            cls, data, ("configMapKeyRef", "secretKeyRef")))
+
+
 class EnvVar(BaseModel):
-    """An environment variable of the Job's container (a literal value)."""
+    """An environment variable of the Job's container: a literal value, or one read from a
+    ConfigMap or Secret key (``valueFrom``)."""
 
     model_config = SPEC_CONFIG
 
     name: Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=256)]
     value: str = ""
+    value_from: EnvVarSource | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _value_or_source(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
+        issues = []
+        if raw.get("value") not in (None, "") and raw.get("valueFrom") is not None:
+            issues.append(Issue((), "give value or valueFrom, not both"))
+        return with_issues("EnvVar", data, handler, issues)
+
+
+class NameRef(BaseModel):
+    """A whole ConfigMap or Secret in the Pipeline's namespace."""
+
+    model_config = SPEC_CONFIG
+
+    name: DnsSubdomain
+    optional: bool = False
+
+
+class EnvFromSource(BaseModel):
+    """Every key of a ConfigMap or Secret as environment variables (named prefix + key)."""
+
+    model_config = SPEC_CONFIG
+
+    config_map_ref: NameRef | None = None
+    secret_ref: NameRef | None = None
+    prefix: Annotated[str, StringConstraints(max_length=253, pattern=ENV_PREFIX_PATTERN)] = ""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        return with_issues("EnvFromSource", data, handler, _one_of(
+            cls, data, ("configMapRef", "secretRef")))
+
+
+def _one_of(model: type[BaseModel], data: Any, fields: tuple[str, ...]) -> list[Issue]:
+    """The issue when ``data`` (as written) has not exactly one of ``fields``."""
+    if isinstance(data, model) or not isinstance(data, Mapping):
+        return []
+    given = [name for name in fields if raw_fields(model, data).get(name) is not None]
+    if len(given) == 1:
+        return []
+    found = ", ".join(given) if given else "none"
+    return [Issue((), f"give exactly one of {', '.join(fields)}; found: {found}")]
+
+
+def _relative(path: str) -> str:
+    if path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"must be a relative path without '..' parts, such as "
+                         f"'conf/app.yaml'; got {path!r}")
+    return path
+
+
+RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=1024),
+                         AfterValidator(_relative)]
+
+
+class KeyToPath(BaseModel):
+    """One key of a ConfigMap or Secret volume, as a file at ``path`` in the volume."""
+
+    model_config = SPEC_CONFIG
+
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253,
+                                          pattern=CONFIG_KEY_PATTERN)]
+    path: RelativePath
+
+
+FileMode = Annotated[int, Field(ge=0, le=0o777)]
+
+
+class ConfigMapVolume(BaseModel):
+    """A ConfigMap's keys as files."""
+
+    model_config = SPEC_CONFIG
+
+    name: DnsSubdomain
+    items: list[KeyToPath] = Field(default_factory=list, max_length=64)
+    default_mode: FileMode | None = None
+    optional: bool = False
+
+
+class SecretVolume(BaseModel):
+    """A Secret's keys as files."""
+
+    model_config = SPEC_CONFIG
+
+    secret_name: DnsSubdomain
+    items: list[KeyToPath] = Field(default_factory=list, max_length=64)
+    default_mode: FileMode | None = None
+    optional: bool = False
+
+
+class EmptyDirVolume(BaseModel):
+    """A scratch directory that lives as long as the Pod."""
+
+    model_config = SPEC_CONFIG
+
+    medium: Literal["", "Memory"] = ""
+    size_limit: Quantity | None = None
+
+
+class ClaimVolume(BaseModel):
+    """A PersistentVolumeClaim in the Pipeline's namespace."""
+
+    model_config = SPEC_CONFIG
+
+    claim_name: DnsSubdomain
+    read_only: bool = False
+
+
+_VOLUME_SOURCES = ("configMap", "secret", "emptyDir", "persistentVolumeClaim")
+
+
+class Volume(BaseModel):
+    """A volume of the Job's Pod: a ConfigMap, a Secret, an emptyDir or a
+    PersistentVolumeClaim."""
+
+    model_config = SPEC_CONFIG
+
+    name: DnsLabel
+    config_map: ConfigMapVolume | None = None
+    secret: SecretVolume | None = None
+    empty_dir: EmptyDirVolume | None = None
+    persistent_volume_claim: ClaimVolume | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = _one_of(cls, data, _VOLUME_SOURCES)
+        if issues and isinstance(data, Mapping):
+            # A source of Kubernetes' that the job action does not take (hostPath, csi...):
+            # say which ones it takes instead of "unknown field".
+            others = sorted(set(data) - {"name", *_VOLUME_SOURCES})
+            if others:
+                data = {k: v for k, v in data.items() if k not in others}
+                issues = [Issue((), (
+                    f"volume source {others[0]!r} is not supported by the job action; "
+                    f"use one of {', '.join(_VOLUME_SOURCES)}"))]
+        return with_issues("Volume", data, handler, issues)
+
+
+class VolumeMount(BaseModel):
+    """Where a volume (by name) appears in the container."""
+
+    model_config = SPEC_CONFIG
+
+    name: DnsLabel
+    mount_path: Annotated[str, StringConstraints(min_length=1, max_length=1024,
+                                                 pattern=ABSOLUTE_PATH_PATTERN)]
+    sub_path: RelativePath | None = None
+    read_only: bool = False
+
+
+class Toleration(BaseModel):
+    """Lets the Pod run on nodes with a matching taint."""
+
+    model_config = SPEC_CONFIG
+
+    key: Annotated[str, StringConstraints(max_length=316)] = ""
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: Annotated[str, StringConstraints(max_length=63)] = ""
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = ""
+    toleration_seconds: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _consistent(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # What the API server would refuse the Job for, said before anything runs.
+        raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
+        issues = []
+        if raw.get("operator") == "Exists" and raw.get("value"):
+            issues.append(Issue(("value",), "must be empty when operator is Exists"))
+        if raw.get("operator", "Equal") == "Equal" and not raw.get("key"):
+            issues.append(Issue(("key",), "required when operator is Equal (the default); "
+                                          "to tolerate every taint use operator: Exists"))
+        if raw.get("tolerationSeconds") is not None and raw.get("effect") != "NoExecute":
+            issues.append(Issue(("tolerationSeconds",), "only allowed with effect NoExecute"))
+        return with_issues("Toleration", data, handler, issues)
+
+
+class Capabilities(BaseModel):
+    """Linux capabilities added to or dropped from the container."""
+
+    model_config = SPEC_CONFIG
+
+    add: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=64)
+    drop: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=64)
+
+
+class SeccompProfile(BaseModel):
+    """The container's seccomp profile."""
+
+    model_config = SPEC_CONFIG
+
+    type: Literal["RuntimeDefault", "Localhost", "Unconfined"]
+    localhost_profile: Annotated[str, StringConstraints(max_length=1024)] | None = None
+
+
+# The Pod Security Standard "restricted", which a Job's container gets unless its step says
+# otherwise: any namespace enforcing it admits the Pod.
+RESTRICTED_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 65532,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+class SecurityContext(BaseModel):
+    """Overrides of the container's restricted security context, field by field."""
+
+    model_config = SPEC_CONFIG
+
+    run_as_non_root: bool | None = None
+    run_as_user: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    run_as_group: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    allow_privilege_escalation: bool | None = None
+    read_only_root_filesystem: bool | None = None
+    privileged: bool | None = None
+    capabilities: Capabilities | None = None
+    seccomp_profile: SeccompProfile | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _consistent(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
+        issues = []
+        if raw.get("runAsUser") == 0 and raw.get("runAsNonRoot", True) is True:
+            issues.append(Issue(("runAsUser",), (
+                "0 is root, and runAsNonRoot is true (the default): set runAsNonRoot: false "
+                "too to run as root")))
+        if raw.get("privileged") is True and raw.get("allowPrivilegeEscalation") is not True:
+            issues.append(Issue(("privileged",), (
+                "a privileged container can always escalate: set allowPrivilegeEscalation: "
+                "true too")))
+        return with_issues("SecurityContext", data, handler, issues)
 
 
 def _quantity(text: str) -> str:
@@ -304,6 +613,37 @@ class JobParams(BaseModel):
     active_deadline_seconds: int | None = Field(default=None, ge=1)
     ttl_seconds_after_finished: int | None = Field(default=3600, ge=0)
     service_account_name: DnsSubdomain | None = None
+    env_from: list[EnvFromSource] = Field(default_factory=list, max_length=32)
+    volumes: list[Volume] = Field(default_factory=list, max_length=32)
+    volume_mounts: list[VolumeMount] = Field(default_factory=list, max_length=64)
+    node_selector: dict[Annotated[str, StringConstraints(min_length=1, max_length=316)],
+                        Annotated[str, StringConstraints(max_length=63)]] = Field(
+        default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    pod_annotations: dict[Annotated[str, StringConstraints(min_length=1, max_length=316)],
+                          str] = Field(default_factory=dict)
+    security_context: SecurityContext | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _mounts_name_volumes(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
+        volumes, mounts = raw.get("volumes"), raw.get("volumeMounts")
+        issues = []
+        names = [v.get("name") for v in volumes if isinstance(v, Mapping)] \
+            if isinstance(volumes, list) else []
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                issues.append(Issue(("volumes", index, "name"), f"{name!r} is given twice"))
+        if isinstance(mounts, list):
+            for index, mount in enumerate(mounts):
+                name = mount.get("name") if isinstance(mount, Mapping) else None
+                if isinstance(name, str) and not has_template(name) and name not in names:
+                    known = ", ".join(dict.fromkeys(str(n) for n in names)) or "none"
+                    issues.append(Issue(("volumeMounts", index, "name"), (
+                        f"no volume named {name!r} in volumes (volumes: {known})"
+                        f"{did_you_mean(name, [str(n) for n in names])}")))
+        return with_issues("JobParams", data, handler, issues)
 
 
 class ApprovalParams(BaseModel):

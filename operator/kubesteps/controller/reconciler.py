@@ -597,6 +597,7 @@ class Reconciler:
         context.put(PASS_KEY, PassContext(
             pipeline=body, kube=client, clock=self.clock, states=keeper,
             extras=dict(self.action_settings), run=run, items=keeper.items, final=final,
+            keep=keeper.keep,
         ))
         # The pass may not outlast the run's own deadline (spec.timeout).
         budget = self.pass_timeout if left is None else max(0.001, min(self.pass_timeout, left))

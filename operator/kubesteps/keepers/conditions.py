@@ -38,6 +38,9 @@ MAX_MESSAGE = 1024
 # Far below etcd's ~1.5 MiB object limit: the spec, kopf's annotations and the conditions
 # share the object with the step records.
 MAX_STATUS_BYTES = 512 * 1024
+# Fields a step record keeps besides the step's state, set by its action (ActionContext.
+# keep_in_record): the last lines of a job step's Pod log.
+KEPT_FIELDS = ("logTail",)
 
 
 class StaleStatusError(Exception):
@@ -135,9 +138,9 @@ def _within_budget(status: dict[str, Any]) -> dict[str, Any]:
 
     Every part is bounded on its own (outputs 8 KiB a step, messages 1 KiB, 1000 records,
     50 history entries); together they may still add up. Past ``MAX_STATUS_BYTES``, what
-    matters least goes first: the largest step outputs (replaced by a marker), then the
-    length of step and condition messages, then the messages of earlier runs. States,
-    phases, reasons and times always stay.
+    matters least goes first: the log tails of job steps, then the largest step outputs
+    (replaced by a marker), then the length of step and condition messages, then the
+    messages of earlier runs. States, phases, reasons and times always stay.
     """
     total = _size(status)
     if total <= MAX_STATUS_BYTES:
@@ -145,6 +148,10 @@ def _within_budget(status: dict[str, Any]) -> dict[str, Any]:
     log.warning("the status would be %d bytes, over its budget of %d: trimming it",
                 total, MAX_STATUS_BYTES)
     records = list(status.get("steps") or [])
+    for index, record in enumerate(records):
+        if total > MAX_STATUS_BYTES and "logTail" in record:
+            records[index] = {k: v for k, v in record.items() if k != "logTail"}
+            total -= _size(record) - _size(records[index])
     sizes = [_size(r["outputs"]) if "outputs" in r else 0 for r in records]
     for index in sorted(range(len(records)), key=lambda i: sizes[i], reverse=True):
         if total <= MAX_STATUS_BYTES or sizes[index] <= 64:
@@ -213,6 +220,7 @@ class ConditionsKeeper:
         self._timer: asyncio.TimerHandle | None = None
         self._summary: Summary | None = None
         self._extra: dict[str, Any] = {}
+        self._kept: dict[str, dict[str, Any]] = {}
         self._adopt(body)
         # What the pass decided from: a conflict whose fresh status moved the run on (a
         # verb acted on, a new run) means another pass did it, and this one is stale.
@@ -245,7 +253,11 @@ class ConditionsKeeper:
                 f"a Pipeline's status holds at most {MAX_RECORDS} step records; step "
                 f"{state.name!r} would be one more (use fewer forEach items)"
             )
-        self._records[state.name] = _to_record(state, self.run, self.items.get(state.name))
+        record = _to_record(state, self.run, self.items.get(state.name))
+        before = self._records.get(state.name) or {}
+        record.update({key: before[key] for key in KEPT_FIELDS if key in before})
+        record.update(self._kept.get(state.name, {}))
+        self._records[state.name] = record
         self._live[state.name] = state
         self._changes.append(state.name)
         if state.status is StepStatus.RUNNING and self.flush_running_after is not None:
@@ -281,6 +293,16 @@ class ConditionsKeeper:
             del self._records[name]
             self._live.pop(name, None)
             self._changes.append(name)
+
+    def keep(self, name: str, fields: Mapping[str, Any]) -> None:
+        """Keep ``fields`` (of ``KEPT_FIELDS``) in step ``name``'s record, from its next state
+        on, until newer values replace them (a new attempt keeps the last ones meanwhile)."""
+        unknown = set(fields) - set(KEPT_FIELDS)
+        if unknown:
+            raise ValueError(f"not a field a step record keeps: {', '.join(sorted(unknown))}")
+        self._kept.setdefault(name, {}).update(fields)
+        if name in self._records:
+            self._records[name].update(fields)
 
     def set_run(self, **fields: Any) -> None:
         """Run-level fields written with the next patch (``run``, ``history``,

@@ -183,10 +183,12 @@ class KubeClient:
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[Obj]:
         ref = await self.resource(api_version, kind)
-        params = {"labelSelector": label_selector} if label_selector else None
-        document = await self.request("GET", ref.path(namespace), params=params)
+        params = {key: value for key, value in (("labelSelector", label_selector),
+                                                ("fieldSelector", field_selector)) if value}
+        document = await self.request("GET", ref.path(namespace), params=params or None)
         return list(document.get("items", []))
 
     async def create(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
@@ -330,6 +332,18 @@ class KubeClient:
         )
         return result
 
+    async def read_log(
+        self, namespace: str, pod: str, *, container: str, tail_lines: int, limit_bytes: int
+    ) -> str:
+        """The last ``tail_lines`` lines of a container's log (at most ``limit_bytes``)."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        params = {"container": container, "tailLines": str(tail_lines),
+                  "limitBytes": str(limit_bytes)}
+        text: str = await retry_policy.retrying(self.attempts, sleep=self.sleep)(
+            self._exchange, "GET", path, None, params, "application/json", "text/plain"
+        )
+        return text
+
     async def _attempt(
         self,
         method: str,
@@ -338,7 +352,19 @@ class KubeClient:
         params: Mapping[str, str] | None,
         content_type: str,
     ) -> Obj:
-        headers = {"Accept": "application/json"}
+        text = await self._exchange(method, path, body, params, content_type, "application/json")
+        return json.loads(text) if text else {}
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, str] | None,
+        content_type: str,
+        accept: str,
+    ) -> str:
+        headers = {"Accept": accept}
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -359,7 +385,7 @@ class KubeClient:
         if status >= 400:
             self._failed(method, path, params, status)
             raise _error(status, text, retry_after)
-        return json.loads(text) if text else {}
+        return text
 
     async def _send(
         self,

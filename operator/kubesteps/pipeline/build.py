@@ -59,6 +59,8 @@ class PassContext:
     run: Run | None = None
     # For finally steps: how the main steps ended, as CEL's ``run`` shows it.
     final: Mapping[str, Any] | None = None
+    # Keeps fields in a step's status record besides its state: (step name, fields).
+    keep: Callable[[str, Mapping[str, Any]], None] | None = None
     # forEach sub-step name -> the item it runs for, shortened (``fan-out-0`` -> ``eu-west-1``),
     # so that status and views can name it by more than its index.
     items: dict[str, str] = field(default_factory=dict)
@@ -309,9 +311,11 @@ def _action(
             rendered = cel.render(dict(params), context.variables(item), path=path)
         except cel.CelError as error:
             raise PermanentError(str(error)) from error
+        keep = context.keep
         action_context = ActionContext(
             step=ctx, pipeline=context.pipeline, kube=context.kube, clock=context.clock,
             extras=context.extras, run=context.run,
+            keep=None if keep is None else (lambda fields: keep(ctx.name, fields)),
         )
         outputs: Outputs = await run_action(action_context, action, rendered)
         return outputs

@@ -31,6 +31,8 @@ MAX_CONDITION_MESSAGE = 32768
 # well under etcd's size limit (forEach items are capped, and the keeper refuses more).
 MAX_STEP_RECORDS = 1000
 MAX_STEP_MESSAGE = 1024
+# A job step's Pod log as kept in its record: the last lines, at most this many characters.
+MAX_LOG_TAIL = 2048
 
 StepPhase = Literal[
     "Pending", "Running", "Waiting", "Retrying", "Succeeded", "Failed", "Skipped", "Throttled"
@@ -96,6 +98,10 @@ class StepRecord(BaseModel):
     )
     inserted: list[Annotated[str, StringConstraints(max_length=253)]] | None = Field(
         default=None, max_length=100, description="Steps this step inserted at run time."
+    )
+    log_tail: Annotated[str, StringConstraints(max_length=MAX_LOG_TAIL)] | None = Field(
+        default=None,
+        description="A job step: the last lines of its Pod's log, once the Pod ended.",
     )
 
 

@@ -39,6 +39,10 @@ KIND_PATTERN = CONDITION_TYPE_PATTERN
 # Python identifiers separated by dots: the name an entry point is registered under.
 PYTHON_FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+ENV_PREFIX_PATTERN = r"^([-._a-zA-Z][-._a-zA-Z0-9]*)?$"
+ABSOLUTE_PATH_PATTERN = r"^/"
+# A ConfigMap or Secret key.
+CONFIG_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
 # What each pattern means, in words, for error messages (pydantic would print the regex).
 PATTERN_DESCRIPTIONS: dict[str, str] = {
@@ -57,6 +61,9 @@ PATTERN_DESCRIPTIONS: dict[str, str] = {
     POSITIVE_DURATION_PATTERN: "a duration greater than 0 such as 500ms, 30s, 5m or 1h30m",
     PYTHON_FUNCTION_PATTERN: "a dotted Python name such as 'kubesteps.examples.greet'",
     ENV_NAME_PATTERN: "an environment variable name: letters, digits, '-', '.' and '_'",
+    ENV_PREFIX_PATTERN: "an environment variable prefix: letters, digits, '-', '.' and '_'",
+    ABSOLUTE_PATH_PATTERN: "an absolute path such as /etc/app",
+    CONFIG_KEY_PATTERN: "a ConfigMap or Secret key: letters, digits, '-', '.' and '_'",
 }
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS1123_LABEL_PATTERN, max_length=63)]

@@ -310,6 +310,13 @@ class Emulator:
         log_.changed.set()
         log_.changed = asyncio.Event()
 
+    def set_log(self, namespace: str, pod: str, text: str) -> None:
+        """Replace what ``GET .../pods/<pod>/log`` serves with ``text``, a finished log
+        (``tailLines`` and ``limitBytes`` apply as a kubelet would apply them)."""
+        log_ = self._pod_logs.setdefault((namespace, pod), _PodLog())
+        log_.text = ""
+        self.write_pod_log(namespace, pod, text, done=True)
+
     def clear_faults(self) -> None:
         self._faults.clear()
 
@@ -556,10 +563,22 @@ class Emulator:
     async def _pod_log(
         self, request: web.Request, namespace: str, name: str, info: ResourceInfo
     ) -> web.StreamResponse:
-        self.api.get(info, namespace, name)  # a Pod that does not exist has no log: 404
+        pod = self.api.get(info, namespace, name)  # a Pod that does not exist has no log: 404
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = request.query.get("container", "")
+        if container and container not in containers:
+            raise ApiError("BadRequest", f"container {container} is not valid for pod {name}")
         log_ = self._pod_logs.setdefault((namespace, name), _PodLog())
         if request.query.get("follow") not in ("true", "1"):
-            return web.Response(text=log_.text, content_type="text/plain")
+            text = log_.text
+            tail = request.query.get("tailLines")
+            if tail is not None and tail.isdigit():
+                lines = text.splitlines(keepends=True)
+                text = "".join(lines[-int(tail):]) if int(tail) else ""
+            limit = request.query.get("limitBytes")
+            if limit is not None and limit.isdigit():
+                text = text.encode()[: int(limit)].decode(errors="ignore")
+            return web.Response(text=text, content_type="text/plain")
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)
