@@ -605,6 +605,7 @@ class Reconciler:
             plan.steps if steps is None else steps, keeper=keeper, clock=self.clock,
             on_transition=on_transition, run_timeout=timedelta(seconds=budget),
             name="pipeline" if final is None else "finally",
+            max_concurrency=plan.max_concurrency,
         )
         try:
             outcome = await engine.run(context, finish_only=finish_only)

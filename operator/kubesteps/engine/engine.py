@@ -49,10 +49,13 @@ from kubesteps.engine.steps import (
     DynamicStep,
     GroupedSteps,
     Middleware,
+    Need,
     ParallelSteps,
     SimpleStep,
     Step,
     SwitchSteps,
+    check_graph,
+    is_graph,
 )
 from kubesteps.engine.throttling import decide
 
@@ -123,6 +126,8 @@ class StepsEngine(RunControl):
     - ``on_transition``: called with ``(old, new)`` after every state the keeper recorded.
     - ``keeper_retry_delay``: the retry delay of a run stopped by a failing keeper.
     - ``overdue_grace``: seconds the last look at an attempt past its timeout may take.
+    - ``max_concurrency``: how many of ``steps`` run at once when they form a graph
+      (``needs``; default: all that can).
     """
 
     def __init__(
@@ -140,10 +145,14 @@ class StepsEngine(RunControl):
         keeper_retry_delay: float = 10.0,
         name: str = "steps",
         overdue_grace: float = 10.0,
+        max_concurrency: int | None = None,
     ) -> None:
         if run_timeout is not None and run_timeout <= timedelta(0):
             raise DefinitionError(None, "run_timeout", f"must be > 0, got {run_timeout}")
         self.steps: tuple[Step, ...] = tuple(steps)
+        if max_concurrency is not None and max_concurrency < 1:
+            raise DefinitionError(None, "max_concurrency", f"must be >= 1, got {max_concurrency}")
+        self.max_concurrency = max_concurrency
         self.keeper: StateKeeper = keeper if keeper is not None else MemoryStateKeeper()
         self.middleware = tuple(middleware)
         self.retry = retry if retry is not None else RetryPolicy()
@@ -159,6 +168,7 @@ class StepsEngine(RunControl):
         self._steps_by_name: dict[str, Step] = {}
         self._state_keys: dict[str, str] = {}
         self._register(self.steps, origin="the engine")
+        check_graph(self.steps, "the engine's steps")
         self._static_names = dict(self._steps_by_name)
         self._static_keys = dict(self._state_keys)
         self._run_context = RunContext(clock)
@@ -209,7 +219,10 @@ class StepsEngine(RunControl):
 
     async def _run_top(self, scope: _Scope) -> Outcome:
         try:
-            result = await self._run_sequence(self.steps, scope)
+            if is_graph(self.steps):
+                result = await self._run_graph(self.steps, scope, self.max_concurrency)
+            else:
+                result = await self._run_sequence(self.steps, scope)
         except KeeperError as err:
             log.error("%s: %s", self.name, err)
             return Outcome(OutcomeKind.RETRY, self.keeper_retry_delay, err.step, str(err), err)
@@ -266,6 +279,86 @@ class StepsEngine(RunControl):
             result.due = due
             return result
         return _Result(_OK, due=due) if due is not None else _DONE
+
+    async def _run_graph(
+        self, steps: Sequence[Step], scope: _Scope, limit: int | None
+    ) -> _Result:
+        """Run a list whose steps have needs: each starts once its needs have ended as they
+        ask, up to ``limit`` at once; one whose needs ended otherwise is skipped. A failure
+        (or abort) starts no more steps; the ones at work finish. A failure that a step of
+        the list needs as Failed is handled: it does not fail the list."""
+        handled = {n.step for s in steps for n in s.needs
+                   if isinstance(n, Need) and n.phase == "Failed"}
+        ended: dict[str, str] = {}  # step name -> Succeeded, Failed or Skipped
+        pending = list(steps)
+        running: dict[asyncio.Task[_Result], Step] = {}
+        problems: list[_Result] = []
+        stopped = False
+        due: datetime | None = None
+        most = limit or len(steps)
+        try:
+            while True:
+                progressed = True
+                while progressed and not stopped:
+                    progressed = False
+                    for step in list(pending):
+                        verdict = _needs_verdict(step, ended)
+                        if verdict is None:
+                            continue
+                        if verdict:
+                            await self._needs_not_met(step, verdict)
+                            ended[step.name] = "Skipped"
+                            pending.remove(step)
+                            progressed = True
+                        elif len(running) < most:
+                            pending.remove(step)
+                            task = asyncio.ensure_future(self._run_sequence((step,), scope))
+                            running[task] = step
+                if not running:
+                    break
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    step = running.pop(task)
+                    result = task.result()
+                    due = _earliest(due, result.due)
+                    phase = await self._ended_phase(step, result)
+                    if phase is not None:
+                        ended[step.name] = phase
+                    if result.kind == _OK or (result.kind == _FAILED and step.name in handled):
+                        continue
+                    problems.append(result)
+                    stopped = stopped or result.kind in (_FAILED, _ABORTED)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        if not problems:
+            return _Result(_OK, due=due) if due is not None else _DONE
+        # One result for the list: an abort or a failure first, else the soonest look again.
+        worst = min(problems, key=lambda r: (r.kind not in (_ABORTED, _FAILED),
+                                             r.kind != _ABORTED,
+                                             r.delay if r.delay is not None else float("inf")))
+        worst.due = due
+        return worst
+
+    async def _ended_phase(self, step: Step, result: _Result) -> str | None:
+        """How a step of a graph ended, as its needs see it (None: not yet)."""
+        key = step.state_key
+        if key is None:
+            return {_OK: "Succeeded", _FAILED: "Failed"}.get(result.kind)
+        state = await self._get(step.name, key)
+        if state is None:
+            return None
+        if state.disabled:
+            return "Succeeded"
+        return _ENDED_PHASES.get(state.status)
+
+    async def _needs_not_met(self, step: Step, message: str) -> None:
+        key = step.state_key
+        if key is not None:
+            prev = await self._get(step.name, key)
+            await self._record_skip(prev, key, step, "NeedsNotMet", message)
 
     # -- one step ---------------------------------------------------------------------
 
@@ -530,6 +623,9 @@ class StepsEngine(RunControl):
                 result = await result
             return result
         if isinstance(step, GroupedSteps):
+            if is_graph(step.steps):
+                return _nested_value(
+                    await self._run_graph(step.steps, scope, step.max_concurrency))
             return _nested_value(await self._run_sequence(step.steps, scope))
         if isinstance(step, SwitchSteps):
             chosen = self._chosen[step.name]
@@ -840,6 +936,33 @@ class StepsEngine(RunControl):
 
 # The reason recorded for the cases a switch did not take.
 NOT_TAKEN: Final = "NotTaken"
+
+# How a step of a graph ended, for the needs of the others.
+_ENDED_PHASES: Final = {
+    StepStatus.SUCCEEDED: "Succeeded",
+    StepStatus.THROTTLED: "Succeeded",  # it ran before, and is not due again yet
+    StepStatus.FAILED: "Failed",
+    StepStatus.SKIPPED: "Skipped",
+}
+
+
+_ENDED_WORDS: Final = {"Succeeded": "succeeded", "Failed": "failed", "Skipped": "been skipped"}
+
+
+def _needs_verdict(step: Step, ended: Mapping[str, str]) -> str | None:
+    """Whether a step of a graph can start: ``""`` yes, None not yet, else why it never will
+    (a need ended another way than it asks)."""
+    waiting = False
+    for need in step.needs:
+        assert isinstance(need, Need)
+        phase = ended.get(need.step)
+        if phase is None:
+            waiting = True
+        elif not need.met_by(phase):
+            return f"needs {need.step!r} to have {_ENDED_WORDS[need.phase]}; it " + \
+                _ENDED_WORDS[phase].replace("been ", "was ")
+    return None if waiting else ""
+
 
 # Statuses whose attempts carry over to the next try (a crash while running counts).
 _COUNTING = frozenset({StepStatus.RETRYING, StepStatus.RUNNING, StepStatus.WAITING})

@@ -1,5 +1,9 @@
 """The kinds of step: simple, parallel, grouped, switch and dynamic.
 
+Any list of steps (the engine's, or a group's) runs in order, unless one of its steps has
+``needs``: then the list is a graph, and each step starts as soon as what it needs has ended
+the way it asks (see ``Need``), side by side with the others, up to a concurrency limit.
+
 A step is a plain description: it runs nothing by itself and holds no run-time state, so a
 step tree can be built once and run by many engines. Definitions are checked when a step is
 built; a mistake raises ``DefinitionError`` (a ``ValueError``) naming the step and field.
@@ -18,6 +22,29 @@ from kubesteps.engine.predicates import Predicate
 from kubesteps.engine.retry import RetryPolicy
 from kubesteps.engine.state import State
 from kubesteps.engine.throttling import ThrottlingSettings
+
+# The phases a need may ask for: ``Finished`` is any of the other three.
+NEED_PHASES = ("Succeeded", "Failed", "Skipped", "Finished")
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """A step of the same list that must have ended first, in ``phase``: Succeeded (the
+    default), Failed, Skipped, or Finished (any of those). A step whose need ended another
+    way is skipped (reason ``NeedsNotMet``); a failure that another step of the list needs
+    as ``Failed`` is handled there and does not fail the list."""
+
+    step: str
+    phase: str = "Succeeded"
+
+    def __post_init__(self) -> None:
+        if self.phase not in NEED_PHASES:
+            raise DefinitionError(self.step, "phase",
+                                  f"must be one of {', '.join(NEED_PHASES)}, got {self.phase!r}")
+
+    def met_by(self, phase: str) -> bool:
+        return phase == self.phase or (self.phase == "Finished" and phase in NEED_PHASES)
+
 
 StepFunc = Callable[[StepContext], Awaitable[Any] | Any] | Callable[[], Awaitable[Any] | Any]
 FailHook = Callable[[StepContext, str, BaseException], Awaitable[None] | None]
@@ -45,6 +72,8 @@ class Step:
     - ``on_fail`` / ``on_success``: hooks; their errors are logged, never fatal.
     - ``throttling``, ``retry`` (default: the engine's), ``timeout``, ``tags``,
       ``middleware`` (wraps this step and, for groups, every step inside).
+    - ``needs``: steps of the same list (names or ``Need``) that must end first; the list
+      then runs as a graph (see the module's docstring).
     """
 
     kind: ClassVar[str] = "step"
@@ -63,9 +92,11 @@ class Step:
     timeout: timedelta | None = None
     tags: Iterable[str] = frozenset()
     middleware: Sequence[Middleware] = ()
+    needs: Sequence[Need | str] = ()
 
     def __post_init__(self) -> None:
         self.tags = frozenset(self.tags)
+        self.needs = tuple(n if isinstance(n, Need) else Need(n) for n in self.needs)
         self.predicates = tuple(self.predicates)
         self.middleware = tuple(self.middleware)
         if not isinstance(self.name, str) or not self.name.strip():
@@ -126,12 +157,19 @@ class GroupedSteps(Step):
 
     kind: ClassVar[str] = "group"
     steps: Sequence[Step]
+    # How many of its steps run at once when they form a graph (None: all that can).
+    max_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         self.steps = tuple(self.steps)
         super().__post_init__()
         if not self.steps:
             raise DefinitionError(self.name, "steps", "a group needs at least one step")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise DefinitionError(
+                self.name, "max_concurrency", f"must be >= 1, got {self.max_concurrency}"
+            )
+        check_graph(self.steps, f"group {self.name!r}")
 
     @property
     def children(self) -> Sequence[Step]:
@@ -169,6 +207,7 @@ class ParallelSteps(Step):
                     f"cannot be set on a step of parallel group {self.name!r} "
                     "(there is no 'rest of the group' to skip)",
                 )
+            _no_needs(sub, f"parallel group {self.name!r}")
 
     @property
     def children(self) -> Sequence[Step]:
@@ -204,6 +243,7 @@ class Case:
         if not isinstance(self.step, Step):
             raise DefinitionError(None, "step", f"a case needs a Step, got {self.step!r}")
         self.when = tuple(self.when)
+        _no_needs(self.step, "a switch")
 
 
 @dataclass(kw_only=True, eq=False)
@@ -232,3 +272,67 @@ class SwitchSteps(Step):
     @property
     def children(self) -> Sequence[Step]:
         return tuple(case.step for case in self.cases)
+
+
+def is_graph(steps: Sequence[Step]) -> bool:
+    """Whether a list of steps runs as a graph: one of them has ``needs``."""
+    return any(step.needs for step in steps)
+
+
+def check_graph(steps: Sequence[Step], where: str) -> None:
+    """Needs name steps of the same list, at most once each, and form no cycle."""
+    names = {step.name for step in steps}
+    for step in steps:
+        seen: set[str] = set()
+        for need in step.needs:
+            assert isinstance(need, Need)
+            if need.step not in names:
+                raise DefinitionError(step.name, "needs",
+                                      f"{need.step!r} is no step of {where}")
+            if need.step in seen:
+                raise DefinitionError(step.name, "needs", f"names {need.step!r} twice")
+            seen.add(need.step)
+        if step.finish_on_success and is_graph(steps):
+            raise DefinitionError(step.name, "finish_on_success",
+                                  f"cannot be set in {where}, whose steps form a graph "
+                                  "(there is no 'rest of the list' to skip)")
+    cycle = find_cycle({step.name: [n.step for n in step.needs if isinstance(n, Need)]
+                        for step in steps})
+    if cycle:
+        raise DefinitionError(cycle[0], "needs",
+                              f"the needs of {where} form a cycle: {' -> '.join(cycle)}")
+
+
+def find_cycle(needs: dict[str, list[str]]) -> list[str]:
+    """A cycle in ``needs`` (name -> the names it needs) as ``[a, b, ..., a]``, or []."""
+    done: set[str] = set()
+    for start in needs:
+        if start in done:
+            continue
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                on_path[node] = len(path)
+                path.append(node)
+            targets = needs.get(node, [])
+            if index < len(targets):
+                stack.append((node, index + 1))
+                target = targets[index]
+                if target in on_path:
+                    return [*path[on_path[target]:], target]
+                if target not in done and target in needs:
+                    stack.append((target, 0))
+                continue
+            done.add(node)
+            on_path.pop(node)
+            path.pop()
+    return []
+
+
+def _no_needs(step: Step, where: str) -> None:
+    if step.needs:
+        raise DefinitionError(step.name, "needs",
+                              f"only steps of a sequence may have needs, not those of {where}")

@@ -19,6 +19,7 @@ from kubesteps.engine import (
     Case,
     DynamicStep,
     GroupedSteps,
+    Need,
     ParallelSteps,
     PermanentError,
     RetryPolicy,
@@ -135,6 +136,8 @@ class Plan:
     # every step in them (generated forEach names excepted: see is_final).
     finally_steps: tuple[Step, ...] = ()
     finally_names: frozenset[str] = frozenset()
+    # How many top-level (and finally) steps run at once when their needs make a graph.
+    max_concurrency: int | None = None
 
     def is_final(self, name: str) -> bool:
         """Whether a state name is a finally step's (or generated from one)."""
@@ -209,7 +212,7 @@ def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
         gather(top)
     spec_hash = work_hash(spec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
     return Plan(steps, conditions, frozenset(keep), actions, spec_hash, shown, finally_steps,
-                frozenset(final))
+                frozenset(final), spec.max_concurrency)
 
 
 def _step(
@@ -232,6 +235,8 @@ def _step(
         "retry": _retry(spec.retry),
         "tags": {spec.kind},
     }
+    if isinstance(spec, m.Step) and spec.needs:
+        options["needs"] = [Need(n.step + suffix, n.phase) for n in spec.needs]
     if spec.throttle is not None:
         partition = spec.throttle.partition_key
         if partition and cel.has_template(partition):
@@ -258,6 +263,7 @@ def _step(
         return GroupedSteps(
             steps=[_step(c, c.name + suffix, f"{path}.group.steps[{i}]", item, static_vars,
                          suffix) for i, c in enumerate(spec.group.steps)],
+            max_concurrency=spec.group.max_concurrency,
             **options,
         )
     if spec.switch is not None:

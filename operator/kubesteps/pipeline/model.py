@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Self
 import pydantic
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -61,6 +62,8 @@ _STEP_KINDS = ("action", "parallel", "group", "forEach", "switch")
 MAX_SWITCH_CASES = 16
 MAX_FINALLY_STEPS = 20
 MAX_PARAMS = 64
+MAX_NEEDS = 32
+NEED_PHASES = ("Succeeded", "Failed", "Skipped", "Finished")
 MAX_PARAMS_BYTES = 64 * 1024
 MAX_ENUM = 64
 _ACTION_NAMES: list[JsonValue] = list(known_actions())
@@ -228,7 +231,8 @@ class ParallelSpec(BaseModel):
 
 
 class GroupSpec(BaseModel):
-    """Sub-steps that run in order, as one step to the parent."""
+    """Sub-steps that run in order (or as a graph, by their needs), as one step to the
+    parent."""
 
     model_config = SPEC_CONFIG
 
@@ -237,6 +241,10 @@ class GroupSpec(BaseModel):
         max_length=MAX_NESTED_STEPS,
         description=f"The sub-steps (1..{MAX_NESTED_STEPS}).",
         json_schema_extra=_STEP_LIST,
+    )
+    max_concurrency: int = Field(
+        default=10, ge=1, le=MAX_CONCURRENCY,
+        description="Sub-steps running at once when their needs make a graph (1..100).",
     )
 
 
@@ -330,6 +338,42 @@ def _sequential_option_conflicts(step: Any) -> list[tuple[tuple[str, ...], str]]
             )
         )
     return found
+
+
+NeedPhase = Literal["Succeeded", "Failed", "Skipped", "Finished"]
+
+
+class Need(BaseModel):
+    """A step of the same list that must end first, in a given phase."""
+
+    model_config = SPEC_CONFIG
+
+    step: DnsLabel = Field(description="The name of a step of the same list.")
+    phase: NeedPhase = Field(
+        default="Succeeded",
+        description=(
+            "How it must have ended: Succeeded (default), Failed, Skipped, or Finished "
+            "(any of those)."
+        ),
+    )
+
+
+def _need(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"step": value}
+    if isinstance(value, Mapping | Need):
+        return value
+    raise ValueError("must be a step name or {step: NAME, phase: PHASE}")
+
+
+# A need is a step name, or a Need for another phase than Succeeded. The CRD cannot type a
+# list item as "a string or an object", so it keeps the items as written; the operator (and
+# `kubesteps validate`) checks them in full.
+NeedRef = Annotated[
+    Need,
+    BeforeValidator(_need),
+    WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True}),
+]
 
 
 class StepBase(BaseModel):
@@ -464,6 +508,16 @@ class Step(StepBase):
 
     name: DnsLabel = Field(
         description="Unique across the whole pipeline; a DNS-1123 label (<= 63 chars)."
+    )
+    needs: list[NeedRef] = Field(
+        default_factory=list,
+        max_length=MAX_NEEDS,
+        description=(
+            "Steps of the same list that must end first: a name (it must have succeeded) or "
+            "{step, phase} with phase Succeeded, Failed, Skipped or Finished. A list with "
+            "needs runs as a graph: each step starts once its needs are met, side by side "
+            "with the others up to the list's maxConcurrency."
+        ),
     )
     condition: ConditionType | None = Field(
         default=None,
@@ -625,8 +679,15 @@ class PipelineSpec(BaseModel):
     steps: list[Step] = Field(
         min_length=1,
         max_length=MAX_TOP_LEVEL_STEPS,
-        description="The steps, run in order (1..100).",
+        description="The steps, run in order, or as a graph when they have needs (1..100).",
         json_schema_extra=_STEP_LIST,
+    )
+    max_concurrency: int = Field(
+        default=10, ge=1, le=MAX_CONCURRENCY,
+        description=(
+            "Steps (and finally steps) running at once when their needs make a graph "
+            "(1..100, default 10)."
+        ),
     )
     finally_: list[Step] = Field(
         default_factory=list,

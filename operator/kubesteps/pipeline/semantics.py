@@ -20,6 +20,7 @@ from kubesteps.actions.params import (
     approval_annotation,
     validate_params,
 )
+from kubesteps.engine.steps import find_cycle
 from kubesteps.pipeline import cel
 from kubesteps.pipeline.issues import Issue, Loc, format_path
 from kubesteps.pipeline.schedule import check as check_schedule
@@ -210,6 +211,7 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
     names = _names(visits, issues)
     params = _params(spec, issues)
     issues.extend(_switches(visits))
+    issues.extend(check_needs(spec, names))
     issues.extend(_schedule(spec))
     generated = [
         re.compile(rf"^{re.escape(owner)}-[0-9]+(-|$)") for owner in _for_each_names(visits)
@@ -673,3 +675,111 @@ def _check_expression(
             for name in sorted(compiled.spec_references - set(names.spec_fields))
         )
     return issues
+
+
+def check_needs(spec: Mapping[str, Any], names: Mapping[str, Loc]) -> list[Issue]:
+    """Needs name steps of their own list (``spec.steps``, ``spec.finally`` or a group's
+    steps), each once, in a known phase, and form no cycle; other lists (parallel, switch,
+    a forEach template) have no needs. ``names``: every step name, with where it is."""
+    issues: list[Issue] = []
+    for field in ("steps", "finally"):
+        steps = _get(spec, field)
+        if isinstance(steps, list):
+            _check_list(steps, (field,), names, issues)
+    return issues
+
+
+def _check_list(
+    nodes: list[Any], loc: Loc, names: Mapping[str, Loc], issues: list[Issue]
+) -> None:
+    steps = [(index, step) for index, node in enumerate(nodes)
+             if (step := RawStep.of(node)) is not None]
+    own = {step.name for _, step in steps if step.name}
+    graph: dict[str, list[str]] = {}
+    for index, step in steps:
+        where = (*loc, index)
+        needed = _step_needs(step, where, own, names, issues)
+        if step.name:
+            graph[step.name] = needed
+        _check_nested(step, where, names, issues)
+    if any(graph.values()):
+        for index, step in steps:
+            if step.get("finishOnSuccess") is True:
+                issues.append(Issue((*loc, index, "finishOnSuccess"), _FINISH_IN_GRAPH))
+    cycle = find_cycle(graph)
+    if cycle:
+        at = next(index for index, step in steps if step.name == cycle[0])
+        issues.append(Issue((*loc, at, "needs"),
+                            f"the needs form a cycle: {' -> '.join(cycle)}; a step cannot "
+                            "wait, directly or through others, for itself"))
+
+
+def _check_nested(step: RawStep, loc: Loc, names: Mapping[str, Loc], issues: list[Issue]) -> None:
+    """The lists inside a step: a group's is checked as a list; the sub-steps of parallel,
+    switch and forEach have no needs."""
+    group = step.get("group")
+    inner = _get(group, "steps") if isinstance(group, Mapping) else None
+    if isinstance(inner, list):
+        _check_list(inner, (*loc, "group", "steps"), names, issues)
+    for kind in ("parallel", "switch"):
+        container = step.get(kind)
+        nested = _get(container, "steps") if isinstance(container, Mapping) else None
+        for index, node in enumerate(nested if isinstance(nested, list) else []):
+            child = RawStep.of(node)
+            if child is not None:
+                _no_needs(child, (*loc, kind, "steps", index), kind, issues)
+                _check_nested(child, (*loc, kind, "steps", index), names, issues)
+    template = step.template
+    if template is not None:
+        _no_needs(template, (*loc, "forEach", "step"), "forEach", issues)
+        _check_nested(template, (*loc, "forEach", "step"), names, issues)
+
+
+_FINISH_IN_GRAPH = (
+    "not allowed in a list whose steps have needs: it runs as a graph, so there are no "
+    "later steps to skip"
+)
+_SIDE_BY_SIDE = {
+    "parallel": "the sub-steps of parallel run side by side already",
+    "switch": "one branch of a switch runs, so there is nothing to wait for",
+    "forEach": "the items of a forEach run side by side",
+}
+
+
+def _no_needs(step: RawStep | None, loc: Loc, kind: str, issues: list[Issue]) -> None:
+    if step is not None and step.get("needs") not in (None, []):
+        issues.append(Issue((*loc, "needs"),
+                            f"only allowed on steps of spec.steps, spec.finally or a group: "
+                            f"{_SIDE_BY_SIDE[kind]}"))
+
+
+def _step_needs(
+    step: RawStep, loc: Loc, own: set[str], names: Mapping[str, Loc], issues: list[Issue]
+) -> list[str]:
+    """The names a step needs, reporting every malformed, unknown or repeated one."""
+    needs = step.get("needs")
+    if not isinstance(needs, list):
+        return []  # absent, or not a list (the model says so)
+    found: list[str] = []
+    for index, need in enumerate(needs):
+        where = (*loc, "needs", index)
+        name = need.get("step") if isinstance(need, Mapping) else need
+        if not isinstance(name, str):
+            continue  # malformed: the model says how
+        if name == step.name:
+            issues.append(Issue(where, f"step {name!r} cannot need itself"))
+        elif name not in own:
+            if name in names:
+                issues.append(Issue(where, f"step {name!r} is not in this list (it is at "
+                                           f"{format_path(('spec', *names[name][:-1]))}); "
+                                           "needs name steps of the same list only"))
+            else:
+                issues.append(Issue(where, f"no step of this list is named {name!r}"
+                                           f"{did_you_mean(name, sorted(own))}"))
+        elif name in found:
+            issues.append(Issue(where, f"{name!r} is needed twice"))
+        else:
+            found.append(name)
+    return found
+
+
