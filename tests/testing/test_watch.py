@@ -120,6 +120,25 @@ async def test_a_version_within_the_history_still_resumes(
         assert summary(await events(response, 1)) == [("ADDED", "d")]
 
 
+async def test_a_version_from_before_the_kind_was_served_answers_410(
+    http: aiohttp.ClientSession, emulator: Emulator
+) -> None:
+    # As a real server's watch cache, which starts from a list when the CRD is established:
+    # revision 1 (the first namespace) is older than the Widget CRD.
+    created = await create(http, "w")
+    served_from = emulator.store.revision - 1  # the CRD's own write, just before the create
+    params = {"watch": "true", "resourceVersion": "1"}
+    async with http.get(WIDGETS, params=params) as response:
+        (error,) = await rest_of_stream(response)
+    assert error["type"] == "ERROR"
+    assert (error["object"]["code"], error["object"]["reason"]) == (410, "Expired")
+    assert error["object"]["message"] == f"too old resource version: 1 ({served_from})"
+    params = {"watch": "true", "resourceVersion": str(served_from), "timeoutSeconds": "1"}
+    async with http.get(WIDGETS, params=params) as response:
+        assert summary(await rest_of_stream(response)) == [("ADDED", "w")]
+    assert created["metadata"]["resourceVersion"] == str(served_from + 1)
+
+
 async def test_bookmarks_are_sent_when_allowed(http: aiohttp.ClientSession,
                                                emulator: Emulator) -> None:
     emulator.bookmark_interval = 0.05

@@ -2,8 +2,10 @@
 
 One global, monotonically increasing revision numbers every write, as etcd does; each
 resource keeps the last ``history_size`` events so that a watch can resume from a
-resourceVersion (older ones answer 410 Expired). Stored objects are never mutated after they
-are stored: writers build a new dict, so events, lists and history can share them safely.
+resourceVersion (older ones answer 410 Expired, as do revisions from before the resource
+was served: a real server's watch cache starts from a list at that moment). Stored objects
+are never mutated after they are stored: writers build a new dict, so events, lists and
+history can share them safely.
 """
 
 from __future__ import annotations
@@ -58,10 +60,12 @@ class Watcher:
 
 
 class _Collection:
-    def __init__(self, history_size: int) -> None:
+    def __init__(self, history_size: int, since: int = 0) -> None:
         self.objects: dict[Key, Obj] = {}
         self.history: deque[Event] = deque(maxlen=history_size)
-        self.evicted_up_to = 0  # the revision of the newest event that fell out of the history
+        # Watches can resume from this revision on: when the resource began to be served,
+        # then the revision of the newest event that fell out of the history.
+        self.evicted_up_to = since
         self.watchers: set[Watcher] = set()
         self.observers: list[Callable[[Event], None]] = []
 
@@ -77,6 +81,12 @@ class Store:
         if collection is None:
             collection = self._collections[storage_key] = _Collection(self._history_size)
         return collection
+
+    def serve(self, storage_key: tuple[str, str]) -> None:
+        """Begin a collection for a resource served from now on (a CRD's kind): a watch
+        from an earlier revision answers 410, as a real server's fresh watch cache does."""
+        if storage_key not in self._collections:
+            self._collections[storage_key] = _Collection(self._history_size, self.revision)
 
     def next_revision(self) -> int:
         self.revision += 1
@@ -128,10 +138,9 @@ class Store:
     def events_since(self, storage_key: tuple[str, str], revision: int) -> list[Event]:
         collection = self._collection(storage_key)
         if revision < collection.evicted_up_to:
+            # kube-apiserver's words: the revision asked for, and the oldest it can resume from.
             raise ApiError(
-                "Expired",
-                f"too old resource version: {revision} ({collection.evicted_up_to + 1})",
-            )
+                "Expired", f"too old resource version: {revision} ({collection.evicted_up_to})")
         return [event for event in collection.history if event.revision > revision]
 
     def subscribe(self, storage_key: tuple[str, str], watcher: Watcher) -> None:

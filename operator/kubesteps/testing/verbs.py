@@ -387,6 +387,7 @@ class Api:
         self.discovery.remove(first.group, first.plural)
         for key in [k for k in self._validators if (k[0], k[2]) == (first.group, first.plural)]:
             del self._validators[key]
+        self.store.serve(first.storage_key)
         for version in served:
             self.discovery.add(version.info)
             info = version.info
