@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +61,14 @@ async def test_expected_error_puts_back_the_previous_state(
     keeper.states["a"] = before
     await make_engine([raising(ExpectedError("fine"))]).run()
     assert keeper.states["a"] == before
+    assert transitions.of("a") == []  # it never suspended, so nothing was written
+
+    async def suspends() -> None:
+        await asyncio.sleep(0)
+        raise ExpectedError("fine")
+
+    await make_engine([SimpleStep(name="a", run=suspends)]).run()
+    assert keeper.states["a"] == before
     assert transitions.of("a") == ["running", "skipped"]
 
 
@@ -67,7 +76,14 @@ async def test_expected_error_on_a_new_step_leaves_it_pending_not_running(
     make_engine: EngineFactory, keeper: MemoryStateKeeper
 ) -> None:
     await make_engine([raising(ExpectedError("fine"))]).run()
-    assert keeper.states["a"].status is StepStatus.PENDING
+    assert "a" not in keeper.states  # never suspended: never recorded, so still pending
+
+    async def suspends() -> None:
+        await asyncio.sleep(0)
+        raise ExpectedError("fine")
+
+    await make_engine([SimpleStep(name="b", run=suspends)]).run()
+    assert keeper.states["b"].status is StepStatus.PENDING
 
 
 async def test_expected_error_does_not_call_on_fail(make_engine: EngineFactory) -> None:
@@ -89,7 +105,7 @@ async def test_expected_error_is_found_through_a_from_chain(
 
     outcome = await make_engine([SimpleStep(name="a", run=run)]).run()
     assert outcome.kind is OutcomeKind.DONE
-    assert keeper.states["a"].status is StepStatus.PENDING
+    assert "a" not in keeper.states
 
 
 async def test_an_error_raised_while_handling_a_wait_is_a_failure_not_a_wait(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from kubesteps import (
@@ -49,19 +50,29 @@ class BrokenKeeper(MemoryStateKeeper):
             raise ConnectionError("API server gone")
 
 
-async def test_a_failing_running_write_stops_the_run_before_the_step_runs(
+async def test_a_failing_running_write_stops_the_step_where_it_first_suspends(
     make_engine: EngineFactory,
 ) -> None:
     ran: list[str] = []
+
+    async def run() -> None:
+        ran.append("started")
+        try:
+            await asyncio.sleep(0)  # `running` is recorded here
+        finally:
+            ran.append("closed")
+        ran.append("went on")
+
     keeper = BrokenKeeper(fail_status=StepStatus.RUNNING)
-    outcome = await make_engine([SimpleStep(name="a", run=lambda: ran.append("a"))],
+    outcome = await make_engine([SimpleStep(name="a", run=run), SimpleStep(name="b", run=list)],
                                 keeper=keeper, keeper_retry_delay=12.0).run()
     assert (outcome.kind, outcome.delay, outcome.step) == (OutcomeKind.RETRY, 12.0, "a")
     assert outcome.message == (
         "state keeper could not record state 'running' for step 'a': disk full"
     )
     assert isinstance(outcome.error, KeeperError)
-    assert ran == []
+    assert ran == ["started", "closed"]
+    assert "b" not in keeper.states
 
 
 async def test_a_failing_success_write_stops_the_run(make_engine: EngineFactory) -> None:

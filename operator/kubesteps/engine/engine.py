@@ -13,12 +13,16 @@ import asyncio
 import inspect
 import logging
 import random
+import types
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from time import time_ns
+from types import CoroutineType
 from typing import Any, Final
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from kubesteps.engine.context import RunContext, RunControl, StepContext
@@ -43,7 +47,7 @@ from kubesteps.engine.memory import MemoryStateKeeper
 from kubesteps.engine.outcome import Outcome, OutcomeKind
 from kubesteps.engine.predicates import describe, evaluate, takes_context
 from kubesteps.engine.retry import RetryPolicy
-from kubesteps.engine.state import StepState, StepStatus
+from kubesteps.engine.state import StepState, StepStatus, make_state
 from kubesteps.engine.steps import (
     Case,
     DynamicStep,
@@ -100,6 +104,13 @@ class _Nested:
     due: datetime | None
 
 
+class _Same:
+    """The default of an optional argument that may be None."""
+
+
+_SAME: Final = _Same()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -123,6 +134,9 @@ class StepsEngine(RunControl):
     - ``clock``/``rng``: injected time and randomness (tests make both deterministic).
     - ``tracer``: an OpenTelemetry tracer; by default the global one, and no spans at all
       (no cost) while no SDK tracer provider is configured.
+    - ``span_threshold``: a simple step that neither suspends nor fails, waits or retries
+      gets a span only if it took longer than this; the quicker ones are counted on the
+      run's span (``kubesteps.steps.unspanned``). See docs/observability.md.
     - ``on_transition``: called with ``(old, new)`` after every state the keeper recorded.
     - ``keeper_retry_delay``: the retry delay of a run stopped by a failing keeper.
     - ``overdue_grace``: seconds the last look at an attempt past its timeout may take.
@@ -146,6 +160,7 @@ class StepsEngine(RunControl):
         name: str = "steps",
         overdue_grace: float = 10.0,
         max_concurrency: int | None = None,
+        span_threshold: timedelta = timedelta(milliseconds=10),
     ) -> None:
         if run_timeout is not None and run_timeout <= timedelta(0):
             raise DefinitionError(None, "run_timeout", f"must be > 0, got {run_timeout}")
@@ -175,6 +190,11 @@ class StepsEngine(RunControl):
         self._tracer: trace.Tracer | None = None
         # The case each switch took in this run.
         self._chosen: dict[str, Case] = {}
+        # Whether a step function takes the context, by function (steps share functions).
+        self._wants_context: dict[Callable[..., Any], bool] = {}
+        self._threshold_ns = int(span_threshold.total_seconds() * 1e9)
+        # Quick successes of this run that got no span of their own.
+        self._untraced = 0
 
     # -- the public surface -----------------------------------------------------------
 
@@ -192,6 +212,7 @@ class StepsEngine(RunControl):
         self._steps_by_name = dict(self._static_names)
         self._state_keys = dict(self._static_keys)
         self._chosen = {}
+        self._untraced = 0
         self._tracer = self._active_tracer()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.run_timeout.total_seconds() if self.run_timeout else None
@@ -203,6 +224,7 @@ class StepsEngine(RunControl):
         ) as span:
             outcome = await self._run_top(scope)
             span.set_attribute("kubesteps.outcome", outcome.kind.value)
+            span.set_attribute("kubesteps.steps.unspanned", self._untraced)
             if outcome.step:
                 span.set_attribute("kubesteps.outcome.step", outcome.step)
             if outcome.kind in (OutcomeKind.FAILED, OutcomeKind.RETRY) and outcome.error:
@@ -437,16 +459,10 @@ class StepsEngine(RunControl):
                 return _DONE, ()
             self._chosen[step.name] = chosen
 
-        running = StepState(
-            name=key or step.name,
-            status=StepStatus.RUNNING,
-            reason="Running",
-            message="",
-            attempts=ctx.attempt,
-            started_at=ctx.started_at,
-            outputs=prev.outputs if prev is not None else None,
-            attempt_started_at=ctx.attempt_started_at,
-        )
+        if isinstance(step, SimpleStep):
+            return await self._run_simple(step, ctx, scope, prev, key, throttle_key, now)
+
+        running = self._running_state(step, key, ctx, prev)
         if key is not None:
             await self._set(step.name, prev, running)
 
@@ -459,14 +475,181 @@ class StepsEngine(RunControl):
             result, inserted = await self._run_and_record(
                 step, ctx, scope, prev, running, throttle_key
             )
-            span.set_attribute("kubesteps.step.outcome", result.kind)
-            span.set_attribute("kubesteps.step.attempt", ctx.attempt)
-            if result.kind in (_FAILED, _RETRY) and result.error is not None:
-                span.record_exception(result.error)
-                span.set_status(trace.Status(trace.StatusCode.ERROR, result.message))
-            elif result.kind in (_OK, _FINISH):
-                span.set_status(trace.Status(trace.StatusCode.OK))
+            _describe_span(span, result, ctx.attempt)
             return result, inserted
+
+    def _running_state(
+        self, step: Step, key: str | None, ctx: StepContext, prev: StepState | None
+    ) -> StepState:
+        return make_state(
+            key or step.name, StepStatus.RUNNING, "Running", "", ctx.attempt, ctx.started_at,
+            None, None, prev.outputs if prev is not None else None, False, (),
+            ctx.attempt_started_at,
+        )
+
+    async def _run_simple(
+        self,
+        step: SimpleStep,
+        ctx: StepContext,
+        scope: _Scope,
+        prev: StepState | None,
+        key: str | None,
+        throttle_key: str,
+        now: datetime,
+    ) -> tuple[_Result, Sequence[Step]]:
+        """A simple step's fast path: its function is called right here, and its coroutine
+        driven by hand up to its first suspension. ``running`` is recorded only if it
+        suspends (a step that returns without yielding to the loop has nobody to show it
+        to), and only then get a timer (its timeout, the run's deadline) and a span."""
+        tracer = self._tracer
+        started_ns = time_ns() if tracer is not None else 0
+        span: trace.Span | None = None
+        running: StepState | None = None  # recorded: the step suspended
+        try:
+            chain = (
+                scope.middleware + tuple(step.middleware) if step.middleware else scope.middleware
+            )
+            if chain:
+                awaitable = self._chain(chain, ctx, step)()
+            else:
+                function = step.run
+                try:
+                    wants = self._wants_context[function]
+                except KeyError:
+                    wants = takes_context(function)
+                    if len(self._wants_context) >= _WANTS_CACHE:
+                        self._wants_context.clear()  # bounded: dynamic steps bring new ones
+                    self._wants_context[function] = wants
+                except TypeError:  # an unhashable callable object
+                    wants = takes_context(function)
+                awaitable = function(ctx) if wants else function()  # type: ignore[call-arg]
+            if type(awaitable) is not CoroutineType:
+                if not inspect.isawaitable(awaitable):
+                    value = awaitable
+                    awaitable = None
+                else:
+                    awaitable = _awaited(awaitable)
+            if awaitable is not None:
+                try:
+                    pending = awaitable.send(None)
+                except StopIteration as stop:
+                    value = stop.value
+                else:
+                    running = self._running_state(step, key, ctx, prev)
+                    if key is not None:
+                        try:
+                            await self._set(step.name, prev, running)
+                        except BaseException:
+                            awaitable.close()
+                            raise
+                    token = None
+                    if tracer is not None:
+                        span = tracer.start_span(step.name, start_time=started_ns,
+                                                 attributes=_step_attributes(step))
+                        token = otel_context.attach(trace.set_span_in_context(span))
+                    try:
+                        value = await self._suspended(step, ctx, scope, awaitable, pending, now)
+                    finally:
+                        if token is not None:
+                            otel_context.detach(token)
+        except asyncio.CancelledError:
+            if span is not None:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, "cancelled"))
+                span.end()
+            if key is not None and running is not None:
+                try:
+                    await self._restore(step.name, running, prev, key)
+                except KeeperError as err:  # the cancellation must still reach the caller
+                    log.error("%s: %s", self.name, err)
+            raise
+        except KeeperError:
+            if span is not None:
+                span.end()
+            raise
+        except (Exception, SystemExit) as err:
+            if any(isinstance(e, KeeperError) for e in _flatten(err)):
+                if span is not None:
+                    span.end()
+                raise next(e for e in _flatten(err) if isinstance(e, KeeperError)) from err
+            if step.timeout is not None and classify(err).kind == WAIT:
+                ran = max(0.0, (now - ctx.attempt_started_at).total_seconds())
+                if ran >= step.timeout.total_seconds():
+                    # Past its deadline, the last look would wait on: the attempt timed out.
+                    err = StepTimeoutError(step.name, step.timeout.total_seconds(), ran=ran,
+                                           attempt_timeout=True)
+            recorded = running is not None
+            if running is None:
+                running = self._running_state(step, key, ctx, prev)
+            result = await self._handle_error(step, ctx, prev, running, err, recorded=recorded)
+            if tracer is not None:
+                self._step_span(tracer, span, step, ctx, result, started_ns)
+            return result, ()
+        result, inserted = await self._record_success(
+            step, ctx, prev, running, value, throttle_key, now if running is None else None
+        )
+        if tracer is not None:
+            self._step_span(tracer, span, step, ctx, result, started_ns)
+        return result, inserted
+
+    async def _suspended(
+        self,
+        step: SimpleStep,
+        ctx: StepContext,
+        scope: _Scope,
+        coroutine: Coroutine[Any, Any, Any],
+        pending: Any,
+        now: datetime,
+    ) -> Any:
+        """Drive a step's coroutine on from its first suspension, within its timeout and
+        the run's deadline."""
+        timeout = None
+        if step.timeout is not None:
+            # The timeout bounds the whole attempt, also one that waits across passes.
+            limit_s = step.timeout.total_seconds()
+            ran = max(0.0, (now - ctx.attempt_started_at).total_seconds())
+            # Past its deadline: one last, short look. What finished in time (a Job done
+            # just before) counts; if it would wait on, the attempt has timed out.
+            timeout = min(self.overdue_grace, limit_s) if ran >= limit_s else limit_s - ran
+        # The run's deadline stops the innermost running step, the one doing the work: were
+        # groups bounded by it too, the outermost would fire first and take the blame.
+        if scope.deadline is not None:
+            left = max(0.0, scope.deadline - asyncio.get_running_loop().time())
+            timeout = left if timeout is None else min(timeout, left)
+        if timeout is None:
+            return await _resume(coroutine, pending)
+        limit = asyncio.timeout(timeout)
+        try:
+            async with limit:
+                return await _resume(coroutine, pending)
+        except TimeoutError:
+            if limit.expired():
+                raise self._timeout_error(step, ctx, timeout) from None
+            raise
+
+    def _step_span(
+        self,
+        tracer: trace.Tracer,
+        span: trace.Span | None,
+        step: Step,
+        ctx: StepContext,
+        result: _Result,
+        started_ns: int,
+    ) -> None:
+        """End a simple step's span, or make one now for a step that did not suspend but
+        failed, waits, retries or took longer than ``span_threshold``. Quick successes get
+        none: they are counted on the run's span."""
+        if span is None:
+            ended_ns = time_ns()
+            if result.kind in (_OK, _FINISH) and ended_ns - started_ns < self._threshold_ns:
+                self._untraced += 1
+                return
+            span = tracer.start_span(step.name, start_time=started_ns,
+                                     attributes=_step_attributes(step))
+            _describe_span(span, result, ctx.attempt)
+            span.end(end_time=ended_ns)
+            return
+        _describe_span(span, result, ctx.attempt)
+        span.end()
 
     async def _settled(self, step: Step, prev: StepState, now: datetime) -> _Result | None:
         """The result of a step whose recorded state decides it without running it.
@@ -521,14 +704,35 @@ class StepsEngine(RunControl):
                 raise next(e for e in _flatten(err) if isinstance(e, KeeperError)) from err
             return await self._handle_error(step, ctx, prev, running, err), ()
 
-        inserted = tuple(ctx._inserted)
+        return await self._record_success(step, ctx, prev, running, value, throttle_key, None)
+
+    async def _record_success(
+        self,
+        step: Step,
+        ctx: StepContext,
+        prev: StepState | None,
+        running: StepState | None,
+        value: Any,
+        throttle_key: str,
+        finished: datetime | None,
+    ) -> tuple[_Result, Sequence[Step]]:
+        """Record a step's success. ``running``: the state recorded when it started (None:
+        it never suspended, so nothing was, and ``finished`` is the pass's clock reading)."""
+        key = step.state_key
+        inserted = tuple(ctx._inserted) if ctx._inserted else ()
         if inserted:
             try:
                 self._register(inserted, origin=f"step {step.name!r}")
             except DefinitionError as err:
+                if running is None:
+                    running = self._running_state(step, key, ctx, prev)
+                    return await self._fail_for_good(
+                        step, ctx, running, key, err, self.clock(), old=prev
+                    ), ()
                 return await self._fail_for_good(step, ctx, running, key, err, self.clock()), ()
-        due = value.due if isinstance(value, _Nested) else None
-        finished = self.clock()
+        due = value.due if type(value) is _Nested else None
+        if finished is None:
+            finished = self.clock()
         next_run_at = None
         if step.throttling is not None:
             next_run_at = finished + step.throttling.interval
@@ -537,38 +741,61 @@ class StepsEngine(RunControl):
                 await self._keeper_call(step.name, "record the last run", throttle_key, finished)
         if key is not None:
             config = step.state
-            outputs = running.outputs
             if value is not None and isinstance(value, Mapping):  # skip the ABC check for None
-                outputs = dict(value)
-            succeeded = running.evolve(
-                status=StepStatus.SUCCEEDED,
-                reason=(config.reason if config else "") or "Succeeded",
-                message=(config.message if config else "") or "completed",
-                finished_at=finished,
-                next_run_at=next_run_at,
-                outputs=outputs,
+                outputs: Mapping[str, Any] | None = dict(value)
+            elif running is not None:
+                outputs = running.outputs
+            else:
+                outputs = prev.outputs if prev is not None else None
+            succeeded = make_state(
+                key,
+                StepStatus.SUCCEEDED,
+                (config.reason if config else "") or "Succeeded",
+                (config.message if config else "") or "completed",
+                ctx.attempt,
+                ctx.started_at,
+                finished,
+                next_run_at,
+                outputs,
+                False,
                 # State keys, not names: on a later pass the inserted steps are not
                 # registered yet, so only their keys find them; stateless ones cannot be
                 # checked and so do not hold the inserting step back.
-                inserted=tuple(s.state_key for s in inserted if s.state_key is not None),
+                tuple(s.state_key for s in inserted if s.state_key is not None)
+                if inserted else (),
+                ctx.attempt_started_at,
             )
-            await self._set(step.name, running, succeeded)
+            await self._set(step.name, running if running is not None else prev, succeeded)
         if step.on_success is not None:
             await self._hook(step, "on_success", step.on_success, ctx, step.name)
         kind = _FINISH if step.finish_on_success else _OK
         return _Result(kind, due=due), inserted
 
-    async def _invoke(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
-        """Run the step's body inside its middleware chain and timeout."""
-        chain = scope.middleware + tuple(step.middleware)
-        inner = _Scope(chain, scope.deadline, scope.finish_only) if step.middleware else scope
+    def _chain(
+        self,
+        chain: tuple[Middleware, ...],
+        ctx: StepContext,
+        step: Step,
+        inner: _Scope | None = None,
+    ) -> Callable[[], Awaitable[Any]]:
+        """The step's body wrapped in ``chain`` (outermost first)."""
 
         async def body() -> Any:
+            if inner is None:  # a simple step
+                assert isinstance(step, SimpleStep)
+                return await _awaited(_call(step.run, ctx))
             return await self._body(step, ctx, inner)
 
         call: Callable[[], Awaitable[Any]] = body
         for middleware in reversed(chain):
             call = _bind(middleware, ctx, call)
+        return call
+
+    async def _invoke(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
+        """Run the step's body inside its middleware chain and timeout."""
+        chain = scope.middleware + tuple(step.middleware) if step.middleware else scope.middleware
+        inner = _Scope(chain, scope.deadline, scope.finish_only) if step.middleware else scope
+        call = self._chain(chain, ctx, step, inner)
 
         timeout = None
         overdue: float | None = None
@@ -718,18 +945,23 @@ class StepsEngine(RunControl):
         prev: StepState | None,
         running: StepState,
         err: BaseException,
+        *,
+        recorded: bool = True,
     ) -> _Result:
+        """Record how a step's attempt ended. ``running``: the state it ran as, recorded
+        (``recorded``) or not (it failed before it ever suspended)."""
         signal = classify(err)
+        old = running if recorded else prev
         key = step.state_key
         now = self.clock()
         if signal.kind == EXPECTED:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("step %r: expected error: %s", step.name, err)
-            if key is not None:
+            if key is not None and recorded:
                 await self._restore(step.name, running, prev, key)
             return _DONE
         if signal.kind == ABORT:
-            if key is not None:
+            if key is not None and recorded:
                 await self._restore(step.name, running, prev, key)
             cause = signal.error
             name = cause.step if isinstance(cause, AbortedByPredicate) else step.name
@@ -755,12 +987,12 @@ class StepsEngine(RunControl):
                     status=StepStatus.WAITING, reason="Waiting", message=message,
                     attempts=running.attempts - 1, next_run_at=until,
                 )
-                await self._set(step.name, running, waiting)
+                await self._set(step.name, old, waiting)
             return _Result(_WAIT, where, what, delay, error=pending)
         if signal.kind == FAILED:
             summary = short_message(err) if isinstance(err, BaseExceptionGroup) else None
             return await self._fail_for_good(
-                step, ctx, running, key, signal.error, now, message=summary
+                step, ctx, running, key, signal.error, now, message=summary, old=old
             )
         # A retry: a RetryableError, an unexpected error, or a child that is retrying.
         cause = signal.error
@@ -772,7 +1004,7 @@ class StepsEngine(RunControl):
                     message=f"step {cause.step!r}: {cause.message}",
                     attempts=running.attempts - 1, next_run_at=now + timedelta(seconds=delay),
                 )
-                await self._set(step.name, running, retrying)
+                await self._set(step.name, old, retrying)
             return _Result(_RETRY, cause.step, cause.message, delay, error=cause)
         policy = step.retry or self.retry
         attempt = ctx.attempt
@@ -782,7 +1014,7 @@ class StepsEngine(RunControl):
         if attempt >= policy.limit:
             log.error("step %r failed for good after %d attempt(s): %s", step.name, attempt,
                       short_message(cause), exc_info=trace)
-            return await self._fail_for_good(step, ctx, running, key, err, now)
+            return await self._fail_for_good(step, ctx, running, key, err, now, old=old)
         delay = signal.delay if signal.delay is not None else policy.delay(attempt, self.rng)
         log.warning("step %r attempt %d/%d failed; retrying in %.1fs: %s", step.name, attempt,
                     policy.limit, delay, short_message(cause), exc_info=trace)
@@ -792,7 +1024,7 @@ class StepsEngine(RunControl):
                 status=StepStatus.RETRYING, reason=_reason(cause, "Retrying"), message=message,
                 next_run_at=now + timedelta(seconds=delay),
             )
-            await self._set(step.name, running, retrying)
+            await self._set(step.name, old, retrying)
         return _Result(_RETRY, step.name, message, delay, error=err)
 
     async def _fail_for_good(
@@ -805,7 +1037,10 @@ class StepsEngine(RunControl):
         now: datetime,
         *,
         message: str | None = None,
+        old: StepState | _Same | None = _SAME,
     ) -> _Result:
+        """Record a failure for good. ``current``: the base of the new state; ``old``: what
+        was recorded before (default: ``current``), for the transition listener."""
         inner = err if isinstance(err, StepRunError) else None
         if message is None:
             message = short_message(inner.error if inner and inner.step == step.name else err)
@@ -820,7 +1055,7 @@ class StepsEngine(RunControl):
                 status=StepStatus.FAILED, reason=reason, message=message,
                 finished_at=now, next_run_at=None, outputs=outputs,
             )
-            await self._set(step.name, current, failed)
+            await self._set(step.name, current if isinstance(old, _Same) else old, failed)
         if step.on_fail is not None:
             await self._hook(step, "on_fail", step.on_fail, ctx, step.name, err)
         if step.continue_on_error:
@@ -934,6 +1169,9 @@ class StepsEngine(RunControl):
         return provider.get_tracer("kubesteps.engine")
 
 
+# How many step functions the engine remembers whether they take the context.
+_WANTS_CACHE: Final = 4096
+
 # The reason recorded for the cases a switch did not take.
 NOT_TAKEN: Final = "NotTaken"
 
@@ -974,6 +1212,49 @@ def _reason(cause: BaseException, default: str) -> str:
     if isinstance(cause, StepTimeoutError) and cause.attempt_timeout:
         return "TimedOut"
     return default
+
+
+def _step_attributes(step: Step) -> dict[str, str]:
+    return {"kubesteps.step": step.name, "kubesteps.step.kind": step.kind}
+
+
+def _describe_span(span: trace.Span, result: _Result, attempt: int) -> None:
+    span.set_attribute("kubesteps.step.outcome", result.kind)
+    span.set_attribute("kubesteps.step.attempt", attempt)
+    if result.kind in (_FAILED, _RETRY) and result.error is not None:
+        span.record_exception(result.error)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, result.message))
+    elif result.kind in (_OK, _FINISH):
+        span.set_status(trace.Status(trace.StatusCode.OK))
+
+
+async def _awaited(awaitable: Any) -> Any:
+    """``awaitable``'s value; a plain value as it is."""
+    if inspect.isawaitable(awaitable):
+        return await awaitable
+    return awaitable
+
+
+@types.coroutine
+def _resume(coroutine: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
+    """Go on with a coroutine that was driven by hand up to its first suspension, where it
+    yielded ``pending`` (to the event loop): from here it runs as if it had been awaited."""
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as err:  # thrown in by the task (a cancellation): pass it on
+            try:
+                pending = coroutine.throw(err)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = coroutine.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 def _call(fn: Callable[..., Any], ctx: StepContext) -> Any:
