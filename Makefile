@@ -25,7 +25,9 @@ engine-demo: $(STAMP)
 # Regenerate the CRD from the spec model (and the chart's copy).
 crd: $(STAMP)
 	$(BIN)/kubesteps crd > crds/pipelines.kubesteps.dev.yaml
-	cp crds/pipelines.kubesteps.dev.yaml charts/kubesteps/crds/
+	$(BIN)/kubesteps crd --kind PipelineTemplate > crds/pipelinetemplates.kubesteps.dev.yaml
+	cp crds/pipelines.kubesteps.dev.yaml crds/pipelinetemplates.kubesteps.dev.yaml \
+		charts/kubesteps/crds/
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench examples

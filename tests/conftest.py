@@ -19,6 +19,7 @@ pytest_plugins = ["kubesteps.testing.pytest_plugin"]
 REPO = Path(__file__).resolve().parents[1]
 BUILD_BINARIES = REPO / "tests" / "cluster" / "build-binaries.sh"
 CRD = REPO / "crds" / "pipelines.kubesteps.dev.yaml"
+TEMPLATE_CRD = REPO / "crds" / "pipelinetemplates.kubesteps.dev.yaml"
 
 # What hardened clusters (and OpenShift) add: setting blockOwnerDeletion on an ownerReference
 # needs `update` on the owner's finalizers, which the chart grants for exactly this plugin.
@@ -61,10 +62,11 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
         pytest.fail(f"the control plane did not start: {error}", pytrace=False)
     config.stash[_STARTED] = plane
     try:
-        try:
-            plane.install_crd(yaml.safe_load(CRD.read_text()))
-        except ControlPlaneError as error:
-            pytest.fail(f"{CRD.relative_to(REPO)}: {error}", pytrace=False)
+        for path in (CRD, TEMPLATE_CRD):
+            try:
+                plane.install_crd(yaml.safe_load(path.read_text()))
+            except ControlPlaneError as error:
+                pytest.fail(f"{path.relative_to(REPO)}: {error}", pytrace=False)
         yield plane
     finally:
         failed = request.session.testsfailed > 0

@@ -84,34 +84,56 @@ def _register_cluster_commands() -> None:
 
 
 @main.command()
-def crd() -> None:
-    """Print the Pipeline CustomResourceDefinition as YAML."""
+@click.option("--kind", type=click.Choice(["Pipeline", "PipelineTemplate"]), default="Pipeline",
+              show_default=True, help="Which of the two CustomResourceDefinitions.")
+def crd(kind: str) -> None:
+    """Print the Pipeline (or PipelineTemplate) CustomResourceDefinition as YAML."""
     # Imported on use: each sub-command loads only its own layer, so `--help` stays quick.
     from kubesteps.pipeline.crd import crd_yaml
 
-    click.echo(crd_yaml(), nl=False)
+    click.echo(crd_yaml(kind), nl=False)
+
+
+_TEMPLATES_HELP = ("YAML files or directories holding the PipelineTemplates that uses steps "
+                   "name (those in the files given count too); repeatable.")
 
 
 @main.command()
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=pathlib.Path)
 )
-def validate(paths: tuple[pathlib.Path, ...]) -> None:
-    """Check Pipeline manifests in YAML files (or directories of them) without a cluster.
+@click.option("--templates", "template_paths", multiple=True,
+              type=click.Path(exists=True, path_type=pathlib.Path), help=_TEMPLATES_HELP)
+@click.option("--cluster", is_flag=True,
+              help="Read the PipelineTemplates that uses steps name from the cluster of the "
+                   "current kubeconfig context (as the operator would).")
+def validate(paths: tuple[pathlib.Path, ...], template_paths: tuple[pathlib.Path, ...],
+             cluster: bool) -> None:
+    """Check Pipeline (and PipelineTemplate) manifests in YAML files (or directories of
+    them) without a cluster.
 
     Runs the operator's own check: prints `OK <file> <name>` per valid Pipeline and one
     line per problem, every problem at once; other kinds of objects are reported as
-    skipped. Exits 1 if any Pipeline (or file) is invalid.
+    skipped. A Pipeline with uses steps is checked against its templates: those in the
+    files, in --templates, or on the cluster (--cluster); without any, it says it cannot.
+    Exits 1 if any Pipeline, template (or file) is invalid.
     """
-    from kubesteps.pipeline.validate import addressed
+    from kubesteps.pipeline.validate import addressed, validate_template
     from kubesteps.pipeline.validate import validate as validate_manifest
 
     failed = False
+    loaded: list[tuple[pathlib.Path, list[object] | str]] = []
     for path in _yaml_files(paths):
         try:
-            documents = [doc for doc in _load_yaml(path) if doc is not None]
+            loaded.append((path, [doc for doc in _load_yaml(path) if doc is not None]))
         except (yaml.YAMLError, UnicodeDecodeError) as error:
-            click.echo(f"{path}: not valid YAML: {error}")
+            loaded.append((path, f"{path}: not valid YAML: {error}"))
+    given = [doc for _, documents in loaded if isinstance(documents, list) for doc in documents]
+    index = _template_index(given, template_paths)
+    source = TemplateSource(index, cluster, bool(template_paths) or bool(index))
+    for path, documents in loaded:
+        if isinstance(documents, str):
+            click.echo(documents)
             failed = True
             continue
         for document in documents:
@@ -119,7 +141,16 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
             if not addressed(document):
                 click.echo(f"SKIP {path} {_kind_of(document)}/{name}: {_not_ours(document)}")
                 continue
-            result = validate_manifest(document)
+            if _kind_of(document) == "PipelineTemplate":
+                checked = validate_template(document)
+                if isinstance(checked, list):
+                    failed = True
+                    for problem in checked:
+                        click.echo(f"{path}: PipelineTemplate/{name}: {problem}")
+                else:
+                    click.echo(f"OK {path} PipelineTemplate/{name}")
+                continue
+            result = validate_manifest(document, source.of(document))
             if isinstance(result, list):
                 failed = True
                 for problem in result:
@@ -128,6 +159,74 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
                 click.echo(f"OK {path} {name}")
     if failed:
         raise SystemExit(1)
+
+
+class TemplateSource:
+    """Where validate and run find the PipelineTemplates a Pipeline uses."""
+
+    def __init__(self, index: dict[tuple[str, str], Any], cluster: bool, given: bool) -> None:
+        self.index = index
+        self.cluster = cluster
+        self.given = given or cluster
+        self._read: set[str] = set()
+
+    def of(self, document: object) -> dict[str, Any] | None:
+        """The templates of the document's namespace by name (None: none were given)."""
+        if not self.given:
+            return None
+        meta = document.get("metadata") if isinstance(document, dict) else None
+        namespace = str((meta if isinstance(meta, dict) else {}).get("namespace") or "default")
+        if self.cluster and namespace not in self._read:
+            self._read.add(namespace)
+            self.index.update(_cluster_templates(namespace))
+        return {name: t for (ns, name), t in self.index.items() if ns == namespace}
+
+
+def _template_index(
+    documents: list[object], template_paths: tuple[pathlib.Path, ...]
+) -> dict[tuple[str, str], Any]:
+    """The valid PipelineTemplates among ``documents`` and in ``template_paths``."""
+    from kubesteps.pipeline.validate import templates_in
+
+    extra: list[object] = []
+    for path in _yaml_files(template_paths):
+        try:
+            extra.extend(doc for doc in _load_yaml(path) if doc is not None)
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise click.ClickException(f"{path}: not valid YAML: {error}") from error
+    index, _ = templates_in([*extra, *documents])  # invalid ones are reported as documents
+    return index
+
+
+def _cluster_templates(namespace: str) -> dict[tuple[str, str], Any]:
+    """The PipelineTemplates of ``namespace`` on the cluster of the kubeconfig."""
+    import asyncio
+    import logging
+
+    import kopf
+
+    from kubesteps.kube.client import ApiError, Credentials, KubeClient
+    from kubesteps.pipeline.model import API_VERSION
+    from kubesteps.pipeline.validate import templates_in
+
+    info = kopf.login_with_kubeconfig(logger=logging.getLogger("kubesteps.cli"),
+                                      settings=kopf.OperatorSettings())
+    if info is None:
+        raise click.ClickException("--cluster: no kubeconfig (set KUBECONFIG or create "
+                                   "~/.kube/config)")
+
+    async def read() -> list[Any]:
+        async with KubeClient(Credentials.from_kopf(info)) as client:
+            return list(await client.list(API_VERSION, "PipelineTemplate", namespace))
+
+    try:
+        items = asyncio.run(read())
+    except (ApiError, OSError) as error:
+        raise click.ClickException(f"--cluster: cannot list PipelineTemplates in namespace "
+                                   f"{namespace!r}: {error}") from error
+    found, _ = templates_in([{**item, "apiVersion": API_VERSION, "kind": "PipelineTemplate"}
+                             for item in items])
+    return found
 
 
 def problem_line(path: pathlib.Path, name: str, problem: object) -> str:
@@ -152,8 +251,11 @@ def problem_line(path: pathlib.Path, name: str, problem: object) -> str:
               help="Set a param's value (YAML: 3, true, [a, b]...) in every Pipeline that "
                    "declares it; repeatable.")
 @click.option("--quiet", is_flag=True, help="Print only the final table.")
+@click.option("--templates", "template_paths", multiple=True,
+              type=click.Path(exists=True, path_type=pathlib.Path), help=_TEMPLATES_HELP)
 def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
-        names: tuple[str, ...], outputs: bool, params: tuple[str, ...], quiet: bool) -> None:
+        names: tuple[str, ...], outputs: bool, params: tuple[str, ...], quiet: bool,
+        template_paths: tuple[pathlib.Path, ...]) -> None:
     """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
 
     Every Pipeline in the files runs, side by side (or only those --name picks). Each is
@@ -161,7 +263,8 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     line, and does not run. Exit code 0 when every Pipeline is Ready, 1 when one failed,
     was cancelled or is invalid, 2 when one is not Ready yet (still waiting when the
     budget ran out, or suspended). Verbs (kubesteps.dev/retry, rerun, cancel) and
-    approvals are annotations in the manifest, as on a cluster.
+    approvals are annotations in the manifest, as on a cluster. PipelineTemplates in the
+    files (or in --templates) are there for the uses steps.
     """
     import asyncio
 
@@ -178,13 +281,21 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     defined: dict[tuple[str, str], pathlib.Path] = {}
     wanted = set(names)
     invalid = False
+    loaded: list[tuple[pathlib.Path, list[object]]] = []
     for path in _yaml_files(paths):
         try:
-            documents = [doc for doc in _load_yaml(path) if doc is not None]
+            loaded.append((path, [doc for doc in _load_yaml(path) if doc is not None]))
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
+    index = _template_index([doc for _, docs in loaded for doc in docs], template_paths)
+    source = TemplateSource(index, False, bool(template_paths) or bool(index))
+    templates = [t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                 for t in index.values()]
+    for path, documents in loaded:
         for document in documents:
             name = _name_of(document)
+            if _kind_of(document) == "PipelineTemplate" and addressed(document):
+                continue  # used by the Pipelines that name it (an invalid one: reported there)
             if not addressed(document):
                 echo(f"ignoring {path} {_kind_of(document)}/{name}: {_not_ours(document)}")
                 continue
@@ -210,7 +321,7 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
                 echo(f"ignoring spec.schedule of {path} Pipeline/{name}: kubesteps run runs "
                      "it once, now")
                 spec.pop("schedule")
-            checked = validate_manifest(document)
+            checked = validate_manifest(document, source.of(document))
             if isinstance(checked, list):  # reported now, as `validate` reports it
                 invalid = True
                 for problem in checked:
@@ -229,7 +340,8 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
         if invalid:
             raise SystemExit(1)
         raise click.ClickException("no Pipeline manifests found")
-    results = asyncio.run(run_pipelines(manifests, database=database, budget=budget, echo=echo))
+    results = asyncio.run(run_pipelines(manifests, database=database, budget=budget, echo=echo,
+                                        templates=templates))
     click.echo(table(results))
     if outputs:
         click.echo(outputs_table(results))

@@ -1,4 +1,5 @@
-"""Fixtures for controller tests: the emulator serving the real Pipeline CRD, and a client."""
+"""Fixtures for controller tests: the emulator serving the real Pipeline and PipelineTemplate
+CRDs, and a client."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from kubesteps.testing import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = yaml.safe_load((ROOT / "crds" / "pipelines.kubesteps.dev.yaml").read_text())
+TEMPLATE_CRD = yaml.safe_load((ROOT / "crds" / "pipelinetemplates.kubesteps.dev.yaml").read_text())
 API = "kubesteps.dev/v1alpha1"
 
 
@@ -38,6 +40,7 @@ def python_step(
 async def api(k8s_emulator: Emulator) -> AsyncIterator[KubeClient]:
     """A client of an emulator that serves Pipelines (validated against the real CRD)."""
     k8s_emulator.register_crd(CRD)
+    k8s_emulator.register_crd(TEMPLATE_CRD)
     assert k8s_emulator.url is not None
     async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True)) as client:
         yield client

@@ -15,20 +15,21 @@ from typing import Any
 import jsonschema
 
 from kubesteps.pipeline import cel
-from kubesteps.pipeline.crd import crd
+from kubesteps.pipeline.crd import crd, template_crd
 from kubesteps.pipeline.issues import format_path
 
 
 @cache
-def openapi_schema() -> dict[str, Any]:
-    """The openAPIV3Schema of the generated CRD."""
-    schema: dict[str, Any] = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def openapi_schema(kind: str = "Pipeline") -> dict[str, Any]:
+    """The openAPIV3Schema of the generated CRD of ``kind`` (Pipeline, PipelineTemplate)."""
+    definition = crd() if kind == "Pipeline" else template_crd()
+    schema: dict[str, Any] = definition["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schema
 
 
 @cache
-def _strict_validator() -> jsonschema.Draft7Validator:
-    schema = copy.deepcopy(openapi_schema())
+def _strict_validator(kind: str = "Pipeline") -> jsonschema.Draft7Validator:
+    schema = copy.deepcopy(openapi_schema(kind))
     _refuse_unknown_fields(schema)
     jsonschema.Draft7Validator.check_schema(schema)
     return jsonschema.Draft7Validator(schema)
@@ -45,11 +46,12 @@ def _refuse_unknown_fields(node: dict[str, Any]) -> None:
 
 def schema_errors(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     """(path, message) for everything the CRD schema refuses in ``manifest``."""
+    kind = "PipelineTemplate" if manifest.get("kind") == "PipelineTemplate" else "Pipeline"
     errors = [
         (format_path(error.absolute_path), error.message)
-        for error in _strict_validator().iter_errors(manifest)
+        for error in _strict_validator(kind).iter_errors(manifest)
     ]
-    errors.extend(_rule_errors(openapi_schema(), manifest, ()))
+    errors.extend(_rule_errors(openapi_schema(kind), manifest, ()))
     return errors
 
 

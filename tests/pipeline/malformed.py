@@ -304,7 +304,8 @@ MALFORMED: list[Malformed] = [
         pipeline(delay("first", group={"steps": [delay("inner")]})),
         Expect(
             "spec.steps[0]",
-            "exactly one of action, parallel, group, forEach, switch; found: action, group",
+            "exactly one of action, parallel, group, forEach, switch, uses; found: action, "
+            "group",
         ),
         Expect("spec.steps[0]", "exactly one of action, parallel, group, forEach"),
     ),

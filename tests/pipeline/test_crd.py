@@ -36,6 +36,19 @@ def test_the_committed_crd_is_the_generated_one() -> None:
     )
 
 
+def test_the_committed_template_crd_is_the_generated_one() -> None:
+    committed = ROOT / "crds" / "pipelinetemplates.kubesteps.dev.yaml"
+    chart = ROOT / "charts" / "kubesteps" / "crds" / "pipelinetemplates.kubesteps.dev.yaml"
+    assert committed.read_text() == crd_yaml("PipelineTemplate"), "run `make crd`"
+    assert chart.read_text() == committed.read_text(), "run `make crd`"
+
+
+def test_the_template_crd_refuses_a_template_without_steps() -> None:
+    template = {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
+                "metadata": {"name": "t"}, "spec": {"steps": []}}
+    assert schema_errors(template) == [("spec.steps", "[] should be non-empty")]
+
+
 def test_generation_is_deterministic() -> None:
     assert crd_yaml() == crd_yaml()
 

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 import yaml
 
-from kubesteps.pipeline.validate import validate
+from kubesteps.pipeline.validate import templates_in, validate, validate_template
 
 from .crd_schema import schema_errors
 
@@ -37,7 +37,12 @@ def test_an_example_says_what_it_shows_and_where_it_runs(path: pathlib.Path) -> 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
 def test_an_example_validates(path: pathlib.Path) -> None:
     for manifest in yaml.safe_load_all(path.read_text()):
-        result = validate(manifest)
+        if manifest["kind"] == "PipelineTemplate":
+            checked = validate_template(manifest)
+            assert not isinstance(checked, list), [str(error) for error in checked]
+            continue
+        templates, _ = templates_in(list(yaml.safe_load_all(path.read_text())))
+        result = validate(manifest, {name: t for (_, name), t in templates.items()} or None)
         assert not isinstance(result, list), [str(error) for error in result]
 
 

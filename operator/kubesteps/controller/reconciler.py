@@ -43,13 +43,20 @@ from kubesteps.keepers.conditions import (
     status_digest,
     summarize,
 )
-from kubesteps.kube.client import KubeClient
+from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.status import ObjectRef, StatusWriter
 from kubesteps.pipeline import runs
 from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan
-from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import SpecError, prepare, problems_message, pruned_fields
+from kubesteps.pipeline.model import API_VERSION, Pipeline
+from kubesteps.pipeline.template import TEMPLATE_KIND, PipelineTemplate, template_names
+from kubesteps.pipeline.validate import (
+    SpecError,
+    prepare,
+    problems_message,
+    pruned_fields,
+    validate_template,
+)
 from kubesteps.telemetry.metrics import OperatorMetrics
 
 log = logging.getLogger("kubesteps.controller")
@@ -104,6 +111,8 @@ class _Verdict:
     cleaned: bool = True  # False: a Job that should be gone could not be deleted
 
 
+# Seconds until a Pipeline whose templates are missing or invalid looks at them again.
+TEMPLATE_RECHECK = 30.0
 # Seconds until a pass looks again for a Job it could not delete.
 CLEANUP_RETRY = 10.0
 # How long the last look at the steps at work may take, once spec.timeout is over.
@@ -208,9 +217,14 @@ class Reconciler:
     async def _pass(self, body: Mapping[str, Any]) -> PassResult:
         client = self._client()
         writer = self._status_store(body, client)
-        prepared = self._prepare(body)
+        templates = await self._templates(body, client)
+        prepared = templates if isinstance(templates, list) else self._prepare(body, templates)
         if isinstance(prepared, list):
-            return await self._invalid(body, writer, client, prepared)
+            result = await self._invalid(body, writer, client, prepared)
+            if templates is None:
+                return result
+            # A template may be created or fixed meanwhile: nothing else would say so.
+            return replace(result, delay=TEMPLATE_RECHECK)
         pipeline, plan = prepared
         now = self.clock()
         meta = body.get("metadata") or {}
@@ -232,6 +246,8 @@ class Reconciler:
         )
         if decision.reset_failed:
             decision.run = decision.run.restart()  # its finally steps run again at the end
+        if plan.templates and (decision.started or not decision.run.templates):
+            decision.run = replace(decision.run, templates=dict(plan.templates))
         run = decision.run
         removals = {v.annotation: v.raw for v in (*decision.acted, *decision.replayed,
                                                   *(idle.verb for idle in decision.idle))}
@@ -628,24 +644,58 @@ class Reconciler:
             on_write=self.metrics.observe_status_write if self.metrics else None,
         )
 
-    def _prepare(self, body: Mapping[str, Any]) -> tuple[Pipeline, Plan] | list[SpecError]:
+    async def _templates(
+        self, body: Mapping[str, Any], client: KubeClient | None
+    ) -> dict[str, PipelineTemplate] | list[SpecError] | None:
+        """The PipelineTemplates the Pipeline's uses steps name, as stored now (None: it
+        uses none); or why they cannot be read. One that is missing is left out: the
+        spec's check says so, naming the step."""
+        spec = body.get("spec")
+        names = template_names(spec) if isinstance(spec, Mapping) else []
+        if not names:
+            return None
+        if client is None:
+            return [SpecError("spec", "the Pipeline uses PipelineTemplates, and this "
+                                      "operator has no API to read them from")]
+        namespace = str((body.get("metadata") or {}).get("namespace") or "default")
+        found: dict[str, PipelineTemplate] = {}
+        for name in names:
+            try:
+                stored = await client.get(API_VERSION, TEMPLATE_KIND, name, namespace)
+            except ApiError as error:
+                return [SpecError("spec", f"cannot read PipelineTemplate {name!r}: {error}")]
+            if stored is None:
+                continue
+            checked = validate_template(stored)
+            if isinstance(checked, list):
+                return [SpecError("spec", f"PipelineTemplate {name!r} is invalid: "
+                                          f"{problems_message(checked)}")]
+            found[name] = checked
+        return found
+
+    def _prepare(
+        self, body: Mapping[str, Any], templates: dict[str, PipelineTemplate] | None = None
+    ) -> tuple[Pipeline, Plan] | list[SpecError]:
         """The validated spec and its engine steps, or what is wrong with the spec.
 
         Both depend only on the spec (and, through build-time templates, on labels and
-        annotations), so they are worked out once per version of those, not every pass.
+        annotations, and on the templates its uses steps expand), so they are worked out
+        once per version of those, not every pass.
         """
         meta = body.get("metadata", {})
         own = {k: v for k, v in (meta.get("annotations") or {}).items()
                if not k.startswith(_KOPF_ANNOTATIONS)}
+        versions = sorted((name, t.resource_version) for name, t in (templates or {}).items())
         key = (
             str(meta.get("uid") or meta.get("name")), int(meta.get("generation") or 0),
-            json.dumps([meta.get("labels"), own], sort_keys=True),
+            json.dumps([meta.get("labels"), own, versions], sort_keys=True),
         )
         prepared = self._plans.get(key)
         if prepared is not None:
             self._plans.move_to_end(key)
             return prepared
-        checked = prepare(dict(body))  # what `kubesteps validate` checks, the same way
+        # What `kubesteps validate` checks, the same way.
+        checked = prepare(dict(body), templates)
         prepared = checked if isinstance(checked, list) else (checked.pipeline, checked.plan)
         self._warn_pruned(body)
         self._plans[key] = prepared

@@ -29,8 +29,9 @@ from kubesteps.controller.operator import Connection, build_registry, settings_h
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.conditions import find
 from kubesteps.local.runner import step_label
-from kubesteps.pipeline.crd import crd
+from kubesteps.pipeline.crd import crd, template_crd
 from kubesteps.pipeline.model import API_VERSION
+from kubesteps.pipeline.template import TEMPLATE_KIND
 
 Echo = Callable[[str], None]
 _MARKER = re.compile(r"^#\s*kubesteps-demo:\s*(skip|approve)\s*(.*)$", re.MULTILINE)
@@ -61,10 +62,11 @@ def load_examples(directory: Path, echo: Echo) -> list[Example]:
             echo(f"skipping {path.name}: {skip[0]}")
             continue
         for document in yaml.safe_load_all(text):
-            if isinstance(document, dict) and document.get("kind") == "Pipeline":
+            if isinstance(document, dict) and document.get("kind") in ("Pipeline", TEMPLATE_KIND):
                 approve = [step.strip() for verb, step in markers if verb == "approve"]
                 examples.append(Example(path, document, approve))
-    return examples
+    # The templates first: a Pipeline that uses one finds it at its first pass.
+    return sorted(examples, key=lambda example: example.manifest["kind"] != TEMPLATE_KIND)
 
 
 async def run_demo(directory: Path, *, budget: float = 90.0, echo: Echo = print) -> bool:
@@ -88,6 +90,7 @@ async def _demo(directory: Path, budget: float, echo: Echo) -> bool:
         raise ValueError(f"no example Pipelines in {directory}")
     emulator = Emulator()
     emulator.register_crd(crd())
+    emulator.register_crd(template_crd())
     async with emulator.serving() as url, KubeClient(Credentials(server=url, insecure=True)) as api:
         echo(f"Kubernetes API emulator at {url}; starting the operator")
         connection = Connection(kopf.ConnectionInfo(server=url, insecure=True))
@@ -96,8 +99,10 @@ async def _demo(directory: Path, budget: float, echo: Echo) -> bool:
                                 settings_hook=lambda s: settings_hook(s, {})):
             for example in examples:
                 await api.create(example.manifest)
-                echo(f"applied {example.path.name}: pipeline/{example.name}")
-            bodies = await _watch(api, examples, budget, echo)
+                kind = example.manifest["kind"].lower()
+                echo(f"applied {example.path.name}: {kind}/{example.name}")
+            pipelines = [e for e in examples if e.manifest["kind"] == "Pipeline"]
+            bodies = await _watch(api, pipelines, budget, echo)
     echo("")
     echo(summary_table(list(bodies.values())))
     return all(_ready(body) == "True" for body in bodies.values())

@@ -51,11 +51,16 @@ class LocalResult:
 
 
 @contextlib.asynccontextmanager
-async def embedded_api(namespaces: Iterable[str] = ()) -> AsyncIterator[KubeClient]:
-    """An in-process Kubernetes API emulator, with ``namespaces``, and a client for it."""
+async def embedded_api(
+    namespaces: Iterable[str] = (), templates: Sequence[Mapping[str, Any]] = ()
+) -> AsyncIterator[KubeClient]:
+    """An in-process Kubernetes API emulator, with ``namespaces`` and the PipelineTemplates
+    ``templates``, and a client for it."""
+    from kubesteps.pipeline.crd import template_crd
     from kubesteps.testing.emulator import Emulator
 
     emulator = Emulator()
+    emulator.register_crd(template_crd())
     async with emulator.serving() as url, KubeClient(Credentials(server=url, insecure=True)) as c:
         # On a cluster a Pipeline's namespace exists (the Pipeline lives in it), and its
         # steps apply objects there: the emulator knows only the default namespaces.
@@ -66,6 +71,10 @@ async def embedded_api(namespaces: Iterable[str] = ()) -> AsyncIterator[KubeClie
             except ApiError as error:
                 if error.status != 409:
                     raise
+        for template in templates:
+            await c.create({**template, "metadata": {
+                **template["metadata"],
+                "namespace": template["metadata"].get("namespace") or "default"}})
         yield c
 
 
@@ -84,15 +93,17 @@ async def run_pipelines(
     budget: float = 60.0,
     echo: Echo = print,
     kube: KubeClient | None = None,
+    templates: Sequence[Mapping[str, Any]] = (),
 ) -> list[LocalResult]:
-    """Reconcile every manifest until it settles or ``budget`` seconds have passed."""
+    """Reconcile every manifest until it settles or ``budget`` seconds have passed; the
+    PipelineTemplates ``templates`` are there for their uses steps."""
     objects = LocalObjects(database)
     try:
         async with contextlib.AsyncExitStack() as stack:
             if kube is None:
                 kube = await stack.enter_async_context(embedded_api(
-                    (m.get("metadata") or {}).get("namespace") or "default" for m in manifests
-                ))
+                    ((m.get("metadata") or {}).get("namespace") or "default"
+                     for m in (*manifests, *templates)), templates))
             client = kube
 
             def observe(body: Mapping[str, Any], old: StepState | None, new: StepState) -> None:

@@ -36,6 +36,7 @@ from kubesteps.pipeline import cel
 from kubesteps.pipeline import model as m
 from kubesteps.pipeline.runs import Run, work_hash
 from kubesteps.pipeline.semantics import MAX_FOREACH_ITEMS
+from kubesteps.pipeline.template import PipelineTemplate, template_params
 
 PASS_KEY = "kubesteps.pass"
 
@@ -93,7 +94,34 @@ class PassContext:
             variables[cel.FINALLY_VARIABLE] = cel.to_cel(dict(self.final))
         if item:
             variables.update(item)
+            local = variables.pop(LOCAL_KEY, None)
+            if isinstance(local, Local):
+                variables["params"] = local.cel_params()
+                steps = self._steps
+                variables["steps"] = cel.to_cel({
+                    **steps, **{name: steps[key] for name in local.names
+                                if (key := cel.to_cel(local.prefix + name)) in steps}})
         return variables
+
+
+LOCAL_KEY = "kubesteps.local"
+
+
+@dataclass
+class Local:
+    """What the CEL of a template's steps sees instead of the Pipeline's: the template's
+    params, and its own steps by their names in the template (``steps.build`` is the step
+    ``<the using step>-build``)."""
+
+    params: Mapping[str, Any]
+    prefix: str
+    names: tuple[str, ...]
+    _cel: Any = field(default=None, init=False, repr=False)
+
+    def cel_params(self) -> Any:
+        if self._cel is None:
+            self._cel = cel.to_cel(dict(self.params))
+        return self._cel
 
 
 def params_of(pipeline: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,6 +166,8 @@ class Plan:
     finally_names: frozenset[str] = frozenset()
     # How many top-level (and finally) steps run at once when their needs make a graph.
     max_concurrency: int | None = None
+    # The PipelineTemplates the uses steps expanded: name -> resourceVersion.
+    templates: Mapping[str, str] = field(default_factory=dict)
 
     def is_final(self, name: str) -> bool:
         """Whether a state name is a finally step's (or generated from one)."""
@@ -169,13 +199,22 @@ def _declared(name: str, names: Mapping[str, str]) -> str:
     return ""
 
 
-def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
-    """Build the engine steps for ``spec`` (``pipeline`` renders static templates)."""
+def build(
+    spec: m.PipelineSpec,
+    pipeline: Mapping[str, Any],
+    templates: Mapping[str, PipelineTemplate] | None = None,
+) -> Plan:
+    """Build the engine steps for ``spec`` (``pipeline`` renders static templates; the
+    ``uses`` steps expand to the steps of ``templates``, checked by ``check_uses``)."""
     conditions: dict[str, str] = {}
     keep: set[str] = set()
     actions: dict[str, str] = {}
     shown: dict[str, str] = {}
     static_vars = {"self": pipeline, "steps": {}, "params": params_of(pipeline)}
+    locals_: dict[str, Local] = {}
+    versions: dict[str, str] = {}
+    if templates is not None:
+        spec = _expand(spec, templates, static_vars, locals_, versions)
 
     def visit(step: m.StepBase, side_by_side: str | None) -> None:
         if isinstance(step, m.Step):
@@ -194,10 +233,11 @@ def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
     for top in (*spec.steps, *spec.finally_):
         visit(top, None)
     steps = tuple(
-        _step(s, s.name, f"spec.steps[{i}]", None, static_vars) for i, s in enumerate(spec.steps)
+        _step(s, s.name, f"spec.steps[{i}]", None, static_vars, locals_=locals_)
+        for i, s in enumerate(spec.steps)
     )
     finally_steps = tuple(
-        _step(s, s.name, f"spec.finally[{i}]", None, static_vars)
+        _step(s, s.name, f"spec.finally[{i}]", None, static_vars, locals_=locals_)
         for i, s in enumerate(spec.finally_)
     )
     final: set[str] = set()
@@ -212,7 +252,7 @@ def build(spec: m.PipelineSpec, pipeline: Mapping[str, Any]) -> Plan:
         gather(top)
     spec_hash = work_hash(spec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
     return Plan(steps, conditions, frozenset(keep), actions, spec_hash, shown, finally_steps,
-                frozenset(final), spec.max_concurrency)
+                frozenset(final), spec.max_concurrency, versions)
 
 
 def _step(
@@ -222,7 +262,12 @@ def _step(
     item: Mapping[str, Any] | None,
     static_vars: Mapping[str, Any],
     suffix: str = "",
+    *,
+    locals_: Mapping[str, Local] | None = None,
 ) -> Step:
+    local = (locals_ or {}).get(spec.name) if isinstance(spec, m.Step) else None
+    # A uses step, expanded: the steps in it see the template's scope.
+    child_item = item if local is None else {**(item or {}), LOCAL_KEY: local}
     options: dict[str, Any] = {
         "name": name,
         "state": State(),
@@ -254,15 +299,16 @@ def _step(
     if spec.parallel is not None:
         return ParallelSteps(
             steps=[_step(c, c.name + suffix, f"{path}.parallel.steps[{i}]", item, static_vars,
-                         suffix) for i, c in enumerate(spec.parallel.steps)],
+                         suffix, locals_=locals_) for i, c in enumerate(spec.parallel.steps)],
             max_concurrency=spec.parallel.max_concurrency,
             fail_fast=spec.parallel.fail_fast,
             **options,
         )
     if spec.group is not None:
         return GroupedSteps(
-            steps=[_step(c, c.name + suffix, f"{path}.group.steps[{i}]", item, static_vars,
-                         suffix) for i, c in enumerate(spec.group.steps)],
+            steps=[_step(c, c.name + suffix, f"{path}.group.steps[{i}]", child_item,
+                         static_vars, suffix, locals_=locals_)
+                   for i, c in enumerate(spec.group.steps)],
             max_concurrency=spec.group.max_concurrency,
             **options,
         )
@@ -273,14 +319,15 @@ def _step(
             where = f"{path}.switch.steps[{i}]"
             cases.append(Case(
                 step=_step(branch.model_copy(update={"when": []}), branch.name + suffix,
-                           where, item, static_vars, suffix),
+                           where, item, static_vars, suffix, locals_=locals_),
                 when=[_predicate(expr, f"{where}.when[{j}]", item)
                       for j, expr in enumerate(branch.when)],
             ))
         return SwitchSteps(cases=cases, **options)
     assert spec.for_each is not None
     return DynamicStep(
-        generate=_for_each(spec.for_each, name, path, static_vars, suffix), **options
+        generate=_for_each(spec.for_each, name, path, static_vars, suffix, item, locals_),
+        **options,
     )
 
 
@@ -341,11 +388,12 @@ def item_label(value: Any) -> str:
 
 
 def _for_each(
-    spec: m.ForEachSpec, name: str, path: str, static_vars: Mapping[str, Any], suffix: str
+    spec: m.ForEachSpec, name: str, path: str, static_vars: Mapping[str, Any], suffix: str,
+    outer: Mapping[str, Any] | None, locals_: Mapping[str, Local] | None,
 ) -> Callable[[StepContext], Awaitable[Sequence[Step]]]:
     async def generate(ctx: StepContext) -> Sequence[Step]:
         context = _pass(ctx)
-        variables = context.variables()
+        variables = context.variables(outer)
         try:
             items = cel.evaluate_list(spec.items, variables, path=f"{path}.forEach.items")
         except cel.CelError as error:
@@ -362,7 +410,8 @@ def _for_each(
         children = [
             # Steps nested in the template are named per item too (``check-0``, ``check-1``).
             _step(spec.step, f"{name}-{index}", f"{path}.forEach.step",
-                  {spec.as_: value, cel.FOREACH_INDEX: index}, static_vars, f"{suffix}-{index}")
+                  {**(outer or {}), spec.as_: value, cel.FOREACH_INDEX: index}, static_vars,
+                  f"{suffix}-{index}", locals_=locals_)
             for index, value in enumerate(items)
         ]
         return [
@@ -373,3 +422,65 @@ def _for_each(
         ]
 
     return generate
+
+
+def _expand(
+    spec: m.PipelineSpec,
+    templates: Mapping[str, PipelineTemplate],
+    static_vars: Mapping[str, Any],
+    locals_: dict[str, Local],
+    versions: dict[str, str],
+) -> m.PipelineSpec:
+    """``spec`` with every uses step a group of its template's steps, renamed
+    ``<the using step>-<their name>``; ``locals_`` gets each such group's CEL scope and
+    ``versions`` the resourceVersion of each template expanded."""
+
+    def expand(step: m.StepBase) -> Any:
+        if step.uses is not None and isinstance(step, m.Step):
+            template = templates[step.uses.template]
+            versions[template.name] = template.resource_version
+            prefix = f"{step.name}-"
+            names = tuple(_names_in(template.spec.steps))
+            locals_[step.name] = Local(
+                template_params(template, step.uses.params, static_vars,
+                                path=f"{step.name}.uses.params"), prefix, names)
+            group = m.GroupSpec.model_construct(
+                steps=[_renamed(s, prefix) for s in template.spec.steps], max_concurrency=10)
+            return step.model_copy(update={"uses": None, "group": group})
+        return _map_children(step, expand)
+
+    return spec.model_copy(update={
+        "steps": [expand(s) for s in spec.steps],
+        "finally_": [expand(s) for s in spec.finally_],
+    })
+
+
+def _names_in(steps: Sequence[m.StepBase]) -> list[str]:
+    names: list[str] = []
+    for step in steps:
+        if isinstance(step, m.Step):
+            names.append(step.name)
+        names.extend(_names_in(step.children))
+    return names
+
+
+def _renamed(step: m.StepBase, prefix: str) -> Any:
+    update: dict[str, Any] = {}
+    if isinstance(step, m.Step):
+        update["name"] = prefix + step.name
+        update["needs"] = [n.model_copy(update={"step": prefix + n.step}) for n in step.needs]
+    renamed = step.model_copy(update=update)
+    return _map_children(renamed, lambda child: _renamed(child, prefix))
+
+
+def _map_children(step: m.StepBase, change: Callable[[m.StepBase], Any]) -> Any:
+    """``step`` with ``change`` applied to the steps directly inside it."""
+    for field_name in ("parallel", "group", "switch"):
+        container = getattr(step, field_name)
+        if container is not None:
+            inner = container.model_copy(update={"steps": [change(s) for s in container.steps]})
+            return step.model_copy(update={field_name: inner})
+    if step.for_each is not None:
+        each = step.for_each.model_copy(update={"step": change(step.for_each.step)})
+        return step.model_copy(update={"for_each": each})
+    return step

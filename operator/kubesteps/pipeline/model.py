@@ -58,7 +58,7 @@ MAX_EXPRESSION_LENGTH = 2048
 
 CelExpression = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXPRESSION_LENGTH)]
 
-_STEP_KINDS = ("action", "parallel", "group", "forEach", "switch")
+_STEP_KINDS = ("action", "parallel", "group", "forEach", "switch", "uses")
 MAX_SWITCH_CASES = 16
 MAX_FINALLY_STEPS = 20
 MAX_PARAMS = 64
@@ -340,6 +340,14 @@ def _sequential_option_conflicts(step: Any) -> list[tuple[tuple[str, ...], str]]
     return found
 
 
+# Any JSON value; typed as such for the CRD (a structural schema allows one untyped node
+# when unknown fields are kept).
+ParamValue = Annotated[
+    pydantic.JsonValue,
+    WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True}),
+]
+
+
 NeedPhase = Literal["Succeeded", "Failed", "Skipped", "Finished"]
 
 
@@ -376,6 +384,26 @@ NeedRef = Annotated[
 ]
 
 
+class UsesSpec(BaseModel):
+    """Run a PipelineTemplate's steps here, as a group, with values for its params."""
+
+    model_config = SPEC_CONFIG
+
+    template: Annotated[str, StringConstraints(max_length=253,
+                                               pattern=DNS1123_SUBDOMAIN_PATTERN)] = Field(
+        description="The name of a PipelineTemplate in the Pipeline's namespace."
+    )
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict,
+        max_length=MAX_PARAMS,
+        description=(
+            "Values for the template's params (name -> any JSON value; ${ } templates may "
+            "read the Pipeline's params and self). Params left out take the template's "
+            "default; one without a default must be given."
+        ),
+    )
+
+
 class StepBase(BaseModel):
     """What every step has, named or not: options plus exactly one step kind."""
 
@@ -387,7 +415,8 @@ class StepBase(BaseModel):
                     "rule": " + ".join(f"(has(self.{kind}) ? 1 : 0)" for kind in _STEP_KINDS)
                     + " == 1",
                     "message": (
-                        "a step needs exactly one of action, parallel, group, forEach, switch"
+                        "a step needs exactly one of action, parallel, group, forEach, switch, "
+                        "uses"
                     ),
                 },
                 {
@@ -452,6 +481,10 @@ class StepBase(BaseModel):
     switch: SwitchSpec | None = Field(
         default=None, description="Branches of which exactly one runs (or none)."
     )
+    uses: UsesSpec | None = Field(
+        default=None,
+        description="A PipelineTemplate's steps, run as a group (named <step>-<their name>).",
+    )
 
     @property
     def kind(self) -> str:
@@ -469,7 +502,7 @@ class StepBase(BaseModel):
             return [self.for_each.step]
         if self.switch is not None:
             return list(self.switch.steps)
-        return []
+        return []  # an action, or a template's steps: known once the template is read
 
     def _kind_value(self, kind: str) -> object:
         return {
@@ -478,6 +511,7 @@ class StepBase(BaseModel):
             "group": self.group,
             "forEach": self.for_each,
             "switch": self.switch,
+            "uses": self.uses,
         }[kind]
 
     @model_validator(mode="wrap")
@@ -495,8 +529,8 @@ def _kind_issues(model: type[StepBase], data: Any) -> list[Issue]:
     if len(present) != 1:
         found = ", ".join(present) if present else "none"
         issues.append(Issue(
-            (), "a step needs exactly one of action, parallel, group, forEach, switch; found: "
-                f"{found}"
+            (), "a step needs exactly one of action, parallel, group, forEach, switch, uses; "
+                f"found: {found}"
         ))
     if raw.get("with") is not None and raw.get("action") is None:
         issues.append(Issue(("with",), "only allowed together with action"))
@@ -566,12 +600,6 @@ class Metadata(BaseModel):
     namespace: str | None = Field(default=None, max_length=63, pattern=DNS1123_SUBDOMAIN_PATTERN)
 
 
-# Any JSON value; typed as such for the CRD (a structural schema allows one untyped node
-# when unknown fields are kept).
-ParamValue = Annotated[
-    pydantic.JsonValue,
-    WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True}),
-]
 
 
 class Param(BaseModel):

@@ -105,6 +105,8 @@ class Run:
     # How the main steps ended, once they did, while the finally steps run (and after).
     ending: Ending | None = None
     finally_done: bool = False
+    # The PipelineTemplates its uses steps expanded: name -> resourceVersion.
+    templates: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -189,6 +191,8 @@ class Run:
             "message": self.message or None,
             "ending": self.ending.to_status() if self.ending is not None else None,
             "finallyDone": True if self.finally_done else None,
+            "templates": [{"name": name, "resourceVersion": version}
+                          for name, version in sorted(self.templates.items())] or None,
         }
         status.update({key: value for key, value in optional.items() if value is not None})
         return status
@@ -238,6 +242,9 @@ class Run:
             message=str(status.get("message") or ""),
             ending=Ending.from_status(status.get("ending")),
             finally_done=bool(status.get("finallyDone")),
+            templates={str(t["name"]): str(t.get("resourceVersion") or "")
+                       for t in status.get("templates") or []
+                       if isinstance(t, Mapping) and t.get("name")},
         )
 
 

@@ -217,6 +217,9 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
         re.compile(rf"^{re.escape(owner)}-[0-9]+(-|$)") for owner in _for_each_names(visits)
     ]
     generated.extend(_repeated_name(name, repeats) for name, repeats in _repeated(visits))
+    # A uses step runs a template's steps as <its name>-<theirs>: known once it is read.
+    generated.extend(re.compile(rf"^{re.escape(visit.name)}-") for visit in visits
+                     if visit.name and visit.step.get("uses") is not None)
 
     def is_step(name: str) -> bool:
         return name in names or any(pattern.match(name) for pattern in generated)

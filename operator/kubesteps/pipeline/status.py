@@ -150,6 +150,17 @@ class ScheduleStatus(BaseModel):
     )
 
 
+class UsedTemplate(BaseModel):
+    """A PipelineTemplate a run expanded."""
+
+    model_config = _STATUS_CONFIG
+
+    name: Annotated[str, StringConstraints(max_length=253)]
+    resource_version: Annotated[str, StringConstraints(max_length=64)] = Field(
+        description="The template's resourceVersion when the run expanded it."
+    )
+
+
 class RunStatus(BaseModel):
     """The run the step records belong to."""
 
@@ -190,6 +201,10 @@ class RunStatus(BaseModel):
         description="How the steps ended, once they did: what the finally steps see as run.",
     )
     finally_done: bool | None = Field(default=None, description="The finally steps are done.")
+    templates: list[UsedTemplate] | None = Field(
+        default=None, max_length=64,
+        description="The PipelineTemplates the run's uses steps expanded, at which version.",
+    )
 
 
 class HistoryEntry(BaseModel):

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubesteps.engine import StepsEngine
-from kubesteps.pipeline.build import Plan, build
+from kubesteps.pipeline.build import Plan, build, params_of
 from kubesteps.pipeline.cel import CelError
 from kubesteps.pipeline.issues import (
     Loc,
@@ -32,6 +32,7 @@ from kubesteps.pipeline.issues import (
 )
 from kubesteps.pipeline.model import API_VERSION, KIND, Pipeline
 from kubesteps.pipeline.suggest import closest
+from kubesteps.pipeline.template import TEMPLATE_KIND, PipelineTemplate, check_uses, uses_of
 from kubesteps.pipeline.types import PATTERN_DESCRIPTIONS
 
 MAX_MANIFEST_BYTES = 256 * 1024
@@ -62,21 +63,46 @@ class Prepared:
     plan: Plan
 
 
-def validate(manifest: Any) -> Pipeline | list[SpecError]:
+def validate(
+    manifest: Any, templates: Mapping[str, PipelineTemplate] | None = None
+) -> Pipeline | list[SpecError]:
     """The parsed ``Pipeline``, or every problem of ``manifest`` (see ``prepare``)."""
-    prepared = prepare(manifest)
+    prepared = prepare(manifest, templates)
     return prepared if isinstance(prepared, list) else prepared.pipeline
 
 
-def prepare(manifest: Any) -> Prepared | list[SpecError]:
+def prepare(
+    manifest: Any, templates: Mapping[str, PipelineTemplate] | None = None
+) -> Prepared | list[SpecError]:
     """Check ``manifest`` (a dict, as loaded from YAML or read from the API) completely and
-    build its engine steps; or say everything that is wrong with it."""
+    build its engine steps; or say everything that is wrong with it.
+
+    ``templates``: the PipelineTemplates of the Pipeline's namespace by name, for its uses
+    steps; without them, a Pipeline that uses one cannot be checked completely, and says
+    so (one problem per template)."""
     parsed = _parse(manifest)
     if isinstance(parsed, list):
         return _sorted(manifest, parsed)
+    stored = _as_stored(manifest)
+    spec = manifest["spec"]
+    uses = uses_of(spec)
+    if uses and templates is None:
+        return _sorted(manifest, [
+            SpecError(format_path(("spec", *use.loc, "uses", "template")),
+                      f"uses PipelineTemplate {use.template!r}, which cannot be read here: "
+                      "give the templates (kubesteps validate --templates DIR, or in the same "
+                      "file) or check against a cluster (--cluster)")
+            for use in {use.template: use for use in reversed(uses)}.values()
+        ])
+    if uses and templates is not None:
+        static_vars = {"self": stored, "steps": {}, "params": params_of(stored)}
+        issues = check_uses(spec, templates, static_vars, parsed.metadata.namespace or "default")
+        if issues:
+            return _sorted(manifest, [SpecError(format_path(("spec", *i.loc)), i.message)
+                                      for i in issues])
     try:
-        plan = build(parsed.spec, _as_stored(manifest))
-        StepsEngine(plan.steps)  # the engine's own definition checks
+        plan = build(parsed.spec, stored, templates if uses else None)
+        StepsEngine(plan.steps, max_concurrency=plan.max_concurrency)  # the engine's checks
     except CelError as error:  # a static template no value can fill
         found = SpecError(error.path, f"{error.message} in CEL expression {error.expression!r}")
         return _sorted(manifest, [found])
@@ -254,3 +280,41 @@ def step_at(manifest: Any, path: str) -> str | None:
                 isinstance(node.get("name"), str):
             found = node["name"]
     return found
+
+
+def validate_template(manifest: Any) -> PipelineTemplate | list[SpecError]:
+    """The parsed ``PipelineTemplate``, or every problem of ``manifest``."""
+    if not isinstance(manifest, Mapping):
+        return [SpecError("", "a PipelineTemplate manifest must be an object, got "
+                              f"{type(manifest).__name__}")]
+    try:
+        return PipelineTemplate.model_validate(dict(manifest))
+    except ValidationError as error:
+        found = [
+            SpecError(format_path(issue.loc), issue.message)
+            for issue in issues_from_validation_error(
+                error,
+                allowed_fields=lambda loc: fields_at(PipelineTemplate, loc),
+                pattern_descriptions=PATTERN_DESCRIPTIONS,
+            )
+        ]
+        return _sorted(manifest, found)
+
+
+def templates_in(documents: list[Any]) -> tuple[dict[tuple[str, str], PipelineTemplate],
+                                                  list[tuple[str, list[SpecError]]]]:
+    """The valid PipelineTemplates among ``documents`` by (namespace, name), and the
+    problems of the invalid ones (by name)."""
+    found: dict[tuple[str, str], PipelineTemplate] = {}
+    problems: list[tuple[str, list[SpecError]]] = []
+    for document in documents:
+        if not (isinstance(document, Mapping) and document.get("kind") == TEMPLATE_KIND):
+            continue
+        checked = validate_template(document)
+        if isinstance(checked, list):
+            meta = document.get("metadata")
+            name = meta.get("name") if isinstance(meta, Mapping) else None
+            problems.append((str(name or "<no name>"), checked))
+        else:
+            found[(checked.metadata.namespace or "default", checked.name)] = checked
+    return found, problems
