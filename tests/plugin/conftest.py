@@ -88,4 +88,6 @@ def kubectl(kubectl_binary: Path, kubeconfig: Path, tmp_path: Path, api: KubeCli
 
 
 def manifest(name: str) -> dict[str, object]:
-    return dict(yaml.safe_load((ROOT / "examples" / name).read_text()))
+    """The Pipeline of an example (a file may hold PipelineTemplates too)."""
+    documents = yaml.safe_load_all((ROOT / "examples" / name).read_text())
+    return dict(next(doc for doc in documents if doc.get("kind") == "Pipeline"))

@@ -5,7 +5,9 @@ after them; a group (and a parallel step) is a subgraph; a forEach is one node t
 its item expression; a switch is a diamond with one labelled edge per branch (``default``
 for a branch without ``when``); the finally steps are a lane of their own, reached by a
 dotted edge from wherever the steps end. ``needs`` (when a step declares it) draws the
-step's edges from the steps it needs instead of from the step before it. Given a live
+step's edges from the steps it needs instead of from the step before it (dotted, and
+labelled with the phase, for a need of a phase other than Succeeded); a uses step is one
+node that names its template. Given a live
 Pipeline (a status), nodes carry their phase and the renderers colour them.
 """
 
@@ -136,42 +138,52 @@ def _steps(value: Any) -> list[Mapping[str, Any]]:
     return [step for step in value if isinstance(step, Mapping) and step.get("name")]
 
 
-def _needs(step: Mapping[str, Any]) -> list[str]:
+def _needs(step: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The steps a step needs, with the phase each must end in (Succeeded by default)."""
     needs = step.get("needs")
     if isinstance(needs, str):
-        return [needs]
-    if isinstance(needs, Sequence):
-        return [str(n) for n in needs]
-    return []
+        needs = [needs]
+    found = []
+    for need in needs if isinstance(needs, Sequence) else []:
+        if isinstance(need, str):
+            found.append((need, "Succeeded"))
+        elif isinstance(need, Mapping) and isinstance(need.get("step"), str):
+            found.append((need["step"], str(need.get("phase") or "Succeeded")))
+    return found
 
 
 def _sequence(builder: _Builder, steps: list[Mapping[str, Any]], view: PipelineView) -> _Part:
-    """Steps in order: each one's entries follow the previous one's exits; a step with
-    ``needs`` follows the steps it names instead."""
+    """Steps in order: each one's entries follow the previous one's exits. A list in which
+    a step has ``needs`` is a graph: a step follows the steps it needs (the edge labelled
+    with the phase asked for, when not Succeeded), and one without needs starts the list."""
     result = _Part(entries=[], exits=[])
-    previous: list[str] | None = None
     parts: dict[str, _Part] = {}
-    needed: set[str] = set()
-    dag = any(_needs(step) for step in steps)
     for step in steps:
         part = _step(builder, step, view)
         parts[str(step["name"])] = part
         result.members += part.members
-        needs = [n for n in _needs(step) if n in parts]
-        if needs:
-            for need in needs:
-                builder.link(parts[need].exits, part.entries)
-                needed.add(need)
-        elif previous is not None and not dag:
-            builder.link(previous, part.entries)
-        if previous is None or (dag and not needs):
-            result.entries += part.entries
-        previous = part.exits
-    if dag:
-        result.exits = [e for name, part in parts.items() if name not in needed
-                        for e in part.exits]
-    else:
+    if not any(_needs(step) for step in steps):
+        previous: list[str] | None = None
+        for part in parts.values():
+            if previous is None:
+                result.entries += part.entries
+            else:
+                builder.link(previous, part.entries)
+            previous = part.exits
         result.exits = previous or []
+        return result
+    needed: set[str] = set()
+    for step in steps:
+        part = parts[str(step["name"])]
+        needs = [(name, phase) for name, phase in _needs(step) if name in parts]
+        for name, phase in needs:
+            label = "" if phase == "Succeeded" else phase.lower()
+            builder.link(parts[name].exits, part.entries, label=label,
+                         dotted=phase != "Succeeded")
+            needed.add(name)
+        if not needs:
+            result.entries += part.entries
+    result.exits = [e for name, part in parts.items() if name not in needed for e in part.exits]
     return result
 
 
@@ -225,7 +237,10 @@ def _step(builder: _Builder, step: Mapping[str, Any], view: PipelineView) -> _Pa
             part.exits = [decision]
         return part
     action = step.get("action")
+    uses = step.get("uses")
     label = f"{name}<br/>{action}" if action else name
+    if isinstance(uses, Mapping):
+        label = f"{name}<br/>uses: {one_line(str(uses.get('template') or ''), 60)}"
     node = builder.add(name, label)
     return _Part([node], [node], members=[node])
 
