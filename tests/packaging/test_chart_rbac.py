@@ -24,9 +24,11 @@ def triples(group: str, resource: str, *verbs: str) -> set[Triple]:
 # Job's Pods (results, why it does not start) and their logs. Jobs: the `job` action lists
 # a step's Jobs and creates one; the operator deletes those a timed-out attempt, a
 # cancelled or a superseded run left.
-# Secrets: the `http` action reads the one a step names ...
+# Secrets: the `http` action reads the one a step names. A `pipeline` step creates its child
+# Pipeline; a uses step reads its PipelineTemplate with GET ...
 NAMESPACED_NEEDS = (
-    triples("kubesteps.dev", "pipelines", "get", "list", "watch", "patch")
+    triples("kubesteps.dev", "pipelines", "get", "list", "watch", "patch", "create")
+    | triples("kubesteps.dev", "pipelinetemplates", "get")
     | triples("kubesteps.dev", "pipelines/status", "patch")
     | triples("kubesteps.dev", "pipelines/finalizers", "update")
     | triples("", "events", "create", "list")
@@ -46,10 +48,13 @@ LEASE_NEEDS = triples("coordination.k8s.io", "leases", "get", "create", "patch")
 PIPELINE_EDIT = triples(
     "kubesteps.dev", "pipelines",
     "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
-) | triples("kubesteps.dev", "pipelines/status", "get", "list", "watch")
+) | triples("kubesteps.dev", "pipelines/status", "get", "list", "watch") | triples(
+    "kubesteps.dev", "pipelinetemplates",
+    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+)
 PIPELINE_VIEW = triples("kubesteps.dev", "pipelines", "get", "list", "watch") | triples(
     "kubesteps.dev", "pipelines/status", "get", "list", "watch"
-)
+) | triples("kubesteps.dev", "pipelinetemplates", "get", "list", "watch")
 
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 

@@ -58,9 +58,15 @@ The operator's rules on namespaced resources: the same list serves the ClusterRo
 (all namespaces) and each namespace's Role, so the two modes cannot drift apart.
 */}}
 {{- define "kubesteps.namespacedRules" -}}
+# A pipeline step creates its child Pipeline (in the parent's namespace, owned by it) and
+# passes a cancel or retry on to it with an annotation.
 - apiGroups: ["kubesteps.dev"]
   resources: ["pipelines"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch", "create"]
+# A uses step expands a PipelineTemplate of the Pipeline's namespace, read at each pass.
+- apiGroups: ["kubesteps.dev"]
+  resources: ["pipelinetemplates"]
+  verbs: ["get"]
 # Status is written with merge patches only, and read with the Pipeline itself.
 - apiGroups: ["kubesteps.dev"]
   resources: ["pipelines/status"]
