@@ -667,15 +667,66 @@ class PythonParams(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class PipelineParams(BaseModel):
+    """``pipeline``: run another Pipeline as a child and wait for its run to settle.
+
+    Exactly one of ``template`` (a child made from a PipelineTemplate), ``spec`` (a child
+    with this spec) or ``ref`` (an existing Pipeline, not owned: a new run of it).
+    """
+
+    model_config = SPEC_CONFIG
+
+    template: DnsSubdomain | None = Field(
+        default=None, description="A PipelineTemplate of the namespace: the child runs its steps.")
+    spec: dict[str, Any] | None = Field(
+        default=None, description="The child's spec, as a Pipeline's (steps, params...).")
+    ref: DnsSubdomain | None = Field(
+        default=None, description="An existing Pipeline of the namespace to run (not owned).")
+    params: dict[str, Any] = Field(
+        default_factory=dict, max_length=64,
+        description="Values for the child's params (the template's, or those of spec.params).")
+    name: DnsSubdomain | None = Field(
+        default=None,
+        description="The child's name (default <pipeline>-<step>-<run number>); not with ref.")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        issues = []
+        if not isinstance(data, cls) and isinstance(data, Mapping):
+            raw = raw_fields(cls, data)
+            given = [key for key in ("template", "spec", "ref") if raw.get(key) is not None]
+            if len(given) != 1:
+                issues.append(Issue((), "give exactly one of template, spec or ref; found: "
+                                        + (", ".join(given) or "none")))
+            if raw.get("ref") is not None and raw.get("name") is not None:
+                issues.append(Issue(("name",), "not with ref: ref names the Pipeline"))
+        return with_issues("PipelineParams", data, handler, issues)
+
+
 ACTION_PARAMS: dict[str, type[BaseModel]] = {
     "apply": ApplyParams,
     "approval": ApprovalParams,
     "delay": DelayParams,
     "http": HttpParams,
     "job": JobParams,
+    "pipeline": PipelineParams,
     "python": PythonParams,
     "waitFor": WaitForParams,
 }
+
+
+# Parameters passed on as written, ${ } and all: they are another Pipeline's, whose own
+# templates its own runs fill in.
+UNRENDERED: dict[str, frozenset[str]] = {"pipeline": frozenset({"spec"})}
+
+
+def rendered_part(action: str, params: Mapping[str, Any]) -> tuple[dict[str, Any],
+                                                                   dict[str, Any]]:
+    """``params`` split into what the step renders and what it passes on as written."""
+    kept = UNRENDERED.get(action, frozenset())
+    return ({k: v for k, v in params.items() if k not in kept},
+            {k: v for k, v in params.items() if k in kept})
 
 
 def approval_annotation(step_name: str) -> str:

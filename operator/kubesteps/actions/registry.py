@@ -18,6 +18,7 @@ from kubesteps.actions.delay import DelayAction
 from kubesteps.actions.http import HttpAction
 from kubesteps.actions.job import JobAction
 from kubesteps.actions.params import ACTION_PARAMS, unknown_action
+from kubesteps.actions.pipeline import PipelineAction
 from kubesteps.actions.python import FUNCTIONS, PythonAction, PythonFunction
 from kubesteps.actions.wait_for import WaitForAction
 from kubesteps.engine import PermanentError
@@ -40,6 +41,7 @@ def builtin_actions() -> Mapping[str, Action]:
         DelayAction(),
         HttpAction(),
         JobAction(),
+        PipelineAction(),
         PythonAction(),
         WaitForAction(),
     ]

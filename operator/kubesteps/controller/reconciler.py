@@ -19,6 +19,7 @@ from typing import Any
 from opentelemetry import trace
 
 from kubesteps.actions.job import stop_jobs
+from kubesteps.actions.pipeline import cancel_children
 from kubesteps.controller import lifecycle, scheduling
 from kubesteps.engine import (
     Outcome,
@@ -270,9 +271,11 @@ class Reconciler:
         try:
             if decision.ended:  # a run was superseded: the Jobs it started have no use now
                 cleaned &= await self._stop_jobs(view, client, keep_run=run.number)
+                cleaned &= await self._cancel_children(view, plan, client, run.number)
             if decision.stop:
                 await keeper.stop_unfinished("Cancelled", f"run {run.id} was cancelled")
                 cleaned &= await self._stop_jobs(view, client)
+                cleaned &= await self._cancel_children(view, plan, client)
             if decision.reset_failed:
                 keeper.reset_failed()
                 keeper.forget(plan.finally_names)
@@ -470,6 +473,7 @@ class Reconciler:
         message = runs.timeout_message(format_duration(pipeline.spec.timeout), ran)
         stopped = await keeper.stop_unfinished("TimedOut", message)
         cleaned = await self._stop_jobs(body, client) if stopped or plan.uses("job") else True
+        cleaned &= await self._cancel_children(body, plan, client)
         step = outcome.step or (stopped[-1] if stopped else "")
         run = run.settle(runs.FAILED, self.clock(), reason="TimedOut", step=step or "",
                          message=message)
@@ -740,6 +744,24 @@ class Reconciler:
         for job in stopped:
             self._emit(body, "JobDeleted", f"{run}: deleted Job {job}: no step waits for it",
                        warning=False)
+        return True
+
+    async def _cancel_children(
+        self, body: Mapping[str, Any], plan: Plan, client: KubeClient | None,
+        keep_run: int | None = None,
+    ) -> bool:
+        """Cancel the runs of the child Pipelines (pipeline steps) of every run of this one
+        but ``keep_run``; False when that failed, so the pass comes back for them."""
+        if client is None or not plan.uses("pipeline"):
+            return True
+        run = ((body.get("status") or {}).get("run") or {}).get("id") or "the run"
+        try:
+            await cancel_children(client, body, keep_run=keep_run,
+                                  reason=f"{run}-cancelled")
+        except ApiError as error:
+            log.warning("could not cancel the children of %s: %s",
+                        body.get("metadata", {}).get("name"), error)
+            return False
         return True
 
     async def _remove_annotations(

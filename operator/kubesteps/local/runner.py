@@ -56,10 +56,12 @@ async def embedded_api(
 ) -> AsyncIterator[KubeClient]:
     """An in-process Kubernetes API emulator, with ``namespaces`` and the PipelineTemplates
     ``templates``, and a client for it."""
-    from kubesteps.pipeline.crd import template_crd
+    from kubesteps.pipeline.crd import crd, template_crd
     from kubesteps.testing.emulator import Emulator
 
     emulator = Emulator()
+    # PipelineTemplates for uses steps; Pipelines for the children pipeline steps create.
+    emulator.register_crd(crd())
     emulator.register_crd(template_crd())
     async with emulator.serving() as url, KubeClient(Credentials(server=url, insecure=True)) as c:
         # On a cluster a Pipeline's namespace exists (the Pipeline lives in it), and its
@@ -116,11 +118,37 @@ async def run_pipelines(
                 observer=observe,
             )
             deadline = time.monotonic() + budget
-            return list(await asyncio.gather(*(
-                _settle(objects, reconciler, manifest, deadline) for manifest in manifests
-            )))
+            children = asyncio.ensure_future(_children(
+                Reconciler(lambda: client, observer=observe), client, deadline))
+            try:
+                return list(await asyncio.gather(*(
+                    _settle(objects, reconciler, manifest, deadline) for manifest in manifests
+                )))
+            finally:
+                children.cancel()
+                await asyncio.gather(children, return_exceptions=True)
     finally:
         objects.close()
+
+
+async def _children(reconciler: Reconciler, client: KubeClient, deadline: float) -> None:
+    """Reconcile the Pipelines that pipeline steps created in the embedded API (children
+    live there, not in the state file), as the operator would: again when one changed (a
+    cancel or retry passed on to it) or its requeue is due."""
+    seen: dict[str, str] = {}
+    due: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        for child in await client.list("kubesteps.dev/v1alpha1", "Pipeline"):
+            meta = child["metadata"]
+            key = f"{meta.get('namespace')}/{meta['name']}"
+            if seen.get(key) == meta.get("resourceVersion") and \
+                    due.get(key, float("inf")) > time.monotonic():
+                continue
+            result = await reconciler.reconcile(child)
+            seen[key] = result.resource_version or str(meta.get("resourceVersion"))
+            due[key] = time.monotonic() + (result.delay if result.delay is not None
+                                           else float("inf"))
+        await asyncio.sleep(0.05)
 
 
 async def _settle(

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from kubesteps.actions.base import ActionContext, Outputs
+from kubesteps.actions.params import rendered_part
 from kubesteps.actions.registry import run_action
 from kubesteps.engine import (
     Case,
@@ -358,12 +359,15 @@ def _predicate(
 def _action(
     action: str, params: Mapping[str, Any], path: str, item: Mapping[str, Any] | None
 ) -> Callable[[StepContext], Any]:
+    renderable, as_written = rendered_part(action, params)
+
     async def run(ctx: StepContext) -> Outputs:
         context = _pass(ctx)
         try:
-            rendered = cel.render(dict(params), context.variables(item), path=path)
+            rendered = cel.render(renderable, context.variables(item), path=path)
         except cel.CelError as error:
             raise PermanentError(str(error)) from error
+        rendered = {**rendered, **as_written}
         keep = context.keep
         action_context = ActionContext(
             step=ctx, pipeline=context.pipeline, kube=context.kube, clock=context.clock,

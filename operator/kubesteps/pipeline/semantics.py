@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from kubesteps.actions.params import (
     MAX_APPROVAL_STEP_NAME,
     approval_annotation,
+    rendered_part,
     validate_params,
 )
 from kubesteps.engine.steps import find_cycle
@@ -230,7 +231,9 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
         issues.extend(_step_expressions(visit, context))
         action, params = visit.step.action, visit.step.get("with")
         if action is not None and (params is None or isinstance(params, Mapping)):
-            rendered, problems = _constants_rendered(params, (*visit.loc, "with"))
+            renderable, as_written = rendered_part(action, params or {})
+            rendered, problems = _constants_rendered(renderable, (*visit.loc, "with"))
+            rendered = {**(rendered or {}), **as_written}
             issues.extend(problems)
             issues.extend(validate_params(action, rendered, loc=visit.loc))
     return issues
@@ -543,6 +546,8 @@ def _step_expressions(visit: _Visit, names: _Names) -> list[Issue]:
                 )
             )
     params = step.get("with")
+    if isinstance(params, Mapping) and step.action is not None:
+        params, _ = rendered_part(step.action, params)
     if params is not None:
         issues.extend(_check_templates(params, (*visit.loc, "with"), visit, names))
     if step.partition_key is not None:
