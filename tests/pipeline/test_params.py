@@ -33,6 +33,7 @@ def test_every_built_in_action_has_a_parameter_model() -> None:
         "delay",
         "http",
         "job",
+        "pipeline",
         "python",
         "waitFor",
     ]
@@ -44,7 +45,7 @@ def test_an_unknown_action_lists_the_known_ones() -> None:
         (
             "spec.steps[2].action",
             "unknown action 'shell'; known actions: apply, approval, delay, http, job, "
-            "python, waitFor",
+            "pipeline, python, waitFor",
         )
     ]
 
