@@ -183,3 +183,61 @@ def test_the_validate_example_of_the_spec_reference_prints_what_it_shows(
 
     assert result.exit_code == 1
     assert result.output.splitlines() == shown.group(1).splitlines()
+
+
+def _uses(template: str) -> dict[str, object]:
+    return pipeline({"name": "t", "uses": {"template": template}})
+
+
+TEMPLATE = {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
+            "metadata": {"name": "steps", "namespace": "default"},
+            "spec": {"steps": [delay("one")]}}
+
+
+def test_validate_takes_templates_from_the_same_file(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path / "both.yaml", TEMPLATE, _uses("steps"))
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"OK {path} PipelineTemplate/steps", f"OK {path} demo"]
+
+
+def test_validate_takes_templates_from_a_directory(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "templates").mkdir()
+    _write(tmp_path / "templates" / "t.yaml", TEMPLATE)
+    path = _write(tmp_path / "p.yaml", _uses("step"))
+
+    result = CliRunner().invoke(main, ["validate", str(path), "--templates",
+                                       str(tmp_path / "templates")])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}: Pipeline/demo: spec.steps[0].uses.template: no PipelineTemplate 'step' in "
+        "namespace 'default' (there are: steps) — did you mean 'steps'? [step 't']"]
+
+
+def test_validate_says_when_it_cannot_read_the_templates(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path / "p.yaml", _uses("steps"))
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 1
+    assert "which cannot be read here" in result.output
+
+
+def test_run_runs_a_template_from_the_same_file(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path / "both.yaml", TEMPLATE, _uses("steps"))
+
+    result = CliRunner().invoke(main, ["run", str(path), "--state", str(tmp_path / "s.db"),
+                                       "--budget", "20"])
+
+    assert result.exit_code == 0, result.output
+    assert "t-one" in result.output
+
+
+def test_crd_prints_the_template_crd() -> None:
+    result = CliRunner().invoke(main, ["crd", "--kind", "PipelineTemplate"])
+
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.output)["spec"]["names"]["kind"] == "PipelineTemplate"

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import SpecError, validate
+from kubesteps.pipeline.template import PipelineTemplate
+from kubesteps.pipeline.validate import SpecError, validate, validate_template
 
 from .malformed import delay, pipeline
 
@@ -444,3 +445,116 @@ def test_the_authoring_fields_are_checked_with_the_field_named(
                 "metadata": {"name": "demo", "namespace": "default"}, "spec": spec}
 
     assert expected in _errors(manifest)
+
+
+# -- needs ----------------------------------------------------------------------------------
+
+
+def test_needs_that_form_a_cycle_are_refused_naming_the_cycle() -> None:
+    manifest = pipeline(delay("a", needs=["c"]), delay("b", needs=["a"]), delay("c", needs=["b"]))
+
+    assert _errors(manifest) == [
+        "spec.steps[0].needs: the needs form a cycle: a -> c -> b -> a; a step cannot wait, "
+        "directly or through others, for itself [step 'a']"
+    ]
+
+
+def test_needs_name_steps_of_the_same_list() -> None:
+    manifest = pipeline(
+        delay("a"),
+        delay("b", needs=["inner", "aa", {"step": "a", "phase": "Done"}]),
+        {"name": "g", "group": {"steps": [delay("inner", needs=["a"])]}},
+    )
+
+    assert _errors(manifest) == [
+        "spec.steps[1].needs[0]: step 'inner' is not in this list (it is at "
+        "spec.steps[2].group.steps[0]); needs name steps of the same list only [step 'b']",
+        "spec.steps[1].needs[1]: no step of this list is named 'aa' — did you mean 'a'? "
+        "[step 'b']",
+        "spec.steps[1].needs[2].phase: must be one of 'Succeeded', 'Failed', 'Skipped' or "
+        "'Finished'; got a string ('Done') [step 'b']",
+        "spec.steps[2].group.steps[0].needs[0]: step 'a' is not in this list (it is at "
+        "spec.steps[0]); needs name steps of the same list only [step 'inner']",
+    ]
+
+
+def test_needs_are_refused_where_steps_run_side_by_side_and_with_finish_on_success() -> None:
+    manifest = pipeline(
+        delay("a", finishOnSuccess=True),
+        delay("b", needs=["a"]),
+        {"name": "p", "parallel": {"steps": [delay("x"), delay("y", needs=["x"])]}},
+    )
+
+    assert _errors(manifest) == [
+        "spec.steps[0].finishOnSuccess: not allowed in a list whose steps have needs: it runs "
+        "as a graph, so there are no later steps to skip [step 'a']",
+        "spec.steps[2].parallel.steps[1].needs: only allowed on steps of spec.steps, "
+        "spec.finally or a group: the sub-steps of parallel run side by side already "
+        "[step 'y']",
+    ]
+
+
+# -- uses -----------------------------------------------------------------------------------
+
+
+def _template(**spec: Any) -> PipelineTemplate:
+    checked = validate_template({
+        "apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
+        "metadata": {"name": "deploy", "namespace": "default"},
+        "spec": {"params": [{"name": "target", "enum": ["staging", "production"]},
+                            {"name": "replicas", "value": 2}],
+                 "steps": [delay("check"), delay("roll-out", needs=["check"])], **spec},
+    })
+    assert isinstance(checked, PipelineTemplate), checked
+    return checked
+
+
+def test_a_use_is_checked_against_its_template() -> None:
+    manifest = pipeline(
+        {"name": "a", "uses": {"template": "deplo"}},
+        {"name": "b", "uses": {"template": "deploy", "params": {"targt": 1, "target": "x"}}},
+        delay("c-check"),
+        {"name": "c", "uses": {"template": "deploy", "params": {"target": "staging"}}},
+    )
+
+    result = validate(manifest, {"deploy": _template()})
+
+    assert isinstance(result, list)
+    assert [str(e) for e in result] == [
+        "spec.steps[0].uses.template: no PipelineTemplate 'deplo' in namespace 'default' "
+        "(there are: deploy) — did you mean 'deploy'? [step 'a']",
+        "spec.steps[1].uses.params.target: \"x\" is not one of the values template 'deploy' "
+        "allows: \"staging\", \"production\" [step 'b']",
+        "spec.steps[1].uses.params.targt: template 'deploy' has no param 'targt' (it has: "
+        "target, replicas) — did you mean 'target'? [step 'b']",
+        "spec.steps[3].name: step 'c-check' of template 'deploy' clashes with step 'c-check' "
+        "at spec.steps[2]; rename one [step 'c']",
+    ]
+
+
+def test_a_use_without_its_templates_says_they_cannot_be_read() -> None:
+    manifest = pipeline({"name": "a", "uses": {"template": "deploy"}})
+
+    assert _errors(manifest) == [
+        "spec.steps[0].uses.template: uses PipelineTemplate 'deploy', which cannot be read "
+        "here: give the templates (kubesteps validate --templates DIR, or in the same file) "
+        "or check against a cluster (--cluster) [step 'a']"
+    ]
+
+
+def test_a_template_is_checked_on_its_own() -> None:
+    checked = validate_template({
+        "apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
+        "metadata": {"name": "t"},
+        "spec": {"steps": [delay("a", condition="Done"),
+                           {"name": "b", "uses": {"template": "other"}},
+                           delay("c", when=["params.nope == 1"])]},
+    })
+
+    assert isinstance(checked, list)
+    messages = [str(e) for e in checked]
+    assert "spec.steps[0].condition: not allowed in a template: every use of it would write " \
+           "the same condition; set condition on the step that uses it [step 'a']" in messages
+    assert "spec.steps[1].uses: not allowed in a template: templates do not nest (use the " \
+           "steps of the other one here) [step 'b']" in messages
+    assert any(m.startswith("spec.steps[2].when[0]: refers to params.nope") for m in messages)
