@@ -104,23 +104,49 @@ def test_the_examples_folder_is_what_the_next_test_covers() -> None:
     assert {"hello.yaml", "job.yaml", "approval.yaml"} <= set(EXAMPLE_FILES)
 
 
+def _documents(path: str, namespace: str) -> list[dict[str, Any]]:
+    """Every object of an example file (PipelineTemplates first), in ``namespace``."""
+    documents = [d for d in yaml.safe_load_all((EXAMPLES / path).read_text()) if d]
+    for document in documents:
+        document["metadata"]["namespace"] = namespace
+    return documents
+
+
+def test_the_template_crd_is_established_with_its_schema_unchanged(
+    control_plane: ControlPlane,
+) -> None:
+    name = "pipelinetemplates.kubesteps.dev"
+    body = control_plane.request(
+        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    conditions = {c["type"]: c["status"] for c in body["status"]["conditions"]}
+    assert conditions["Established"] == "True"
+    assert "NonStructuralSchema" not in conditions
+    ours = yaml.safe_load((REPO / "crds" / f"{name}.yaml").read_text())
+    assert body["spec"]["versions"][0]["schema"] == ours["spec"]["versions"][0]["schema"]
+    assert body["status"]["acceptedNames"]["shortNames"] == ["kplt"]
+
+
 @pytest.mark.parametrize("path", EXAMPLE_FILES)
 def test_every_example_applies_with_plain_kubectl_apply(
     control_plane: ControlPlane, namespace: str, path: str
 ) -> None:
-    manifest = _example(path, namespace)
+    documents = _documents(path, namespace)
+    shown = [f"{d['kind'].lower()}.kubesteps.dev/{d['metadata']['name']}" for d in documents]
+    manifest = documents[-1]
     name = manifest["metadata"]["name"]
 
-    created = apply(control_plane, manifest)
-    assert created.stdout.strip() == f"pipeline.kubesteps.dev/{name} created", created.stderr
+    created = apply(control_plane, documents)
+    assert created.stdout.strip().splitlines() == [f"{s} created" for s in shown], \
+        created.stderr
     assert "Warning" not in created.stderr, created.stderr  # no unknown field was pruned
-    again = apply(control_plane, manifest)
-    assert again.stdout.strip() == f"pipeline.kubesteps.dev/{name} unchanged"
+    again = apply(control_plane, documents)
+    assert again.stdout.strip().splitlines() == [f"{s} unchanged" for s in shown]
     # Server-side apply too (the field manager takes over the fields kubectl apply set).
     server_side = control_plane.kubectl(
         "apply", "--server-side", "--force-conflicts", "-f", "-",
-        stdin=yaml.safe_dump(manifest))
-    assert server_side.stdout.strip() == f"pipeline.kubesteps.dev/{name} serverside-applied"
+        stdin=yaml.safe_dump_all(documents))
+    assert server_side.stdout.strip().splitlines() == \
+        [f"{s} serverside-applied" for s in shown]
 
     stored = control_plane.request(
         "GET", f"{PIPELINES}/namespaces/{namespace}/pipelines/{name}")
