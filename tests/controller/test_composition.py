@@ -153,6 +153,23 @@ async def test_a_template_edit_that_changes_the_work_starts_the_next_run(
     assert calls.counts == {"t-one": 2, "t-two": 1}
 
 
+async def test_a_new_default_of_a_template_param_is_a_change_of_the_work(
+    api: KubeClient, reconciler: Reconciler, fetch: Fetch
+) -> None:
+    await api.create(template("greet", [greet("hi", "${ params.who }")],
+                              params=[{"name": "who", "value": "Ann"}]))
+    await api.create(pipeline("greeted", [{"name": "t", "uses": {"template": "greet"}}]))
+    await reconcile(reconciler, fetch, "greeted")
+
+    await api.patch(API, "PipelineTemplate", "greet", "default",
+                    {"spec": {"params": [{"name": "who", "value": "Bob"}]}})
+    await reconcile(reconciler, fetch, "greeted")
+
+    body = await fetch("greeted")
+    assert run_of(body)["number"] == 2
+    assert record(body, "t-hi")["outputs"]["who"] == "Bob"
+
+
 async def test_a_missing_template_is_an_invalid_spec_looked_at_again(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:

@@ -251,7 +251,10 @@ def build(
 
     for top in spec.finally_:
         gather(top)
-    spec_hash = work_hash(spec.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    work = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if locals_:  # what each use's params are, defaults included, is part of the work too
+        work["templateParams"] = {name: dict(local.params) for name, local in locals_.items()}
+    spec_hash = work_hash(work)
     return Plan(steps, conditions, frozenset(keep), actions, spec_hash, shown, finally_steps,
                 frozenset(final), spec.max_concurrency, versions)
 
