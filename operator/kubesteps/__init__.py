@@ -5,6 +5,7 @@ Everything a library user needs is importable from here; nothing here imports Ku
 
 from __future__ import annotations
 
+from kubesteps._version import __version__
 from kubesteps.engine import (
     AbortedByPredicate,
     Case,
@@ -49,8 +50,6 @@ from kubesteps.engine import (
     step_succeeded,
 )
 from kubesteps.keepers.sqlite import SQLiteStateKeeper
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AbortedByPredicate",

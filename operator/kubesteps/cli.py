@@ -9,7 +9,7 @@ from typing import Any
 import click
 import yaml
 
-from kubesteps import __version__
+from kubesteps._version import __version__
 
 DEBUG_ENV = "KUBESTEPS_DEBUG"
 
@@ -279,7 +279,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
     """Run the operator: reconcile Pipelines in the cluster of the current credentials."""
     import asyncio
 
-    from kubesteps.controller.operator import OperatorConfig, PortInUse
+    from kubesteps.controller.operator import NoCredentials, OperatorConfig, PortInUse
     from kubesteps.controller.operator import run as run_operator
 
     if all_namespaces and namespaces:
@@ -304,6 +304,8 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
         asyncio.run(run_operator(config))
     except PortInUse as error:
         raise click.ClickException(error.strerror or str(error)) from None
+    except NoCredentials as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()

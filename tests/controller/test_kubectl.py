@@ -17,6 +17,8 @@ from kubesteps.kube.client import KubeClient
 
 from .conftest import API, ROOT
 
+pytestmark = pytest.mark.slow  # each test starts processes
+
 KUBECTL = shutil.which("kubectl")
 
 

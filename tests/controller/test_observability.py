@@ -143,6 +143,7 @@ def documented_span_attributes() -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize(("protocol", "transport"), [("grpc", "grpc"), ("http/protobuf", "http")])
+@pytest.mark.slow
 async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_logs(
     api: KubeClient, k8s_emulator: Emulator, kubeconfig: Path, fetch: Fetch, tmp_path: Path,
     receiver: OtlpReceiver, protocol: str, transport: str,

@@ -112,7 +112,7 @@ class KubeClient:
         self.sleep = sleep
         self.on_error = on_error
         # Fresh credentials when the server answers 401: projected service-account tokens
-        # rotate (about hourly). Called in the event loop, so it must be quick.
+        # rotate (about hourly), plugin tokens expire. Called in a worker thread (it may block).
         self.refresh = refresh
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -417,7 +417,8 @@ class KubeClient:
         assert self.refresh is not None
         async with self._renewal_lock:
             if self._session is refused:
-                self.credentials = self.refresh()
+                # In a worker thread: resolving may run a credential plugin.
+                self.credentials = await asyncio.to_thread(self.refresh)
                 # Requests still in flight on the old session end within the timeout, so it
                 # is closed at the next renewal (an hour or so later), or with the client.
                 if self._retired is not None:

@@ -25,7 +25,7 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,8 +209,12 @@ class Emulator:
         bookmark_interval: float = 60.0,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        tokens: Iterable[str] | None = None,
     ) -> None:
         self.store = Store(history_size=history_size)
+        # With tokens, only requests bearing one of them are served (401 otherwise), as a real
+        # server checks credentials; a test may change the set (a rotation). None: any.
+        self.tokens: set[str] | None = None if tokens is None else set(tokens)
         self.discovery = Discovery()
         self.api = Api(self.store, self.discovery, clock=clock, rng=rng)
         self.requests = RequestCounter()
@@ -358,6 +362,8 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
+            if self.tokens is not None:
+                self._authenticate(request)
             return await self._route(request)
         except ApiError as error:
             return _error_response(error)
@@ -368,6 +374,13 @@ class Emulator:
             return _error_response(ApiError(
                 "InternalError", f"Internal error occurred: the kubesteps emulator failed on "
                 f"this request ({type(error).__name__}); its log has the traceback"))
+
+    def _authenticate(self, request: web.Request) -> None:
+        assert self.tokens is not None
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token not in self.tokens:
+            self.requests.record("unauthorized", "")
+            raise ApiError("Unauthorized", "Unauthorized")
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         parts = [part for part in request.path.split("/") if part]

@@ -10,6 +10,7 @@ server would list, with the same field paths (``spec.steps[0].name``).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -147,6 +148,25 @@ class _Rule:
     transition: bool
 
 
+# A test suite registers the same CRD in hundreds of fresh emulators: checking a schema and
+# parsing its CEL rules (most of the cost) are done once per process for each distinct one.
+_META_VALIDATOR = jsonschema.Draft4Validator(jsonschema.Draft4Validator.META_SCHEMA)
+_CEL = celpy.Environment()
+
+
+@functools.lru_cache(maxsize=64)
+def _schema_problem(schema_json: str) -> str | None:
+    """The first reason a (JSON-encoded) schema is not a valid one, or None."""
+    error = next(iter(_META_VALIDATOR.iter_errors(json.loads(schema_json))), None)
+    return None if error is None else error.message
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str) -> Any:
+    """A CEL expression's syntax tree (the interpreter only reads it, so it can be shared)."""
+    return _CEL.compile(source)
+
+
 @dataclass
 class _Context:
     unknown: list[str] = field(default_factory=list)
@@ -159,13 +179,12 @@ class SchemaValidator:
         self.kind = kind
         self.group = group
         self.schema = schema
-        self._json_validator = jsonschema.Draft4Validator(to_json_schema(schema))
-        self._cel = celpy.Environment()
+        json_schema = to_json_schema(schema)
+        self._json_validator = jsonschema.Draft4Validator(json_schema)
         self._rules: dict[int, list[_Rule]] = {}
-        errors = list(jsonschema.Draft4Validator(jsonschema.Draft4Validator.META_SCHEMA)
-                      .iter_errors(to_json_schema(schema)))
-        if errors:
-            raise ApiError("Invalid", f"openAPIV3Schema is not a valid schema: {errors[0].message}")
+        problem = _schema_problem(json.dumps(json_schema, sort_keys=True))
+        if problem is not None:
+            raise ApiError("Invalid", f"openAPIV3Schema is not a valid schema: {problem}")
         self._compile(schema, "openAPIV3Schema")
 
     def _compile(self, node: JSON, path: str) -> None:
@@ -197,7 +216,7 @@ class SchemaValidator:
 
     def _program(self, source: str, where: str) -> Any:
         try:
-            return self._cel.program(self._cel.compile(source))
+            return _CEL.program(_parsed(source))
         except Exception as exc:  # celpy raises parser-specific exception types
             raise ApiError("Invalid", f"{where}: Invalid value: {source!r}: compilation failed:"
                                       f" {exc}") from exc
