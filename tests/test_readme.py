@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import validate
+from kubesteps.plan.validate import validate
 
 from . import console
 

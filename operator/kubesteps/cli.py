@@ -103,8 +103,8 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
     line per problem, every problem at once; other kinds of objects are reported as
     skipped. Exits 1 if any Pipeline (or file) is invalid.
     """
-    from kubesteps.pipeline.validate import addressed
-    from kubesteps.pipeline.validate import validate as validate_manifest
+    from kubesteps.plan.validate import addressed
+    from kubesteps.plan.validate import validate as validate_manifest
 
     failed = False
     for path in _yaml_files(paths):
@@ -167,8 +167,8 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 
     from kubesteps.local.runner import outputs_table, run_pipelines, table
     from kubesteps.pipeline.suggest import did_you_mean
-    from kubesteps.pipeline.validate import addressed
-    from kubesteps.pipeline.validate import validate as validate_manifest
+    from kubesteps.plan.validate import addressed
+    from kubesteps.plan.validate import validate as validate_manifest
 
     echo = (lambda _: None) if quiet else click.echo
     overrides = _param_overrides(params)

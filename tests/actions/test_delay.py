@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubesteps.engine import OutcomeKind, StepStatus
-from kubesteps.pipeline.validate import validate
+from kubesteps.plan.validate import validate
 
 from .conftest import FakeClock, RunFactory
 

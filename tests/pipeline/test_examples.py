@@ -7,7 +7,7 @@ import pathlib
 import pytest
 import yaml
 
-from kubesteps.pipeline.validate import validate
+from kubesteps.plan.validate import validate
 
 from .crd_schema import schema_errors
 

@@ -47,9 +47,9 @@ from kubesteps.kube.client import KubeClient
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.status import ObjectRef, StatusWriter
 from kubesteps.pipeline import runs
-from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan
 from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import SpecError, prepare, problems_message, pruned_fields
+from kubesteps.plan.build import PASS_KEY, PassContext, Plan
+from kubesteps.plan.validate import SpecError, prepare, problems_message, pruned_fields
 from kubesteps.telemetry.metrics import OperatorMetrics
 
 log = logging.getLogger("kubesteps.controller")

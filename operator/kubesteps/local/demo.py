@@ -24,13 +24,13 @@ from typing import Any
 import kopf
 import yaml
 
-from kubesteps.actions.params import approval_annotation
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.conditions import find
 from kubesteps.local.runner import step_label
 from kubesteps.pipeline.crd import crd
 from kubesteps.pipeline.model import API_VERSION
+from kubesteps.pipeline.params import approval_annotation
 
 Echo = Callable[[str], None]
 _MARKER = re.compile(r"^#\s*kubesteps-demo:\s*(skip|approve)\s*(.*)$", re.MULTILINE)

@@ -5,7 +5,7 @@ Checks that relate fields (one kind per step, bounds between durations) and thos
 the whole tree (unique names, CEL, action parameters, nesting depth) run in wrap
 validators that read the data as written, before and whatever pydantic's field checks
 find, so every problem is reported at once and a parsed ``Pipeline`` is always a valid
-one; ``kubesteps.pipeline.validate.prepare`` gives them as readable errors.
+one; ``kubesteps.plan.validate.prepare`` gives them as readable errors.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pydantic import (
 )
 from pydantic.config import JsonDict, JsonValue
 
-from kubesteps.actions.params import known_actions
 from kubesteps.pipeline import semantics
 from kubesteps.pipeline.durations import DurationError, parse_duration
 from kubesteps.pipeline.issues import Issue, raw_fields, with_issues
+from kubesteps.pipeline.params import known_actions
 from kubesteps.pipeline.runs import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
 from kubesteps.pipeline.types import (
     ACTION_NAME_PATTERN,
