@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubesteps.actions.registry import register_python, unregister_python
 from kubesteps.controller.operator import Connection
 from kubesteps.controller.reconciler import Reconciler
-from kubesteps.keepers import conditions
+from kubesteps.keepers import status_keeper
 from kubesteps.kube.client import ApiError, Credentials, KubeClient, api_verb
 from kubesteps.kube.conditions import find
 from kubesteps.kube.events import EventRecorder
@@ -262,7 +262,8 @@ def keeper_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExport
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(conditions, "tracer", provider.get_tracer("kubesteps.keepers.conditions"))
+    monkeypatch.setattr(status_keeper, "tracer",
+                        provider.get_tracer("kubesteps.keepers.status_keeper"))
     yield exporter
     provider.shutdown()
 

@@ -495,8 +495,8 @@ async def test_an_invalid_spec_keeps_the_records_a_later_fix_needs(
 async def test_a_running_write_never_lands_after_the_final_one(
     api: KubeClient, fetch: Fetch, k8s_emulator: Emulator
 ) -> None:
-    from kubesteps.keepers.conditions import ConditionsKeeper, Summary
-    from kubesteps.kube.status import ObjectRef, StatusWriter
+    from kubesteps.keepers.status_keeper import ConditionsKeeper, Summary
+    from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 
     await api.create(pipeline("ordered", [python_step("one")]))
     body = await fetch("ordered")
@@ -558,7 +558,7 @@ async def test_a_foreach_over_too_many_items_fails_naming_the_limit(
 
 
 def test_the_keepers_limits_are_the_crds() -> None:
-    from kubesteps.keepers.conditions import MAX_MESSAGE, MAX_RECORDS
+    from kubesteps.keepers.status_keeper import MAX_MESSAGE, MAX_RECORDS
     from kubesteps.pipeline.status import MAX_STEP_MESSAGE, MAX_STEP_RECORDS
 
     assert (MAX_RECORDS, MAX_MESSAGE) == (MAX_STEP_RECORDS, MAX_STEP_MESSAGE)

@@ -33,7 +33,7 @@ import kopf
 from kubesteps.controller.reconciler import PassResult, Reconciler
 from kubesteps.engine import RetryPolicy
 from kubesteps.engine.errors import short_message
-from kubesteps.keepers.conditions import status_digest
+from kubesteps.keepers.status_keeper import status_digest
 from kubesteps.kube.client import ApiError
 from kubesteps.pipeline.model import API_VERSION
 from kubesteps.pipeline.runs import APPROVAL_PREFIX, VERB_ANNOTATIONS

@@ -34,8 +34,8 @@ from kubesteps.engine import (
     StepTimeoutError,
     requeue_delay,
 )
-from kubesteps.engine.durations import format_duration
-from kubesteps.keepers.conditions import (
+from kubesteps.engine.elapsed import format_duration
+from kubesteps.keepers.status_keeper import (
     ConditionsKeeper,
     StaleStatusError,
     StatusStore,
@@ -45,7 +45,7 @@ from kubesteps.keepers.conditions import (
 )
 from kubesteps.kube.client import KubeClient
 from kubesteps.kube.events import EventRecorder
-from kubesteps.kube.status import ObjectRef, StatusWriter
+from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 from kubesteps.pipeline import runs
 from kubesteps.pipeline.model import Pipeline
 from kubesteps.plan.build import PASS_KEY, PassContext, Plan

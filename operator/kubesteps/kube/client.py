@@ -4,7 +4,7 @@ It authenticates with the ``kopf.ConnectionInfo`` kopf's own login produced (kub
 in-cluster service account, or the ``kubernetes`` client's configuration), so the operator
 has exactly one source of credentials; given a ``refresh`` callable, it asks for fresh ones
 when the server answers 401 (rotated tokens) and retries once. Every request follows the
-retry policy of ``kubesteps.kube.retry`` (throttling, server errors and lost answers are
+retry policy of ``kubesteps.kube.api_retry`` (throttling, server errors and lost answers are
 sent again; conflicts never). Resources are addressed by ``apiVersion`` and ``kind``; the
 plural and scope come from the API server's discovery documents, cached.
 """
@@ -24,8 +24,8 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from kubesteps.kube import retry as retry_policy
-from kubesteps.kube.errors import ApiError as ApiError  # callers import it from here
+from kubesteps.kube import api_retry as retry_policy
+from kubesteps.kube.api_errors import ApiError as ApiError  # callers import it from here
 from kubesteps.telemetry import redaction
 
 Obj = dict[str, Any]
@@ -324,7 +324,7 @@ class KubeClient:
         content_type: str = "application/json",
         retry: bool = True,
     ) -> Obj:
-        """One API call, sent again as ``kubesteps.kube.retry`` says (``retry=False``: once)."""
+        """One API call, sent again as ``kubesteps.kube.api_retry`` says (``retry=False``: once)."""
         if not retry:
             return await self._attempt(method, path, body, params, content_type)
         result: Obj = await retry_policy.retrying(self.attempts, sleep=self.sleep)(

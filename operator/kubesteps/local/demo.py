@@ -81,7 +81,7 @@ async def run_demo(directory: Path, *, budget: float = 90.0, echo: Echo = print)
 
 async def _demo(directory: Path, budget: float, echo: Echo) -> bool:
     from kubesteps.testing.emulator import Emulator
-    from kubesteps.testing.runner import run_operator
+    from kubesteps.testing.operator_runner import run_operator
 
     examples = load_examples(directory, echo)
     if not examples:

@@ -23,7 +23,7 @@ from typing import Any
 from kubesteps.controller.reconciler import PassResult, Reconciler
 from kubesteps.engine import StepState, StepStatus
 from kubesteps.kube.client import ApiError, Credentials, KubeClient
-from kubesteps.local.store import LocalObjects, LocalStatusStore
+from kubesteps.local.objects import LocalObjects, LocalStatusStore
 
 Echo = Callable[[str], None]
 

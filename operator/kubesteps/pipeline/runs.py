@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from kubesteps.engine.durations import format_elapsed
+from kubesteps.engine.elapsed import format_elapsed
 from kubesteps.kube.conditions import stamp
 
 DOMAIN = "kubesteps.dev"

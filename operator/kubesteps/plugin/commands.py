@@ -62,7 +62,7 @@ class Session:
 
     def __init__(self, kubeconfig: str | None, context: str | None,
                  namespace: str | None) -> None:
-        from kubesteps.plugin.kubeconfig import load
+        from kubesteps.plugin.kubeconfig_loader import load
 
         self.target = load(kubeconfig, context)
         self.namespace = namespace or self.target.namespace
@@ -327,7 +327,7 @@ def logs(name: str, step: str | None, follow: bool, kubeconfig: str | None,
 
     A job step whose Pod is gone shows the log tail its record kept, if any.
     """
-    from kubesteps.plugin.logs import step_log
+    from kubesteps.plugin.step_logs import step_log
 
     session = Session(kubeconfig, context, namespace)
 

@@ -34,13 +34,13 @@ import yaml
 from aiohttp import web
 
 from kubesteps.testing import openapi
+from kubesteps.testing.api_verbs import PATCH_TYPES, Api, Clock
 from kubesteps.testing.discovery import Discovery, ResourceInfo
-from kubesteps.testing.errors import CODE_REASONS, ApiError
 from kubesteps.testing.kubeconfig import write_kubeconfig
 from kubesteps.testing.selectors import field_selector, label_selector
-from kubesteps.testing.store import Event, Obj, Predicate, Store, Watcher
+from kubesteps.testing.status_errors import CODE_REASONS, ApiError
+from kubesteps.testing.storage import Event, Obj, Predicate, Store, Watcher
 from kubesteps.testing.tables import table, wants_table
-from kubesteps.testing.verbs import PATCH_TYPES, Api, Clock
 
 KUBERNETES_VERSION = {
     "major": "1",

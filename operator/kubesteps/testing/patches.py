@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from kubesteps.kube.merge import merge_patch
-from kubesteps.testing.errors import ApiError
+from kubesteps.testing.status_errors import ApiError
 
 __all__ = ["merge_patch", "strategic_merge_patch"]
 

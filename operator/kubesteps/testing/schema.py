@@ -22,7 +22,7 @@ import jsonschema
 from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 
-from kubesteps.testing.errors import ApiError, Cause, invalid
+from kubesteps.testing.status_errors import ApiError, Cause, invalid
 
 JSON = Any
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")

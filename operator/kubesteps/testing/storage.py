@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesteps.testing.errors import ApiError
+from kubesteps.testing.status_errors import ApiError
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)

@@ -18,10 +18,10 @@ from typing import Any
 
 from kubesteps.testing import crds
 from kubesteps.testing.discovery import Discovery, ResourceInfo
-from kubesteps.testing.errors import ApiError, Cause, conflict, invalid, not_found
 from kubesteps.testing.patches import json_patch, merge_patch, strategic_merge_patch
 from kubesteps.testing.schema import SchemaValidator, validate_metadata
-from kubesteps.testing.store import Obj, Predicate, Store
+from kubesteps.testing.status_errors import ApiError, Cause, conflict, invalid, not_found
+from kubesteps.testing.storage import Obj, Predicate, Store
 
 Clock = Callable[[], datetime]
 

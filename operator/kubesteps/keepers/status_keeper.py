@@ -28,8 +28,8 @@ from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
 from kubesteps.kube.merge import merge_diff
 
-log = logging.getLogger("kubesteps.keepers.conditions")
-tracer = trace.get_tracer("kubesteps.keepers.conditions")
+log = logging.getLogger("kubesteps.keepers.status_keeper")
+tracer = trace.get_tracer("kubesteps.keepers.status_keeper")
 
 SUMMARY_CONDITIONS = ("Ready", "Reconciling", "Stalled")
 # The CRD's status schema (pipeline/status.py) allows exactly these; a test keeps them equal.
