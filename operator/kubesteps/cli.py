@@ -7,9 +7,9 @@ import pathlib
 from typing import Any
 
 import click
-import yaml
 
 from kubesteps._version import __version__
+from kubesteps.yamlio import YAMLError, load, load_all
 
 DEBUG_ENV = "KUBESTEPS_DEBUG"
 
@@ -110,7 +110,7 @@ def validate(paths: tuple[pathlib.Path, ...]) -> None:
     for path in _yaml_files(paths):
         try:
             documents = [doc for doc in _load_yaml(path) if doc is not None]
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
+        except (YAMLError, UnicodeDecodeError) as error:
             click.echo(f"{path}: not valid YAML: {error}")
             failed = True
             continue
@@ -181,7 +181,7 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     for path in _yaml_files(paths):
         try:
             documents = [doc for doc in _load_yaml(path) if doc is not None]
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
+        except (YAMLError, UnicodeDecodeError) as error:
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
         for document in documents:
             name = _name_of(document)
@@ -332,7 +332,7 @@ def demo(examples: pathlib.Path | None, budget: float) -> None:
 def _load_yaml(path: pathlib.Path) -> list[object]:
     """Every document of a YAML file; parse errors name the file, line and column."""
     with path.open(encoding="utf-8") as stream:
-        return list(yaml.safe_load_all(stream))
+        return load_all(stream)
 
 
 def _yaml_files(paths: tuple[pathlib.Path, ...]) -> list[pathlib.Path]:
@@ -374,8 +374,8 @@ def _param_overrides(options: tuple[str, ...]) -> dict[str, Any]:
             raise click.ClickException(
                 f"--param {option!r}: write NAME=VALUE, e.g. --param region=eu-west-1")
         try:
-            overrides[name] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as error:
+            overrides[name] = load(text) if text.strip() else ""
+        except YAMLError as error:
             raise click.ClickException(f"--param {name}: the value is not YAML: {error}") from None
     return overrides
 

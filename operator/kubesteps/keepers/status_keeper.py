@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from kubesteps.engine import Outcome, OutcomeKind, StepState, StepStatus
 from kubesteps.engine.errors import short_message
+from kubesteps.engine.keeper import NoWait
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
 from kubesteps.kube.merge import merge_diff
@@ -248,6 +249,17 @@ class ConditionsKeeper:
         return self._live.get(name)
 
     async def set_step_state(self, state: StepState) -> None:
+        self._set_now(state)
+
+    def nowait(self) -> NoWait | None:
+        """The synchronous fast path (see ``kubesteps.engine.keeper.nowait_access``)."""
+        cls = type(self)
+        if (cls.get_step_state is not ConditionsKeeper.get_step_state
+                or cls.set_step_state is not ConditionsKeeper.set_step_state):
+            return None
+        return self._live.get, self._set_now
+
+    def _set_now(self, state: StepState) -> None:
         if state.name not in self._records and len(self._records) >= MAX_RECORDS:
             raise RuntimeError(
                 f"a Pipeline's status holds at most {MAX_RECORDS} step records; step "

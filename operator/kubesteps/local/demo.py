@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import kopf
-import yaml
 
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.kube.client import Credentials, KubeClient
@@ -31,6 +30,7 @@ from kubesteps.local.runner import step_label
 from kubesteps.pipeline.crd import crd
 from kubesteps.pipeline.model import API_VERSION
 from kubesteps.pipeline.params import approval_annotation
+from kubesteps.yamlio import load_all
 
 Echo = Callable[[str], None]
 _MARKER = re.compile(r"^#\s*kubesteps-demo:\s*(skip|approve)\s*(.*)$", re.MULTILINE)
@@ -60,7 +60,7 @@ def load_examples(directory: Path, echo: Echo) -> list[Example]:
         if skip:
             echo(f"skipping {path.name}: {skip[0]}")
             continue
-        for document in yaml.safe_load_all(text):
+        for document in load_all(text):
             if isinstance(document, dict) and document.get("kind") == "Pipeline":
                 approve = [step.strip() for verb, step in markers if verb == "approve"]
                 examples.append(Example(path, document, approve))

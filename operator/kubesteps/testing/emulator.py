@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
+from kubesteps import yamlio
 from kubesteps.testing import openapi
 from kubesteps.testing.api_verbs import PATCH_TYPES, Api, Clock
 from kubesteps.testing.discovery import Discovery, ResourceInfo
@@ -553,9 +553,9 @@ class Emulator:
     async def _decode(request: web.Request, syntax: str) -> Any:
         raw = await request.read()
         try:
-            return _int64(yaml.safe_load(raw)) if syntax == "yaml" else json.loads(
+            return _int64(yamlio.load(raw)) if syntax == "yaml" else json.loads(
                 raw, parse_int=_json_int)
-        except (ValueError, yaml.YAMLError) as exc:
+        except (ValueError, yamlio.YAMLError) as exc:
             raise ApiError("BadRequest", f"the request body could not be decoded as {syntax}:"
                                          f" {exc}") from exc
 
@@ -717,7 +717,7 @@ async def serve(
     """Run an emulator until cancelled, e.g. for ``make demo``."""
     emulator = Emulator()
     for path in crd_files:
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in yamlio.load_all(path.read_text()):
             if document:
                 emulator.register_crd(document)
     async with emulator.serving(host, port) as url:
