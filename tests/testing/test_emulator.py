@@ -141,10 +141,25 @@ async def test_malformed_body_answers_bad_request(http: aiohttp.ClientSession) -
     assert (await response.json())["reason"] == "BadRequest"
 
 
-async def test_wrong_kind_in_body_answers_bad_request(http: aiohttp.ClientSession) -> None:
+async def test_wrong_kind_of_a_custom_resource_answers_invalid_at_kind(
+    http: aiohttp.ClientSession,
+) -> None:
+    # As kube-apiserver answers it (tests/cluster/test_differential.py compares the two).
     response = await http.post(WIDGETS, json={**widget("w"), "kind": "Gadget"})
+    assert response.status == 422
+    body = await response.json()
+    assert body["message"] == 'Gadget.example.dev "w" is invalid: kind: Invalid value:' \
+                              ' "Gadget": must be Widget'
+    assert body["details"]["kind"] == "Gadget"
+    assert [cause["field"] for cause in body["details"]["causes"]] == ["kind"]
+
+
+async def test_wrong_kind_of_a_built_in_answers_bad_request(http: aiohttp.ClientSession) -> None:
+    response = await http.post("/api/v1/namespaces/default/configmaps",
+                               json={"apiVersion": "v1", "kind": "ConfigMapp",
+                                     "metadata": {"name": "c"}})
     assert response.status == 400
-    assert "Gadget" in (await response.json())["message"]
+    assert "ConfigMapp" in (await response.json())["message"]
 
 
 async def test_post_to_a_named_object_answers_method_not_allowed(
