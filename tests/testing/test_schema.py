@@ -231,3 +231,24 @@ async def test_an_integer_beyond_int64_is_a_type_error_not_a_server_error(
     body = await response.json()
     assert response.status == 422, body
     assert body["details"]["causes"][0]["reason"] == "FieldValueTypeInvalid"
+
+
+def test_map_and_set_lists_refuse_duplicates_as_a_real_server_does() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "steps": {"type": "array", "x-kubernetes-list-type": "map",
+                  "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "properties": {
+                      "name": {"type": "string"}, "size": {"type": "integer"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                 "items": {"type": "string"}},
+    }}}}
+    validator = SchemaValidator(schema, kind="Widget", group="example.dev")
+    obj = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"},
+           "spec": {"steps": [{"name": "a", "size": 1}, {"name": "b"}, {"name": "a", "size": 2}],
+                    "tags": ["x", "y", "x"]}}
+    with pytest.raises(ApiError) as refused:
+        validator.admit(obj, None, field_validation="Strict")
+    assert [(c.field, c.reason, c.detail) for c in refused.value.causes] == [
+        ("spec.steps[2]", "FieldValueDuplicate", 'Duplicate value: {"name":"a"}'),
+        ("spec.tags[2]", "FieldValueDuplicate", 'Duplicate value: "x"'),
+    ]
