@@ -34,7 +34,7 @@ from aiohttp import web
 
 from kubesteps import yamlio
 from kubesteps.testing import openapi
-from kubesteps.testing.api_verbs import PATCH_TYPES, Api, Clock
+from kubesteps.testing.api_verbs import PATCH_TYPES, Api, Clock, deleted
 from kubesteps.testing.discovery import Discovery, ResourceInfo
 from kubesteps.testing.kubeconfig import write_kubeconfig
 from kubesteps.testing.selectors import field_selector, label_selector
@@ -477,7 +477,8 @@ class Emulator:
                 return await self._watch(request, target, predicates)
             if verb == "list":
                 listing = self.api.list_objects(info, namespace, predicates)
-                listing["items"] = [_as_version(obj, info) for obj in listing["items"]]
+                if info.custom:  # a built-in list's items carry no apiVersion
+                    listing["items"] = [_as_version(obj, info) for obj in listing["items"]]
                 if wants_table(request.headers.get("Accept", "")):
                     return _json_response(table(
                         listing["items"], info.printer_columns,
@@ -497,10 +498,12 @@ class Emulator:
         if verb in ("delete", "deletecollection"):
             options = await self._delete_options(request)
             if verb == "deletecollection":
-                deleted = self.api.delete_collection(info, namespace, predicates, options)
-                return _json_response(deleted)
-            return _json_response(_as_version(
-                self.api.delete(info, namespace or "", target.name or "", options), info))
+                removed = self.api.delete_collection(info, namespace, predicates, options)
+                return _json_response(removed)
+            name = target.name or ""
+            obj = self.api.delete(info, namespace or "", name, options)
+            gone = self.store.get(info.storage_key, namespace or "", name) is None
+            return _json_response(deleted(info, _as_version(obj, info), gone))
 
         field_validation = request.query.get("fieldValidation", "Warn")
         if field_validation not in FIELD_VALIDATIONS:

@@ -26,6 +26,13 @@ from kubesteps.testing.status_errors import ApiError, Cause, invalid
 
 JSON = Any
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
+# Errors after which kube-apiserver evaluates no CEL rule (its hasBlockingErr): the rules
+# would meet missing values, values of the wrong type, or values too large to cost.
+_BLOCKING = frozenset({"FieldValueTypeInvalid", "FieldValueNotSupported", "FieldValueRequired",
+                       "FieldValueTooLong", "FieldValueTooMany"})
+NOT_CHECKED = Cause("<nil>", "<nil>: Invalid value: null: some validation rules were not checked"
+                             " because the object was invalid; correct the existing errors to"
+                             " complete validation")
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -222,9 +229,12 @@ class SchemaValidator:
                                       f" {exc}") from exc
 
     def admit(
-        self, obj: JSON, old: JSON | None, *, field_validation: str
+        self, obj: JSON, old: JSON | None, *, field_validation: str,
+        causes: list[Cause] | None = None,
     ) -> tuple[JSON, list[str]]:
-        """Return the pruned and defaulted object, and warnings; raise 400/422 when rejected."""
+        """Return the pruned and defaulted object, and warnings; raise 400/422 when rejected.
+
+        ``causes`` are the metadata's own refusals, listed first, as a real server does."""
         context = _Context()
         result = self._normalize(copy.deepcopy(obj), self.schema, "", context, root=True)
         warnings: list[str] = []
@@ -240,12 +250,10 @@ class SchemaValidator:
                 warnings = [f'unknown field "{path}"' for path in context.unknown]
 
         skipped: list[str] = []
-        causes = self._schema_causes(result)
-        if any(cause.reason == "FieldValueTypeInvalid" for cause in causes):
-            # As on a real server: rules would meet values of the wrong type; none runs.
-            causes.append(Cause("<nil>", "<nil>: Invalid value: \"null\": some validation rules "
-                                    "were not checked because the object was invalid; correct "
-                                    "the existing errors to complete validation"))
+        causes = [*(causes or ()), *self._schema_causes(result),
+                  *_duplicates(result, self.schema, "")]
+        if any(cause.reason in _BLOCKING for cause in causes):
+            causes.append(NOT_CHECKED)  # as on a real server: then no rule runs
         else:
             causes.extend(self._cel_causes(result, old, self.schema, "", skipped))
         warnings.extend(skipped)
@@ -372,6 +380,39 @@ class SchemaValidator:
             except Exception:  # a broken messageExpression falls back, as on a real server
                 pass
         return rule.message or f"failed rule: {rule.rule}"
+
+
+def _duplicates(value: JSON, schema: JSON, path: str) -> Iterator[Cause]:
+    """``x-kubernetes-list-type`` ``map`` (by its keys) and ``set`` lists refuse an item equal
+    to an earlier one: ``spec.steps[1]: Duplicate value: {"name":"same"}``."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = properties.get(key, additional if isinstance(additional, dict) else None)
+            if sub is not None and not (not path and key in _ROOT_FIELDS):
+                yield from _duplicates(item, sub, _join(path, key))
+        return
+    if not isinstance(value, list):
+        return
+    list_type = schema.get("x-kubernetes-list-type")
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        identity: JSON = None
+        if list_type == "map" and isinstance(item, dict):
+            identity = {key: item[key] for key in keys if key in item}
+        elif list_type == "set":
+            identity = item
+        if list_type in ("map", "set"):
+            shown = json.dumps(identity, separators=(",", ":"), sort_keys=True)
+            if shown in seen:
+                where = _join(path, index)
+                yield Cause(where, f"{where}: Duplicate value: {shown}", "FieldValueDuplicate")
+            seen.add(shown)
+        yield from _duplicates(item, schema.get("items"), _join(path, index))
 
 
 def _cel_error(error: Exception) -> str:
