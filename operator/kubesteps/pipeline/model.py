@@ -596,9 +596,11 @@ def mutex_names(value: Any) -> Any:
     if isinstance(value, tuple):
         return value
     names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not names:
+    if names == []:  # as a dump writes "none"
+        return ()
+    if not isinstance(names, list):
         raise ValueError(
-            f"must be a mutex name or a list of 1..{MAX_MUTEXES} of them; got {value!r}")
+            f"must be a mutex name or a list of up to {MAX_MUTEXES} of them; got {value!r}")
     if len(names) > MAX_MUTEXES:
         raise ValueError(f"at most {MAX_MUTEXES} mutexes; got {len(names)}")
     for name in names:
