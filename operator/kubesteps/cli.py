@@ -240,6 +240,68 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 
 
 @main.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=pathlib.Path)
+)
+@click.option("--state", "database", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=pathlib.Path),
+              default=None,
+              help="The SQLite file of `kubesteps run` to read each Pipeline's status from "
+                   "(read only). Default: the status in the manifest, if any.")
+@click.option("--name", "names", multiple=True, metavar="NAME",
+              help="Plan only this Pipeline (NAME or NAMESPACE/NAME; repeatable).")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def plan(paths: tuple[pathlib.Path, ...], database: pathlib.Path | None,
+         names: tuple[str, ...], output: str) -> None:
+    """Say what a pass would do with each Pipeline now, doing none of it (a dry run).
+
+    For the spec and the current status (from --state, or the manifest's own, as
+    `kubectl get -o yaml` prints it): which steps would run, which are done, which are
+    skipped and by which `when`, which wait or retry until when, which are throttled until
+    when. Nothing is written and no step runs. Exits 1 if a Pipeline is invalid.
+    """
+    import json
+
+    from kubesteps.local.store import read_object
+    from kubesteps.pipeline.plan import plan_run
+    from kubesteps.pipeline.validate import addressed
+
+    failed = False
+    plans = []
+    for path in _yaml_files(paths):
+        try:
+            documents = [doc for doc in _load_yaml(path) if doc is not None]
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise click.ClickException(f"{path}: not valid YAML: {error}") from error
+        for document in documents:
+            if not addressed(document) or not isinstance(document, dict):
+                continue
+            name = _name_of(document)
+            metadata = document.get("metadata") or {}
+            namespace = str(metadata.get("namespace") or "default")
+            if names and not set(names) & {name, f"{namespace}/{name}"}:
+                continue
+            status = None
+            if database is not None:
+                stored = read_object(database, namespace, name)
+                status = (stored or {}).get("status") or {}
+            result = plan_run(document, status=status)
+            if isinstance(result, list):
+                failed = True
+                for problem in result:
+                    click.echo(problem_line(path, name, problem))
+                continue
+            plans.append(result)
+    if output == "json":
+        click.echo(json.dumps([p.to_dict() for p in plans], indent=2))
+    else:
+        click.echo("\n\n".join(p.render() for p in plans))
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.option("-n", "--namespace", "namespaces", multiple=True,
               help="Watch this namespace (repeatable; globs allowed). Default: all.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Watch all namespaces (default).")

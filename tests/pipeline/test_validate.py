@@ -322,8 +322,8 @@ def test_cel_may_read_only_fields_a_spec_has() -> None:
 
     assert _errors(manifest) == [
         "spec.steps[0].when[0]: refers to self.spec.suspnd, but a Pipeline's spec has no field "
-        "'suspnd' (only suspend, resyncPeriod, timeout, historyLimit, params, schedule, steps, "
-        "maxConcurrency, finally) in CEL expression "
+        "'suspnd' (only suspend, resyncPeriod, timeout, historyLimit, params, schedule, mutex, "
+        "steps, maxConcurrency, finally) in CEL expression "
         "'self.spec.suspnd == false' — did you mean 'suspend'? [step 'first']"
     ]
 

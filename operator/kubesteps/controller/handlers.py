@@ -209,6 +209,10 @@ def register(
         if type == "DELETED":
             schedule.cancel()
             reconciler.forget(dict(body))  # no finalizer, so no delete handler: it is gone
+            try:
+                await reconciler.release_mutexes(dict(body))
+            except Exception as error:  # the next run that asks finds it gone
+                log.warning("could not release the mutexes of %s: %s", body.meta.name, error)
             return
         if schedule.seen is None or schedule.seen == _fingerprint(body):
             return

@@ -16,10 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from opentelemetry import trace
 
 from kubesteps.actions.job import stop_jobs
 from kubesteps.controller import lifecycle, scheduling
+from kubesteps.controller.mutex import Claim, Mutexes
 from kubesteps.engine import (
     Outcome,
     OutcomeKind,
@@ -35,6 +37,7 @@ from kubesteps.engine import (
     requeue_delay,
 )
 from kubesteps.engine.elapsed import format_duration
+from kubesteps.engine.errors import short_message
 from kubesteps.keepers.status_keeper import (
     ConditionsKeeper,
     StaleStatusError,
@@ -43,11 +46,11 @@ from kubesteps.keepers.status_keeper import (
     status_digest,
     summarize,
 )
-from kubesteps.kube.client import KubeClient
+from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 from kubesteps.pipeline import runs
-from kubesteps.pipeline.model import Pipeline
+from kubesteps.pipeline.model import Pipeline, mutex_names
 from kubesteps.plan.build import PASS_KEY, PassContext, Plan
 from kubesteps.plan.validate import SpecError, prepare, problems_message, pruned_fields
 from kubesteps.telemetry.metrics import OperatorMetrics
@@ -106,6 +109,8 @@ class _Verdict:
 
 # Seconds until a pass looks again for a Job it could not delete.
 CLEANUP_RETRY = 10.0
+# Seconds until a run waiting for a mutex asks again.
+MUTEX_POLL = 5.0
 # How long the last look at the steps at work may take, once spec.timeout is over.
 OVERDUE_GRACE = 10.0
 
@@ -128,8 +133,13 @@ class Reconciler:
         running_flush_after: float | None = 2.0,
         action_settings: Mapping[str, Any] | None = None,
         tracer: trace.Tracer | None = None,
+        mutexes: Mutexes | None = None,
+        mutex_poll: float = MUTEX_POLL,
     ) -> None:
         self._client = client
+        # spec.mutex: who holds what (Leases); a waiting run asks again this often.
+        self.mutexes = mutexes or Mutexes(clock=clock)
+        self.mutex_poll = mutex_poll
         # The pass's and the run's spans (by default the global provider's: no-op when
         # tracing is off).
         self.tracer = tracer or _tracer
@@ -260,7 +270,12 @@ class Reconciler:
             if decision.reset_failed:
                 keeper.reset_failed()
                 keeper.forget(plan.finally_names)
-            verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
+            names = pipeline.spec.mutex
+            holding = bool(names) and client is not None and not run.pending and \
+                not run.finished and not pipeline.spec.suspend
+            verdict = await self._hold(view, client, run, names) if holding else None
+            if verdict is None:
+                verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
             cleaned &= verdict.cleaned
             if timer is not None:
                 verdict.summary = timer.settle(verdict.summary, stored, decision, verdict.run)
@@ -283,6 +298,13 @@ class Reconciler:
             keeper.close()  # a pass cut short must not write behind its successor's back
         version = await self._remove_annotations(body, writer, removals) or \
             keeper.resource_version or ""
+        if pipeline.spec.mutex and client is not None:
+            # Let go of what settled runs held (and of their places in line): the run of
+            # this pass once it is over, and the runs a new one superseded.
+            over = [*decision.ended, *([verdict.run] if verdict.run.finished and (
+                stored is None or not stored.finished or stored.id != verdict.run.id) else [])]
+            for ended in over:
+                await self._release(body, client, ended.id, pipeline.spec.mutex)
 
         def emit(reason: str, message: str, *, warning: bool) -> None:
             self._emit(body, reason, message, warning=warning)
@@ -302,6 +324,9 @@ class Reconciler:
                     retrying=sum(1 for s in keeper.states().values()
                                  if s.status is StepStatus.RETRYING))
         delay = verdict.delay
+        if holding:  # a held mutex is renewed by passes: one at least every third of its lease
+            renew = self.mutexes.lease_duration / 3
+            delay = renew if delay is None else min(delay, renew)
         if not cleaned:  # a Job that should be gone is not: look again soon
             delay = CLEANUP_RETRY if delay is None else min(delay, CLEANUP_RETRY)
         if timer is not None and timer.next is not None:  # exactly at the next tick
@@ -310,6 +335,52 @@ class Reconciler:
         return PassResult(verdict.outcome, delay, verdict.summary.message, verdict.step,
                           verdict.run.id, version, plan.action_of(verdict.step or ""),
                           status_digest(keeper.status))
+
+    async def _hold(
+        self, body: Mapping[str, Any], client: KubeClient | None, run: runs.Run,
+        names: tuple[str, ...],
+    ) -> _Verdict | None:
+        """Take (or renew) the run's mutexes: None when it holds them all, else the verdict
+        of a run that waits in line (Ready reason MutexHeld)."""
+        assert client is not None
+        meta = body.get("metadata") or {}
+        claim = Claim(str(meta.get("name") or ""), str(meta.get("uid") or ""), run.id)
+        try:
+            held = await self.mutexes.hold(client, str(meta.get("namespace") or "default"),
+                                           claim, names)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+            message = f"cannot take mutex {', '.join(names)}: {short_message(error)}"
+            log.warning("%s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+            return _Verdict(run, Summary("False", "MutexUnavailable", message, True, False),
+                            "retry", CLEANUP_RETRY)
+        if not held.waiting:
+            return None
+        return _Verdict(run, Summary("False", "MutexHeld", held.message(), True, False),
+                        "wait", self.mutex_poll)
+
+    async def _release(self, body: Mapping[str, Any], client: KubeClient, run_id: str,
+                       names: tuple[str, ...]) -> None:
+        meta = body.get("metadata") or {}
+        claim = Claim(str(meta.get("name") or ""), str(meta.get("uid") or ""), run_id)
+        try:
+            await self.mutexes.release(client, str(meta.get("namespace") or "default"),
+                                       claim, names)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+            # The next run that asks finds this run over (or the Lease expired).
+            log.warning("%s/%s: could not release mutex %s: %s", meta.get("namespace"),
+                        meta.get("name"), ", ".join(names), short_message(error))
+
+    async def release_mutexes(self, body: Mapping[str, Any]) -> None:
+        """The Pipeline is gone: its run lets go of its mutexes (and its places in line)."""
+        client = self._client()
+        spec = body.get("spec") or {}
+        run_id = ((body.get("status") or {}).get("run") or {}).get("id")
+        try:
+            names = mutex_names(spec.get("mutex")) if spec.get("mutex") else ()
+        except ValueError:
+            return
+        if client is not None and names and run_id:
+            await self._release(body, client, str(run_id), names)
 
     async def _decide(
         self,
