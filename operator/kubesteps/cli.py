@@ -263,16 +263,16 @@ def plan(paths: tuple[pathlib.Path, ...], database: pathlib.Path | None,
     """
     import json
 
-    from kubesteps.local.store import read_object
-    from kubesteps.pipeline.plan import plan_run
-    from kubesteps.pipeline.validate import addressed
+    from kubesteps.local.objects import read_object
+    from kubesteps.plan.dry_run import plan_run
+    from kubesteps.plan.validate import addressed
 
     failed = False
     plans = []
     for path in _yaml_files(paths):
         try:
             documents = [doc for doc in _load_yaml(path) if doc is not None]
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
+        except (YAMLError, UnicodeDecodeError) as error:
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
         for document in documents:
             if not addressed(document) or not isinstance(document, dict):

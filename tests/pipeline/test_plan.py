@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
+from kubesteps.pipeline.validate import SpecError
 
 from kubesteps.cli import main
-from kubesteps.pipeline.plan import RunPlan, StepPlan, plan_run
-from kubesteps.pipeline.validate import SpecError
+from kubesteps.plan.dry_run import RunPlan, StepPlan, plan_run
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

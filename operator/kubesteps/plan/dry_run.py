@@ -18,10 +18,10 @@ from typing import Any
 
 from kubesteps.pipeline import cel
 from kubesteps.pipeline import model as m
-from kubesteps.pipeline.build import item_label, params_of
 from kubesteps.pipeline.durations import format_duration
 from kubesteps.pipeline.runs import CANCELLED, FAILED, SUCCEEDED
-from kubesteps.pipeline.validate import SpecError, prepare
+from kubesteps.plan.build import item_label, params_of
+from kubesteps.plan.validate import SpecError, prepare
 
 RUN, SKIP, DONE, WAIT, RETRY, THROTTLED, FAILED_, UNDECIDED, LATER = (
     "run", "skip", "done", "wait", "retry", "throttled", "failed", "undecided", "later")
