@@ -100,6 +100,7 @@ def test_yaml_is_read_with_libyaml_and_errors_keep_their_place() -> None:
     assert "line 3, column 7" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_help_imports_no_opentelemetry() -> None:
     probe = ("import sys\nfrom kubesteps.cli import main\n"
              "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"

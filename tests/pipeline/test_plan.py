@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
-from kubesteps.pipeline.validate import SpecError
 
 from kubesteps.cli import main
 from kubesteps.plan.dry_run import RunPlan, StepPlan, plan_run
+from kubesteps.plan.validate import SpecError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -195,7 +195,7 @@ def test_a_step_plan_renders_its_time_with_its_reason() -> None:
 
 
 def _spec_hash(body: dict[str, Any]) -> str:
-    from kubesteps.pipeline.validate import prepare
+    from kubesteps.plan.validate import prepare
 
     prepared = prepare(body)
     assert not isinstance(prepared, list)

@@ -12,12 +12,13 @@ import pathlib
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
 
-from kubesteps.kube.client import KubeClient
+if TYPE_CHECKING:  # `kubesteps --help` imports no client (tenacity pulls in OpenTelemetry)
+    from kubesteps.kube.client import KubeClient
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,6 +69,8 @@ class Session:
         self.namespace = namespace or self.target.namespace
 
     def client(self) -> KubeClient:
+        from kubesteps.kube.client import KubeClient
+
         return KubeClient(self.target.credentials, attempts=2, timeout=30.0)
 
     def run(self, work: Callable[[KubeClient], Awaitable[T]]) -> T:
