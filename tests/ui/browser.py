@@ -114,6 +114,8 @@ class Browser:
             with contextlib.suppress(BrowserError, TimeoutError, BrokenPipeError,
                                      ConnectionResetError):
                 await asyncio.wait_for(self.call("close"), 10)
+            if self.process.stdin is not None:
+                self.process.stdin.close()
             try:
                 await asyncio.wait_for(self.process.wait(), 10)
             except TimeoutError:

@@ -58,6 +58,7 @@ async function main() {
     if (command.op === "close") break;
   }
   await browser.close().catch(() => {});
+  process.exit(0);  // stdin may still be open: end here, not when the test closes it
 }
 
 main().catch((error) => {

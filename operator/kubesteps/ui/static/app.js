@@ -17,7 +17,7 @@ function h(tag, attrs, ...children) {
     else if (key === "style") el.style.cssText = value;  // CSSOM: allowed by the page's CSP
     else el.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -59,7 +59,11 @@ function duration(seconds) {
 function when(text) {
   if (!text) return "";
   const date = new Date(text);
-  return isNaN(date) ? text : date.toLocaleString();
+  if (isNaN(date)) return text;
+  const clock = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
+    second: "2-digit" });
+  if (date.toDateString() === new Date().toDateString()) return clock;
+  return `${date.toLocaleDateString([], { month: "short", day: "numeric" })} ${clock}`;
 }
 
 function badge(phase) {
