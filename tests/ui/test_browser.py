@@ -67,7 +67,9 @@ async def test_the_graph_turns_green_as_steps_succeed_without_a_reload(
                                                       flaky("scan")]}},
              {"name": "regions", "forEach": {"items": "['eu', 'us']", "step": {
                  "action": "delay", "with": {"duration": "300ms"}}}},
-             flaky("publish")]
+             {"name": "pick", "switch": {"steps": [
+                 {**flaky("canary"), "when": ["size(self.metadata.name) > 100"]},
+                 {"name": "everywhere", "group": {"steps": [flaky("publish")]}}]}}]
     await api.create(pipeline("release", steps, **{"finally": [flaky("report")]}))
     await browser.goto(ui_command)
     await browser.click('a[href="#/p/default/release"]')
@@ -78,9 +80,14 @@ async def test_the_graph_turns_green_as_steps_succeed_without_a_reload(
     await browser.wait('#live:text("live")')
 
     broken.broken.clear()
-    for step in ("gate-keeper", "build", "unit", "lint", "scan", "regions-0", "regions-1",
-                 "publish", "report"):
+    # forEach is one node of the graph (as `kubesteps graph` draws it); its items are rows.
+    for step in ("gate-keeper", "build", "unit", "lint", "scan", "regions", "publish",
+                 "report"):
         await browser.wait(NODE.format(step) + '[data-phase="Succeeded"]', within=30)
+    assert await browser.evaluate(
+        f"document.querySelector('{NODE.format('canary')}').dataset.phase") == "Skipped"
+    assert await browser.count('svg.graph g.node.shape-switch[data-step="pick"]') == 1
+    assert await browser.count('svg.graph .cluster[data-cluster="finally"]') == 1
     fill = await browser.evaluate(
         f"getComputedStyle(document.querySelector('{NODE.format('publish')} rect')).fill")
     assert fill == GREEN
@@ -141,7 +148,7 @@ async def test_retry_after_a_failure_from_the_page(
     await browser.click("#verb-retry")
     await browser.wait("#confirm[open]")
     await browser.click("#confirm-yes")
-    await browser.wait('#notice.ok:has-text("asked to retry flaky-1")')
+    await browser.wait('#notice.ok:has-text("asked for a retry of run flaky-1")')
     await browser.wait(NODE.format("verify") + '[data-phase="Succeeded"]', within=30)
     body = await run_phase(api, "flaky", "Succeeded")
     assert (body["status"]["run"]["number"], body["status"]["run"]["retries"]) == (1, 1)
@@ -163,8 +170,9 @@ async def test_a_refusal_by_the_cluster_shows_as_a_message(
     await browser.click("#confirm-yes")
     await browser.wait("#notice.error")
     assert await browser.text("#notice") == (
-        'you may not patch pipelines in namespace default: pipelines.kubesteps.dev "hello" is'
-        ' forbidden: User "bob" cannot patch resource "pipelines"')
+        'you may not patch pipelines in namespace default (the server said:'
+        ' pipelines.kubesteps.dev "hello" is forbidden: User "bob" cannot patch resource'
+        ' "pipelines")')
     await browser.screenshot(shot("refused"))
     assert (await get(api, "hello"))["status"]["run"]["number"] == 1
 

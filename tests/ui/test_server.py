@@ -149,7 +149,7 @@ async def test_a_cross_site_verb_is_refused_and_changes_nothing(
         status, body = await answer(response)
     assert status == 200, body
     annotations = (await get(api, "hello"))["metadata"]["annotations"]
-    assert annotations["kubesteps.dev/rerun"].startswith("ui-")
+    assert annotations["kubesteps.dev/rerun"]  # a new token
     async with http.post(url, headers=ui.auth(**{"Sec-Fetch-Site": "same-origin"}),
                          json={}) as response:
         assert response.status == 200
@@ -181,7 +181,7 @@ async def test_the_list_has_a_row_per_pipeline_and_filters(
     first = every[0]
     assert (first["run"], first["phase"], first["done"], first["total"], first["seconds"]) == (
         2, "Succeeded", 1, 1, 65.0)
-    assert every[1]["phase"] == ""
+    assert every[1]["phase"] == "Pending"  # no run yet
     assert (every[1]["done"], every[1]["total"]) == (0, 2)
     assert [r["name"] for r in await rows("?namespace=ops")] == ["other"]
     assert [r["name"] for r in await rows("?label=team%3Dweb")] == ["other"]
@@ -224,7 +224,6 @@ async def test_one_pipeline_has_its_tree_history_and_waiting_approvals(
         "steps": [
             {"name": "build", "phase": "Succeeded", "attempts": 1, "run": 3,
              "startedAt": "2026-01-01T10:00:00Z", "finishedAt": "2026-01-01T10:00:01Z"},
-            {"name": "unit", "phase": "Succeeded", "run": 2},  # a record of another run
             {"name": "regions-0", "phase": "Succeeded", "run": 3, "item": "eu"},
             {"name": "regions-1", "phase": "Succeeded", "run": 3, "item": "us"},
             {"name": "approve-release", "phase": "Waiting", "run": 3,
@@ -236,7 +235,7 @@ async def test_one_pipeline_has_its_tree_history_and_waiting_approvals(
     assert names == [("build", "action", "Succeeded"), ("checks", "parallel", "Pending"),
                      ("regions", "forEach", "Pending"), ("gated", "group", "Pending")]
     assert [(c["name"], c["phase"]) for c in body["steps"][1]["children"]] == [
-        ("unit", "Pending"), ("lint", "Pending")]  # run 2's record is not this run's
+        ("unit", "Pending"), ("lint", "Pending")]
     assert [(c["name"], c["item"]) for c in body["steps"][2]["children"]] == [
         ("regions-0", "eu"), ("regions-1", "us")]
     assert body["steps"][0]["seconds"] == 1.0
@@ -257,7 +256,8 @@ async def test_a_missing_pipeline_is_a_404_in_words(ui: Ui, http: aiohttp.Client
             assert (status, body["items"]) == (200, [])
             continue
         assert status == 404, path
-        assert body["error"] == "Pipeline default/nope not found"
+        assert body["error"] == ("pipeline 'nope' not found in namespace 'default'"
+                                 " (kubectl get pipelines -n default lists them)")
 
 
 async def test_events_of_the_pipeline_only_in_time_order(
@@ -292,40 +292,42 @@ async def test_logs_of_a_job_step_come_from_its_pods(
         status, body = await answer(response)
     assert status == 200
     assert body["items"] == []
-    assert "has no Job in this run" in body["message"]
+    assert "has no Pod in this run" in body["message"]
+    # The Pods of the step's Job carry the Job's template labels (the job action's).
     labels = {"kubesteps.dev/pipeline": "hello", "kubesteps.dev/step": "build",
-              "kubesteps.dev/run": "1"}
-    await api.create({"apiVersion": "batch/v1", "kind": "Job",
-                      "metadata": {"name": "hello-build-1-1", "namespace": "default",
-                                   "labels": labels},
-                      "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-                          {"name": "main", "image": "busybox"}]}}}})
-    async with http.get(url + "?step=build", headers=ui.auth()) as response:
-        status, body = await answer(response)
-    assert status == 200
-    assert body["items"] == [{"job": "hello-build-1-1", "pod": None, "text": "",
-                              "message": "no Pod yet"}]
+              "kubesteps.dev/run": "1", "job-name": "hello-build-1-1"}
+    for pod in ("hello-build-1-1-abcde", "hello-build-1-1-older"):
+        await api.create({"apiVersion": "v1", "kind": "Pod",
+                          "metadata": {"name": pod, "namespace": "default", "labels": labels},
+                          "spec": {"containers": [{"name": "step", "image": "busybox"}]}})
+    other = {**labels, "kubesteps.dev/run": "2"}  # another run's Pod is not shown
     await api.create({"apiVersion": "v1", "kind": "Pod",
-                      "metadata": {"name": "hello-build-1-1-abcde", "namespace": "default",
-                                   "labels": {"job-name": "hello-build-1-1"}},
-                      "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+                      "metadata": {"name": "hello-build-2-1-zzzzz", "namespace": "default",
+                                   "labels": other},
+                      "spec": {"containers": [{"name": "step", "image": "busybox"}]}})
     async with http.get(url + "?step=build", headers=ui.auth()) as response:
         status, body = await answer(response)
     assert status == 200
-    [entry] = body["items"]
+    pods = {e["pod"]: e for e in body["items"]}
+    assert set(pods) == {"hello-build-1-1-abcde", "hello-build-1-1-older"}
+    entry = pods["hello-build-1-1-abcde"]
     assert (entry["job"], entry["pod"]) == ("hello-build-1-1", "hello-build-1-1-abcde")
     assert (entry["text"], entry["message"]) == ("", "")  # nothing written yet
     k8s_emulator.write_pod_log("default", "hello-build-1-1-abcde", "hi\nfrom the job\n")
     async with http.get(url + "?step=build", headers=ui.auth()) as response:
         status, body = await answer(response)
-    assert body["items"][0]["text"] == "hi\nfrom the job\n"
+    texts = {e["pod"]: e["text"] for e in body["items"]}
+    assert texts == {"hello-build-1-1-abcde": "hi\nfrom the job\n", "hello-build-1-1-older": ""}
     k8s_emulator.inject(verb="get", resource="pods", subresource="log", status=403,
                         message="pods \"hello-build-1-1-abcde\" is forbidden: no logs")
     async with http.get(url + "?step=build", headers=ui.auth()) as response:
         status, body = await answer(response)
-    assert (status, body["items"][0]["message"]) == (200, (
-        "you may not get pods/log in namespace default: pods \"hello-build-1-1-abcde\" is"
-        " forbidden: no logs"))
+    assert (status, next(e for e in body["items"] if e["message"])["message"]) == (200, (
+        "you may not get pods/log in namespace default (the server said: pods"
+        " \"hello-build-1-1-abcde\" is forbidden: no logs)"))
+    async with http.get(url + "?step=nope", headers=ui.auth()) as response:
+        status, body = await answer(response)
+    assert (status, body["error"]) == (404, "pipeline 'hello' has no step 'nope'")
     async with http.get(url, headers=ui.auth()) as response:
         status, body = await answer(response)
     assert (status, body["error"]) == (400, "say which step: the query parameter 'step' is empty")
@@ -341,7 +343,8 @@ async def test_refusals_by_rbac_are_messages_naming_what_was_refused(
                          headers=ui.auth(**ui.origin), json={}) as response:
         status, body = await answer(response)
     assert status == 403
-    assert body["error"] == f"you may not patch pipelines in namespace default: {FORBIDDEN}"
+    assert body["error"] == (f"you may not patch pipelines in namespace default (the server"
+                             f" said: {FORBIDDEN})")
     k8s_emulator.clear_faults()
     k8s_emulator.inject(verb="list", resource="pipelines", status=403, times=None,
                         message='pipelines.kubesteps.dev is forbidden: User "bob" cannot list')
@@ -349,7 +352,7 @@ async def test_refusals_by_rbac_are_messages_naming_what_was_refused(
         async with http.get(ui.base + path, headers=ui.auth()) as response:
             status, body = await answer(response)
         assert status == 403, path
-        assert body["error"].startswith("you may not list pipelines in all namespaces: "), path
+        assert body["error"].startswith("you may not list pipelines (the server said: "), path
         assert 'User "bob" cannot list' in body["error"]
     k8s_emulator.clear_faults()
     k8s_emulator.inject(verb="list", resource="events", status=403, message="no events for you")
@@ -357,7 +360,8 @@ async def test_refusals_by_rbac_are_messages_naming_what_was_refused(
                         headers=ui.auth()) as response:
         status, body = await answer(response)
     assert (status, body["error"]) == (
-        403, "you may not list events in namespace default: no events for you")
+        403, "you may not list events in namespace default (the server said: no events for"
+             " you)")
 
 
 async def test_each_verb_is_its_api_call(
@@ -373,34 +377,47 @@ async def test_each_verb_is_its_api_call(
     async def annotations() -> dict[str, str]:
         return dict((await get(api, "hello"))["metadata"].get("annotations") or {})
 
+    async def refused(verb: str, **params: Any) -> str:
+        status, body = await post(verb, **params)
+        assert status == 409, (verb, body)
+        return str(body["error"])
+
+    # The messages are the shared core's (the CLI prints the same line); the page shows them.
     await set_status(api, "hello", {
         "run": {"number": 1, "id": "hello-1", "phase": "Running"},
         "steps": [{"name": "gate", "phase": "Waiting", "run": 1}]})
-    assert await post("retry") == (409, {"error": "nothing to retry: run hello-1 is Running"
-                                                  " (retry acts on a Failed or Cancelled run)"})
-    assert (await post("approve", step="gate", by="alice"))[0] == 200
+    assert (await refused("retry")).startswith("cannot retry pipeline 'hello': run hello-1 is"
+                                               " Running")
+    status, body = await post("approve", step="gate", by="alice", message="looks good")
+    assert status == 200, body
+    assert body["result"]["patch"] == {
+        "metadata": {"annotations": {"kubesteps.dev/approve.gate": "alice@hello-1"}}}
     assert (await annotations())["kubesteps.dev/approve.gate"] == "alice@hello-1"
+    async with http.get(ui.base + "/api/pipelines/default/hello/events",
+                        headers=ui.auth()) as response:
+        messages = [e["message"] for e in (await response.json())["items"]]
+    assert any("looks good" in m for m in messages), messages  # the message, as an Event
     assert (await post("reject", step="gate"))[0] == 200
     assert (await annotations())["kubesteps.dev/approve.gate"] == "reject@hello-1"
-    assert await post("approve", step="nope") == (
-        409, {"error": "Pipeline hello has no approval step 'nope'"})
-    assert await post("approve") == (409, {"error": "say which approval step: field 'step' is"
-                                                    " empty"})
+    status, body = await post("approve", step="nope")
+    assert (status, body["error"]) == (404, "pipeline 'hello' has no step 'nope'")
+    assert await post("approve") == (400, {"error": "say which approval step: the field 'step'"
+                                                    " is empty"})
     status, body = await post("cancel")
     assert status == 200
-    assert body["message"] == "asked to cancel hello-1"
-    assert (await annotations())["kubesteps.dev/cancel"].startswith("ui-")
+    assert body["message"].startswith("asked to cancel run hello-1")
+    assert (await annotations())["kubesteps.dev/cancel"]
     assert (await post("suspend"))[0] == 200
     assert (await get(api, "hello"))["spec"]["suspend"] is True
-    assert await post("suspend") == (409, {"error": "Pipeline hello is already suspended"})
+    assert (await refused("suspend")).startswith("cannot suspend pipeline 'hello'")
     assert (await post("resume"))[0] == 200
     assert (await get(api, "hello"))["spec"]["suspend"] is False
+    assert (await refused("resume")).startswith("cannot resume pipeline 'hello'")
     await set_status(api, "hello", {
-        "run": {"number": 1, "id": "hello-1", "phase": "Failed"},
+        "run": {"number": 1, "id": "hello-1", "phase": "Failed", "reason": "Rejected"},
         "steps": [{"name": "gate", "phase": "Failed", "run": 1}]})
-    assert await post("approve", step="gate") == (
-        409, {"error": "step 'gate' is not waiting for an approval (it is Failed)"})
-    assert await post("cancel") == (409, {"error": "nothing to cancel: run hello-1 is Failed"})
+    assert "not waiting for an approval" in await refused("approve", step="gate")
+    assert (await refused("cancel")).startswith("cannot cancel pipeline 'hello'")
     first = (await annotations()).get("kubesteps.dev/retry")
     assert (await post("retry"))[0] == 200
     second = (await annotations())["kubesteps.dev/retry"]
@@ -437,9 +454,8 @@ async def test_the_streams_send_a_snapshot_then_every_change(
                 http.get(ui.base + "/api/stream?namespace=default", headers=ui.auth()) as every:
             assert one.headers["Content-Type"] == "text/event-stream"
             one_events, every_events = read_events(one), read_events(every)
-            assert await anext(one_events) == ("reset", {})
             kind, data = await anext(one_events)
-            assert (kind, data["type"], data["pipeline"]["name"]) == ("pipeline", "SYNC", "hello")
+            assert (kind, data["pipeline"]["name"]) == ("pipeline", "hello")
             assert await anext(every_events) == ("reset", {})
             synced = {(await anext(every_events))[1]["row"]["name"] for _ in range(2)}
             assert synced == {"hello", "other"}
@@ -453,9 +469,15 @@ async def test_the_streams_send_a_snapshot_then_every_change(
                 "row", "MODIFIED", "other", "Running")
             # The stream of one Pipeline skips the others' changes.
             kind, data = await anext(one_events)
-            assert (data["type"], data["pipeline"]["name"], data["pipeline"]["phase"]) == (
-                "MODIFIED", "hello", "Succeeded")
+            assert (kind, data["pipeline"]["name"], data["pipeline"]["phase"]) == (
+                "pipeline", "hello", "Succeeded")
             await api.delete(API, "Pipeline", "other", "default")
             kinds = []
             while "DELETED" not in kinds:
                 kinds.append((await anext(every_events))[1]["type"])
+            await api.delete(API, "Pipeline", "hello", "default")
+            while True:  # the page of a deleted Pipeline is told so, in words
+                kind, data = await anext(one_events)
+                if kind == "deleted":
+                    break
+            assert "it was deleted" in data["error"]

@@ -31,16 +31,33 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-from kubesteps.actions.job import LABEL_PIPELINE, LABEL_RUN, LABEL_STEP, label_value
-from kubesteps.kube.client import ApiError, KubeClient
-from kubesteps.pipeline.model import API_VERSION
+from kubesteps import views
+from kubesteps.kube.client import KubeClient
 from kubesteps.ui import model
-from kubesteps.ui.verbs import VERBS, VerbRefused
+from kubesteps.views import (
+    VERB_NAMES,
+    ApiFailed,
+    Forbidden,
+    NotApplicable,
+    PipelineNotFound,
+    StepNotFound,
+    VerbIgnored,
+    VerbResult,
+    ViewError,
+    get_pipeline,
+    pipeline_view,
+    pod_log,
+    step_pods,
+    watch_pipeline,
+)
+from kubesteps.views.api import event_row, refusals
+from kubesteps.views.model import API_VERSION, KIND, PLURAL
 
 log = logging.getLogger("kubesteps.ui")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,9 +71,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-# How long a log read may take, and how much of a log is shown (its end).
-LOG_TAIL_BYTES = 256 * 1024
 HEARTBEAT = 15.0
+RunVerb = Callable[[KubeClient, str, str], Awaitable[VerbResult]]
+RUN_VERBS: dict[str, RunVerb] = {"retry": views.retry, "rerun": views.rerun,
+                                 "cancel": views.cancel, "suspend": views.suspend,
+                                 "resume": views.resume}
 
 
 @dataclass
@@ -83,18 +102,20 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _api_error(error: ApiError, what: str) -> web.Response:
-    """An API server's refusal as the page shows it, in words: RBAC names what was refused."""
-    if error.status == 403:
-        return _error(403, f"you may not {what}: {error.message}")
-    if error.status == 401:
-        return _error(401, f"the cluster refused your credentials ({error.message}); check"
-                           " your kubeconfig, then start kubesteps ui again")
-    if error.status == 404:
-        return _error(404, f"not found: {error.message}")
-    if error.status == 409:
-        return _error(409, f"conflict: {error.message}")
-    return _error(502, f"the cluster answered {error.status} {error.reason}: {error.message}")
+def _refused(error: ViewError) -> web.Response:
+    """A typed error of the shared core as the page shows it: its one line, and a status."""
+    status = 502
+    if isinstance(error, Forbidden):
+        status = 403
+    elif isinstance(error, PipelineNotFound | StepNotFound):
+        status = 404
+    elif isinstance(error, NotApplicable | VerbIgnored):
+        status = 409
+    elif isinstance(error, ApiFailed) and 400 <= error.error.status < 500:
+        status = error.error.status
+    elif type(error) is ViewError and "401" in str(error):
+        status = 401
+    return _error(status, str(error))
 
 
 def _authorized(request: web.Request, settings: Settings) -> bool:
@@ -179,118 +200,107 @@ async def pipelines(request: web.Request) -> web.StreamResponse:
     api, scope = request.app[API], _scope(request)
     label = request.query.get("label") or None
     try:
-        items = await api.list(API_VERSION, "Pipeline", scope, label_selector=label)
-    except ApiError as error:
-        return _api_error(error, f"list pipelines in {_where(scope)}")
-    rows = [model.summary(obj) for obj in items]
+        with refusals("list", PLURAL, scope or "", "listing pipelines"):
+            items = await api.list(API_VERSION, KIND, scope, label_selector=label)
+    except ViewError as error:
+        return _refused(error)
+    now = datetime.now(UTC)
+    rows = [model.summary(obj, now) for obj in items]
     rows = sorted((r for r in rows if _matches(r, request)),
                   key=lambda r: (r["namespace"], r["name"]))
     return web.json_response({"items": rows, "namespace": scope})
 
 
-async def _pipeline(request: web.Request) -> dict[str, Any] | web.Response:
-    api = request.app[API]
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
-    try:
-        obj = await api.get(API_VERSION, "Pipeline", name, namespace)
-    except ApiError as error:
-        return _api_error(error, f"get pipelines in namespace {namespace}")
-    if obj is None:
-        return _error(404, f"Pipeline {namespace}/{name} not found")
-    return obj
+def _named(request: web.Request) -> tuple[str, str]:
+    return request.match_info["namespace"], request.match_info["name"]
 
 
 async def pipeline(request: web.Request) -> web.StreamResponse:
-    obj = await _pipeline(request)
-    if isinstance(obj, web.Response):
-        return obj
+    try:
+        obj = await get_pipeline(request.app[API], *_named(request))
+    except ViewError as error:
+        return _refused(error)
     return web.json_response(model.detail(obj))
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    api = request.app[API]
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
-    selector = f"involvedObject.kind=Pipeline,involvedObject.name={name}"
+    """The Pipeline's Events, oldest first; a refusal to list them is said, not hidden."""
+    namespace, name = _named(request)
+    selector = f"involvedObject.kind={KIND},involvedObject.name={name}"
     try:
-        document = await api.request("GET", f"/api/v1/namespaces/{namespace}/events",
-                                     params={"fieldSelector": selector})
-    except ApiError as error:
-        return _api_error(error, f"list events in namespace {namespace}")
-    rows = [model.event_row(e) for e in document.get("items") or []]
-    rows.sort(key=lambda r: r["time"] or "")
-    return web.json_response({"items": rows})
+        with refusals("list", "events", namespace, f"listing the Events of {name}"):
+            document = await request.app[API].request(
+                "GET", f"/api/v1/namespaces/{namespace}/events",
+                params={"fieldSelector": selector})
+    except ViewError as error:
+        return _refused(error)
+    rows = sorted((event_row(item) for item in document.get("items") or []),
+                  key=lambda row: (row.time is None, row.time or datetime.min.replace(tzinfo=UTC)))
+    return web.json_response({"items": [model.event(row) for row in rows]})
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
-    """The logs of a ``job`` step's Pods in the current run, the newest Job's first."""
-    obj = await _pipeline(request)
-    if isinstance(obj, web.Response):
-        return obj
+    """The logs of a ``job`` step's Pods in the current run (as `kubesteps logs` reads them),
+    the newest Pod first; a refused or missing log is said per Pod."""
     api = request.app[API]
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    namespace, name = _named(request)
     step = request.query.get("step") or ""
     if not step:
         return _error(400, "say which step: the query parameter 'step' is empty")
-    run = ((obj.get("status") or {}).get("run") or {}).get("number")
-    selector = f"{LABEL_PIPELINE}={label_value(name)},{LABEL_STEP}={label_value(step)}"
-    if run is not None:
-        selector += f",{LABEL_RUN}={run}"
     try:
-        jobs = await api.list("batch/v1", "Job", namespace, label_selector=selector)
-    except ApiError as error:
-        return _api_error(error, f"list jobs in namespace {namespace}")
-    if not jobs:
-        return web.json_response({"items": [], "message": f"step {step!r} has no Job in this run"
-                                  " (only job steps have logs)"})
-    jobs.sort(key=lambda j: (j.get("metadata") or {}).get("creationTimestamp") or "",
-              reverse=True)
+        view = pipeline_view(await get_pipeline(api, namespace, name))
+        if view.find(step) is None:
+            raise StepNotFound(name, step)
+        pods = await step_pods(api, view, step)
+    except ViewError as error:
+        return _refused(error)
+    if not pods:
+        return web.json_response({"items": [], "message": f"step {step!r} has no Pod in this"
+                                  " run (only job steps have logs, once their Pod started)"})
     items: list[dict[str, Any]] = []
-    for job in jobs:
-        job_name = str((job.get("metadata") or {}).get("name"))
+    for pod in pods:
+        pod_name = str(pod["metadata"]["name"])
+        labels = pod["metadata"].get("labels") or {}
+        entry = {"pod": pod_name, "job": labels.get("job-name") or "", "text": "",
+                 "message": ""}
         try:
-            pods = await api.list("v1", "Pod", namespace, label_selector=f"job-name={job_name}")
-        except ApiError as error:
-            return _api_error(error, f"list pods in namespace {namespace}")
-        if not pods:
-            items.append({"job": job_name, "pod": None, "text": "", "message": "no Pod yet"})
-        for pod in pods:
-            pod_name = str((pod.get("metadata") or {}).get("name"))
-            entry = {"job": job_name, "pod": pod_name, "text": "", "message": ""}
-            try:
-                entry["text"] = await api.text(
-                    f"/api/v1/namespaces/{namespace}/pods/{pod_name}/log",
-                    {"limitBytes": str(LOG_TAIL_BYTES)})
-            except ApiError as error:
-                entry["message"] = json.loads(
-                    _api_error(error, f"get pods/log in namespace {namespace}").text or "{}"
-                ).get("error", "")
-            items.append(entry)
+            entry["text"] = "".join([line async for line in pod_log(api, namespace, pod_name)])
+        except ViewError as error:
+            entry["message"] = str(error)
+        items.append(entry)
     return web.json_response({"items": items})
 
 
 async def verb(request: web.Request) -> web.StreamResponse:
+    """A verb from the page: the same function of ``kubesteps.views`` the CLI calls."""
     name = request.match_info["verb"]
-    action = VERBS.get(name)
-    if action is None:
-        return _error(404, f"no verb {name!r}; the verbs are {', '.join(VERBS)}")
+    if name not in VERB_NAMES:
+        return _error(404, f"no verb {name!r}; the verbs are {', '.join(VERB_NAMES)}")
     try:
         params = await request.json()
     except ValueError:
         return _error(400, "the body is not JSON")
     if not isinstance(params, dict):
         return _error(400, "the body must be a JSON object")
-    obj = await _pipeline(request)
-    if isinstance(obj, web.Response):
-        return obj
-    namespace = request.match_info["namespace"]
+    api, (namespace, pipeline_name) = request.app[API], _named(request)
+    step = str(params.get("step") or "")
+    if name in ("approve", "reject") and not step:
+        return _error(400, "say which approval step: the field 'step' is empty")
+    message = str(params.get("message") or "").strip() or None
     try:
-        message = await action(request.app[API], obj, params)
-    except VerbRefused as refused:
-        return _error(409, str(refused))
-    except ApiError as error:
-        return _api_error(error, f"patch pipelines in namespace {namespace}")
-    log.info("%s %s/%s: %s", name, namespace, request.match_info["name"], message)
-    return web.json_response({"message": message})
+        if name == "approve":
+            result = await views.approve(api, namespace, pipeline_name, step,
+                                         by=str(params.get("by") or "").strip() or None,
+                                         message=message)
+        elif name == "reject":
+            result = await views.reject(api, namespace, pipeline_name, step, message=message)
+        else:
+            result = await RUN_VERBS[name](api, namespace, pipeline_name)
+    except ViewError as error:
+        return _refused(error)
+    log.info("%s %s/%s: %s", name, namespace, pipeline_name, result.summary)
+    return web.json_response({"message": result.summary, "notes": list(result.notes),
+                              "result": result.to_dict()})
 
 
 async def _sse(request: web.Request) -> web.StreamResponse:
@@ -304,54 +314,50 @@ async def _send(response: web.StreamResponse, kind: str, data: object) -> None:
     await response.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
 
 
-async def _watched(api: KubeClient, scope: str | None, settings: Settings,
-                   label: str | None = None,
-                   name: str | None = None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """A snapshot (``SYNC`` per object) then changes, listed and watched again as needed."""
+async def _listed_then_watched(api: KubeClient, scope: str | None, label: str | None,
+                               seconds: int) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """``RESET``, a ``SYNC`` per Pipeline, then their changes; listed and watched again
+    when the server ends the watch or the version is too old (410)."""
+    resource = await api.resource(API_VERSION, KIND)
+    selector = {"labelSelector": label} if label else {}
     while True:
-        document = await api.request(
-            "GET", (await api.resource(API_VERSION, "Pipeline")).path(scope),
-            params={k: v for k, v in (("labelSelector", label),
-                                      ("fieldSelector", f"metadata.name={name}" if name else None))
-                    if v})
+        with refusals("list", PLURAL, scope or "", "listing pipelines"):
+            document = await api.request("GET", resource.path(scope), params=selector or None)
         yield "RESET", {}
         for item in document.get("items") or []:
             yield "SYNC", item
-        version = str((document.get("metadata") or {}).get("resourceVersion") or "")
-        try:
-            async for kind, obj in api.watch(API_VERSION, "Pipeline", scope,
-                                             resource_version=version,
-                                             timeout_seconds=settings.watch_seconds):
+        params = {"watch": "true", "allowWatchBookmarks": "true",
+                  "timeoutSeconds": str(seconds), **selector,
+                  "resourceVersion": str((document.get("metadata") or {}).get(
+                      "resourceVersion") or "")}
+        with refusals("watch", PLURAL, scope or "", "watching pipelines"):
+            async for line in api.stream(resource.path(scope), params):
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = str(event.get("type")), event.get("object") or {}
+                if kind == "ERROR":
+                    break  # e.g. 410 Gone: list again
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    if name is None or (obj.get("metadata") or {}).get("name") == name:
-                        yield kind, obj
-                elif kind == "ERROR":
-                    break  # expired (410) or another watch error: list again
-        except ApiError as error:
-            if error.status != 410:
-                raise
+                    yield kind, obj
 
 
-async def _stream(request: web.Request, scope: str | None, name: str | None) -> web.StreamResponse:
-    api, settings = request.app[API], request.app[SETTINGS]
-    label = request.query.get("label") or None
-    try:  # the first list answers with an error page, not a broken stream
-        await api.list(API_VERSION, "Pipeline", scope, label_selector=label)
-    except ApiError as error:
-        return _api_error(error, f"list pipelines in {_where(scope)}")
+async def _streaming(request: web.Request,
+                     events: AsyncIterator[tuple[str, object]]) -> web.StreamResponse:
+    """Server-sent events from ``events``: the first one is awaited before the answer
+    starts, so a refusal is an error answer with its message, not a broken stream."""
+    try:
+        first = await anext(events)
+    except ViewError as error:
+        return _refused(error)
     response = await _sse(request)
     beat = asyncio.create_task(_heartbeat(response))
     try:
-        async for kind, obj in _watched(api, scope, settings, label, name):
-            if kind == "RESET":
-                await _send(response, "reset", {})
-            elif name is None:
-                await _send(response, "row", {"type": kind, "row": model.summary(obj)})
-            else:
-                await _send(response, "pipeline", {"type": kind, "pipeline": model.detail(obj)})
-    except ApiError as error:
-        await _send(response, "failure", {"error": json.loads(
-            _api_error(error, f"watch pipelines in {_where(scope)}").text or "{}")["error"]})
+        await _send(response, *first)
+        async for kind, data in events:
+            await _send(response, kind, data)
+    except ViewError as error:
+        await _send(response, "failure", {"error": str(error)})
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the page went away
     finally:
@@ -369,11 +375,37 @@ async def _heartbeat(response: web.StreamResponse) -> None:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    return await _stream(request, _scope(request), None)
+    """Rows of the list page as they change."""
+    settings = request.app[SETTINGS]
+
+    async def rows() -> AsyncIterator[tuple[str, object]]:
+        async for kind, obj in _listed_then_watched(
+                request.app[API], _scope(request), request.query.get("label") or None,
+                settings.watch_seconds):
+            if kind == "RESET":
+                yield "reset", {}
+            else:
+                yield "row", {"type": kind, "row": model.summary(obj)}
+
+    return await _streaming(request, rows())
 
 
 async def pipeline_stream(request: web.Request) -> web.StreamResponse:
-    return await _stream(request, request.match_info["namespace"], request.match_info["name"])
+    """One Pipeline as it changes (``watch_pipeline``, as `kubesteps watch` follows it)."""
+    namespace, name = _named(request)
+
+    async def versions() -> AsyncIterator[tuple[str, object]]:
+        seen = False
+        try:
+            async for obj in watch_pipeline(request.app[API], namespace, name):
+                seen = True
+                yield "pipeline", {"type": "MODIFIED", "pipeline": model.detail(obj)}
+        except PipelineNotFound as gone:
+            if not seen:
+                raise  # not there at all: a 404 answer
+            yield "deleted", {"error": str(gone)}
+
+    return await _streaming(request, versions())
 
 
 def make_app(api: KubeClient, settings: Settings) -> web.Application:

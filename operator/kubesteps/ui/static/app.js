@@ -173,101 +173,172 @@ async function showList() {
 }
 
 // -- the graph -----------------------------------------------------------------------------
-// Top to bottom: a sequence goes down, the children of parallel/forEach/switch side by side,
-// a group is a box around its sequence; finally steps are a lane of their own.
+// The graph `kubesteps graph` draws (kubesteps.views.graph: nodes with phases, edges,
+// clusters for groups, parallel steps and the finally lane), laid out top to bottom: a
+// node's row is its longest path from the start; side by side go the members of a cluster
+// whose rows overlap (parallel children, switch branches), one under the other the rest.
 
-const BOX = { w: 150, h: 38 }, GAP = 22, PAD = 10, LABEL = 20;
+const BOX = { w: 150, line: 14 }, ROW_GAP = 30, COL_GAP = 16, PAD = 10, LABEL = 18;
 
-function layout(node) {
-  const kids = node.children || [];
-  if (!kids.length) {
-    return { w: BOX.w, h: BOX.h, draw: (g, x, y) => leaf(g, node, x, y) };
-  }
-  const inner = node.kind === "group" ? column(kids) : row(kids);
-  const w = Math.max(inner.w + 2 * PAD, BOX.w), hgt = inner.h + 2 * PAD + LABEL;
-  return { w, h: hgt, draw: (g, x, y) => {
-    const box = s("g", { class: `node group phase-${node.phase}`, "data-step": node.name,
-      "data-phase": node.phase });
-    box.append(s("rect", { x, y, width: w, height: hgt, rx: 8 }));
-    const caption = node.kind === "forEach" ? `${node.name} (forEach)`
-      : node.kind === "switch" ? `◇ ${node.name}` : node.kind === "parallel"
-        ? `${node.name} (parallel)` : node.name;
-    box.append(s("text", { x: x + 8, y: y + 15, class: "caption" }, text(caption)));
-    box.append(s("title", {}, text(`${node.name}: ${node.phase}`)));
-    g.append(box);
-    inner.draw(g, x + (w - inner.w) / 2, y + PAD + LABEL);
-  } };
-}
-
+function lines(label) { return String(label).split(/<br\s*\/?>/i).map((l) => clip(l, 24)); }
+function height(node) { return node.shape === "switch" ? 44 : 12 + BOX.line * lines(node.label).length; }
+function clip(value, size) { return value.length > size ? value.slice(0, size - 1) + "…" : value; }
 function text(value) { return document.createTextNode(value); }
 
-function leaf(g, node, x, y) {
-  const box = s("g", { class: `node phase-${node.phase}`, "data-step": node.name,
-    "data-phase": node.phase, tabindex: 0 });
-  const shape = node.kind === "forEach" ? "forEach" : node.action || node.kind;
-  box.append(s("rect", { x, y, width: BOX.w, height: BOX.h, rx: 6 }));
-  box.append(s("text", { x: x + BOX.w / 2, y: y + 16, class: "name" }, text(clip(node.name, 20))));
-  const detail = node.kind === "forEach" && node.items ? `each of ${node.items}`
-    : `${shape} · ${node.phase}`;
-  box.append(s("text", { x: x + BOX.w / 2, y: y + 30, class: "sub" }, text(clip(detail, 26))));
-  box.append(s("title", {}, text(`${node.name}: ${node.phase}${node.message ? " — "
-    + node.message : ""}`)));
-  box.addEventListener("click", () => {
-    const target = document.querySelector(`tr[data-step="${CSS.escape(node.name)}"]`);
-    if (target) target.scrollIntoView({ behavior: "smooth", block: "center" });
-  });
-  g.append(box);
+function ranks(graph) {
+  const rank = new Map(graph.nodes.map((n) => [n.id, 0]));
+  // Longest path: edges go forward in the spec, so a few passes settle it.
+  for (let pass = 0; pass < graph.nodes.length; pass++) {
+    let changed = false;
+    for (const edge of graph.edges) {
+      const next = rank.get(edge.source) + 1;
+      if (next > rank.get(edge.target)) { rank.set(edge.target, next); changed = true; }
+    }
+    if (!changed) break;
+  }
+  return rank;
 }
 
-function clip(value, size) { return value.length > size ? value.slice(0, size - 1) + "…" : value; }
+function span(member, rank) {
+  if (typeof member === "string") return [rank.get(member), rank.get(member)];
+  const spans = member.members.map((m) => span(m, rank));
+  return [Math.min(...spans.map((s) => s[0])), Math.max(...spans.map((s) => s[1]))];
+}
 
-function column(nodes) {
-  const parts = nodes.map(layout);
-  const w = Math.max(...parts.map((p) => p.w));
-  const hgt = parts.reduce((sum, p) => sum + p.h, 0) + GAP * (parts.length - 1);
-  return { w, h: hgt, draw: (g, x, y) => {
-    let top = y;
-    parts.forEach((part, index) => {
-      part.draw(g, x + (w - part.w) / 2, top);
-      if (index < parts.length - 1) arrow(g, x + w / 2, top + part.h, x + w / 2, top + part.h + GAP);
-      top += part.h + GAP;
-    });
+// Nesting of clusters per row: how much room their captions and paddings need.
+function room(members, rank, depth, top, bottom) {
+  for (const member of members) {
+    if (typeof member === "string") continue;
+    const [first, last] = span(member, rank);
+    top[first] = Math.max(top[first] || 0, depth + 1);
+    bottom[last] = Math.max(bottom[last] || 0, depth + 1);
+    room(member.members, rank, depth + 1, top, bottom);
+  }
+}
+
+// Width of a member, and a function placing it with its left edge at x.
+function place(member, rank, byId) {
+  if (typeof member === "string") {
+    return { w: BOX.w, put: (x, at) => at.set(member, x) };
+  }
+  const inner = lanes(member.members, rank, byId);
+  const w = inner.w + 2 * PAD;
+  return { w, put: (x, at, boxes) => {
+    boxes.push({ cluster: member, x, w });
+    inner.put(x + PAD, at, boxes);
   } };
 }
 
-function row(nodes) {
-  const parts = nodes.map(layout);
-  const w = parts.reduce((sum, p) => sum + p.w, 0) + 16 * (parts.length - 1);
-  const hgt = Math.max(...parts.map((p) => p.h));
-  return { w, h: hgt, draw: (g, x, y) => {
+function lanes(members, rank, byId) {
+  const columns = [];  // each: { parts: [...], last: row, w }
+  for (const member of members) {
+    const [first, last] = span(member, rank);
+    const part = Object.assign(place(member, rank, byId), { member });
+    let column = columns.find((c) => c.last < first);
+    if (!column) { column = { parts: [], last: -1, w: 0 }; columns.push(column); }
+    column.parts.push(part);
+    column.last = last;
+    column.w = Math.max(column.w, part.w);
+  }
+  const w = columns.reduce((sum, c) => sum + c.w, 0) + COL_GAP * Math.max(0, columns.length - 1);
+  return { w, put: (x, at, boxes) => {
     let left = x;
-    for (const part of parts) { part.draw(g, left, y); left += part.w + 16; }
+    for (const column of columns) {
+      for (const part of column.parts) part.put(left + (column.w - part.w) / 2, at, boxes);
+      left += column.w + COL_GAP;
+    }
   } };
-}
-
-function arrow(g, x1, y1, x2, y2) {
-  g.append(s("line", { x1, y1, x2, y2: y2 - 2, class: "edge", "marker-end": "url(#head)" }));
 }
 
 function graph(detail) {
-  const lanes = [column(detail.steps)];
-  if (detail.finally.length) lanes.push(column(detail.finally));
-  const gapX = 40;
-  const w = lanes.reduce((sum, lane) => sum + lane.w, 0) + gapX * (lanes.length - 1) + 20;
-  const hgt = Math.max(...lanes.map((lane) => lane.h)) + 20 + LABEL;
+  const model = detail.graph;
+  const byId = new Map(model.nodes.map((n) => [n.id, n]));
+  const rank = ranks(model);
+  const rows = Math.max(0, ...rank.values()) + 1;
+  const top = [], bottom = [];
+  room(model.layout, rank, 0, top, bottom);
+  const rowHeight = [];
+  for (const node of model.nodes) {
+    const r = rank.get(node.id);
+    rowHeight[r] = Math.max(rowHeight[r] || 0, height(node));
+  }
+  const rowTop = [];
+  let y = 10;
+  for (let r = 0; r < rows; r++) {
+    y += (top[r] || 0) * (LABEL + PAD);
+    rowTop[r] = y;
+    y += (rowHeight[r] || 0) + (bottom[r] || 0) * PAD + ROW_GAP;
+  }
+  const at = new Map(), boxes = [];
+  const all = lanes(model.layout, rank, byId);
+  all.put(10, at, boxes);
+  const w = all.w + 20, hgt = y - ROW_GAP + 10;
   const svg = s("svg", { viewBox: `0 0 ${w} ${hgt}`, width: w, class: "graph", role: "img",
     "aria-label": `steps of ${detail.name}` });
   svg.append(s("defs", {}, s("marker", { id: "head", viewBox: "0 0 10 10", refX: 9, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
   s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "head" }))));
-  const g = s("g", {});
-  let left = 10;
-  lanes.forEach((lane, index) => {
-    g.append(s("text", { x: left, y: 14, class: "lane" }, text(index ? "finally" : "steps")));
-    lane.draw(g, left, 10 + LABEL);
-    left += lane.w + gapX;
-  });
-  svg.append(g);
+  // Clusters first (behind), outer ones before inner ones.
+  const depthOf = (cluster, members, depth) => {
+    for (const m of members) {
+      if (typeof m === "string") continue;
+      if (m === cluster) return depth;
+      const found = depthOf(cluster, m.members, depth + 1);
+      if (found !== null) return found;
+    }
+    return null;
+  };
+  for (const box of boxes) {
+    const [first, last] = span(box.cluster, rank);
+    const depth = depthOf(box.cluster, model.layout, 0);
+    const nestTop = (top[first] || 0) - depth, nestBottom = (bottom[last] || 0) - depth;
+    const y1 = rowTop[first] - nestTop * (LABEL + PAD) + PAD / 2;
+    const y2 = rowTop[last] + rowHeight[last] + nestBottom * PAD;
+    const g = s("g", { class: "cluster", "data-cluster": box.cluster.label });
+    g.append(s("rect", { x: box.x, y: y1, width: box.w, height: y2 - y1, rx: 8 }));
+    g.append(s("text", { x: box.x + 8, y: y1 + 13, class: "caption" },
+      text(clip(box.cluster.label, Math.floor(box.w / 6.5)))));
+    svg.append(g);
+  }
+  const centre = (id) => {
+    const node = byId.get(id), r = rank.get(id);
+    const x = at.get(id) + BOX.w / 2, yTop = rowTop[r] + (rowHeight[r] - height(node)) / 2;
+    return { x, top: yTop, bottom: yTop + height(node) };
+  };
+  for (const edge of model.edges) {
+    const a = centre(edge.source), b = centre(edge.target);
+    const mid = (a.bottom + b.top) / 2;
+    svg.append(s("path", { d: `M ${a.x} ${a.bottom} C ${a.x} ${mid}, ${b.x} ${mid}, ${b.x} ${b.top - 2}`,
+      class: edge.dotted ? "edge dotted" : "edge", "marker-end": "url(#head)" }));
+    if (edge.label) {
+      svg.append(s("text", { x: (a.x + b.x) / 2, y: mid - 2, class: "edge-label" },
+        text(clip(edge.label, 28))));
+    }
+  }
+  for (const node of model.nodes) {
+    const phase = node.phase || "Pending";
+    const { x, top: yTop } = centre(node.id);
+    const left = x - BOX.w / 2, hNode = height(node);
+    const g = s("g", { class: `node shape-${node.shape} phase-${phase}`, "data-step": node.step,
+      "data-phase": phase, tabindex: 0 });
+    if (node.shape === "switch") {
+      g.append(s("polygon", { points: `${x},${yTop} ${left + BOX.w},${yTop + hNode / 2} `
+        + `${x},${yTop + hNode} ${left},${yTop + hNode / 2}` }));
+    } else {
+      g.append(s("rect", { x: left, y: yTop, width: BOX.w, height: hNode,
+        rx: node.shape === "forEach" ? 12 : 6 }));
+    }
+    const parts = node.shape === "switch" ? [clip(node.step, 18)] : lines(node.label);
+    parts.forEach((line, index) => g.append(s("text", { x, class: index ? "sub" : "name",
+      y: yTop + (node.shape === "switch" ? hNode / 2 + 4 : 16 + index * BOX.line) },
+    text(line))));
+    g.append(s("title", {}, text(`${node.step}: ${phase}`)));
+    g.addEventListener("click", () => {
+      const target = document.querySelector(`tr[data-step="${CSS.escape(node.step)}"]`);
+      if (target) target.scrollIntoView({ behavior: "smooth", block: "center" });
+    });
+    svg.append(g);
+  }
   return svg;
 }
 
@@ -301,7 +372,7 @@ function stepTable(detail) {
       "data-phase": node.phase },
     h("td", { style: `padding-left:${0.5 + depth * 1.1}em` }, final ? h("span",
       { class: "muted", text: "finally " }) : null, h("span", { text: node.name }),
-    h("span", { class: "kind", text: ` ${node.kind === "action" ? node.action : node.kind}`
+    h("span", { class: "kind", text: ` ${node.action || node.kind}`
       + (node.item !== undefined ? ` [${node.item}]` : "") })),
     h("td", {}, badge(node.phase)),
     h("td", { text: node.attempts || "" }),
@@ -323,10 +394,12 @@ function historyTable(detail) {
       h("td", { class: "message", text: run.message || "" })))));
 }
 
-function confirmVerb(textValue, askName) {
+function confirmVerb(textValue, ask) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = textValue;
-  document.getElementById("confirm-name-row").hidden = !askName;
+  document.getElementById("confirm-name-row").hidden = ask !== "approve";
+  document.getElementById("confirm-message-row").hidden = !ask;
+  document.getElementById("confirm-message").value = "";
   return new Promise((resolve) => {
     const yes = document.getElementById("confirm-yes"), no = document.getElementById("confirm-no");
     const done = (answer) => {
@@ -334,22 +407,27 @@ function confirmVerb(textValue, askName) {
       dialog.close();
       resolve(answer);
     };
-    yes.onclick = () => done({ by: document.getElementById("confirm-name").value.trim() });
+    yes.onclick = () => {
+      const answer = {};
+      if (ask === "approve") answer.by = document.getElementById("confirm-name").value.trim();
+      if (ask) answer.message = document.getElementById("confirm-message").value.trim();
+      done(answer);
+    };
     no.onclick = () => done(null);
     dialog.oncancel = () => done(null);
     dialog.showModal();
   });
 }
 
-async function act(detail, verbName, params, question, askName) {
-  const answer = await confirmVerb(question, askName);
+async function act(detail, verbName, params, question, ask) {
+  const answer = await confirmVerb(question, ask);
   if (!answer) return;
   const path = `/api/pipelines/${encodeURIComponent(detail.namespace)}/`
     + `${encodeURIComponent(detail.name)}/${verbName}`;
   try {
     const result = await api(path, { method: "POST", headers: { "Content-Type":
       "application/json" }, body: JSON.stringify(Object.assign({}, params, answer)) });
-    notice(result.message, "ok");
+    notice([result.message, ...(result.notes || [])].join("; "), "ok");
   } catch (error) {
     notice(error.message);
   }
@@ -376,9 +454,9 @@ function verbs(detail) {
     "data-approval": step },
   h("span", {}, "Step ", h("strong", { text: step }), ` waits for an approval (${run}). `),
   h("button", { class: "primary", "data-verb": "approve", onclick: () => act(detail, "approve",
-    { step }, `Approve step ${step} of ${run}?`, true), text: "Approve" }),
+    { step }, `Approve step ${step} of ${run}?`, "approve"), text: "Approve" }),
   h("button", { class: "danger", "data-verb": "reject", onclick: () => act(detail, "reject",
-    { step }, `Reject step ${step} of ${run}? The run fails.`), text: "Reject" })));
+    { step }, `Reject step ${step} of ${run}? The run fails.`, "reject"), text: "Reject" })));
   return [bar, ...gates];
 }
 
@@ -391,8 +469,8 @@ function header(detail) {
   return h("div", { class: "run" },
     h("h1", {}, h("span", { class: "ns", text: detail.namespace + "/" }), detail.name, " ",
       badge(detail.suspended && detail.phase === "Running" ? "Suspended" : detail.phase)),
-    h("dl", {}, facts.filter(([, v]) => v !== "").map(([k, v]) => [h("dt", { text: k }),
-      h("dd", { text: v })])),
+    h("dl", {}, facts.filter(([, v]) => v !== "" && v !== null).map(([k, v]) => h("div",
+      { class: "fact" }, h("dt", { text: k }), h("dd", { text: v })))),
     run.message ? h("p", { class: "message", text: run.message }) : null);
 }
 
@@ -473,13 +551,8 @@ async function showPipeline(namespace, name) {
   }
   watch(`${base}/stream`, {
     reset: () => {},
-    pipeline: (event) => {
-      if (event.type === "DELETED") {
-        notice(`Pipeline ${namespace}/${name} was deleted.`);
-        return;
-      }
-      drawDetail(event.pipeline);
-    },
+    pipeline: (event) => drawDetail(event.pipeline),
+    deleted: (event) => { notice(event.error); source.close(); live(false); },
   });
 }
 
