@@ -20,12 +20,19 @@ class UiError(Exception):
 
 def credentials(kubeconfig: str | None = None) -> tuple[Credentials, str | None]:
     """The kubeconfig's current context: how to reach the server, and its namespace."""
+    # kopf reads $KUBECONFIG: --kubeconfig stands in for it during the read only.
+    before = os.environ.get("KUBECONFIG")
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = kubeconfig
     try:
         info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise UiError(f"cannot read the kubeconfig ({error})") from None
+    finally:
+        if before is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = before
     if info is None:
         raise UiError("no kubeconfig: set KUBECONFIG, pass --kubeconfig or create ~/.kube/config")
     return Credentials.from_kopf(info), info.default_namespace
