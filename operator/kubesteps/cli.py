@@ -397,11 +397,12 @@ def demo(examples: pathlib.Path | None, budget: float) -> None:
 @click.option("-n", "--namespace", default=None,
               help="List the Pipelines of this namespace (default: the kubeconfig context's).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List the Pipelines of every namespace.")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="The kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).")
+@click.option("--kubeconfig", metavar="FILE", default=None,
+              help="The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).")
+@click.option("--context", metavar="NAME", default=None, help="The kubeconfig context to use.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
 def ui(port: int, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
-       open_browser: bool) -> None:
+       context: str | None, open_browser: bool) -> None:
     """Serve a web view of Pipelines on 127.0.0.1, with your own kubeconfig (your RBAC).
 
     Prints the URL to open: it carries a token, new at every start, that the page needs.
@@ -415,7 +416,8 @@ def ui(port: int, namespace: str | None, all_namespaces: bool, kubeconfig: str |
         raise click.UsageError("--all-namespaces and --namespace exclude each other")
     try:
         asyncio.run(run_ui(port=port, namespace=namespace, all_namespaces=all_namespaces,
-                           kubeconfig=kubeconfig, open_browser=open_browser, echo=click.echo))
+                           kubeconfig=kubeconfig, context=context, open_browser=open_browser,
+                           echo=click.echo))
     except UiError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

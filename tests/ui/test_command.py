@@ -55,7 +55,8 @@ async def test_it_shows_the_namespace_of_the_kubeconfig_context(
     config = write_kubeconfig(tmp_path / "config", k8s_emulator.url, namespace="ops")
     async with started("--kubeconfig", str(config)) as (url, second), \
             aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        assert second == f"(Pipelines of namespace ops on {k8s_emulator.url}; Ctrl-C stops it)\n"
+        assert second == (f"(Pipelines of namespace ops on {k8s_emulator.url}, context emulator;"
+                          " Ctrl-C stops it)\n")
         async with http.get(url) as page:  # the token becomes a cookie (of an IP: unsafe)
             assert page.status == 200
         async with http.get(url.split("/?")[0] + "/api/pipelines") as response:
@@ -73,8 +74,13 @@ def test_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config either
     result = runner.invoke(main, ["ui"])
     assert result.exit_code == 1
-    assert result.output == ("Error: no kubeconfig: set KUBECONFIG, pass --kubeconfig or create"
-                             " ~/.kube/config\n")
+    assert result.output == ("Error: no kubeconfig found (looked at --kubeconfig, $KUBECONFIG and"
+                             " ~/.kube/config): point --kubeconfig at one\n")
+    config = write_kubeconfig(tmp_path / "config", "http://127.0.0.1:9")
+    result = runner.invoke(main, ["ui", "--kubeconfig", str(config), "--context", "prod"])
+    assert result.exit_code == 1
+    assert result.output == ("Error: context 'prod' is not in the kubeconfig (contexts:"
+                             " emulator)\n")
     result = runner.invoke(main, ["ui", "-A", "-n", "ops"])
     assert result.exit_code == 2
     assert "--all-namespaces and --namespace exclude each other" in result.output
