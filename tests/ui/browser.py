@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,30 +40,31 @@ class BrowserError(AssertionError):
 
 
 class Browser:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self._lock = asyncio.Lock()
+    """One Chromium for the session (started once: it takes seconds); ``fresh()`` gives each
+    test a new context. Calls are sent from a worker thread, so the event loop (the
+    emulator's, the operator's) keeps serving while the browser waits."""
 
-    @classmethod
-    async def start(cls, home: Path) -> Browser:
-        process = await asyncio.create_subprocess_exec(
-            "node", str(HERE / "driver.cjs"), str(home), CHROMIUM,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024)
-        return cls(process)
+    def __init__(self, home: Path) -> None:
+        self.process = subprocess.Popen(
+            ["node", str(HERE / "driver.cjs"), str(home), CHROMIUM],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._lock = threading.Lock()
 
-    async def call(self, op: str, **args: Any) -> Any:
+    def _roundtrip(self, command: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None
         assert self.process.stdout is not None
-        async with self._lock:
-            self.process.stdin.write((json.dumps({"op": op, **args}) + "\n").encode())
-            await self.process.stdin.drain()
-            line = await self.process.stdout.readline()
+        with self._lock:
+            self.process.stdin.write(json.dumps(command) + "\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
         if not line:
             assert self.process.stderr is not None
-            error = (await self.process.stderr.read()).decode()
-            raise BrowserError(f"the browser driver ended: {error.strip()}")
-        answer = json.loads(line)
+            raise BrowserError(f"the browser driver ended: {self.process.stderr.read().strip()}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def call(self, op: str, **args: Any) -> Any:
+        answer = await asyncio.to_thread(self._roundtrip, {"op": op, **args})
         if "error" in answer:
             logged = await self.console()
             raise BrowserError(f"{op} {args}: {answer['error']}"
@@ -70,12 +72,11 @@ class Browser:
         return answer["ok"]
 
     async def console(self) -> list[str]:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write(b'{"op": "console"}\n')
-        await self.process.stdin.drain()
-        line = await self.process.stdout.readline()
-        return list(json.loads(line).get("ok") or []) if line else []
+        answer = await asyncio.to_thread(self._roundtrip, {"op": "console"})
+        return list(answer.get("ok") or [])
+
+    async def fresh(self) -> None:
+        await self.call("fresh")
 
     async def goto(self, url: str) -> int:
         return int(await self.call("goto", url=url))
@@ -109,15 +110,12 @@ class Browser:
         await self.call("screenshot", file=str(file), fullPage=full_page)
         return file
 
-    async def close(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(BrowserError, TimeoutError, BrokenPipeError,
-                                     ConnectionResetError):
-                await asyncio.wait_for(self.call("close"), 10)
-            if self.process.stdin is not None:
-                self.process.stdin.close()
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(BrowserError, BrokenPipeError, OSError):
+                self._roundtrip({"op": "close"})
             try:
-                await asyncio.wait_for(self.process.wait(), 10)
-            except TimeoutError:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
                 self.process.kill()
-                await self.process.wait()
+                self.process.wait()

@@ -172,14 +172,17 @@ async def ui_command(kubeconfig: Path, api: KubeClient) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def playwright() -> Path:
-    return playwright_home()
-
-
-@pytest_asyncio.fixture
-async def browser(playwright: Path) -> AsyncIterator[Browser]:
-    started = await Browser.start(playwright)
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium for the session (installed by ensure-browser.sh when missing)."""
+    started = Browser(playwright_home())
     try:
         yield started
     finally:
-        await started.close()
+        started.close()
+
+
+@pytest_asyncio.fixture
+async def browser(chromium: Browser) -> Browser:
+    """The session's Chromium in a fresh context (no cookies, no page) for this test."""
+    await chromium.fresh()
+    return chromium

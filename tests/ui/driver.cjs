@@ -16,13 +16,22 @@ const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run
 async function main() {
   const browser = await chromium.launch({ executablePath: process.argv[3], headless: true,
     args: ARGS });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
+  let context = null, page = null;
   const console = [];
-  page.on("console", (message) => console.push(`${message.type()}: ${message.text()}`));
-  page.on("pageerror", (error) => console.push(`pageerror: ${error.message}`));
+  // A fresh context per test: no cookie (so no token) and no state from the test before.
+  async function fresh() {
+    if (context) await context.close();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    console.length = 0;
+    page.on("console", (message) => console.push(`${message.type()}: ${message.text()}`));
+    page.on("pageerror", (error) => console.push(`pageerror: ${error.message}`));
+    return true;
+  }
+  await fresh();
 
   const commands = {
+    fresh,
     goto: ({ url }) => page.goto(url, { waitUntil: "load" }).then((r) => r && r.status()),
     url: () => page.url(),
     click: ({ selector }) => page.click(selector),
