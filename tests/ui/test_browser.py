@@ -4,6 +4,7 @@ the operator on the API emulator: what a user sees and does. Screenshots go to
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,31 @@ async def test_without_the_token_the_page_says_what_it_needs(
     base = ui_command.split("/?")[0]
     assert await browser.goto(base + "/") == 401
     assert "needs the token" in await browser.text("body")
+
+
+async def test_the_logs_of_a_job_step(
+    api: KubeClient, ui_command: str, browser: Browser, k8s_emulator: Emulator
+) -> None:
+    job = {"name": "build", "action": "job",
+           "with": {"image": "busybox", "command": ["sh", "-c", "echo built"]}}
+    await api.create(pipeline("jobs", [job]))
+    async with asyncio.timeout(30):  # the operator creates the Job; no kubelet runs it here
+        while True:
+            jobs = await api.list("batch/v1", "Job", "default")
+            if jobs:
+                break
+            await asyncio.sleep(0.1)
+    labels = dict(jobs[0]["spec"]["template"]["metadata"]["labels"])
+    pod = f"{jobs[0]['metadata']['name']}-x1y2z"
+    await api.create({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": pod, "namespace": "default",
+                                   "labels": {**labels, "job-name": jobs[0]["metadata"]["name"]}},
+                      "spec": {"containers": [{"name": "step", "image": "busybox"}]}})
+    k8s_emulator.write_pod_log("default", pod, "compiling...\nbuilt\n")
+    await browser.goto(ui_command + "#/p/default/jobs")
+    await browser.wait("#logs-show")
+    await browser.click("#logs-show")
+    await browser.wait('pre.log:has-text("built")')
+    assert await browser.text("pre.log") == "compiling...\nbuilt\n"
+    assert pod in await browser.text("#logs h3")
+    await browser.screenshot(shot("logs"))
