@@ -7,6 +7,7 @@ const PHASES = ["Running", "Waiting", "Retrying", "Succeeded", "Failed", "Cancel
   "Suspended", "Pending", "Skipped", "NotTaken", "Throttled"];
 let source = null;       // the EventSource of the page shown
 let current = null;      // the Pipeline shown (detail model)
+let lastEvents = null;   // the Events table shown last, kept across redraws
 
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -491,7 +492,9 @@ function drawDetail(detail) {
     h("section", {}, h("h2", { text: "History" }), h("div", { class: "scroll" },
       historyTable(detail))),
     h("section", {}, h("h2", { text: "Events" }), h("div", { class: "scroll", id: "events" },
-      h("p", { class: "muted", text: "Loading…" }))),
+      // What was shown stays until the new list arrives: no flicker at every change.
+      ...(lastEvents && lastEvents.key === detail.namespace + "/" + detail.name
+        ? [...lastEvents.nodes] : [h("p", { class: "muted", text: "Loading…" })]))),
     keep || h("section", { id: "logs-panel" }, h("h2", { text: "Logs" }), jobs.length
       ? h("div", {}, h("select", { id: "logs-step" }, jobs.map((j) => h("option",
         { value: j, text: j }))), " ", h("button", { id: "logs-show", onclick: () =>
@@ -503,10 +506,11 @@ function drawDetail(detail) {
 async function loadEvents(detail) {
   const base = `/api/pipelines/${encodeURIComponent(detail.namespace)}/`
     + `${encodeURIComponent(detail.name)}`;
-  const target = document.getElementById("events");
   try {
     const listed = await api(`${base}/events`);
-    if (!document.body.contains(target)) return;
+    const target = document.getElementById("events");
+    if (!target || !current || current.name !== detail.name
+      || current.namespace !== detail.namespace) return;
     target.replaceChildren(listed.items.length ? h("table", { class: "events" },
       h("thead", {}, h("tr", {}, ["Time", "Type", "Reason", "Message"].map((t) => h("th",
         { text: t })))),
@@ -515,8 +519,10 @@ async function loadEvents(detail) {
       h("td", { text: when(e.time) }), h("td", { text: e.type }), h("td", { text: e.reason }),
       h("td", { class: "message", text: e.message + (e.count > 1 ? ` (×${e.count})` : "") })))))
       : h("p", { class: "muted", text: "No Events." }));
+    lastEvents = { key: detail.namespace + "/" + detail.name, nodes: [...target.childNodes] };
   } catch (error) {
-    target.replaceChildren(h("p", { class: "error", text: error.message }));
+    const target = document.getElementById("events");
+    if (target) target.replaceChildren(h("p", { class: "error", text: error.message }));
   }
 }
 
