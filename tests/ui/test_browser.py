@@ -24,7 +24,7 @@ from .conftest import (
     run_phase,
 )
 
-pytestmark = pytest.mark.usefixtures("operator")
+pytestmark = [pytest.mark.usefixtures("operator"), pytest.mark.slow]
 GREEN = "rgb(217, 242, 227)"  # --ok-bg: the fill of a succeeded step
 NODE = 'svg.graph g.node[data-step="{}"]'
 

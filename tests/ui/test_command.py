@@ -21,6 +21,7 @@ from kubesteps.testing.kubeconfig import write_kubeconfig
 
 from .conftest import delay, pipeline
 
+pytestmark = pytest.mark.slow  # starts `kubesteps ui`
 KUBESTEPS = str(Path(sys.executable).parent / "kubesteps")
 
 
