@@ -1,4 +1,4 @@
-"""Starting `kubesteps ui`: credentials as the CLI finds them (kubesteps.plugin.kubeconfig:
+"""Starting `kubesteps ui`: credentials as the CLI finds them (kubesteps.plugin.kubeconfig_loader:
 --kubeconfig, $KUBECONFIG, ~/.kube/config, --context), the server, the printed URL."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from kubesteps.kube.client import KubeClient
 from kubesteps.ui.server import Settings, serving
-from kubesteps.views.errors import ViewError
+from kubesteps.views.view_errors import ViewError
 
 
 class UiError(Exception):
@@ -20,7 +20,7 @@ class UiError(Exception):
 async def run_ui(*, port: int, namespace: str | None, all_namespaces: bool,
                  kubeconfig: str | None, context: str | None, open_browser: bool,
                  echo: Callable[[str], None]) -> None:
-    from kubesteps.plugin.kubeconfig import load
+    from kubesteps.plugin.kubeconfig_loader import load
 
     try:
         target = load(kubeconfig, context)

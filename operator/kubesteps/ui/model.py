@@ -11,7 +11,7 @@ from typing import Any
 
 from kubesteps.views import EventRow, StepNode, graph_of, pipeline_view
 from kubesteps.views.graph import Cluster
-from kubesteps.views.model import PipelineView
+from kubesteps.views.view_model import PipelineView
 
 Obj = dict[str, Any]
 

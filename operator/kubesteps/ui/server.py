@@ -57,7 +57,7 @@ from kubesteps.views import (
     watch_pipeline,
 )
 from kubesteps.views.api import event_row, refusals
-from kubesteps.views.model import API_VERSION, KIND, PLURAL
+from kubesteps.views.view_model import API_VERSION, KIND, PLURAL
 
 log = logging.getLogger("kubesteps.ui")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
