@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo engine-demo test test-fast lint typecheck pytest cluster-bin promtool bench chaos crd clean
+.PHONY: venv demo engine-demo test test-fast lint typecheck pytest cluster-bin promtool browser bench chaos crd clean
 
 venv: $(STAMP)
 
@@ -38,10 +38,10 @@ typecheck: $(STAMP)
 
 # Both cores (XDIST=N to change), the tests of the real control plane grouped onto one worker
 # (they share one control plane per session), branch coverage against the floor in
-# pyproject.toml. The tests also need a real control plane's binaries and promtool; both
-# targets below get them (once per machine) or fail saying how to.
+# pyproject.toml. The tests also need a real control plane's binaries, promtool and a
+# headless browser; the targets below get them (once per machine) or fail saying how to.
 XDIST ?= auto
-pytest: $(STAMP) cluster-bin promtool
+pytest: $(STAMP) cluster-bin promtool browser
 	$(BIN)/pytest -n $(XDIST) --dist loadgroup --cov --cov-report=term
 
 # etcd, kube-apiserver, kube-controller-manager, kubectl and helm for tests/cluster: built
@@ -54,6 +54,11 @@ cluster-bin:
 # (as root), or the command to install it is printed.
 promtool:
 	@tests/tools/ensure-promtool.sh
+
+# Chromium (Debian's chromium package) and playwright-core (npm, no browser download) for the
+# browser tests of `kubesteps ui` (tests/ui): installed when missing (chromium as root).
+browser:
+	@tests/tools/ensure-browser.sh >/dev/null
 
 test: lint typecheck pytest
 

@@ -391,6 +391,39 @@ def demo(examples: pathlib.Path | None, budget: float) -> None:
         raise SystemExit(1)
 
 
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one).")
+@click.option("-n", "--namespace", default=None,
+              help="List the Pipelines of this namespace (default: the kubeconfig context's).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="List the Pipelines of every namespace.")
+@click.option("--kubeconfig", metavar="FILE", default=None,
+              help="The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).")
+@click.option("--context", metavar="NAME", default=None, help="The kubeconfig context to use.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
+def ui(port: int, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
+       context: str | None, open_browser: bool) -> None:
+    """Serve a web view of Pipelines on 127.0.0.1, with your own kubeconfig (your RBAC).
+
+    Prints the URL to open: it carries a token, new at every start, that the page needs.
+    Stop it with Ctrl-C.
+    """
+    import asyncio
+
+    from kubesteps.ui.cli import UiError, run_ui
+
+    if all_namespaces and namespace:
+        raise click.UsageError("--all-namespaces and --namespace exclude each other")
+    try:
+        asyncio.run(run_ui(port=port, namespace=namespace, all_namespaces=all_namespaces,
+                           kubeconfig=kubeconfig, context=context, open_browser=open_browser,
+                           echo=click.echo))
+    except UiError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        pass
+
+
 def _load_yaml(path: pathlib.Path) -> list[object]:
     """Every document of a YAML file; parse errors name the file, line and column."""
     with path.open(encoding="utf-8") as stream:
