@@ -503,7 +503,9 @@ async def test_a_running_write_never_lands_after_the_final_one(
     keeper = ConditionsKeeper(StatusWriter(api, ObjectRef.of(body)), body,
                               flush_running_after=None)
     keeper._flush_in_background()  # the timer fired just before the pass committed
-    await keeper.commit(Summary("True", "Succeeded", "done", False, False))
+    await keeper.commit(
+        Summary(ready="True", reason="Succeeded", message="done", reconciling=False, stalled=False)
+    )
     import asyncio
 
     await asyncio.sleep(0.1)
@@ -585,3 +587,12 @@ async def test_a_step_condition_the_spec_no_longer_declares_is_removed_and_only_
     assert condition(after, "Second")["status"] == "True"
     assert condition(after, "External") == foreign
     assert after["status"]["stepConditions"] == ["Second"]
+
+
+def test_each_pass_outcome_has_a_metric_series_and_each_engine_outcome_a_pass_outcome() -> None:
+    from kubesteps.controller.reconciler import PassOutcome
+    from kubesteps.engine import OutcomeKind
+    from kubesteps.telemetry.metrics import RECONCILE_OUTCOMES
+
+    assert {*PassOutcome, "error"} == set(RECONCILE_OUTCOMES)
+    assert [PassOutcome.of(kind).value for kind in OutcomeKind] == [k.value for k in OutcomeKind]

@@ -324,8 +324,8 @@ async def test_case_8_a_wrapped_wait_maps_to_its_own_delay(make_engine: EngineFa
 def test_case_8_done_failed_and_retry_map_to_resync_never_and_backoff() -> None:
     assert requeue_delay(Outcome.done()) is None
     assert requeue_delay(Outcome.done(), resync_period=600) == 600
-    assert requeue_delay(Outcome(OutcomeKind.FAILED, step="a")) is None
-    assert requeue_delay(Outcome(OutcomeKind.RETRY, 4.0, "a")) == 4.0
+    assert requeue_delay(Outcome(kind=OutcomeKind.FAILED, step="a")) is None
+    assert requeue_delay(Outcome(kind=OutcomeKind.RETRY, delay=4.0, step="a")) == 4.0
 
 
 # 9. Throttling. Different: first sight runs at once (the reference never ran a throttled

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -70,13 +71,34 @@ _EVENT_REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+class PassOutcome(StrEnum):
+    """How a pass ended (the label of its log line, span and metric). The engine's own
+    outcomes keep their names; the others are the controller's."""
+
+    DONE = "done"
+    WAIT = "wait"
+    RETRY = "retry"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    INVALID = "invalid"  # the spec cannot run: nothing was tried
+    SUSPENDED = "suspended"  # spec.suspend holds the run
+    CANCELLED = "cancelled"  # a cancel verb ended the run
+
+    @classmethod
+    def of(cls, kind: OutcomeKind) -> PassOutcome:
+        """The pass outcome for an engine outcome of that kind."""
+        return cls(kind.value)
+
+
+_PERMANENT = frozenset({PassOutcome.FAILED, PassOutcome.INVALID, PassOutcome.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PassResult:
-    """What a pass ended with: ``outcome`` is one of done, wait, retry, failed, aborted,
-    invalid, suspended, cancelled; ``delay`` is seconds until the next pass (None: only on
+    """What a pass ended with; ``delay`` is seconds until the next pass (None: only on
     change)."""
 
-    outcome: str
+    outcome: PassOutcome
     delay: float | None
     message: str
     step: str | None = None
@@ -92,16 +114,16 @@ class PassResult:
     def permanent(self) -> bool:
         """No pass helps until the spec changes or a verb arrives (and none is due, as one
         is when a Job that should be gone could not be deleted yet)."""
-        return self.outcome in ("failed", "invalid", "cancelled") and self.delay is None
+        return self.outcome in _PERMANENT and self.delay is None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Verdict:
     """How the run stands after the steps of a pass (or instead of them)."""
 
     run: runs.Run
     summary: Summary
-    outcome: str
+    outcome: PassOutcome
     delay: float | None = None
     step: str | None = None
     cleaned: bool = True  # False: a Job that should be gone could not be deleted
@@ -189,7 +211,7 @@ class Reconciler:
             after = "" if result.delay is None else (
                 f", next pass in {result.delay:.3g}s (at {_due(self.clock(), result.delay)})")
             log.log(
-                logging.DEBUG if result.outcome == "retry" else logging.INFO,
+                logging.DEBUG if result.outcome is PassOutcome.RETRY else logging.INFO,
                 "pass over for %s/%s%s: %s%s", namespace, name,
                 f" (run {result.run})" if result.run else "", result.outcome, after,
                 extra={"outcome": result.outcome, "requeue_after_s": result.delay,
@@ -293,7 +315,14 @@ class Reconciler:
             # Another pass moved the run on meanwhile: decide again from a fresh read.
             log.info("%s", error)
             # No digest matches "stale": the next pass reads the object afresh.
-            return PassResult("retry", 0.5, str(error), None, run.id, status_digest="stale")
+            return PassResult(
+                outcome=PassOutcome.RETRY,
+                delay=0.5,
+                message=str(error),
+                step=None,
+                run=run.id,
+                status_digest="stale",
+            )
         finally:
             keeper.close()  # a pass cut short must not write behind its successor's back
         version = await self._remove_annotations(body, writer, removals) or \
@@ -332,9 +361,16 @@ class Reconciler:
         if timer is not None and timer.next is not None:  # exactly at the next tick
             due = max(0.0, (timer.next - self.clock()).total_seconds())
             delay = due if delay is None else min(delay, due)
-        return PassResult(verdict.outcome, delay, verdict.summary.message, verdict.step,
-                          verdict.run.id, version, plan.action_of(verdict.step or ""),
-                          status_digest(keeper.status))
+        return PassResult(
+            outcome=verdict.outcome,
+            delay=delay,
+            message=verdict.summary.message,
+            step=verdict.step,
+            run=verdict.run.id,
+            resource_version=version,
+            action=plan.action_of(verdict.step or ""),
+            status_digest=status_digest(keeper.status),
+        )
 
     async def _hold(
         self, body: Mapping[str, Any], client: KubeClient | None, run: runs.Run,
@@ -395,25 +431,46 @@ class Reconciler:
         ended, the finally steps."""
         run = decision.run
         if run.pending:
-            return _Verdict(run, Summary("False", "Scheduled",
-                                         "no run yet: the first starts at the next tick",
-                                         False, False), "done")
+            return _Verdict(
+                run=run,
+                summary=Summary(
+                    ready="False",
+                    reason="Scheduled",
+                    message="no run yet: the first starts at the next tick",
+                    reconciling=False,
+                    stalled=False,
+                ),
+                outcome=PassOutcome.DONE,
+            )
         if plan.finally_steps and run.finalizing:
             if decision.stop:  # a second cancel: the finally steps stop too
                 ended = run.settle(runs.CANCELLED, self.clock(), reason="Cancelled",
                                    message=f"cancelled while its finally steps ran ({run.id})")
                 ended = replace(ended, finally_done=True)
-                return _Verdict(ended, lifecycle.finished_summary(ended), "cancelled")
+                return _Verdict(
+                    run=ended,
+                    summary=lifecycle.finished_summary(ended),
+                    outcome=PassOutcome.CANCELLED,
+                )
             if pipeline.spec.suspend:
                 suspended = run.suspend(self.clock())
-                return _Verdict(suspended, Summary(
-                    "False", "Suspended", f"run {run.id} is suspended (spec.suspend is true) "
-                    "before its finally steps are done", False, False), "suspended")
+                return _Verdict(
+                    run=suspended,
+                    summary=Summary(
+                        ready="False",
+                        reason="Suspended",
+                        message=f"run {run.id} is suspended (spec.suspend is true) "
+                        "before its finally steps are done",
+                        reconciling=False,
+                        stalled=False,
+                    ),
+                    outcome=PassOutcome.SUSPENDED,
+                )
             return await self._finalize(body, plan, keeper, client, run.resume(self.clock()))
         verdict = await self._decide_main(body, pipeline, plan, keeper, client, decision)
         ended = verdict.run
         if not plan.finally_steps or ended.finally_done or not ended.finished or \
-                verdict.outcome == "suspended":
+                verdict.outcome is PassOutcome.SUSPENDED:
             return verdict
         # The main steps ended in this pass: the finally steps come now.
         finishing = ended.end_main(ended.phase, reason=ended.reason, step=ended.failed_step,
@@ -444,9 +501,13 @@ class Reconciler:
         if outcome.kind in (OutcomeKind.WAIT, OutcomeKind.RETRY, OutcomeKind.ABORTED):
             summary = summarize(outcome)
             message = f"the steps {ending.phase.lower()}; finally: {summary.message}"
-            return _Verdict(run, replace(summary, message=message), outcome.kind.value,
-                            requeue_delay(outcome, aborted_recheck=self.aborted_recheck),
-                            outcome.step)
+            return _Verdict(
+                run=run,
+                summary=replace(summary, message=message),
+                outcome=PassOutcome.of(outcome.kind),
+                delay=requeue_delay(outcome, aborted_recheck=self.aborted_recheck),
+                step=outcome.step,
+            )
         done = replace(run, finally_done=True)
         if outcome.kind is OutcomeKind.FAILED and ending.phase == runs.SUCCEEDED:
             message = f"finally step {outcome.step!r} failed: {outcome.message}"
@@ -458,8 +519,9 @@ class Reconciler:
                 message = f"{message}; finally step {outcome.step!r} failed too".lstrip("; ")
             ended = done.settle(ending.phase, now, reason=ending.reason,
                                 step=ending.failed_step, message=message)
-        label = {runs.SUCCEEDED: "done", runs.CANCELLED: "cancelled"}.get(ended.phase, "failed")
-        return _Verdict(ended, lifecycle.finished_summary(ended), label,
+        label = {runs.SUCCEEDED: PassOutcome.DONE, runs.CANCELLED: PassOutcome.CANCELLED}.get(
+            ended.phase, PassOutcome.FAILED)
+        return _Verdict(run=ended, summary=lifecycle.finished_summary(ended), outcome=label,
                         step=ended.failed_step or None)
 
     async def _decide_main(
@@ -480,17 +542,28 @@ class Reconciler:
             # deletion failed before still goes.
             cleaned = decision.stop or not plan.uses("job") or \
                 await self._stop_jobs(body, client)
-            label = "cancelled" if run.phase == runs.CANCELLED else "failed"
-            return _Verdict(run, lifecycle.finished_summary(run), label,
+            label = PassOutcome.CANCELLED if run.phase == runs.CANCELLED else PassOutcome.FAILED
+            return _Verdict(run=run, summary=lifecycle.finished_summary(run), outcome=label,
                             step=run.failed_step or None, cleaned=cleaned)
         if pipeline.spec.suspend:
             if run.finished:  # a finished run has nothing to pause: only its resyncs stop
-                return _Verdict(run, lifecycle.finished_summary(run), "suspended")
+                return _Verdict(
+                    run=run, summary=lifecycle.finished_summary(run), outcome=PassOutcome.SUSPENDED
+                )
             run = run.suspend(now)
             message = (f"run {run.id} is suspended (spec.suspend is true): no steps start "
                        "until it is cleared")
-            return _Verdict(run, Summary("False", "Suspended", message, False, False),
-                            "suspended")
+            return _Verdict(
+                run=run,
+                summary=Summary(
+                    ready="False",
+                    reason="Suspended",
+                    message=message,
+                    reconciling=False,
+                    stalled=False,
+                ),
+                outcome=PassOutcome.SUSPENDED,
+            )
         run = run.resume(now)
         if run.phase == runs.SUCCEEDED:
             # A finished run's resync passes: its throttled steps may run again, but the run
@@ -528,8 +601,20 @@ class Reconciler:
         step = outcome.step or (stopped[-1] if stopped else "")
         run = run.settle(runs.FAILED, self.clock(), reason="TimedOut", step=step or "",
                          message=message)
-        return _Verdict(run, Summary("False", "TimedOut", message, False, True, step or ""),
-                        "failed", step=step or None, cleaned=cleaned)
+        return _Verdict(
+            run=run,
+            summary=Summary(
+                ready="False",
+                reason="TimedOut",
+                message=message,
+                reconciling=False,
+                stalled=True,
+                current_step=step or "",
+            ),
+            outcome=PassOutcome.FAILED,
+            step=step or None,
+            cleaned=cleaned,
+        )
 
     def _verdict_of(
         self,
@@ -555,8 +640,13 @@ class Reconciler:
                   if state.status is StepStatus.FAILED] if outcome.kind is OutcomeKind.DONE \
             else []
         if failed:
-            summary = Summary("True", lifecycle.WITH_ERRORS, lifecycle.with_errors(failed),
-                              False, False)
+            summary = Summary(
+                ready="True",
+                reason=lifecycle.WITH_ERRORS,
+                message=lifecycle.with_errors(failed),
+                reconciling=False,
+                stalled=False,
+            )
         if finished:
             pass  # a done run stays done
         elif failed:
@@ -573,7 +663,13 @@ class Reconciler:
             run = run.settle(runs.RUNNING, now)
             if left is not None:  # enforce spec.timeout on time, not at some later pass
                 delay = left if delay is None else min(delay, left)
-        return _Verdict(run, summary, outcome.kind.value, delay, outcome.step)
+        return _Verdict(
+            run=run,
+            summary=summary,
+            outcome=PassOutcome.of(outcome.kind),
+            delay=delay,
+            step=outcome.step,
+        )
 
     async def _invalid(
         self,
@@ -606,7 +702,15 @@ class Reconciler:
                 await self._stop_jobs(body, client)
             keeper.set_run(run=decision.run.to_status(),
                            handledTokens={v: list(k) for v, k in decision.tokens.items()} or None)
-        await keeper.commit(Summary("False", "InvalidSpec", message, False, True))
+        await keeper.commit(
+            Summary(
+                ready="False",
+                reason="InvalidSpec",
+                message=message,
+                reconciling=False,
+                stalled=True,
+            )
+        )
         await self._remove_annotations(body, writer, removals)
         if decision is not None:
             def emit(reason: str, text: str, *, warning: bool) -> None:
@@ -619,7 +723,13 @@ class Reconciler:
         prefix = f"{stored.id}: " if stored is not None else ""
         self._emit(body, "InvalidSpec", prefix + message, warning=True)
         self._track(body, "False", "InvalidSpec")
-        return PassResult("invalid", None, message, None, stored.id if stored else "")
+        return PassResult(
+            outcome=PassOutcome.INVALID,
+            delay=None,
+            message=message,
+            step=None,
+            run=stored.id if stored else "",
+        )
 
     async def _run(
         self,

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from time import time_ns
 from types import CoroutineType
 from typing import Any, Final
@@ -68,18 +69,28 @@ log = logging.getLogger("kubesteps.engine")
 
 TransitionListener = Callable[[StepState | None, StepState], None]
 
-# How a step ended, for the sequence that ran it.
-_OK: Final = "ok"  # succeeded, skipped, throttled, or failed with continue_on_error
-_FINISH: Final = "finish"  # succeeded with finish_on_success
-_WAIT: Final = "wait"
-_RETRY: Final = "retry"
-_FAILED: Final = "failed"
-_ABORTED: Final = "aborted"
+class _Kind(Enum):
+    """How a step ended, for the sequence that ran it (the run's Outcome is made of it)."""
+
+    OK = "ok"  # succeeded, skipped, throttled, or failed with continue_on_error
+    FINISH = "finish"  # succeeded with finish_on_success
+    WAIT = "wait"
+    RETRY = "retry"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+_OK: Final = _Kind.OK
+_FINISH: Final = _Kind.FINISH
+_WAIT: Final = _Kind.WAIT
+_RETRY: Final = _Kind.RETRY
+_FAILED: Final = _Kind.FAILED
+_ABORTED: Final = _Kind.ABORTED
 
 
 @dataclass(slots=True)
 class _Result:
-    kind: str
+    kind: _Kind
     step: str = ""
     message: str = ""
     delay: float | None = None
@@ -252,7 +263,13 @@ class StepsEngine(RunControl):
                 result = await self._run_sequence(self.steps, scope)
         except KeeperError as err:
             log.error("%s: %s", self.name, err)
-            return Outcome(OutcomeKind.RETRY, self.keeper_retry_delay, err.step, str(err), err)
+            return Outcome(
+                kind=OutcomeKind.RETRY,
+                delay=self.keeper_retry_delay,
+                step=err.step,
+                message=str(err),
+                error=err,
+            )
         except asyncio.CancelledError:
             await self._flush_quietly()
             raise
@@ -261,7 +278,13 @@ class StepsEngine(RunControl):
         except Exception as err:
             log.error("%s: state keeper flush failed: %s", self.name, err)
             message = f"state keeper could not save the run's states: {short_message(err)}"
-            return Outcome(OutcomeKind.RETRY, self.keeper_retry_delay, None, message, err)
+            return Outcome(
+                kind=OutcomeKind.RETRY,
+                delay=self.keeper_retry_delay,
+                step=None,
+                message=message,
+                error=err,
+            )
         return self._outcome(result)
 
     async def _flush_quietly(self) -> None:
@@ -275,14 +298,20 @@ class StepsEngine(RunControl):
             delay = None
             if result.due is not None:
                 delay = max(0.0, (result.due - self.clock()).total_seconds())
-            return Outcome(OutcomeKind.DONE, delay)
+            return Outcome(kind=OutcomeKind.DONE, delay=delay)
         kind = {
             _WAIT: OutcomeKind.WAIT,
             _RETRY: OutcomeKind.RETRY,
             _FAILED: OutcomeKind.FAILED,
             _ABORTED: OutcomeKind.ABORTED,
         }[result.kind]
-        return Outcome(kind, result.delay, result.step or None, result.message, result.error)
+        return Outcome(
+            kind=kind,
+            delay=result.delay,
+            step=result.step or None,
+            message=result.message,
+            error=result.error,
+        )
 
     async def _run_sequence(self, steps: Iterable[Step], scope: _Scope) -> _Result:
         queue = deque(steps)
@@ -573,12 +602,10 @@ class StepsEngine(RunControl):
         # A step that is retrying, waiting or was cut off mid-run finishes its attempt
         # first: the interval spaces out whole runs, not the attempts of one.
         if step.throttling is not None and not continuing:
-            last = await self._keeper_call(step.name, "read the last run", throttle_key, None)
+            last = await self._last_run(step.name, throttle_key)
             decision = decide(step.throttling, last, now, self.rng)
             if decision.record is not None:
-                await self._keeper_call(
-                    step.name, "record the last run", throttle_key, decision.record
-                )
+                await self._record_last_run(step.name, throttle_key, decision.record)
             if not decision.run:
                 assert decision.next_run_at is not None
                 message = f"next run at {decision.next_run_at.isoformat(timespec='seconds')}"
@@ -894,7 +921,7 @@ class StepsEngine(RunControl):
             next_run_at = finished + step.throttling.interval
             due = _earliest(due, next_run_at)
             if step.throttling.ensure_step_success:
-                await self._keeper_call(step.name, "record the last run", throttle_key, finished)
+                await self._record_last_run(step.name, throttle_key, finished)
         if key is not None:
             config = step.state
             if value is not None and isinstance(value, Mapping):  # skip the ABC check for None
@@ -1297,16 +1324,18 @@ class StepsEngine(RunControl):
             except Exception:
                 log.exception("transition listener raised; ignored")
 
-    async def _keeper_call(
-        self, step_name: str, operation: str, key: str, when: datetime | None
-    ) -> datetime | None:
+    async def _last_run(self, step_name: str, key: str) -> datetime | None:
+        """When the throttled step (partition ``key``) last ran, as the keeper knows it."""
         try:
-            if when is None:
-                return await self.keeper.get_last_run(key)
-            await self.keeper.set_last_run(key, when)
-            return when
+            return await self.keeper.get_last_run(key)
         except Exception as err:
-            raise KeeperError(step_name, operation, err) from err
+            raise KeeperError(step_name, "read the last run", err) from err
+
+    async def _record_last_run(self, step_name: str, key: str, when: datetime) -> None:
+        try:
+            await self.keeper.set_last_run(key, when)
+        except Exception as err:
+            raise KeeperError(step_name, "record the last run", err) from err
 
     # -- definitions ------------------------------------------------------------------
 
@@ -1395,7 +1424,7 @@ def _step_attributes(step: Step) -> dict[str, str]:
 
 
 def _describe_span(span: trace.Span, result: _Result, attempt: int) -> None:
-    span.set_attribute("kubesteps.step.outcome", result.kind)
+    span.set_attribute("kubesteps.step.outcome", result.kind.value)
     span.set_attribute("kubesteps.step.attempt", attempt)
     if result.kind in (_FAILED, _RETRY) and result.error is not None:
         span.record_exception(result.error)

@@ -76,7 +76,7 @@ class StatusStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Summary:
     """The run-level state shown in ``Ready``/``Reconciling``/``Stalled``."""
 
@@ -107,14 +107,48 @@ def summarize(outcome: Outcome) -> Summary:
     where = f"step {outcome.step!r}: " if outcome.step and not named else ""
     text = f"{where}{outcome.message}".strip(": ")
     if outcome.kind is OutcomeKind.DONE:
-        return Summary("True", "Succeeded", "all steps are done", False, False)
+        return Summary(
+            ready="True",
+            reason="Succeeded",
+            message="all steps are done",
+            reconciling=False,
+            stalled=False,
+        )
     if outcome.kind is OutcomeKind.WAIT:
-        return Summary("False", "Waiting", text, True, False, outcome.step or "")
+        return Summary(
+            ready="False",
+            reason="Waiting",
+            message=text,
+            reconciling=True,
+            stalled=False,
+            current_step=outcome.step or "",
+        )
     if outcome.kind is OutcomeKind.RETRY:
-        return Summary("False", "Retrying", text, True, False, outcome.step or "")
+        return Summary(
+            ready="False",
+            reason="Retrying",
+            message=text,
+            reconciling=True,
+            stalled=False,
+            current_step=outcome.step or "",
+        )
     if outcome.kind is OutcomeKind.ABORTED:
-        return Summary("False", "Aborted", text, True, False, outcome.step or "")
-    return Summary("False", "Failed", text, False, True, outcome.step or "")
+        return Summary(
+            ready="False",
+            reason="Aborted",
+            message=text,
+            reconciling=True,
+            stalled=False,
+            current_step=outcome.step or "",
+        )
+    return Summary(
+        ready="False",
+        reason="Failed",
+        message=text,
+        reconciling=False,
+        stalled=True,
+        current_step=outcome.step or "",
+    )
 
 
 def _phase(status: StepStatus) -> str:
@@ -442,8 +476,12 @@ class ConditionsKeeper:
                 (n for n, r in self._records.items() if r.get("phase") == "Running"), ""
             )
             summary = Summary(
-                "False", "Running", f"step {current!r} is running" if current else "running",
-                True, False, current,
+                ready="False",
+                reason="Running",
+                message=f"step {current!r} is running" if current else "running",
+                reconciling=True,
+                stalled=False,
+                current_step=current,
             )
         set_condition(conditions, "Ready", summary.ready, summary.reason,
                       self._ready_message(summary), generation=gen, now=now)
