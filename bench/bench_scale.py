@@ -53,6 +53,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KUBESTEPS = [sys.executable, "-c", "import sys; from kubesteps.cli import main; sys.exit(main())",
              "operator", "--standalone", "--metrics-port", "0", "--log-level", "WARNING"]
 FLOOR = [sys.executable, "-m", "bench.noop_operator"]
+ROOT = str(Path(__file__).resolve().parent.parent)  # where `bench` is, for the floor
 
 
 def within(count: int) -> float:
@@ -132,7 +133,7 @@ async def measure(label: str, command: list[str], count: int) -> ScaleFigures:
         async with emulator.serving() as url:
             kubeconfig = write_kubeconfig(Path(scratch) / "kubeconfig", url)
             env = {**os.environ, "KUBECONFIG": str(kubeconfig),
-                   "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+                   "PYTHONPATH": ROOT}
             log = (Path(scratch) / "operator.log").open("wb")
             child = await asyncio.create_subprocess_exec(
                 *command, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
