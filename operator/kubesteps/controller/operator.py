@@ -109,6 +109,13 @@ def settings_hook(settings: kopf.OperatorSettings, extra: dict[str, Any]) -> Non
     settings.watching.server_timeout = extra.get("server_timeout", 300)
     settings.watching.client_timeout = extra.get("client_timeout", 330)
     settings.watching.inactivity_timeout = extra.get("inactivity_timeout", 600)
+    # After its own patch (the last-handled annotation) kopf waits this long for that version
+    # to come back through the watch before it acts on an older event of the object. Our
+    # status write is such an older event, and it lacks the annotation: acted on, it looks
+    # like a Pipeline never handled, and kopf runs the handler and patches it once more.
+    # kopf's 5 s default is too short once the watch lags behind (1,000 Pipelines at once);
+    # a newer event of the object still ends the wait at once.
+    settings.persistence.consistency_timeout = extra.get("consistency_timeout", 120.0)
 
 
 def build_registry(

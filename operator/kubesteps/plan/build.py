@@ -311,10 +311,15 @@ def _predicate(
 def _action(
     action: str, params: Mapping[str, Any], path: str, item: Mapping[str, Any] | None
 ) -> Callable[[StepContext], Any]:
+    # Most steps' params hold no template: those need no CEL variables (converting the whole
+    # Pipeline to CEL values is the costliest part of a quick step's run).
+    templated = _templated(params)
+
     async def run(ctx: StepContext) -> Outputs:
         context = _pass(ctx)
         try:
-            rendered = cel.render(dict(params), context.variables(item), path=path)
+            rendered = (cel.render(dict(params), context.variables(item), path=path)
+                        if templated else _copied(params))
         except cel.CelError as error:
             raise PermanentError(str(error)) from error
         keep = context.keep
@@ -328,6 +333,26 @@ def _action(
 
     run.__name__ = action
     return run
+
+
+def _templated(value: Any) -> bool:
+    """Whether ``cel.render`` would change anything in ``value`` (a ``${ }`` or ``$${``)."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, Mapping):
+        return any(_templated(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_templated(item) for item in value)
+    return False
+
+
+def _copied(value: Any) -> Any:
+    """Fresh containers, as ``cel.render`` makes them: an action may change what it got."""
+    if isinstance(value, Mapping):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 ITEM_LABEL = 64
