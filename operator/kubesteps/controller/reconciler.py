@@ -387,12 +387,20 @@ class Reconciler:
         except (ApiError, aiohttp.ClientError, TimeoutError) as error:
             message = f"cannot take mutex {', '.join(names)}: {short_message(error)}"
             log.warning("%s/%s: %s", meta.get("namespace"), meta.get("name"), message)
-            return _Verdict(run, Summary("False", "MutexUnavailable", message, True, False),
-                            "retry", CLEANUP_RETRY)
+            return _Verdict(
+                run=run,
+                summary=Summary(ready="False", reason="MutexUnavailable", message=message,
+                                reconciling=True, stalled=False),
+                outcome=PassOutcome.RETRY, delay=CLEANUP_RETRY,
+            )
         if not held.waiting:
             return None
-        return _Verdict(run, Summary("False", "MutexHeld", held.message(), True, False),
-                        "wait", self.mutex_poll)
+        return _Verdict(
+            run=run,
+            summary=Summary(ready="False", reason="MutexHeld", message=held.message(),
+                            reconciling=True, stalled=False),
+            outcome=PassOutcome.WAIT, delay=self.mutex_poll,
+        )
 
     async def _release(self, body: Mapping[str, Any], client: KubeClient, run_id: str,
                        names: tuple[str, ...]) -> None:
