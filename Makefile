@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo engine-demo test lint typecheck pytest cluster-bin promtool bench chaos crd clean
+.PHONY: venv demo engine-demo test test-fast lint typecheck pytest cluster-bin promtool browser bench chaos crd clean
 
 venv: $(STAMP)
 
@@ -31,14 +31,20 @@ crd: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench examples
+	# Ready, switched on once the tree has been reformatted in one commit:
+	# $(BIN)/ruff format --check operator tests bench examples
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy operator/kubesteps
 
-# The tests also need a real control plane's binaries and promtool; both targets below get
-# them (once per machine) or fail saying how to.
-pytest: $(STAMP) cluster-bin promtool
-	$(BIN)/pytest
+# Both cores (XDIST=N to change), the tests of the real control plane grouped onto one worker
+# (they share one control plane per session), branch coverage against the floor in
+# pyproject.toml. The tests also need a real control plane's binaries, promtool and a
+# headless browser; the targets below get them (once per machine) or fail saying how to.
+XDIST ?= auto
+pytest: $(STAMP) cluster-bin promtool browser
+	$(BIN)/pytest -n $(XDIST) --dist loadgroup --cov --cov-report=term
 
 # etcd, kube-apiserver, kube-controller-manager, kubectl and helm for tests/cluster: built
 # from Go modules into .cache/ (a cold build takes 16 to 18 minutes and needs Go), or taken
@@ -51,7 +57,17 @@ cluster-bin:
 promtool:
 	@tests/tools/ensure-promtool.sh
 
+# Chromium (Debian's chromium package) and playwright-core (npm, no browser download) for the
+# browser tests of `kubesteps ui` (tests/ui): installed when missing (chromium as root).
+browser:
+	@tests/tools/ensure-browser.sh >/dev/null
+
 test: lint typecheck pytest
+
+# The inner loop: everything that starts no process (no operator, kubectl, helm, control plane),
+# on both cores, no coverage. Run `make test` before you push.
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(XDIST) -m "not slow and not cluster" -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -96,7 +98,59 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"control-plane logs kept in {kept}")
 
 
+# The first test to ask for the control plane waits for it to start (tens of seconds on a
+# busy machine); its per-test limit includes that.
+CLUSTER_TIMEOUT = 300
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "control_plane" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.slow)
+            # One worker runs them all (make test: --dist loadgroup), so the session starts
+            # one control plane, not one per worker.
+            item.add_marker(pytest.mark.xdist_group("control_plane"))
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(CLUSTER_TIMEOUT))
+
+
+# -- the `slow` marker, enforced --------------------------------------------------------------
+# A test that starts a process (subprocess, asyncio's subprocesses, a fork) must be marked
+# `slow`, so that `make test-fast` stays the quick lane. An audit hook sees every start.
+
+_SPAWNS = ("subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.exec")
+_current: dict[str, Any] = {"item": None, "spawned": None}
+
+
+def _watch_spawns(event: str, args: tuple[Any, ...]) -> None:
+    if event in _SPAWNS and _current["item"] is not None and _current["spawned"] is None:
+        _current["spawned"] = f"{event} {args[1] if event == 'subprocess.Popen' else args[0]!r}"
+
+
+sys.addaudithook(_watch_spawns)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    _current.update(item=item, spawned=None)
+    try:
+        return (yield)
+    finally:
+        _current.update(item=None, spawned=None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    spawned = _current["spawned"]
+    if (call.when == "teardown" and spawned is not None and report.passed
+            and item.get_closest_marker("slow") is None):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} starts a process ({spawned[:200]}) but is not marked slow: add "
+            "@pytest.mark.slow (or pytestmark = pytest.mark.slow for the module), so that "
+            "make test-fast leaves it out")
+    return report

@@ -24,7 +24,7 @@ from kubesteps.controller.reconciler import Reconciler
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.conditions import find
 from kubesteps.pipeline.crd import crd
-from kubesteps.pipeline.validate import SHOWN_PROBLEMS, SpecError, validate
+from kubesteps.plan.validate import SHOWN_PROBLEMS, SpecError, validate
 from kubesteps.testing import Emulator
 from tests.pipeline.malformed import MALFORMED, Malformed
 

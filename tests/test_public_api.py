@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 import kubesteps
 
@@ -32,8 +35,8 @@ def test_every_exported_name_exists_and_is_listed_once() -> None:
     assert missing == []
 
 
-def test_the_version_is_a_string() -> None:
-    assert isinstance(kubesteps.__version__, str)
+def test_the_version_is_the_installed_distributions() -> None:
+    assert kubesteps.__version__ == importlib.metadata.version("kubesteps")
     assert kubesteps.__version__.count(".") == 2
 
 
@@ -45,6 +48,7 @@ def test_user_errors_are_exceptions_and_definition_errors_are_value_errors() -> 
     assert issubclass(kubesteps.StepTimeoutError, kubesteps.RetryableError)
 
 
+@pytest.mark.slow
 async def test_importing_kubesteps_loads_no_kubernetes_or_web_stack() -> None:
     # The engine is a library: importing it must not drag in kopf, Kubernetes clients,
     # aiohttp or pydantic. Checked in a fresh interpreter so nothing else loaded them first.

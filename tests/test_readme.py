@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubesteps.pipeline.model import Pipeline
-from kubesteps.pipeline.validate import validate
+from kubesteps.plan.validate import validate
 
 from . import console
 
@@ -46,6 +47,7 @@ def test_every_linked_document_exists() -> None:
     assert [link for link in links if not (ROOT / link).exists()] == []
 
 
+@pytest.mark.slow
 def test_every_console_block_runs_as_pasted_and_prints_what_it_shows(tmp_path: Path) -> None:
     sessions = console.blocks(README)
     assert len(sessions) >= 2

@@ -7,9 +7,9 @@ import pathlib
 from typing import Any
 
 import click
-import yaml
 
-from kubesteps import __version__
+from kubesteps._version import __version__
+from kubesteps.yamlio import YAMLError, load, load_all
 
 DEBUG_ENV = "KUBESTEPS_DEBUG"
 
@@ -118,15 +118,15 @@ def validate(paths: tuple[pathlib.Path, ...], template_paths: tuple[pathlib.Path
     files, in --templates, or on the cluster (--cluster); without any, it says it cannot.
     Exits 1 if any Pipeline, template (or file) is invalid.
     """
-    from kubesteps.pipeline.validate import addressed, validate_template
-    from kubesteps.pipeline.validate import validate as validate_manifest
+    from kubesteps.plan.validate import addressed, validate_template
+    from kubesteps.plan.validate import validate as validate_manifest
 
     failed = False
     loaded: list[tuple[pathlib.Path, list[object] | str]] = []
     for path in _yaml_files(paths):
         try:
             loaded.append((path, [doc for doc in _load_yaml(path) if doc is not None]))
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
+        except (YAMLError, UnicodeDecodeError) as error:
             loaded.append((path, f"{path}: not valid YAML: {error}"))
     given = [doc for _, documents in loaded if isinstance(documents, list) for doc in documents]
     index = _template_index(given, template_paths)
@@ -186,13 +186,13 @@ def _template_index(
     documents: list[object], template_paths: tuple[pathlib.Path, ...]
 ) -> dict[tuple[str, str], Any]:
     """The valid PipelineTemplates among ``documents`` and in ``template_paths``."""
-    from kubesteps.pipeline.validate import templates_in
+    from kubesteps.plan.validate import templates_in
 
     extra: list[object] = []
     for path in _yaml_files(template_paths):
         try:
             extra.extend(doc for doc in _load_yaml(path) if doc is not None)
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
+        except (YAMLError, UnicodeDecodeError) as error:
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
     index, _ = templates_in([*extra, *documents])  # invalid ones are reported as documents
     return index
@@ -207,7 +207,7 @@ def _cluster_templates(namespace: str) -> dict[tuple[str, str], Any]:
 
     from kubesteps.kube.client import ApiError, Credentials, KubeClient
     from kubesteps.pipeline.model import API_VERSION
-    from kubesteps.pipeline.validate import templates_in
+    from kubesteps.plan.validate import templates_in
 
     info = kopf.login_with_kubeconfig(logger=logging.getLogger("kubesteps.cli"),
                                       settings=kopf.OperatorSettings())
@@ -270,8 +270,8 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 
     from kubesteps.local.runner import outputs_table, run_pipelines, table
     from kubesteps.pipeline.suggest import did_you_mean
-    from kubesteps.pipeline.validate import addressed
-    from kubesteps.pipeline.validate import validate as validate_manifest
+    from kubesteps.plan.validate import addressed
+    from kubesteps.plan.validate import validate as validate_manifest
 
     echo = (lambda _: None) if quiet else click.echo
     overrides = _param_overrides(params)
@@ -285,7 +285,7 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     for path in _yaml_files(paths):
         try:
             loaded.append((path, [doc for doc in _load_yaml(path) if doc is not None]))
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
+        except (YAMLError, UnicodeDecodeError) as error:
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
     index = _template_index([doc for _, docs in loaded for doc in docs], template_paths)
     source = TemplateSource(index, False, bool(template_paths) or bool(index))
@@ -352,6 +352,68 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 
 
 @main.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=pathlib.Path)
+)
+@click.option("--state", "database", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=pathlib.Path),
+              default=None,
+              help="The SQLite file of `kubesteps run` to read each Pipeline's status from "
+                   "(read only). Default: the status in the manifest, if any.")
+@click.option("--name", "names", multiple=True, metavar="NAME",
+              help="Plan only this Pipeline (NAME or NAMESPACE/NAME; repeatable).")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def plan(paths: tuple[pathlib.Path, ...], database: pathlib.Path | None,
+         names: tuple[str, ...], output: str) -> None:
+    """Say what a pass would do with each Pipeline now, doing none of it (a dry run).
+
+    For the spec and the current status (from --state, or the manifest's own, as
+    `kubectl get -o yaml` prints it): which steps would run, which are done, which are
+    skipped and by which `when`, which wait or retry until when, which are throttled until
+    when. Nothing is written and no step runs. Exits 1 if a Pipeline is invalid.
+    """
+    import json
+
+    from kubesteps.local.objects import read_object
+    from kubesteps.plan.dry_run import plan_run
+    from kubesteps.plan.validate import addressed
+
+    failed = False
+    plans = []
+    for path in _yaml_files(paths):
+        try:
+            documents = [doc for doc in _load_yaml(path) if doc is not None]
+        except (YAMLError, UnicodeDecodeError) as error:
+            raise click.ClickException(f"{path}: not valid YAML: {error}") from error
+        for document in documents:
+            if not addressed(document) or not isinstance(document, dict):
+                continue
+            name = _name_of(document)
+            metadata = document.get("metadata") or {}
+            namespace = str(metadata.get("namespace") or "default")
+            if names and not set(names) & {name, f"{namespace}/{name}"}:
+                continue
+            status = None
+            if database is not None:
+                stored = read_object(database, namespace, name)
+                status = (stored or {}).get("status") or {}
+            result = plan_run(document, status=status)
+            if isinstance(result, list):
+                failed = True
+                for problem in result:
+                    click.echo(problem_line(path, name, problem))
+                continue
+            plans.append(result)
+    if output == "json":
+        click.echo(json.dumps([p.to_dict() for p in plans], indent=2))
+    else:
+        click.echo("\n\n".join(p.render() for p in plans))
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.option("-n", "--namespace", "namespaces", multiple=True,
               help="Watch this namespace (repeatable; globs allowed). Default: all.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Watch all namespaces (default).")
@@ -391,7 +453,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
     """Run the operator: reconcile Pipelines in the cluster of the current credentials."""
     import asyncio
 
-    from kubesteps.controller.operator import OperatorConfig, PortInUse
+    from kubesteps.controller.operator import NoCredentials, OperatorConfig, PortInUse
     from kubesteps.controller.operator import run as run_operator
 
     if all_namespaces and namespaces:
@@ -416,6 +478,8 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
         asyncio.run(run_operator(config))
     except PortInUse as error:
         raise click.ClickException(error.strerror or str(error)) from None
+    except NoCredentials as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()
@@ -439,10 +503,43 @@ def demo(examples: pathlib.Path | None, budget: float) -> None:
         raise SystemExit(1)
 
 
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one).")
+@click.option("-n", "--namespace", default=None,
+              help="List the Pipelines of this namespace (default: the kubeconfig context's).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="List the Pipelines of every namespace.")
+@click.option("--kubeconfig", metavar="FILE", default=None,
+              help="The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).")
+@click.option("--context", metavar="NAME", default=None, help="The kubeconfig context to use.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
+def ui(port: int, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
+       context: str | None, open_browser: bool) -> None:
+    """Serve a web view of Pipelines on 127.0.0.1, with your own kubeconfig (your RBAC).
+
+    Prints the URL to open: it carries a token, new at every start, that the page needs.
+    Stop it with Ctrl-C.
+    """
+    import asyncio
+
+    from kubesteps.ui.cli import UiError, run_ui
+
+    if all_namespaces and namespace:
+        raise click.UsageError("--all-namespaces and --namespace exclude each other")
+    try:
+        asyncio.run(run_ui(port=port, namespace=namespace, all_namespaces=all_namespaces,
+                           kubeconfig=kubeconfig, context=context, open_browser=open_browser,
+                           echo=click.echo))
+    except UiError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        pass
+
+
 def _load_yaml(path: pathlib.Path) -> list[object]:
     """Every document of a YAML file; parse errors name the file, line and column."""
     with path.open(encoding="utf-8") as stream:
-        return list(yaml.safe_load_all(stream))
+        return load_all(stream)
 
 
 def _yaml_files(paths: tuple[pathlib.Path, ...]) -> list[pathlib.Path]:
@@ -484,8 +581,8 @@ def _param_overrides(options: tuple[str, ...]) -> dict[str, Any]:
             raise click.ClickException(
                 f"--param {option!r}: write NAME=VALUE, e.g. --param region=eu-west-1")
         try:
-            overrides[name] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as error:
+            overrides[name] = load(text) if text.strip() else ""
+        except YAMLError as error:
             raise click.ClickException(f"--param {name}: the value is not YAML: {error}") from None
     return overrides
 

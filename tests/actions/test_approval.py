@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubesteps.actions.params import approval_annotation
 from kubesteps.engine import OutcomeKind, StepStatus
+from kubesteps.pipeline.params import approval_annotation
 
 from .conftest import RunFactory, pipeline_object, run_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubesteps.engine import OutcomeKind, StepStatus
-from kubesteps.pipeline.validate import validate
+from kubesteps.plan.validate import validate
 
 from .conftest import FakeClock, RunFactory
 
@@ -42,7 +42,8 @@ async def test_succeeds_once_the_duration_has_passed(
     outcome = await run.once()
     assert outcome.kind is OutcomeKind.DONE
     assert run.state.status is StepStatus.SUCCEEDED
-    assert run.statuses == ["running", "waiting", "running", "waiting", "running", "succeeded"]
+    # The delay decides at once, without suspending: no `running` record between the waits.
+    assert run.statuses == ["waiting", "waiting", "succeeded"]
 
 
 async def test_a_late_pass_succeeds_at_once(make_run: RunFactory, clock: FakeClock) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.params import PythonParams
 from kubesteps.actions.python import THREAD_NAME_PREFIX, PythonAction, PythonFunctions
 from kubesteps.actions.registry import register_python, unregister_python
 from kubesteps.engine import OutcomeKind, PermanentError, StepStatus, WaitError
 from kubesteps.kube.client import KubeClient
+from kubesteps.pipeline.params import PythonParams
 
 from .conftest import FakeClock, RunFactory
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from kubesteps.actions.params import ACTION_PARAMS
 from kubesteps.actions.registry import (
     OUTPUTS_CAP,
     TRUNCATED_KEY,
@@ -18,6 +17,7 @@ from kubesteps.actions.registry import (
     get_action,
 )
 from kubesteps.engine import OutcomeKind, PermanentError
+from kubesteps.pipeline.params import ACTION_PARAMS
 
 from .conftest import RunFactory
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE, poll_delay
-from kubesteps.actions.paths import as_text, compile_path
 from kubesteps.engine import OutcomeKind, StepStatus
 from kubesteps.kube.client import KubeClient
+from kubesteps.pipeline.paths import as_text, compile_path
 from kubesteps.testing import Emulator
 
 from .conftest import START, FakeClock, RunFactory

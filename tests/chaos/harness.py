@@ -51,7 +51,7 @@ from kubesteps.kube.conditions import find
 from kubesteps.pipeline.crd import crd
 from kubesteps.testing import Emulator, write_kubeconfig
 from kubesteps.testing.chaos import ChaosProxy, Fault, FaultRates, ProxiedRequest, SeededPlan
-from kubesteps.testing.store import Event
+from kubesteps.testing.storage import Event
 from tests.http_echo import EchoServer, echo_server
 from tests.pipeline.malformed import MALFORMED
 

@@ -15,6 +15,8 @@ from tests.chaos.harness import ChaosConfig, run_chaos, seed_from_env
 DEFAULT_SEED = 2026
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # a 45 s run with operator restarts, on a busy machine
 async def test_every_check_holds_under_faults_kills_and_a_leader_election(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

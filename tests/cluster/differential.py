@@ -116,9 +116,20 @@ class Server:
                                      timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
 
 
+def _in(namespace: str, value: JSON) -> JSON:
+    """``value`` with ``{ns}`` in its strings replaced by the namespace of the run."""
+    if isinstance(value, str):
+        return value.replace("{ns}", namespace)
+    if isinstance(value, list):
+        return [_in(namespace, item) for item in value]
+    if isinstance(value, dict):
+        return {key: _in(namespace, item) for key, item in value.items()}
+    return value
+
+
 async def _call(session: aiohttp.ClientSession, step: Step, seen: Seen, namespace: str
                 ) -> Answer:
-    body = step.body(seen) if callable(step.body) else step.body
+    body = _in(namespace, step.body(seen) if callable(step.body) else step.body)
     query = dict(step.query(seen) if callable(step.query) else step.query)
     path = step.path.format(ns=namespace)
     headers = {"Accept": step.accept}
@@ -245,6 +256,8 @@ def normalise(body: JSON, revisions: Revisions) -> JSON:
     if body.get("kind") == "Status" and body.get("status") == "Failure":
         return _status(body)
     shown = dict(body)
+    if body.get("kind") == "Status" and isinstance(body.get("details"), dict):
+        shown["details"] = {k: ("<uid>" if k == "uid" else v) for k, v in body["details"].items()}
     if body.get("kind") == "Table":
         shown["columnDefinitions"] = [
             {k: c.get(k) for k in ("name", "type", "format", "priority")}

@@ -263,10 +263,16 @@ def test_an_approval_step_waits_until_someone_approves_and_records_who(
     assert "kubesteps.dev/approve.approve-release" not in annotations
 
 
-def _play_kubelet(cp: ControlPlane, namespace: str, pod: dict[str, Any], exit_code: int) -> None:
-    """What a kubelet reports when the Pod's one container ran to the end."""
+def _play_kubelet(cp: ControlPlane, namespace: str, pod: dict[str, Any], exit_code: int,
+                  message: str = "") -> None:
+    """What a kubelet reports when the Pod's one container ran to the end (having written
+    ``message`` to its termination log)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     container = pod["spec"]["containers"][0]
+    terminated: dict[str, Any] = {"exitCode": exit_code, "startedAt": now, "finishedAt": now,
+                                  "reason": "Completed" if exit_code == 0 else "Error"}
+    if message:
+        terminated["message"] = message
     cp.request(
         "PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/status",
         {"status": {
@@ -275,9 +281,7 @@ def _play_kubelet(cp: ControlPlane, namespace: str, pod: dict[str, Any], exit_co
             "containerStatuses": [{
                 "name": container["name"], "image": container["image"], "imageID": "",
                 "ready": False, "restartCount": 0,
-                "state": {"terminated": {"exitCode": exit_code, "startedAt": now,
-                                         "finishedAt": now,
-                                         "reason": "Completed" if exit_code == 0 else "Error"}},
+                "state": {"terminated": terminated},
             }],
         }},
         content_type="application/merge-patch+json")
@@ -303,12 +307,49 @@ def test_a_job_step_succeeds_when_its_pod_does_and_the_job_goes_with_the_pipelin
     pod = wait_until(lambda: (cp.request("GET", pods, params=selector)["items"] or [None])[0],
                      "the Job controller creates a Pod")
     assert pod["status"]["phase"] == "Pending"
+    # What the server accepted and the Job controller copied into the Pod: the restricted
+    # security context (with the example's override), volumes, env sources, scheduling.
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    assert container["securityContext"] == {
+        "runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        "readOnlyRootFilesystem": True}
+    assert [m["mountPath"] for m in container["volumeMounts"]][:2] == ["/etc/report", "/scratch"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "report-settings"},
+                                     "prefix": "REPORT_"}]
+    assert container["env"][1] == {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {
+        "name": "report-db", "key": "password"}}}
+    assert [v["name"] for v in spec["volumes"]][:2] == ["settings", "scratch"]
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert {"key": "batch-only", "operator": "Exists", "effect": "NoSchedule"} in \
+        spec["tolerations"]
+    assert pod["metadata"]["annotations"][
+        "cluster-autoscaler.kubernetes.io/safe-to-evict"] == "true"
 
-    _play_kubelet(cp, namespace, pod, exit_code=0)
+    # A scheduler that cannot place the Pod: the step's message says so.
+    cp.request(
+        "PATCH", f"{pods}/{pod['metadata']['name']}/status",
+        {"status": {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity."}]}},
+        content_type="application/merge-patch+json")
+    wait_for_pipeline(
+        cp, namespace, "nightly-report",
+        lambda body: "cannot be scheduled: 0/3 nodes" in (
+            step_record(body, "report").get("message") or ""),
+        "the step says its Pod cannot be scheduled", logs=operator.output)
+
+    _play_kubelet(cp, namespace, pod, exit_code=0, message='{"rows": 42, "format": "csv"}')
     body = until_ready(cp, operator, namespace, "nightly-report")
 
-    outputs = step_record(body, "report")["outputs"]
+    record = step_record(body, "report")
+    outputs = record["outputs"]
     assert (outputs["jobName"], outputs["succeeded"]) == ("nightly-report-report-1-1", 1)
+    assert (outputs["rows"], outputs["format"]) == (42, "csv")  # the container's results
+    assert step_record(body, "announce")["outputs"]["who"] == "42 rows"
+    # No kubelet serves the log (the server answers that the Pod has no node): no logTail.
+    assert "logTail" not in record
     cp.kubectl("delete", "kpl", "nightly-report", "-n", namespace, "--wait=true")
     wait_until(lambda: not cp.request("GET", jobs)["items"], "the Job is garbage-collected")
     wait_until(lambda: not cp.request("GET", pods, params=selector)["items"],

@@ -17,6 +17,8 @@ from kubesteps.kube.client import KubeClient
 
 from .conftest import API, ROOT
 
+pytestmark = pytest.mark.slow  # each test starts processes
+
 KUBECTL = shutil.which("kubectl")
 
 
@@ -246,6 +248,6 @@ async def test_a_refusal_names_each_field_once_and_speaks_no_python(
         'The Pipeline "typo" is invalid: ',
         "* spec.steps[0].timeout: Invalid value: 5: spec.steps[0].timeout in body must be of "
         "type string: 5",
-        '* <nil>: Invalid value: "null": some validation rules were not checked because the '
+        '* <nil>: Invalid value: null: some validation rules were not checked because the '
         "object was invalid; correct the existing errors to complete validation",
     ]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+import pytest
 
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.controller.reconciler import Reconciler
@@ -52,6 +53,7 @@ async def test_a_run_that_went_on_past_a_failed_step_succeeds_with_errors_naming
     assert ready(await fetch("soft"))["reason"] == "SucceededWithErrors"
 
 
+@pytest.mark.slow
 async def test_kubectl_wait_for_ready_returns_for_a_run_that_succeeded_with_errors(
     api: KubeClient, kubeconfig: Path, operator_runner: Any
 ) -> None:

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubesteps.actions.registry import register_python, unregister_python
 from kubesteps.controller.operator import Connection
 from kubesteps.controller.reconciler import Reconciler
-from kubesteps.keepers import conditions
+from kubesteps.keepers import status_keeper
 from kubesteps.kube.client import ApiError, Credentials, KubeClient, api_verb
 from kubesteps.kube.conditions import find
 from kubesteps.kube.events import EventRecorder
@@ -143,6 +143,7 @@ def documented_span_attributes() -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize(("protocol", "transport"), [("grpc", "grpc"), ("http/protobuf", "http")])
+@pytest.mark.slow
 async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_logs(
     api: KubeClient, k8s_emulator: Emulator, kubeconfig: Path, fetch: Fetch, tmp_path: Path,
     receiver: OtlpReceiver, protocol: str, transport: str,
@@ -261,7 +262,8 @@ def keeper_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExport
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(conditions, "tracer", provider.get_tracer("kubesteps.keepers.conditions"))
+    monkeypatch.setattr(status_keeper, "tracer",
+                        provider.get_tracer("kubesteps.keepers.status_keeper"))
     yield exporter
     provider.shutdown()
 

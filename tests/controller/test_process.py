@@ -35,6 +35,9 @@ from kubesteps.testing.chaos import (
 )
 
 from .conftest import API, pipeline, python_step
+from .test_login import exec_kubeconfig, plugin_runs
+
+pytestmark = pytest.mark.slow  # each test starts processes
 
 KUBESTEPS = Path(sys.executable).with_name("kubesteps")
 LEASES = "coordination.k8s.io/v1"
@@ -461,3 +464,28 @@ async def test_each_retry_is_one_log_line_with_its_delay_and_waits_say_when_next
     assert not [line for line in lines if "pass over" in line and ": retry" in line]
     assert not [line for line in lines if "failed temporarily" in line]
     assert not [line for line in lines if "Handler 'nudge' succeeded" in line]
+
+
+async def test_the_operator_logs_in_through_the_plugin_and_again_after_a_rotation(
+    k8s_emulator: Emulator, start: Start, tmp_path: Path
+) -> None:
+    assert k8s_emulator.url is not None  # `start` serves the CRD
+    k8s_emulator.tokens = {"test-side", "operator-1"}
+    config, token_file = exec_kubeconfig(tmp_path, k8s_emulator.url, "operator-1")
+    credentials = Credentials(server=k8s_emulator.url, insecure=True, token="test-side")
+    async with KubeClient(credentials) as api:
+        operator = await start("plugged", "--standalone", config=config)
+        await api.create(pipeline("first", [python_step("greet")]))
+        await ready(api, "first", operator)
+
+        runs = plugin_runs(token_file)
+        token_file.write_text("operator-2")  # the provider rotated it: the old one is refused
+        k8s_emulator.tokens = {"test-side", "operator-2"}
+        await api.create(pipeline("second", [python_step("greet")]))
+        await ready(api, "second", operator)
+
+        assert k8s_emulator.requests.count("unauthorized") >= 1
+        assert plugin_runs(token_file) > runs, operator.output()
+        assert await operator.stop() == 0, operator.output()
+    assert "operator-1" not in operator.output()
+    assert "operator-2" not in operator.output()

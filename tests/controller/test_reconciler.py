@@ -495,15 +495,17 @@ async def test_an_invalid_spec_keeps_the_records_a_later_fix_needs(
 async def test_a_running_write_never_lands_after_the_final_one(
     api: KubeClient, fetch: Fetch, k8s_emulator: Emulator
 ) -> None:
-    from kubesteps.keepers.conditions import ConditionsKeeper, Summary
-    from kubesteps.kube.status import ObjectRef, StatusWriter
+    from kubesteps.keepers.status_keeper import ConditionsKeeper, Summary
+    from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 
     await api.create(pipeline("ordered", [python_step("one")]))
     body = await fetch("ordered")
     keeper = ConditionsKeeper(StatusWriter(api, ObjectRef.of(body)), body,
                               flush_running_after=None)
     keeper._flush_in_background()  # the timer fired just before the pass committed
-    await keeper.commit(Summary("True", "Succeeded", "done", False, False))
+    await keeper.commit(
+        Summary(ready="True", reason="Succeeded", message="done", reconciling=False, stalled=False)
+    )
     import asyncio
 
     await asyncio.sleep(0.1)
@@ -558,7 +560,7 @@ async def test_a_foreach_over_too_many_items_fails_naming_the_limit(
 
 
 def test_the_keepers_limits_are_the_crds() -> None:
-    from kubesteps.keepers.conditions import MAX_MESSAGE, MAX_RECORDS
+    from kubesteps.keepers.status_keeper import MAX_MESSAGE, MAX_RECORDS
     from kubesteps.pipeline.status import MAX_STEP_MESSAGE, MAX_STEP_RECORDS
 
     assert (MAX_RECORDS, MAX_MESSAGE) == (MAX_STEP_RECORDS, MAX_STEP_MESSAGE)
@@ -585,3 +587,12 @@ async def test_a_step_condition_the_spec_no_longer_declares_is_removed_and_only_
     assert condition(after, "Second")["status"] == "True"
     assert condition(after, "External") == foreign
     assert after["status"]["stepConditions"] == ["Second"]
+
+
+def test_each_pass_outcome_has_a_metric_series_and_each_engine_outcome_a_pass_outcome() -> None:
+    from kubesteps.controller.reconciler import PassOutcome
+    from kubesteps.engine import OutcomeKind
+    from kubesteps.telemetry.metrics import RECONCILE_OUTCOMES
+
+    assert {*PassOutcome, "error"} == set(RECONCILE_OUTCOMES)
+    assert [PassOutcome.of(kind).value for kind in OutcomeKind] == [k.value for k in OutcomeKind]

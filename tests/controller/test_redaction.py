@@ -23,7 +23,7 @@ from kubesteps.controller.operator import Connection, build_registry, settings_h
 from kubesteps.kube.client import KubeClient
 from kubesteps.kube.conditions import find
 from kubesteps.kube.events import EventRecorder
-from kubesteps.kube.status import ObjectRef, StatusWriter
+from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 from kubesteps.telemetry.redaction import MARK, redactor
 from kubesteps.testing import Emulator
 

@@ -1001,7 +1001,7 @@ async def test_the_worst_status_the_schema_allows_is_trimmed_below_the_budget(
     """500 records with 1 KiB messages and big outputs, a condition per top-level step, 50
     history entries at their longest: the operator keeps the status within its budget and
     the object far below etcd's 1.5 MiB."""
-    from kubesteps.keepers.conditions import MAX_STATUS_BYTES
+    from kubesteps.keepers.status_keeper import MAX_STATUS_BYTES
 
     register_python("test.runs.big", lambda ctx, args: {"blob": "x" * 7000})
     try:

@@ -1,8 +1,9 @@
 """Conformance with weka/go-steps-engine: the ten cases its own tests do not cover.
 
-Each case follows `reference/go-steps-engine.md` §9.3. Where `design.md` ("Where kubesteps
-deliberately does better") changes the behaviour, the case says what we do differently and
-a test next to it pins the improvement down.
+Each case is one behaviour of the Go engine that its own test suite leaves untested. Where
+kubesteps deliberately behaves differently (docs/engine.md, "Coming from go-steps-engine",
+lists each difference), the case says what we do instead and a test next to it pins the
+improvement down.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ async def test_case_5_success_defaults_and_custom_state_reason_and_message(
 
 
 # 6. finish_on_success ends the run successfully; inside a group it ends only the group.
-#    Different (reference weakness 10.4 #4): a finishing step's success still records its
+#    Different (a weakness of the reference): a finishing step's success still records its
 #    throttling time under ensure_step_success.
 
 
@@ -323,8 +324,8 @@ async def test_case_8_a_wrapped_wait_maps_to_its_own_delay(make_engine: EngineFa
 def test_case_8_done_failed_and_retry_map_to_resync_never_and_backoff() -> None:
     assert requeue_delay(Outcome.done()) is None
     assert requeue_delay(Outcome.done(), resync_period=600) == 600
-    assert requeue_delay(Outcome(OutcomeKind.FAILED, step="a")) is None
-    assert requeue_delay(Outcome(OutcomeKind.RETRY, 4.0, "a")) == 4.0
+    assert requeue_delay(Outcome(kind=OutcomeKind.FAILED, step="a")) is None
+    assert requeue_delay(Outcome(kind=OutcomeKind.RETRY, delay=4.0, step="a")) == 4.0
 
 
 # 9. Throttling. Different: first sight runs at once (the reference never ran a throttled

@@ -19,6 +19,7 @@ def test_the_library_examples_are_found() -> None:
 
 
 @pytest.mark.parametrize("script", [*LIBRARY, EXAMPLES / "engine_demo.py"], ids=lambda p: p.name)
+@pytest.mark.slow
 async def test_example_runs_and_exits_with_0(script: Path, tmp_path: Path) -> None:
     child = await asyncio.create_subprocess_exec(
         sys.executable, str(script), stdout=PIPE, stderr=PIPE, cwd=tmp_path

@@ -105,6 +105,7 @@ async def test_clear_forgets_only_its_own_scope(keeper: SQLiteStateKeeper, path:
     other.close()
 
 
+@pytest.mark.slow
 async def test_states_survive_a_process_restart(path: Path) -> None:
     # One pass in another process; a step that waits keeps its place for the next pass.
     script = textwrap.dedent(

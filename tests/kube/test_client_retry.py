@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from kubesteps.kube.api_retry import MAX_RETRY_AFTER
 from kubesteps.kube.client import ApiError, Credentials, KubeClient
-from kubesteps.kube.retry import MAX_RETRY_AFTER
 from kubesteps.testing import Emulator
 from kubesteps.testing.chaos import ChaosProxy, Decision, Fault, ProxiedRequest
 

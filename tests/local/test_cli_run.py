@@ -221,6 +221,7 @@ def test_files_without_pipelines_are_refused(tmp_path: Path) -> None:
     assert "Error: no Pipeline manifests found" in result.output
 
 
+@pytest.mark.slow
 def test_the_installed_command_applies_and_waits_in_the_embedded_api(tmp_path: Path) -> None:
     command = Path(sys.executable).with_name("kubesteps")
 

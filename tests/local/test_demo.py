@@ -21,8 +21,8 @@ async def test_the_demo_settles_every_example_it_runs() -> None:
     assert table[0].split()[:5] == ["NAME", "READY", "REASON", "RUN", "STEP"]
     names = {row.split()[0] for row in table[1:]}
     assert names == {"apply-and-wait", "release", "hello", "parallel", "rollout", "tidy",
-                     "delay-until", "build-graph", "release-train",
-                     "nightly"}
+                     "delay-until", "build-graph", "deploy-web", "deploy-api",
+                     "release-train", "nightly"}
     assert all(row.split()[1] == "True" for row in table[1:])
     assert all(row.split()[3] == "1" for row in table[1:])
 

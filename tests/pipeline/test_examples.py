@@ -7,7 +7,7 @@ import pathlib
 import pytest
 import yaml
 
-from kubesteps.pipeline.validate import templates_in, validate, validate_template
+from kubesteps.plan.validate import templates_in, validate, validate_template
 
 from .crd_schema import schema_errors
 

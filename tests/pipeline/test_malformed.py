@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubesteps.pipeline.validate import validate
+from kubesteps.plan.validate import validate
 
 from .crd_schema import schema_errors
 from .malformed import MALFORMED, Malformed, pipeline

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from kubesteps.actions.params import (
+from kubesteps.pipeline.issues import format_path
+from kubesteps.pipeline.params import (
     ACTION_PARAMS,
     ApprovalParams,
     HttpParams,
@@ -18,7 +19,6 @@ from kubesteps.actions.params import (
     known_actions,
     validate_params,
 )
-from kubesteps.pipeline.issues import format_path
 
 
 def _problems(action: str, params: dict[str, object]) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ import pytest
 
 from kubesteps.pipeline.model import Pipeline
 from kubesteps.pipeline.template import PipelineTemplate
-from kubesteps.pipeline.validate import SpecError, validate, validate_template
+from kubesteps.plan.validate import SpecError, validate, validate_template
 
 from .malformed import delay, pipeline
 
@@ -203,7 +203,7 @@ def test_an_error_prints_as_path_and_message() -> None:
 
 
 def test_step_at_names_the_innermost_named_step_of_a_path() -> None:
-    from kubesteps.pipeline.validate import step_at
+    from kubesteps.plan.validate import step_at
 
     manifest = {"spec": {"steps": [
         {"name": "outer", "group": {"steps": [{"name": "inner", "with": {"url": "x"}}]}},
@@ -323,14 +323,14 @@ def test_cel_may_read_only_fields_a_spec_has() -> None:
 
     assert _errors(manifest) == [
         "spec.steps[0].when[0]: refers to self.spec.suspnd, but a Pipeline's spec has no field "
-        "'suspnd' (only suspend, resyncPeriod, timeout, historyLimit, params, schedule, steps, "
-        "maxConcurrency, finally) in CEL expression "
+        "'suspnd' (only suspend, resyncPeriod, timeout, historyLimit, params, schedule, mutex, "
+        "steps, maxConcurrency, finally) in CEL expression "
         "'self.spec.suspnd == false' — did you mean 'suspend'? [step 'first']"
     ]
 
 
 def test_documents_meant_as_pipelines_include_typos_but_not_other_groups() -> None:
-    from kubesteps.pipeline.validate import addressed
+    from kubesteps.plan.validate import addressed
 
     assert addressed({"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipline"})
     assert addressed({"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Workflow"})
@@ -344,7 +344,7 @@ def test_documents_meant_as_pipelines_include_typos_but_not_other_groups() -> No
 def test_fields_the_api_server_dropped_are_found_in_the_last_applied_configuration() -> None:
     import json
 
-    from kubesteps.pipeline.validate import LAST_APPLIED, pruned_fields
+    from kubesteps.plan.validate import LAST_APPLIED, pruned_fields
 
     applied = pipeline(delay("first", retires=3), delay("second", timeout="5s"),
                        resyncPeriod="1m")
@@ -366,7 +366,7 @@ def test_retry_limit_bounds_agree_in_the_docs_the_model_the_crd_and_the_engine()
     from pathlib import Path
 
     from kubesteps.pipeline.crd import crd
-    from kubesteps.pipeline.validate import prepare
+    from kubesteps.plan.validate import prepare
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "pipeline-spec.md").read_text()
     (low, high), = re.findall(r"^\| `limit` \| (\d+)\.\.(\d+) \|", doc, flags=re.M)
@@ -385,7 +385,7 @@ def test_retry_limit_bounds_agree_in_the_docs_the_model_the_crd_and_the_engine()
 def test_the_size_limit_counts_the_manifest_not_what_the_server_adds() -> None:
     import json
 
-    from kubesteps.pipeline.validate import LAST_APPLIED
+    from kubesteps.plan.validate import LAST_APPLIED
 
     manifest = pipeline({"name": "big", "action": "python", "with": {
         "function": "kubesteps.examples.greet", "args": {"blob": "x" * (150 * 1024)}}})

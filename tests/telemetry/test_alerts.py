@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from .promql import PROMETHEUS_SERIES, exported_series, metric_names, promtool
@@ -19,11 +20,13 @@ def _alerts() -> list[dict[str, Any]]:
     return [rule for group in document["groups"] for rule in group["rules"] if "alert" in rule]
 
 
+@pytest.mark.slow
 def test_promtool_accepts_the_rules() -> None:
     checked = promtool("check", "rules", RULES.name, cwd=FILES)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+@pytest.mark.slow
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
     tested = promtool("test", "rules", RULE_TESTS.name, cwd=FILES)
     assert tested.returncode == 0, tested.stdout + tested.stderr

@@ -297,6 +297,7 @@ def test_get_metrics_returns_what_configure_metrics_created(
     assert configured.per_namespace_labels
 
 
+@pytest.mark.slow
 def test_the_exposition_passes_promtools_metric_lint() -> None:
     metrics = OperatorMetrics(per_namespace_labels=True, per_object_metrics=True)
     metrics.observe_reconcile("wait", 0.1, 30.0, namespace="ops")

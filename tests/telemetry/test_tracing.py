@@ -191,6 +191,7 @@ def _run_python(script: str, env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_without_otel_variables_configure_tracing_is_off_and_loads_no_sdk() -> None:
     loaded = _run_python(
         """
@@ -207,6 +208,7 @@ def test_without_otel_variables_configure_tracing_is_off_and_loads_no_sdk() -> N
     assert loaded == ""
 
 
+@pytest.mark.slow
 def test_configure_tracing_installs_one_global_provider_and_shutdown_flushes_it(
     receiver: OtlpReceiver,
 ) -> None:

@@ -19,6 +19,8 @@ from kubesteps.testing import Emulator
 
 from .widgets import WIDGET_CRD, WIDGETS, widget
 
+pytestmark = pytest.mark.slow  # each test starts processes
+
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 

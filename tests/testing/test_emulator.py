@@ -141,10 +141,25 @@ async def test_malformed_body_answers_bad_request(http: aiohttp.ClientSession) -
     assert (await response.json())["reason"] == "BadRequest"
 
 
-async def test_wrong_kind_in_body_answers_bad_request(http: aiohttp.ClientSession) -> None:
+async def test_wrong_kind_of_a_custom_resource_answers_invalid_at_kind(
+    http: aiohttp.ClientSession,
+) -> None:
+    # As kube-apiserver answers it (tests/cluster/test_differential.py compares the two).
     response = await http.post(WIDGETS, json={**widget("w"), "kind": "Gadget"})
+    assert response.status == 422
+    body = await response.json()
+    assert body["message"] == 'Gadget.example.dev "w" is invalid: kind: Invalid value:' \
+                              ' "Gadget": must be Widget'
+    assert body["details"]["kind"] == "Gadget"
+    assert [cause["field"] for cause in body["details"]["causes"]] == ["kind"]
+
+
+async def test_wrong_kind_of_a_built_in_answers_bad_request(http: aiohttp.ClientSession) -> None:
+    response = await http.post("/api/v1/namespaces/default/configmaps",
+                               json={"apiVersion": "v1", "kind": "ConfigMapp",
+                                     "metadata": {"name": "c"}})
     assert response.status == 400
-    assert "Gadget" in (await response.json())["message"]
+    assert "ConfigMapp" in (await response.json())["message"]
 
 
 async def test_post_to_a_named_object_answers_method_not_allowed(
@@ -361,6 +376,74 @@ async def test_delete_without_finalizers_removes_at_once(http: aiohttp.ClientSes
     response = await http.delete(f"{WIDGETS}/w", json={"propagationPolicy": "Background"})
     assert response.status == 200
     assert (await http.get(f"{WIDGETS}/w")).status == 404
+
+
+# What follows was found by tests/cluster/test_differential.py on a real kube-apiserver.
+
+
+async def test_delete_answers_a_status_once_the_object_is_gone(
+    http: aiohttp.ClientSession,
+) -> None:
+    created = await create(http, widget("w"))
+    body = await (await http.delete(f"{WIDGETS}/w")).json()
+    assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                    "details": {"name": "w", "group": "example.dev", "kind": "widgets",
+                                "uid": created["metadata"]["uid"]}}
+    await create(http, {"metadata": {"name": "c"}}, CONFIGMAPS)
+    body = await (await http.delete(f"{CONFIGMAPS}/c")).json()
+    assert (body["kind"], body["details"]["kind"]) == ("Status", "configmaps")
+    assert "group" not in body["details"]  # the core group is left out, as in errors
+
+
+async def test_delete_of_a_pod_answers_the_pod(http: aiohttp.ClientSession) -> None:
+    pods = "/api/v1/namespaces/default/pods"
+    await create(http, {"metadata": {"name": "p"}, "spec": {"containers": []}}, pods)
+    body = await (await http.delete(f"{pods}/p")).json()
+    assert (body["kind"], body["metadata"]["name"]) == ("Pod", "p")
+
+
+async def test_the_write_removing_the_last_finalizer_answers_the_last_revision(
+    http: aiohttp.ClientSession,
+) -> None:
+    await create(http, {**widget("w"), "metadata": {"name": "w", "finalizers": ["x/y"]}})
+    marked = await (await http.delete(f"{WIDGETS}/w")).json()
+    response = await patch(http, f"{WIDGETS}/w", {"metadata": {"finalizers": None}})
+    released = await response.json()
+    assert released["metadata"]["resourceVersion"] == marked["metadata"]["resourceVersion"]
+    assert "finalizers" not in released["metadata"]
+
+
+async def test_lists_are_shaped_as_a_real_server_shapes_them(
+    http: aiohttp.ClientSession,
+) -> None:
+    await create(http, {"metadata": {"name": "c"}, "data": {}}, CONFIGMAPS)
+    await create(http, widget("w"))
+    configmaps = await (await http.get(CONFIGMAPS)).json()
+    # A built-in list's items are not self-describing; empty data is left out (omitempty).
+    assert configmaps["items"][0].keys() == {"metadata"}
+    assert configmaps["metadata"].keys() == {"resourceVersion"}
+    widgets = await (await http.get(WIDGETS)).json()
+    assert (widgets["items"][0]["kind"], widgets["metadata"]["continue"]) == ("Widget", "")
+
+
+async def test_a_namespace_gets_its_name_label_and_finalizer_and_no_generation(
+    http: aiohttp.ClientSession,
+) -> None:
+    body = await create(http, {"metadata": {"name": "team-a"}}, "/api/v1/namespaces")
+    assert body["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team-a"}
+    assert body["spec"] == {"finalizers": ["kubernetes"]}
+    assert "generation" not in body["metadata"]
+
+
+async def test_a_resource_version_on_create_is_a_bare_internal_error(
+    http: aiohttp.ClientSession,
+) -> None:
+    response = await http.post(WIDGETS, json={**widget("w"), "metadata": {
+        "name": "w", "resourceVersion": "3"}})
+    assert response.status == 500
+    body = await response.json()
+    assert "reason" not in body
+    assert body["message"] == "resourceVersion should not be set on objects to be created"
 
 
 async def test_delete_precondition_mismatch_answers_conflict(

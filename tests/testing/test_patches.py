@@ -38,12 +38,17 @@ def test_json_patch_escapes_slashes_in_keys() -> None:
     assert json_patch(doc, ops)["metadata"]["annotations"] == {"kopf.zalando.org/last": "x"}
 
 
+def test_json_patch_replace_of_a_missing_member_adds_it_as_kube_apiserver_does() -> None:
+    assert json_patch({"a": {}}, [{"op": "replace", "path": "/a/b", "value": 1}]) == {"a": {"b": 1}}
+
+
 def test_json_patch_test_of_a_missing_member_equals_null() -> None:
     assert json_patch({}, [{"op": "test", "path": "/a", "value": None}]) == {}
 
 
 @pytest.mark.parametrize(("ops", "reason"), [
-    ([{"op": "replace", "path": "/missing", "value": 1}], "Invalid"),
+    ([{"op": "replace", "path": "/missing/x", "value": 1}], "Invalid"),
+    ([{"op": "replace", "path": "/a/1", "value": 1}], "Invalid"),
     ([{"op": "remove", "path": "/a/5"}], "Invalid"),
     ([{"op": "test", "path": "/a", "value": []}], "Invalid"),
     ([{"op": "frobnicate", "path": "/a"}], "BadRequest"),

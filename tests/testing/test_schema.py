@@ -28,9 +28,11 @@ async def test_a_missing_required_field_is_rejected(http: aiohttp.ClientSession)
     body = widget("w")
     del body["spec"]["size"]
     causes = await rejected(await http.post(WIDGETS, json=body))
-    # The field is not repeated in the message: kubectl prints "field: message".
-    assert causes == [{"reason": "FieldValueRequired", "field": "spec.size",
-                       "message": "Required value"}]
+    # The field is not repeated in the message: kubectl prints "field: message". A missing
+    # value blocks the CEL rules, as on a real server.
+    assert causes[0] == {"reason": "FieldValueRequired", "field": "spec.size",
+                         "message": "Required value"}
+    assert [cause["field"] for cause in causes] == ["spec.size", "<nil>"]
 
 
 async def test_a_value_above_the_maximum_is_rejected(http: aiohttp.ClientSession) -> None:
@@ -55,7 +57,8 @@ async def test_a_wrong_type_is_rejected(http: aiohttp.ClientSession) -> None:
 async def test_every_failure_is_listed(http: aiohttp.ClientSession) -> None:
     response = await http.post(WIDGETS, json=widget("w", size=0, mode="warp"))
     body = await response.json()
-    assert {cause["field"] for cause in body["details"]["causes"]} == {"spec.size", "spec.mode"}
+    assert {cause["field"] for cause in body["details"]["causes"]} == {
+        "spec.size", "spec.mode", "<nil>"}  # an unsupported value blocks the rules
     assert body["message"].startswith('Widget.example.dev "w" is invalid: [')
 
 
@@ -215,7 +218,7 @@ async def test_rules_are_not_evaluated_over_values_of_the_wrong_type(
     assert [(c["field"], c["reason"]) for c in body["details"]["causes"]] == [
         ("spec.min", "FieldValueTypeInvalid"), ("<nil>", "FieldValueInvalid")]
     assert body["details"]["causes"][1]["message"] == (
-        'Invalid value: "null": some validation rules were not checked because the object '
+        "Invalid value: null: some validation rules were not checked because the object "
         "was invalid; correct the existing errors to complete validation")
     assert "TypeError" not in body["message"]
 
@@ -228,3 +231,24 @@ async def test_an_integer_beyond_int64_is_a_type_error_not_a_server_error(
     body = await response.json()
     assert response.status == 422, body
     assert body["details"]["causes"][0]["reason"] == "FieldValueTypeInvalid"
+
+
+def test_map_and_set_lists_refuse_duplicates_as_a_real_server_does() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "steps": {"type": "array", "x-kubernetes-list-type": "map",
+                  "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "properties": {
+                      "name": {"type": "string"}, "size": {"type": "integer"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                 "items": {"type": "string"}},
+    }}}}
+    validator = SchemaValidator(schema, kind="Widget", group="example.dev")
+    obj = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"},
+           "spec": {"steps": [{"name": "a", "size": 1}, {"name": "b"}, {"name": "a", "size": 2}],
+                    "tags": ["x", "y", "x"]}}
+    with pytest.raises(ApiError) as refused:
+        validator.admit(obj, None, field_validation="Strict")
+    assert [(c.field, c.reason, c.detail) for c in refused.value.causes] == [
+        ("spec.steps[2]", "FieldValueDuplicate", 'Duplicate value: {"name":"a"}'),
+        ("spec.tags[2]", "FieldValueDuplicate", 'Duplicate value: "x"'),
+    ]

@@ -187,12 +187,17 @@ async def test_objects_leaving_a_label_selection_are_seen_as_deleted(
     params = {"watch": "true", "labelSelector": "team=red",
               "resourceVersion": created["metadata"]["resourceVersion"]}
     async with http.get(WIDGETS, params=params) as response:
-        await http.patch(f"{WIDGETS}/w", json={"metadata": {"labels": {"team": "blue"}}},
-                         headers={"Content-Type": "application/merge-patch+json"})
+        patched = await http.patch(
+            f"{WIDGETS}/w", json={"metadata": {"labels": {"team": "blue"}}},
+            headers={"Content-Type": "application/merge-patch+json"})
         await create(http, "other", team="blue")
         await create(http, "match", team="red")
         received = await events(response, 2)
     assert summary(received) == [("DELETED", "w"), ("ADDED", "match")]
+    # As kube-apiserver's watch cache sends it: the object as it was, at the new revision.
+    gone = received[0]["object"]["metadata"]
+    assert gone["labels"] == {"team": "red"}
+    assert gone["resourceVersion"] == (await patched.json())["metadata"]["resourceVersion"]
 
 
 async def test_a_field_selector_watches_one_object(http: aiohttp.ClientSession) -> None:

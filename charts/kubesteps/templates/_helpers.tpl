@@ -101,6 +101,13 @@ The operator's rules on namespaced resources: the same list serves the ClusterRo
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+{{- if .Values.mutex.enabled }}
+# spec.mutex: each mutex is a Lease kubesteps-mutex-<name> in the Pipeline's namespace,
+# read, created once, then written with conditional merge patches.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "patch"]
+{{- end }}
 {{- with .Values.rbac.extraRules }}
 {{ toYaml . }}
 {{- end }}

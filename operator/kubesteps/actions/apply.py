@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, check_namespace, owner_reference, resolve
-from kubesteps.actions.params import ApplyParams
 from kubesteps.engine import PermanentError, RetryableError
+from kubesteps.pipeline.params import ApplyParams
 
 
 class ApplyAction:

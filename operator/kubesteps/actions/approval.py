@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.params import ApprovalParams, approval_annotation
 from kubesteps.engine import PermanentError, WaitError
 from kubesteps.kube.conditions import stamp
+from kubesteps.pipeline.params import ApprovalParams, approval_annotation
 from kubesteps.pipeline.runs import read_approval
 
 APPROVAL_RECHECK = 30.0

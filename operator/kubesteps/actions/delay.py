@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.params import DelayParams
 from kubesteps.engine import StepStatus, WaitError
 from kubesteps.pipeline.durations import format_duration
+from kubesteps.pipeline.params import DelayParams
 
 
 class DelayAction:

@@ -31,9 +31,9 @@ from yarl import URL
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call
-from kubesteps.actions.params import HttpParams, SecretRef
 from kubesteps.engine import PermanentError, RetryableError
 from kubesteps.pipeline.durations import format_duration
+from kubesteps.pipeline.params import HttpParams, SecretRef
 from kubesteps.telemetry import redaction
 
 log = logging.getLogger("kubesteps.actions.http")

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
-from kubesteps.actions.params import RESTRICTED_SECURITY_CONTEXT, JobParams
 from kubesteps.engine import PermanentError, RetryableError, StepStatus, WaitError
 from kubesteps.kube.client import ApiError, KubeClient
+from kubesteps.pipeline.params import RESTRICTED_SECURITY_CONTEXT, JobParams
 from kubesteps.pipeline.status import MAX_LOG_TAIL
 
 log = logging.getLogger("kubesteps.actions.job")

@@ -21,9 +21,9 @@ from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
-from kubesteps.actions.params import PipelineParams
 from kubesteps.engine import PermanentError, WaitError
 from kubesteps.kube.client import KubeClient
+from kubesteps.pipeline.params import PipelineParams
 from kubesteps.pipeline.runs import DOMAIN, VERB_ANNOTATIONS, handled_tokens, token_key
 
 API_VERSION = "kubesteps.dev/v1alpha1"

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.params import PythonParams
 from kubesteps.engine import PermanentError
+from kubesteps.pipeline.params import PythonParams
 from kubesteps.pipeline.types import PYTHON_FUNCTION_PATTERN
 
 log = logging.getLogger("kubesteps.actions.python")

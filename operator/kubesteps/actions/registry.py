@@ -17,12 +17,12 @@ from kubesteps.actions.base import Action, ActionContext, Outputs
 from kubesteps.actions.delay import DelayAction
 from kubesteps.actions.http import HttpAction
 from kubesteps.actions.job import JobAction
-from kubesteps.actions.params import ACTION_PARAMS, unknown_action
 from kubesteps.actions.pipeline import PipelineAction
 from kubesteps.actions.python import FUNCTIONS, PythonAction, PythonFunction
 from kubesteps.actions.wait_for import WaitForAction
 from kubesteps.engine import PermanentError
 from kubesteps.pipeline.issues import fields_at, format_path, issues_from_validation_error
+from kubesteps.pipeline.params import ACTION_PARAMS, unknown_action
 from kubesteps.pipeline.types import PATTERN_DESCRIPTIONS
 
 log = logging.getLogger("kubesteps.actions")

@@ -16,11 +16,11 @@ from kubesteps.actions.common import (
     resolve,
     wait_started,
 )
-from kubesteps.actions.params import ConditionMatch, WaitForParams
-from kubesteps.actions.paths import Query, as_text, compile_path
 from kubesteps.engine import PermanentError, WaitError
 from kubesteps.kube.client import ResourceRef
 from kubesteps.pipeline.durations import format_duration
+from kubesteps.pipeline.params import ConditionMatch, WaitForParams
+from kubesteps.pipeline.paths import Query, as_text, compile_path
 
 SEEN_CAP = 120
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

@@ -30,10 +30,10 @@ from typing import Any
 import aiohttp
 import kopf
 
-from kubesteps.controller.reconciler import PassResult, Reconciler
+from kubesteps.controller.reconciler import PassOutcome, PassResult, Reconciler
 from kubesteps.engine import RetryPolicy
 from kubesteps.engine.errors import short_message
-from kubesteps.keepers.conditions import status_digest
+from kubesteps.keepers.status_keeper import status_digest
 from kubesteps.kube.client import ApiError
 from kubesteps.pipeline.model import API_VERSION
 from kubesteps.pipeline.runs import APPROVAL_PREFIX, VERB_ANNOTATIONS
@@ -62,7 +62,7 @@ def to_kopf(result: PassResult) -> None:
     if result.permanent:
         raise kopf.PermanentError(redact(f"{result.outcome}: {result.message}"))
     if result.delay is not None:
-        label = "resync" if result.outcome == "done" else result.outcome
+        label = "resync" if result.outcome is PassOutcome.DONE else result.outcome
         raise kopf.TemporaryError(
             redact(f"{label}: {result.message}"), delay=max(result.delay, 0.1)
         )
@@ -144,7 +144,9 @@ async def _run_pass(
         if schedule.status is not None and status_digest(body.get("status")) != schedule.status:
             fresh = await reconciler.fetch(body)
             if fresh is None:
-                return PassResult("done", None, "the Pipeline is gone")
+                return PassResult(
+                    outcome=PassOutcome.DONE, delay=None, message="the Pipeline is gone"
+                )
             body = fresh
         schedule.seen = _fingerprint(body)
         result = await reconciler.reconcile(dict(body))
@@ -209,6 +211,10 @@ def register(
         if type == "DELETED":
             schedule.cancel()
             reconciler.forget(dict(body))  # no finalizer, so no delete handler: it is gone
+            try:
+                await reconciler.release_mutexes(dict(body))
+            except Exception as error:  # the next run that asks finds it gone
+                log.warning("could not release the mutexes of %s: %s", body.meta.name, error)
             return
         if schedule.seen is None or schedule.seen == _fingerprint(body):
             return

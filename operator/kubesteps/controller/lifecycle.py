@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from kubesteps.keepers.conditions import Summary
+from kubesteps.keepers.status_keeper import Summary
 from kubesteps.pipeline import runs
 from kubesteps.pipeline.model import Pipeline
 
@@ -47,13 +47,28 @@ def with_errors(failed: list[str]) -> str:
 def finished_summary(run: runs.Run) -> Summary:
     """The summary of a run that is over (or cancelled)."""
     if run.phase == runs.SUCCEEDED and run.reason == WITH_ERRORS:
-        return Summary("True", WITH_ERRORS, run.message, False, False)
+        return Summary(
+            ready="True", reason=WITH_ERRORS, message=run.message, reconciling=False, stalled=False
+        )
     if run.phase == runs.SUCCEEDED:
-        return Summary("True", "Succeeded", "all steps are done", False, False)
+        return Summary(
+            ready="True",
+            reason="Succeeded",
+            message="all steps are done",
+            reconciling=False,
+            stalled=False,
+        )
     reason = run.reason if run.reason and run.reason != run.phase else \
         ("Cancelled" if run.phase == runs.CANCELLED else "Failed")
     message = run.message or f"run {run.id} {run.phase.lower()}"
-    return Summary("False", reason, message, False, True, run.failed_step)
+    return Summary(
+        ready="False",
+        reason=reason,
+        message=message,
+        reconciling=False,
+        stalled=True,
+        current_step=run.failed_step,
+    )
 
 
 def approvals_for(

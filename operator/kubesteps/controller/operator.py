@@ -19,6 +19,7 @@ from aiohttp import web
 from kubesteps.actions.common import ALLOW_CROSS_NAMESPACE
 from kubesteps.controller.handlers import quiet_temporary_errors, register
 from kubesteps.controller.leader import LeaderElection, LeaseConfig, stop_within
+from kubesteps.controller.login import login_via_kubernetes_client
 from kubesteps.controller.reconciler import Reconciler
 from kubesteps.kube.client import ApiError, Credentials, KubeClient
 from kubesteps.kube.events import EventRecorder
@@ -65,17 +66,16 @@ class Connection:
         self.metrics = metrics
 
     def info(self, **kwargs: Any) -> kopf.ConnectionInfo:
+        """The credentials (resolved by the ``kubernetes`` client on first use: blocking)."""
         if self._info is None:
-            found = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(
-                **kwargs
-            )
-            if found is None:
-                raise kopf.LoginError(
-                    "no credentials: not in a cluster (no service account token) and no "
-                    "kubeconfig (set KUBECONFIG or create ~/.kube/config)"
-                )
-            self._info = found
+            self._info = login_via_kubernetes_client(**kwargs)
         return self._info
+
+    async def resolve(self) -> None:
+        """Resolve the credentials in a worker thread (a credential plugin may run), so that
+        ``client()`` later finds them without blocking the event loop."""
+        if self._info is None:
+            self._info = await asyncio.to_thread(self.info, logger=log)
 
     def login(self, **kwargs: Any) -> kopf.ConnectionInfo:
         """A kopf login handler returning the same credentials our client uses."""
@@ -87,11 +87,10 @@ class Connection:
         if self._client is None:
             self._client = KubeClient(
                 # Before kopf logs in (a standby resolves them first), as kopf would.
-                Credentials.from_kopf(self.info(logger=log, settings=kopf.OperatorSettings())),
+                Credentials.from_kopf(self.info(logger=log)),
                 on_error=self.metrics.observe_api_error if self.metrics else None,
-                refresh=lambda: Credentials.from_kopf(
-                    self.login(logger=log, settings=kopf.OperatorSettings())
-                ),
+                # Called from a worker thread: it may run a credential plugin.
+                refresh=lambda: Credentials.from_kopf(self.login(logger=log)),
             )
         return self._client
 
@@ -110,6 +109,13 @@ def settings_hook(settings: kopf.OperatorSettings, extra: dict[str, Any]) -> Non
     settings.watching.server_timeout = extra.get("server_timeout", 300)
     settings.watching.client_timeout = extra.get("client_timeout", 330)
     settings.watching.inactivity_timeout = extra.get("inactivity_timeout", 600)
+    # After its own patch (the last-handled annotation) kopf waits this long for that version
+    # to come back through the watch before it acts on an older event of the object. Our
+    # status write is such an older event, and it lacks the annotation: acted on, it looks
+    # like a Pipeline never handled, and kopf runs the handler and patches it once more.
+    # kopf's 5 s default is too short once the watch lags behind (1,000 Pipelines at once);
+    # a newer event of the object still ends the wait at once.
+    settings.persistence.consistency_timeout = extra.get("consistency_timeout", 120.0)
 
 
 def build_registry(
@@ -178,6 +184,10 @@ async def crd_problem(client: KubeClient) -> str | None:
             f"{waiting}")
 
 
+class NoCredentials(Exception):
+    """Nothing to log in with (no service account, no usable kubeconfig): the reason."""
+
+
 class PortInUse(OSError):
     """A port the operator would listen on is taken: by another process (perhaps another
     operator, on this machine), or by another of its own endpoints."""
@@ -224,6 +234,10 @@ async def run(config: OperatorConfig) -> None:
     server = metrics.start_server(config.metrics_port) if config.metrics_port else None
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     connection = Connection(metrics=metrics)
+    try:
+        await connection.resolve()
+    except kopf.LoginError as error:
+        raise NoCredentials(str(error)) from None
     registry = build_registry(
         connection, instance=identity, allow_cross_namespace=config.allow_cross_namespace
     )

@@ -14,13 +14,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
+import aiohttp
 from opentelemetry import trace
 
 from kubesteps.actions.job import stop_jobs
 from kubesteps.actions.pipeline import cancel_children
 from kubesteps.controller import lifecycle, scheduling
+from kubesteps.controller.mutex import Claim, Mutexes
 from kubesteps.engine import (
     Outcome,
     OutcomeKind,
@@ -35,8 +38,9 @@ from kubesteps.engine import (
     StepTimeoutError,
     requeue_delay,
 )
-from kubesteps.engine.durations import format_duration
-from kubesteps.keepers.conditions import (
+from kubesteps.engine.elapsed import format_duration
+from kubesteps.engine.errors import short_message
+from kubesteps.keepers.status_keeper import (
     ConditionsKeeper,
     StaleStatusError,
     StatusStore,
@@ -46,12 +50,12 @@ from kubesteps.keepers.conditions import (
 )
 from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.kube.events import EventRecorder
-from kubesteps.kube.status import ObjectRef, StatusWriter
+from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 from kubesteps.pipeline import runs
-from kubesteps.pipeline.build import PASS_KEY, PassContext, Plan
-from kubesteps.pipeline.model import API_VERSION, Pipeline
+from kubesteps.pipeline.model import API_VERSION, Pipeline, mutex_names
 from kubesteps.pipeline.template import TEMPLATE_KIND, PipelineTemplate, template_names
-from kubesteps.pipeline.validate import (
+from kubesteps.plan.build import PASS_KEY, PassContext, Plan
+from kubesteps.plan.validate import (
     SpecError,
     prepare,
     problems_message,
@@ -75,13 +79,34 @@ _EVENT_REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+class PassOutcome(StrEnum):
+    """How a pass ended (the label of its log line, span and metric). The engine's own
+    outcomes keep their names; the others are the controller's."""
+
+    DONE = "done"
+    WAIT = "wait"
+    RETRY = "retry"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    INVALID = "invalid"  # the spec cannot run: nothing was tried
+    SUSPENDED = "suspended"  # spec.suspend holds the run
+    CANCELLED = "cancelled"  # a cancel verb ended the run
+
+    @classmethod
+    def of(cls, kind: OutcomeKind) -> PassOutcome:
+        """The pass outcome for an engine outcome of that kind."""
+        return cls(kind.value)
+
+
+_PERMANENT = frozenset({PassOutcome.FAILED, PassOutcome.INVALID, PassOutcome.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PassResult:
-    """What a pass ended with: ``outcome`` is one of done, wait, retry, failed, aborted,
-    invalid, suspended, cancelled; ``delay`` is seconds until the next pass (None: only on
+    """What a pass ended with; ``delay`` is seconds until the next pass (None: only on
     change)."""
 
-    outcome: str
+    outcome: PassOutcome
     delay: float | None
     message: str
     step: str | None = None
@@ -97,16 +122,16 @@ class PassResult:
     def permanent(self) -> bool:
         """No pass helps until the spec changes or a verb arrives (and none is due, as one
         is when a Job that should be gone could not be deleted yet)."""
-        return self.outcome in ("failed", "invalid", "cancelled") and self.delay is None
+        return self.outcome in _PERMANENT and self.delay is None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Verdict:
     """How the run stands after the steps of a pass (or instead of them)."""
 
     run: runs.Run
     summary: Summary
-    outcome: str
+    outcome: PassOutcome
     delay: float | None = None
     step: str | None = None
     cleaned: bool = True  # False: a Job that should be gone could not be deleted
@@ -116,6 +141,8 @@ class _Verdict:
 TEMPLATE_RECHECK = 30.0
 # Seconds until a pass looks again for a Job it could not delete.
 CLEANUP_RETRY = 10.0
+# Seconds until a run waiting for a mutex asks again.
+MUTEX_POLL = 5.0
 # How long the last look at the steps at work may take, once spec.timeout is over.
 OVERDUE_GRACE = 10.0
 
@@ -138,8 +165,13 @@ class Reconciler:
         running_flush_after: float | None = 2.0,
         action_settings: Mapping[str, Any] | None = None,
         tracer: trace.Tracer | None = None,
+        mutexes: Mutexes | None = None,
+        mutex_poll: float = MUTEX_POLL,
     ) -> None:
         self._client = client
+        # spec.mutex: who holds what (Leases); a waiting run asks again this often.
+        self.mutexes = mutexes or Mutexes(clock=clock)
+        self.mutex_poll = mutex_poll
         # The pass's and the run's spans (by default the global provider's: no-op when
         # tracing is off).
         self.tracer = tracer or _tracer
@@ -189,7 +221,7 @@ class Reconciler:
             after = "" if result.delay is None else (
                 f", next pass in {result.delay:.3g}s (at {_due(self.clock(), result.delay)})")
             log.log(
-                logging.DEBUG if result.outcome == "retry" else logging.INFO,
+                logging.DEBUG if result.outcome is PassOutcome.RETRY else logging.INFO,
                 "pass over for %s/%s%s: %s%s", namespace, name,
                 f" (run {result.run})" if result.run else "", result.outcome, after,
                 extra={"outcome": result.outcome, "requeue_after_s": result.delay,
@@ -279,7 +311,12 @@ class Reconciler:
             if decision.reset_failed:
                 keeper.reset_failed()
                 keeper.forget(plan.finally_names)
-            verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
+            names = pipeline.spec.mutex
+            holding = bool(names) and client is not None and not run.pending and \
+                not run.finished and not pipeline.spec.suspend
+            verdict = await self._hold(view, client, run, names) if holding else None
+            if verdict is None:
+                verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
             cleaned &= verdict.cleaned
             if timer is not None:
                 verdict.summary = timer.settle(verdict.summary, stored, decision, verdict.run)
@@ -297,11 +334,25 @@ class Reconciler:
             # Another pass moved the run on meanwhile: decide again from a fresh read.
             log.info("%s", error)
             # No digest matches "stale": the next pass reads the object afresh.
-            return PassResult("retry", 0.5, str(error), None, run.id, status_digest="stale")
+            return PassResult(
+                outcome=PassOutcome.RETRY,
+                delay=0.5,
+                message=str(error),
+                step=None,
+                run=run.id,
+                status_digest="stale",
+            )
         finally:
             keeper.close()  # a pass cut short must not write behind its successor's back
         version = await self._remove_annotations(body, writer, removals) or \
             keeper.resource_version or ""
+        if pipeline.spec.mutex and client is not None:
+            # Let go of what settled runs held (and of their places in line): the run of
+            # this pass once it is over, and the runs a new one superseded.
+            over = [*decision.ended, *([verdict.run] if verdict.run.finished and (
+                stored is None or not stored.finished or stored.id != verdict.run.id) else [])]
+            for ended in over:
+                await self._release(body, client, ended.id, pipeline.spec.mutex)
 
         def emit(reason: str, message: str, *, warning: bool) -> None:
             self._emit(body, reason, message, warning=warning)
@@ -321,14 +372,78 @@ class Reconciler:
                     retrying=sum(1 for s in keeper.states().values()
                                  if s.status is StepStatus.RETRYING))
         delay = verdict.delay
+        if holding:  # a held mutex is renewed by passes: one at least every third of its lease
+            renew = self.mutexes.lease_duration / 3
+            delay = renew if delay is None else min(delay, renew)
         if not cleaned:  # a Job that should be gone is not: look again soon
             delay = CLEANUP_RETRY if delay is None else min(delay, CLEANUP_RETRY)
         if timer is not None and timer.next is not None:  # exactly at the next tick
             due = max(0.0, (timer.next - self.clock()).total_seconds())
             delay = due if delay is None else min(delay, due)
-        return PassResult(verdict.outcome, delay, verdict.summary.message, verdict.step,
-                          verdict.run.id, version, plan.action_of(verdict.step or ""),
-                          status_digest(keeper.status))
+        return PassResult(
+            outcome=verdict.outcome,
+            delay=delay,
+            message=verdict.summary.message,
+            step=verdict.step,
+            run=verdict.run.id,
+            resource_version=version,
+            action=plan.action_of(verdict.step or ""),
+            status_digest=status_digest(keeper.status),
+        )
+
+    async def _hold(
+        self, body: Mapping[str, Any], client: KubeClient | None, run: runs.Run,
+        names: tuple[str, ...],
+    ) -> _Verdict | None:
+        """Take (or renew) the run's mutexes: None when it holds them all, else the verdict
+        of a run that waits in line (Ready reason MutexHeld)."""
+        assert client is not None
+        meta = body.get("metadata") or {}
+        claim = Claim(str(meta.get("name") or ""), str(meta.get("uid") or ""), run.id)
+        try:
+            held = await self.mutexes.hold(client, str(meta.get("namespace") or "default"),
+                                           claim, names)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+            message = f"cannot take mutex {', '.join(names)}: {short_message(error)}"
+            log.warning("%s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+            return _Verdict(
+                run=run,
+                summary=Summary(ready="False", reason="MutexUnavailable", message=message,
+                                reconciling=True, stalled=False),
+                outcome=PassOutcome.RETRY, delay=CLEANUP_RETRY,
+            )
+        if not held.waiting:
+            return None
+        return _Verdict(
+            run=run,
+            summary=Summary(ready="False", reason="MutexHeld", message=held.message(),
+                            reconciling=True, stalled=False),
+            outcome=PassOutcome.WAIT, delay=self.mutex_poll,
+        )
+
+    async def _release(self, body: Mapping[str, Any], client: KubeClient, run_id: str,
+                       names: tuple[str, ...]) -> None:
+        meta = body.get("metadata") or {}
+        claim = Claim(str(meta.get("name") or ""), str(meta.get("uid") or ""), run_id)
+        try:
+            await self.mutexes.release(client, str(meta.get("namespace") or "default"),
+                                       claim, names)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+            # The next run that asks finds this run over (or the Lease expired).
+            log.warning("%s/%s: could not release mutex %s: %s", meta.get("namespace"),
+                        meta.get("name"), ", ".join(names), short_message(error))
+
+    async def release_mutexes(self, body: Mapping[str, Any]) -> None:
+        """The Pipeline is gone: its run lets go of its mutexes (and its places in line)."""
+        client = self._client()
+        spec = body.get("spec") or {}
+        run_id = ((body.get("status") or {}).get("run") or {}).get("id")
+        try:
+            names = mutex_names(spec.get("mutex")) if spec.get("mutex") else ()
+        except ValueError:
+            return
+        if client is not None and names and run_id:
+            await self._release(body, client, str(run_id), names)
 
     async def _decide(
         self,
@@ -343,25 +458,46 @@ class Reconciler:
         ended, the finally steps."""
         run = decision.run
         if run.pending:
-            return _Verdict(run, Summary("False", "Scheduled",
-                                         "no run yet: the first starts at the next tick",
-                                         False, False), "done")
+            return _Verdict(
+                run=run,
+                summary=Summary(
+                    ready="False",
+                    reason="Scheduled",
+                    message="no run yet: the first starts at the next tick",
+                    reconciling=False,
+                    stalled=False,
+                ),
+                outcome=PassOutcome.DONE,
+            )
         if plan.finally_steps and run.finalizing:
             if decision.stop:  # a second cancel: the finally steps stop too
                 ended = run.settle(runs.CANCELLED, self.clock(), reason="Cancelled",
                                    message=f"cancelled while its finally steps ran ({run.id})")
                 ended = replace(ended, finally_done=True)
-                return _Verdict(ended, lifecycle.finished_summary(ended), "cancelled")
+                return _Verdict(
+                    run=ended,
+                    summary=lifecycle.finished_summary(ended),
+                    outcome=PassOutcome.CANCELLED,
+                )
             if pipeline.spec.suspend:
                 suspended = run.suspend(self.clock())
-                return _Verdict(suspended, Summary(
-                    "False", "Suspended", f"run {run.id} is suspended (spec.suspend is true) "
-                    "before its finally steps are done", False, False), "suspended")
+                return _Verdict(
+                    run=suspended,
+                    summary=Summary(
+                        ready="False",
+                        reason="Suspended",
+                        message=f"run {run.id} is suspended (spec.suspend is true) "
+                        "before its finally steps are done",
+                        reconciling=False,
+                        stalled=False,
+                    ),
+                    outcome=PassOutcome.SUSPENDED,
+                )
             return await self._finalize(body, plan, keeper, client, run.resume(self.clock()))
         verdict = await self._decide_main(body, pipeline, plan, keeper, client, decision)
         ended = verdict.run
         if not plan.finally_steps or ended.finally_done or not ended.finished or \
-                verdict.outcome == "suspended":
+                verdict.outcome is PassOutcome.SUSPENDED:
             return verdict
         # The main steps ended in this pass: the finally steps come now.
         finishing = ended.end_main(ended.phase, reason=ended.reason, step=ended.failed_step,
@@ -392,9 +528,13 @@ class Reconciler:
         if outcome.kind in (OutcomeKind.WAIT, OutcomeKind.RETRY, OutcomeKind.ABORTED):
             summary = summarize(outcome)
             message = f"the steps {ending.phase.lower()}; finally: {summary.message}"
-            return _Verdict(run, replace(summary, message=message), outcome.kind.value,
-                            requeue_delay(outcome, aborted_recheck=self.aborted_recheck),
-                            outcome.step)
+            return _Verdict(
+                run=run,
+                summary=replace(summary, message=message),
+                outcome=PassOutcome.of(outcome.kind),
+                delay=requeue_delay(outcome, aborted_recheck=self.aborted_recheck),
+                step=outcome.step,
+            )
         done = replace(run, finally_done=True)
         if outcome.kind is OutcomeKind.FAILED and ending.phase == runs.SUCCEEDED:
             message = f"finally step {outcome.step!r} failed: {outcome.message}"
@@ -406,8 +546,9 @@ class Reconciler:
                 message = f"{message}; finally step {outcome.step!r} failed too".lstrip("; ")
             ended = done.settle(ending.phase, now, reason=ending.reason,
                                 step=ending.failed_step, message=message)
-        label = {runs.SUCCEEDED: "done", runs.CANCELLED: "cancelled"}.get(ended.phase, "failed")
-        return _Verdict(ended, lifecycle.finished_summary(ended), label,
+        label = {runs.SUCCEEDED: PassOutcome.DONE, runs.CANCELLED: PassOutcome.CANCELLED}.get(
+            ended.phase, PassOutcome.FAILED)
+        return _Verdict(run=ended, summary=lifecycle.finished_summary(ended), outcome=label,
                         step=ended.failed_step or None)
 
     async def _decide_main(
@@ -428,17 +569,28 @@ class Reconciler:
             # deletion failed before still goes.
             cleaned = decision.stop or not plan.uses("job") or \
                 await self._stop_jobs(body, client)
-            label = "cancelled" if run.phase == runs.CANCELLED else "failed"
-            return _Verdict(run, lifecycle.finished_summary(run), label,
+            label = PassOutcome.CANCELLED if run.phase == runs.CANCELLED else PassOutcome.FAILED
+            return _Verdict(run=run, summary=lifecycle.finished_summary(run), outcome=label,
                             step=run.failed_step or None, cleaned=cleaned)
         if pipeline.spec.suspend:
             if run.finished:  # a finished run has nothing to pause: only its resyncs stop
-                return _Verdict(run, lifecycle.finished_summary(run), "suspended")
+                return _Verdict(
+                    run=run, summary=lifecycle.finished_summary(run), outcome=PassOutcome.SUSPENDED
+                )
             run = run.suspend(now)
             message = (f"run {run.id} is suspended (spec.suspend is true): no steps start "
                        "until it is cleared")
-            return _Verdict(run, Summary("False", "Suspended", message, False, False),
-                            "suspended")
+            return _Verdict(
+                run=run,
+                summary=Summary(
+                    ready="False",
+                    reason="Suspended",
+                    message=message,
+                    reconciling=False,
+                    stalled=False,
+                ),
+                outcome=PassOutcome.SUSPENDED,
+            )
         run = run.resume(now)
         if run.phase == runs.SUCCEEDED:
             # A finished run's resync passes: its throttled steps may run again, but the run
@@ -477,8 +629,20 @@ class Reconciler:
         step = outcome.step or (stopped[-1] if stopped else "")
         run = run.settle(runs.FAILED, self.clock(), reason="TimedOut", step=step or "",
                          message=message)
-        return _Verdict(run, Summary("False", "TimedOut", message, False, True, step or ""),
-                        "failed", step=step or None, cleaned=cleaned)
+        return _Verdict(
+            run=run,
+            summary=Summary(
+                ready="False",
+                reason="TimedOut",
+                message=message,
+                reconciling=False,
+                stalled=True,
+                current_step=step or "",
+            ),
+            outcome=PassOutcome.FAILED,
+            step=step or None,
+            cleaned=cleaned,
+        )
 
     def _verdict_of(
         self,
@@ -504,8 +668,13 @@ class Reconciler:
                   if state.status is StepStatus.FAILED] if outcome.kind is OutcomeKind.DONE \
             else []
         if failed:
-            summary = Summary("True", lifecycle.WITH_ERRORS, lifecycle.with_errors(failed),
-                              False, False)
+            summary = Summary(
+                ready="True",
+                reason=lifecycle.WITH_ERRORS,
+                message=lifecycle.with_errors(failed),
+                reconciling=False,
+                stalled=False,
+            )
         if finished:
             pass  # a done run stays done
         elif failed:
@@ -522,7 +691,13 @@ class Reconciler:
             run = run.settle(runs.RUNNING, now)
             if left is not None:  # enforce spec.timeout on time, not at some later pass
                 delay = left if delay is None else min(delay, left)
-        return _Verdict(run, summary, outcome.kind.value, delay, outcome.step)
+        return _Verdict(
+            run=run,
+            summary=summary,
+            outcome=PassOutcome.of(outcome.kind),
+            delay=delay,
+            step=outcome.step,
+        )
 
     async def _invalid(
         self,
@@ -555,7 +730,15 @@ class Reconciler:
                 await self._stop_jobs(body, client)
             keeper.set_run(run=decision.run.to_status(),
                            handledTokens={v: list(k) for v, k in decision.tokens.items()} or None)
-        await keeper.commit(Summary("False", "InvalidSpec", message, False, True))
+        await keeper.commit(
+            Summary(
+                ready="False",
+                reason="InvalidSpec",
+                message=message,
+                reconciling=False,
+                stalled=True,
+            )
+        )
         await self._remove_annotations(body, writer, removals)
         if decision is not None:
             def emit(reason: str, text: str, *, warning: bool) -> None:
@@ -568,7 +751,13 @@ class Reconciler:
         prefix = f"{stored.id}: " if stored is not None else ""
         self._emit(body, "InvalidSpec", prefix + message, warning=True)
         self._track(body, "False", "InvalidSpec")
-        return PassResult("invalid", None, message, None, stored.id if stored else "")
+        return PassResult(
+            outcome=PassOutcome.INVALID,
+            delay=None,
+            message=message,
+            step=None,
+            run=stored.id if stored else "",
+        )
 
     async def _run(
         self,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kubesteps.keepers.conditions import Summary
+from kubesteps.keepers.status_keeper import Summary
 from kubesteps.kube.conditions import stamp
 from kubesteps.pipeline import runs
 from kubesteps.pipeline.durations import format_duration
@@ -119,14 +119,21 @@ class Timer:
                 ))
         if self.state.get("suspended") and (run.finished or run.pending):
             return Summary(
-                "False", "ScheduleSuspended",
-                f"scheduling is suspended after {self.state.get('consecutiveFailures')} failed "
-                "runs in a row; change spec.schedule, or rerun and succeed, to resume it",
-                False, True,
+                ready="False",
+                reason="ScheduleSuspended",
+                message=f"scheduling is suspended after {self.state.get('consecutiveFailures')}"
+                " failed runs in a row; change spec.schedule, or rerun and succeed, to resume it",
+                reconciling=False,
+                stalled=True,
             )
         if run.pending and self.next is not None:
-            return Summary("False", "Scheduled",
-                           f"no run yet: the first starts at {stamp(self.next)}", False, False)
+            return Summary(
+                ready="False",
+                reason="Scheduled",
+                message=f"no run yet: the first starts at {stamp(self.next)}",
+                reconciling=False,
+                stalled=False,
+            )
         return summary
 
     def status(self) -> dict[str, Any]:

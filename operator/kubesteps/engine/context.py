@@ -140,6 +140,24 @@ class StepContext:
         self._control = control
         self._inserted: list[Step] = []
 
+    @classmethod
+    def _fresh(
+        cls, step: Step, run: RunContext, control: RunControl, now: datetime
+    ) -> StepContext:
+        """The context of a step's first attempt, started ``now`` (the engine's quick path:
+        no keyword arguments to sort out)."""
+        ctx = object.__new__(cls)
+        ctx.step = step
+        ctx.name = step.name
+        ctx.previous = None
+        ctx.attempt = 1
+        ctx.started_at = now
+        ctx.attempt_started_at = now
+        ctx.run = run
+        ctx._control = control
+        ctx._inserted = []
+        return ctx
+
     @property
     def tags(self) -> frozenset[str]:
         return frozenset(self.step.tags)

@@ -10,6 +10,7 @@ for good, or a predicate aborts it. Nothing a step does escapes as an exception.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import random
@@ -18,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from time import time_ns
 from types import CoroutineType
 from typing import Any, Final
@@ -42,7 +44,7 @@ from kubesteps.engine.errors import (
     classify,
     short_message,
 )
-from kubesteps.engine.keeper import StateKeeper
+from kubesteps.engine.keeper import NoWait, StateKeeper, nowait_access
 from kubesteps.engine.memory import MemoryStateKeeper
 from kubesteps.engine.outcome import Outcome, OutcomeKind
 from kubesteps.engine.predicates import describe, evaluate, takes_context
@@ -67,18 +69,28 @@ log = logging.getLogger("kubesteps.engine")
 
 TransitionListener = Callable[[StepState | None, StepState], None]
 
-# How a step ended, for the sequence that ran it.
-_OK: Final = "ok"  # succeeded, skipped, throttled, or failed with continue_on_error
-_FINISH: Final = "finish"  # succeeded with finish_on_success
-_WAIT: Final = "wait"
-_RETRY: Final = "retry"
-_FAILED: Final = "failed"
-_ABORTED: Final = "aborted"
+class _Kind(Enum):
+    """How a step ended, for the sequence that ran it (the run's Outcome is made of it)."""
+
+    OK = "ok"  # succeeded, skipped, throttled, or failed with continue_on_error
+    FINISH = "finish"  # succeeded with finish_on_success
+    WAIT = "wait"
+    RETRY = "retry"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+_OK: Final = _Kind.OK
+_FINISH: Final = _Kind.FINISH
+_WAIT: Final = _Kind.WAIT
+_RETRY: Final = _Kind.RETRY
+_FAILED: Final = _Kind.FAILED
+_ABORTED: Final = _Kind.ABORTED
 
 
 @dataclass(slots=True)
 class _Result:
-    kind: str
+    kind: _Kind
     step: str = ""
     message: str = ""
     delay: float | None = None
@@ -87,6 +99,7 @@ class _Result:
 
 
 _DONE = _Result(_OK)
+_FINISHED = _Result(_FINISH)  # never changed: a sequence makes its own result from it
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +124,8 @@ class _Same:
 _SAME: Final = _Same()
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# The default clock: one C call (it is read once per step).
+utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -195,6 +208,8 @@ class StepsEngine(RunControl):
         self._threshold_ns = int(span_threshold.total_seconds() * 1e9)
         # Quick successes of this run that got no span of their own.
         self._untraced = 0
+        # The keeper's synchronous access, if it has one (set per run).
+        self._nowait: NoWait | None = None
 
     # -- the public surface -----------------------------------------------------------
 
@@ -213,6 +228,7 @@ class StepsEngine(RunControl):
         self._state_keys = dict(self._static_keys)
         self._chosen = {}
         self._untraced = 0
+        self._nowait = nowait_access(self.keeper)
         self._tracer = self._active_tracer()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.run_timeout.total_seconds() if self.run_timeout else None
@@ -247,7 +263,13 @@ class StepsEngine(RunControl):
                 result = await self._run_sequence(self.steps, scope)
         except KeeperError as err:
             log.error("%s: %s", self.name, err)
-            return Outcome(OutcomeKind.RETRY, self.keeper_retry_delay, err.step, str(err), err)
+            return Outcome(
+                kind=OutcomeKind.RETRY,
+                delay=self.keeper_retry_delay,
+                step=err.step,
+                message=str(err),
+                error=err,
+            )
         except asyncio.CancelledError:
             await self._flush_quietly()
             raise
@@ -256,7 +278,13 @@ class StepsEngine(RunControl):
         except Exception as err:
             log.error("%s: state keeper flush failed: %s", self.name, err)
             message = f"state keeper could not save the run's states: {short_message(err)}"
-            return Outcome(OutcomeKind.RETRY, self.keeper_retry_delay, None, message, err)
+            return Outcome(
+                kind=OutcomeKind.RETRY,
+                delay=self.keeper_retry_delay,
+                step=None,
+                message=message,
+                error=err,
+            )
         return self._outcome(result)
 
     async def _flush_quietly(self) -> None:
@@ -270,26 +298,47 @@ class StepsEngine(RunControl):
             delay = None
             if result.due is not None:
                 delay = max(0.0, (result.due - self.clock()).total_seconds())
-            return Outcome(OutcomeKind.DONE, delay)
+            return Outcome(kind=OutcomeKind.DONE, delay=delay)
         kind = {
             _WAIT: OutcomeKind.WAIT,
             _RETRY: OutcomeKind.RETRY,
             _FAILED: OutcomeKind.FAILED,
             _ABORTED: OutcomeKind.ABORTED,
         }[result.kind]
-        return Outcome(kind, result.delay, result.step or None, result.message, result.error)
+        return Outcome(
+            kind=kind,
+            delay=result.delay,
+            step=result.step or None,
+            message=result.message,
+            error=result.error,
+        )
 
     async def _run_sequence(self, steps: Iterable[Step], scope: _Scope) -> _Result:
         queue = deque(steps)
         due: datetime | None = None
         loop = asyncio.get_running_loop()
+        # The quick path needs the keeper's synchronous access and nothing around the steps.
+        quick = self._nowait is not None and not scope.middleware and not scope.finish_only
         while queue:
             step = queue.popleft()
             if scope.deadline is not None and loop.time() >= scope.deadline:
                 return _Result(
                     _RETRY, step.name, "the run's timeout was reached before this step", 0.0
                 )
-            result, inserted = await self._execute(step, scope)
+            if (quick and type(step) is SimpleStep and not step.predicates
+                    and step.throttling is None and not step.middleware
+                    and step.on_success is None):
+                done = self._quick(step, scope)
+                if done is _DONE:
+                    continue
+                if isinstance(done, _Result):  # finish_on_success
+                    return _Result(_OK, due=due)
+                if done is not None:
+                    result, inserted = await done
+                else:
+                    result, inserted = await self._execute(step, scope)
+            else:
+                result, inserted = await self._execute(step, scope)
             if result.due is not None:
                 due = _earliest(due, result.due)
             if inserted:
@@ -384,9 +433,129 @@ class StepsEngine(RunControl):
 
     # -- one step ---------------------------------------------------------------------
 
+    def _quick(
+        self, step: SimpleStep, scope: _Scope
+    ) -> _Result | Coroutine[Any, Any, tuple[_Result, Sequence[Step]]] | None:
+        """The quick path of a plain simple step (no predicates, throttling, middleware or
+        success hook) that has no state yet, with a keeper that has synchronous access: no
+        coroutine of the engine's own unless the step suspends or fails.
+
+        ``_DONE``: it ran and succeeded, recorded. A coroutine: it suspended or raised, and
+        awaiting that goes on from there. ``None``: nothing was done, take the full path.
+        """
+        nowait = self._nowait
+        assert nowait is not None
+        state = step.state
+        key = (state.name or step.name) if state is not None else None
+        if key is not None:
+            try:
+                prev = nowait[0](key)
+            except Exception as err:
+                raise KeeperError(step.name, "read the state", err) from err
+            if prev is not None:
+                return None  # what it did before decides: the full path
+        now = self.clock()
+        tracer = self._tracer
+        started_ns = time_ns() if tracer is not None else 0
+        function = step.run
+        try:
+            wants = self._wants_context[function]
+        except KeyError:
+            wants = self._remember_wants(function)
+        except TypeError:  # an unhashable callable object
+            wants = takes_context(function)
+        # A function that takes no context gets none built (unless it suspends or fails).
+        ctx = StepContext._fresh(step, self._run_context, self, now) if wants else None
+        try:
+            awaitable = function(ctx) if wants else function()  # type: ignore[call-arg, arg-type]
+            if type(awaitable) is not CoroutineType and inspect.isawaitable(awaitable):
+                awaitable = _awaited(awaitable)
+            if type(awaitable) is CoroutineType:
+                try:
+                    pending = awaitable.send(None)
+                except StopIteration as stop:
+                    value = stop.value
+                else:
+                    ctx = ctx or StepContext._fresh(step, self._run_context, self, now)
+                    return self._go_on(step, ctx, scope, key, awaitable, pending, now,
+                                       started_ns)
+            else:
+                value = awaitable
+        except (Exception, SystemExit) as err:
+            ctx = ctx or StepContext._fresh(step, self._run_context, self, now)
+            return self._quick_failure(step, ctx, scope, key, err, now, started_ns)
+        if ctx is not None and ctx._inserted:
+            return self._record_success(step, ctx, None, None, value, "", now)
+        if key is not None:
+            config = step.state
+            succeeded = make_state(
+                key, StepStatus.SUCCEEDED,
+                (config.reason if config else "") or "Succeeded",
+                (config.message if config else "") or "completed",
+                1, now, now, None,
+                dict(value) if value is not None and isinstance(value, Mapping) else None,
+                False, (), now,
+            )
+            try:
+                nowait[1](succeeded)
+            except Exception as err:
+                raise KeeperError(step.name, "record state 'succeeded'", err) from err
+            if self.on_transition is not None:
+                self._tell(None, succeeded)
+        if tracer is not None:
+            self._step_span(tracer, None, step, 1, _DONE if not step.finish_on_success
+                            else _FINISHED, started_ns)
+        return _FINISHED if step.finish_on_success else _DONE
+
+    async def _go_on(
+        self,
+        step: SimpleStep,
+        ctx: StepContext,
+        scope: _Scope,
+        key: str | None,
+        coroutine: Coroutine[Any, Any, Any],
+        pending: Any,
+        now: datetime,
+        started_ns: int,
+    ) -> tuple[_Result, Sequence[Step]]:
+        """The quick path's step suspended: on with the full path from there."""
+        return await self._run_simple(step, ctx, scope, None, key, "", now,
+                                      started=(coroutine, pending, started_ns))
+
+    async def _quick_failure(
+        self,
+        step: SimpleStep,
+        ctx: StepContext,
+        scope: _Scope,
+        key: str | None,
+        err: BaseException,
+        now: datetime,
+        started_ns: int,
+    ) -> tuple[_Result, Sequence[Step]]:
+        """The quick path's step raised before it ever suspended."""
+        return await self._run_simple(step, ctx, scope, None, key, "", now,
+                                      started=(None, err, started_ns))
+
+    def _remember_wants(self, function: Callable[..., Any]) -> bool:
+        wants = takes_context(function)
+        if len(self._wants_context) >= _WANTS_CACHE:
+            self._wants_context.clear()  # bounded: dynamic steps bring new ones
+        self._wants_context[function] = wants
+        return wants
+
     async def _execute(self, step: Step, scope: _Scope) -> tuple[_Result, Sequence[Step]]:
-        key = step.state_key
-        prev = await self._get(step.name, key) if key is not None else None
+        state = step.state
+        key = (state.name or step.name) if state is not None else None
+        prev: StepState | None = None
+        if key is not None:
+            nowait = self._nowait
+            if nowait is None:
+                prev = await self._get(step.name, key)
+            else:
+                try:
+                    prev = nowait[0](key)
+                except Exception as err:
+                    raise KeeperError(step.name, "read the state", err) from err
         now = self.clock()
         if prev is not None:
             early = await self._settled(step, prev, now)
@@ -433,12 +602,10 @@ class StepsEngine(RunControl):
         # A step that is retrying, waiting or was cut off mid-run finishes its attempt
         # first: the interval spaces out whole runs, not the attempts of one.
         if step.throttling is not None and not continuing:
-            last = await self._keeper_call(step.name, "read the last run", throttle_key, None)
+            last = await self._last_run(step.name, throttle_key)
             decision = decide(step.throttling, last, now, self.rng)
             if decision.record is not None:
-                await self._keeper_call(
-                    step.name, "record the last run", throttle_key, decision.record
-                )
+                await self._record_last_run(step.name, throttle_key, decision.record)
             if not decision.run:
                 assert decision.next_run_at is not None
                 message = f"next run at {decision.next_run_at.isoformat(timespec='seconds')}"
@@ -464,7 +631,10 @@ class StepsEngine(RunControl):
 
         running = self._running_state(step, key, ctx, prev)
         if key is not None:
-            await self._set(step.name, prev, running)
+            if self._nowait is not None:
+                self._set_now(self._nowait, step.name, prev, running)
+            else:
+                await self._set(step.name, prev, running)
 
         tracer = self._tracer
         if tracer is None:
@@ -496,62 +666,75 @@ class StepsEngine(RunControl):
         key: str | None,
         throttle_key: str,
         now: datetime,
+        *,
+        started: tuple[Coroutine[Any, Any, Any] | None, Any, int] | None = None,
     ) -> tuple[_Result, Sequence[Step]]:
         """A simple step's fast path: its function is called right here, and its coroutine
         driven by hand up to its first suspension. ``running`` is recorded only if it
         suspends (a step that returns without yielding to the loop has nobody to show it
-        to), and only then get a timer (its timeout, the run's deadline) and a span."""
+        to), and only then get a timer (its timeout, the run's deadline) and a span.
+
+        ``started``: the quick path began it already: (its coroutine, what that yielded,
+        its start in ns) once it suspended, or (None, the error it raised, start).
+        """
         tracer = self._tracer
-        started_ns = time_ns() if tracer is not None else 0
         span: trace.Span | None = None
         running: StepState | None = None  # recorded: the step suspended
         try:
-            chain = (
-                scope.middleware + tuple(step.middleware) if step.middleware else scope.middleware
-            )
-            if chain:
-                awaitable = self._chain(chain, ctx, step)()
+            suspended = False
+            awaitable: Any
+            if started is not None:
+                awaitable, pending, started_ns = started
+                if awaitable is None:
+                    raise pending
+                suspended = True
             else:
-                function = step.run
-                try:
-                    wants = self._wants_context[function]
-                except KeyError:
-                    wants = takes_context(function)
-                    if len(self._wants_context) >= _WANTS_CACHE:
-                        self._wants_context.clear()  # bounded: dynamic steps bring new ones
-                    self._wants_context[function] = wants
-                except TypeError:  # an unhashable callable object
-                    wants = takes_context(function)
-                awaitable = function(ctx) if wants else function()  # type: ignore[call-arg]
-            if type(awaitable) is not CoroutineType:
-                if not inspect.isawaitable(awaitable):
-                    value = awaitable
-                    awaitable = None
+                started_ns = time_ns() if tracer is not None else 0
+                chain = (
+                    scope.middleware + tuple(step.middleware) if step.middleware
+                    else scope.middleware
+                )
+                if chain:
+                    awaitable = self._chain(chain, ctx, step)()
                 else:
-                    awaitable = _awaited(awaitable)
-            if awaitable is not None:
-                try:
-                    pending = awaitable.send(None)
-                except StopIteration as stop:
-                    value = stop.value
-                else:
-                    running = self._running_state(step, key, ctx, prev)
-                    if key is not None:
-                        try:
-                            await self._set(step.name, prev, running)
-                        except BaseException:
-                            awaitable.close()
-                            raise
-                    token = None
-                    if tracer is not None:
-                        span = tracer.start_span(step.name, start_time=started_ns,
-                                                 attributes=_step_attributes(step))
-                        token = otel_context.attach(trace.set_span_in_context(span))
+                    function = step.run
                     try:
-                        value = await self._suspended(step, ctx, scope, awaitable, pending, now)
-                    finally:
-                        if token is not None:
-                            otel_context.detach(token)
+                        wants = self._wants_context[function]
+                    except KeyError:
+                        wants = self._remember_wants(function)
+                    except TypeError:  # an unhashable callable object
+                        wants = takes_context(function)
+                    awaitable = function(ctx) if wants else function()  # type: ignore[call-arg]
+                if type(awaitable) is not CoroutineType and inspect.isawaitable(awaitable):
+                    awaitable = _awaited(awaitable)
+                if type(awaitable) is CoroutineType:
+                    try:
+                        pending = awaitable.send(None)
+                    except StopIteration as stop:
+                        value = stop.value
+                    else:
+                        suspended = True
+                else:
+                    value = awaitable
+            if suspended:
+                assert awaitable is not None
+                running = self._running_state(step, key, ctx, prev)
+                if key is not None:
+                    try:
+                        await self._set(step.name, prev, running)
+                    except BaseException:
+                        awaitable.close()
+                        raise
+                token = None
+                if tracer is not None:
+                    span = tracer.start_span(step.name, start_time=started_ns,
+                                             attributes=_step_attributes(step))
+                    token = otel_context.attach(trace.set_span_in_context(span))
+                try:
+                    value = await self._suspended(step, ctx, scope, awaitable, pending, now)
+                finally:
+                    if token is not None:
+                        otel_context.detach(token)
         except asyncio.CancelledError:
             if span is not None:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, "cancelled"))
@@ -582,13 +765,13 @@ class StepsEngine(RunControl):
                 running = self._running_state(step, key, ctx, prev)
             result = await self._handle_error(step, ctx, prev, running, err, recorded=recorded)
             if tracer is not None:
-                self._step_span(tracer, span, step, ctx, result, started_ns)
+                self._step_span(tracer, span, step, ctx.attempt, result, started_ns)
             return result, ()
         result, inserted = await self._record_success(
             step, ctx, prev, running, value, throttle_key, now if running is None else None
         )
         if tracer is not None:
-            self._step_span(tracer, span, step, ctx, result, started_ns)
+            self._step_span(tracer, span, step, ctx.attempt, result, started_ns)
         return result, inserted
 
     async def _suspended(
@@ -631,7 +814,7 @@ class StepsEngine(RunControl):
         tracer: trace.Tracer,
         span: trace.Span | None,
         step: Step,
-        ctx: StepContext,
+        attempt: int,
         result: _Result,
         started_ns: int,
     ) -> None:
@@ -645,10 +828,10 @@ class StepsEngine(RunControl):
                 return
             span = tracer.start_span(step.name, start_time=started_ns,
                                      attributes=_step_attributes(step))
-            _describe_span(span, result, ctx.attempt)
+            _describe_span(span, result, attempt)
             span.end(end_time=ended_ns)
             return
-        _describe_span(span, result, ctx.attempt)
+        _describe_span(span, result, attempt)
         span.end()
 
     async def _settled(self, step: Step, prev: StepState, now: datetime) -> _Result | None:
@@ -738,7 +921,7 @@ class StepsEngine(RunControl):
             next_run_at = finished + step.throttling.interval
             due = _earliest(due, next_run_at)
             if step.throttling.ensure_step_success:
-                await self._keeper_call(step.name, "record the last run", throttle_key, finished)
+                await self._record_last_run(step.name, throttle_key, finished)
         if key is not None:
             config = step.state
             if value is not None and isinstance(value, Mapping):  # skip the ABC check for None
@@ -765,11 +948,15 @@ class StepsEngine(RunControl):
                 if inserted else (),
                 ctx.attempt_started_at,
             )
-            await self._set(step.name, running if running is not None else prev, succeeded)
+            if self._nowait is not None:
+                self._set_now(self._nowait, step.name, running or prev, succeeded)
+            else:
+                await self._set(step.name, running or prev, succeeded)
         if step.on_success is not None:
             await self._hook(step, "on_success", step.on_success, ctx, step.name)
-        kind = _FINISH if step.finish_on_success else _OK
-        return _Result(kind, due=due), inserted
+        if due is None:
+            return (_FINISHED if step.finish_on_success else _DONE), inserted
+        return _Result(_FINISH if step.finish_on_success else _OK, due=due), inserted
 
     def _chain(
         self,
@@ -792,9 +979,11 @@ class StepsEngine(RunControl):
         return call
 
     async def _invoke(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
-        """Run the step's body inside its middleware chain and timeout."""
+        """Run a group's body inside its middleware chain and timeout."""
         chain = scope.middleware + tuple(step.middleware) if step.middleware else scope.middleware
         inner = _Scope(chain, scope.deadline, scope.finish_only) if step.middleware else scope
+        if not chain and step.timeout is None:
+            return await self._body(step, ctx, inner)
         call = self._chain(chain, ctx, step, inner)
 
         timeout = None
@@ -810,11 +999,8 @@ class StepsEngine(RunControl):
                 timeout = min(self.overdue_grace, limit_s)
             else:
                 timeout = limit_s - ran
-        # The run's deadline stops the innermost running step, the one doing the work: were
-        # groups bounded by it too, the outermost would fire first and take the blame.
-        if scope.deadline is not None and isinstance(step, SimpleStep):
-            left = max(0.0, scope.deadline - asyncio.get_running_loop().time())
-            timeout = left if timeout is None else min(timeout, left)
+        # The run's deadline stops the innermost running step (a simple one), not a group:
+        # were groups bounded by it too, the outermost would fire first and take the blame.
         if timeout is None:
             return await call()
         limit = asyncio.timeout(timeout)
@@ -1116,21 +1302,40 @@ class StepsEngine(RunControl):
         except Exception as err:
             raise KeeperError(step_name, f"record state {new.status.value!r}", err) from err
         if self.on_transition is not None:
+            self._tell(old, new)
+
+    def _tell(self, old: StepState | None, new: StepState) -> None:
+        assert self.on_transition is not None
+        try:
+            self.on_transition(old, new)
+        except Exception:
+            log.exception("transition listener raised; ignored")
+
+    def _set_now(self, nowait: NoWait, step_name: str, old: StepState | None, new: StepState
+                 ) -> None:
+        """``_set`` through the keeper's synchronous access."""
+        try:
+            nowait[1](new)
+        except Exception as err:
+            raise KeeperError(step_name, f"record state {new.status.value!r}", err) from err
+        if self.on_transition is not None:
             try:
                 self.on_transition(old, new)
             except Exception:
                 log.exception("transition listener raised; ignored")
 
-    async def _keeper_call(
-        self, step_name: str, operation: str, key: str, when: datetime | None
-    ) -> datetime | None:
+    async def _last_run(self, step_name: str, key: str) -> datetime | None:
+        """When the throttled step (partition ``key``) last ran, as the keeper knows it."""
         try:
-            if when is None:
-                return await self.keeper.get_last_run(key)
-            await self.keeper.set_last_run(key, when)
-            return when
+            return await self.keeper.get_last_run(key)
         except Exception as err:
-            raise KeeperError(step_name, operation, err) from err
+            raise KeeperError(step_name, "read the last run", err) from err
+
+    async def _record_last_run(self, step_name: str, key: str, when: datetime) -> None:
+        try:
+            await self.keeper.set_last_run(key, when)
+        except Exception as err:
+            raise KeeperError(step_name, "record the last run", err) from err
 
     # -- definitions ------------------------------------------------------------------
 
@@ -1219,7 +1424,7 @@ def _step_attributes(step: Step) -> dict[str, str]:
 
 
 def _describe_span(span: trace.Span, result: _Result, attempt: int) -> None:
-    span.set_attribute("kubesteps.step.outcome", result.kind)
+    span.set_attribute("kubesteps.step.outcome", result.kind.value)
     span.set_attribute("kubesteps.step.attempt", attempt)
     if result.kind in (_FAILED, _RETRY) and result.error is not None:
         span.record_exception(result.error)

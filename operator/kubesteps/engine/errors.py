@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from kubesteps.engine.durations import format_elapsed
+from kubesteps.engine.elapsed import format_elapsed
 
 
 def _seconds(value: float | timedelta | None) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -27,3 +28,24 @@ class StateKeeper(Protocol):
     async def set_last_run(self, key: str, when: datetime) -> None: ...
 
     async def flush(self) -> None: ...
+
+
+# A keeper's synchronous access to its states: (get, set), as ``get_step_state`` and
+# ``set_step_state`` but without a coroutine each.
+NoWait = tuple[Callable[[str], StepState | None], Callable[[StepState], None]]
+
+
+def nowait_access(keeper: object) -> NoWait | None:
+    """The keeper's synchronous fast path, if it offers one (``nowait()``).
+
+    A keeper whose states live in memory may define ``nowait()`` returning its ``(get,
+    set)`` pair, which must do exactly what ``get_step_state``/``set_step_state`` do; the
+    engine then calls those instead, saving two coroutines per step. It returns ``None``
+    when the async methods were overridden (a subclass that adds behaviour to them), so
+    the override is always honoured.
+    """
+    nowait = getattr(keeper, "nowait", None)
+    if nowait is None:
+        return None
+    access: NoWait | None = nowait()
+    return access

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from kubesteps.engine.keeper import NoWait
 from kubesteps.engine.state import StepState
 
 
@@ -24,6 +25,17 @@ class MemoryStateKeeper:
         return self.states.get(name)
 
     async def set_step_state(self, state: StepState) -> None:
+        self._set_now(state)
+
+    def nowait(self) -> NoWait | None:
+        """The synchronous fast path (see ``kubesteps.engine.keeper.nowait_access``)."""
+        cls = type(self)
+        if (cls.get_step_state is not MemoryStateKeeper.get_step_state
+                or cls.set_step_state is not MemoryStateKeeper.set_step_state):
+            return None
+        return self.states.get, self._set_now
+
+    def _set_now(self, state: StepState) -> None:
         self.states[state.name] = state
         if self._history:
             if len(self.transitions) >= self._history:

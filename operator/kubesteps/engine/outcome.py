@@ -14,7 +14,7 @@ class OutcomeKind(enum.StrEnum):
     ABORTED = "aborted"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
     """What a run ended with: the kind, when to look again, which step and why.
 
@@ -31,7 +31,7 @@ class Outcome:
 
     @classmethod
     def done(cls, delay: float | None = None, message: str = "") -> Outcome:
-        return cls(OutcomeKind.DONE, delay, None, message)
+        return cls(kind=OutcomeKind.DONE, delay=delay, message=message)
 
 
 def requeue_delay(

@@ -4,7 +4,7 @@ It authenticates with the ``kopf.ConnectionInfo`` kopf's own login produced (kub
 in-cluster service account, or the ``kubernetes`` client's configuration), so the operator
 has exactly one source of credentials; given a ``refresh`` callable, it asks for fresh ones
 when the server answers 401 (rotated tokens) and retries once. Every request follows the
-retry policy of ``kubesteps.kube.retry`` (throttling, server errors and lost answers are
+retry policy of ``kubesteps.kube.api_retry`` (throttling, server errors and lost answers are
 sent again; conflicts never). Resources are addressed by ``apiVersion`` and ``kind``; the
 plural and scope come from the API server's discovery documents, cached.
 """
@@ -24,8 +24,8 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from kubesteps.kube import retry as retry_policy
-from kubesteps.kube.errors import ApiError as ApiError  # callers import it from here
+from kubesteps.kube import api_retry as retry_policy
+from kubesteps.kube.api_errors import ApiError as ApiError  # callers import it from here
 from kubesteps.telemetry import redaction
 
 Obj = dict[str, Any]
@@ -112,7 +112,7 @@ class KubeClient:
         self.sleep = sleep
         self.on_error = on_error
         # Fresh credentials when the server answers 401: projected service-account tokens
-        # rotate (about hourly). Called in the event loop, so it must be quick.
+        # rotate (about hourly), plugin tokens expire. Called in a worker thread (it may block).
         self.refresh = refresh
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -324,7 +324,7 @@ class KubeClient:
         content_type: str = "application/json",
         retry: bool = True,
     ) -> Obj:
-        """One API call, sent again as ``kubesteps.kube.retry`` says (``retry=False``: once)."""
+        """One API call, sent again as ``kubesteps.kube.api_retry`` says (``retry=False``: once)."""
         if not retry:
             return await self._attempt(method, path, body, params, content_type)
         result: Obj = await retry_policy.retrying(self.attempts, sleep=self.sleep)(
@@ -417,7 +417,8 @@ class KubeClient:
         assert self.refresh is not None
         async with self._renewal_lock:
             if self._session is refused:
-                self.credentials = self.refresh()
+                # In a worker thread: resolving may run a credential plugin.
+                self.credentials = await asyncio.to_thread(self.refresh)
                 # Requests still in flight on the old session end within the timeout, so it
                 # is closed at the next renewal (an hour or so later), or with the client.
                 if self._retired is not None:

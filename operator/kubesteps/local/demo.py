@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import kopf
-import yaml
 
-from kubesteps.actions.params import approval_annotation
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.conditions import find
 from kubesteps.local.runner import step_label
 from kubesteps.pipeline.crd import crd, template_crd
 from kubesteps.pipeline.model import API_VERSION
+from kubesteps.pipeline.params import approval_annotation
 from kubesteps.pipeline.template import TEMPLATE_KIND
+from kubesteps.yamlio import load_all
 
 Echo = Callable[[str], None]
 _MARKER = re.compile(r"^#\s*kubesteps-demo:\s*(skip|approve)\s*(.*)$", re.MULTILINE)
@@ -61,7 +61,7 @@ def load_examples(directory: Path, echo: Echo) -> list[Example]:
         if skip:
             echo(f"skipping {path.name}: {skip[0]}")
             continue
-        for document in yaml.safe_load_all(text):
+        for document in load_all(text):
             if isinstance(document, dict) and document.get("kind") in ("Pipeline", TEMPLATE_KIND):
                 approve = [step.strip() for verb, step in markers if verb == "approve"]
                 examples.append(Example(path, document, approve))
@@ -83,7 +83,7 @@ async def run_demo(directory: Path, *, budget: float = 90.0, echo: Echo = print)
 
 async def _demo(directory: Path, budget: float, echo: Echo) -> bool:
     from kubesteps.testing.emulator import Emulator
-    from kubesteps.testing.runner import run_operator
+    from kubesteps.testing.operator_runner import run_operator
 
     examples = load_examples(directory, echo)
     if not examples:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubesteps.controller.reconciler import PassResult, Reconciler
+from kubesteps.controller.reconciler import PassOutcome, PassResult, Reconciler
 from kubesteps.engine import StepState, StepStatus
 from kubesteps.kube.client import ApiError, Credentials, KubeClient
-from kubesteps.local.store import LocalObjects, LocalStatusStore
+from kubesteps.local.objects import LocalObjects, LocalStatusStore
 
 Echo = Callable[[str], None]
 
@@ -41,13 +41,15 @@ class LocalResult:
         """Nothing more happens by waiting: the run is over (a resync or a throttled step
         due later does not count), failed, cancelled, suspended or invalid, or it waits for
         an approval (nothing answers one during a local run: the answer goes in the file)."""
-        waits_for_a_person = self.result.outcome == "wait" and self.result.action == "approval"
+        waits_for_a_person = (
+            self.result.outcome is PassOutcome.WAIT and self.result.action == "approval"
+        )
         return self.result.delay is None or self.result.permanent or self.ready or \
             waits_for_a_person
 
     @property
     def ready(self) -> bool:
-        return self.result.outcome == "done"
+        return self.result.outcome is PassOutcome.DONE
 
 
 @contextlib.asynccontextmanager

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from kubesteps.engine import durations as _engine_durations
-from kubesteps.engine.durations import UNITS
+from kubesteps.engine import elapsed as _engine_durations
+from kubesteps.engine.elapsed import UNITS
 
 __all__ = [
     "DURATION_PATTERN",

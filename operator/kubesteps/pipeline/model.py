@@ -5,11 +5,12 @@ Checks that relate fields (one kind per step, bounds between durations) and thos
 the whole tree (unique names, CEL, action parameters, nesting depth) run in wrap
 validators that read the data as written, before and whatever pydantic's field checks
 find, so every problem is reported at once and a parsed ``Pipeline`` is always a valid
-one; ``kubesteps.pipeline.validate.prepare`` gives them as readable errors.
+one; ``kubesteps.plan.validate.prepare`` gives them as readable errors.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
@@ -27,13 +28,14 @@ from pydantic import (
 )
 from pydantic.config import JsonDict, JsonValue
 
-from kubesteps.actions.params import known_actions
 from kubesteps.pipeline import semantics
 from kubesteps.pipeline.durations import DurationError, parse_duration
 from kubesteps.pipeline.issues import Issue, raw_fields, with_issues
+from kubesteps.pipeline.params import known_actions
 from kubesteps.pipeline.runs import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
 from kubesteps.pipeline.types import (
     ACTION_NAME_PATTERN,
+    DNS1123_LABEL_PATTERN,
     DNS1123_SUBDOMAIN_PATTERN,
     SPEC_CONFIG,
     CelIdentifier,
@@ -666,6 +668,49 @@ class ScheduleSpec(BaseModel):
     )
 
 
+MAX_MUTEXES = 8
+_MUTEX_NAME = re.compile(DNS1123_LABEL_PATTERN)
+
+
+def mutex_names(value: Any) -> Any:
+    """``mutex: deploy`` or ``mutex: [deploy, db]``, as a tuple of names."""
+    if isinstance(value, tuple):
+        return value
+    names = [value] if isinstance(value, str) else value
+    if names == []:  # as a dump writes "none"
+        return ()
+    if not isinstance(names, list):
+        raise ValueError(
+            f"must be a mutex name or a list of up to {MAX_MUTEXES} of them; got {value!r}")
+    if len(names) > MAX_MUTEXES:
+        raise ValueError(f"at most {MAX_MUTEXES} mutexes; got {len(names)}")
+    for name in names:
+        if not isinstance(name, str) or len(name) > 47 or not _MUTEX_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a mutex name: a DNS-1123 label of at most 47 characters "
+                "(lower-case letters, digits and '-'), e.g. deploy-prod")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{duplicates[0]!r} is given twice")
+    return tuple(names)
+
+
+# A name or a list of names: the CRD keeps either (a structural schema has no "string or
+# list"), and the operator checks it as kubesteps validate does.
+MutexNames = Annotated[
+    tuple[str, ...],
+    BeforeValidator(mutex_names),
+    WithJsonSchema({
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": (
+            "A mutex name, or a list of up to 8: at most one run in the namespace holds "
+            "each at a time (a Lease kubesteps-mutex-<name>); the others wait in line, "
+            "Ready reason MutexHeld."
+        ),
+    }),
+]
+
+
 class PipelineSpec(BaseModel):
     """What the pipeline does: its steps, and how the whole run is paced."""
 
@@ -704,6 +749,7 @@ class PipelineSpec(BaseModel):
     schedule: ScheduleSpec | None = Field(
         default=None, description="Run on a cron schedule: each tick starts a new run."
     )
+    mutex: MutexNames = Field(default=())
     steps: list[Step] = Field(
         min_length=1,
         max_length=MAX_TOP_LEVEL_STEPS,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from kubesteps.engine.durations import format_elapsed
+from kubesteps.engine.elapsed import format_elapsed
 from kubesteps.kube.conditions import stamp
 
 DOMAIN = "kubesteps.dev"
@@ -44,7 +44,8 @@ PHASES = (RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED)
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 # Spec fields that pace the work without changing it: a change starts no run.
-PACING_FIELDS = frozenset({"suspend", "resyncPeriod", "timeout", "historyLimit", "schedule"})
+PACING_FIELDS = frozenset({"suspend", "resyncPeriod", "timeout", "historyLimit", "schedule",
+                           "mutex"})
 
 DEFAULT_HISTORY_LIMIT = 10
 MAX_HISTORY_LIMIT = 50

@@ -15,15 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kubesteps.actions.params import (
+from kubesteps.engine.steps import find_cycle
+from kubesteps.pipeline import cel
+from kubesteps.pipeline.issues import Issue, Loc, format_path
+from kubesteps.pipeline.params import (
     MAX_APPROVAL_STEP_NAME,
     approval_annotation,
     rendered_part,
     validate_params,
 )
-from kubesteps.engine.steps import find_cycle
-from kubesteps.pipeline import cel
-from kubesteps.pipeline.issues import Issue, Loc, format_path
 from kubesteps.pipeline.schedule import check as check_schedule
 from kubesteps.pipeline.suggest import did_you_mean
 

@@ -12,12 +12,13 @@ import pathlib
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
 
-from kubesteps.kube.client import KubeClient
+if TYPE_CHECKING:  # `kubesteps --help` imports no client (tenacity pulls in OpenTelemetry)
+    from kubesteps.kube.client import KubeClient
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,12 +63,14 @@ class Session:
 
     def __init__(self, kubeconfig: str | None, context: str | None,
                  namespace: str | None) -> None:
-        from kubesteps.plugin.kubeconfig import load
+        from kubesteps.plugin.kubeconfig_loader import load
 
         self.target = load(kubeconfig, context)
         self.namespace = namespace or self.target.namespace
 
     def client(self) -> KubeClient:
+        from kubesteps.kube.client import KubeClient
+
         return KubeClient(self.target.credentials, attempts=2, timeout=30.0)
 
     def run(self, work: Callable[[KubeClient], Awaitable[T]]) -> T:
@@ -327,7 +330,7 @@ def logs(name: str, step: str | None, follow: bool, kubeconfig: str | None,
 
     A job step whose Pod is gone shows the log tail its record kept, if any.
     """
-    from kubesteps.plugin.logs import step_log
+    from kubesteps.plugin.step_logs import step_log
 
     session = Session(kubeconfig, context, namespace)
 

@@ -18,9 +18,9 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from kubesteps.engine.durations import format_elapsed
+from kubesteps.engine.elapsed import format_elapsed
 from kubesteps.views.api import EventRow
-from kubesteps.views.model import HistoryRow, PipelineView, StepNode, one_line
+from kubesteps.views.view_model import HistoryRow, PipelineView, StepNode, one_line
 
 PIPE_WIDTH = 200
 PHASE_STYLES = {

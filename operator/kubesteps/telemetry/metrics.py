@@ -35,7 +35,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
-from kubesteps import __version__
+from kubesteps._version import __version__
 
 # prometheus-client adds a `*_created` timestamp series next to every counter and histogram
 # series; in the text format Prometheus stores them as more gauges nobody queries. The

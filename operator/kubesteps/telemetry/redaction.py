@@ -99,23 +99,32 @@ class Redactor:
         """``text`` with every registered value and credential-looking header value replaced."""
         if not text:
             return text
-        pattern, values = self._compiled()
-        if pattern is not None:
-            text = pattern.sub(MARK, text)
-            text = _cut_value_at_end(text, values)
-        text = _HEADER_VALUE.sub(_header_mark, text)
-        return _SCHEME_VALUE.sub(_scheme_mark, text)
+        return _redacted(text, *self._compiled())
 
     def redact_json(self, value: Any) -> Any:
-        """A copy of a JSON-like value with ``redact`` applied to every string in it."""
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, dict):
-            return {self.redact(k) if isinstance(k, str) else k: self.redact_json(v)
-                    for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.redact_json(item) for item in value]
-        return value
+        """A copy of a JSON-like value with ``redact`` applied to every string in it.
+
+        The registered values are read once for the whole value, and each distinct string
+        is redacted once (keys and phases repeat in every record of a status)."""
+        pattern, values = self._compiled()
+        done: dict[str, str] = {}
+
+        def text(item: str) -> str:
+            found = done.get(item)
+            if found is None:
+                found = done[item] = _redacted(item, pattern, values) if item else item
+            return found
+
+        def walk(item: Any) -> Any:
+            if isinstance(item, str):
+                return text(item)
+            if isinstance(item, dict):
+                return {text(k) if isinstance(k, str) else k: walk(v) for k, v in item.items()}
+            if isinstance(item, list | tuple):
+                return [walk(member) for member in item]
+            return item
+
+        return walk(value)
 
     def _compiled(self) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
         with self._lock:
@@ -125,6 +134,14 @@ class Redactor:
                 ordered = sorted(values, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
             return self._pattern, values
+
+
+def _redacted(text: str, pattern: re.Pattern[str] | None, values: tuple[str, ...]) -> str:
+    if pattern is not None:
+        text = pattern.sub(MARK, text)
+        text = _cut_value_at_end(text, values)
+    text = _HEADER_VALUE.sub(_header_mark, text)
+    return _SCHEME_VALUE.sub(_scheme_mark, text)
 
 
 def _cut_value_at_end(text: str, values: Iterable[str]) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from opentelemetry import trace
 
-from kubesteps import __version__
+from kubesteps._version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

@@ -4,9 +4,9 @@ kopf runner, and pytest fixtures (``pytest_plugins = ["kubesteps.testing.pytest_
 
 from kubesteps.testing.discovery import ResourceInfo
 from kubesteps.testing.emulator import Emulator, Fault, RequestCounter, serve
-from kubesteps.testing.errors import ApiError, Cause
 from kubesteps.testing.kubeconfig import write_kubeconfig
-from kubesteps.testing.runner import OperatorRun, run_operator
+from kubesteps.testing.operator_runner import OperatorRun, run_operator
+from kubesteps.testing.status_errors import ApiError, Cause
 
 __all__ = [
     "ApiError",

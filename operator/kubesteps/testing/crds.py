@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesteps.testing.discovery import ResourceInfo
-from kubesteps.testing.errors import ApiError, Cause, invalid
 from kubesteps.testing.schema import SchemaValidator
+from kubesteps.testing.status_errors import ApiError, Cause, invalid
 from kubesteps.testing.tables import PrinterColumn
 
 CRD_GROUP = "apiextensions.k8s.io"

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubesteps.testing.errors import ApiError
+from kubesteps.testing.status_errors import ApiError
 from kubesteps.testing.tables import PrinterColumn
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")

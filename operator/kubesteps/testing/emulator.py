@@ -25,22 +25,22 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
+from kubesteps import yamlio
 from kubesteps.testing import openapi
+from kubesteps.testing.api_verbs import PATCH_TYPES, Api, Clock, deleted
 from kubesteps.testing.discovery import Discovery, ResourceInfo
-from kubesteps.testing.errors import CODE_REASONS, ApiError
 from kubesteps.testing.kubeconfig import write_kubeconfig
 from kubesteps.testing.selectors import field_selector, label_selector
-from kubesteps.testing.store import Event, Obj, Predicate, Store, Watcher
+from kubesteps.testing.status_errors import CODE_REASONS, ApiError
+from kubesteps.testing.storage import Event, Obj, Predicate, Store, Watcher
 from kubesteps.testing.tables import table, wants_table
-from kubesteps.testing.verbs import PATCH_TYPES, Api, Clock
 
 KUBERNETES_VERSION = {
     "major": "1",
@@ -209,8 +209,12 @@ class Emulator:
         bookmark_interval: float = 60.0,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        tokens: Iterable[str] | None = None,
     ) -> None:
         self.store = Store(history_size=history_size)
+        # With tokens, only requests bearing one of them are served (401 otherwise), as a real
+        # server checks credentials; a test may change the set (a rotation). None: any.
+        self.tokens: set[str] | None = None if tokens is None else set(tokens)
         self.discovery = Discovery()
         self.api = Api(self.store, self.discovery, clock=clock, rng=rng)
         self.requests = RequestCounter()
@@ -358,6 +362,8 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
+            if self.tokens is not None:
+                self._authenticate(request)
             return await self._route(request)
         except ApiError as error:
             return _error_response(error)
@@ -368,6 +374,13 @@ class Emulator:
             return _error_response(ApiError(
                 "InternalError", f"Internal error occurred: the kubesteps emulator failed on "
                 f"this request ({type(error).__name__}); its log has the traceback"))
+
+    def _authenticate(self, request: web.Request) -> None:
+        assert self.tokens is not None
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token not in self.tokens:
+            self.requests.record("unauthorized", "")
+            raise ApiError("Unauthorized", "Unauthorized")
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         parts = [part for part in request.path.split("/") if part]
@@ -464,7 +477,8 @@ class Emulator:
                 return await self._watch(request, target, predicates)
             if verb == "list":
                 listing = self.api.list_objects(info, namespace, predicates)
-                listing["items"] = [_as_version(obj, info) for obj in listing["items"]]
+                if info.custom:  # a built-in list's items carry no apiVersion
+                    listing["items"] = [_as_version(obj, info) for obj in listing["items"]]
                 if wants_table(request.headers.get("Accept", "")):
                     return _json_response(table(
                         listing["items"], info.printer_columns,
@@ -484,10 +498,12 @@ class Emulator:
         if verb in ("delete", "deletecollection"):
             options = await self._delete_options(request)
             if verb == "deletecollection":
-                deleted = self.api.delete_collection(info, namespace, predicates, options)
-                return _json_response(deleted)
-            return _json_response(_as_version(
-                self.api.delete(info, namespace or "", target.name or "", options), info))
+                removed = self.api.delete_collection(info, namespace, predicates, options)
+                return _json_response(removed)
+            name = target.name or ""
+            obj = self.api.delete(info, namespace or "", name, options)
+            gone = self.store.get(info.storage_key, namespace or "", name) is None
+            return _json_response(deleted(info, _as_version(obj, info), gone))
 
         field_validation = request.query.get("fieldValidation", "Warn")
         if field_validation not in FIELD_VALIDATIONS:
@@ -540,9 +556,9 @@ class Emulator:
     async def _decode(request: web.Request, syntax: str) -> Any:
         raw = await request.read()
         try:
-            return _int64(yaml.safe_load(raw)) if syntax == "yaml" else json.loads(
+            return _int64(yamlio.load(raw)) if syntax == "yaml" else json.loads(
                 raw, parse_int=_json_int)
-        except (ValueError, yaml.YAMLError) as exc:
+        except (ValueError, yamlio.YAMLError) as exc:
             raise ApiError("BadRequest", f"the request body could not be decoded as {syntax}:"
                                          f" {exc}") from exc
 
@@ -704,7 +720,7 @@ async def serve(
     """Run an emulator until cancelled, e.g. for ``make demo``."""
     emulator = Emulator()
     for path in crd_files:
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in yamlio.load_all(path.read_text()):
             if document:
                 emulator.register_crd(document)
     async with emulator.serving(host, port) as url:

@@ -1,7 +1,8 @@
 """The three patch formats a Kubernetes API server accepts on PATCH requests.
 
 - JSON merge patch (RFC 7386): objects merge recursively, ``null`` deletes, lists replace.
-- JSON patch (RFC 6902): a list of operations; a failed ``test`` is a 422, as kopf expects.
+- JSON patch (RFC 6902): a list of operations; a failed ``test`` is a 422, as kopf expects;
+  as on kube-apiserver, ``replace`` of a missing member of an object adds it.
 - Strategic merge patch: the real server merges lists by a per-field key taken from the
   built-in types' Go tags. The emulator approximates it: lists whose items all carry a
   ``name`` merge by name (containers, env, volumes, ports with names...), other lists
@@ -16,7 +17,7 @@ import json
 from typing import Any
 
 from kubesteps.kube.merge import merge_patch
-from kubesteps.testing.errors import ApiError
+from kubesteps.testing.status_errors import ApiError
 
 __all__ = ["merge_patch", "strategic_merge_patch"]
 
@@ -133,8 +134,8 @@ def _add(doc: JSON, path: str, value: JSON, *, replace: bool) -> JSON:
     parent = _parent(doc, parts, path)
     token = parts[-1]
     if isinstance(parent, dict):
-        if replace and token not in parent:
-            raise ApiError("Invalid", f"JSON patch replace {path}: {token!r} does not exist")
+        # A replace of a missing member of an object adds it: kube-apiserver's JSON patch
+        # library does so (only a missing parent, or a list index out of range, fails).
         parent[token] = copy.deepcopy(value)
     elif isinstance(parent, list):
         index = _index(parent, token, path, insert=not replace)

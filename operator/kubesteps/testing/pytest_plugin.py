@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from kubesteps.testing.emulator import Emulator
 from kubesteps.testing.kubeconfig import write_kubeconfig
-from kubesteps.testing.runner import OperatorRun, run_operator
+from kubesteps.testing.operator_runner import OperatorRun, run_operator
 
 OperatorRunner = Callable[..., AbstractAsyncContextManager[OperatorRun]]
 

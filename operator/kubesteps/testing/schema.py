@@ -10,6 +10,7 @@ server would list, with the same field paths (``spec.steps[0].name``).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -21,10 +22,17 @@ import jsonschema
 from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 
-from kubesteps.testing.errors import ApiError, Cause, invalid
+from kubesteps.testing.status_errors import ApiError, Cause, invalid
 
 JSON = Any
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
+# Errors after which kube-apiserver evaluates no CEL rule (its hasBlockingErr): the rules
+# would meet missing values, values of the wrong type, or values too large to cost.
+_BLOCKING = frozenset({"FieldValueTypeInvalid", "FieldValueNotSupported", "FieldValueRequired",
+                       "FieldValueTooLong", "FieldValueTooMany"})
+NOT_CHECKED = Cause("<nil>", "<nil>: Invalid value: null: some validation rules were not checked"
+                             " because the object was invalid; correct the existing errors to"
+                             " complete validation")
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -147,6 +155,25 @@ class _Rule:
     transition: bool
 
 
+# A test suite registers the same CRD in hundreds of fresh emulators: checking a schema and
+# parsing its CEL rules (most of the cost) are done once per process for each distinct one.
+_META_VALIDATOR = jsonschema.Draft4Validator(jsonschema.Draft4Validator.META_SCHEMA)
+_CEL = celpy.Environment()
+
+
+@functools.lru_cache(maxsize=64)
+def _schema_problem(schema_json: str) -> str | None:
+    """The first reason a (JSON-encoded) schema is not a valid one, or None."""
+    error = next(iter(_META_VALIDATOR.iter_errors(json.loads(schema_json))), None)
+    return None if error is None else error.message
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str) -> Any:
+    """A CEL expression's syntax tree (the interpreter only reads it, so it can be shared)."""
+    return _CEL.compile(source)
+
+
 @dataclass
 class _Context:
     unknown: list[str] = field(default_factory=list)
@@ -159,13 +186,12 @@ class SchemaValidator:
         self.kind = kind
         self.group = group
         self.schema = schema
-        self._json_validator = jsonschema.Draft4Validator(to_json_schema(schema))
-        self._cel = celpy.Environment()
+        json_schema = to_json_schema(schema)
+        self._json_validator = jsonschema.Draft4Validator(json_schema)
         self._rules: dict[int, list[_Rule]] = {}
-        errors = list(jsonschema.Draft4Validator(jsonschema.Draft4Validator.META_SCHEMA)
-                      .iter_errors(to_json_schema(schema)))
-        if errors:
-            raise ApiError("Invalid", f"openAPIV3Schema is not a valid schema: {errors[0].message}")
+        problem = _schema_problem(json.dumps(json_schema, sort_keys=True))
+        if problem is not None:
+            raise ApiError("Invalid", f"openAPIV3Schema is not a valid schema: {problem}")
         self._compile(schema, "openAPIV3Schema")
 
     def _compile(self, node: JSON, path: str) -> None:
@@ -197,15 +223,18 @@ class SchemaValidator:
 
     def _program(self, source: str, where: str) -> Any:
         try:
-            return self._cel.program(self._cel.compile(source))
+            return _CEL.program(_parsed(source))
         except Exception as exc:  # celpy raises parser-specific exception types
             raise ApiError("Invalid", f"{where}: Invalid value: {source!r}: compilation failed:"
                                       f" {exc}") from exc
 
     def admit(
-        self, obj: JSON, old: JSON | None, *, field_validation: str
+        self, obj: JSON, old: JSON | None, *, field_validation: str,
+        causes: list[Cause] | None = None,
     ) -> tuple[JSON, list[str]]:
-        """Return the pruned and defaulted object, and warnings; raise 400/422 when rejected."""
+        """Return the pruned and defaulted object, and warnings; raise 400/422 when rejected.
+
+        ``causes`` are the metadata's own refusals, listed first, as a real server does."""
         context = _Context()
         result = self._normalize(copy.deepcopy(obj), self.schema, "", context, root=True)
         warnings: list[str] = []
@@ -221,12 +250,10 @@ class SchemaValidator:
                 warnings = [f'unknown field "{path}"' for path in context.unknown]
 
         skipped: list[str] = []
-        causes = self._schema_causes(result)
-        if any(cause.reason == "FieldValueTypeInvalid" for cause in causes):
-            # As on a real server: rules would meet values of the wrong type; none runs.
-            causes.append(Cause("<nil>", "<nil>: Invalid value: \"null\": some validation rules "
-                                    "were not checked because the object was invalid; correct "
-                                    "the existing errors to complete validation"))
+        causes = [*(causes or ()), *self._schema_causes(result),
+                  *_duplicates(result, self.schema, "")]
+        if any(cause.reason in _BLOCKING for cause in causes):
+            causes.append(NOT_CHECKED)  # as on a real server: then no rule runs
         else:
             causes.extend(self._cel_causes(result, old, self.schema, "", skipped))
         warnings.extend(skipped)
@@ -353,6 +380,39 @@ class SchemaValidator:
             except Exception:  # a broken messageExpression falls back, as on a real server
                 pass
         return rule.message or f"failed rule: {rule.rule}"
+
+
+def _duplicates(value: JSON, schema: JSON, path: str) -> Iterator[Cause]:
+    """``x-kubernetes-list-type`` ``map`` (by its keys) and ``set`` lists refuse an item equal
+    to an earlier one: ``spec.steps[1]: Duplicate value: {"name":"same"}``."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = properties.get(key, additional if isinstance(additional, dict) else None)
+            if sub is not None and not (not path and key in _ROOT_FIELDS):
+                yield from _duplicates(item, sub, _join(path, key))
+        return
+    if not isinstance(value, list):
+        return
+    list_type = schema.get("x-kubernetes-list-type")
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        identity: JSON = None
+        if list_type == "map" and isinstance(item, dict):
+            identity = {key: item[key] for key in keys if key in item}
+        elif list_type == "set":
+            identity = item
+        if list_type in ("map", "set"):
+            shown = json.dumps(identity, separators=(",", ":"), sort_keys=True)
+            if shown in seen:
+                where = _join(path, index)
+                yield Cause(where, f"{where}: Duplicate value: {shown}", "FieldValueDuplicate")
+            seen.add(shown)
+        yield from _duplicates(item, schema.get("items"), _join(path, index))
 
 
 def _cel_error(error: Exception) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubesteps.testing.errors import ApiError
+from kubesteps.testing.status_errors import ApiError
 
 Predicate = Callable[[dict[str, Any]], bool]
 

@@ -16,19 +16,7 @@ from kubesteps.views.api import (
     step_pods,
     watch_pipeline,
 )
-from kubesteps.views.errors import (
-    ApiFailed,
-    Forbidden,
-    NotApplicable,
-    PipelineNotFound,
-    StepNotFound,
-    Unreachable,
-    VerbIgnored,
-    ViewError,
-    WaitTimedOut,
-)
 from kubesteps.views.graph import Graph, GraphEdge, GraphNode, dot, graph_of, mermaid
-from kubesteps.views.model import HistoryRow, PipelineView, StepNode, pipeline_view
 from kubesteps.views.verbs import (
     VERB_NAMES,
     VerbResult,
@@ -42,6 +30,18 @@ from kubesteps.views.verbs import (
     suspend,
     wait_for,
 )
+from kubesteps.views.view_errors import (
+    ApiFailed,
+    Forbidden,
+    NotApplicable,
+    PipelineNotFound,
+    StepNotFound,
+    Unreachable,
+    VerbIgnored,
+    ViewError,
+    WaitTimedOut,
+)
+from kubesteps.views.view_model import HistoryRow, PipelineView, StepNode, pipeline_view
 
 __all__ = [
     "VERB_NAMES",

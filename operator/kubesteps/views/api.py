@@ -1,7 +1,7 @@
 """Reading Pipelines, their Events and their Jobs' Pod logs through the API.
 
 Async functions over a ``KubeClient``; API refusals come back as the typed errors of
-``kubesteps.views.errors`` (never as a bare ``ApiError``), so a caller can show one line.
+``kubesteps.views.view_errors`` (never as a bare ``ApiError``), so a caller can show one line.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import aiohttp
 
 from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.pipeline.suggest import did_you_mean
-from kubesteps.views.errors import PipelineNotFound, Unreachable, ViewError, api_failure
-from kubesteps.views.model import API_VERSION, KIND, PLURAL, PipelineView, parse_time
+from kubesteps.views.view_errors import PipelineNotFound, Unreachable, ViewError, api_failure
+from kubesteps.views.view_model import API_VERSION, KIND, PLURAL, PipelineView, parse_time
 
 Obj = dict[str, Any]
 # The labels the job action puts on a Job and its Pods (kubesteps.actions.job).

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kubesteps.views.model import PipelineView, StepNode, one_line, pipeline_view
+from kubesteps.views.view_model import PipelineView, StepNode, one_line, pipeline_view
 
 Shape = Literal["step", "forEach", "switch", "terminal"]
 

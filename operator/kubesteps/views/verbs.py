@@ -32,13 +32,13 @@ from kubesteps.pipeline.runs import (
 )
 from kubesteps.pipeline.suggest import did_you_mean
 from kubesteps.views.api import get_pipeline, refusals, watch_pipeline
-from kubesteps.views.errors import (
+from kubesteps.views.view_errors import (
     NotApplicable,
     StepNotFound,
     VerbIgnored,
     WaitTimedOut,
 )
-from kubesteps.views.model import API_VERSION, KIND, PLURAL, PipelineView, pipeline_view
+from kubesteps.views.view_model import API_VERSION, KIND, PLURAL, PipelineView, pipeline_view
 
 VerbName = Literal["approve", "reject", "retry", "rerun", "cancel", "suspend", "resume"]
 VERB_NAMES: tuple[VerbName, ...] = (

@@ -32,7 +32,7 @@ from kubesteps.views import (
     step_pods,
     watch_pipeline,
 )
-from kubesteps.views.model import StepNode, one_line
+from kubesteps.views.view_model import StepNode, one_line
 
 
 @dataclass(frozen=True, order=True)

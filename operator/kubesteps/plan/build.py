@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from kubesteps.actions.base import ActionContext, Outputs
-from kubesteps.actions.params import rendered_part
 from kubesteps.actions.registry import run_action
 from kubesteps.engine import (
     Case,
@@ -35,6 +34,7 @@ from kubesteps.engine import (
 from kubesteps.kube.client import KubeClient
 from kubesteps.pipeline import cel
 from kubesteps.pipeline import model as m
+from kubesteps.pipeline.params import rendered_part
 from kubesteps.pipeline.runs import Run, work_hash
 from kubesteps.pipeline.semantics import MAX_FOREACH_ITEMS
 from kubesteps.pipeline.template import PipelineTemplate, template_params
@@ -363,11 +363,15 @@ def _action(
     action: str, params: Mapping[str, Any], path: str, item: Mapping[str, Any] | None
 ) -> Callable[[StepContext], Any]:
     renderable, as_written = rendered_part(action, params)
+    # Most steps' params hold no template: those need no CEL variables (converting the whole
+    # Pipeline to CEL values is the costliest part of a quick step's run).
+    templated = _templated(renderable)
 
     async def run(ctx: StepContext) -> Outputs:
         context = _pass(ctx)
         try:
-            rendered = cel.render(renderable, context.variables(item), path=path)
+            rendered = (cel.render(renderable, context.variables(item), path=path)
+                        if templated else _copied(renderable))
         except cel.CelError as error:
             raise PermanentError(str(error)) from error
         rendered = {**rendered, **as_written}
@@ -382,6 +386,26 @@ def _action(
 
     run.__name__ = action
     return run
+
+
+def _templated(value: Any) -> bool:
+    """Whether ``cel.render`` would change anything in ``value`` (a ``${ }`` or ``$${``)."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, Mapping):
+        return any(_templated(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_templated(item) for item in value)
+    return False
+
+
+def _copied(value: Any) -> Any:
+    """Fresh containers, as ``cel.render`` makes them: an action may change what it got."""
+    if isinstance(value, Mapping):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 ITEM_LABEL = 64

@@ -10,6 +10,7 @@ changed, in which case, as on a real server, neither the revision moves nor an e
 from __future__ import annotations
 
 import copy
+import json
 import random
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,10 +19,10 @@ from typing import Any
 
 from kubesteps.testing import crds
 from kubesteps.testing.discovery import Discovery, ResourceInfo
-from kubesteps.testing.errors import ApiError, Cause, conflict, invalid, not_found
 from kubesteps.testing.patches import json_patch, merge_patch, strategic_merge_patch
 from kubesteps.testing.schema import SchemaValidator, validate_metadata
-from kubesteps.testing.store import Obj, Predicate, Store
+from kubesteps.testing.status_errors import ApiError, Cause, conflict, invalid, not_found
+from kubesteps.testing.storage import Obj, Predicate, Store
 
 Clock = Callable[[], datetime]
 
@@ -38,6 +39,41 @@ _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _GENERATE_TRIES = 8
 
 Written = tuple[Obj, list[str]]  # the stored object, and warnings for the client
+_NO_GENERATION = (("", "namespaces"), ("", "nodes"), ("", "services"),
+                  ("", "persistentvolumeclaims"))
+# Fields a built-in kind leaves out when empty (Go's omitempty), by (group, plural).
+_OMITTED_WHEN_EMPTY = {("", "configmaps"): ("data", "binaryData"),
+                       ("", "secrets"): ("data", "stringData")}
+# Built-ins whose DELETE answers the object rather than a Status (as kube-apiserver's).
+_DELETE_ANSWERS_THE_OBJECT = (("", "pods"), ("", "namespaces"))
+
+
+def listing(info: ResourceInfo, items: list[Obj], revision: int) -> Obj:
+    """A list as kube-apiserver serves it: a built-in list's items carry no apiVersion and
+    kind (a typed list's items are not self-describing), a custom resource's do, and its
+    metadata has an empty ``continue``."""
+    meta: Obj = {"resourceVersion": str(revision)}
+    if info.custom:
+        meta["continue"] = ""
+    else:
+        items = [{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+                 for obj in items]
+    return {"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": meta,
+            "items": items}
+
+
+def deleted(info: ResourceInfo, obj: Obj, gone: bool) -> Obj:
+    """What a DELETE answers: the object while finalizers hold it (and for pods and
+    namespaces), else a ``Status`` of success naming it, as kube-apiserver does."""
+    if not gone or info.storage_key in _DELETE_ANSWERS_THE_OBJECT:
+        return obj
+    meta = obj["metadata"]
+    details: Obj = {"name": meta["name"]}
+    if info.group:
+        details["group"] = info.group
+    details.update(kind=info.plural, uid=meta["uid"])
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": details}
 
 
 def _without_revision(obj: Obj) -> Obj:
@@ -94,12 +130,7 @@ class Api:
         checks = tuple(predicates)
         items = [obj for obj in self.store.items(info.storage_key, namespace)
                  if all(check(obj) for check in checks)]
-        return {
-            "apiVersion": info.api_version,
-            "kind": f"{info.kind}List",
-            "metadata": {"resourceVersion": str(self.store.revision)},
-            "items": items,
-        }
+        return listing(info, items, self.store.revision)
 
     # -- create --------------------------------------------------------------------------------
 
@@ -108,16 +139,19 @@ class Api:
     ) -> Written:
         obj = self._check_body(info, body)
         meta = obj["metadata"] = dict(obj["metadata"])
+        unnamed: list[Cause] = []
         if not meta.get("name"):
             if not meta.get("generateName"):
-                raise invalid(info.kind, info.group, "", [Cause(
+                unnamed.append(Cause(
                     "metadata.name", "metadata.name: Required value: name or generateName is"
-                                     " required", "FieldValueRequired")])
-            meta["name"] = self._generate_name(info, namespace, meta["generateName"])
-        name = meta["name"]
+                                     " required", "FieldValueRequired"))
+            else:
+                meta["name"] = self._generate_name(info, namespace, meta["generateName"])
+        name = meta.get("name") or ""
         if meta.get("resourceVersion"):
+            # kube-apiserver answers this one as a bare internal error: 500, no reason.
             raise ApiError(
-                "BadRequest", "resourceVersion should not be set on objects to be created")
+                "", "resourceVersion should not be set on objects to be created", code=500)
         if info.namespaced:
             self._check_namespace(meta, namespace)
             if self.store.get(("", "namespaces"), "", namespace) is None:
@@ -129,7 +163,7 @@ class Api:
             meta.pop(key, None)
         if info.has_status:
             obj.pop("status", None)  # a real server resets status on create
-        obj, warnings = self._admit(info, obj, None, field_validation)
+        obj, warnings = self._admit(info, obj, None, field_validation, unnamed)
         if self.store.get(info.storage_key, meta.get("namespace") or "", name) is not None:
             raise ApiError("AlreadyExists", f'{info.qualified} "{name}" already exists',
                            name=name, group=info.group, kind=info.plural)
@@ -139,6 +173,10 @@ class Api:
             meta["generation"] = 1
         served = self._before_crd_write(info, obj)
         if (info.group, info.plural) == ("", "namespaces"):
+            # What kube-apiserver's namespace strategy adds (the finalizer is the namespace
+            # controller's; here a deleted namespace is emptied and removed at once).
+            meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": name}
+            obj["spec"] = {"finalizers": ["kubernetes"], **(obj.get("spec") or {})}
             obj["status"] = {"phase": "Active"}
         meta["resourceVersion"] = str(self.store.next_revision())
         self.store.write(info.storage_key, "ADDED", obj)
@@ -157,7 +195,9 @@ class Api:
 
     @staticmethod
     def _tracks_generation(info: ResourceInfo) -> bool:
-        return info.custom or info.has_status
+        # Built-ins with a status subresource count generations, but for the ones without a
+        # spec a controller reconciles (kube-apiserver gives these none).
+        return info.custom or (info.has_status and info.storage_key not in _NO_GENERATION)
 
     @staticmethod
     def _check_body(info: ResourceInfo, body: Any) -> Obj:
@@ -169,12 +209,17 @@ class Api:
         if api_version != info.api_version:
             raise ApiError("BadRequest", f"the API version in the data ({api_version}) does not"
                                          f" match the expected API version ({info.api_version})")
-        if kind != info.kind:
-            raise ApiError("BadRequest", f"the kind in the data ({kind}) does not match the"
-                                         f" expected kind ({info.kind})")
         meta = body.get("metadata", {})
         if not isinstance(meta, dict):
             raise ApiError("BadRequest", "metadata must be a JSON object")
+        if kind != info.kind and info.custom:
+            # What kube-apiserver answers for a custom resource (the kind it was given).
+            raise invalid(kind, info.group, str(meta.get("name") or ""), [Cause(
+                "kind", f"kind: Invalid value: {json.dumps(kind)}: must be {info.kind}")])
+        if kind != info.kind:
+            raise ApiError("BadRequest", f"{kind} in version \"{info.version}\" cannot be"
+                           f" handled as a {info.kind}: no kind \"{kind}\" is registered for"
+                           f" version \"{info.api_version}\"")
         return {**body, "apiVersion": api_version, "kind": kind, "metadata": meta}
 
     @staticmethod
@@ -184,16 +229,22 @@ class Api:
                                          " namespace sent on the request")
 
     def _admit(
-        self, info: ResourceInfo, obj: Obj, old: Obj | None, field_validation: str
+        self, info: ResourceInfo, obj: Obj, old: Obj | None, field_validation: str,
+        causes: Iterable[Cause] = (),
     ) -> Written:
         meta = obj["metadata"]
-        causes = validate_metadata(meta, dns_label=(info.group, info.plural) == ("", "namespaces"))
-        if causes:
-            raise invalid(info.kind, info.group, meta.get("name") or "", causes)
+        for key in _OMITTED_WHEN_EMPTY.get(info.storage_key, ()):
+            if obj.get(key) in ({}, None):
+                obj.pop(key, None)
+        found = [*causes, *validate_metadata(
+            meta, dns_label=(info.group, info.plural) == ("", "namespaces"))]
         validator = self._validators.get((info.group, info.version, info.plural))
         if validator is None:
+            if found:
+                raise invalid(info.kind, info.group, meta.get("name") or "", found)
             return obj, []
-        return validator.admit(obj, old, field_validation=field_validation)
+        # A custom resource's metadata and schema are judged together, as on a real server.
+        return validator.admit(obj, old, field_validation=field_validation, causes=found)
 
     # -- update and patch ----------------------------------------------------------------------
 
@@ -242,8 +293,9 @@ class Api:
         revision = candidate["metadata"].get("resourceVersion")
         if revision in (None, ""):
             if require_revision:
-                raise invalid(info.kind, info.group, name, [Cause(
-                    "metadata.resourceVersion", "metadata.resourceVersion: Invalid value: 0x0:"
+                # kube-apiserver names the resource here (plural), not the kind.
+                raise invalid(info.plural, info.group, name, [Cause(
+                    "metadata.resourceVersion", "metadata.resourceVersion: Invalid value: 0:"
                                                 " must be specified for an update")])
         elif str(revision) != old_meta["resourceVersion"]:
             raise conflict(info.plural, info.group, name)
@@ -303,6 +355,10 @@ class Api:
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self.store.write(info.storage_key, "DELETED", new)
             self._after_removal(info, new)
+            # kube-apiserver answers the write that removed it with the last stored revision
+            # (its watchers see the DELETED event at the new one).
+            return {**new, "metadata": {**meta, "resourceVersion": old["metadata"][
+                "resourceVersion"]}}
         else:
             self.store.write(info.storage_key, "MODIFIED", new)
             self._after_crd_write(served)
@@ -345,14 +401,13 @@ class Api:
         predicates: Iterable[Predicate],
         options: Obj,
     ) -> Obj:
-        listing = self.list_objects(info, namespace, predicates)
-        listing["items"] = [
+        found = self.list_objects(info, namespace, predicates)
+        items = [
             self.delete(info, obj["metadata"].get("namespace") or "", obj["metadata"]["name"],
                         options)
-            for obj in listing["items"]
+            for obj in found["items"]
         ]
-        listing["metadata"]["resourceVersion"] = str(self.store.revision)
-        return listing
+        return listing(info, items, self.store.revision)
 
     def _after_removal(self, info: ResourceInfo, obj: Obj) -> None:
         if (info.group, info.plural) == ("", "namespaces"):

@@ -1,6 +1,6 @@
 """Writing an object's ``status`` subresource: one merge patch, retried when it is worth it.
 
-The write follows the API client's retry policy (``kubesteps.kube.retry``: throttling,
+The write follows the API client's retry policy (``kubesteps.kube.api_retry``: throttling,
 server errors and lost answers), attempt by attempt here so that every attempt is counted.
 Conflicts (409) are not retried: a stale ``resourceVersion`` means somebody else wrote in
 between, and only the caller can rebuild its change on top of theirs. The re-read that
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubesteps.kube import retry as retry_policy
+from kubesteps.kube import api_retry as retry_policy
 from kubesteps.kube.client import JSON_PATCH, ApiError, KubeClient, Obj
 from kubesteps.telemetry.redaction import redact_json
 

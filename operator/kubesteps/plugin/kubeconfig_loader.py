@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from kubesteps.kube.client import Credentials
-from kubesteps.views.errors import ViewError
+from kubesteps.views.view_errors import ViewError
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 

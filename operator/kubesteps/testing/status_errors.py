@@ -93,12 +93,16 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]  # a real server's bare internal errors carry none
+        # Empty strings are left out, as a real server's JSON does (a core kind's group,
+        # the name of an object posted without one).
         details: dict[str, Any] = {}
-        if self.name is not None:
+        if self.name:
             details["name"] = self.name
-        if self.group is not None:
+        if self.group:
             details["group"] = self.group
-        if self.kind is not None:
+        if self.kind:
             details["kind"] = self.kind
         if self.causes:
             details["causes"] = [cause.to_dict() for cause in self.causes]

@@ -25,8 +25,6 @@ from pydantic import (
 )
 from yarl import URL
 
-from kubesteps.actions.paths import compile_path
-from kubesteps.actions.quantities import parse_quantity
 from kubesteps.pipeline.cel import has_template
 from kubesteps.pipeline.issues import (
     Issue,
@@ -36,6 +34,8 @@ from kubesteps.pipeline.issues import (
     raw_fields,
     with_issues,
 )
+from kubesteps.pipeline.paths import compile_path
+from kubesteps.pipeline.quantities import parse_quantity
 from kubesteps.pipeline.runs import APPROVAL_PREFIX
 from kubesteps.pipeline.suggest import did_you_mean
 from kubesteps.pipeline.types import (

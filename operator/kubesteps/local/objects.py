@@ -32,6 +32,22 @@ CREATE TABLE IF NOT EXISTS objects (
 """
 
 
+def read_object(path: str | Path, namespace: str, name: str) -> dict[str, Any] | None:
+    """One stored object, read without writing anything: the file is opened read-only and
+    as immutable, so not even SQLite's shared-memory and WAL files appear (a `kubesteps
+    run` closes its database fully checkpointed)."""
+    connection = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro&immutable=1", uri=True)
+    try:
+        row = connection.execute(
+            "SELECT body FROM objects WHERE namespace = ? AND name = ?", (namespace, name)
+        ).fetchone()
+    except sqlite3.OperationalError:  # a file without the table: nothing stored
+        return None
+    finally:
+        connection.close()
+    return json.loads(row[0]) if row else None
+
+
 class LocalObjects:
     """Pipeline objects in a SQLite file (WAL), keyed by namespace and name."""
 

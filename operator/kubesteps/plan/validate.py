@@ -21,7 +21,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubesteps.engine import StepsEngine
-from kubesteps.pipeline.build import Plan, build, params_of
 from kubesteps.pipeline.cel import CelError
 from kubesteps.pipeline.issues import (
     Loc,
@@ -34,6 +33,7 @@ from kubesteps.pipeline.model import API_VERSION, KIND, Pipeline
 from kubesteps.pipeline.suggest import closest
 from kubesteps.pipeline.template import TEMPLATE_KIND, PipelineTemplate, check_uses, uses_of
 from kubesteps.pipeline.types import PATTERN_DESCRIPTIONS
+from kubesteps.plan.build import Plan, build, params_of
 
 MAX_MANIFEST_BYTES = 256 * 1024
 GROUP = API_VERSION.split("/")[0]

@@ -21,7 +21,7 @@ import aiohttp
 import tenacity
 from opentelemetry import trace
 
-from kubesteps.kube.errors import ApiError
+from kubesteps.kube.api_errors import ApiError
 
 log = logging.getLogger("kubesteps.kube")
 

@@ -24,12 +24,13 @@ from opentelemetry import trace
 
 from kubesteps.engine import Outcome, OutcomeKind, StepState, StepStatus
 from kubesteps.engine.errors import short_message
+from kubesteps.engine.keeper import NoWait
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
 from kubesteps.kube.merge import merge_diff
 
-log = logging.getLogger("kubesteps.keepers.conditions")
-tracer = trace.get_tracer("kubesteps.keepers.conditions")
+log = logging.getLogger("kubesteps.keepers.status_keeper")
+tracer = trace.get_tracer("kubesteps.keepers.status_keeper")
 
 SUMMARY_CONDITIONS = ("Ready", "Reconciling", "Stalled")
 # The CRD's status schema (pipeline/status.py) allows exactly these; a test keeps them equal.
@@ -75,7 +76,7 @@ class StatusStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Summary:
     """The run-level state shown in ``Ready``/``Reconciling``/``Stalled``."""
 
@@ -106,14 +107,48 @@ def summarize(outcome: Outcome) -> Summary:
     where = f"step {outcome.step!r}: " if outcome.step and not named else ""
     text = f"{where}{outcome.message}".strip(": ")
     if outcome.kind is OutcomeKind.DONE:
-        return Summary("True", "Succeeded", "all steps are done", False, False)
+        return Summary(
+            ready="True",
+            reason="Succeeded",
+            message="all steps are done",
+            reconciling=False,
+            stalled=False,
+        )
     if outcome.kind is OutcomeKind.WAIT:
-        return Summary("False", "Waiting", text, True, False, outcome.step or "")
+        return Summary(
+            ready="False",
+            reason="Waiting",
+            message=text,
+            reconciling=True,
+            stalled=False,
+            current_step=outcome.step or "",
+        )
     if outcome.kind is OutcomeKind.RETRY:
-        return Summary("False", "Retrying", text, True, False, outcome.step or "")
+        return Summary(
+            ready="False",
+            reason="Retrying",
+            message=text,
+            reconciling=True,
+            stalled=False,
+            current_step=outcome.step or "",
+        )
     if outcome.kind is OutcomeKind.ABORTED:
-        return Summary("False", "Aborted", text, True, False, outcome.step or "")
-    return Summary("False", "Failed", text, False, True, outcome.step or "")
+        return Summary(
+            ready="False",
+            reason="Aborted",
+            message=text,
+            reconciling=True,
+            stalled=False,
+            current_step=outcome.step or "",
+        )
+    return Summary(
+        ready="False",
+        reason="Failed",
+        message=text,
+        reconciling=False,
+        stalled=True,
+        current_step=outcome.step or "",
+    )
 
 
 def _phase(status: StepStatus) -> str:
@@ -248,6 +283,17 @@ class ConditionsKeeper:
         return self._live.get(name)
 
     async def set_step_state(self, state: StepState) -> None:
+        self._set_now(state)
+
+    def nowait(self) -> NoWait | None:
+        """The synchronous fast path (see ``kubesteps.engine.keeper.nowait_access``)."""
+        cls = type(self)
+        if (cls.get_step_state is not ConditionsKeeper.get_step_state
+                or cls.set_step_state is not ConditionsKeeper.set_step_state):
+            return None
+        return self._live.get, self._set_now
+
+    def _set_now(self, state: StepState) -> None:
         if state.name not in self._records and len(self._records) >= MAX_RECORDS:
             raise RuntimeError(
                 f"a Pipeline's status holds at most {MAX_RECORDS} step records; step "
@@ -430,8 +476,12 @@ class ConditionsKeeper:
                 (n for n, r in self._records.items() if r.get("phase") == "Running"), ""
             )
             summary = Summary(
-                "False", "Running", f"step {current!r} is running" if current else "running",
-                True, False, current,
+                ready="False",
+                reason="Running",
+                message=f"step {current!r} is running" if current else "running",
+                reconciling=True,
+                stalled=False,
+                current_step=current,
             )
         set_condition(conditions, "Ready", summary.ready, summary.reason,
                       self._ready_message(summary), generation=gen, now=now)

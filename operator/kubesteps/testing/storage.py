@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesteps.testing.errors import ApiError
+from kubesteps.testing.status_errors import ApiError
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
@@ -47,7 +47,9 @@ class Watcher:
         return all(predicate(obj) for predicate in self.predicates)
 
     def translate(self, event: Event) -> Event | None:
-        """What this watcher sees: an object leaving its selection is DELETED, entering ADDED."""
+        """What this watcher sees: an object leaving its selection is DELETED (as it was
+        before, at the event's revision, as kube-apiserver's watch cache sends it), one
+        entering it ADDED."""
         now = self.matches(event.obj)
         before = self.matches(event.old) if event.type == "MODIFIED" else now
         if now and before:
@@ -55,7 +57,9 @@ class Watcher:
         if now:
             return Event(event.revision, "ADDED", event.obj)
         if before:
-            return Event(event.revision, "DELETED", event.obj)
+            assert event.old is not None
+            meta = {**event.old["metadata"], "resourceVersion": str(event.revision)}
+            return Event(event.revision, "DELETED", {**event.old, "metadata": meta})
         return None
 
 

@@ -1,0 +1,1 @@
+"""The operator: kopf handlers, the reconciler, leader election, logging in."""

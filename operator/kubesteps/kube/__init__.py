@@ -1,0 +1,1 @@
+"""Talking to the Kubernetes API: the client, its retry policy, status writes, events."""

@@ -1,0 +1,1 @@
+"""Running Pipelines without a cluster: kubesteps run and kubesteps demo."""
