@@ -40,8 +40,10 @@ def snapshot(name: str, text: str) -> None:
 
 @pytest.fixture(scope="session")
 def kubectl_binary() -> Path:
-    """The real kubectl built for this machine (make cluster-bin), not the one on PATH."""
-    return cluster_assets().kubectl
+    """The real kubectl built for this machine (make cluster-bin), not the one on PATH;
+    TEST_ASSET_KUBECTL names one directly (no control plane needed for these tests)."""
+    given = os.environ.get("TEST_ASSET_KUBECTL")
+    return Path(given) if given else cluster_assets().kubectl
 
 
 @pytest_asyncio.fixture
