@@ -100,7 +100,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 # The first test to ask for the control plane waits for it to start (tens of seconds on a
 # busy machine); its per-test limit includes that.
-CLUSTER_TIMEOUT = 300
+CLUSTER_TIMEOUT = 600
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -16,7 +16,7 @@ DEFAULT_SEED = 2026
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)  # a 45 s run with operator restarts, on a busy machine
+@pytest.mark.timeout(600)  # a 45 s run with operator restarts, on a busy machine
 async def test_every_check_holds_under_faults_kills_and_a_leader_election(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from kubesteps.engine import PermanentError, StepContext
 from kubesteps.kube.client import KubeClient
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.runs import Run
 
 Outputs = Mapping[str, Any] | None
@@ -52,15 +53,15 @@ class ActionContext:
 
     @property
     def namespace(self) -> str:
-        return str(self.pipeline.get("metadata", {}).get("namespace") or "default")
+        return meta_of(self.pipeline).namespace or "default"
 
     @property
     def pipeline_name(self) -> str:
-        return str(self.pipeline.get("metadata", {}).get("name", ""))
+        return meta_of(self.pipeline).name
 
     @property
     def generation(self) -> int:
-        return int(self.pipeline.get("metadata", {}).get("generation") or 0)
+        return meta_of(self.pipeline).generation
 
     @property
     def run_number(self) -> int:
@@ -73,12 +74,12 @@ class ActionContext:
 
     def owner_reference(self) -> dict[str, Any]:
         """An ownerReference to the Pipeline: owned objects go when the Pipeline goes."""
-        meta = self.pipeline.get("metadata", {})
+        meta = meta_of(self.pipeline)
         return {
             "apiVersion": self.pipeline.get("apiVersion", "kubesteps.dev/v1alpha1"),
             "kind": self.pipeline.get("kind", "Pipeline"),
-            "name": meta.get("name", ""),
-            "uid": meta.get("uid", ""),
+            "name": meta.name,
+            "uid": meta.uid,
             "controller": True,
             "blockOwnerDeletion": True,
         }

@@ -50,6 +50,7 @@ from kubesteps.keepers.status_keeper import (
 )
 from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.kube.events import EventRecorder
+from kubesteps.kube.meta import ObjectMeta, meta_of
 from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 from kubesteps.pipeline import runs
 from kubesteps.pipeline.model import API_VERSION, Pipeline, mutex_names
@@ -191,15 +192,15 @@ class Reconciler:
         self._plan_cache = plan_cache
 
     async def reconcile(self, body: Mapping[str, Any]) -> PassResult:
-        meta = body.get("metadata", {})
-        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+        meta = meta_of(body)
+        namespace, name = meta.namespace, meta.name
         started = time.monotonic()
         with self.tracer.start_as_current_span(
             "reconcile",
             attributes={
                 "k8s.namespace.name": namespace,
                 "kubesteps.pipeline": name,
-                "kubesteps.generation": int(meta.get("generation") or 0),
+                "kubesteps.generation": meta.generation,
             },
         ) as span:
             try:
@@ -239,7 +240,7 @@ class Reconciler:
 
     def forget(self, body: Mapping[str, Any]) -> None:
         """The Pipeline is gone: drop what we cached and tracked about it."""
-        uid = str(body.get("metadata", {}).get("uid") or "")
+        uid = meta_of(body).uid
         for key in [k for k in self._plans if k[0] == uid]:
             del self._plans[key]
         if self.metrics is not None:
@@ -260,10 +261,10 @@ class Reconciler:
             return replace(result, delay=TEMPLATE_RECHECK)
         pipeline, plan = prepared
         now = self.clock()
-        meta = body.get("metadata") or {}
-        name = str(meta.get("name") or "")
+        meta = meta_of(body)
+        name = meta.name
         status: Mapping[str, Any] = body.get("status") or {}
-        annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+        annotations = dict(meta.annotations)
         records = [r for r in status.get("steps") or [] if isinstance(r, Mapping) and "name" in r]
         stored = runs.Run.from_status(name, status.get("run"))
         adopt_since = _adoptable(status, meta, records) if stored is None else None
@@ -358,7 +359,7 @@ class Reconciler:
             self._emit(body, reason, message, warning=warning)
 
         lifecycle.run_events(
-            emit, lambda ended: self._count_run(ended, str(meta.get("namespace") or "")),
+            emit, lambda ended: self._count_run(ended, meta.namespace),
             stored=stored, decision=decision, run=verdict.run, ignored=ignored,
             adopted=adopt_since is not None,
         )
@@ -367,7 +368,7 @@ class Reconciler:
                 emit(reason, text, warning=warning)
                 if reason == "ScheduleSuspended" and self.metrics is not None:
                     self.metrics.observe_schedule_suspended(
-                        namespace=str(meta.get("namespace") or ""))
+                        namespace=meta.namespace)
         self._track(body, verdict.summary.ready, verdict.summary.reason,
                     retrying=sum(1 for s in keeper.states().values()
                                  if s.status is StepStatus.RETRYING))
@@ -707,17 +708,17 @@ class Reconciler:
         errors: list[SpecError],
     ) -> PassResult:
         message = problems_message(errors)
-        meta = body.get("metadata") or {}
+        meta = meta_of(body)
         status: Mapping[str, Any] = body.get("status") or {}
-        annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        stored = runs.Run.from_status(str(meta.get("name") or ""), status.get("run"))
+        annotations = dict(meta.annotations)
+        stored = runs.Run.from_status(meta.name, status.get("run"))
         # What the spec keeps across changes is unknown now: keep every record as it is.
         keeper = ConditionsKeeper(writer, body, run=None, clock=self.clock,
                                   flush_running_after=None)
         # A run can still be cancelled (its Jobs stopped); nothing else can be done to it
         # until the spec is fixed.
         decision = runs.advance(
-            pipeline=str(meta.get("name") or ""), status=status,
+            pipeline=meta.name, status=status,
             spec_hash=stored.spec_hash if stored else "", annotations=annotations,
             now=self.clock(), invalid=True,
         ) if stored is not None else None
@@ -745,7 +746,7 @@ class Reconciler:
                 self._emit(body, reason, text, warning=warning)
 
             lifecycle.run_events(
-                emit, lambda ended: self._count_run(ended, str(meta.get("namespace") or "")),
+                emit, lambda ended: self._count_run(ended, meta.namespace),
                 stored=stored, decision=decision, run=decision.run, ignored=[], adopted=False,
             )
         prefix = f"{stored.id}: " if stored is not None else ""
@@ -875,14 +876,11 @@ class Reconciler:
         annotations, and on the templates its uses steps expand), so they are worked out
         once per version of those, not every pass.
         """
-        meta = body.get("metadata", {})
-        own = {k: v for k, v in (meta.get("annotations") or {}).items()
-               if not k.startswith(_KOPF_ANNOTATIONS)}
+        meta = meta_of(body)
+        own = {k: v for k, v in meta.annotations.items() if not k.startswith(_KOPF_ANNOTATIONS)}
         versions = sorted((name, t.resource_version) for name, t in (templates or {}).items())
-        key = (
-            str(meta.get("uid") or meta.get("name")), int(meta.get("generation") or 0),
-            json.dumps([meta.get("labels"), own, versions], sort_keys=True),
-        )
+        key = (meta.key, meta.generation,
+               json.dumps([dict(meta.labels), own, versions], sort_keys=True))
         prepared = self._plans.get(key)
         if prepared is not None:
             self._plans.move_to_end(key)
@@ -902,9 +900,9 @@ class Reconciler:
         pruned = pruned_fields(body)
         if not pruned:
             return
-        meta = body.get("metadata") or {}
+        meta = meta_of(body)
         message = problems_message(pruned)
-        log.warning("%s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+        log.warning("%s/%s: %s", meta.namespace, meta.name, message)
         self._emit(body, "FieldsDropped", message, warning=True)
 
     # -- what a pass does besides its status write ----------------------------------------
@@ -922,14 +920,14 @@ class Reconciler:
         failed, so the pass comes back for them."""
         if client is None:
             return True
-        meta = body.get("metadata") or {}
+        meta = meta_of(body)
         try:
-            stopped = await stop_jobs(client, str(meta.get("namespace") or "default"),
-                                      str(meta.get("name") or ""), step=step, keep_run=keep_run)
+            stopped = await stop_jobs(client, meta.namespace or "default",
+                                      meta.name, step=step, keep_run=keep_run)
         except (RetryableError, PermanentError) as error:
-            log.warning("could not stop the Jobs of %s: %s", meta.get("name"), error)
+            log.warning("could not stop the Jobs of %s: %s", meta.name, error)
             return False
-        run = ((body.get("status") or {}).get("run") or {}).get("id") or meta.get("name")
+        run = ((body.get("status") or {}).get("run") or {}).get("id") or meta.name
         for job in stopped:
             self._emit(body, "JobDeleted", f"{run}: deleted Job {job}: no step waits for it",
                        warning=False)
@@ -991,10 +989,10 @@ class Reconciler:
     def _track(self, body: Mapping[str, Any], ready: str, reason: str, retrying: int = 0) -> None:
         if self.metrics is None:
             return
-        meta = body.get("metadata", {})
+        meta = meta_of(body)
         self.metrics.track_pipeline(
-            str(meta.get("uid") or meta.get("name")), namespace=meta.get("namespace") or "",
-            name=meta.get("name") or "", ready=ready, reason=reason, retrying_steps=retrying,
+            meta.key, namespace=meta.namespace,
+            name=meta.name, ready=ready, reason=reason, retrying_steps=retrying,
         )
 
     def _step_metrics(
@@ -1027,14 +1025,14 @@ def _due(now: datetime, delay: float) -> str:
 
 
 def _adoptable(
-    status: Mapping[str, Any], meta: Mapping[str, Any], records: list[Mapping[str, Any]]
+    status: Mapping[str, Any], meta: ObjectMeta, records: list[Mapping[str, Any]]
 ) -> datetime | None:
     """When the run began that a status from before runs existed describes, if it describes
     the current spec (then its records are kept as run 1's); None: start afresh."""
-    if not records or status.get("observedGeneration") != meta.get("generation"):
+    if not records or status.get("observedGeneration") != meta.generation:
         return None
     starts = [str(r["startedAt"]) for r in records if r.get("startedAt")]
-    since = min(starts) if starts else meta.get("creationTimestamp")
+    since = min(starts) if starts else meta.creation_timestamp
     if not since:
         return None
     return datetime.fromisoformat(str(since).replace("Z", "+00:00"))

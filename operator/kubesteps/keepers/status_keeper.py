@@ -28,6 +28,7 @@ from kubesteps.engine.keeper import NoWait
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
 from kubesteps.kube.merge import merge_diff
+from kubesteps.kube.meta import meta_of
 
 log = logging.getLogger("kubesteps.keepers.status_keeper")
 tracer = trace.get_tracer("kubesteps.keepers.status_keeper")
@@ -260,9 +261,9 @@ class ConditionsKeeper:
         # What the pass decided from: a conflict whose fresh status moved the run on (a
         # verb acted on, a new run) means another pass did it, and this one is stale.
         self._origin = _run_signature(self._status)
-        meta = body.get("metadata", {})
-        self.generation = int(meta.get("generation") or 0)
-        self._object = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+        meta = meta_of(body)
+        self.generation = meta.generation
+        self._object = f"{meta.namespace}/{meta.name}"
         records = {r["name"]: dict(r) for r in self._status.get("steps") or [] if "name" in r}
         if run is not None:
             records = _of_run(records, run, carry=carry, adopt=adopt)
@@ -464,7 +465,7 @@ class ConditionsKeeper:
     def _adopt(self, body: Mapping[str, Any]) -> None:
         """Take the object's current status and resourceVersion as the new baseline."""
         self._status: dict[str, Any] = dict(body.get("status") or {})
-        self._resource_version: str | None = body.get("metadata", {}).get("resourceVersion")
+        self._resource_version: str | None = meta_of(body).resource_version or None
 
     def _render(self, *, running: bool) -> dict[str, Any]:
         now = self.clock()
