@@ -192,10 +192,6 @@ def _matches(row: Mapping[str, Any], request: web.Request) -> bool:
     return not phase or row["phase"] == phase
 
 
-def _where(scope: str | None) -> str:
-    return f"namespace {scope}" if scope else "all namespaces"
-
-
 async def pipelines(request: web.Request) -> web.StreamResponse:
     api, scope = request.app[API], _scope(request)
     label = request.query.get("label") or None
