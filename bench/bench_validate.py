@@ -25,6 +25,7 @@ PIPELINES = 200
 TARGET_BYTES = 1_000_000
 VALIDATE_TARGET = 2.5
 ROUNDS = 3
+COMMAND = "import sys; from kubesteps.cli import main; sys.exit(main())"
 
 
 def big_file() -> str:
@@ -84,8 +85,7 @@ def main() -> None:
 
         def validate() -> None:
             done = subprocess.run(
-                [sys.executable, "-c", "import sys; from kubesteps.cli import main; sys.exit(main())",
-                 "validate", str(path)],
+                [sys.executable, "-c", COMMAND, "validate", str(path)],
                 capture_output=True, text=True, check=False,
             )
             if done.returncode != 0:
