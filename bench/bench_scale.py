@@ -211,6 +211,11 @@ def main() -> None:
             show(figures)
     for count in sizes:
         ours, floor = results["kubesteps", count], results["floor", count]
+        if ours.seconds is None or floor.seconds is None:
+            print(f"at {count:,} Pipelines: a run timed out, its figures are partial and not "
+                  f"judged (kubesteps {ours.ready:,} Ready, floor {floor.ready:,}): "
+                  f"{verdict(False)}")
+            continue
         cpu = ratio(ours.cpu_seconds, floor.cpu_seconds)
         print(f"at {count:,} Pipelines, kubesteps against the floor:")
         print(judged("CPU per Pipeline, kubesteps/floor", cpu, CPU_TARGET)
@@ -228,6 +233,9 @@ def main() -> None:
         small, large = min(sizes), max(sizes)
         for label in ("kubesteps", "floor"):
             a, b = results[label, small], results[label, large]
+            if a.seconds is None or b.seconds is None:
+                print(f"  {label}: linearity not judged, a run timed out: {verdict(False)}")
+                continue
             growth = ratio(ratio(b.cpu_seconds, b.count), ratio(a.cpu_seconds, a.count))
             print(judged(f"{label}: CPU per Pipeline at {large:,} / at {small:,} (linear: 1)",
                          growth, LINEAR_TARGET))

@@ -124,6 +124,9 @@ class _Same:
 _SAME: Final = _Same()
 
 
+_NOT_DUE: Final = _Nested(None)  # what most groups return: shared, it never changes
+
+
 # The default clock: one C call (it is read once per step).
 utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
@@ -872,7 +875,10 @@ class StepsEngine(RunControl):
     ) -> tuple[_Result, Sequence[Step]]:
         key = step.state_key
         try:
-            value = await self._invoke(step, ctx, scope)
+            if step.middleware or scope.middleware or step.timeout is not None:
+                value = await self._invoke(step, ctx, scope)
+            else:
+                value = await self._body(step, ctx, scope)
         except asyncio.CancelledError:
             if key is not None:
                 try:
@@ -1120,7 +1126,7 @@ class StepsEngine(RunControl):
                 problems.append(_as_exception(outcome))
         if problems:
             raise ExceptionGroup(f"parallel group {group.name!r}", problems)
-        return _Nested(due)
+        return _Nested(due) if due is not None else _NOT_DUE
 
     # -- recording what happened ------------------------------------------------------
 
@@ -1478,7 +1484,7 @@ def _bind(
 
 def _nested_value(result: _Result) -> _Nested:
     if result.kind in (_OK, _FINISH):
-        return _Nested(result.due)
+        return _Nested(result.due) if result.due is not None else _NOT_DUE
     raise _as_exception(result)
 
 
