@@ -194,7 +194,8 @@ async def test_a_cluster_scoped_object_is_applied_without_a_namespace(
     assert (await run.once()).kind is OutcomeKind.DONE
     stored = k8s_emulator.object("namespaces", "team-a")
     assert stored is not None
-    assert stored["metadata"]["labels"] == {"t": "a"}
+    # The server adds the name label to every namespace (the emulator as a real one does).
+    assert stored["metadata"]["labels"] == {"t": "a", "kubernetes.io/metadata.name": "team-a"}
     assert run.state.outputs is not None
     assert run.state.outputs["namespace"] == ""
 

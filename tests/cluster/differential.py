@@ -130,7 +130,7 @@ def _in(namespace: str, value: JSON) -> JSON:
 async def _call(session: aiohttp.ClientSession, step: Step, seen: Seen, namespace: str
                 ) -> Answer:
     body = _in(namespace, step.body(seen) if callable(step.body) else step.body)
-    query = dict(step.query(seen) if callable(step.query) else step.query)
+    query = _in(namespace, dict(step.query(seen) if callable(step.query) else step.query))
     path = step.path.format(ns=namespace)
     headers = {"Accept": step.accept}
     data: bytes | None = None
@@ -263,7 +263,7 @@ def normalise(body: JSON, revisions: Revisions) -> JSON:
             {k: c.get(k) for k in ("name", "type", "format", "priority")}
             for c in body.get("columnDefinitions") or []]
         dates = [i for i, c in enumerate(body.get("columnDefinitions") or [])
-                 if c.get("type") == "date"]
+                 if c.get("type") == "date" or c.get("name") == "Age"]
         shown["rows"] = [{
             "cells": ["<age>" if i in dates else cell for i, cell in enumerate(row["cells"])],
             "object": normalise(row.get("object"), revisions),

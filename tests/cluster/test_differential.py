@@ -45,7 +45,7 @@ DOCS = REPO / "docs" / "testing.md"
 
 NO_APPLY = Known("the emulator has no server-side apply: it answers 415",
                  "No server-side apply")
-BUILT_IN_TABLES = Known("built-in kinds' Tables have only Name and Age in the emulator",
+BUILT_IN_TABLES = Known("most built-in kinds' Tables have only Name and Age in the emulator",
                         "built-in kinds get only Name and Age")
 NOT_VALIDATED = Known("the emulator does not validate built-in kinds (a Pod's containers may"
                       " not change)", "Built-in types are not validated")
@@ -192,8 +192,12 @@ CONFIGMAP = Scenario("configmap", [
     Step("json patch, missing path", "PATCH", CONFIGMAPS + "/c",
          [{"op": "replace", "path": "/data/zzz", "value": "0"}], content_type=JSON_PATCH),
     Step("get after", "GET", CONFIGMAPS + "/c"),
-    Step("table", "GET", CONFIGMAPS, accept=TABLE, query={"labelSelector": "tier=t"},
-         known=BUILT_IN_TABLES),
+    Step("table", "GET", CONFIGMAPS, accept=TABLE, query={"labelSelector": "tier=t"}),
+    Step("a secret", "POST", "/api/v1/namespaces/{ns}/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "labels": {"app": "x"}},
+        "type": "Opaque", "data": {"a": "MQ==", "b": "Mg=="}}),
+    Step("table of secrets", "GET", "/api/v1/namespaces/{ns}/secrets", accept=TABLE,
+         query={"labelSelector": "app=x"}),
     Step("delete", "DELETE", CONFIGMAPS + "/c"),
     Step("list after", "GET", CONFIGMAPS, query={"labelSelector": "tier=t"}),
 ])
@@ -212,6 +216,7 @@ STRATEGIC_LISTS = Scenario("strategic merge of a keyed list", [
     Step("strategic merge deletes by key", "PATCH", PODS + "/p",
          {"spec": {"containers": [{"name": "one", "$patch": "delete"}]}},
          content_type=STRATEGIC, pick=containers, known=NOT_VALIDATED),
+    Step("table of pods", "GET", PODS, accept=TABLE, known=BUILT_IN_TABLES),
     Step("delete a pod answers the pod", "DELETE", PODS + "/p",
          pick=lambda body: [body["kind"], body["metadata"]["name"]]),
 ])
@@ -220,6 +225,8 @@ NAMESPACES = Scenario("namespaces", [
     Step("create", "POST", "/api/v1/namespaces",
          {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "{ns}-n"}}),
     Step("get", "GET", "/api/v1/namespaces/{ns}-n"),
+    Step("table", "GET", "/api/v1/namespaces", accept=TABLE,
+         query={"fieldSelector": "metadata.name={ns}-n"}),
     Step("a configmap in it", "POST", "/api/v1/namespaces/{ns}-n/configmaps",
          configmap("c", {})),
     Step("delete", "DELETE", "/api/v1/namespaces/{ns}-n", known=NAMESPACE_DELETION),

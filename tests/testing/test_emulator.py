@@ -657,3 +657,22 @@ async def test_an_observer_sees_every_write_as_it_is_stored(http: aiohttp.Client
 
     assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
     assert emulator.watches("widgets") == 0  # an observer is not a watch
+
+
+TABLE = {"Accept": "application/json;as=Table;g=meta.k8s.io;v=v1"}
+
+
+async def test_built_in_tables_have_the_real_servers_columns(http: aiohttp.ClientSession) -> None:
+    await create(http, {"metadata": {"name": "c"}, "data": {"a": "1"}, "binaryData": {"b": ""}},
+                 CONFIGMAPS)
+    body = await (await http.get(CONFIGMAPS, headers=TABLE)).json()
+    assert [(c["name"], c["type"]) for c in body["columnDefinitions"]] == [
+        ("Name", "string"), ("Data", "string"), ("Age", "string")]
+    assert body["rows"][0]["cells"][:2] == ["c", 2]
+    body = await (await http.get("/api/v1/namespaces/default", headers=TABLE)).json()
+    assert [c["name"] for c in body["columnDefinitions"]] == ["Name", "Status", "Age"]
+    assert body["rows"][0]["cells"][:2] == ["default", "Active"]
+    # A custom resource without printer columns: Name and Age as a date.
+    await create(http, widget("w"))
+    body = await (await http.get(WIDGETS, headers=TABLE)).json()
+    assert body["columnDefinitions"][-1]["name"] == "Age"

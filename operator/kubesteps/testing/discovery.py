@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesteps.testing.status_errors import ApiError
-from kubesteps.testing.tables import PrinterColumn
+from kubesteps.testing.tables import PrinterColumn, built_in_columns
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -71,6 +71,7 @@ def _builtin(
         namespaced=namespaced,
         short_names=short,
         subresources=(frozenset({"status"}) if status else frozenset()) | more,
+        printer_columns=built_in_columns(group, plural),
     )
 
 

@@ -3,12 +3,13 @@
 kubectl asks for ``application/json;as=Table;g=meta.k8s.io;v=v1``; a real API server
 answers with rows whose cells come from a CRD's ``additionalPrinterColumns`` (JSONPath),
 and that is how `kubectl get pipelines` shows Ready, Reason and Step. Date columns are
-rendered as ages ("5m"), as the API server does.
+rendered as ages ("5m"), as the API server does. Built-in kinds get Name and Age (a string
+column there), and ConfigMaps, Secrets and Namespaces their own columns (Data, Type, Status).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,9 @@ class PrinterColumn:
     description: str = ""
     priority: int = 0
     format: str = ""
+    # A built-in kind's column computed in Go rather than by JSONPath (``Data``: a count).
+    compute: Callable[[Obj], Any] | None = None
+    age: bool = False  # the cell is an age ("5m") whatever the type says
 
     @classmethod
     def parse(cls, column: Obj) -> PrinterColumn:
@@ -36,9 +40,35 @@ class PrinterColumn:
         )
 
 
-_AGE = PrinterColumn("Age", "date", ".metadata.creationTimestamp",
-                     "CreationTimestamp is a timestamp representing the server time when this "
-                     "object was created.")
+_CREATED = ("CreationTimestamp is a timestamp representing the server time when this object"
+            " was created.")
+_AGE = PrinterColumn("Age", "date", ".metadata.creationTimestamp", _CREATED)
+# A built-in kind's Age, as kube-apiserver's own table printers declare it: a string.
+BUILT_IN_AGE = PrinterColumn("Age", "string", ".metadata.creationTimestamp", _CREATED, age=True)
+
+
+def _count(*fields: str) -> Callable[[Obj], int]:
+    return lambda obj: sum(len(obj.get(name) or {}) for name in fields)
+
+
+# What kube-apiserver prints for a few built-in kinds (the others: Name and Age only).
+BUILT_IN_COLUMNS: dict[tuple[str, str], tuple[PrinterColumn, ...]] = {
+    ("", "configmaps"): (
+        PrinterColumn("Data", "string", "", compute=_count("data", "binaryData")),
+    ),
+    ("", "secrets"): (
+        PrinterColumn("Type", "string", ".type"),
+        PrinterColumn("Data", "string", "", compute=_count("data")),
+    ),
+    ("", "namespaces"): (
+        PrinterColumn("Status", "string", ".status.phase",
+                      "The status of the namespace"),
+    ),
+}
+
+
+def built_in_columns(group: str, plural: str) -> tuple[PrinterColumn, ...]:
+    return (*BUILT_IN_COLUMNS.get((group, plural), ()), BUILT_IN_AGE)
 
 
 def wants_table(accept: str) -> bool:
@@ -67,6 +97,8 @@ def table(objects: Iterable[Obj], columns: Sequence[PrinterColumn], resource_ver
 
 
 def _cell(obj: Obj, column: PrinterColumn, now: datetime) -> Any:
+    if column.compute is not None:
+        return column.compute(obj)
     path = column.json_path.strip()
     if path.startswith("{") and path.endswith("}"):
         path = path[1:-1]
@@ -77,7 +109,7 @@ def _cell(obj: Obj, column: PrinterColumn, now: datetime) -> Any:
     if not found:
         return None
     value = found[0]
-    if column.type == "date" and isinstance(value, str):
+    if (column.type == "date" or column.age) and isinstance(value, str):
         return _age(value, now)
     return value
 
