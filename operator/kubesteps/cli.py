@@ -522,7 +522,7 @@ def ui(port: int, namespace: str | None, all_namespaces: bool, kubeconfig: str |
     """
     import asyncio
 
-    from kubesteps.ui.cli import UiError, run_ui
+    from kubesteps.ui.startup import UiError, run_ui
 
     if all_namespaces and namespace:
         raise click.UsageError("--all-namespaces and --namespace exclude each other")

@@ -39,7 +39,7 @@ from aiohttp import web
 
 from kubesteps import views
 from kubesteps.kube.client import KubeClient
-from kubesteps.ui import model
+from kubesteps.ui import payloads
 from kubesteps.views import (
     VERB_NAMES,
     ApiFailed,
@@ -201,7 +201,7 @@ async def pipelines(request: web.Request) -> web.StreamResponse:
     except ViewError as error:
         return _refused(error)
     now = datetime.now(UTC)
-    rows = [model.summary(obj, now) for obj in items]
+    rows = [payloads.summary(obj, now) for obj in items]
     rows = sorted((r for r in rows if _matches(r, request)),
                   key=lambda r: (r["namespace"], r["name"]))
     return web.json_response({"items": rows, "namespace": scope})
@@ -216,7 +216,7 @@ async def pipeline(request: web.Request) -> web.StreamResponse:
         obj = await get_pipeline(request.app[API], *_named(request))
     except ViewError as error:
         return _refused(error)
-    return web.json_response(model.detail(obj))
+    return web.json_response(payloads.detail(obj))
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -232,7 +232,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         return _refused(error)
     rows = sorted((event_row(item) for item in document.get("items") or []),
                   key=lambda row: (row.time is None, row.time or datetime.min.replace(tzinfo=UTC)))
-    return web.json_response({"items": [model.event(row) for row in rows]})
+    return web.json_response({"items": [payloads.event(row) for row in rows]})
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -381,7 +381,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if kind == "RESET":
                 yield "reset", {}
             else:
-                yield "row", {"type": kind, "row": model.summary(obj)}
+                yield "row", {"type": kind, "row": payloads.summary(obj)}
 
     return await _streaming(request, rows())
 
@@ -395,7 +395,7 @@ async def pipeline_stream(request: web.Request) -> web.StreamResponse:
         try:
             async for obj in watch_pipeline(request.app[API], namespace, name):
                 seen = True
-                yield "pipeline", {"type": "MODIFIED", "pipeline": model.detail(obj)}
+                yield "pipeline", {"type": "MODIFIED", "pipeline": payloads.detail(obj)}
         except PipelineNotFound as gone:
             if not seen:
                 raise  # not there at all: a 404 answer
