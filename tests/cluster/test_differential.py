@@ -389,8 +389,48 @@ SCHEMA = Scenario("schema refusals", [
     *_malformed_steps(),
 ])
 
+def event(name: str, reason: str, kind: str = "Pipeline", about: str = "x") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+            "involvedObject": {"apiVersion": API, "kind": kind, "name": about,
+                               "namespace": "{ns}"},
+            "reason": reason, "message": "m", "type": "Normal", "source": {"component": "c"}}
+
+
+def names(body: JSON) -> JSON:
+    return [item["metadata"]["name"] for item in body["items"]]
+
+
+LEASE = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
+         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+# What kopf, kubectl describe and leader election do besides the above.
+EVENTS_AND_LEASES = Scenario("events, leases and collections", [
+    Step("event 1", "POST", "/api/v1/namespaces/{ns}/events", event("e1", "Started"),
+         pick=lambda body: body["reason"]),
+    Step("event 2", "POST", "/api/v1/namespaces/{ns}/events", event("e2", "Done"),
+         pick=lambda body: body["reason"]),
+    Step("event 3", "POST", "/api/v1/namespaces/{ns}/events",
+         event("e3", "Started", kind="ConfigMap"), pick=lambda body: body["reason"]),
+    Step("events of one object", "GET", "/api/v1/namespaces/{ns}/events", pick=names,
+         query={"fieldSelector": "involvedObject.kind=Pipeline,involvedObject.name=x"}),
+    Step("events by reason", "GET", "/api/v1/namespaces/{ns}/events", pick=names,
+         query={"fieldSelector": "reason=Started"}),
+    Step("events by type and source", "GET", "/api/v1/namespaces/{ns}/events", pick=names,
+         query={"fieldSelector": "type=Normal,source=c,involvedObject.kind!=ConfigMap"}),
+    Step("create a lease", "POST", LEASES, LEASE),
+    Step("renew it", "PUT", LEASES + "/l",
+         edited("create a lease", _set(["spec", "holderIdentity"], "b"))),
+    Step("a stale renewal", "PUT", LEASES + "/l",
+         edited("create a lease", _set(["spec", "holderIdentity"], "c"))),
+    Step("configmap 1", "POST", CONFIGMAPS, configmap("d1", {"a": "1"}, {"batch": "x"})),
+    Step("configmap 2", "POST", CONFIGMAPS, configmap("d2", {"a": "1"}, {"batch": "x"})),
+    Step("delete a collection", "DELETE", CONFIGMAPS, query={"labelSelector": "batch=x"},
+         pick=names),
+    Step("what is left of it", "GET", CONFIGMAPS, query={"labelSelector": "batch=x"}),
+])
+
 SCENARIOS = [LIFECYCLE, CONFIGMAP, STRATEGIC_LISTS, NAMESPACES, PATCHES, SERVER_SIDE_APPLY,
-             WATCH, TABLES, SCHEMA]
+             WATCH, TABLES, SCHEMA, EVENTS_AND_LEASES]
 
 
 @pytest.fixture(scope="module")

@@ -458,9 +458,13 @@ async def test_delete_precondition_mismatch_answers_conflict(
 async def test_delete_collection_honours_the_label_selector(http: aiohttp.ClientSession) -> None:
     for name, team in (("a", "red"), ("b", "blue")):
         await create(http, {**widget(name), "metadata": {"name": name, "labels": {"team": team}}})
-    await http.delete(WIDGETS, params={"labelSelector": "team=red"})
+    before = await (await http.get(WIDGETS)).json()
+    deleted = await (await http.delete(WIDGETS, params={"labelSelector": "team=red"})).json()
     listing = await (await http.get(WIDGETS)).json()
     assert [item["metadata"]["name"] for item in listing["items"]] == ["b"]
+    # The answer lists what was deleted as it was listed, as kube-apiserver answers.
+    assert deleted["items"] == [before["items"][0]]
+    assert deleted["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 @pytest.mark.parametrize(("selector", "expected"), [

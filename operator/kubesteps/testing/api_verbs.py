@@ -401,13 +401,15 @@ class Api:
         predicates: Iterable[Predicate],
         options: Obj,
     ) -> Obj:
-        found = self.list_objects(info, namespace, predicates)
-        items = [
+        # As kube-apiserver answers: the list it deleted, as it was listed (revisions too).
+        checks = tuple(predicates)
+        items = [obj for obj in self.store.items(info.storage_key, namespace)
+                 if all(check(obj) for check in checks)]
+        revision = self.store.revision
+        for obj in items:
             self.delete(info, obj["metadata"].get("namespace") or "", obj["metadata"]["name"],
                         options)
-            for obj in found["items"]
-        ]
-        return listing(info, items, self.store.revision)
+        return listing(info, items, revision)
 
     def _after_removal(self, info: ResourceInfo, obj: Obj) -> None:
         if (info.group, info.plural) == ("", "namespaces"):
