@@ -91,9 +91,15 @@ def test_a_non_structural_crd_is_refused_loudly(control_plane: ControlPlane) -> 
 
 
 def _example(path: str, namespace: str) -> dict[str, Any]:
-    manifest: dict[str, Any] = yaml.safe_load((EXAMPLES / path).read_text())
-    manifest["metadata"]["namespace"] = namespace
-    return manifest
+    return _examples(path, namespace)[0]
+
+
+def _examples(path: str, namespace: str) -> list[dict[str, Any]]:
+    """Every Pipeline of an example file (mutex.yaml has two), in ``namespace``."""
+    manifests: list[dict[str, Any]] = list(yaml.safe_load_all((EXAMPLES / path).read_text()))
+    for manifest in manifests:
+        manifest["metadata"]["namespace"] = namespace
+    return manifests
 
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
@@ -108,9 +114,12 @@ def test_the_examples_folder_is_what_the_next_test_covers() -> None:
 def test_every_example_applies_with_plain_kubectl_apply(
     control_plane: ControlPlane, namespace: str, path: str
 ) -> None:
-    manifest = _example(path, namespace)
-    name = manifest["metadata"]["name"]
+    for manifest in _examples(path, namespace):
+        _applies(control_plane, namespace, manifest)
 
+
+def _applies(control_plane: ControlPlane, namespace: str, manifest: dict[str, Any]) -> None:
+    name = manifest["metadata"]["name"]
     created = apply(control_plane, manifest)
     assert created.stdout.strip() == f"pipeline.kubesteps.dev/{name} created", created.stderr
     assert "Warning" not in created.stderr, created.stderr  # no unknown field was pruned
