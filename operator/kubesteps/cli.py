@@ -65,7 +65,7 @@ class OneLine(click.ClickException):
 def main() -> None:
     """kubesteps: run Pipeline resources with a steps engine, on a cluster or locally.
 
-    On a cluster: get, describe, tree, watch, history, logs and graph show Pipelines;
+    On a cluster: get, describe, tree, watch, history, logs, graph and plan show Pipelines;
     approve, reject, retry, rerun, cancel, suspend and resume steer them (also as
     `kubectl kubesteps ...`). Add --debug to any command to see tracebacks.
     """
@@ -352,36 +352,84 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 
 
 @main.command()
-@click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=pathlib.Path)
-)
+@click.argument("sources", nargs=-1, required=True, metavar="FILE|NAME...")
 @click.option("--state", "database", type=click.Path(exists=True, dir_okay=False,
                                                      path_type=pathlib.Path),
               default=None,
-              help="The SQLite file of `kubesteps run` to read each Pipeline's status from "
-                   "(read only). Default: the status in the manifest, if any.")
+              help="For FILEs: the SQLite file of `kubesteps run` to read each Pipeline's "
+                   "status from (read only). Default: the status in the manifest, if any.")
 @click.option("--name", "names", multiple=True, metavar="NAME",
-              help="Plan only this Pipeline (NAME or NAMESPACE/NAME; repeatable).")
+              help="For FILEs: plan only this Pipeline (NAME or NAMESPACE/NAME; repeatable).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def plan(paths: tuple[pathlib.Path, ...], database: pathlib.Path | None,
-         names: tuple[str, ...], output: str) -> None:
+@click.option("--kubeconfig", metavar="FILE",
+              help="For NAMEs: the kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).")
+@click.option("--context", metavar="NAME", help="For NAMEs: the kubeconfig context to use.")
+@click.option("-n", "--namespace", metavar="NS",
+              help="For NAMEs: the namespace (default: the context's).")
+def plan(sources: tuple[str, ...], database: pathlib.Path | None, names: tuple[str, ...],
+         output: str, kubeconfig: str | None, context: str | None,
+         namespace: str | None) -> None:
     """Say what a pass would do with each Pipeline now, doing none of it (a dry run).
 
-    For the spec and the current status (from --state, or the manifest's own, as
-    `kubectl get -o yaml` prints it): which steps would run, which are done, which are
-    skipped and by which `when`, which wait or retry until when, which are throttled until
-    when. Nothing is written and no step runs. Exits 1 if a Pipeline is invalid.
+    A FILE (or directory) holds manifests, planned with the status from --state or their
+    own (as `kubectl get -o yaml` prints it); a NAME is a Pipeline on the cluster, planned
+    with its live status (`kubectl kubesteps plan NAME`). For each: which steps would run,
+    which are done, which are skipped and by which `when`, which wait or retry until when,
+    which are throttled until when. Nothing is written and no step runs; only GETs reach
+    the cluster. Exits 1 if a Pipeline is invalid.
     """
     import json
 
-    from kubesteps.local.objects import read_object
-    from kubesteps.plan.dry_run import plan_run
-    from kubesteps.plan.validate import addressed
+    from kubesteps.plan.dry_run import RunPlan, plan_run
 
     failed = False
-    plans = []
-    for path in _yaml_files(paths):
+    plans: list[RunPlan] = []
+    files = [pathlib.Path(s) for s in sources if pathlib.Path(s).exists()]
+    live = [s for s in sources if not pathlib.Path(s).exists()]
+    for path, name, document, status in _plannable(files, database, names):
+        result = plan_run(document, status=status)
+        if isinstance(result, list):
+            failed = True
+            for problem in result:
+                click.echo(problem_line(path, name, problem))
+            continue
+        plans.append(result)
+    if live:
+        from kubesteps.kube.client import KubeClient
+        from kubesteps.plugin.commands import Session
+        from kubesteps.views import get_pipeline
+
+        session = Session(kubeconfig, context, namespace)
+
+        async def fetch(client: KubeClient) -> list[dict[str, Any]]:
+            return [await get_pipeline(client, session.namespace, name) for name in live]
+
+        for name, body in zip(live, session.run(fetch), strict=True):
+            result = plan_run(body)
+            if isinstance(result, list):
+                failed = True
+                for problem in result:
+                    click.echo(f"Pipeline/{name}: {problem}")
+                continue
+            plans.append(result)
+    if output == "json":
+        click.echo(json.dumps([p.to_dict() for p in plans], indent=2))
+    else:
+        click.echo("\n\n".join(p.render() for p in plans))
+    if failed:
+        raise SystemExit(1)
+
+
+def _plannable(
+    files: list[pathlib.Path], database: pathlib.Path | None, names: tuple[str, ...]
+) -> list[tuple[pathlib.Path, str, dict[str, Any], dict[str, Any] | None]]:
+    """The Pipelines of ``files`` (those ``names`` picks) with the status to plan them for."""
+    from kubesteps.local.objects import read_object
+    from kubesteps.plan.validate import addressed
+
+    found = []
+    for path in _yaml_files(tuple(files)):
         try:
             documents = [doc for doc in _load_yaml(path) if doc is not None]
         except (YAMLError, UnicodeDecodeError) as error:
@@ -398,19 +446,8 @@ def plan(paths: tuple[pathlib.Path, ...], database: pathlib.Path | None,
             if database is not None:
                 stored = read_object(database, namespace, name)
                 status = (stored or {}).get("status") or {}
-            result = plan_run(document, status=status)
-            if isinstance(result, list):
-                failed = True
-                for problem in result:
-                    click.echo(problem_line(path, name, problem))
-                continue
-            plans.append(result)
-    if output == "json":
-        click.echo(json.dumps([p.to_dict() for p in plans], indent=2))
-    else:
-        click.echo("\n\n".join(p.render() for p in plans))
-    if failed:
-        raise SystemExit(1)
+            found.append((path, name, document, status))
+    return found
 
 
 @main.command()

@@ -356,6 +356,51 @@ def test_a_job_step_succeeds_when_its_pod_does_and_the_job_goes_with_the_pipelin
                "its Pod is garbage-collected")
 
 
+def test_a_mutex_is_a_lease_on_the_server_one_run_holds_and_the_next_in_line_takes(
+    control_plane: ControlPlane, operator: Operator, namespace: str
+) -> None:
+    cp = control_plane
+    web, api = yaml.safe_load_all((EXAMPLES / "mutex.yaml").read_text())
+    for body in (web, api):
+        body["metadata"]["namespace"] = namespace
+    web["spec"]["steps"][0]["with"]["duration"] = "1h"  # holds it until cancelled
+    apply(cp, web)
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/" \
+        "kubesteps-mutex-deploy-prod"
+    held = wait_until(lambda: _lease_held_by(cp, lease_path, "deploy-web/deploy-web-1"),
+                      "deploy-web holds the mutex's Lease", logs=operator.output)
+    assert held["spec"]["leaseDurationSeconds"] == 300
+    apply(cp, api)
+
+    def waits(body: dict[str, Any]) -> bool:
+        found = condition(body, "Ready")
+        return bool(found and found["reason"] == "MutexHeld")
+
+    waiting = wait_for_pipeline(cp, namespace, "deploy-api", waits, "deploy-api waits in line",
+                                logs=operator.output)
+    assert condition(waiting, "Ready")["message"] == (  # type: ignore[index]
+        "waiting for mutex 'deploy-prod', held by pipeline 'deploy-web' (run deploy-web-1)")
+    queue = json.loads(cp.request("GET", lease_path)["metadata"]["annotations"][
+        "kubesteps.dev/queue"])
+    assert [entry["pipeline"] for entry in queue] == ["deploy-api"]
+
+    cp.kubectl("annotate", "kpl", "deploy-web", "-n", namespace, "kubesteps.dev/cancel=1")
+    until_ready(cp, operator, namespace, "deploy-api")
+    assert get_pipeline(cp, namespace, "deploy-web")["status"]["run"]["phase"] == "Cancelled"
+    wait_until(lambda: not cp.request("GET", lease_path)["spec"].get("holderIdentity"),
+               "deploy-api releases the mutex when its run settles", logs=operator.output)
+
+
+def _lease_held_by(cp: ControlPlane, path: str, holder: str) -> dict[str, Any] | None:
+    try:
+        lease = cp.request("GET", path)
+    except ApiStatusError as error:
+        if error.status == 404:
+            return None
+        raise
+    return lease if lease["spec"].get("holderIdentity") == holder else None
+
+
 def test_cancel_deletes_the_running_job_with_the_charts_delete_permission(
     control_plane: ControlPlane, operator: Operator, namespace: str
 ) -> None:
