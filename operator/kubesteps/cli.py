@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+import sys
 from typing import Any
 
 import click
@@ -152,8 +154,12 @@ def problem_line(path: pathlib.Path, name: str, problem: object) -> str:
               help="Set a param's value (YAML: 3, true, [a, b]...) in every Pipeline that "
                    "declares it; repeatable.")
 @click.option("--quiet", is_flag=True, help="Print only the final table.")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True,
+              help="json: print each Pipeline's final status (and nothing else) as JSON.")
 def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
-        names: tuple[str, ...], outputs: bool, params: tuple[str, ...], quiet: bool) -> None:
+        names: tuple[str, ...], outputs: bool, params: tuple[str, ...], quiet: bool,
+        output: str) -> None:
     """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
 
     Every Pipeline in the files runs, side by side (or only those --name picks). Each is
@@ -162,6 +168,9 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     was cancelled or is invalid, 2 when one is not Ready yet (still waiting when the
     budget ran out, or suspended). Verbs (kubesteps.dev/retry, rerun, cancel) and
     approvals are annotations in the manifest, as on a cluster.
+
+    On a terminal the step trees redraw in place as steps move; otherwise each step
+    transition is one line.
     """
     import asyncio
 
@@ -170,7 +179,7 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     from kubesteps.plan.validate import addressed
     from kubesteps.plan.validate import validate as validate_manifest
 
-    echo = (lambda _: None) if quiet else click.echo
+    echo = (lambda _: None) if quiet or output == "json" else click.echo
     overrides = _param_overrides(params)
     used: set[str] = set()
     manifests = []
@@ -229,10 +238,24 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
         if invalid:
             raise SystemExit(1)
         raise click.ClickException("no Pipeline manifests found")
-    results = asyncio.run(run_pipelines(manifests, database=database, budget=budget, echo=echo))
-    click.echo(table(results))
-    if outputs:
-        click.echo(outputs_table(results))
+    if sys.stdout.isatty() and not quiet and output == "table":
+        from kubesteps.plugin.progress import LiveTrees
+        from kubesteps.plugin.render import console
+
+        with LiveTrees(manifests, console()) as trees:
+            results = asyncio.run(run_pipelines(manifests, database=database, budget=budget,
+                                                echo=echo, on_step=trees.update))
+    else:
+        results = asyncio.run(run_pipelines(manifests, database=database, budget=budget,
+                                            echo=echo))
+    if output == "json":
+        click.echo(json.dumps([{"name": r.name, "namespace": r.namespace,
+                                "status": r.body.get("status") or {}} for r in results],
+                              indent=2, default=str))
+    else:
+        click.echo(table(results))
+        if outputs:
+            click.echo(outputs_table(results))
     if any(r.result.permanent for r in results):
         raise SystemExit(1)
     if not all(r.ready for r in results):

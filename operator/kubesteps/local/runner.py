@@ -86,8 +86,12 @@ async def run_pipelines(
     budget: float = 60.0,
     echo: Echo = print,
     kube: KubeClient | None = None,
+    on_step: Callable[[Mapping[str, Any], StepState], None] | None = None,
 ) -> list[LocalResult]:
-    """Reconcile every manifest until it settles or ``budget`` seconds have passed."""
+    """Reconcile every manifest until it settles or ``budget`` seconds have passed.
+
+    ``echo`` gets a line per step transition; ``on_step`` (instead), the Pipeline and the
+    step's new state (for a live display)."""
     objects = LocalObjects(database)
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -98,7 +102,9 @@ async def run_pipelines(
             client = kube
 
             def observe(body: Mapping[str, Any], old: StepState | None, new: StepState) -> None:
-                if new.status is not StepStatus.PENDING:
+                if on_step is not None:
+                    on_step(body, new)
+                elif new.status is not StepStatus.PENDING:
                     echo(f"{body['metadata']['name']:<20} {describe(new)}")
 
             reconciler = Reconciler(
