@@ -62,7 +62,7 @@ class OneLine(click.ClickException):
         click.echo(f"kubesteps: error: {self.format_message()}", err=True)
 
 
-@click.group(cls=Commands)
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kubesteps")
 def main() -> None:
     """kubesteps: run Pipeline resources with a steps engine, on a cluster or locally.

@@ -333,7 +333,7 @@ async def test_a_rejected_approval_fails_the_run_and_watch_exits_1(
         assert watched.code == 1
         assert watched.out.splitlines()[-1] == "run release-1 Failed (Rejected)"
         logs = await kubectl("kubesteps", "logs", "release", "approve-release")
-        assert "step 'approve-release' rejected by reject: not today" in logs.out
+        assert "step 'approve-release' rejected: not today" in logs.out
 
 
 # -- refusals -------------------------------------------------------------------------------
