@@ -40,7 +40,7 @@ class Terminal:
     async def screen(self, *, colours: bool = False) -> str:
         return await self.tmux("capture-pane", "-p", *(["-e"] if colours else []), "-t", "t")
 
-    async def until(self, check: Callable[[str], bool], within: float = 90) -> str:
+    async def until(self, check: Callable[[str], bool], within: float = 300) -> str:
         async with asyncio.timeout(within):
             while True:
                 text = await self.screen()
