@@ -20,7 +20,8 @@ from .test_kubectl_plugin import store
 from .test_render import LIVE
 
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
-pytestmark = pytest.mark.skipif(not Path(TMUX).is_file(), reason="tmux is not installed")
+pytestmark = [pytest.mark.slow,  # starts tmux, kubectl and the plugin
+              pytest.mark.skipif(not Path(TMUX).is_file(), reason="tmux is not installed")]
 
 
 class Terminal:
