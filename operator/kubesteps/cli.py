@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+import sys
 from typing import Any
 
 import click
@@ -60,7 +62,7 @@ class OneLine(click.ClickException):
         click.echo(f"kubesteps: error: {self.format_message()}", err=True)
 
 
-@click.group(cls=Commands)
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kubesteps")
 def main() -> None:
     """kubesteps: run Pipeline resources with a steps engine, on a cluster or locally.
@@ -253,9 +255,12 @@ def problem_line(path: pathlib.Path, name: str, problem: object) -> str:
 @click.option("--quiet", is_flag=True, help="Print only the final table.")
 @click.option("--templates", "template_paths", multiple=True,
               type=click.Path(exists=True, path_type=pathlib.Path), help=_TEMPLATES_HELP)
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True,
+              help="json: print each Pipeline's final status (and nothing else) as JSON.")
 def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
         names: tuple[str, ...], outputs: bool, params: tuple[str, ...], quiet: bool,
-        template_paths: tuple[pathlib.Path, ...]) -> None:
+        template_paths: tuple[pathlib.Path, ...], output: str) -> None:
     """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
 
     Every Pipeline in the files runs, side by side (or only those --name picks). Each is
@@ -265,6 +270,9 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     budget ran out, or suspended). Verbs (kubesteps.dev/retry, rerun, cancel) and
     approvals are annotations in the manifest, as on a cluster. PipelineTemplates in the
     files (or in --templates) are there for the uses steps.
+
+    On a terminal the step trees redraw in place as steps move; otherwise each step
+    transition is one line.
     """
     import asyncio
 
@@ -273,7 +281,7 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
     from kubesteps.plan.validate import addressed
     from kubesteps.plan.validate import validate as validate_manifest
 
-    echo = (lambda _: None) if quiet else click.echo
+    echo = (lambda _: None) if quiet or output == "json" else click.echo
     overrides = _param_overrides(params)
     used: set[str] = set()
     manifests = []
@@ -340,11 +348,25 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
         if invalid:
             raise SystemExit(1)
         raise click.ClickException("no Pipeline manifests found")
-    results = asyncio.run(run_pipelines(manifests, database=database, budget=budget, echo=echo,
-                                        templates=templates))
-    click.echo(table(results))
-    if outputs:
-        click.echo(outputs_table(results))
+    if sys.stdout.isatty() and not quiet and output == "table":
+        from kubesteps.plugin.progress import LiveTrees
+        from kubesteps.plugin.render import console
+
+        with LiveTrees(manifests, console()) as trees:
+            results = asyncio.run(run_pipelines(manifests, database=database, budget=budget,
+                                                echo=echo, on_step=trees.update,
+                                                templates=templates))
+    else:
+        results = asyncio.run(run_pipelines(manifests, database=database, budget=budget,
+                                            echo=echo, templates=templates))
+    if output == "json":
+        click.echo(json.dumps([{"name": r.name, "namespace": r.namespace,
+                                "status": r.body.get("status") or {}} for r in results],
+                              indent=2, default=str))
+    else:
+        click.echo(table(results))
+        if outputs:
+            click.echo(outputs_table(results))
     if any(r.result.permanent for r in results):
         raise SystemExit(1)
     if not all(r.ready for r in results):

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -89,7 +90,7 @@ def kubectl(kubectl_binary: Path, kubeconfig: Path, tmp_path: Path, api: KubeCli
     return run
 
 
-def manifest(name: str) -> dict[str, object]:
-    """The Pipeline of an example (a file may hold PipelineTemplates too)."""
+def manifest(name: str) -> dict[str, Any]:
+    """The (first) Pipeline of an example file."""
     documents = yaml.safe_load_all((ROOT / "examples" / name).read_text())
-    return dict(next(doc for doc in documents if doc.get("kind") == "Pipeline"))
+    return next(dict(d) for d in documents if isinstance(d, dict) and d.get("kind") == "Pipeline")

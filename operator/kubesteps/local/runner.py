@@ -98,9 +98,13 @@ async def run_pipelines(
     echo: Echo = print,
     kube: KubeClient | None = None,
     templates: Sequence[Mapping[str, Any]] = (),
+    on_step: Callable[[Mapping[str, Any], StepState], None] | None = None,
 ) -> list[LocalResult]:
     """Reconcile every manifest until it settles or ``budget`` seconds have passed; the
-    PipelineTemplates ``templates`` are there for their uses steps."""
+    PipelineTemplates ``templates`` are there for their uses steps.
+
+    ``echo`` gets a line per step transition; ``on_step`` (instead), the Pipeline and the
+    step's new state (for a live display)."""
     objects = LocalObjects(database)
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -111,7 +115,9 @@ async def run_pipelines(
             client = kube
 
             def observe(body: Mapping[str, Any], old: StepState | None, new: StepState) -> None:
-                if new.status is not StepStatus.PENDING:
+                if on_step is not None:
+                    on_step(body, new)
+                elif new.status is not StepStatus.PENDING:
                     echo(f"{body['metadata']['name']:<20} {describe(new)}")
 
             reconciler = Reconciler(

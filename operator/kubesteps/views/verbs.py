@@ -158,7 +158,9 @@ async def _answer(client: KubeClient, namespace: str, name: str, step: str, *,
     notes: list[str] = []
     if message:
         note = await _post_event(client, view, "Approved" if approved else "Rejected",
-                                 f"{view.run.id}: step {step!r} {verb}d by {who}: {message}")
+                                 f"{view.run.id}: step {step!r} {verb}d"
+                                 + (f" by {who}" if who not in ("approve", "reject") else "")
+                                 + f": {message}")
         if note:
             notes.append(note)
     did = "approved" if approved else "rejected"
