@@ -154,3 +154,20 @@ def pytest_runtest_makereport(
             "@pytest.mark.slow (or pytestmark = pytest.mark.slow for the module), so that "
             "make test-fast leaves it out")
     return report
+
+
+# -- process-wide state a test leaves behind ---------------------------------------------------
+# The redactor is process-wide (as logging is): a credential one test registers (a token an
+# exec plugin printed, a Secret an http step sent) would be redacted from every later test's
+# statuses on the same worker. Each test starts with the values registered before it.
+
+
+@pytest.fixture(autouse=True)
+def _redactor_isolated() -> Iterator[None]:
+    from kubesteps.telemetry.redaction import redactor
+
+    before = set(redactor().values())
+    yield
+    if set(redactor().values()) != before:
+        redactor().forget()
+        redactor().register(*before)

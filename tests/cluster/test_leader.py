@@ -15,6 +15,7 @@ import pytest
 from kubesteps.testing.control_plane import ApiStatusError, ControlPlane
 
 from .conftest import (
+    IDENTITY_KINDS,
     OPERATOR_VALUES,
     RELEASE_NAMESPACE,
     Account,
@@ -22,9 +23,11 @@ from .conftest import (
     apply,
     container_args,
     get_pipeline,
+    of_kind,
     pipeline,
     ready,
     render_chart,
+    service_account_kubeconfig,
     wait_until,
 )
 
@@ -99,24 +102,26 @@ def test_one_leader_works_and_the_standby_takes_over_when_it_is_killed(
     assert not holder(cp), "a clean shutdown releases the Lease"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "KNOWN FAILURE (issue 17 mutex): the chart now grants Leases in the "
-        "watched namespaces (mutex.enabled), so the operator may lead there; "
-        "the test must render its RBAC with mutex off"
-    ),
-    strict=False,
-)
 def test_without_the_lease_role_the_operator_cannot_lead_and_says_why(
-    control_plane: ControlPlane, operator_account: Account, operators: Callable[..., Operator],
+    control_plane: ControlPlane, operators: Callable[..., Operator],
 ) -> None:
-    # The chart grants leases only in the release namespace: elsewhere the server refuses.
+    # With mutex off, the chart grants leases only in the release namespace (mutex on adds
+    # them in every watched namespace): elsewhere the server refuses. A release of its own,
+    # so its ServiceAccount has exactly that RBAC.
     cp = control_plane
-    args = [*container_args(render_chart(cp, OPERATOR_VALUES)), *QUICK]
+    objects = render_chart(cp, {**OPERATOR_VALUES, "mutex": {"enabled": False}},
+                           release="kubesteps-nomutex")
+    assert not any(rule for role in of_kind(objects, "ClusterRole")
+                   for rule in role.get("rules", []) if "leases" in rule.get("resources", ())), \
+        "with mutex off no ClusterRole grants leases"
+    apply(cp, of_kind(objects, *IDENTITY_KINDS))
+    (account,) = of_kind(objects, "ServiceAccount")
+    kubeconfig = service_account_kubeconfig(cp, account["metadata"]["name"], RELEASE_NAMESPACE)
+    args = [*container_args(objects), *QUICK]
     index = args.index("--leader-election-namespace")
     args[index + 1] = "default"
 
-    candidate = operators("op-x", args, kubeconfig=operator_account.kubeconfig)
+    candidate = operators("op-x", args, kubeconfig=kubeconfig)
 
     def refusal() -> str | None:
         for line in candidate.output().splitlines():

@@ -103,8 +103,8 @@ async def test_a_401_runs_the_plugin_again_and_the_request_goes_through_with_its
     k8s_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert k8s_emulator.url is not None
-    k8s_emulator.tokens = {"before"}
-    config, token_file = exec_kubeconfig(tmp_path, k8s_emulator.url, "before")
+    k8s_emulator.tokens = {"token-before-rotation"}
+    config, token_file = exec_kubeconfig(tmp_path, k8s_emulator.url, "token-before-rotation")
     monkeypatch.setenv("KUBECONFIG", str(config))
 
     def fresh() -> Credentials:
@@ -112,10 +112,10 @@ async def test_a_401_runs_the_plugin_again_and_the_request_goes_through_with_its
 
     async with KubeClient(await asyncio.to_thread(fresh), refresh=fresh) as client:
         await client.get("v1", "Namespace", "default")
-        token_file.write_text("after")  # the provider rotated it; the old one is refused
-        k8s_emulator.tokens = {"after"}
+        token_file.write_text("token-after-rotation")  # the provider rotated it; the old one is refused
+        k8s_emulator.tokens = {"token-after-rotation"}
         assert (await client.get("v1", "Namespace", "default"))["metadata"]["name"] == "default"
-    assert client.credentials.token == "after"
+    assert client.credentials.token == "token-after-rotation"
     assert plugin_runs(token_file) == 2
 
 

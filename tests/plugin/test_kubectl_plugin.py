@@ -315,13 +315,6 @@ async def test_rerun_cancel_retry_suspend_resume_each_wait_for_their_effect(
         assert "cannot resume pipeline 'release': it is not suspended" in not_suspended.err
 
 
-@pytest.mark.xfail(
-    reason=(
-        "KNOWN FAILURE (issue 14): the logs view words the rejection as the "
-        "record does, not as the test expects"
-    ),
-    strict=False,
-)
 async def test_a_rejected_approval_fails_the_run_and_watch_exits_1(
     api: KubeClient, kubectl: Kubectl, operator_runner: Any
 ) -> None:

@@ -21,12 +21,7 @@ from .test_render import LIVE
 
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
 pytestmark = [pytest.mark.slow,  # starts tmux, kubectl and the plugin
-              pytest.mark.skipif(not Path(TMUX).is_file(), reason="tmux is not installed"),
-              # Known failure, issue 14 stays open for it: on the shared machine of
-              # 2026-12-03 the tmux session never showed the watch's screen and the test hung
-              # until its time limit. Switched off so that it cannot hang make test; the next
-              # session fixes it and removes this line.
-              pytest.mark.skip(reason="KNOWN FAILURE (issue 14): the tmux watch test hangs")]
+              pytest.mark.skipif(not Path(TMUX).is_file(), reason="tmux is not installed")]
 
 
 class Terminal:

@@ -155,15 +155,15 @@ async def _answer(client: KubeClient, namespace: str, name: str, step: str, *,
     value = f"{who}@{view.run.id}"
     patch = {"metadata": {"annotations": {APPROVAL_PREFIX + step: value}}}
     await _patch(client, view, patch, verb)
+    did = "approved" if approved else "rejected"
     notes: list[str] = []
     if message:
         note = await _post_event(client, view, "Approved" if approved else "Rejected",
-                                 f"{view.run.id}: step {step!r} {verb}d"
+                                 f"{view.run.id}: step {step!r} {did}"
                                  + (f" by {who}" if who not in ("approve", "reject") else "")
                                  + f": {message}")
         if note:
             notes.append(note)
-    did = "approved" if approved else "rejected"
     summary = (f"{did} step {step!r} of run {view.run.id}"
                + (f" as {who}" if approved else "")
                + f" ({APPROVAL_PREFIX}{step}={value})")
