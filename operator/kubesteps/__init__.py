@@ -7,9 +7,15 @@ line does for ``--help`` and its version, imports neither the engine nor OpenTel
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from kubesteps._version import __version__
+
+# A library logs, the application decides where it goes: without this, a program that set up
+# no logging would get the engine's warnings and tracebacks on stderr through logging's
+# last-resort handler. The operator and the CLI install their own handlers.
+logging.getLogger("kubesteps").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from kubesteps.engine import (

@@ -608,3 +608,29 @@ async def test_many_objects_at_once_are_held_to_the_overall_burst(api: KubeClien
     assert first == [True] * 100 + [False] * 20
     assert second == [True] * 10 + [False] * 10
     assert len(await stored_events(api)) == 110
+
+
+async def test_the_step_duration_metric_is_the_time_the_step_took(
+    api: KubeClient, fetch: Fetch
+) -> None:
+    # A step that is done within the Running write's bound is never recorded Running (no
+    # transition says when it started): its duration comes from its record.
+    async def nap(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0.25)
+        return {}
+
+    register_python("test.obs.nap", nap)
+    try:
+        metrics = OperatorMetrics()
+        await api.create(pipeline("napping", [
+            {"name": "nap", "action": "python", "with": {"function": "test.obs.nap"}},
+        ]))
+        result = await Reconciler(lambda: api, metrics=metrics).reconcile(await fetch("napping"))
+        assert result.outcome == "done"
+    finally:
+        unregister_python("test.obs.nap")
+
+    text = metrics.render()
+    assert samples(text, "kubesteps_step_duration_seconds_count") == {(("action", "python"),): 1}
+    (took,) = samples(text, "kubesteps_step_duration_seconds_sum").values()
+    assert 0.25 <= took < 5, took

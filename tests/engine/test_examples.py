@@ -27,6 +27,9 @@ async def test_example_runs_and_exits_with_0(script: Path, tmp_path: Path) -> No
     out, err = await asyncio.wait_for(child.communicate(), timeout=60)
     assert child.returncode == 0, f"{script.name} failed:\n{out.decode()}\n{err.decode()}"
     assert out.strip(), f"{script.name} printed nothing"
+    # A program that configured no logging gets none of the library's log records (the
+    # crash in errors_and_retries.py once printed the engine's traceback).
+    assert "Traceback" not in err.decode(), err.decode()
 
 
 def test_every_code_block_in_the_engine_docs_is_an_excerpt_of_a_library_example() -> None:

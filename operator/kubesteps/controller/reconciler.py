@@ -1001,9 +1001,16 @@ class Reconciler:
         if self.metrics is None or state.status is StepStatus.PENDING:
             return
         action = plan.action_of(state.name) or "step"
-        duration = time.monotonic() - started if started is not None else 0.0
+        if started is not None:
+            duration = time.monotonic() - started
+        else:
+            # No Running transition was told (the engine records Running only for a step
+            # that stays at work): the attempt's own start and finish say how long it took.
+            begun = state.attempt_started_at or state.started_at
+            duration = (max(0.0, (state.finished_at - begun).total_seconds())
+                        if begun is not None and state.finished_at is not None else 0.0)
         self.metrics.observe_step(action, state.status.value, duration,
-                                  namespace=body.get("metadata", {}).get("namespace") or "")
+                                  namespace=meta_of(body).namespace)
 
 
 
