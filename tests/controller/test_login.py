@@ -112,7 +112,8 @@ async def test_a_401_runs_the_plugin_again_and_the_request_goes_through_with_its
 
     async with KubeClient(await asyncio.to_thread(fresh), refresh=fresh) as client:
         await client.get("v1", "Namespace", "default")
-        token_file.write_text("token-after-rotation")  # the provider rotated it; the old one is refused
+        # The provider rotated it; the old one is refused.
+        token_file.write_text("token-after-rotation")
         k8s_emulator.tokens = {"token-after-rotation"}
         assert (await client.get("v1", "Namespace", "default"))["metadata"]["name"] == "default"
     assert client.credentials.token == "token-after-rotation"
