@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from opentelemetry import trace
 
@@ -27,7 +27,8 @@ from kubesteps.engine.errors import short_message
 from kubesteps.engine.keeper import NoWait
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
-from kubesteps.kube.merge import merge_diff
+from kubesteps.kube.json_diff import json_diff, size
+from kubesteps.kube.merge import merge_diff, merge_patch
 from kubesteps.kube.meta import meta_of
 
 log = logging.getLogger("kubesteps.keepers.status_keeper")
@@ -75,6 +76,17 @@ class StatusStore(Protocol):
     async def remove_annotations(self, expected: Mapping[str, str]) -> Any:
         """Remove each annotation of ``expected`` that still has the value given there."""
         ...
+
+
+@runtime_checkable
+class PatchesByOperation(Protocol):
+    """A store that can also apply a JSON patch (RFC 6902) to the status, guarded by the
+    ``resourceVersion`` it was computed against: a write then sends only the list entries
+    that changed, where a merge patch resends whole lists."""
+
+    async def patch_operations(
+        self, operations: list[dict[str, Any]], resource_version: str
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -431,14 +443,22 @@ class ConditionsKeeper:
                 if not changes:
                     return
                 conflict: ApiError | None = None
+                operations = self._as_operations(changes)
                 with tracer.start_as_current_span("status write", attributes={
                     "kubesteps.object": self._object,
                     "kubesteps.status.attempt": attempt,
                     "kubesteps.status.fields": sorted(changes),
                     "kubesteps.status.running": running,
+                    "kubesteps.status.patch": "json" if operations is not None else "merge",
                 }) as span:
                     try:
-                        result = await self.store.patch(changes, self._resource_version)
+                        if operations is not None:
+                            assert isinstance(self.store, PatchesByOperation)
+                            assert self._resource_version is not None
+                            result = await self.store.patch_operations(
+                                operations, self._resource_version)
+                        else:
+                            result = await self.store.patch(changes, self._resource_version)
                     except ApiError as error:
                         span.set_attribute("kubesteps.status.conflict", error.status == 409)
                         if error.status != 409 or attempt == self.conflict_attempts:
@@ -461,6 +481,19 @@ class ConditionsKeeper:
                 self._adopt(result)
                 self._origin = _run_signature(self._status)
                 return
+
+    def _as_operations(self, changes: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        """``changes`` as a JSON patch of ``/status``, when the store takes one and it is
+        the smaller body; ``None``: send the merge patch. A JSON patch needs the version it
+        was computed against (its list indexes are positions in that version) and a status
+        to patch into."""
+        if (not self._resource_version or not self._status
+                or not isinstance(self.store, PatchesByOperation)):
+            return None
+        target = merge_patch(self._status, dict(changes))
+        operations = json_diff(self._status, target, "/status")
+        # (the writer adds one guard operation, about as long as the merge patch's metadata)
+        return operations if size(operations) < size({"status": changes}) else None
 
     def _adopt(self, body: Mapping[str, Any]) -> None:
         """Take the object's current status and resourceVersion as the new baseline."""

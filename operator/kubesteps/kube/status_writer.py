@@ -1,4 +1,7 @@
-"""Writing an object's ``status`` subresource: one merge patch, retried when it is worth it.
+"""Writing an object's ``status`` subresource: one patch, retried when it is worth it.
+
+A write is a merge patch, or a JSON patch of the entries that changed when that is smaller
+(``kubesteps.keepers.status_keeper`` decides; both are conditional on a resourceVersion).
 
 The write follows the API client's retry policy (``kubesteps.kube.api_retry``: throttling,
 server errors and lost answers), attempt by attempt here so that every attempt is counted.
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesteps.kube import api_retry as retry_policy
-from kubesteps.kube.client import JSON_PATCH, ApiError, KubeClient, Obj
+from kubesteps.kube.client import JSON_PATCH, MERGE, ApiError, KubeClient, Obj
 from kubesteps.telemetry.redaction import redact_json
 
 
@@ -63,12 +66,31 @@ class StatusWriter:
         result: Obj = await retrying(self._send, body)
         return result
 
-    async def _send(self, body: Mapping[str, Any]) -> Obj:
+    async def patch_operations(
+        self, operations: list[dict[str, Any]], resource_version: str
+    ) -> Obj:
+        """Apply a JSON patch (RFC 6902) to the status of the version ``resource_version``.
+
+        The first operation sets ``metadata.resourceVersion`` to that version, which makes
+        the write conditional as a merge patch's is: a newer object answers 409 Conflict.
+        """
+        body: list[dict[str, Any]] = [
+            {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
+        ]
+        for operation in operations:
+            if "value" in operation:
+                operation = {**operation, "value": redact_json(operation["value"])}
+            body.append(operation)
+        retrying = retry_policy.retrying(self.attempts, sleep=self.client.sleep)
+        result: Obj = await retrying(self._send, body, JSON_PATCH)
+        return result
+
+    async def _send(self, body: Any, content_type: str = MERGE) -> Obj:
         ref = self.ref
         try:
             result = await self.client.patch(
                 ref.api_version, ref.kind, ref.name, ref.namespace, body, subresource="status",
-                retry=False,
+                content_type=content_type, retry=False,
             )
         except ApiError as error:
             # The server answered: the attempt counts, whatever it said.
