@@ -265,6 +265,22 @@ PATCHES = Scenario("pipeline patches", [
     Step("json patch of status", "PATCH", PIPELINES + "/p/status",
          [{"op": "replace", "path": "/status/currentStep", "value": "second"}],
          content_type=JSON_PATCH),
+    # The status keeper's guarded write: the version it read, set first, makes it
+    # conditional (409 when stale) as a merge patch's metadata.resourceVersion does.
+    Step("json patch of status, stale version", "PATCH", PIPELINES + "/p/status",
+         lambda seen: [{"op": "replace", "path": "/metadata/resourceVersion",
+                        "value": seen.rv("create")},
+                       {"op": "replace", "path": "/status/currentStep", "value": "third"}],
+         content_type=JSON_PATCH),
+    Step("json patch of status, current version", "PATCH", PIPELINES + "/p/status",
+         lambda seen: [{"op": "replace", "path": "/metadata/resourceVersion",
+                        "value": seen.rv("json patch of status")},
+                       {"op": "add", "path": "/status/conditions/-", "value": {
+                           "type": "Extra", "status": "True", "reason": "Added",
+                           "message": "", "lastTransitionTime": "2026-03-01T12:00:00Z"}},
+                       {"op": "replace", "path": "/status/conditions/0/reason",
+                        "value": "Replaced"}],
+         content_type=JSON_PATCH),
     Step("patch into the schema's refusal", "PATCH", PIPELINES + "/p",
          {"spec": {"steps": []}}, content_type=MERGE),
     Step("patch of a missing object", "PATCH", PIPELINES + "/nothing",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import re
+import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -41,25 +43,39 @@ class Terminal:
     async def screen(self, *, colours: bool = False) -> str:
         return await self.tmux("capture-pane", "-p", *(["-e"] if colours else []), "-t", "t")
 
-    async def until(self, check: Callable[[str], bool], within: float = 300) -> str:
-        async with asyncio.timeout(within):
-            while True:
-                text = await self.screen()
-                if check(text):
-                    return text
-                await asyncio.sleep(0.2)
+    async def until(self, check: Callable[[str], bool], within: float = 60) -> str:
+        """The screen once ``check`` holds; a failure shows the screen as it was."""
+        text = ""
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    text = await self.screen()
+                    if check(text):
+                        return text
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            pytest.fail(f"not on the screen after {within:g}s; the screen:\n{text}")
 
 
 @pytest.fixture
 async def terminal(tmp_path: Path, kubeconfig: Path, kubectl_binary: Path):  # type: ignore[no-untyped-def]
     term = Terminal(tmp_path / "tmux.sock")
     path = os.pathsep.join([str(SCRIPTS), str(kubectl_binary.parent), "/usr/bin", "/bin"])
-    await term.tmux("new-session", "-d", "-s", "t", "-x", "140", "-y", "40",
-                    "-e", f"KUBECONFIG={kubeconfig}", "-e", f"PATH={path}",
-                    "-e", f"HOME={tmp_path}", "-e", "TERM=xterm-256color",
-                    "bash --norc --noprofile")
+    # The shell's environment is set by `env` in its command line: tmux 3.3's `new-session
+    # -e` reaches the session's environment, but its first pane still gets the server's
+    # PATH (and so whatever kubectl is first on the machine's PATH).
+    command = shlex.join(["env", f"KUBECONFIG={kubeconfig}", f"PATH={path}",
+                          f"HOME={tmp_path}", "TERM=xterm-256color",
+                          "bash", "--norc", "--noprofile"])
+    await term.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "140", "-y", "40",
+                    command)
     yield term
     await term.tmux("kill-server")
+
+
+def exited(screen: str) -> bool:
+    """The shell printed the command's exit code (not just the typed ``echo EXIT=$?``)."""
+    return re.search(r"^EXIT=\d+", screen, re.MULTILINE) is not None
 
 
 def settled(obj: dict[str, object]) -> dict[str, object]:
@@ -92,7 +108,7 @@ async def test_watch_redraws_the_tree_in_place_and_exits_on_settle(
 
     await api.patch(API, "Pipeline", "release", "default",
                     {"status": settled(LIVE["release"])}, subresource="status")
-    done = await terminal.until(lambda s: "EXIT=" in s)
+    done = await terminal.until(exited)
     assert "EXIT=0" in done
     assert "run release-1  Succeeded" in done
     assert "└─ ✓ announce" in done
@@ -109,6 +125,6 @@ async def test_ctrl_c_stops_watch_without_a_traceback(
                         "echo EXIT=$?", "Enter")
     await terminal.until(lambda s: "approve-release  Waiting" in s)
     await terminal.tmux("send-keys", "-t", "t", "C-c")
-    done = await terminal.until(lambda s: "EXIT=" in s)
+    done = await terminal.until(exited)
     assert "EXIT=130" in done
     assert "Traceback" not in done
