@@ -202,6 +202,7 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
         "kubesteps.status.attempt": 1,
         "kubesteps.status.conflict": False,
         "kubesteps.status.running": False,
+        "kubesteps.status.patch": "merge",  # the first write: the whole status is new
         "kubesteps.status.fields": [
             "conditions", "currentStep", "lastRuns", "observedGeneration", "run",
             "stepConditions", "steps",
@@ -291,6 +292,7 @@ async def test_a_conflicting_status_write_is_one_span_per_attempt_with_its_retri
         "kubesteps.status.attempt": 1,
         "kubesteps.status.conflict": True,
         "kubesteps.status.running": False,
+        "kubesteps.status.patch": "merge",
         "kubesteps.status.fields": (
             "conditions", "currentStep", "lastRuns", "observedGeneration", "run", "steps",
         ),

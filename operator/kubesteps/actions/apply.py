@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, check_namespace, owner_reference, resolve
 from kubesteps.engine import PermanentError, RetryableError
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.params import ApplyParams
 
 
@@ -70,12 +71,12 @@ class ApplyAction:
 
         with api_call(f"applying {where}"):
             applied = await kube.apply(manifest, namespace)
-        applied_meta = applied.get("metadata", {})
+        applied_meta = meta_of(applied)
         return {
             "apiVersion": applied.get("apiVersion", api_version),
             "kind": applied.get("kind", kind),
-            "name": applied_meta.get("name", name),
-            "namespace": applied_meta.get("namespace") or "",
-            "uid": applied_meta.get("uid", ""),
-            "resourceVersion": applied_meta.get("resourceVersion", ""),
+            "name": applied_meta.name or name,
+            "namespace": applied_meta.namespace,
+            "uid": applied_meta.uid,
+            "resourceVersion": applied_meta.resource_version,
         }

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.engine import PermanentError, WaitError
 from kubesteps.kube.conditions import stamp
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.params import ApprovalParams, approval_annotation
 from kubesteps.pipeline.runs import read_approval
 
@@ -27,7 +28,7 @@ class ApprovalAction:
 
     async def run(self, ctx: ActionContext, params: ApprovalParams) -> Outputs:
         annotation = approval_annotation(ctx.name)
-        annotations = (ctx.pipeline.get("metadata") or {}).get("annotations") or {}
+        annotations = meta_of(ctx.pipeline).annotations
         answer = read_approval(str(annotations.get(annotation, "")), ctx.pipeline_name)
         if answer is None or (answer.run is not None and answer.run != ctx.run_number):
             raise WaitError(

@@ -32,6 +32,7 @@ from yarl import URL
 from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call
 from kubesteps.engine import PermanentError, RetryableError
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.durations import format_duration
 from kubesteps.pipeline.params import HttpParams, SecretRef
 from kubesteps.telemetry import redaction
@@ -176,15 +177,15 @@ async def _read_secret(ctx: ActionContext, ref: SecretRef, url: str) -> str:
         secret = await kube.get("v1", "Secret", ref.name, ctx.namespace)
     if secret is None:
         raise PermanentError(f"secretRef: {where} does not exist")
-    meta = secret.get("metadata") or {}
-    if (meta.get("labels") or {}).get(CREDENTIAL_LABEL) != "true":
+    meta = meta_of(secret)
+    if meta.labels.get(CREDENTIAL_LABEL) != "true":
         # Status messages are cut at 300 characters: the fix comes first, the why in the docs.
         raise PermanentError(
             f"secretRef: {where} is not labelled {CREDENTIAL_LABEL}=true, which a Secret needs "
             "before http steps may send it; if it is meant for them: kubectl label secret "
             f"{ref.name} -n {ctx.namespace} {CREDENTIAL_LABEL}=true"
         )
-    allowed = (meta.get("annotations") or {}).get(ALLOWED_URLS_ANNOTATION)
+    allowed = meta.annotations.get(ALLOWED_URLS_ANNOTATION)
     if allowed is not None:
         _check_allowed_url(url, allowed, where)
     data = secret.get("data") or {}

@@ -24,6 +24,7 @@ from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
 from kubesteps.engine import PermanentError, RetryableError, StepStatus, WaitError
 from kubesteps.kube.client import ApiError, KubeClient
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.params import RESTRICTED_SECURITY_CONTEXT, JobParams
 from kubesteps.pipeline.status import MAX_LOG_TAIL
 
@@ -49,7 +50,7 @@ class JobAction:
         selector = ",".join(f"{key}={value}" for key, value in _step_labels(ctx).items())
         with api_call(f"listing the Jobs of step {ctx.name!r}"):
             listed = await kube.list("batch/v1", "Job", ctx.namespace, label_selector=selector)
-        listed = [j for j in listed if not (j.get("metadata") or {}).get("deletionTimestamp")]
+        listed = [j for j in listed if not meta_of(j).deletion_timestamp]
         jobs = [j for j in listed if _of_run(j, ctx)]
         for stale in listed:
             # A Job of an earlier run (superseded), or of this step's attempt that timed out,
@@ -145,11 +146,9 @@ async def _pods(kube: KubeClient, ctx: ActionContext, job: dict[str, Any]) -> li
         log.warning("step %r: cannot read the Pods of Job %s (no results, log or scheduling "
                     "problems are shown): %s", ctx.name, job["metadata"]["name"], error)
         return []
-    uid = (job.get("metadata") or {}).get("uid")
-    owned = [pod for pod in pods if not uid or any(
-        ref.get("uid") == uid for ref in (pod.get("metadata") or {}).get("ownerReferences") or [])]
-    return sorted(owned, key=lambda pod: str((pod.get("metadata") or {}).get(
-        "creationTimestamp") or ""))
+    uid = meta_of(job).uid
+    owned = [pod for pod in pods if not uid or uid in meta_of(pod).owner_uids]
+    return sorted(owned, key=lambda pod: meta_of(pod).creation_timestamp)
 
 
 def _last(pods: list[dict[str, Any]], phase: str) -> dict[str, Any] | None:
@@ -201,7 +200,7 @@ async def _keep_log_tail(kube: KubeClient, ctx: ActionContext, pod: dict[str, An
     """Keep the last lines of ``pod``'s log in the step's record (``logTail``)."""
     if pod is None:
         return
-    name = str((pod.get("metadata") or {}).get("name") or "")
+    name = meta_of(pod).name
     try:
         text = await kube.read_log(ctx.namespace, name, container=CONTAINER_NAME,
                                    tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_TAIL_BYTES)
@@ -227,7 +226,7 @@ async def _trouble(kube: KubeClient, ctx: ActionContext, pods: list[dict[str, An
     missing ConfigMap or Secret... ("" when nothing is wrong that a person should know)."""
     for pod in reversed(pods):
         status = pod.get("status") or {}
-        name = (pod.get("metadata") or {}).get("name")
+        name = meta_of(pod).name
         if status.get("phase") not in (None, "Pending"):
             continue
         for condition in status.get("conditions") or []:
@@ -256,8 +255,7 @@ async def _warning(kube: KubeClient, ctx: ActionContext, pod: str) -> str:
     if not events:
         return ""
     newest = max(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
-                                            or (e.get("metadata") or {}).get("creationTimestamp")
-                                            or ""))
+                                            or meta_of(e).creation_timestamp))
     return _joined(str(newest.get("reason") or "Warning"), newest.get("message"))
 
 
@@ -313,7 +311,7 @@ def _job_labels(ctx: ActionContext) -> dict[str, str]:
 
 
 def _labels(job: dict[str, Any]) -> dict[str, str]:
-    return dict((job.get("metadata") or {}).get("labels") or {})
+    return dict(meta_of(job).labels)
 
 
 def _of_run(job: dict[str, Any], ctx: ActionContext) -> bool:
@@ -334,9 +332,8 @@ def _key(job: dict[str, Any]) -> tuple[int, int]:
 
 
 def _owned_by(job: dict[str, Any], ctx: ActionContext) -> bool:
-    uid = (ctx.pipeline.get("metadata") or {}).get("uid")
-    refs = (job.get("metadata") or {}).get("ownerReferences") or []
-    return bool(uid) and any(isinstance(r, dict) and r.get("uid") == uid for r in refs)
+    uid = meta_of(ctx.pipeline).uid
+    return bool(uid) and uid in meta_of(job).owner_uids
 
 
 def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any]:
@@ -434,9 +431,9 @@ def _timed_out(ctx: ActionContext) -> bool:
 
 
 async def _delete(kube: KubeClient, job: dict[str, Any]) -> None:
-    meta = job.get("metadata") or {}
-    with api_call(f"deleting Job {meta.get('namespace')}/{meta.get('name')}"):
-        await kube.delete("batch/v1", "Job", str(meta.get("name")), meta.get("namespace"),
+    meta = meta_of(job)
+    with api_call(f"deleting Job {meta.namespace}/{meta.name}"):
+        await kube.delete("batch/v1", "Job", meta.name, meta.namespace or None,
                           propagation="Background")
 
 
@@ -458,14 +455,14 @@ async def stop_jobs(
         jobs = await kube.list("batch/v1", "Job", namespace, label_selector=selector)
     stopped = []
     for job in jobs:
-        meta = job.get("metadata") or {}
-        labels_of = meta.get("labels") or {}
-        if meta.get("deletionTimestamp") or _finished(job) is not None:
+        meta = meta_of(job)
+        labels_of = meta.labels
+        if meta.deletion_timestamp or _finished(job) is not None:
             continue
         if keep_run is not None and labels_of.get(LABEL_RUN) == str(keep_run):
             continue
         await _delete(kube, job)
-        stopped.append(str(meta.get("name")))
+        stopped.append(meta.name)
     return stopped
 
 

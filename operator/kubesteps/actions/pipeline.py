@@ -23,6 +23,7 @@ from kubesteps.actions.base import ActionContext, Outputs
 from kubesteps.actions.common import api_call, owner_reference, poll_delay, wait_started
 from kubesteps.engine import PermanentError, WaitError
 from kubesteps.kube.client import KubeClient
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.params import PipelineParams
 from kubesteps.pipeline.runs import DOMAIN, VERB_ANNOTATIONS, handled_tokens, token_key
 
@@ -71,7 +72,7 @@ def child_name(ctx: ActionContext) -> str:
 
 
 def _depth(ctx: ActionContext) -> int:
-    value = ((ctx.pipeline.get("metadata") or {}).get("annotations") or {}).get(DEPTH_ANNOTATION)
+    value = meta_of(ctx.pipeline).annotations.get(DEPTH_ANNOTATION)
     try:
         return int(value or 0)
     except ValueError:
@@ -80,7 +81,7 @@ def _depth(ctx: ActionContext) -> int:
 
 def _family(ctx: ActionContext) -> tuple[dict[str, str], dict[str, str]]:
     """The labels and annotations that tie a child to this step's run."""
-    uid = str((ctx.pipeline.get("metadata") or {}).get("uid") or "")
+    uid = meta_of(ctx.pipeline).uid
     labels = {PARENT_LABEL: uid, PARENT_RUN_LABEL: str(ctx.run_number)}
     annotations = {DEPTH_ANNOTATION: str(_depth(ctx) + 1), PARENT_ANNOTATION: ctx.run_id}
     return labels, annotations
@@ -99,7 +100,7 @@ async def _spec(ctx: ActionContext, kube: KubeClient, params: PipelineParams) ->
         body = template.get("spec") or {}
         declared = [dict(p) for p in body.get("params") or [] if isinstance(p, Mapping)]
         spec: dict[str, Any] = {"steps": body.get("steps") or []}
-        version = (template.get("metadata") or {}).get("resourceVersion") or ""
+        version = meta_of(template).resource_version
         spec["_template"] = f"{params.template}@{version}"
     else:
         spec = dict(params.spec or {})
@@ -211,11 +212,11 @@ async def cancel_children(kube: KubeClient, parent: Mapping[str, Any], *,
                           keep_run: int | None = None, reason: str) -> None:
     """Ask the children of ``parent``'s runs (all, or all but run ``keep_run``) whose run
     is not over to cancel it; a child gone meanwhile needs nothing."""
-    meta = parent.get("metadata") or {}
-    uid = str(meta.get("uid") or "")
+    meta = meta_of(parent)
+    uid = meta.uid
     if not uid:
         return
-    namespace = str(meta.get("namespace") or "default")
+    namespace = meta.namespace or "default"
     children = await kube.list(API_VERSION, "Pipeline", namespace,
                                label_selector=f"{PARENT_LABEL}={uid}")
     for child in children:

@@ -35,6 +35,7 @@ from kubesteps.engine import RetryPolicy
 from kubesteps.engine.errors import short_message
 from kubesteps.keepers.status_keeper import status_digest
 from kubesteps.kube.client import ApiError
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.model import API_VERSION
 from kubesteps.pipeline.runs import APPROVAL_PREFIX, VERB_ANNOTATIONS
 from kubesteps.telemetry.redaction import redact
@@ -72,8 +73,8 @@ def failed_pass(body: Mapping[str, Any], schedule: _Schedule, error: Exception) 
     """Count a pass that raised, log it in one line, and return the delay to the next try."""
     schedule.failures += 1
     delay = FAILED_PASS_BACKOFF.delay(schedule.failures, schedule.rng)
-    meta = body.get("metadata") or {}
-    what = f"{meta.get('namespace')}/{meta.get('name')}"
+    meta = meta_of(body)
+    what = f"{meta.namespace}/{meta.name}"
     text = redact(short_message(error))
     if isinstance(error, FORESEEN):
         log.warning("pass of %s failed (%d in a row), next try in %.3gs: %s",
@@ -127,13 +128,13 @@ def _schedule(memo: kopf.Memo) -> _Schedule:
 
 def _fingerprint(body: Mapping[str, Any]) -> tuple[Any, ...]:
     """What, when it changes, deserves a pass at once: the spec, approvals and verbs."""
-    meta = body.get("metadata") or {}
+    meta = meta_of(body)
     verbs = set(VERB_ANNOTATIONS.values())
     steering = sorted(
-        (key, value) for key, value in (meta.get("annotations") or {}).items()
+        (key, value) for key, value in meta.annotations.items()
         if key.startswith(APPROVAL_PREFIX) or key in verbs
     )
-    return (meta.get("generation"), tuple(steering))
+    return (meta.generation, tuple(steering))
 
 
 async def _run_pass(

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubesteps.kube.client import ApiError, KubeClient
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.runs import FINISHED
 
 log = logging.getLogger("kubesteps.controller.mutex")
@@ -290,7 +291,7 @@ class Mutexes:
             raise
         if body is None:
             return True
-        if holder.uid and (body.get("metadata") or {}).get("uid") != holder.uid:
+        if holder.uid and meta_of(body).uid != holder.uid:
             return True
         run = (body.get("status") or {}).get("run") or {}
         return run.get("id") not in (None, holder.run) or (
@@ -298,7 +299,7 @@ class Mutexes:
 
 
 def _holder(lease: dict[str, Any]) -> Claim | None:
-    annotations = (lease.get("metadata") or {}).get("annotations") or {}
+    annotations = meta_of(lease).annotations
     if not (lease.get("spec") or {}).get("holderIdentity"):
         return None
     try:
@@ -308,7 +309,7 @@ def _holder(lease: dict[str, Any]) -> Claim | None:
 
 
 def _queue(lease: dict[str, Any]) -> list[dict[str, Any]]:
-    annotations = (lease.get("metadata") or {}).get("annotations") or {}
+    annotations = meta_of(lease).annotations
     try:
         queue = json.loads(annotations.get(QUEUE_ANNOTATION) or "[]")
     except ValueError:

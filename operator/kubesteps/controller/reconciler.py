@@ -399,14 +399,13 @@ class Reconciler:
         """Take (or renew) the run's mutexes: None when it holds them all, else the verdict
         of a run that waits in line (Ready reason MutexHeld)."""
         assert client is not None
-        meta = body.get("metadata") or {}
-        claim = Claim(str(meta.get("name") or ""), str(meta.get("uid") or ""), run.id)
+        meta = meta_of(body)
+        claim = Claim(meta.name, meta.uid, run.id)
         try:
-            held = await self.mutexes.hold(client, str(meta.get("namespace") or "default"),
-                                           claim, names)
+            held = await self.mutexes.hold(client, meta.namespace or "default", claim, names)
         except (ApiError, aiohttp.ClientError, TimeoutError) as error:
             message = f"cannot take mutex {', '.join(names)}: {short_message(error)}"
-            log.warning("%s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+            log.warning("%s/%s: %s", meta.namespace, meta.name, message)
             return _Verdict(
                 run=run,
                 summary=Summary(ready="False", reason="MutexUnavailable", message=message,
@@ -424,15 +423,14 @@ class Reconciler:
 
     async def _release(self, body: Mapping[str, Any], client: KubeClient, run_id: str,
                        names: tuple[str, ...]) -> None:
-        meta = body.get("metadata") or {}
-        claim = Claim(str(meta.get("name") or ""), str(meta.get("uid") or ""), run_id)
+        meta = meta_of(body)
+        claim = Claim(meta.name, meta.uid, run_id)
         try:
-            await self.mutexes.release(client, str(meta.get("namespace") or "default"),
-                                       claim, names)
+            await self.mutexes.release(client, meta.namespace or "default", claim, names)
         except (ApiError, aiohttp.ClientError, TimeoutError) as error:
             # The next run that asks finds this run over (or the Lease expired).
-            log.warning("%s/%s: could not release mutex %s: %s", meta.get("namespace"),
-                        meta.get("name"), ", ".join(names), short_message(error))
+            log.warning("%s/%s: could not release mutex %s: %s", meta.namespace,
+                        meta.name, ", ".join(names), short_message(error))
 
     async def release_mutexes(self, body: Mapping[str, Any]) -> None:
         """The Pipeline is gone: its run lets go of its mutexes (and its places in line)."""
@@ -851,7 +849,7 @@ class Reconciler:
         if client is None:
             return [SpecError("spec", "the Pipeline uses PipelineTemplates, and this "
                                       "operator has no API to read them from")]
-        namespace = str((body.get("metadata") or {}).get("namespace") or "default")
+        namespace = meta_of(body).namespace or "default"
         found: dict[str, PipelineTemplate] = {}
         for name in names:
             try:
@@ -947,7 +945,7 @@ class Reconciler:
                                   reason=f"{run}-cancelled")
         except ApiError as error:
             log.warning("could not cancel the children of %s: %s",
-                        body.get("metadata", {}).get("name"), error)
+                        meta_of(body).name, error)
             return False
         return True
 
@@ -963,11 +961,10 @@ class Reconciler:
             result = await writer.remove_annotations(removals)
         except Exception as error:  # the next pass sees them again, as replays: no harm
             log.warning("could not remove the annotations %s from %s: %s",
-                        ", ".join(sorted(removals)), body.get("metadata", {}).get("name"), error)
+                        ", ".join(sorted(removals)), meta_of(body).name, error)
             return None
         if isinstance(result, Mapping):
-            version = (result.get("metadata") or {}).get("resourceVersion")
-            return str(version) if version else None
+            return meta_of(result).resource_version or None
         return None
 
     def _count_run(self, run: runs.Run, namespace: str) -> None:

@@ -26,6 +26,7 @@ import aiohttp
 
 from kubesteps.kube import api_retry as retry_policy
 from kubesteps.kube.api_errors import ApiError as ApiError  # callers import it from here
+from kubesteps.kube.meta import meta_of
 from kubesteps.telemetry import redaction
 
 Obj = dict[str, Any]
@@ -193,7 +194,7 @@ class KubeClient:
 
     async def create(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
         ref = await self.resource(obj["apiVersion"], obj["kind"])
-        ns = namespace or obj.get("metadata", {}).get("namespace")
+        ns = namespace or meta_of(obj).namespace or None
         return await self.request("POST", ref.path(ns), body=obj)
 
     async def patch(
@@ -235,15 +236,15 @@ class KubeClient:
 
     async def apply(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
         """Create the object, or merge-patch it when it exists (client-side apply)."""
-        meta = obj.get("metadata", {})
-        ns = namespace or meta.get("namespace")
+        meta = meta_of(obj)
+        ns = namespace or meta.namespace or None
         try:
             return await self.create(obj, ns)
         except ApiError as err:
             if err.status != 409:
                 raise
         patch = {k: v for k, v in obj.items() if k not in ("status",)}
-        return await self.patch(obj["apiVersion"], obj["kind"], meta["name"], ns, patch)
+        return await self.patch(obj["apiVersion"], obj["kind"], meta.name, ns, patch)
 
     async def watch(
         self,

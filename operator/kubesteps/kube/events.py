@@ -26,6 +26,7 @@ from typing import Any
 
 from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.kube.conditions import stamp
+from kubesteps.kube.meta import meta_of
 from kubesteps.telemetry.redaction import redact
 
 log = logging.getLogger("kubesteps.events")
@@ -96,8 +97,8 @@ class EventRecorder:
     def emit(self, obj: Mapping[str, Any], reason: str, message: str,
              *, warning: bool = False) -> bool:
         """Queue an event for ``obj``; False when a limit dropped it."""
-        meta = obj.get("metadata", {})
-        uid = str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
+        meta = meta_of(obj)
+        uid = meta.uid or f"{meta.namespace}/{meta.name}"
         now = self._clock()
         key = (uid, reason, message)
         last = self._recent.get(key)
@@ -148,20 +149,20 @@ class EventRecorder:
 
     def _event(self, obj: Mapping[str, Any], reason: str, message: str,
                warning: bool) -> dict[str, Any]:
-        meta = obj.get("metadata", {})
+        meta = meta_of(obj)
         now = stamp(datetime.now(UTC))
-        namespace = meta.get("namespace") or "default"
+        namespace = meta.namespace or "default"
         return {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": self._name(str(meta.get("name") or "object")),
+            "metadata": {"name": self._name(meta.name or "object"),
                          "namespace": namespace},
             "involvedObject": {
                 "apiVersion": obj.get("apiVersion"),
                 "kind": obj.get("kind"),
-                "name": meta.get("name"),
+                "name": meta.name or None,
                 "namespace": namespace,
-                "uid": meta.get("uid"),
+                "uid": meta.uid or None,
             },
             "reason": reason,
             "message": redact(message)[:MESSAGE_LIMIT],

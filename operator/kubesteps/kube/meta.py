@@ -17,6 +17,8 @@ class ObjectMeta:
     generation: int = 0
     resource_version: str = ""
     creation_timestamp: str = ""
+    deletion_timestamp: str = ""
+    owner_uids: tuple[str, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -36,6 +38,9 @@ def meta_of(body: Mapping[str, Any]) -> ObjectMeta:
         generation=int(raw.get("generation") or 0),
         resource_version=str(raw.get("resourceVersion") or ""),
         creation_timestamp=str(raw.get("creationTimestamp") or ""),
+        deletion_timestamp=str(raw.get("deletionTimestamp") or ""),
+        owner_uids=tuple(str(ref.get("uid") or "") for ref in raw.get("ownerReferences") or ()
+                         if isinstance(ref, Mapping)),
         annotations={str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
         labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
     )

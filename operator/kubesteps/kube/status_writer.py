@@ -21,6 +21,7 @@ from typing import Any
 
 from kubesteps.kube import api_retry as retry_policy
 from kubesteps.kube.client import JSON_PATCH, MERGE, ApiError, KubeClient, Obj
+from kubesteps.kube.meta import meta_of
 from kubesteps.telemetry.redaction import redact_json
 
 
@@ -33,8 +34,8 @@ class ObjectRef:
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> ObjectRef:
-        meta = body.get("metadata", {})
-        return cls(body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"])
+        meta = meta_of(body)
+        return cls(body["apiVersion"], body["kind"], meta.namespace or None, meta.name)
 
 
 class StatusWriter:

@@ -26,6 +26,7 @@ import kopf
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.conditions import find
+from kubesteps.kube.meta import meta_of
 from kubesteps.local.runner import step_label
 from kubesteps.pipeline.crd import crd, template_crd
 from kubesteps.pipeline.model import API_VERSION
@@ -152,7 +153,7 @@ def _ready(body: Mapping[str, Any] | None) -> str:
 
 def _settled(body: Mapping[str, Any] | None) -> bool:
     ready = _ready_condition(body)
-    generation = ((body or {}).get("metadata") or {}).get("generation")
+    generation = meta_of(body or {}).generation
     if ready.get("observedGeneration") != generation:
         return False
     return ready.get("status") == "True" or ready.get("reason") in ("Failed", "InvalidSpec")

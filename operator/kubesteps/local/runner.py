@@ -23,6 +23,7 @@ from typing import Any
 from kubesteps.controller.reconciler import PassOutcome, PassResult, Reconciler
 from kubesteps.engine import StepState, StepStatus
 from kubesteps.kube.client import ApiError, Credentials, KubeClient
+from kubesteps.kube.meta import meta_of
 from kubesteps.local.objects import LocalObjects, LocalStatusStore
 
 Echo = Callable[[str], None]
@@ -110,7 +111,7 @@ async def run_pipelines(
         async with contextlib.AsyncExitStack() as stack:
             if kube is None:
                 kube = await stack.enter_async_context(embedded_api(
-                    ((m.get("metadata") or {}).get("namespace") or "default"
+                    (meta_of(m).namespace or "default"
                      for m in (*manifests, *templates)), templates))
             client = kube
 

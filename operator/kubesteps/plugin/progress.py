@@ -11,13 +11,14 @@ from rich.console import Console, Group
 from rich.live import Live
 
 from kubesteps.engine import StepState
+from kubesteps.kube.meta import meta_of
 from kubesteps.plugin.render import tree
 from kubesteps.views import pipeline_view
 
 
 def _key(manifest: Mapping[str, Any]) -> tuple[str, str]:
-    meta = manifest.get("metadata") or {}
-    return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    meta = meta_of(manifest)
+    return meta.namespace or "default", meta.name
 
 
 def record(state: StepState) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from aiohttp import web
 
 from kubesteps import views
 from kubesteps.kube.client import KubeClient
+from kubesteps.kube.meta import meta_of
 from kubesteps.ui import payloads
 from kubesteps.views import (
     VERB_NAMES,
@@ -324,8 +325,7 @@ async def _listed_then_watched(api: KubeClient, scope: str | None, label: str | 
             yield "SYNC", item
         params = {"watch": "true", "allowWatchBookmarks": "true",
                   "timeoutSeconds": str(seconds), **selector,
-                  "resourceVersion": str((document.get("metadata") or {}).get(
-                      "resourceVersion") or "")}
+                  "resourceVersion": meta_of(document).resource_version}
         with refusals("watch", PLURAL, scope or "", "watching pipelines"):
             async for line in api.stream(resource.path(scope), params):
                 if not line.strip():

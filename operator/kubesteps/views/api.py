@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from kubesteps.kube.client import ApiError, KubeClient
+from kubesteps.kube.meta import meta_of
 from kubesteps.pipeline.suggest import did_you_mean
 from kubesteps.views.view_errors import PipelineNotFound, Unreachable, ViewError, api_failure
 from kubesteps.views.view_model import API_VERSION, KIND, PLURAL, PipelineView, parse_time
@@ -81,7 +82,7 @@ async def watch_pipeline(client: KubeClient, namespace: str, name: str) -> Async
                 async for kind, event in client.watch(
                         API_VERSION, KIND, namespace, field_selector=f"metadata.name={name}",
                         resource_version=version, server_timeout=300):
-                    version = event.get("metadata", {}).get("resourceVersion") or version
+                    version = meta_of(event).resource_version or version
                     if kind == "DELETED":
                         raise PipelineNotFound(namespace, name, " (it was deleted)")
                     if kind in ("ADDED", "MODIFIED"):
@@ -111,9 +112,8 @@ class EventRow:
 
 
 def event_row(event: Mapping[str, Any]) -> EventRow:
-    meta = event.get("metadata") or {}
     when = (event.get("lastTimestamp") or event.get("eventTime")
-            or event.get("firstTimestamp") or meta.get("creationTimestamp"))
+            or event.get("firstTimestamp") or meta_of(event).creation_timestamp or None)
     return EventRow(time=parse_time(when), type=str(event.get("type") or "Normal"),
                     reason=str(event.get("reason") or ""),
                     message=str(event.get("message") or ""),
