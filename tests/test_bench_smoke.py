@@ -1,8 +1,18 @@
-"""The operator benchmark's accounting on a tiny Pipeline: counts, never timings."""
+"""The benchmarks' accounting on small inputs: counts, never timings."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.bench_operator import measure_pass
+from bench.bench_status import MergeOnly, counting, one_run
+from bench.bench_validate import PIPELINES, big_file
+from click.testing import CliRunner
+
+from kubesteps.cli import main
+from kubesteps.kube.client import Credentials, KubeClient
+from kubesteps.pipeline.crd import crd
+from kubesteps.testing import Emulator
 
 STATUS = ("patch", "pipelines.kubesteps.dev/status")
 
@@ -19,3 +29,34 @@ async def test_a_pass_is_counted_with_its_status_writes_and_requests() -> None:
     # Every status write falls in exactly one phase: before Ready or after it.
     after = figures.after_ready.get(STATUS, 0)
     assert figures.to_ready.get(STATUS, 0) + after == figures.status_patches
+
+
+def test_the_validate_benchmarks_file_is_valid(tmp_path: Path) -> None:
+    """Its 200 Pipelines (the examples, renamed and grown) all validate, with the templates
+    they use in the same file: a benchmark of a failing validate measures nothing."""
+    path = tmp_path / "big.yaml"
+    path.write_text(big_file())
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0, result.output[-2000:]
+    lines = result.output.splitlines()
+    assert sum(1 for line in lines if line.startswith("OK ") and "PipelineTemplate/" not in line
+               ) == PIPELINES
+
+
+async def test_the_status_benchmark_counts_a_smaller_write_after_the_first() -> None:
+    emulator = Emulator()
+    emulator.register_crd(crd())
+    sizes = counting(emulator)
+    async with emulator.serving() as url, KubeClient(
+        Credentials(server=url, insecure=True)
+    ) as client:
+        await one_run(client, "merge", 4, MergeOnly)
+        merged = list(sizes)
+        sizes.clear()
+        await one_run(client, "now", 4, lambda writer: writer)
+
+    assert len(merged) == len(sizes) == 4
+    assert sizes[0] - merged[0] in (0, 1, -1)  # the first write: the whole status, either way
+    assert all(now < before for now, before in zip(sizes[1:], merged[1:], strict=True))
