@@ -60,7 +60,7 @@ _STRENGTH: Final = {kind: index for index, kind in enumerate(SignalKind)}
 
 class Signal:
     """The engine's reading of an attempt's end: its kind, the delay, the deciding error,
-    and (a failed parallel group) the message listing every member's problem."""
+    and (a failure read from a group of problems) the message that lists them all."""
 
     __slots__ = ("delay", "error", "kind", "summary")
 
