@@ -11,10 +11,13 @@ from kubesteps import (
     Middleware,
     OutcomeKind,
     ParallelSteps,
+    PermanentError,
     RetryPolicy,
     SimpleStep,
     StepContext,
+    StepRunError,
     StepStatus,
+    WaitError,
 )
 
 from .conftest import EngineFactory
@@ -131,3 +134,58 @@ async def test_middleware_does_not_wrap_skipped_steps(make_engine: EngineFactory
     await engine.run()
     await engine.run()
     assert log == ["e>s", "e<s"]
+
+
+def failing(name: str) -> SimpleStep:
+    def run() -> None:
+        raise PermanentError("nope")
+
+    return SimpleStep(name=name, run=run)
+
+
+async def test_a_groups_middleware_sees_a_failed_step_raised_and_may_swallow_it(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper
+) -> None:
+    seen: list[StepRunError] = []
+
+    async def swallow(ctx: StepContext, call: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await call()
+        except StepRunError as err:
+            if ctx.name == "g":
+                seen.append(err)
+                return None
+            raise
+
+    group = GroupedSteps(name="g", steps=[failing("a")], middleware=[swallow])
+    outcome = await make_engine([group, SimpleStep(name="z", run=list)]).run()
+    assert outcome.kind is OutcomeKind.DONE
+    assert [err.step for err in seen] == ["a"]
+    assert keeper.states["a"].status is StepStatus.FAILED
+    assert keeper.states["g"].status is StepStatus.SUCCEEDED
+
+
+async def test_a_parallel_groups_middleware_sees_its_steps_problems_as_one_exception_group(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper
+) -> None:
+    seen: list[BaseExceptionGroup[BaseException]] = []
+
+    async def watch(ctx: StepContext, call: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await call()
+        except BaseExceptionGroup as group:
+            seen.append(group)
+            raise
+
+    def waiting() -> None:
+        raise WaitError("job", 5)
+
+    group = ParallelSteps(
+        name="p", steps=[failing("a"), SimpleStep(name="b", run=waiting)], middleware=[watch]
+    )
+    outcome = await make_engine([group]).run()
+    assert [str(member) for member in seen[0].exceptions] == [
+        "step 'a' failed: nope", "step 'b': job"
+    ]
+    assert (outcome.kind, outcome.step) == (OutcomeKind.FAILED, "a")
+    assert keeper.states["p"].message == "parallel group 'p': step 'a' failed: nope; step 'b': job"

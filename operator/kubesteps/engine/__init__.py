@@ -1,7 +1,7 @@
 """The steps engine: pure Python and asyncio, no Kubernetes."""
 
 from kubesteps.engine.context import RunContext, StepContext
-from kubesteps.engine.engine import StepsEngine, TransitionListener
+from kubesteps.engine.engine import StepsEngine
 from kubesteps.engine.errors import (
     AbortedByPredicate,
     DefinitionError,
@@ -28,6 +28,7 @@ from kubesteps.engine.predicates import (
     step_in,
     step_succeeded,
 )
+from kubesteps.engine.recorder import TransitionListener
 from kubesteps.engine.retry import RetryPolicy
 from kubesteps.engine.state import State, StepState, StepStatus
 from kubesteps.engine.steps import (

@@ -19,7 +19,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from time import time_ns
 from types import CoroutineType
 from typing import Any, Final
@@ -29,26 +28,47 @@ from opentelemetry import trace
 
 from kubesteps.engine.context import RunContext, RunControl, StepContext
 from kubesteps.engine.errors import (
-    ABORT,
-    EXPECTED,
-    FAILED,
-    WAIT,
     AbortedByPredicate,
     DefinitionError,
     KeeperError,
-    PendingChild,
-    PermanentError,
-    RetryableError,
     StepRunError,
     StepTimeoutError,
-    classify,
     short_message,
 )
 from kubesteps.engine.keeper import NoWait, StateKeeper, nowait_access
 from kubesteps.engine.memory import MemoryStateKeeper
 from kubesteps.engine.outcome import Outcome, OutcomeKind
 from kubesteps.engine.predicates import describe, evaluate, takes_context
+from kubesteps.engine.recorder import (
+    NOT_TAKEN,
+    StateRecorder,
+    TransitionListener,
+    failed_state,
+    retrying_state,
+    running_state,
+    succeeded_state,
+    waiting_state,
+)
+from kubesteps.engine.results import (
+    DONE,
+    FINISHED,
+    NOT_DUE,
+    GroupResult,
+    ResultKind,
+    StepResult,
+    earliest,
+    group_result,
+)
 from kubesteps.engine.retry import RetryPolicy
+from kubesteps.engine.signals import (
+    WAIT,
+    Signal,
+    as_exception,
+    classify,
+    judge,
+    keeper_error_in,
+    read_children,
+)
 from kubesteps.engine.state import StepState, StepStatus, make_state
 from kubesteps.engine.steps import (
     Case,
@@ -67,39 +87,12 @@ from kubesteps.engine.throttling import decide
 
 log = logging.getLogger("kubesteps.engine")
 
-TransitionListener = Callable[[StepState | None, StepState], None]
-
-class _Kind(Enum):
-    """How a step ended, for the sequence that ran it (the run's Outcome is made of it)."""
-
-    OK = "ok"  # succeeded, skipped, throttled, or failed with continue_on_error
-    FINISH = "finish"  # succeeded with finish_on_success
-    WAIT = "wait"
-    RETRY = "retry"
-    FAILED = "failed"
-    ABORTED = "aborted"
-
-
-_OK: Final = _Kind.OK
-_FINISH: Final = _Kind.FINISH
-_WAIT: Final = _Kind.WAIT
-_RETRY: Final = _Kind.RETRY
-_FAILED: Final = _Kind.FAILED
-_ABORTED: Final = _Kind.ABORTED
-
-
-@dataclass(slots=True)
-class _Result:
-    kind: _Kind
-    step: str = ""
-    message: str = ""
-    delay: float | None = None
-    error: BaseException | None = None
-    due: datetime | None = None  # when a throttled step in here is next due
-
-
-_DONE = _Result(_OK)
-_FINISHED = _Result(_FINISH)  # never changed: a sequence makes its own result from it
+_OK: Final = ResultKind.OK
+_FINISH: Final = ResultKind.FINISH
+_WAIT: Final = ResultKind.WAIT
+_RETRY: Final = ResultKind.RETRY
+_FAILED: Final = ResultKind.FAILED
+_ABORTED: Final = ResultKind.ABORTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +103,6 @@ class _Scope:
     finish_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Nested:
-    """What a group-like step returns on success: when its earliest throttled step is due."""
-
-    due: datetime | None
-
-
 class _Same:
     """The default of an optional argument that may be None."""
 
@@ -124,19 +110,8 @@ class _Same:
 _SAME: Final = _Same()
 
 
-_NOT_DUE: Final = _Nested(None)  # what most groups return: shared, it never changes
-
-
 # The default clock: one C call (it is read once per step).
 utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
 
 
 class StepsEngine(RunControl):
@@ -213,6 +188,7 @@ class StepsEngine(RunControl):
         self._untraced = 0
         # The keeper's synchronous access, if it has one (set per run).
         self._nowait: NoWait | None = None
+        self._recorder = StateRecorder(self.keeper, on_transition, None)  # made per run
 
     # -- the public surface -----------------------------------------------------------
 
@@ -232,6 +208,7 @@ class StepsEngine(RunControl):
         self._chosen = {}
         self._untraced = 0
         self._nowait = nowait_access(self.keeper)
+        self._recorder = StateRecorder(self.keeper, self.on_transition, self._nowait)
         self._tracer = self._active_tracer()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.run_timeout.total_seconds() if self.run_timeout else None
@@ -296,7 +273,7 @@ class StepsEngine(RunControl):
         except BaseException as err:  # already cancelled: report, do not mask the cancel
             log.warning("%s: flush after cancellation failed: %s", self.name, err)
 
-    def _outcome(self, result: _Result) -> Outcome:
+    def _outcome(self, result: StepResult) -> Outcome:
         if result.kind in (_OK, _FINISH):
             delay = None
             if result.due is not None:
@@ -316,7 +293,7 @@ class StepsEngine(RunControl):
             error=result.error,
         )
 
-    async def _run_sequence(self, steps: Iterable[Step], scope: _Scope) -> _Result:
+    async def _run_sequence(self, steps: Iterable[Step], scope: _Scope) -> StepResult:
         queue = deque(steps)
         due: datetime | None = None
         loop = asyncio.get_running_loop()
@@ -325,17 +302,18 @@ class StepsEngine(RunControl):
         while queue:
             step = queue.popleft()
             if scope.deadline is not None and loop.time() >= scope.deadline:
-                return _Result(
-                    _RETRY, step.name, "the run's timeout was reached before this step", 0.0
+                return StepResult(
+                    kind=_RETRY, step=step.name,
+                    message="the run's timeout was reached before this step", delay=0.0,
                 )
             if (quick and type(step) is SimpleStep and not step.predicates
                     and step.throttling is None and not step.middleware
                     and step.on_success is None):
                 done = self._quick(step, scope)
-                if done is _DONE:
+                if done is DONE:
                     continue
-                if isinstance(done, _Result):  # finish_on_success
-                    return _Result(_OK, due=due)
+                if isinstance(done, StepResult):  # finish_on_success
+                    return StepResult(kind=_OK, due=due)
                 if done is not None:
                     result, inserted = await done
                 else:
@@ -343,20 +321,20 @@ class StepsEngine(RunControl):
             else:
                 result, inserted = await self._execute(step, scope)
             if result.due is not None:
-                due = _earliest(due, result.due)
+                due = earliest(due, result.due)
             if inserted:
                 queue.extendleft(reversed(inserted))
-            if result.kind == _OK:
+            if result.kind is _OK:
                 continue
-            if result.kind == _FINISH:
-                return _Result(_OK, due=due)
+            if result.kind is _FINISH:
+                return StepResult(kind=_OK, due=due)
             result.due = due
             return result
-        return _Result(_OK, due=due) if due is not None else _DONE
+        return StepResult(kind=_OK, due=due) if due is not None else DONE
 
     async def _run_graph(
         self, steps: Sequence[Step], scope: _Scope, limit: int | None
-    ) -> _Result:
+    ) -> StepResult:
         """Run a list whose steps have needs: each starts once its needs have ended as they
         ask, up to ``limit`` at once; one whose needs ended otherwise is skipped. A failure
         (or abort) starts no more steps; the ones at work finish. A failure that a step of
@@ -365,8 +343,8 @@ class StepsEngine(RunControl):
                    if isinstance(n, Need) and n.phase == "Failed"}
         ended: dict[str, str] = {}  # step name -> Succeeded, Failed or Skipped
         pending = list(steps)
-        running: dict[asyncio.Task[_Result], Step] = {}
-        problems: list[_Result] = []
+        running: dict[asyncio.Task[StepResult], Step] = {}
+        problems: list[StepResult] = []
         stopped = False
         due: datetime | None = None
         most = limit or len(steps)
@@ -394,11 +372,11 @@ class StepsEngine(RunControl):
                 for task in finished:
                     step = running.pop(task)
                     result = task.result()
-                    due = _earliest(due, result.due)
+                    due = earliest(due, result.due)
                     phase = await self._ended_phase(step, result)
                     if phase is not None:
                         ended[step.name] = phase
-                    if result.kind == _OK or (result.kind == _FAILED and step.name in handled):
+                    if result.kind is _OK or (result.kind is _FAILED and step.name in handled):
                         continue
                     problems.append(result)
                     stopped = stopped or result.kind in (_FAILED, _ABORTED)
@@ -408,7 +386,7 @@ class StepsEngine(RunControl):
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
         if not problems:
-            return _Result(_OK, due=due) if due is not None else _DONE
+            return StepResult(kind=_OK, due=due) if due is not None else DONE
         # One result for the list: an abort or a failure first, else the soonest look again.
         worst = min(problems, key=lambda r: (r.kind not in (_ABORTED, _FAILED),
                                              r.kind != _ABORTED,
@@ -416,12 +394,12 @@ class StepsEngine(RunControl):
         worst.due = due
         return worst
 
-    async def _ended_phase(self, step: Step, result: _Result) -> str | None:
+    async def _ended_phase(self, step: Step, result: StepResult) -> str | None:
         """How a step of a graph ended, as its needs see it (None: not yet)."""
         key = step.state_key
         if key is None:
             return {_OK: "Succeeded", _FAILED: "Failed"}.get(result.kind)
-        state = await self._get(step.name, key)
+        state = await self._recorder.get(step.name, key)
         if state is None:
             return None
         if state.disabled:
@@ -431,19 +409,20 @@ class StepsEngine(RunControl):
     async def _needs_not_met(self, step: Step, message: str) -> None:
         key = step.state_key
         if key is not None:
-            prev = await self._get(step.name, key)
-            await self._record_skip(prev, key, step, "NeedsNotMet", message)
+            recorder = self._recorder
+            prev = await recorder.get(step.name, key)
+            await recorder.skip(step.name, prev, key, "NeedsNotMet", message)
 
     # -- one step ---------------------------------------------------------------------
 
     def _quick(
         self, step: SimpleStep, scope: _Scope
-    ) -> _Result | Coroutine[Any, Any, tuple[_Result, Sequence[Step]]] | None:
+    ) -> StepResult | Coroutine[Any, Any, tuple[StepResult, Sequence[Step]]] | None:
         """The quick path of a plain simple step (no predicates, throttling, middleware or
         success hook) that has no state yet, with a keeper that has synchronous access: no
         coroutine of the engine's own unless the step suspends or fails.
 
-        ``_DONE``: it ran and succeeded, recorded. A coroutine: it suspended or raised, and
+        ``DONE``: it ran and succeeded, recorded. A coroutine: it suspended or raised, and
         awaiting that goes on from there. ``None``: nothing was done, take the full path.
         """
         nowait = self._nowait
@@ -503,12 +482,13 @@ class StepsEngine(RunControl):
                 nowait[1](succeeded)
             except Exception as err:
                 raise KeeperError(step.name, "record state 'succeeded'", err) from err
-            if self.on_transition is not None:
-                self._tell(None, succeeded)
+            recorder = self._recorder
+            if recorder.on_transition is not None:
+                recorder.tell(None, succeeded)
         if tracer is not None:
-            self._step_span(tracer, None, step, 1, _DONE if not step.finish_on_success
-                            else _FINISHED, started_ns)
-        return _FINISHED if step.finish_on_success else _DONE
+            self._step_span(tracer, None, step, 1, DONE if not step.finish_on_success
+                            else FINISHED, started_ns)
+        return FINISHED if step.finish_on_success else DONE
 
     async def _go_on(
         self,
@@ -520,7 +500,7 @@ class StepsEngine(RunControl):
         pending: Any,
         now: datetime,
         started_ns: int,
-    ) -> tuple[_Result, Sequence[Step]]:
+    ) -> tuple[StepResult, Sequence[Step]]:
         """The quick path's step suspended: on with the full path from there."""
         return await self._run_simple(step, ctx, scope, None, key, "", now,
                                       started=(coroutine, pending, started_ns))
@@ -534,7 +514,7 @@ class StepsEngine(RunControl):
         err: BaseException,
         now: datetime,
         started_ns: int,
-    ) -> tuple[_Result, Sequence[Step]]:
+    ) -> tuple[StepResult, Sequence[Step]]:
         """The quick path's step raised before it ever suspended."""
         return await self._run_simple(step, ctx, scope, None, key, "", now,
                                       started=(None, err, started_ns))
@@ -546,19 +526,17 @@ class StepsEngine(RunControl):
         self._wants_context[function] = wants
         return wants
 
-    async def _execute(self, step: Step, scope: _Scope) -> tuple[_Result, Sequence[Step]]:
+    async def _execute(self, step: Step, scope: _Scope) -> tuple[StepResult, Sequence[Step]]:
         state = step.state
         key = (state.name or step.name) if state is not None else None
         prev: StepState | None = None
+        recorder = self._recorder
         if key is not None:
             nowait = self._nowait
             if nowait is None:
-                prev = await self._get(step.name, key)
+                prev = await recorder.get(step.name, key)
             else:
-                try:
-                    prev = nowait[0](key)
-                except Exception as err:
-                    raise KeeperError(step.name, "read the state", err) from err
+                prev = recorder.get_now(nowait, step.name, key)
         now = self.clock()
         if prev is not None:
             early = await self._settled(step, prev, now)
@@ -567,8 +545,10 @@ class StepsEngine(RunControl):
         continuing = prev is not None and prev.status in _COUNTING
         if scope.finish_only and not continuing:
             if prev is not None and prev.done:
-                return _DONE, ()  # skipped or throttled before: it stays so
-            return _Result(_RETRY, step.name, "not started: the run's time is up", None), ()
+                return DONE, ()  # skipped or throttled before: it stays so
+            return StepResult(
+                kind=_RETRY, step=step.name, message="not started: the run's time is up"
+            ), ()
         # A wait does not end the attempt: the next pass continues it, from the same start.
         same_attempt = prev is not None and prev.status is StepStatus.WAITING
         ctx = StepContext(
@@ -593,11 +573,13 @@ class StepsEngine(RunControl):
                 continue
             if step.abort_on_predicates_false:
                 abort = AbortedByPredicate(step.name, describe(predicate))
-                await self._record_skip(prev, key, step, "AbortedByPredicate", str(abort))
-                return _Result(_ABORTED, step.name, str(abort), error=abort), ()
+                await recorder.skip(step.name, prev, key, "AbortedByPredicate", str(abort))
+                return StepResult(
+                    kind=_ABORTED, step=step.name, message=str(abort), error=abort
+                ), ()
             message = f"predicate {describe(predicate)} is false"
-            await self._record_skip(prev, key, step, "PredicateFalse", message)
-            return _DONE, ()
+            await recorder.skip(step.name, prev, key, "PredicateFalse", message)
+            return DONE, ()
 
         throttle_key = ""
         if step.throttling is not None:
@@ -605,18 +587,18 @@ class StepsEngine(RunControl):
         # A step that is retrying, waiting or was cut off mid-run finishes its attempt
         # first: the interval spaces out whole runs, not the attempts of one.
         if step.throttling is not None and not continuing:
-            last = await self._last_run(step.name, throttle_key)
+            last = await recorder.last_run(step.name, throttle_key)
             decision = decide(step.throttling, last, now, self.rng)
             if decision.record is not None:
-                await self._record_last_run(step.name, throttle_key, decision.record)
+                await recorder.record_last_run(step.name, throttle_key, decision.record)
             if not decision.run:
                 assert decision.next_run_at is not None
                 message = f"next run at {decision.next_run_at.isoformat(timespec='seconds')}"
-                await self._record_skip(
-                    prev, key, step, "Throttled", message, StepStatus.THROTTLED,
+                await recorder.skip(
+                    step.name, prev, key, "Throttled", message, StepStatus.THROTTLED,
                     next_run_at=decision.next_run_at,
                 )
-                return _Result(_OK, due=decision.next_run_at), ()
+                return StepResult(kind=_OK, due=decision.next_run_at), ()
 
         if isinstance(step, SwitchSteps):
             try:
@@ -625,19 +607,19 @@ class StepsEngine(RunControl):
                 failure = DefinitionError(step.name, "cases", short_message(err))
                 return await self._fail_for_good(step, ctx, prev, key, failure, now), ()
             if chosen is None:
-                await self._record_skip(prev, key, step, "NoCaseTaken", "no case was taken")
-                return _DONE, ()
+                await recorder.skip(step.name, prev, key, "NoCaseTaken", "no case was taken")
+                return DONE, ()
             self._chosen[step.name] = chosen
 
         if isinstance(step, SimpleStep):
             return await self._run_simple(step, ctx, scope, prev, key, throttle_key, now)
 
-        running = self._running_state(step, key, ctx, prev)
+        running = running_state(step, key, ctx, prev)
         if key is not None:
             if self._nowait is not None:
-                self._set_now(self._nowait, step.name, prev, running)
+                recorder.set_now(self._nowait, step.name, prev, running)
             else:
-                await self._set(step.name, prev, running)
+                await recorder.set(step.name, prev, running)
 
         tracer = self._tracer
         if tracer is None:
@@ -651,15 +633,6 @@ class StepsEngine(RunControl):
             _describe_span(span, result, ctx.attempt)
             return result, inserted
 
-    def _running_state(
-        self, step: Step, key: str | None, ctx: StepContext, prev: StepState | None
-    ) -> StepState:
-        return make_state(
-            key or step.name, StepStatus.RUNNING, "Running", "", ctx.attempt, ctx.started_at,
-            None, None, prev.outputs if prev is not None else None, False, (),
-            ctx.attempt_started_at,
-        )
-
     async def _run_simple(
         self,
         step: SimpleStep,
@@ -671,7 +644,7 @@ class StepsEngine(RunControl):
         now: datetime,
         *,
         started: tuple[Coroutine[Any, Any, Any] | None, Any, int] | None = None,
-    ) -> tuple[_Result, Sequence[Step]]:
+    ) -> tuple[StepResult, Sequence[Step]]:
         """A simple step's fast path: its function is called right here, and its coroutine
         driven by hand up to its first suspension. ``running`` is recorded only if it
         suspends (a step that returns without yielding to the loop has nobody to show it
@@ -721,10 +694,10 @@ class StepsEngine(RunControl):
                     value = awaitable
             if suspended:
                 assert awaitable is not None
-                running = self._running_state(step, key, ctx, prev)
+                running = running_state(step, key, ctx, prev)
                 if key is not None:
                     try:
-                        await self._set(step.name, prev, running)
+                        await self._recorder.set(step.name, prev, running)
                     except BaseException:
                         awaitable.close()
                         raise
@@ -744,7 +717,7 @@ class StepsEngine(RunControl):
                 span.end()
             if key is not None and running is not None:
                 try:
-                    await self._restore(step.name, running, prev, key)
+                    await self._recorder.restore(step.name, running, prev, key)
                 except KeeperError as err:  # the cancellation must still reach the caller
                     log.error("%s: %s", self.name, err)
             raise
@@ -753,11 +726,12 @@ class StepsEngine(RunControl):
                 span.end()
             raise
         except (Exception, SystemExit) as err:
-            if any(isinstance(e, KeeperError) for e in _flatten(err)):
+            keeper_error = keeper_error_in(err)
+            if keeper_error is not None:
                 if span is not None:
                     span.end()
-                raise next(e for e in _flatten(err) if isinstance(e, KeeperError)) from err
-            if step.timeout is not None and classify(err).kind == WAIT:
+                raise keeper_error from err
+            if step.timeout is not None and classify(err).kind is WAIT:
                 ran = max(0.0, (now - ctx.attempt_started_at).total_seconds())
                 if ran >= step.timeout.total_seconds():
                     # Past its deadline, the last look would wait on: the attempt timed out.
@@ -765,7 +739,7 @@ class StepsEngine(RunControl):
                                            attempt_timeout=True)
             recorded = running is not None
             if running is None:
-                running = self._running_state(step, key, ctx, prev)
+                running = running_state(step, key, ctx, prev)
             result = await self._handle_error(step, ctx, prev, running, err, recorded=recorded)
             if tracer is not None:
                 self._step_span(tracer, span, step, ctx.attempt, result, started_ns)
@@ -818,7 +792,7 @@ class StepsEngine(RunControl):
         span: trace.Span | None,
         step: Step,
         attempt: int,
-        result: _Result,
+        result: StepResult,
         started_ns: int,
     ) -> None:
         """End a simple step's span, or make one now for a step that did not suspend but
@@ -826,7 +800,8 @@ class StepsEngine(RunControl):
         none: they are counted on the run's span."""
         if span is None:
             ended_ns = time_ns()
-            if result.kind in (_OK, _FINISH) and ended_ns - started_ns < self._threshold_ns:
+            if (result.kind is _OK or result.kind is _FINISH) and \
+                    ended_ns - started_ns < self._threshold_ns:
                 self._untraced += 1
                 return
             span = tracer.start_span(step.name, start_time=started_ns,
@@ -837,31 +812,31 @@ class StepsEngine(RunControl):
         _describe_span(span, result, attempt)
         span.end()
 
-    async def _settled(self, step: Step, prev: StepState, now: datetime) -> _Result | None:
+    async def _settled(self, step: Step, prev: StepState, now: datetime) -> StepResult | None:
         """The result of a step whose recorded state decides it without running it.
 
         Failures and pending retries are decided here for every step, throttled or not:
         throttling only spaces out fresh runs, it never hides a failure or skips a backoff.
         """
         if prev.disabled:
-            return _DONE
+            return DONE
         status = prev.status
         if status is StepStatus.FAILED:
             if not step.continue_on_error:
                 error = StepRunError(step.name, RuntimeError(prev.message or "failed"))
-                return _Result(_FAILED, step.name, prev.message, error=error)
+                return StepResult(kind=_FAILED, step=step.name, message=prev.message, error=error)
             # A throttled step is periodic: it runs again once due, even after a failure.
-            return _DONE if step.throttling is None else None
+            return DONE if step.throttling is None else None
         retry_at = prev.next_run_at
         if status is StepStatus.RETRYING and retry_at is not None and retry_at > now:
             delay = (retry_at - now).total_seconds()
-            return _Result(_RETRY, step.name, prev.message, delay)
+            return StepResult(kind=_RETRY, step=step.name, message=prev.message, delay=delay)
         if status is StepStatus.SUCCEEDED and step.throttling is None:
             if step.skip_state_check:
                 return None
-            if prev.inserted and not await self._all_succeeded(prev.inserted):
+            if prev.inserted and not await self._recorder.all_succeeded(prev.inserted):
                 return None  # run again so it inserts the steps that are not done yet
-            return _DONE
+            return DONE
         return None
 
     async def _run_and_record(
@@ -872,7 +847,7 @@ class StepsEngine(RunControl):
         prev: StepState | None,
         running: StepState,
         throttle_key: str,
-    ) -> tuple[_Result, Sequence[Step]]:
+    ) -> tuple[StepResult, Sequence[Step]]:
         key = step.state_key
         try:
             if step.middleware or scope.middleware or step.timeout is not None:
@@ -882,17 +857,21 @@ class StepsEngine(RunControl):
         except asyncio.CancelledError:
             if key is not None:
                 try:
-                    await self._restore(step.name, running, prev, key)
+                    await self._recorder.restore(step.name, running, prev, key)
                 except KeeperError as err:  # the cancellation must still reach the caller
                     log.error("%s: %s", self.name, err)
             raise
         except KeeperError:
             raise
         except (Exception, SystemExit) as err:
-            if any(isinstance(e, KeeperError) for e in _flatten(err)):
-                raise next(e for e in _flatten(err) if isinstance(e, KeeperError)) from err
+            keeper_error = keeper_error_in(err)
+            if keeper_error is not None:
+                raise keeper_error from err
             return await self._handle_error(step, ctx, prev, running, err), ()
-
+        if type(value) is GroupResult and value.problems:
+            signal = read_children(step.name, value.problems,
+                                   parallel=isinstance(step, ParallelSteps))
+            return await self._settle(step, ctx, prev, running, signal, signal.error), ()
         return await self._record_success(step, ctx, prev, running, value, throttle_key, None)
 
     async def _record_success(
@@ -904,7 +883,7 @@ class StepsEngine(RunControl):
         value: Any,
         throttle_key: str,
         finished: datetime | None,
-    ) -> tuple[_Result, Sequence[Step]]:
+    ) -> tuple[StepResult, Sequence[Step]]:
         """Record a step's success. ``running``: the state recorded when it started (None:
         it never suspended, so nothing was, and ``finished`` is the pass's clock reading)."""
         key = step.state_key
@@ -914,55 +893,38 @@ class StepsEngine(RunControl):
                 self._register(inserted, origin=f"step {step.name!r}")
             except DefinitionError as err:
                 if running is None:
-                    running = self._running_state(step, key, ctx, prev)
+                    running = running_state(step, key, ctx, prev)
                     return await self._fail_for_good(
                         step, ctx, running, key, err, self.clock(), old=prev
                     ), ()
                 return await self._fail_for_good(step, ctx, running, key, err, self.clock()), ()
-        due = value.due if type(value) is _Nested else None
+        due = value.due if type(value) is GroupResult else None
         if finished is None:
             finished = self.clock()
         next_run_at = None
+        recorder = self._recorder
         if step.throttling is not None:
             next_run_at = finished + step.throttling.interval
-            due = _earliest(due, next_run_at)
+            due = earliest(due, next_run_at)
             if step.throttling.ensure_step_success:
-                await self._record_last_run(step.name, throttle_key, finished)
+                await recorder.record_last_run(step.name, throttle_key, finished)
         if key is not None:
-            config = step.state
             if value is not None and isinstance(value, Mapping):  # skip the ABC check for None
                 outputs: Mapping[str, Any] | None = dict(value)
             elif running is not None:
                 outputs = running.outputs
             else:
                 outputs = prev.outputs if prev is not None else None
-            succeeded = make_state(
-                key,
-                StepStatus.SUCCEEDED,
-                (config.reason if config else "") or "Succeeded",
-                (config.message if config else "") or "completed",
-                ctx.attempt,
-                ctx.started_at,
-                finished,
-                next_run_at,
-                outputs,
-                False,
-                # State keys, not names: on a later pass the inserted steps are not
-                # registered yet, so only their keys find them; stateless ones cannot be
-                # checked and so do not hold the inserting step back.
-                tuple(s.state_key for s in inserted if s.state_key is not None)
-                if inserted else (),
-                ctx.attempt_started_at,
-            )
+            succeeded = succeeded_state(key, step, ctx, finished, next_run_at, outputs, inserted)
             if self._nowait is not None:
-                self._set_now(self._nowait, step.name, running or prev, succeeded)
+                recorder.set_now(self._nowait, step.name, running or prev, succeeded)
             else:
-                await self._set(step.name, running or prev, succeeded)
+                await recorder.set(step.name, running or prev, succeeded)
         if step.on_success is not None:
             await self._hook(step, "on_success", step.on_success, ctx, step.name)
         if due is None:
-            return (_FINISHED if step.finish_on_success else _DONE), inserted
-        return _Result(_FINISH if step.finish_on_success else _OK, due=due), inserted
+            return (FINISHED if step.finish_on_success else DONE), inserted
+        return StepResult(kind=_FINISH if step.finish_on_success else _OK, due=due), inserted
 
     def _chain(
         self,
@@ -977,7 +939,11 @@ class StepsEngine(RunControl):
             if inner is None:  # a simple step
                 assert isinstance(step, SimpleStep)
                 return await _awaited(_call(step.run, ctx))
-            return await self._body(step, ctx, inner)
+            value = await self._body(step, ctx, inner)
+            if type(value) is GroupResult and value.problems:
+                # A middleware deals in exceptions: it sees the group's problems raised.
+                raise as_exception(step.name, value, parallel=isinstance(step, ParallelSteps))
+            return value
 
         call: Callable[[], Awaitable[Any]] = body
         for middleware in reversed(chain):
@@ -990,7 +956,8 @@ class StepsEngine(RunControl):
         inner = _Scope(chain, scope.deadline, scope.finish_only) if step.middleware else scope
         if not chain and step.timeout is None:
             return await self._body(step, ctx, inner)
-        call = self._chain(chain, ctx, step, inner)
+        call = (self._chain(chain, ctx, step, inner) if chain
+                else functools.partial(self._body, step, ctx, inner))
 
         timeout = None
         overdue: float | None = None
@@ -1012,17 +979,26 @@ class StepsEngine(RunControl):
         limit = asyncio.timeout(timeout)
         try:
             async with limit:
-                return await call()
+                value = await call()
         except TimeoutError:
             if limit.expired():
                 raise self._timeout_error(step, ctx, timeout) from None
             raise
         except Exception as err:
-            if overdue is not None and classify(err).kind == WAIT:
-                assert step.timeout is not None
-                raise StepTimeoutError(step.name, step.timeout.total_seconds(), ran=overdue,
-                                       attempt_timeout=True) from None
+            if overdue is not None and classify(err).kind is WAIT:
+                raise self._overdue_error(step, overdue) from None
             raise
+        if overdue is not None and type(value) is GroupResult and value.problems and \
+                read_children(step.name, value.problems,
+                              parallel=isinstance(step, ParallelSteps)).kind is WAIT:
+            raise self._overdue_error(step, overdue)
+        return value
+
+    def _overdue_error(self, step: Step, ran: float) -> StepTimeoutError:
+        """A step past its timeout that would wait on: its attempt has timed out."""
+        assert step.timeout is not None
+        return StepTimeoutError(step.name, step.timeout.total_seconds(), ran=ran,
+                                attempt_timeout=True)
 
     def _timeout_error(self, step: Step, ctx: StepContext, waited: float) -> StepTimeoutError:
         """What the step is told when its attempt (or the pass's deadline) cut it off."""
@@ -1043,15 +1019,16 @@ class StepsEngine(RunControl):
             return result
         if isinstance(step, GroupedSteps):
             if is_graph(step.steps):
-                return _nested_value(
+                return group_result(
                     await self._run_graph(step.steps, scope, step.max_concurrency))
-            return _nested_value(await self._run_sequence(step.steps, scope))
+            return group_result(await self._run_sequence(step.steps, scope))
         if isinstance(step, SwitchSteps):
             chosen = self._chosen[step.name]
             for case in step.cases:
-                if case is not chosen:
-                    await self._not_taken(case.step, chosen.step.name)
-            return _nested_value(await self._run_sequence((chosen.step,), scope))
+                key = case.step.state_key
+                if case is not chosen and key is not None:
+                    await self._recorder.not_taken(case.step.name, key, chosen.step.name)
+            return group_result(await self._run_sequence((chosen.step,), scope))
         if isinstance(step, ParallelSteps):
             return await self._run_parallel(step, scope)
         if isinstance(step, DynamicStep):
@@ -1061,7 +1038,7 @@ class StepsEngine(RunControl):
                 generated = await generated
             steps = _as_steps(step.name, generated)
             self._register(steps, origin=f"dynamic step {step.name!r}")
-            return _nested_value(await self._run_sequence(steps, scope))
+            return group_result(await self._run_sequence(steps, scope))
         raise DefinitionError(step.name, "kind", f"unknown step type {type(step).__name__}")
 
     async def _choose(self, switch: SwitchSteps, ctx: StepContext) -> Case | None:
@@ -1069,7 +1046,7 @@ class StepsEngine(RunControl):
         otherwise the first whose predicates all hold."""
         for case in switch.cases:
             key = case.step.state_key
-            state = await self._get(case.step.name, key) if key is not None else None
+            state = await self._recorder.get(case.step.name, key) if key is not None else None
             if state is not None and state.status is not StepStatus.PENDING and \
                     state.reason != NOT_TAKEN:
                 return case
@@ -1081,29 +1058,18 @@ class StepsEngine(RunControl):
                 return case
         return None
 
-    async def _not_taken(self, step: Step, taken: str) -> None:
-        key = step.state_key
-        if key is None:
-            return
-        prev = await self._get(step.name, key)
-        base = prev if prev is not None else StepState(name=key)
-        new = base.evolve(status=StepStatus.SKIPPED, reason=NOT_TAKEN,
-                          message=f"another case was taken: {taken!r}", next_run_at=None)
-        if new != prev:
-            await self._set(step.name, prev, new)
-
-    async def _run_parallel(self, group: ParallelSteps, scope: _Scope) -> _Nested:
+    async def _run_parallel(self, group: ParallelSteps, scope: _Scope) -> GroupResult:
         limit = group.max_concurrency or len(group.steps)
         semaphore = asyncio.Semaphore(limit) if limit < len(group.steps) else None
-        tasks: list[asyncio.Task[_Result]] = []
+        tasks: list[asyncio.Task[StepResult]] = []
 
-        async def branch(sub: Step) -> _Result:
+        async def branch(sub: Step) -> StepResult:
             if semaphore is None:
                 result = await self._run_sequence((sub,), scope)
             else:
                 async with semaphore:
                     result = await self._run_sequence((sub,), scope)
-            if group.fail_fast and result.kind in (_FAILED, _ABORTED):
+            if group.fail_fast and (result.kind is _FAILED or result.kind is _ABORTED):
                 current = asyncio.current_task()
                 for task in tasks:
                     if task is not current:
@@ -1112,7 +1078,7 @@ class StepsEngine(RunControl):
 
         tasks.extend(asyncio.ensure_future(branch(sub)) for sub in group.steps)
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-        problems: list[Exception] = []
+        problems: list[StepResult] = []
         due: datetime | None = None
         for outcome in outcomes:
             if isinstance(outcome, asyncio.CancelledError):
@@ -1121,12 +1087,12 @@ class StepsEngine(RunControl):
                 raise outcome
             if isinstance(outcome, BaseException):
                 raise outcome  # a bug in the engine itself: let it show
-            due = _earliest(due, outcome.due)
-            if outcome.kind != _OK:
-                problems.append(_as_exception(outcome))
+            due = earliest(due, outcome.due)
+            if outcome.kind is not _OK:
+                problems.append(outcome)
         if problems:
-            raise ExceptionGroup(f"parallel group {group.name!r}", problems)
-        return _Nested(due) if due is not None else _NOT_DUE
+            return GroupResult(due=due, problems=tuple(problems))
+        return GroupResult(due=due) if due is not None else NOT_DUE
 
     # -- recording what happened ------------------------------------------------------
 
@@ -1139,85 +1105,55 @@ class StepsEngine(RunControl):
         err: BaseException,
         *,
         recorded: bool = True,
-    ) -> _Result:
-        """Record how a step's attempt ended. ``running``: the state it ran as, recorded
-        (``recorded``) or not (it failed before it ever suspended)."""
-        signal = classify(err)
+    ) -> StepResult:
+        """Record how a step's attempt ended by raising ``err``."""
+        return await self._settle(step, ctx, prev, running, classify(err), err,
+                                  recorded=recorded)
+
+    async def _settle(
+        self,
+        step: Step,
+        ctx: StepContext,
+        prev: StepState | None,
+        running: StepState,
+        signal: Signal,
+        err: BaseException,
+        *,
+        recorded: bool = True,
+    ) -> StepResult:
+        """Record how a step's attempt ended (``err``, read as ``signal``). ``running``: the
+        state it ran as, recorded (``recorded``) or not (it failed before it ever
+        suspended)."""
+        now = self.clock()
+        verdict = judge(
+            signal, err, step=step, attempt=ctx.attempt,
+            attempt_started_at=ctx.attempt_started_at, now=now,
+            policy=step.retry or self.retry, rng=self.rng,
+        )
         old = running if recorded else prev
         key = step.state_key
-        now = self.clock()
-        if signal.kind == EXPECTED:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("step %r: expected error: %s", step.name, err)
-            if key is not None and recorded:
-                await self._restore(step.name, running, prev, key)
-            return _DONE
-        if signal.kind == ABORT:
-            if key is not None and recorded:
-                await self._restore(step.name, running, prev, key)
-            cause = signal.error
-            name = cause.step if isinstance(cause, AbortedByPredicate) else step.name
-            return _Result(_ABORTED, name, short_message(cause), error=cause)
-        if signal.kind == WAIT:
-            pending = signal.error
-            if isinstance(pending, PendingChild):
-                where, what = pending.step, pending.message
-                shown = f"step {where!r}: {what}"
-            else:
-                where, what = step.name, short_message(pending)
-                shown = what
-            delay = signal.delay
-            if step.timeout is not None:
-                # Look again no later than the attempt's deadline, so it is enforced on time.
-                deadline = ctx.attempt_started_at + step.timeout
-                left = max(0.0, (deadline - now).total_seconds())
-                delay = left if delay is None else min(delay, left)
-            until = now + timedelta(seconds=delay) if delay is not None else None
-            if key is not None:
-                message = shown if until is None else f"{shown} (next check {_stamp(until)})"
-                waiting = running.evolve(
-                    status=StepStatus.WAITING, reason="Waiting", message=message,
-                    attempts=running.attempts - 1, next_run_at=until,
-                )
-                await self._set(step.name, old, waiting)
-            return _Result(_WAIT, where, what, delay, error=pending)
-        if signal.kind == FAILED:
-            summary = short_message(err) if isinstance(err, BaseExceptionGroup) else None
+        kind = verdict.kind
+        if kind is _FAILED:
             return await self._fail_for_good(
-                step, ctx, running, key, signal.error, now, message=summary, old=old
+                step, ctx, running, key, verdict.error, now, message=verdict.recorded, old=old
             )
-        # A retry: a RetryableError, an unexpected error, or a child that is retrying.
-        cause = signal.error
-        if isinstance(cause, PendingChild):
-            delay = cause.delay if cause.delay is not None else 0.0
-            if key is not None:
-                retrying = running.evolve(
-                    status=StepStatus.RETRYING, reason="Retrying",
-                    message=f"step {cause.step!r}: {cause.message}",
-                    attempts=running.attempts - 1, next_run_at=now + timedelta(seconds=delay),
-                )
-                await self._set(step.name, old, retrying)
-            return _Result(_RETRY, cause.step, cause.message, delay, error=cause)
-        policy = step.retry or self.retry
-        attempt = ctx.attempt
-        # A RetryableError is a failure the step foresaw: its message says it all. Anything
-        # else is a surprise, and its traceback is what whoever reads the log needs.
-        trace = None if isinstance(cause, RetryableError) else err
-        if attempt >= policy.limit:
-            log.error("step %r failed for good after %d attempt(s): %s", step.name, attempt,
-                      short_message(cause), exc_info=trace)
-            return await self._fail_for_good(step, ctx, running, key, err, now, old=old)
-        delay = signal.delay if signal.delay is not None else policy.delay(attempt, self.rng)
-        log.warning("step %r attempt %d/%d failed; retrying in %.1fs: %s", step.name, attempt,
-                    policy.limit, delay, short_message(cause), exc_info=trace)
-        message = f"attempt {attempt}/{policy.limit} failed: {short_message(cause)}"
+        if kind is _OK or kind is _ABORTED:
+            if key is not None and recorded:
+                await self._recorder.restore(step.name, running, prev, key)
+            return DONE if kind is _OK else StepResult(
+                kind=kind, step=verdict.step, message=verdict.message, error=verdict.error
+            )
         if key is not None:
-            retrying = running.evolve(
-                status=StepStatus.RETRYING, reason=_reason(cause, "Retrying"), message=message,
-                next_run_at=now + timedelta(seconds=delay),
-            )
-            await self._set(step.name, old, retrying)
-        return _Result(_RETRY, step.name, message, delay, error=err)
+            assert verdict.recorded is not None
+            if kind is _WAIT:
+                state = waiting_state(running, verdict.recorded, verdict.until)
+            else:
+                assert verdict.until is not None
+                state = retrying_state(running, verdict.reason, verdict.recorded,
+                                       verdict.until, counted=verdict.counted)
+            await self._recorder.set(step.name, old, state)
+        return StepResult(kind=kind, step=verdict.step, message=verdict.message,
+                          delay=verdict.delay, error=verdict.error)
 
     async def _fail_for_good(
         self,
@@ -1230,7 +1166,7 @@ class StepsEngine(RunControl):
         *,
         message: str | None = None,
         old: StepState | _Same | None = _SAME,
-    ) -> _Result:
+    ) -> StepResult:
         """Record a failure for good. ``current``: the base of the new state; ``old``: what
         was recorded before (default: ``current``), for the transition listener."""
         inner = err if isinstance(err, StepRunError) else None
@@ -1239,52 +1175,17 @@ class StepsEngine(RunControl):
         if key is not None:
             base = current if current is not None else StepState(name=key)
             cause = inner.error if inner is not None and inner.step == step.name else err
-            reason, outputs = _reason(cause, "Failed"), base.outputs
-            if isinstance(cause, PermanentError):
-                reason = cause.reason or reason
-                outputs = cause.outputs if cause.outputs is not None else outputs
-            failed = base.evolve(
-                status=StepStatus.FAILED, reason=reason, message=message,
-                finished_at=now, next_run_at=None, outputs=outputs,
+            failed = failed_state(base, cause, message, now)
+            await self._recorder.set(
+                step.name, current if isinstance(old, _Same) else old, failed
             )
-            await self._set(step.name, current if isinstance(old, _Same) else old, failed)
         if step.on_fail is not None:
             await self._hook(step, "on_fail", step.on_fail, ctx, step.name, err)
         if step.continue_on_error:
-            return _DONE
+            return DONE
         error = inner if inner is not None else StepRunError(step.name, err)
-        return _Result(_FAILED, error.step, short_message(error.error), error=error)
-
-    async def _record_skip(
-        self,
-        prev: StepState | None,
-        key: str | None,
-        step: Step,
-        reason: str,
-        message: str,
-        status: StepStatus = StepStatus.SKIPPED,
-        next_run_at: datetime | None = None,
-    ) -> None:
-        if key is None or (prev is not None and prev.status is StepStatus.FAILED):
-            return  # a failure stays on record until the step runs again
-        base = prev if prev is not None else StepState(name=key)
-        new = base.evolve(status=status, reason=reason, message=message, next_run_at=next_run_at)
-        if new != prev:
-            await self._set(step.name, prev, new)
-
-    async def _restore(
-        self, step_name: str, running: StepState, prev: StepState | None, key: str
-    ) -> None:
-        """Put back what was recorded before the step started (cancel, expected error)."""
-        previous = prev if prev is not None else StepState(name=key)
-        await asyncio.shield(self._set(step_name, running, previous))
-
-    async def _all_succeeded(self, keys: Iterable[str]) -> bool:
-        for key in keys:
-            state = await self._get(key, key)
-            if state is None or state.status is not StepStatus.SUCCEEDED:
-                return False
-        return True
+        return StepResult(kind=_FAILED, step=error.step, message=short_message(error.error),
+                          error=error)
 
     async def _hook(self, step: Step, label: str, hook: Callable[..., Any], *args: Any) -> None:
         try:
@@ -1293,55 +1194,6 @@ class StepsEngine(RunControl):
                 await result
         except Exception:
             log.exception("step %r: %s hook raised; ignored", step.name, label)
-
-    # -- keeper access: every failure becomes a KeeperError ---------------------------
-
-    async def _get(self, step_name: str, key: str) -> StepState | None:
-        try:
-            return await self.keeper.get_step_state(key)
-        except Exception as err:
-            raise KeeperError(step_name, "read the state", err) from err
-
-    async def _set(self, step_name: str, old: StepState | None, new: StepState) -> None:
-        try:
-            await self.keeper.set_step_state(new)
-        except Exception as err:
-            raise KeeperError(step_name, f"record state {new.status.value!r}", err) from err
-        if self.on_transition is not None:
-            self._tell(old, new)
-
-    def _tell(self, old: StepState | None, new: StepState) -> None:
-        assert self.on_transition is not None
-        try:
-            self.on_transition(old, new)
-        except Exception:
-            log.exception("transition listener raised; ignored")
-
-    def _set_now(self, nowait: NoWait, step_name: str, old: StepState | None, new: StepState
-                 ) -> None:
-        """``_set`` through the keeper's synchronous access."""
-        try:
-            nowait[1](new)
-        except Exception as err:
-            raise KeeperError(step_name, f"record state {new.status.value!r}", err) from err
-        if self.on_transition is not None:
-            try:
-                self.on_transition(old, new)
-            except Exception:
-                log.exception("transition listener raised; ignored")
-
-    async def _last_run(self, step_name: str, key: str) -> datetime | None:
-        """When the throttled step (partition ``key``) last ran, as the keeper knows it."""
-        try:
-            return await self.keeper.get_last_run(key)
-        except Exception as err:
-            raise KeeperError(step_name, "read the last run", err) from err
-
-    async def _record_last_run(self, step_name: str, key: str, when: datetime) -> None:
-        try:
-            await self.keeper.set_last_run(key, when)
-        except Exception as err:
-            raise KeeperError(step_name, "record the last run", err) from err
 
     # -- definitions ------------------------------------------------------------------
 
@@ -1383,9 +1235,6 @@ class StepsEngine(RunControl):
 # How many step functions the engine remembers whether they take the context.
 _WANTS_CACHE: Final = 4096
 
-# The reason recorded for the cases a switch did not take.
-NOT_TAKEN: Final = "NotTaken"
-
 # How a step of a graph ended, for the needs of the others.
 _ENDED_PHASES: Final = {
     StepStatus.SUCCEEDED: "Succeeded",
@@ -1417,19 +1266,11 @@ def _needs_verdict(step: Step, ended: Mapping[str, str]) -> str | None:
 _COUNTING = frozenset({StepStatus.RETRYING, StepStatus.RUNNING, StepStatus.WAITING})
 
 
-def _reason(cause: BaseException, default: str) -> str:
-    """The recorded reason of a failed attempt: ``TimedOut`` when the step's own timeout
-    ended it (not the pass's deadline: that cuts the step off, it does not judge it)."""
-    if isinstance(cause, StepTimeoutError) and cause.attempt_timeout:
-        return "TimedOut"
-    return default
-
-
 def _step_attributes(step: Step) -> dict[str, str]:
     return {"kubesteps.step": step.name, "kubesteps.step.kind": step.kind}
 
 
-def _describe_span(span: trace.Span, result: _Result, attempt: int) -> None:
+def _describe_span(span: trace.Span, result: StepResult, attempt: int) -> None:
     span.set_attribute("kubesteps.step.outcome", result.kind.value)
     span.set_attribute("kubesteps.step.attempt", attempt)
     if result.kind in (_FAILED, _RETRY) and result.error is not None:
@@ -1482,21 +1323,6 @@ def _bind(
     return wrapped
 
 
-def _nested_value(result: _Result) -> _Nested:
-    if result.kind in (_OK, _FINISH):
-        return _Nested(result.due) if result.due is not None else _NOT_DUE
-    raise _as_exception(result)
-
-
-def _as_exception(result: _Result) -> Exception:
-    if result.kind in (_WAIT, _RETRY):
-        kind = "wait" if result.kind == _WAIT else "retry"
-        return PendingChild(kind, result.step, result.message, result.delay)
-    if isinstance(result.error, StepRunError | AbortedByPredicate):
-        return result.error
-    return StepRunError(result.step, result.error or RuntimeError(result.message))
-
-
 def _as_steps(name: str, generated: Any) -> Sequence[Step]:
     if isinstance(generated, Step):
         return (generated,)
@@ -1507,14 +1333,3 @@ def _as_steps(name: str, generated: Any) -> Sequence[Step]:
         name, "generate", f"must return a Step or a list of Steps, got {generated!r}"
     )
 
-
-def _flatten(err: BaseException) -> Iterable[BaseException]:
-    if isinstance(err, BaseExceptionGroup):
-        for member in err.exceptions:
-            yield from _flatten(member)
-    else:
-        yield err
-
-
-def _stamp(when: datetime) -> str:
-    return when.isoformat(timespec="seconds")

@@ -3,7 +3,7 @@
 Steps signal intent with exceptions. The engine looks for them through explicit exception
 chains (``raise X from WaitError(...)``) and inside ``ExceptionGroup``s, so a signal raised
 deep inside a parallel fan-out or a nested group is never lost (the reference library lost
-them: its errors had no ``Unwrap``).
+them: its errors had no ``Unwrap``); ``signals.py`` reads them.
 """
 
 from __future__ import annotations
@@ -127,22 +127,12 @@ class DefinitionError(ValueError):
         self.problem = problem
 
 
-def short_message(error: BaseException, limit: int = 300) -> str:
-    """A one-line, bounded message for status fields (tracebacks belong in the logs)."""
-    if isinstance(error, BaseExceptionGroup):
-        members = "; ".join(short_message(e, limit) for e in error.exceptions)
-        text = f"{error.message}: {members}" if error.message else members
-    else:
-        text = str(error).strip() or type(error).__name__
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 class PendingChild(Exception):
-    """Internal: a step inside a group or parallel set is waiting or retrying.
+    """A step inside a group is waiting or retrying, as an exception: the error of the
+    group's result, and what a middleware around the group sees raised.
 
-    Raised by composite steps so the enclosing step records itself as waiting/retrying too,
-    without counting an attempt of its own.
+    The group then records itself as waiting or retrying too, without counting an attempt
+    of its own.
     """
 
     def __init__(self, kind: str, step: str, message: str, delay: float | None) -> None:
@@ -153,65 +143,17 @@ class PendingChild(Exception):
         self.delay = delay
 
 
-# What a raised exception means for the engine, strongest first.
-ABORT, FAILED, RETRY, WAIT, EXPECTED = "abort", "failed", "retry", "wait", "expected"
-_STRENGTH = {ABORT: 0, FAILED: 1, RETRY: 2, WAIT: 3, EXPECTED: 4}
+def short_message(error: BaseException, limit: int = 300) -> str:
+    """A one-line, bounded message for status fields (tracebacks belong in the logs)."""
+    if isinstance(error, BaseExceptionGroup):
+        members = "; ".join(short_message(e, limit) for e in error.exceptions)
+        text = f"{error.message}: {members}" if error.message else members
+    else:
+        text = str(error).strip() or type(error).__name__
+    return short_text(text, limit)
 
 
-class Signal:
-    """The engine's reading of an exception: its kind, the delay and the deciding error."""
-
-    __slots__ = ("delay", "error", "kind")
-
-    def __init__(self, kind: str, error: BaseException, delay: float | None = None) -> None:
-        self.kind = kind
-        self.error = error
-        self.delay = delay
-
-
-def classify(error: BaseException) -> Signal:
-    """Read what ``error`` asks of the engine.
-
-    Each exception is followed down its explicit ``from`` chain (``__cause__``) to the first
-    exception the engine knows; a plain exception with none below it is an unexpected error
-    (retried). The implicit ``__context__`` is not followed: a step that catches a
-    ``WaitError`` and raises something else has decided to fail. Members of an
-    ``ExceptionGroup`` are read one by one and combined: the strongest kind wins (abort,
-    then failure, retry, wait, expected), and among waits or retries the shortest delay.
-    """
-    current: BaseException | None = error
-    while current is not None:
-        if isinstance(current, BaseExceptionGroup):
-            return _combine([classify(member) for member in current.exceptions])
-        signal = _known(current)
-        if signal is not None:
-            return signal
-        current = current.__cause__
-    return Signal(RETRY, error, None)
-
-
-def _known(error: BaseException) -> Signal | None:
-    if isinstance(error, AbortedByPredicate):
-        return Signal(ABORT, error)
-    if isinstance(error, StepRunError | PermanentError | DefinitionError):
-        return Signal(FAILED, error)
-    if isinstance(error, PendingChild):
-        return Signal(WAIT if error.kind == WAIT else RETRY, error, error.delay)
-    if isinstance(error, WaitError):
-        return Signal(WAIT, error, error.delay)
-    if isinstance(error, RetryableError):
-        return Signal(RETRY, error, error.retry_after)
-    if isinstance(error, ExpectedError):
-        return Signal(EXPECTED, error)
-    return None
-
-
-def _combine(signals: list[Signal]) -> Signal:
-    strongest = min(signals, key=lambda s: _STRENGTH[s.kind])
-    if strongest.kind in (WAIT, RETRY):
-        # Whoever is pending, the group must be looked at again as soon as the first of
-        # its members is due.
-        delays = [s.delay for s in signals if s.kind in (WAIT, RETRY) and s.delay is not None]
-        if delays:
-            return Signal(strongest.kind, strongest.error, min(delays))
-    return strongest
+def short_text(text: str, limit: int = 300) -> str:
+    """``text`` on one line, bounded."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
