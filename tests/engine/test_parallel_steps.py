@@ -14,6 +14,7 @@ from kubesteps import (
     MemoryStateKeeper,
     OutcomeKind,
     ParallelSteps,
+    RetryableError,
     RetryPolicy,
     SimpleStep,
     StepContext,
@@ -180,6 +181,20 @@ async def test_a_retrying_sub_step_makes_the_group_retry_after_its_backoff(
     assert (outcome.kind, outcome.step, outcome.delay) == (OutcomeKind.RETRY, "a", 2.0)
     assert (keeper.states["a"].status, keeper.states["a"].attempts) == (StepStatus.RETRYING, 1)
     assert (keeper.states["p"].status, keeper.states["p"].attempts) == (StepStatus.RETRYING, 0)
+
+
+async def test_a_parallel_group_retries_when_its_first_retrying_step_is_due(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper
+) -> None:
+    def busy(seconds: float) -> SimpleStep:
+        def run() -> None:
+            raise RetryableError(f"busy for {seconds:g}s", retry_after=seconds)
+        return SimpleStep(name=f"after-{seconds:g}", run=run)
+
+    group = ParallelSteps(name="p", steps=[busy(30), busy(5), busy(12)])
+    outcome = await make_engine([group]).run()
+    assert (outcome.kind, outcome.delay) == (OutcomeKind.RETRY, 5.0)
+    assert {keeper.states[f"after-{n}"].status for n in (30, 5, 12)} == {StepStatus.RETRYING}
 
 
 async def test_a_sub_step_that_succeeded_is_skipped_by_its_state(

@@ -183,7 +183,8 @@ def judge(
     # A retry: a RetryableError, an unexpected error, or a step inside that is retrying.
     cause = signal.error
     if isinstance(cause, PendingChild):
-        delay = cause.delay if cause.delay is not None else 0.0
+        # A parallel group retries as soon as the first of its pending members is due.
+        delay = next((d for d in (signal.delay, cause.delay) if d is not None), 0.0)
         return Verdict(
             kind=ResultKind.RETRY, error=cause, step=cause.step, message=cause.message,
             delay=delay, until=now + timedelta(seconds=delay), reason="Retrying",
