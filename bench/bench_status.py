@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubesteps.engine import StepState, StepStatus
-from kubesteps.keepers.status_keeper import ConditionsKeeper, StatusStore, Summary
+from kubesteps.keepers.status_keeper import ConditionsKeeper, StatusStore
+from kubesteps.keepers.summary import Summary
 from kubesteps.kube.client import Credentials, KubeClient
 from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 from kubesteps.pipeline.crd import crd

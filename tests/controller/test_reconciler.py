@@ -495,7 +495,8 @@ async def test_an_invalid_spec_keeps_the_records_a_later_fix_needs(
 async def test_a_running_write_never_lands_after_the_final_one(
     api: KubeClient, fetch: Fetch, k8s_emulator: Emulator
 ) -> None:
-    from kubesteps.keepers.status_keeper import ConditionsKeeper, Summary
+    from kubesteps.keepers.status_keeper import ConditionsKeeper
+    from kubesteps.keepers.summary import Summary
     from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 
     await api.create(pipeline("ordered", [python_step("one")]))

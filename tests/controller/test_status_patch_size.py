@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from kubesteps.engine import StepState, StepStatus
-from kubesteps.keepers.status_keeper import ConditionsKeeper, Summary
+from kubesteps.keepers.status_keeper import ConditionsKeeper
+from kubesteps.keepers.summary import Summary
 from kubesteps.kube.client import KubeClient
 from kubesteps.kube.status_writer import ObjectRef, StatusWriter
 from kubesteps.testing import Emulator

@@ -21,8 +21,8 @@ from kubesteps.keepers.status_keeper import (
     MAX_STATUS_BYTES,
     ConditionsKeeper,
     StaleStatusError,
-    Summary,
 )
+from kubesteps.keepers.summary import Summary
 from kubesteps.kube.api_errors import ApiError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

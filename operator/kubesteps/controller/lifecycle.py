@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from kubesteps.keepers.status_keeper import Summary
+from kubesteps.keepers.summary import Summary
 from kubesteps.pipeline import runs
 from kubesteps.pipeline.model import Pipeline
 

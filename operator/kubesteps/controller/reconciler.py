@@ -44,10 +44,9 @@ from kubesteps.keepers.status_keeper import (
     ConditionsKeeper,
     StaleStatusError,
     StatusStore,
-    Summary,
     status_digest,
-    summarize,
 )
+from kubesteps.keepers.summary import Summary, summarize
 from kubesteps.kube.client import ApiError, KubeClient
 from kubesteps.kube.events import EventRecorder
 from kubesteps.kube.meta import ObjectMeta, meta_of

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kubesteps.keepers.status_keeper import Summary
+from kubesteps.keepers.summary import Summary
 from kubesteps.kube.conditions import stamp
 from kubesteps.pipeline import runs
 from kubesteps.pipeline.durations import format_duration

@@ -15,16 +15,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from opentelemetry import trace
 
-from kubesteps.engine import Outcome, OutcomeKind, StepState, StepStatus
+from kubesteps.engine import StepState, StepStatus
 from kubesteps.engine.errors import short_message
 from kubesteps.engine.keeper import NoWait
+from kubesteps.keepers.summary import Summary
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
 from kubesteps.kube.json_diff import json_diff, size
@@ -89,18 +89,6 @@ class PatchesByOperation(Protocol):
     ) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Summary:
-    """The run-level state shown in ``Ready``/``Reconciling``/``Stalled``."""
-
-    ready: str  # "True" / "False"
-    reason: str
-    message: str
-    reconciling: bool
-    stalled: bool
-    current_step: str = ""
-
-
 _STEP_CONDITION = {
     StepStatus.SUCCEEDED: ("True", "Succeeded"),
     StepStatus.THROTTLED: ("True", "Throttled"),
@@ -111,57 +99,6 @@ _STEP_CONDITION = {
     StepStatus.RETRYING: ("Unknown", "Retrying"),
     StepStatus.PENDING: ("Unknown", "Pending"),
 }
-
-
-def summarize(outcome: Outcome) -> Summary:
-    """The summary conditions for an engine outcome."""
-    # A message that names its step already ("step 'x' timed out after 2m") gets no prefix.
-    named = outcome.step and outcome.message.startswith(f"step {outcome.step!r}")
-    where = f"step {outcome.step!r}: " if outcome.step and not named else ""
-    text = f"{where}{outcome.message}".strip(": ")
-    if outcome.kind is OutcomeKind.DONE:
-        return Summary(
-            ready="True",
-            reason="Succeeded",
-            message="all steps are done",
-            reconciling=False,
-            stalled=False,
-        )
-    if outcome.kind is OutcomeKind.WAIT:
-        return Summary(
-            ready="False",
-            reason="Waiting",
-            message=text,
-            reconciling=True,
-            stalled=False,
-            current_step=outcome.step or "",
-        )
-    if outcome.kind is OutcomeKind.RETRY:
-        return Summary(
-            ready="False",
-            reason="Retrying",
-            message=text,
-            reconciling=True,
-            stalled=False,
-            current_step=outcome.step or "",
-        )
-    if outcome.kind is OutcomeKind.ABORTED:
-        return Summary(
-            ready="False",
-            reason="Aborted",
-            message=text,
-            reconciling=True,
-            stalled=False,
-            current_step=outcome.step or "",
-        )
-    return Summary(
-        ready="False",
-        reason="Failed",
-        message=text,
-        reconciling=False,
-        stalled=True,
-        current_step=outcome.step or "",
-    )
 
 
 def _phase(status: StepStatus) -> str:
