@@ -14,7 +14,8 @@ from typing import Any
 
 import jsonschema
 
-from kubesteps.pipeline import cel
+from kubesteps.pipeline.cel_compile import CelError
+from kubesteps.pipeline.cel_evaluate import evaluate
 from kubesteps.pipeline.crd import crd, template_crd
 from kubesteps.pipeline.issues import format_path
 
@@ -61,8 +62,8 @@ def _rule_errors(
     errors = []
     for rule in schema.get("x-kubernetes-validations", []):
         try:
-            passed = cel.evaluate(rule["rule"], {"self": value})
-        except cel.CelError as error:
+            passed = evaluate(rule["rule"], {"self": value})
+        except CelError as error:
             errors.append((format_path(loc), f"rule evaluation error: {error}"))
             continue
         if passed is not True:

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kubesteps.pipeline import cel
+from kubesteps.pipeline.cel_compile import check_expression
 from kubesteps.pipeline.crd import crd, crd_yaml
 from kubesteps.pipeline.semantics import MAX_DEPTH
 
@@ -108,7 +108,7 @@ def test_every_cel_rule_compiles() -> None:
     ]
     assert rules
     for rule in rules:
-        cel.check_expression(rule, variables=["self"], path="rule")
+        check_expression(rule, variables=["self"], path="rule")
 
 
 def test_conditions_have_the_standard_shape() -> None:

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from kubesteps.pipeline.cel import has_template
+from kubesteps.pipeline.cel_templates import has_template
 from kubesteps.pipeline.issues import (
     Issue,
     Loc,

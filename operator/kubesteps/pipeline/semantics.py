@@ -16,7 +16,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from kubesteps.engine.steps import find_cycle
-from kubesteps.pipeline import cel
+from kubesteps.pipeline.cel_compile import (
+    FINALLY_VARIABLE,
+    FOREACH_INDEX,
+    RESERVED_WORDS,
+    RUN_VARIABLES,
+    CelError,
+    CelSyntaxError,
+    check_expression,
+    compile_expression,
+)
+from kubesteps.pipeline.cel_evaluate import evaluate, evaluate_predicate
+from kubesteps.pipeline.cel_templates import TemplateError, has_template, template_expressions
+from kubesteps.pipeline.cel_templates import render as render_template
 from kubesteps.pipeline.issues import Issue, Loc, format_path
 from kubesteps.pipeline.params import (
     MAX_APPROVAL_STEP_NAME,
@@ -166,7 +178,7 @@ def _walk(steps: list[Any], *, field: str = "steps") -> Iterator[_Visit]:
     """Every step of the tree in document order, down to its depth, with its CEL variables:
     ``field`` is ``steps`` (the main steps) or ``finally`` (which see the run, too)."""
     final = field == "finally"
-    variables = (*cel.RUN_VARIABLES, cel.FINALLY_VARIABLE) if final else cel.RUN_VARIABLES
+    variables = (*RUN_VARIABLES, FINALLY_VARIABLE) if final else RUN_VARIABLES
     depth = MAX_FINALLY_DEPTH if final else MAX_DEPTH
     for index, node in enumerate(steps):
         step = RawStep.of(node)
@@ -190,7 +202,7 @@ def _walk_step(visit: _Visit) -> Iterator[_Visit]:
     template = step.template
     if template is not None:
         item = step.item_name or "item"
-        variables = tuple(dict.fromkeys((*visit.variables, item, cel.FOREACH_INDEX)))
+        variables = tuple(dict.fromkeys((*visit.variables, item, FOREACH_INDEX)))
         yield from _walk_step(
             _Visit(template, (*visit.loc, "forEach", "step"), visit.depth + 1, variables,
                    repeats=visit.repeats + 1, template=True, max_depth=visit.max_depth)
@@ -258,7 +270,7 @@ def check_namespaces(spec: Mapping[str, Any], namespace: str | None) -> list[Iss
             (("with", "manifest", "metadata", "namespace"),
              metadata.get("namespace") if isinstance(metadata, Mapping) else None),
         ):
-            if isinstance(value, str) and not cel.has_template(value) and value != namespace:
+            if isinstance(value, str) and not has_template(value) and value != namespace:
                 issues.append(Issue(
                     (*visit.loc, *loc),
                     f"an owned object must be in the Pipeline's namespace {namespace!r}, "
@@ -462,7 +474,7 @@ def _params(spec: Mapping[str, Any], issues: list[Issue]) -> list[str]:
                                 "param names must be unique"))
             continue
         names[name] = index
-        if name in cel.RESERVED_WORDS:
+        if name in RESERVED_WORDS:
             issues.append(Issue(("params", index, "name"),
                                 f"{name!r} is a reserved word in CEL: it cannot name a param"))
         enum = param.get("enum")
@@ -528,8 +540,8 @@ def _step_expressions(visit: _Visit, names: _Names) -> list[Issue]:
             found = _check_bare(items, items_loc, visit.variables, names)
             issues.extend(found or _constant_list(items, items_loc))
         item = step.item_name
-        taken = {*cel.RUN_VARIABLES, cel.FOREACH_INDEX}
-        if item in taken or item in cel.RESERVED_WORDS:
+        taken = {*RUN_VARIABLES, FOREACH_INDEX}
+        if item in taken or item in RESERVED_WORDS:
             issues.append(
                 Issue(
                     (*visit.loc, "forEach", "as"),
@@ -561,11 +573,11 @@ def _step_expressions(visit: _Visit, names: _Names) -> list[Issue]:
 
 def _constant_list(expression: str, loc: Loc) -> list[Issue]:
     """An items expression that reads no variable is known now: it must give a list."""
-    if cel.compile_expression(expression).free_variables:
+    if compile_expression(expression).free_variables:
         return []
     try:
-        value = cel.evaluate(expression, {})
-    except cel.CelError as error:
+        value = evaluate(expression, {})
+    except CelError as error:
         return [Issue(loc, f"{error.message} in CEL expression {expression!r}")]
     if isinstance(value, list):
         if len(value) > MAX_FOREACH_ITEMS:
@@ -578,11 +590,11 @@ def _constant_list(expression: str, loc: Loc) -> list[Issue]:
 
 def _constant_predicate(expression: str, loc: Loc) -> list[Issue]:
     """A ``when`` expression that reads no variable is known now: it must give a boolean."""
-    if cel.compile_expression(expression).free_variables:
+    if compile_expression(expression).free_variables:
         return []
     try:
-        cel.evaluate_predicate(expression, {})
-    except cel.CelError as error:
+        evaluate_predicate(expression, {})
+    except CelError as error:
         return [Issue(loc, f"{error.message} in CEL expression {expression!r}")]
     return []
 
@@ -597,17 +609,17 @@ def _constants_rendered(params: Mapping[str, Any] | None, loc: Loc) -> tuple[Any
             return {key: render(item, (*where, str(key))) for key, item in value.items()}
         if isinstance(value, list):
             return [render(item, (*where, index)) for index, item in enumerate(value)]
-        if not cel.has_template(value):
+        if not has_template(value):
             return value
         try:
-            expressions = list(cel.template_expressions(value, where))
-            if any(not text or cel.compile_expression(text).free_variables
+            expressions = list(template_expressions(value, where))
+            if any(not text or compile_expression(text).free_variables
                    for _, text in expressions):
                 return value
-            return cel.render(value, {})
-        except cel.CelSyntaxError:
+            return render_template(value, {})
+        except CelSyntaxError:
             return value  # reported where the expression is checked
-        except cel.CelError as error:
+        except CelError as error:
             issues.append(Issue(where, f"{error.message} in CEL expression "
                                        f"{error.expression!r}"))
             return value
@@ -618,7 +630,7 @@ def _constants_rendered(params: Mapping[str, Any] | None, loc: Loc) -> tuple[Any
 def _check_bare(
     expression: str, loc: Loc, variables: tuple[str, ...], names: _Names
 ) -> list[Issue]:
-    if cel.has_template(expression):
+    if has_template(expression):
         return [Issue(loc, "write the bare CEL expression here, without ${ }: it is always CEL")]
     return _check_expression(expression, loc, variables, names)
 
@@ -626,8 +638,8 @@ def _check_bare(
 def _check_templates(value: object, loc: Loc, visit: _Visit, names: _Names) -> list[Issue]:
     issues = []
     try:
-        found = list(cel.template_expressions(value, loc))
-    except cel.TemplateError as error:
+        found = list(template_expressions(value, loc))
+    except TemplateError as error:
         return [Issue(_loc_of(error.path, loc), error.message)]
     for where, expression in found:
         if not expression:
@@ -649,8 +661,8 @@ def _check_expression(
     expression: str, loc: Loc, variables: tuple[str, ...], names: _Names
 ) -> list[Issue]:
     try:
-        compiled = cel.check_expression(expression, variables=variables, path=format_path(loc))
-    except cel.CelSyntaxError as error:
+        compiled = check_expression(expression, variables=variables, path=format_path(loc))
+    except CelSyntaxError as error:
         return [Issue(loc, f"{error.message} in CEL expression {expression!r}{error.hint}")]
     issues = [
         Issue(

@@ -23,7 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from kubesteps.pipeline import cel, semantics
+from kubesteps.pipeline import semantics
+from kubesteps.pipeline.cel_compile import CelError
+from kubesteps.pipeline.cel_templates import render
 from kubesteps.pipeline.issues import Issue, Loc, format_path, raw_fields, with_issues
 from kubesteps.pipeline.model import (
     MAX_ENUM,
@@ -183,10 +185,10 @@ def template_params(
     *, path: str = "",
 ) -> dict[str, Any]:
     """The values of a template's params for one use: those given (``${ }`` rendered with
-    the Pipeline's params and self), else the defaults. Raises ``cel.CelError``."""
+    the Pipeline's params and self), else the defaults. Raises ``CelError``."""
     values = {p.name: p.value for p in template.spec.params}
     for name, value in given.items():
-        values[name] = cel.render(value, static_vars, path=f"{path}.{name}")
+        values[name] = render(value, static_vars, path=f"{path}.{name}")
     return values
 
 
@@ -228,7 +230,7 @@ def check_uses(
             values = template_params(template, {k: v for k, v in use.params.items()
                                                 if k in declared},
                                      static_vars, path=format_path(("spec", *where, "params")))
-        except cel.CelError as error:
+        except CelError as error:
             issues.append(Issue((*where, "params"),
                                 f"{error.message} in CEL expression {error.expression!r}; a "
                                 "use's params may read the Pipeline's params and self"))

@@ -32,8 +32,10 @@ from kubesteps.engine import (
     ThrottlingSettings,
 )
 from kubesteps.kube.client import KubeClient
-from kubesteps.pipeline import cel
 from kubesteps.pipeline import model as m
+from kubesteps.pipeline.cel_compile import FINALLY_VARIABLE, FOREACH_INDEX, CelError
+from kubesteps.pipeline.cel_evaluate import evaluate_list, evaluate_predicate, to_cel
+from kubesteps.pipeline.cel_templates import has_template, render
 from kubesteps.pipeline.params import rendered_part
 from kubesteps.pipeline.runs import Run, work_hash
 from kubesteps.pipeline.semantics import MAX_FOREACH_ITEMS
@@ -78,30 +80,30 @@ class PassContext:
         """CEL variables: ``self`` (the Pipeline), ``steps`` (name -> phase, outputs…),
         ``params`` (name -> value), and for finally steps ``run``."""
         if self._self is None:
-            self._self = cel.to_cel(self.pipeline)
-            self._params = cel.to_cel(params_of(self.pipeline))
+            self._self = to_cel(self.pipeline)
+            self._params = to_cel(params_of(self.pipeline))
             self._mark, _ = self.states.changed_since(0)
-            self._steps = cel.to_cel({
+            self._steps = to_cel({
                 name: _step_view(state) for name, state in self.states.states().items()
             })
         else:
             self._mark, changed = self.states.changed_since(self._mark)
             current = self.states.states()
             for name in dict.fromkeys(changed):
-                self._steps[cel.to_cel(name)] = cel.to_cel(_step_view(current[name]))
+                self._steps[to_cel(name)] = to_cel(_step_view(current[name]))
         variables: dict[str, Any] = {"self": self._self, "steps": self._steps,
                                      "params": self._params}
         if self.final is not None:
-            variables[cel.FINALLY_VARIABLE] = cel.to_cel(dict(self.final))
+            variables[FINALLY_VARIABLE] = to_cel(dict(self.final))
         if item:
             variables.update(item)
             local = variables.pop(LOCAL_KEY, None)
             if isinstance(local, Local):
                 variables["params"] = local.cel_params()
                 steps = self._steps
-                variables["steps"] = cel.to_cel({
+                variables["steps"] = to_cel({
                     **steps, **{name: steps[key] for name in local.names
-                                if (key := cel.to_cel(local.prefix + name)) in steps}})
+                                if (key := to_cel(local.prefix + name)) in steps}})
         return variables
 
 
@@ -121,7 +123,7 @@ class Local:
 
     def cel_params(self) -> Any:
         if self._cel is None:
-            self._cel = cel.to_cel(dict(self.params))
+            self._cel = to_cel(dict(self.params))
         return self._cel
 
 
@@ -288,8 +290,8 @@ def _step(
         options["needs"] = [Need(n.step + suffix, n.phase) for n in spec.needs]
     if spec.throttle is not None:
         partition = spec.throttle.partition_key
-        if partition and cel.has_template(partition):
-            partition = str(cel.render(partition, {**static_vars, **(item or {})},
+        if partition and has_template(partition):
+            partition = str(render(partition, {**static_vars, **(item or {})},
                                        path=f"{path}.throttle.partitionKey"))
         options["throttling"] = ThrottlingSettings(
             interval=spec.throttle.interval,
@@ -351,8 +353,8 @@ def _predicate(
 ) -> Callable[[StepContext], Any]:
     async def check(ctx: StepContext) -> bool:
         try:
-            return cel.evaluate_predicate(expression, _pass(ctx).variables(item), path=path)
-        except cel.CelError as error:
+            return evaluate_predicate(expression, _pass(ctx).variables(item), path=path)
+        except CelError as error:
             raise PermanentError(str(error)) from error
 
     check.__qualname__ = f"`{expression}`"
@@ -370,9 +372,9 @@ def _action(
     async def run(ctx: StepContext) -> Outputs:
         context = _pass(ctx)
         try:
-            rendered = (cel.render(renderable, context.variables(item), path=path)
+            rendered = (render(renderable, context.variables(item), path=path)
                         if templated else _copied(renderable))
-        except cel.CelError as error:
+        except CelError as error:
             raise PermanentError(str(error)) from error
         rendered = {**rendered, **as_written}
         keep = context.keep
@@ -389,7 +391,7 @@ def _action(
 
 
 def _templated(value: Any) -> bool:
-    """Whether ``cel.render`` would change anything in ``value`` (a ``${ }`` or ``$${``)."""
+    """Whether ``render`` would change anything in ``value`` (a ``${ }`` or ``$${``)."""
     if isinstance(value, str):
         return "${" in value
     if isinstance(value, Mapping):
@@ -400,7 +402,7 @@ def _templated(value: Any) -> bool:
 
 
 def _copied(value: Any) -> Any:
-    """Fresh containers, as ``cel.render`` makes them: an action may change what it got."""
+    """Fresh containers, as ``render`` makes them: an action may change what it got."""
     if isinstance(value, Mapping):
         return {key: _copied(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -426,8 +428,8 @@ def _for_each(
         context = _pass(ctx)
         variables = context.variables(outer)
         try:
-            items = cel.evaluate_list(spec.items, variables, path=f"{path}.forEach.items")
-        except cel.CelError as error:
+            items = evaluate_list(spec.items, variables, path=f"{path}.forEach.items")
+        except CelError as error:
             raise PermanentError(str(error)) from error
         if not items:
             return []
@@ -441,7 +443,7 @@ def _for_each(
         children = [
             # Steps nested in the template are named per item too (``check-0``, ``check-1``).
             _step(spec.step, f"{name}-{index}", f"{path}.forEach.step",
-                  {**(outer or {}), spec.as_: value, cel.FOREACH_INDEX: index}, static_vars,
+                  {**(outer or {}), spec.as_: value, FOREACH_INDEX: index}, static_vars,
                   f"{suffix}-{index}", locals_=locals_)
             for index, value in enumerate(items)
         ]

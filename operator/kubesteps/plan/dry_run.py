@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubesteps.pipeline import cel
 from kubesteps.pipeline import model as m
+from kubesteps.pipeline.cel_compile import FOREACH_INDEX, CelError
+from kubesteps.pipeline.cel_evaluate import evaluate_list, evaluate_predicate, to_cel
+from kubesteps.pipeline.cel_templates import has_template
 from kubesteps.pipeline.durations import format_duration
 from kubesteps.pipeline.runs import CANCELLED, FAILED, SUCCEEDED
 from kubesteps.plan.build import item_label, params_of
@@ -174,8 +176,8 @@ class _Walker:
                         "attempts": int(r.get("attempts") or 0),
                         "message": str(r.get("message") or "")}
                  for name, r in self.records.items()}
-        self.variables = {"self": cel.to_cel(dict(self.manifest)), "steps": cel.to_cel(steps),
-                          "params": cel.to_cel(params_of(self.manifest))}
+        self.variables = {"self": to_cel(dict(self.manifest)), "steps": to_cel(steps),
+                          "params": to_cel(params_of(self.manifest))}
 
     def walk(self, steps: Sequence[m.StepBase], depth: int, item: Mapping[str, Any] | None,
              names: Sequence[str] | None = None) -> list[StepPlan]:
@@ -208,13 +210,13 @@ class _Walker:
                         depth=depth)
 
     def _first_false(self, step: m.StepBase, item: Mapping[str, Any] | None
-                     ) -> tuple[int, str, cel.CelError | None] | None:
+                     ) -> tuple[int, str, CelError | None] | None:
         """The first ``when`` that does not hold, or cannot be told yet (None: all hold)."""
         for index, expression in enumerate(step.when):
             try:
-                if not cel.evaluate_predicate(expression, self._vars(item)):
+                if not evaluate_predicate(expression, self._vars(item)):
                     return index, expression, None
-            except cel.CelError as error:
+            except CelError as error:
                 return index, expression, error
         return None
 
@@ -223,7 +225,7 @@ class _Walker:
         if throttle is None:
             return None
         key = throttle.partition_key if throttle.partition_key and \
-            not cel.has_template(throttle.partition_key) else name
+            not has_template(throttle.partition_key) else name
         last = _time(self.last_runs.get(key))
         if last is None or last + throttle.interval <= self.now:
             return None
@@ -269,14 +271,14 @@ class _Walker:
     def _for_each(self, spec: m.ForEachSpec, name: str, depth: int,
                   item: Mapping[str, Any] | None) -> list[StepPlan]:
         try:
-            items = cel.evaluate_list(spec.items, self._vars(item))
-        except cel.CelError as error:
+            items = evaluate_list(spec.items, self._vars(item))
+        except CelError as error:
             return [StepPlan(f"{name}-*", UNDECIDED, f"forEach items `{spec.items}` are known "
                              f"when the step is reached (now: {error.message})", depth=depth)]
         planned: list[StepPlan] = []
         for index, value in enumerate(items):
             sub = self.step(spec.step, f"{name}-{index}", depth,
-                            {**(item or {}), spec.as_: value, cel.FOREACH_INDEX: index})
+                            {**(item or {}), spec.as_: value, FOREACH_INDEX: index})
             first = sub[0]
             sub[0] = StepPlan(first.name, first.verdict,
                               f"item {item_label(value)}" + (

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubesteps.engine import StepsEngine
-from kubesteps.pipeline.cel import CelError
+from kubesteps.pipeline.cel_compile import CelError
 from kubesteps.pipeline.issues import (
     Loc,
     fields_at,

@@ -1,35 +1,28 @@
-"""CEL in Pipelines: predicates (``when``), list expressions (``forEach.items``) and ``${ }``
-templates in ``with`` values.
+"""CEL in Pipelines, compiled and analysed: the ``when`` predicates, ``forEach.items`` lists
+and ``${ }`` template expressions of a spec are parsed here, once each (``compile_expression``
+is cached), and checked against the variables a place in the spec offers
+(``check_expression``).
 
 Variables at run time: ``self`` (the Pipeline object), ``steps`` (step name -> ``{phase,
-outputs, attempts, message}``) and, inside a forEach template, the item variable (``item``
-unless ``as`` renames it) and ``index``.
-
-Templates: a string that is exactly ``${ expr }`` becomes the expression's value, with its
-type; ``${ expr }`` inside a longer string is interpolated as text; ``$${`` is a literal
-``${``. Every distinct expression is parsed once (``compile_expression`` is cached).
+outputs, attempts, message}``), ``params`` and, inside a forEach template, the item variable
+(``item`` unless ``as`` renames it) and ``index``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import celpy
 import lark
-from celpy import celtypes
 from celpy.celparser import CELParseError, CELParser
-from celpy.evaluation import CELEvalError, base_functions
+from celpy.evaluation import base_functions
 
-from kubesteps.pipeline.durations import format_duration
-from kubesteps.pipeline.issues import Loc, format_path
 from kubesteps.pipeline.suggest import did_you_mean
 
 RUN_VARIABLES = ("self", "steps", "params")
@@ -47,7 +40,6 @@ RESERVED_WORDS = frozenset(
     | {"function", "if", "import", "let", "loop", "package", "namespace", "return", "var"}
     | {"void", "while"}
 )
-
 
 
 def _cache_directory() -> Path | None:
@@ -128,14 +120,6 @@ class CelSyntaxError(CelError):
         super().__init__(message, expression=expression, path=path, hint=hint)
         self.line = line
         self.column = column
-
-
-class CelEvaluationError(CelError):
-    """The expression compiled but failed at run time, or gave a value of the wrong type."""
-
-
-class TemplateError(CelError):
-    """A ``${`` without its closing ``}``."""
 
 
 @dataclass(frozen=True)
@@ -314,265 +298,3 @@ def _bare_literal(node: object) -> str | None:
     if isinstance(node, lark.Tree) and node.data == "literal":
         return str(node.children[0])
     return None
-
-
-# --- evaluation -----------------------------------------------------------------------------
-
-
-def evaluate(source: str, variables: Mapping[str, Any], *, path: str = "") -> Any:
-    """Evaluate ``source`` with plain-Python ``variables``; returns a plain-Python value."""
-    try:
-        compiled = compile_expression(source)
-    except CelSyntaxError as error:
-        error.path = path
-        raise
-    activation = {name: to_cel(value) for name, value in variables.items()}
-    try:
-        result = compiled.program.evaluate(activation)
-    except CELEvalError as error:
-        raise CelEvaluationError(
-            _describe_eval_error(error), expression=source, path=path
-        ) from error
-    except Exception as error:  # celpy surfaces some type clashes as bare Python errors
-        raise CelEvaluationError(
-            f"evaluation failed: {error}", expression=source, path=path
-        ) from error
-    if isinstance(result, CELEvalError):
-        raise CelEvaluationError(_describe_eval_error(result), expression=source, path=path)
-    return to_python(result, expression=source, path=path)
-
-
-def _describe_eval_error(error: CELEvalError) -> str:
-    text = str(error.args[0]) if error.args else "evaluation failed"
-    # celpy appends a dump of the whole activation to undeclared references: noise for users.
-    return text.split(" (in activation", 1)[0]
-
-
-def evaluate_predicate(source: str, variables: Mapping[str, Any], *, path: str = "") -> bool:
-    """Evaluate a ``when`` predicate; anything but a boolean result is an error."""
-    value = evaluate(source, variables, path=path)
-    if not isinstance(value, bool):
-        raise CelEvaluationError(
-            f"a predicate must give true or false, got {_type_name(value)} {value!r}",
-            expression=source,
-            path=path,
-        )
-    return value
-
-
-def evaluate_list(source: str, variables: Mapping[str, Any], *, path: str = "") -> list[Any]:
-    """Evaluate a ``forEach.items`` expression; anything but a list is an error."""
-    value = evaluate(source, variables, path=path)
-    if not isinstance(value, list):
-        raise CelEvaluationError(
-            f"forEach.items must give a list, got {_type_name(value)}",
-            expression=source,
-            path=path,
-        )
-    return value
-
-
-# --- templates ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Piece:
-    text: str
-    is_expression: bool
-
-
-def parse_template(text: str, *, path: str = "") -> list[_Piece]:
-    """Split a string into literal text and ``${ }`` expressions (braces and quotes aware)."""
-    pieces: list[_Piece] = []
-    literal: list[str] = []
-    position = 0
-    while position < len(text):
-        if text.startswith("$${", position):
-            literal.append("${")
-            position += 3
-        elif text.startswith("${", position):
-            end = _closing_brace(text, position + 2)
-            if end < 0:
-                raise TemplateError(
-                    f"'${{' at position {position} has no closing '}}'",
-                    expression=text,
-                    path=path,
-                )
-            if literal:
-                pieces.append(_Piece("".join(literal), is_expression=False))
-                literal = []
-            pieces.append(_Piece(text[position + 2 : end].strip(), is_expression=True))
-            position = end + 1
-        else:
-            literal.append(text[position])
-            position += 1
-    if literal:
-        pieces.append(_Piece("".join(literal), is_expression=False))
-    return pieces
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 0
-    quote = ""
-    position = start
-    while position < len(text):
-        char = text[position]
-        if quote:
-            if char == "\\":
-                position += 1
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return position
-            depth -= 1
-        position += 1
-    return -1
-
-
-def has_template(value: Any) -> bool:
-    """Whether a string uses ``${ }`` (a literal ``$${`` does not count)."""
-    return isinstance(value, str) and "${" in value.replace("$${", "")
-
-
-def template_expressions(value: Any, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
-    """Every ``${ }`` expression inside ``value`` (recursively), with where it was found.
-
-    Raises TemplateError for an unterminated ``${``.
-    """
-    if isinstance(value, str):
-        if has_template(value):
-            for piece in parse_template(value, path=format_path(loc)):
-                if piece.is_expression:
-                    yield loc, piece.text
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from template_expressions(item, (*loc, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from template_expressions(item, (*loc, index))
-
-
-def render(value: Any, variables: Mapping[str, Any], *, path: str = "") -> Any:
-    """Replace every ``${ }`` in ``value`` (recursively) using ``variables``."""
-    if isinstance(value, str):
-        if not has_template(value) and "$${" not in value:
-            return value
-        pieces = parse_template(value, path=path)
-        if len(pieces) == 1 and pieces[0].is_expression:
-            return evaluate(pieces[0].text, variables, path=path)
-        return "".join(
-            _as_text(evaluate(piece.text, variables, path=path))
-            if piece.is_expression
-            else piece.text
-            for piece in pieces
-        )
-    if isinstance(value, Mapping):
-        return {
-            key: render(item, variables, path=f"{path}.{key}" if path else str(key))
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            render(item, variables, path=f"{path}[{index}]") for index, item in enumerate(value)
-        ]
-    return value
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    # JSON spelling keeps true/false/null and nested values readable and unambiguous.
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-
-
-# --- conversions ----------------------------------------------------------------------------
-
-
-_CEL_VALUES = (
-    celtypes.BoolType, celtypes.IntType, celtypes.UintType, celtypes.DoubleType,
-    celtypes.StringType, celtypes.BytesType, celtypes.MapType, celtypes.ListType,
-    celtypes.TimestampType, celtypes.DurationType,
-)
-
-
-def to_cel(value: Any) -> celtypes.Value:
-    """A plain-Python value (JSON-like, plus datetime/timedelta) as a CEL value.
-
-    A value that already is a CEL value is passed through: callers that evaluate many
-    expressions over the same large variables convert them once.
-    """
-    if isinstance(value, _CEL_VALUES):
-        return value
-    if isinstance(value, bool):
-        return celtypes.BoolType(value)
-    if isinstance(value, int):
-        return celtypes.IntType(value)
-    if isinstance(value, float):
-        return celtypes.DoubleType(value)
-    if isinstance(value, str):
-        return celtypes.StringType(value)
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return celtypes.MapType({to_cel(key): to_cel(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return celtypes.ListType([to_cel(item) for item in value])
-    if isinstance(value, datetime):
-        return celtypes.TimestampType(value)
-    if isinstance(value, timedelta):
-        return celtypes.DurationType(value)
-    raise TypeError(f"cannot pass a {type(value).__name__} to CEL")
-
-
-def to_python(value: Any, *, expression: str = "", path: str = "") -> Any:
-    """A CEL value as plain Python: bool, int, float, str, None, list, dict.
-
-    Timestamps become RFC 3339 strings and durations Go-style strings, as in YAML.
-    """
-    if value is None:
-        return None
-    if isinstance(value, celtypes.BoolType | bool):
-        return bool(value)
-    if isinstance(value, celtypes.IntType | celtypes.UintType | int):
-        return int(value)
-    if isinstance(value, celtypes.DoubleType | float):
-        return float(value)
-    if isinstance(value, celtypes.StringType | str):
-        return str(value)
-    if isinstance(value, celtypes.MapType | dict):
-        return {
-            to_python(key, expression=expression, path=path): to_python(
-                item, expression=expression, path=path
-            )
-            for key, item in cast(Mapping[Any, Any], value).items()
-        }
-    if isinstance(value, celtypes.ListType | list):
-        return [to_python(item, expression=expression, path=path) for item in value]
-    if isinstance(value, celtypes.TimestampType):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, celtypes.DurationType) and value >= timedelta(0):
-        return format_duration(value)
-    raise CelEvaluationError(
-        f"the result is a {type(value).__name__}, which has no YAML form; "
-        "convert it with string() or int()",
-        expression=expression,
-        path=path,
-    )
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "bool",
-        int: "int",
-        float: "double",
-        str: "string",
-        list: "list",
-        dict: "map",
-    }.get(type(value), type(value).__name__)
