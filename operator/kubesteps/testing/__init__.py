@@ -3,9 +3,11 @@ kopf runner, and pytest fixtures (``pytest_plugins = ["kubesteps.testing.pytest_
 """
 
 from kubesteps.testing.discovery import ResourceInfo
-from kubesteps.testing.emulator import Emulator, Fault, RequestCounter, serve
+from kubesteps.testing.emulator import Emulator
 from kubesteps.testing.kubeconfig import write_kubeconfig
 from kubesteps.testing.operator_runner import OperatorRun, run_operator
+from kubesteps.testing.routing import Fault, RequestCounter
+from kubesteps.testing.standalone import serve
 from kubesteps.testing.status_errors import ApiError, Cause
 
 __all__ = [

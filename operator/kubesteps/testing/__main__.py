@@ -1,5 +1,5 @@
 """``python -m kubesteps.testing --port 8080``: serve an emulator until interrupted."""
 
-from kubesteps.testing.emulator import main
+from kubesteps.testing.standalone import main
 
 main()

@@ -76,6 +76,13 @@ def deleted(info: ResourceInfo, obj: Obj, gone: bool) -> Obj:
             "details": details}
 
 
+def as_version(obj: Obj, info: ResourceInfo) -> Obj:
+    """Objects are stored once per resource; each served version shows its own apiVersion."""
+    if obj.get("apiVersion") == info.api_version:
+        return obj
+    return {**obj, "apiVersion": info.api_version}
+
+
 def _without_revision(obj: Obj) -> Obj:
     meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
     return {**obj, "metadata": meta}
