@@ -31,8 +31,7 @@ crd: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench examples
-	# Ready, switched on once the tree has been reformatted in one commit:
-	# $(BIN)/ruff format --check operator tests bench examples
+	$(BIN)/ruff format --check operator tests bench examples
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

@@ -27,8 +27,11 @@ def verdict(met: bool) -> str:
 def without_cel_rules(node: Any) -> Any:
     """A copy of a CRD (or any part of it) without its ``x-kubernetes-validations``."""
     if isinstance(node, dict):
-        return {key: without_cel_rules(value) for key, value in node.items()
-                if key != "x-kubernetes-validations"}
+        return {
+            key: without_cel_rules(value)
+            for key, value in node.items()
+            if key != "x-kubernetes-validations"
+        }
     if isinstance(node, list):
         return [without_cel_rules(value) for value in node]
     return node
@@ -64,11 +67,16 @@ def pipeline(name: str, steps: int) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "Pipeline",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"steps": [
-            {"name": f"s{index}", "action": "python",
-             "with": {"function": "kubesteps.examples.greet", "args": {}}}
-            for index in range(steps)
-        ]},
+        "spec": {
+            "steps": [
+                {
+                    "name": f"s{index}",
+                    "action": "python",
+                    "with": {"function": "kubesteps.examples.greet", "args": {}},
+                }
+                for index in range(steps)
+            ]
+        },
     }
 
 
@@ -88,8 +96,10 @@ def is_ready(obj: Mapping[str, Any]) -> bool:
     generation = obj.get("metadata", {}).get("generation")
     for condition in (obj.get("status") or {}).get("conditions") or ():
         if condition.get("type") == "Ready":
-            return bool(condition.get("status") == "True"
-                        and condition.get("observedGeneration") == generation)
+            return bool(
+                condition.get("status") == "True"
+                and condition.get("observedGeneration") == generation
+            )
     return False
 
 
@@ -112,8 +122,9 @@ async def wait_until_ready(
         await asyncio.sleep(interval)
 
 
-async def wait_quiet(emulator: Emulator, *, quiet: float = 0.5, within: float = 5.0,
-                     interval: float = 0.05) -> float | None:
+async def wait_quiet(
+    emulator: Emulator, *, quiet: float = 0.5, within: float = 5.0, interval: float = 0.05
+) -> float | None:
     """Seconds until no request has reached the emulator for ``quiet`` seconds (the time of
     the last request), or None if requests still came after ``within`` seconds."""
     start = last_change = time.perf_counter()
@@ -131,9 +142,13 @@ async def wait_quiet(emulator: Emulator, *, quiet: float = 0.5, within: float = 
 
 def passes(metrics: OperatorMetrics) -> int:
     """Reconcile passes counted by the operator's own metrics, whatever their outcome."""
-    return int(sum(metrics.registry.get_sample_value("kubesteps_reconciles_total",
-                                                     {"outcome": outcome}) or 0
-                   for outcome in RECONCILE_OUTCOMES))
+    return int(
+        sum(
+            metrics.registry.get_sample_value("kubesteps_reconciles_total", {"outcome": outcome})
+            or 0
+            for outcome in RECONCILE_OUTCOMES
+        )
+    )
 
 
 def status_writes(metrics: OperatorMetrics) -> int:
@@ -143,8 +158,10 @@ def status_writes(metrics: OperatorMetrics) -> int:
 def request_table(columns: Mapping[str, Mapping[tuple[str, str], int]]) -> list[str]:
     """A table of request counts by verb and resource, one count column per phase, the
     busiest first, with totals."""
-    keys = sorted({key for counts in columns.values() for key in counts},
-                  key=lambda key: (-sum(c.get(key, 0) for c in columns.values()), key))
+    keys = sorted(
+        {key for counts in columns.values() for key in counts},
+        key=lambda key: (-sum(c.get(key, 0) for c in columns.values()), key),
+    )
     width = max((len(resource) for _, resource in keys), default=8)
     heads = "".join(f" {title:>12}" for title in columns)
     rows = [f"  {'verb':<8} {'resource':<{width}}{heads}"]
@@ -156,10 +173,14 @@ def request_table(columns: Mapping[str, Mapping[tuple[str, str], int]]) -> list[
     return rows
 
 
-def difference(after: Mapping[tuple[str, str], int],
-               before: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
-    return {key: count - before.get(key, 0) for key, count in after.items()
-            if count > before.get(key, 0)}
+def difference(
+    after: Mapping[tuple[str, str], int], before: Mapping[tuple[str, str], int]
+) -> dict[tuple[str, str], int]:
+    return {
+        key: count - before.get(key, 0)
+        for key, count in after.items()
+        if count > before.get(key, 0)
+    }
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -32,24 +32,47 @@ CRD: dict[str, Any] = {
         "group": "bench.example.dev",
         "scope": "Namespaced",
         "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
-        "versions": [{
-            "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                "spec": {"type": "object", "properties": {
-                    "size": {"type": "integer", "minimum": 0},
-                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                }},
-                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            }}},
-        }],
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "size": {"type": "integer", "minimum": 0},
+                                    "labels": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                    },
+                                },
+                            },
+                            "status": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            },
+                        },
+                    }
+                },
+            }
+        ],
     },
 }
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
 def thing(name: str) -> dict[str, Any]:
-    return {"apiVersion": "bench.example.dev/v1", "kind": "Thing",
-            "metadata": {"name": name}, "spec": {"size": 1}}
+    return {
+        "apiVersion": "bench.example.dev/v1",
+        "kind": "Thing",
+        "metadata": {"name": name},
+        "spec": {"size": 1},
+    }
 
 
 class _Watch:
@@ -73,8 +96,9 @@ class _Watch:
                     self.done.set()
 
 
-async def _writer(http: aiohttp.ClientSession, worker: int, count: int,
-                  stamps: list[float]) -> None:
+async def _writer(
+    http: aiohttp.ClientSession, worker: int, count: int, stamps: list[float]
+) -> None:
     """Creates, then alternately spec patches and status patches of the created object."""
     name = ""
     for index in range(count):
@@ -86,9 +110,11 @@ async def _writer(http: aiohttp.ClientSession, worker: int, count: int,
             body = json.dumps({"spec": {"size": index + 1}})
             response = await http.patch(f"{NAMESPACE_URL}/{name}", data=body, headers=MERGE)
         else:
-            response = await http.patch(f"{NAMESPACE_URL}/{name}/status",
-                                        data=json.dumps({"status": {"phase": "Done"}}),
-                                        headers=MERGE)
+            response = await http.patch(
+                f"{NAMESPACE_URL}/{name}/status",
+                data=json.dumps({"status": {"phase": "Done"}}),
+                headers=MERGE,
+            )
         if response.status >= 300:
             raise RuntimeError(f"write failed: {response.status} {await response.text()}")
         await response.read()
@@ -104,19 +130,21 @@ async def bench_writes() -> None:
         await emulator.wait_for_watch("things")
         stamps: list[float] = []
         start = time.perf_counter()
-        await asyncio.gather(*(_writer(http, worker, WRITES // WORKERS, stamps)
-                               for worker in range(WORKERS)))
+        await asyncio.gather(
+            *(_writer(http, worker, WRITES // WORKERS, stamps) for worker in range(WORKERS))
+        )
         total = time.perf_counter() - start
         with contextlib.suppress(TimeoutError):  # let the watcher drain the last events
             await asyncio.wait_for(watch.done.wait(), timeout=5)
         watcher.cancel()
     first = WINDOW / (stamps[WINDOW - 1] - start)
     last = WINDOW / (stamps[-1] - stamps[-WINDOW - 1])
-    print(f"writes (create / spec patch / status patch, {WORKERS} clients, 1 watcher):"
-          f" {len(stamps)} in {total:.2f}s = {len(stamps) / total:.0f} writes/s")
+    print(
+        f"writes (create / spec patch / status patch, {WORKERS} clients, 1 watcher):"
+        f" {len(stamps)} in {total:.2f}s = {len(stamps) / total:.0f} writes/s"
+    )
     print(f"  first {WINDOW}: {first:.0f} writes/s; last {WINDOW}: {last:.0f} writes/s")
-    print(f"  watch events received: {watch.events}; requests counted:"
-          f" {emulator.requests.total}")
+    print(f"  watch events received: {watch.events}; requests counted: {emulator.requests.total}")
 
 
 async def bench_kopf() -> None:
@@ -146,8 +174,10 @@ async def bench_kopf() -> None:
         await asyncio.wait_for(watch.done.wait(), timeout=120)
         total = time.perf_counter() - start
         watcher.cancel()
-    print(f"kopf no-op operator (status Ready on create): {OBJECTS} objects in {total:.2f}s"
-          f" = {OBJECTS / total:.0f} objects/s ({emulator.requests.total} requests)")
+    print(
+        f"kopf no-op operator (status Ready on create): {OBJECTS} objects in {total:.2f}s"
+        f" = {OBJECTS / total:.0f} objects/s ({emulator.requests.total} requests)"
+    )
 
 
 def main() -> None:

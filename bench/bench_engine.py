@@ -52,14 +52,23 @@ def mixed() -> list[Step]:
     in all, as a large Pipeline would have them."""
     steps: list[Step] = []
     for g in range(49):  # 49 groups of 200 (sequential sub-groups of 20)
-        steps.append(GroupedSteps(name=f"g{g}", steps=[
-            GroupedSteps(name=f"g{g}.{h}", steps=[
-                SimpleStep(name=f"g{g}.{h}.{i}", run=noop) for i in range(20)
-            ]) for h in range(10)
-        ]))
-    steps.append(ParallelSteps(name="parallel", steps=[
-        SimpleStep(name=f"p{i}", run=noop) for i in range(100)
-    ]))
+        steps.append(
+            GroupedSteps(
+                name=f"g{g}",
+                steps=[
+                    GroupedSteps(
+                        name=f"g{g}.{h}",
+                        steps=[SimpleStep(name=f"g{g}.{h}.{i}", run=noop) for i in range(20)],
+                    )
+                    for h in range(10)
+                ],
+            )
+        )
+    steps.append(
+        ParallelSteps(
+            name="parallel", steps=[SimpleStep(name=f"p{i}", run=noop) for i in range(100)]
+        )
+    )
 
     def items() -> Sequence[Step]:
         return [SimpleStep(name=f"item-{i}", run=noop) for i in range(100)]
@@ -137,35 +146,49 @@ def main() -> None:
     spans = len(exporter.get_finished_spans())
     bare_us, plain_us = bare / STEPS * 1e6, plain / STEPS * 1e6
     mix_us = mix / MIXED_SIMPLE * 1e6
-    print(f"engine overhead per simple step, no-op steps, memory keeper, tracing off "
-          f"(CPU time, best of {ROUNDS} interleaved rounds):")
+    print(
+        f"engine overhead per simple step, no-op steps, memory keeper, tracing off "
+        f"(CPU time, best of {ROUNDS} interleaved rounds):"
+    )
     print(f"  bare await loop   {bare_us:8.3f} µs/step")
-    print(f"  10,000 flat steps {plain_us:8.2f} µs/step = {plain / bare:6.1f} x the bare loop"
-          f"   target <= {RATIO_TARGET:g} x: {verdict(plain / bare <= RATIO_TARGET)}")
-    print(f"  mixed, {MIXED_SIMPLE:,} steps {mix_us:6.2f} µs/step = {mix_us / bare_us:6.1f} x "
-          f"the bare loop   target <= {RATIO_TARGET:g} x: "
-          f"{verdict(mix_us / bare_us <= RATIO_TARGET)}")
-    print("    (49 groups of 10 groups of 20 steps, a 100-way parallel group, a 100-item "
-          "dynamic fan-out)")
+    print(
+        f"  10,000 flat steps {plain_us:8.2f} µs/step = {plain / bare:6.1f} x the bare loop"
+        f"   target <= {RATIO_TARGET:g} x: {verdict(plain / bare <= RATIO_TARGET)}"
+    )
+    print(
+        f"  mixed, {MIXED_SIMPLE:,} steps {mix_us:6.2f} µs/step = {mix_us / bare_us:6.1f} x "
+        f"the bare loop   target <= {RATIO_TARGET:g} x: "
+        f"{verdict(mix_us / bare_us <= RATIO_TARGET)}"
+    )
+    print(
+        "    (49 groups of 10 groups of 20 steps, a 100-way parallel group, a 100-item "
+        "dynamic fan-out)"
+    )
 
     traced_us = with_spans / STEPS * 1e6
     overhead = with_spans / plain
-    print(f"tracing on (SDK provider, in-memory exporter, {spans:,} span(s): quick steps get "
-          "none) vs off, 10,000 flat steps:")
+    print(
+        f"tracing on (SDK provider, in-memory exporter, {spans:,} span(s): quick steps get "
+        "none) vs off, 10,000 flat steps:"
+    )
     print(f"  tracing on        {traced_us:8.2f} µs/step   (+{traced_us - plain_us:.2f} µs/step)")
-    print(f"  ratio on/off      {overhead:8.2f} x        target <= {TRACING_TARGET:g} x: "
-          f"{verdict(overhead <= TRACING_TARGET)}")
+    print(
+        f"  ratio on/off      {overhead:8.2f} x        target <= {TRACING_TARGET:g} x: "
+        f"{verdict(overhead <= TRACING_TARGET)}"
+    )
     # For scale: what the SDK itself charges for one span, with no engine around it.
     bare_span = bare_span_cost(tracer)
-    print(f"  one bare SDK span {bare_span * 1e6:8.2f} µs         (what a span per step "
-          "would add)")
+    print(f"  one bare SDK span {bare_span * 1e6:8.2f} µs         (what a span per step would add)")
     provider.shutdown()
 
     wall = asyncio.run(best_wall(3))
-    print(f"parallel fan-out, {FAN_OUT:,} sub-steps sleeping {FAN_OUT_SLEEP * 1e3:g} ms, "
-          f"max_concurrency {FAN_OUT:,} (wall time):")
-    print(f"  wall time         {wall * 1e3:8.1f} ms       target <= 100 ms: "
-          f"{verdict(wall <= 0.100)}")
+    print(
+        f"parallel fan-out, {FAN_OUT:,} sub-steps sleeping {FAN_OUT_SLEEP * 1e3:g} ms, "
+        f"max_concurrency {FAN_OUT:,} (wall time):"
+    )
+    print(
+        f"  wall time         {wall * 1e3:8.1f} ms       target <= 100 ms: {verdict(wall <= 0.100)}"
+    )
 
 
 async def best_wall(rounds: int) -> float:

@@ -90,11 +90,16 @@ def noop_registry(_: str) -> kopf.OperatorRegistry:
     # which would slow the baseline down and flatter the ratio.
     @kopf.on.create("kubesteps.dev", "v1alpha1", "pipelines", registry=registry)
     async def ready(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        patch.status["conditions"] = [{
-            "type": "Ready", "status": "True", "reason": "Succeeded", "message": "no-op",
-            "observedGeneration": body.metadata.get("generation"),
-            "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }]
+        patch.status["conditions"] = [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Succeeded",
+                "message": "no-op",
+                "observedGeneration": body.metadata.get("generation"),
+                "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ]
 
     return registry
 
@@ -106,6 +111,7 @@ def pipelines_emulator(definition: dict[str, Any] | None = None) -> Emulator:
 
 
 # -- 1. one Pipeline: status writes per pass, API requests to Ready -------------------------
+
 
 @dataclass
 class PassFigures:
@@ -124,15 +130,21 @@ class PassFigures:
         return self.status_patches / self.passes if self.passes else float("nan")
 
 
-async def measure_pass(steps: int = PASS_STEPS, *, within: float = PASS_TIMEOUT,
-                       quiet: float = QUIET) -> PassFigures:
+async def measure_pass(
+    steps: int = PASS_STEPS, *, within: float = PASS_TIMEOUT, quiet: float = QUIET
+) -> PassFigures:
     """One Pipeline under the operator (kopf in a thread), from its creation until the API
     is quiet again; requests are counted by the emulator, passes by the operator."""
     emulator = pipelines_emulator()
     metrics = configure_metrics()  # fresh counters, picked up by build_registry
-    async with emulator.serving() as url, run_operator(
-        kubesteps_registry(url), emulator, wait_for=["pipelines"],
-        settings_hook=operator_settings,
+    async with (
+        emulator.serving() as url,
+        run_operator(
+            kubesteps_registry(url),
+            emulator,
+            wait_for=["pipelines"],
+            settings_hook=operator_settings,
+        ),
     ):
         # kopf opens its other watches (CRDs, namespaces) on its own time: let it finish.
         await wait_quiet(emulator, quiet=STARTUP_QUIET, within=QUIET_TIMEOUT)
@@ -143,9 +155,13 @@ async def measure_pass(steps: int = PASS_STEPS, *, within: float = PASS_TIMEOUT,
         to_ready = emulator.requests.snapshot()
         quiet_after = await wait_quiet(emulator, quiet=quiet, within=QUIET_TIMEOUT)
         return PassFigures(
-            steps=steps, seconds=seconds, passes=passes(metrics),
+            steps=steps,
+            seconds=seconds,
+            passes=passes(metrics),
             status_patches=emulator.requests.count("patch", "pipelines.kubesteps.dev/status"),
-            status_writes_metric=status_writes(metrics), startup=startup, to_ready=to_ready,
+            status_writes_metric=status_writes(metrics),
+            startup=startup,
+            to_ready=to_ready,
             after_ready=difference(emulator.requests.snapshot(), to_ready),
             quiet_after=quiet_after,
         )
@@ -158,20 +174,27 @@ def report_pass(figures: PassFigures) -> None:
     else:
         print(f"  Ready {figures.seconds * 1000:.0f} ms after its creation")
     per_pass = figures.writes_per_pass
-    print(f"  reconcile passes: {figures.passes}; status patches: {figures.status_patches}"
-          f" (the operator's own count: {figures.status_writes_metric})")
-    print(f"  status writes per pass: {per_pass:.2f} (target <= {PASS_TARGET}):"
-          f" {verdict(per_pass <= PASS_TARGET)}")
-    quiet = ("still busy after the timeout" if figures.quiet_after is None
-             else f"last request {figures.quiet_after * 1000:.0f} ms after Ready")
+    print(
+        f"  reconcile passes: {figures.passes}; status patches: {figures.status_patches}"
+        f" (the operator's own count: {figures.status_writes_metric})"
+    )
+    print(
+        f"  status writes per pass: {per_pass:.2f} (target <= {PASS_TARGET}):"
+        f" {verdict(per_pass <= PASS_TARGET)}"
+    )
+    quiet = (
+        "still busy after the timeout"
+        if figures.quiet_after is None
+        else f"last request {figures.quiet_after * 1000:.0f} ms after Ready"
+    )
     print(f"  API requests by verb and resource ({quiet}):")
-    for row in request_table({"to Ready": figures.to_ready,
-                              "after Ready": figures.after_ready}):
+    for row in request_table({"to Ready": figures.to_ready, "after Ready": figures.after_ready}):
         print(row)
     print(f"  operator start-up, before the create: {sum(figures.startup.values())} requests")
 
 
 # -- 2. 200 Pipelines at once: kubesteps against a no-op kopf handler -------------------------
+
 
 @dataclass
 class FleetFigures:
@@ -186,15 +209,25 @@ class FleetFigures:
         return self.count / self.seconds if self.seconds else None
 
 
-async def measure_fleet(registry_of: RegistryFactory, *,
-                        definition: dict[str, Any] | None = None, count: int = FLEET,
-                        steps: int = FLEET_STEPS, within: float = FLEET_TIMEOUT
-                        ) -> FleetFigures:
+async def measure_fleet(
+    registry_of: RegistryFactory,
+    *,
+    definition: dict[str, Any] | None = None,
+    count: int = FLEET,
+    steps: int = FLEET_STEPS,
+    within: float = FLEET_TIMEOUT,
+) -> FleetFigures:
     """``count`` Pipelines created together; the time until every one is Ready."""
     emulator = pipelines_emulator(definition)
     configure_metrics()
-    async with emulator.serving() as url, run_operator(
-        registry_of(url), emulator, wait_for=["pipelines"], settings_hook=operator_settings,
+    async with (
+        emulator.serving() as url,
+        run_operator(
+            registry_of(url),
+            emulator,
+            wait_for=["pipelines"],
+            settings_hook=operator_settings,
+        ),
     ):
         await wait_quiet(emulator, quiet=STARTUP_QUIET, within=QUIET_TIMEOUT)
         emulator.requests.reset()
@@ -205,8 +238,9 @@ async def measure_fleet(registry_of: RegistryFactory, *,
         at_ready = emulator.requests.total
         # Stopping kopf with events still queued makes it warn; let it finish first.
         await wait_quiet(emulator, within=QUIET_TIMEOUT)
-        return FleetFigures(count, seconds, count_ready(emulator), at_ready,
-                            emulator.requests.total)
+        return FleetFigures(
+            count, seconds, count_ready(emulator), at_ready, emulator.requests.total
+        )
 
 
 def best(runs: list[FleetFigures]) -> FleetFigures:
@@ -214,8 +248,9 @@ def best(runs: list[FleetFigures]) -> FleetFigures:
     return min(finished, key=lambda run: run.seconds or 0.0) if finished else runs[-1]
 
 
-async def compare_fleets(definition: dict[str, Any], rounds: int = FLEET_ROUNDS
-                         ) -> tuple[FleetFigures, FleetFigures]:
+async def compare_fleets(
+    definition: dict[str, Any], rounds: int = FLEET_ROUNDS
+) -> tuple[FleetFigures, FleetFigures]:
     """The best of ``rounds`` alternating rounds for each operator, a fresh emulator each."""
     kubesteps: list[FleetFigures] = []
     noop: list[FleetFigures] = []
@@ -225,25 +260,29 @@ async def compare_fleets(definition: dict[str, Any], rounds: int = FLEET_ROUNDS
     return best(kubesteps), best(noop)
 
 
-def report_fleet(title: str, rounds: int, kubesteps: FleetFigures, noop: FleetFigures
-                 ) -> None:
+def report_fleet(title: str, rounds: int, kubesteps: FleetFigures, noop: FleetFigures) -> None:
     print(f"  {title}, best of {rounds}:")
     for label, figures in (("kubesteps operator", kubesteps), ("no-op kopf handler", noop)):
         if figures.seconds is None:
-            timing = (f"TIMEOUT after {FLEET_TIMEOUT:.0f}s, {figures.ready}/{figures.count}"
-                      " Ready")
+            timing = f"TIMEOUT after {FLEET_TIMEOUT:.0f}s, {figures.ready}/{figures.count} Ready"
         else:
             timing = f"{figures.seconds:5.2f}s = {figures.rate:5.1f} pipelines/s"
-        print(f"    {label:<19} {timing}; requests per Pipeline:"
-              f" {figures.at_ready / figures.count:.2f} to Ready,"
-              f" {figures.until_quiet / figures.count:.2f} in all")
+        print(
+            f"    {label:<19} {timing}; requests per Pipeline:"
+            f" {figures.at_ready / figures.count:.2f} to Ready,"
+            f" {figures.until_quiet / figures.count:.2f} in all"
+        )
     if kubesteps.rate is None or noop.rate is None:
-        print(f"    ratio kubesteps/no-op rate: n/a, a run timed out (target >= {RATIO_TARGET}):"
-              f" {verdict(False)}")
+        print(
+            f"    ratio kubesteps/no-op rate: n/a, a run timed out (target >= {RATIO_TARGET}):"
+            f" {verdict(False)}"
+        )
         return
     ratio = kubesteps.rate / noop.rate
-    print(f"    ratio kubesteps/no-op rate: {ratio:.2f} (target >= {RATIO_TARGET}):"
-          f" {verdict(ratio >= RATIO_TARGET)}")
+    print(
+        f"    ratio kubesteps/no-op rate: {ratio:.2f} (target >= {RATIO_TARGET}):"
+        f" {verdict(ratio >= RATIO_TARGET)}"
+    )
 
 
 # -- 3. the operator process's memory with 2,000 Pipelines ----------------------------------
@@ -284,9 +323,13 @@ async def _stop(child: asyncio.subprocess.Process) -> float | None:
     return time.perf_counter() - start
 
 
-async def measure_memory(count: int = MEMORY_PIPELINES, *, steps: int = MEMORY_STEPS,
-                         definition: dict[str, Any] | None = None,
-                         within: float = MEMORY_TIMEOUT) -> MemoryFigures:
+async def measure_memory(
+    count: int = MEMORY_PIPELINES,
+    *,
+    steps: int = MEMORY_STEPS,
+    definition: dict[str, Any] | None = None,
+    within: float = MEMORY_TIMEOUT,
+) -> MemoryFigures:
     """The operator in a child process, the emulator in this one. By default the CRD goes
     without its CEL rules: the operator never sees them, and evaluating them in Python makes
     the emulator, not the operator, the bottleneck (a slow API server is its own case: the
@@ -301,9 +344,19 @@ async def measure_memory(count: int = MEMORY_PIPELINES, *, steps: int = MEMORY_S
             env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
             with log_path.open("wb") as log:
                 child = await asyncio.create_subprocess_exec(
-                    sys.executable, "-c", CHILD, "operator", "--standalone",
-                    "--metrics-port", "0", "--log-level", "WARNING",
-                    env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    "operator",
+                    "--standalone",
+                    "--metrics-port",
+                    "0",
+                    "--log-level",
+                    "WARNING",
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
                 )
             try:
                 with contextlib.suppress(TimeoutError):
@@ -325,8 +378,14 @@ async def measure_memory(count: int = MEMORY_PIPELINES, *, steps: int = MEMORY_S
             ready = count_ready(emulator)
         tail = log_path.read_text(errors="replace").strip().splitlines()[-10:]
     return MemoryFigures(
-        count=count, baseline_kib=baseline, peak_kib=peak, settled_kib=settled,
-        seconds=seconds, ready=ready, exit_code=child.returncode, stop_seconds=stop_seconds,
+        count=count,
+        baseline_kib=baseline,
+        peak_kib=peak,
+        settled_kib=settled,
+        seconds=seconds,
+        ready=ready,
+        exit_code=child.returncode,
+        stop_seconds=stop_seconds,
         children_maxrss_kib=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
         cel_rules="x-kubernetes-validations" in json.dumps(definition),
         log_tail="\n".join(tail),
@@ -335,29 +394,44 @@ async def measure_memory(count: int = MEMORY_PIPELINES, *, steps: int = MEMORY_S
 
 def report_memory(figures: MemoryFigures) -> None:
     rules = "with" if figures.cel_rules else "without"
-    print(f"3. the operator process (`kubesteps operator`) with {figures.count} Pipelines"
-          f" of {MEMORY_STEPS} python steps (the emulator in this process, the CRD {rules}"
-          " its CEL rules):")
+    print(
+        f"3. the operator process (`kubesteps operator`) with {figures.count} Pipelines"
+        f" of {MEMORY_STEPS} python steps (the emulator in this process, the CRD {rules}"
+        " its CEL rules):"
+    )
     if figures.baseline_kib is None:
-        print(f"  no idle figure: the operator did not watch Pipelines within"
-              f" {STARTUP_TIMEOUT:.0f}s, or it exited")
+        print(
+            f"  no idle figure: the operator did not watch Pipelines within"
+            f" {STARTUP_TIMEOUT:.0f}s, or it exited"
+        )
     else:
         print(f"  idle RSS (watching, no Pipelines): {mib(figures.baseline_kib)}")
         if figures.seconds is None:
-            print(f"  TIMEOUT after {MEMORY_TIMEOUT:.0f}s with {figures.ready}/{figures.count}"
-                  " Ready (memory read at the timeout)")
+            print(
+                f"  TIMEOUT after {MEMORY_TIMEOUT:.0f}s with {figures.ready}/{figures.count}"
+                " Ready (memory read at the timeout)"
+            )
         else:
-            print(f"  all Ready after {figures.seconds:.1f}s"
-                  f" = {figures.count / figures.seconds:.0f} pipelines/s")
+            print(
+                f"  all Ready after {figures.seconds:.1f}s"
+                f" = {figures.count / figures.seconds:.0f} pipelines/s"
+            )
     if figures.baseline_kib is not None and figures.peak_kib is not None:
         increment = (figures.peak_kib - figures.baseline_kib) / figures.count
-        print(f"  peak RSS once all are Ready and the API is quiet (VmHWM):"
-              f" {mib(figures.peak_kib)}; RSS then: {mib(figures.settled_kib or 0)}")
+        print(
+            f"  peak RSS once all are Ready and the API is quiet (VmHWM):"
+            f" {mib(figures.peak_kib)}; RSS then: {mib(figures.settled_kib or 0)}"
+        )
         print(f"  per Pipeline: {increment:.1f} KiB over idle")
-    stopped = (f"killed: no exit within {STOP_TIMEOUT:.0f}s" if figures.stop_seconds is None
-               else f"exit code {figures.exit_code} after SIGTERM in {figures.stop_seconds:.1f}s")
-    print(f"  {stopped}; peak RSS over its whole life, shutdown included (getrusage of this"
-          f" process's children): {mib(figures.children_maxrss_kib)}")
+    stopped = (
+        f"killed: no exit within {STOP_TIMEOUT:.0f}s"
+        if figures.stop_seconds is None
+        else f"exit code {figures.exit_code} after SIGTERM in {figures.stop_seconds:.1f}s"
+    )
+    print(
+        f"  {stopped}; peak RSS over its whole life, shutdown included (getrusage of this"
+        f" process's children): {mib(figures.children_maxrss_kib)}"
+    )
     if figures.exit_code != 0 and figures.log_tail:
         print("  operator log (last lines):")
         for line in figures.log_tail.splitlines():
@@ -368,15 +442,23 @@ def main() -> None:
     quiet_routine_noise()
     report_pass(asyncio.run(measure_pass()))
     print()
-    print(f"2. {FLEET} Pipelines of {FLEET_STEPS} python steps created at once, until all are"
-          f" Ready; against a no-op kopf handler (Ready=True on create) on {FLEET} Pipelines;"
-          " a fresh emulator each round:")
+    print(
+        f"2. {FLEET} Pipelines of {FLEET_STEPS} python steps created at once, until all are"
+        f" Ready; against a no-op kopf handler (Ready=True on create) on {FLEET} Pipelines;"
+        " a fresh emulator each round:"
+    )
     shipped = crd()
     for title, definition, rounds in (
-        ("the CRD as shipped (the emulator evaluates its CEL rules on every write)", shipped,
-         FLEET_ROUNDS_CEL),
-        ("the CRD without its CEL rules (the emulator's share of the CPU is smaller)",
-         without_cel_rules(shipped), FLEET_ROUNDS),
+        (
+            "the CRD as shipped (the emulator evaluates its CEL rules on every write)",
+            shipped,
+            FLEET_ROUNDS_CEL,
+        ),
+        (
+            "the CRD without its CEL rules (the emulator's share of the CPU is smaller)",
+            without_cel_rules(shipped),
+            FLEET_ROUNDS,
+        ),
     ):
         report_fleet(title, rounds, *asyncio.run(compare_fleets(definition, rounds)))
     print()

@@ -50,8 +50,17 @@ IDLE = 2.0
 STOP_TIMEOUT = 15.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-KUBESTEPS = [sys.executable, "-c", "import sys; from kubesteps.cli import main; sys.exit(main())",
-             "operator", "--standalone", "--metrics-port", "0", "--log-level", "WARNING"]
+KUBESTEPS = [
+    sys.executable,
+    "-c",
+    "import sys; from kubesteps.cli import main; sys.exit(main())",
+    "operator",
+    "--standalone",
+    "--metrics-port",
+    "0",
+    "--log-level",
+    "WARNING",
+]
 FLOOR = [sys.executable, "-m", "bench.noop_operator"]
 ROOT = str(Path(__file__).resolve().parent.parent)  # where `bench` is, for the floor
 
@@ -100,8 +109,15 @@ def counting_status_bytes(emulator: Emulator) -> Iterator[list[int]]:
     api = emulator.api
     original = api.patch
 
-    def patch(info: Any, namespace: str, name: str, subresource: str | None, patch_type: str,
-              body: Any, **options: Any) -> Any:
+    def patch(
+        info: Any,
+        namespace: str,
+        name: str,
+        subresource: str | None,
+        patch_type: str,
+        body: Any,
+        **options: Any,
+    ) -> Any:
         if subresource == "status":
             sizes.append(len(json.dumps(body, separators=(",", ":"))))
         return original(info, namespace, name, subresource, patch_type, body, **options)
@@ -132,11 +148,11 @@ async def measure(label: str, command: list[str], count: int) -> ScaleFigures:
     with tempfile.TemporaryDirectory(prefix="kubesteps-bench-") as scratch:
         async with emulator.serving() as url:
             kubeconfig = write_kubeconfig(Path(scratch) / "kubeconfig", url)
-            env = {**os.environ, "KUBECONFIG": str(kubeconfig),
-                   "PYTHONPATH": ROOT}
+            env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONPATH": ROOT}
             log = (Path(scratch) / "operator.log").open("wb")
             child = await asyncio.create_subprocess_exec(
-                *command, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                *command, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
+            )
             try:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -160,8 +176,11 @@ async def measure(label: str, command: list[str], count: int) -> ScaleFigures:
                 figures.peak_kib = memory_kib(child.pid).get("VmHWM")
                 snapshot = emulator.requests.snapshot()
                 figures.requests = sum(snapshot.values())
-                figures.writes = sum(n for (verb, _), n in snapshot.items()
-                                     if verb in ("create", "update", "patch", "delete"))
+                figures.writes = sum(
+                    n
+                    for (verb, _), n in snapshot.items()
+                    if verb in ("create", "update", "patch", "delete")
+                )
                 figures.status_patches = len(sizes)
                 figures.status_bytes = sum(sizes)
             finally:
@@ -172,19 +191,30 @@ async def measure(label: str, command: list[str], count: int) -> ScaleFigures:
 
 
 def show(figures: ScaleFigures) -> None:
-    timing = (f"all Ready in {figures.seconds:6.1f} s" if figures.seconds is not None
-              else f"TIMEOUT, {figures.ready}/{figures.count} Ready")
-    cpu = (f"{figures.cpu_seconds / figures.count * 1e3:6.2f} ms CPU/Pipeline"
-           if figures.cpu_seconds is not None else "CPU n/a")
-    rss = ("RSS n/a" if figures.mib_per_1000 is None else
-           f"idle {figures.idle_kib / 1024:5.1f} MiB, peak {(figures.peak_kib or 0) / 1024:6.1f}"
-           f" MiB = {figures.mib_per_1000:5.1f} MiB/1,000 Pipelines")
+    timing = (
+        f"all Ready in {figures.seconds:6.1f} s"
+        if figures.seconds is not None
+        else f"TIMEOUT, {figures.ready}/{figures.count} Ready"
+    )
+    cpu = (
+        f"{figures.cpu_seconds / figures.count * 1e3:6.2f} ms CPU/Pipeline"
+        if figures.cpu_seconds is not None
+        else "CPU n/a"
+    )
+    rss = (
+        "RSS n/a"
+        if figures.mib_per_1000 is None
+        else f"idle {figures.idle_kib / 1024:5.1f} MiB, peak {(figures.peak_kib or 0) / 1024:6.1f}"
+        f" MiB = {figures.mib_per_1000:5.1f} MiB/1,000 Pipelines"
+    )
     patches = figures.status_patches or 1
     print(f"  {figures.label:<10} {figures.count:>6,}: {timing}; {cpu}; {rss}")
-    print(f"  {'':<10} {'':>6}  requests/Pipeline {figures.per(figures.requests):5.2f}, "
-          f"writes/Pipeline {figures.per(figures.writes):5.2f}, status patches/Pipeline "
-          f"{figures.per(figures.status_patches):4.2f} of {figures.status_bytes / patches:,.0f}"
-          " bytes each")
+    print(
+        f"  {'':<10} {'':>6}  requests/Pipeline {figures.per(figures.requests):5.2f}, "
+        f"writes/Pipeline {figures.per(figures.writes):5.2f}, status patches/Pipeline "
+        f"{figures.per(figures.status_patches):4.2f} of {figures.status_bytes / patches:,.0f}"
+        " bytes each"
+    )
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -202,8 +232,10 @@ def main() -> None:
     quiet_routine_noise()
     wanted = os.environ.get("KUBESTEPS_BENCH_SCALE")
     sizes = tuple(int(n) for n in wanted.split(",")) if wanted else SIZES
-    print(f"Pipelines of {STEPS} python steps created at once, each operator in a process of"
-          " its own (the emulator, CRD without CEL rules, in this one):")
+    print(
+        f"Pipelines of {STEPS} python steps created at once, each operator in a process of"
+        " its own (the emulator, CRD without CEL rules, in this one):"
+    )
     results: dict[tuple[str, int], ScaleFigures] = {}
     for count in sizes:
         for label, command in (("kubesteps", KUBESTEPS), ("floor", FLOOR)):
@@ -212,23 +244,35 @@ def main() -> None:
     for count in sizes:
         ours, floor = results["kubesteps", count], results["floor", count]
         if ours.seconds is None or floor.seconds is None:
-            print(f"at {count:,} Pipelines: a run timed out, its figures are partial and not "
-                  f"judged (kubesteps {ours.ready:,} Ready, floor {floor.ready:,}): "
-                  f"{verdict(False)}")
+            print(
+                f"at {count:,} Pipelines: a run timed out, its figures are partial and not "
+                f"judged (kubesteps {ours.ready:,} Ready, floor {floor.ready:,}): "
+                f"{verdict(False)}"
+            )
             continue
         cpu = ratio(ours.cpu_seconds, floor.cpu_seconds)
         print(f"at {count:,} Pipelines, kubesteps against the floor:")
-        print(judged("CPU per Pipeline, kubesteps/floor", cpu, CPU_TARGET)
-              if count == min(sizes) else
-              f"  CPU per Pipeline, kubesteps/floor: {cpu:.2f}" if cpu else
-              "  CPU per Pipeline: n/a")
-        print(f"  time to all Ready, kubesteps/floor: "
-              f"{ratio(ours.seconds, floor.seconds) or float('nan'):.2f}")
-        print(f"  writes per Pipeline: {ours.per(ours.writes):.2f} / {floor.per(floor.writes):.2f};"
-              f" kopf's own patches (not status) per Pipeline: see the request counts")
+        print(
+            judged("CPU per Pipeline, kubesteps/floor", cpu, CPU_TARGET)
+            if count == min(sizes)
+            else f"  CPU per Pipeline, kubesteps/floor: {cpu:.2f}"
+            if cpu
+            else "  CPU per Pipeline: n/a"
+        )
+        print(
+            f"  time to all Ready, kubesteps/floor: "
+            f"{ratio(ours.seconds, floor.seconds) or float('nan'):.2f}"
+        )
+        print(
+            f"  writes per Pipeline: {ours.per(ours.writes):.2f} / {floor.per(floor.writes):.2f};"
+            f" kopf's own patches (not status) per Pipeline: see the request counts"
+        )
         rss = ratio(ours.peak_kib, floor.peak_kib)
-        print(judged("peak RSS, kubesteps/floor", rss, RSS_TARGET) if count == max(sizes)
-              else f"  peak RSS, kubesteps/floor: {rss or float('nan'):.2f}")
+        print(
+            judged("peak RSS, kubesteps/floor", rss, RSS_TARGET)
+            if count == max(sizes)
+            else f"  peak RSS, kubesteps/floor: {rss or float('nan'):.2f}"
+        )
     if len(sizes) > 1:
         small, large = min(sizes), max(sizes)
         for label in ("kubesteps", "floor"):
@@ -237,5 +281,10 @@ def main() -> None:
                 print(f"  {label}: linearity not judged, a run timed out: {verdict(False)}")
                 continue
             growth = ratio(ratio(b.cpu_seconds, b.count), ratio(a.cpu_seconds, a.count))
-            print(judged(f"{label}: CPU per Pipeline at {large:,} / at {small:,} (linear: 1)",
-                         growth, LINEAR_TARGET))
+            print(
+                judged(
+                    f"{label}: CPU per Pipeline at {large:,} / at {small:,} (linear: 1)",
+                    growth,
+                    LINEAR_TARGET,
+                )
+            )

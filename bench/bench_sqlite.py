@@ -55,8 +55,9 @@ async def whole_run(path: Path) -> float:
         return None
 
     keeper = SQLiteStateKeeper(path, scope="run")
-    engine = StepsEngine([SimpleStep(name=f"s{i}", run=noop) for i in range(RUN_STEPS)],
-                         keeper=keeper)
+    engine = StepsEngine(
+        [SimpleStep(name=f"s{i}", run=noop) for i in range(RUN_STEPS)], keeper=keeper
+    )
     start = time.perf_counter()
     await engine.run()
     elapsed = time.perf_counter() - start
@@ -72,13 +73,17 @@ async def measure() -> None:
         batched = await concurrent(keeper)
         keeper.close()
         per_step = await whole_run(path)
-    print(f"SQLite keeper (WAL, synchronous=NORMAL, one worker-thread hop per call), "
-          f"{OPS:,} operations:")
+    print(
+        f"SQLite keeper (WAL, synchronous=NORMAL, one worker-thread hop per call), "
+        f"{OPS:,} operations:"
+    )
     print(f"  writes, one at a time      {writes:10,.0f} /s")
     print(f"  reads, one at a time       {reads:10,.0f} /s")
     print(f"  writes, {CONCURRENT} at a time        {batched:10,.0f} /s")
-    print(f"  engine run, {RUN_STEPS} no-op steps {per_step * 1e6:10,.0f} µs/step "
-          "(one read and two writes each)")
+    print(
+        f"  engine run, {RUN_STEPS} no-op steps {per_step * 1e6:10,.0f} µs/step "
+        "(one read and two writes each)"
+    )
 
 
 def main() -> None:

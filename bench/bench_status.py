@@ -54,8 +54,15 @@ def counting(emulator: Emulator) -> list[int]:
     api = emulator.api
     original = api.patch
 
-    def patch(info: Any, namespace: str, name: str, subresource: str | None, patch_type: str,
-              body: Any, **options: Any) -> Any:
+    def patch(
+        info: Any,
+        namespace: str,
+        name: str,
+        subresource: str | None,
+        patch_type: str,
+        body: Any,
+        **options: Any,
+    ) -> Any:
         if subresource == "status":
             sizes.append(len(json.dumps(body, separators=(",", ":"))))
         return original(info, namespace, name, subresource, patch_type, body, **options)
@@ -66,21 +73,40 @@ def counting(emulator: Emulator) -> list[int]:
 
 def summary(done: int, steps: int) -> Summary:
     if done == steps - 1:
-        return Summary(ready="True", reason="Succeeded", message="all steps are done",
-                       reconciling=False, stalled=False)
-    return Summary(ready="False", reason="Waiting", message=f"step 'step-{done + 1}' waits",
-                   reconciling=True, stalled=False, current_step=f"step-{done + 1}")
+        return Summary(
+            ready="True",
+            reason="Succeeded",
+            message="all steps are done",
+            reconciling=False,
+            stalled=False,
+        )
+    return Summary(
+        ready="False",
+        reason="Waiting",
+        message=f"step 'step-{done + 1}' waits",
+        reconciling=True,
+        stalled=False,
+        current_step=f"step-{done + 1}",
+    )
 
 
-async def one_run(client: KubeClient, name: str, steps: int,
-                  store: Callable[[StatusWriter], Any]) -> float:
+async def one_run(
+    client: KubeClient, name: str, steps: int, store: Callable[[StatusWriter], Any]
+) -> float:
     """CPU seconds of ``steps`` passes, each finishing one more step."""
-    await client.create({
-        "apiVersion": API_VERSION, "kind": "Pipeline",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"steps": [{"name": f"step-{i}", "action": "delay", "with": {"seconds": 1}}
-                           for i in range(steps)]},
-    })
+    await client.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "Pipeline",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {
+                "steps": [
+                    {"name": f"step-{i}", "action": "delay", "with": {"seconds": 1}}
+                    for i in range(steps)
+                ]
+            },
+        }
+    )
     cpu = 0.0
     for done in range(steps):
         body = await client.get(API_VERSION, "Pipeline", name, "default")
@@ -88,9 +114,17 @@ async def one_run(client: KubeClient, name: str, steps: int,
         start = time.process_time()
         writer: StatusStore = store(StatusWriter(client, ObjectRef.of(body)))
         keeper = ConditionsKeeper(writer, body, clock=lambda: NOW, flush_running_after=None)
-        await keeper.set_step_state(StepState(
-            name=f"step-{done}", status=StepStatus.SUCCEEDED, reason="Succeeded",
-            message="completed", attempts=1, started_at=NOW, finished_at=NOW))
+        await keeper.set_step_state(
+            StepState(
+                name=f"step-{done}",
+                status=StepStatus.SUCCEEDED,
+                reason="Succeeded",
+                message="completed",
+                attempts=1,
+                started_at=NOW,
+                finished_at=NOW,
+            )
+        )
         await keeper.commit(summary(done, steps))
         cpu += time.process_time() - start
     return cpu
@@ -100,9 +134,10 @@ async def measure() -> None:
     emulator = Emulator()
     emulator.register_crd(crd())
     sizes = counting(emulator)
-    async with emulator.serving() as url, KubeClient(
-        Credentials(server=url, insecure=True)
-    ) as client:
+    async with (
+        emulator.serving() as url,
+        KubeClient(Credentials(server=url, insecure=True)) as client,
+    ):
         for steps in SIZES:
             sizes.clear()
             merge_cpu = await one_run(client, f"merge-{steps}", steps, MergeOnly)
@@ -114,15 +149,21 @@ async def measure() -> None:
             later_merge = sum(merged[1:]) / max(1, len(merged) - 1)
             ratio = later / later_merge
             print(f"  {steps:3d} steps, one finished per pass ({steps} writes):")
-            print(f"    merge patches only: first {merged[0]:7,d} B, later "
-                  f"{later_merge:8,.0f} B/write, total {sum(merged):10,d} B, "
-                  f"{merge_cpu * 1e3 / steps:6.2f} ms CPU/pass")
-            print(f"    as written now:     first {patched[0]:7,d} B, later "
-                  f"{later:8,.0f} B/write, total {sum(patched):10,d} B, "
-                  f"{json_cpu * 1e3 / steps:6.2f} ms CPU/pass")
-            print(f"    later writes, now/merge: {ratio:.3f} (target <= {TARGET}): "
-                  f"{'MET' if ratio <= TARGET else 'MISSED'}; total bytes "
-                  f"{sum(patched) / sum(merged):.3f}; CPU per pass {json_cpu / merge_cpu:.2f}")
+            print(
+                f"    merge patches only: first {merged[0]:7,d} B, later "
+                f"{later_merge:8,.0f} B/write, total {sum(merged):10,d} B, "
+                f"{merge_cpu * 1e3 / steps:6.2f} ms CPU/pass"
+            )
+            print(
+                f"    as written now:     first {patched[0]:7,d} B, later "
+                f"{later:8,.0f} B/write, total {sum(patched):10,d} B, "
+                f"{json_cpu * 1e3 / steps:6.2f} ms CPU/pass"
+            )
+            print(
+                f"    later writes, now/merge: {ratio:.3f} (target <= {TARGET}): "
+                f"{'MET' if ratio <= TARGET else 'MISSED'}; total bytes "
+                f"{sum(patched) / sum(merged):.3f}; CPU per pass {json_cpu / merge_cpu:.2f}"
+            )
 
 
 def main() -> None:

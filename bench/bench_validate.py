@@ -30,8 +30,12 @@ COMMAND = "import sys; from kubesteps.cli import main; sys.exit(main())"
 
 def big_file() -> str:
     """``PIPELINES`` Pipelines from the examples, each renamed, about ``TARGET_BYTES``."""
-    shipped = [doc for path in sorted(EXAMPLES.glob("*.yaml"))
-               for doc in yaml.safe_load_all(path.read_text()) if isinstance(doc, dict)]
+    shipped = [
+        doc
+        for path in sorted(EXAMPLES.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if isinstance(doc, dict)
+    ]
     pipelines = [doc for doc in shipped if doc.get("kind") == "Pipeline"]
     # The templates the examples' Pipelines use go in the same file (validate reads them).
     templates = [doc for doc in shipped if doc.get("kind") == "PipelineTemplate"]
@@ -46,13 +50,20 @@ def big_file() -> str:
         steps = doc["spec"]["steps"]
         index = 0
         while len(yaml.safe_dump(doc)) < share:
-            steps.append({
-                "name": f"extra-{index}", "action": "python",
-                "condition": f"Extra{index}",
-                "with": {"function": "kubesteps.examples.greet",
-                         "args": {"who": "${ self.metadata.name }",
-                                  "greeting": f"extra step {index} of a large Pipeline"}},
-            })
+            steps.append(
+                {
+                    "name": f"extra-{index}",
+                    "action": "python",
+                    "condition": f"Extra{index}",
+                    "with": {
+                        "function": "kubesteps.examples.greet",
+                        "args": {
+                            "who": "${ self.metadata.name }",
+                            "greeting": f"extra step {index} of a large Pipeline",
+                        },
+                    },
+                }
+            )
             index += 1
     return yaml.safe_dump_all([*templates, *documents], sort_keys=False)
 
@@ -76,19 +87,24 @@ def main() -> None:
         path = Path(scratch) / "pipelines.yaml"
         path.write_text(text)
         size = path.stat().st_size
-        pure = timed(lambda: list(yaml.load_all(text, Loader=yaml.SafeLoader)),
-                     time.process_time)
+        pure = timed(lambda: list(yaml.load_all(text, Loader=yaml.SafeLoader)), time.process_time)
         fast = timed(lambda: load_all(text), time.process_time)
-        print(f"YAML load of a {size / 1e6:.2f} MB file of {PIPELINES} Pipelines "
-              f"(CPU time, best of {ROUNDS}):")
+        print(
+            f"YAML load of a {size / 1e6:.2f} MB file of {PIPELINES} Pipelines "
+            f"(CPU time, best of {ROUNDS}):"
+        )
         print(f"  PyYAML pure-Python SafeLoader  {pure:6.2f} s")
-        print(f"  kubesteps.yamlio ({'libyaml CSafeLoader' if C_LOADER else 'no libyaml!'})"
-              f"  {fast:6.2f} s = {pure / fast:.1f}x faster")
+        print(
+            f"  kubesteps.yamlio ({'libyaml CSafeLoader' if C_LOADER else 'no libyaml!'})"
+            f"  {fast:6.2f} s = {pure / fast:.1f}x faster"
+        )
 
         def validate() -> None:
             done = subprocess.run(
                 [sys.executable, "-c", COMMAND, "validate", str(path)],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if done.returncode != 0:
                 raise RuntimeError(f"validate failed: {done.stdout[-500:]}{done.stderr[-500:]}")
@@ -105,18 +121,23 @@ def main() -> None:
         used = min(cpu)
         # Judged on CPU time: on an idle machine the wall time is about the same, on a
         # shared one it counts the waits for a core too.
-        print(f"  `kubesteps validate` on it, start-up included: {used:.2f} s CPU, "
-              f"{seconds:.2f} s wall   target <= {VALIDATE_TARGET} s: "
-              f"{verdict(used <= VALIDATE_TARGET)}")
+        print(
+            f"  `kubesteps validate` on it, start-up included: {used:.2f} s CPU, "
+            f"{seconds:.2f} s wall   target <= {VALIDATE_TARGET} s: "
+            f"{verdict(used <= VALIDATE_TARGET)}"
+        )
 
-    probe = ("import sys; from kubesteps.cli import main\n"
-             "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
-             "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    probe = (
+        "import sys; from kubesteps.cli import main\n"
+        "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
     modules = done.stdout.strip().splitlines()[-1]
     otel = "opentelemetry" in modules
-    print(f"`kubesteps --help`: {wall:.2f} s; imports OpenTelemetry: {'yes' if otel else 'no'}"
-          f"   target: no: {verdict(not otel)}")
+    print(
+        f"`kubesteps --help`: {wall:.2f} s; imports OpenTelemetry: {'yes' if otel else 'no'}"
+        f"   target: no: {verdict(not otel)}"
+    )

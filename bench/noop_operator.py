@@ -27,11 +27,16 @@ def registry(connection: Connection) -> kopf.OperatorRegistry:
     # async, like the kubesteps handler: kopf runs a sync handler through a thread pool.
     @kopf.on.create("kubesteps.dev", "v1alpha1", "pipelines", registry=registry)
     async def ready(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        patch.status["conditions"] = [{
-            "type": "Ready", "status": "True", "reason": "Succeeded", "message": "no-op",
-            "observedGeneration": body.metadata.get("generation"),
-            "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }]
+        patch.status["conditions"] = [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Succeeded",
+                "message": "no-op",
+                "observedGeneration": body.metadata.get("generation"),
+                "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ]
 
     return registry
 
@@ -43,8 +48,13 @@ async def main() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    await kopf.operator(registry=registry(Connection()), settings=settings, standalone=True,
-                        clusterwide=True, stop_flag=stop)
+    await kopf.operator(
+        registry=registry(Connection()),
+        settings=settings,
+        standalone=True,
+        clusterwide=True,
+        stop_flag=stop,
+    )
 
 
 if __name__ == "__main__":

@@ -146,13 +146,18 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     spawned = _current["spawned"]
-    if (call.when == "teardown" and spawned is not None and report.passed
-            and item.get_closest_marker("slow") is None):
+    if (
+        call.when == "teardown"
+        and spawned is not None
+        and report.passed
+        and item.get_closest_marker("slow") is None
+    ):
         report.outcome = "failed"
         report.longrepr = (
             f"{item.nodeid} starts a process ({spawned[:200]}) but is not marked slow: add "
             "@pytest.mark.slow (or pytestmark = pytest.mark.slow for the module), so that "
-            "make test-fast leaves it out")
+            "make test-fast leaves it out"
+        )
     return report
 
 

@@ -72,8 +72,12 @@ def run(commands: list[Command], tmp: Path, *, timeout: float = 120) -> list[lis
         line = command.line.replace("/tmp/", f"{tmp}/").replace(".venv/bin/", f"{bin_dir}/")
         script += [line, f"echo {_MARK}"]
     process = subprocess.Popen(
-        ["bash", "-c", "\n".join(script)], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ["bash", "-c", "\n".join(script)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
         env={"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp)},
     )
     try:

@@ -38,8 +38,10 @@ class EchoServer:
         self.calls.append(Call(pipeline, step, time.monotonic(), authorization))
         self._seen[(pipeline, step)] += 1
         credential = authorization.rpartition(" ")[2]
-        echoed = {**request.headers,
-                  "X-Credential-B64": base64.b64encode(credential.encode()).decode()}
+        echoed = {
+            **request.headers,
+            "X-Credential-B64": base64.b64encode(credential.encode()).decode(),
+        }
         if "status" in request.query:
             status = int(request.query["status"])
         elif self._seen[(pipeline, step)] <= int(request.query.get("fail", "0")):

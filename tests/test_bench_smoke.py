@@ -41,17 +41,20 @@ def test_the_validate_benchmarks_file_is_valid(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output[-2000:]
     lines = result.output.splitlines()
-    assert sum(1 for line in lines if line.startswith("OK ") and "PipelineTemplate/" not in line
-               ) == PIPELINES
+    assert (
+        sum(1 for line in lines if line.startswith("OK ") and "PipelineTemplate/" not in line)
+        == PIPELINES
+    )
 
 
 async def test_the_status_benchmark_counts_a_smaller_write_after_the_first() -> None:
     emulator = Emulator()
     emulator.register_crd(crd())
     sizes = counting(emulator)
-    async with emulator.serving() as url, KubeClient(
-        Credentials(server=url, insecure=True)
-    ) as client:
+    async with (
+        emulator.serving() as url,
+        KubeClient(Credentials(server=url, insecure=True)) as client,
+    ):
         await one_run(client, "merge", 4, MergeOnly)
         merged = list(sizes)
         sizes.clear()

@@ -25,15 +25,25 @@ def test_the_coverage_floor_never_goes_down() -> None:
         pytest.skip("not a git checkout: there is no history to compare the floor with")
     commits = subprocess.run(
         [git, "log", "--first-parent", "--format=%H", "-n", "200", "--", "pyproject.toml"],
-        cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     earlier = {}
     for commit in commits:
-        shown = subprocess.run([git, "show", f"{commit}:pyproject.toml"], cwd=ROOT,
-                               capture_output=True, text=True, check=False)
+        shown = subprocess.run(
+            [git, "show", f"{commit}:pyproject.toml"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if shown.returncode == 0:
             earlier[commit[:10]] = floor(shown.stdout)
     now = floor((ROOT / "pyproject.toml").read_text())
     higher = {commit: value for commit, value in earlier.items() if value > now}
     assert higher == {}, (
         f"fail_under is {now} but earlier commits set it higher: {higher}; raise coverage "
-        "instead of lowering the floor")
+        "instead of lowering the floor"
+    )

@@ -58,8 +58,9 @@ def _lines(path: Path, manifest: dict[str, Any]) -> list[str]:
 def _permissive_crd() -> dict[str, Any]:
     definition = crd()
     version = definition["spec"]["versions"][0]
-    version["schema"] = {"openAPIV3Schema": {
-        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    version["schema"] = {
+        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    }
     return definition
 
 
@@ -68,9 +69,7 @@ async def _operator_messages(postable: list[dict[str, Any]]) -> dict[str, str]:
     emulator = Emulator()
     emulator.register_crd(_permissive_crd())
     messages: dict[str, str] = {}
-    async with emulator.serving() as url, KubeClient(
-        Credentials(server=url, insecure=True)
-    ) as api:
+    async with emulator.serving() as url, KubeClient(Credentials(server=url, insecure=True)) as api:
         reconciler = Reconciler(lambda: api)
         for manifest in postable:
             await api.create(manifest)
@@ -110,8 +109,9 @@ def test_every_bad_input_gets_the_same_verdict_and_messages_from_all_three(
     assert checked.exit_code == 1
     assert checked.output.splitlines() == expected
 
-    ran = CliRunner().invoke(main, ["run", str(path), "--state", str(tmp_path / "s.db"),
-                                    "--budget", "5"])
+    ran = CliRunner().invoke(
+        main, ["run", str(path), "--state", str(tmp_path / "s.db"), "--budget", "5"]
+    )
     assert ran.exit_code == 1, ran.output
     printed = ran.output.splitlines()
     assert printed[: len(expected)] == expected, "run reports problems as validate does"
@@ -123,9 +123,11 @@ def test_every_bad_input_gets_the_same_verdict_and_messages_from_all_three(
         assert row.split()[1:3] == ["False", "InvalidSpec"]
         assert row.endswith(_message(manifest))
 
-    postable = [m for _, m in CASES
-                if m.get("kind") == "Pipeline" and m.get("apiVersion") == API
-                and _name(m) != "<no name>"]
+    postable = [
+        m
+        for _, m in CASES
+        if m.get("kind") == "Pipeline" and m.get("apiVersion") == API and _name(m) != "<no name>"
+    ]
     assert len(postable) >= len(CASES) - 5
     operator = asyncio.run(_operator_messages(postable))
     for manifest in postable:

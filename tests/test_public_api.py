@@ -14,14 +14,45 @@ import kubesteps
 
 # What docs/engine.md documents; removing any of these is a breaking change.
 DOCUMENTED = {
-    "AbortedByPredicate", "DefinitionError", "DynamicStep", "ExpectedError", "GroupedSteps",
-    "KeeperError", "MemoryStateKeeper", "Middleware", "Outcome", "OutcomeKind",
-    "ParallelSteps", "PermanentError", "Predicate", "RetryPolicy", "RetryableError",
-    "RunContext", "SQLiteStateKeeper", "SimpleStep", "State", "StateKeeper", "Step",
-    "StepContext", "StepRunError", "StepState", "StepStatus", "StepTimeoutError",
-    "StepsEngine", "ThrottlingSettings", "WaitError", "always", "and_",
-    "is_not_true_condition", "is_true_condition", "not_", "or_", "requeue_delay",
-    "step_failed", "step_in", "step_succeeded",
+    "AbortedByPredicate",
+    "DefinitionError",
+    "DynamicStep",
+    "ExpectedError",
+    "GroupedSteps",
+    "KeeperError",
+    "MemoryStateKeeper",
+    "Middleware",
+    "Outcome",
+    "OutcomeKind",
+    "ParallelSteps",
+    "PermanentError",
+    "Predicate",
+    "RetryPolicy",
+    "RetryableError",
+    "RunContext",
+    "SQLiteStateKeeper",
+    "SimpleStep",
+    "State",
+    "StateKeeper",
+    "Step",
+    "StepContext",
+    "StepRunError",
+    "StepState",
+    "StepStatus",
+    "StepTimeoutError",
+    "StepsEngine",
+    "ThrottlingSettings",
+    "WaitError",
+    "always",
+    "and_",
+    "is_not_true_condition",
+    "is_true_condition",
+    "not_",
+    "or_",
+    "requeue_delay",
+    "step_failed",
+    "step_in",
+    "step_succeeded",
 }
 
 
@@ -41,8 +72,15 @@ def test_the_version_is_the_installed_distributions() -> None:
 
 
 def test_user_errors_are_exceptions_and_definition_errors_are_value_errors() -> None:
-    for name in ("ExpectedError", "WaitError", "RetryableError", "PermanentError",
-                 "KeeperError", "StepRunError", "AbortedByPredicate"):
+    for name in (
+        "ExpectedError",
+        "WaitError",
+        "RetryableError",
+        "PermanentError",
+        "KeeperError",
+        "StepRunError",
+        "AbortedByPredicate",
+    ):
         assert issubclass(getattr(kubesteps, name), Exception)
     assert issubclass(kubesteps.DefinitionError, ValueError)
     assert issubclass(kubesteps.StepTimeoutError, kubesteps.RetryableError)

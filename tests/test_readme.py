@@ -67,8 +67,10 @@ def test_what_the_readme_says_is_polled_is_what_the_code_polls() -> None:
 
     text = " ".join(README.split())
     assert "Nothing polls" not in text
-    assert (f"(`waitFor`, `job`) {FIRST_POLL:g} s after its first look, then every tenth of "
-            "the time waited so far, at most once a minute") in text
+    assert (
+        f"(`waitFor`, `job`) {FIRST_POLL:g} s after its first look, then every tenth of "
+        "the time waited so far, at most once a minute"
+    ) in text
     assert LONGEST_POLL == 60
     assert f"an `approval` every {APPROVAL_RECHECK:g} s" in text
     settings = kopf.OperatorSettings()
@@ -88,8 +90,12 @@ def test_cel_in_the_docs_reads_only_fields_a_spec_has() -> None:
 
 def test_ci_runs_exactly_the_readmes_test_command() -> None:
     script = (ROOT / ".ci" / "run").read_text().splitlines()
-    commands = [line.strip() for line in script
-                if line.strip() and not line.lstrip().startswith("#")
-                and not line.startswith(("set ", "cd ", "export "))]
+    commands = [
+        line.strip()
+        for line in script
+        if line.strip()
+        and not line.lstrip().startswith("#")
+        and not line.startswith(("set ", "cd ", "export "))
+    ]
     assert commands == ["make test"]
     assert blocks("sh")[0].splitlines()[1].split("#")[0].strip() == "make test"

@@ -15,8 +15,7 @@ def test_every_document_named_in_the_tests_and_the_code_exists() -> None:
     for source in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "operator").rglob("*.py")]):
         for line_number, line in enumerate(source.read_text().splitlines(), 1):
             for name in DOCUMENT.findall(line):
-                if "://" in line or any((base / name).exists()
-                                        for base in (ROOT, ROOT / "docs")):
+                if "://" in line or any((base / name).exists() for base in (ROOT, ROOT / "docs")):
                     continue
                 missing.append(f"{source.relative_to(ROOT)}:{line_number}: {name}")
     assert missing == []

@@ -9,8 +9,9 @@ import pytest
 
 def test_a_deprecation_in_kubesteps_fails_the_run() -> None:
     with pytest.raises(DeprecationWarning, match="old API"):
-        warnings.warn_explicit("old API", DeprecationWarning, "kubesteps/x.py", 1,
-                               module="kubesteps.x")
+        warnings.warn_explicit(
+            "old API", DeprecationWarning, "kubesteps/x.py", 1, module="kubesteps.x"
+        )
 
 
 def test_a_deprecation_elsewhere_is_shown_not_hidden(recwarn: pytest.WarningsRecorder) -> None:

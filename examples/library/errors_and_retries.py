@@ -59,7 +59,10 @@ async def main() -> None:
     outcome = await StepsEngine([SimpleStep(run=refuse_with_details)], keeper=keeper).run()
     state = keeper.states["refuse_with_details"]
     assert (outcome.kind, state.reason, state.outputs) == (
-        OutcomeKind.FAILED, "Rejected", {"rejectedBy": "bob"})
+        OutcomeKind.FAILED,
+        "Rejected",
+        {"rejectedBy": "bob"},
+    )
 
     # An unexpected exception is retried too; after `limit` attempts it fails for good.
     def crash() -> None:

@@ -26,12 +26,15 @@ def alert() -> None:
 
 
 async def main() -> None:
-    engine = StepsEngine([
-        SimpleStep(name="build", run=build),
-        SimpleStep(name="test", run=test),
-        SimpleStep(name="ship", run=ship, needs=["build", "test"]),
-        SimpleStep(name="alert", run=alert, needs=[Need("ship", "Failed")]),
-    ], max_concurrency=4)
+    engine = StepsEngine(
+        [
+            SimpleStep(name="build", run=build),
+            SimpleStep(name="test", run=test),
+            SimpleStep(name="ship", run=ship, needs=["build", "test"]),
+            SimpleStep(name="alert", run=alert, needs=[Need("ship", "Failed")]),
+        ],
+        max_concurrency=4,
+    )
     outcome = await engine.run()
     # ship failed, and alert (which needs ship to have failed) handled it: the run is done.
     assert outcome.kind is OutcomeKind.DONE, outcome

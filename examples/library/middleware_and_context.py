@@ -43,8 +43,11 @@ async def main() -> None:
     await StepsEngine(steps, middleware=[labelled("engine")]).run()
     assert order == [
         "engine:login",
-        "engine:api", "group:api",
-        "engine:call_api", "group:call_api", "step:call_api",
+        "engine:api",
+        "group:api",
+        "engine:call_api",
+        "group:call_api",
+        "step:call_api",
     ]
     print(order)
 

@@ -15,6 +15,7 @@ exporter = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
 
+
 async def fetch() -> None:
     await asyncio.sleep(0.01)  # suspends, as a step waiting on I/O does
 

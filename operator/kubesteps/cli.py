@@ -54,8 +54,10 @@ class OneLine(click.ClickException):
         elif isinstance(error, OSError) and error.strerror:
             text = f"{error.strerror}" + (f": {error.filename}" if error.filename else "")
         else:
-            text = (f"unexpected {type(error).__name__}: {error} (run again with --debug "
-                    "for the traceback)")
+            text = (
+                f"unexpected {type(error).__name__}: {error} (run again with --debug "
+                "for the traceback)"
+            )
         super().__init__(" ".join(text.split()))
 
     def show(self, file: Any = None) -> None:
@@ -86,8 +88,13 @@ def _register_cluster_commands() -> None:
 
 
 @main.command()
-@click.option("--kind", type=click.Choice(["Pipeline", "PipelineTemplate"]), default="Pipeline",
-              show_default=True, help="Which of the two CustomResourceDefinitions.")
+@click.option(
+    "--kind",
+    type=click.Choice(["Pipeline", "PipelineTemplate"]),
+    default="Pipeline",
+    show_default=True,
+    help="Which of the two CustomResourceDefinitions.",
+)
 def crd(kind: str) -> None:
     """Print the Pipeline (or PipelineTemplate) CustomResourceDefinition as YAML."""
     # Imported on use: each sub-command loads only its own layer, so `--help` stays quick.
@@ -96,21 +103,32 @@ def crd(kind: str) -> None:
     click.echo(crd_yaml(kind), nl=False)
 
 
-_TEMPLATES_HELP = ("YAML files or directories holding the PipelineTemplates that uses steps "
-                   "name (those in the files given count too); repeatable.")
+_TEMPLATES_HELP = (
+    "YAML files or directories holding the PipelineTemplates that uses steps "
+    "name (those in the files given count too); repeatable."
+)
 
 
 @main.command()
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=pathlib.Path)
 )
-@click.option("--templates", "template_paths", multiple=True,
-              type=click.Path(exists=True, path_type=pathlib.Path), help=_TEMPLATES_HELP)
-@click.option("--cluster", is_flag=True,
-              help="Read the PipelineTemplates that uses steps name from the cluster of the "
-                   "current kubeconfig context (as the operator would).")
-def validate(paths: tuple[pathlib.Path, ...], template_paths: tuple[pathlib.Path, ...],
-             cluster: bool) -> None:
+@click.option(
+    "--templates",
+    "template_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=pathlib.Path),
+    help=_TEMPLATES_HELP,
+)
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="Read the PipelineTemplates that uses steps name from the cluster of the "
+    "current kubeconfig context (as the operator would).",
+)
+def validate(
+    paths: tuple[pathlib.Path, ...], template_paths: tuple[pathlib.Path, ...], cluster: bool
+) -> None:
     """Check Pipeline (and PipelineTemplate) manifests in YAML files (or directories of
     them) without a cluster.
 
@@ -211,11 +229,13 @@ def _cluster_templates(namespace: str) -> dict[tuple[str, str], Any]:
     from kubesteps.pipeline.model import API_VERSION
     from kubesteps.plan.validate import templates_in
 
-    info = kopf.login_with_kubeconfig(logger=logging.getLogger("kubesteps.cli"),
-                                      settings=kopf.OperatorSettings())
+    info = kopf.login_with_kubeconfig(
+        logger=logging.getLogger("kubesteps.cli"), settings=kopf.OperatorSettings()
+    )
     if info is None:
-        raise click.ClickException("--cluster: no kubeconfig (set KUBECONFIG or create "
-                                   "~/.kube/config)")
+        raise click.ClickException(
+            "--cluster: no kubeconfig (set KUBECONFIG or create ~/.kube/config)"
+        )
 
     async def read() -> list[Any]:
         async with KubeClient(Credentials.from_kopf(info)) as client:
@@ -224,10 +244,12 @@ def _cluster_templates(namespace: str) -> dict[tuple[str, str], Any]:
     try:
         items = asyncio.run(read())
     except (ApiError, OSError) as error:
-        raise click.ClickException(f"--cluster: cannot list PipelineTemplates in namespace "
-                                   f"{namespace!r}: {error}") from error
-    found, _ = templates_in([{**item, "apiVersion": API_VERSION, "kind": "PipelineTemplate"}
-                             for item in items])
+        raise click.ClickException(
+            f"--cluster: cannot list PipelineTemplates in namespace {namespace!r}: {error}"
+        ) from error
+    found, _ = templates_in(
+        [{**item, "apiVersion": API_VERSION, "kind": "PipelineTemplate"} for item in items]
+    )
     return found
 
 
@@ -240,27 +262,65 @@ def problem_line(path: pathlib.Path, name: str, problem: object) -> str:
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=pathlib.Path)
 )
-@click.option("--state", "database", type=click.Path(path_type=pathlib.Path),
-              default=pathlib.Path(".kubesteps/state.db"), show_default=True,
-              help="The SQLite file that keeps Pipelines' status between runs.")
-@click.option("--budget", type=float, default=60.0, show_default=True,
-              help="Seconds to keep reconciling before reporting what is still pending.")
-@click.option("--name", "names", multiple=True, metavar="NAME",
-              help="Run only this Pipeline (NAME or NAMESPACE/NAME; repeatable). "
-                   "Default: every Pipeline in the files.")
+@click.option(
+    "--state",
+    "database",
+    type=click.Path(path_type=pathlib.Path),
+    default=pathlib.Path(".kubesteps/state.db"),
+    show_default=True,
+    help="The SQLite file that keeps Pipelines' status between runs.",
+)
+@click.option(
+    "--budget",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds to keep reconciling before reporting what is still pending.",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this Pipeline (NAME or NAMESPACE/NAME; repeatable). "
+    "Default: every Pipeline in the files.",
+)
 @click.option("--outputs", is_flag=True, help="Print every step's outputs at the end.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="Set a param's value (YAML: 3, true, [a, b]...) in every Pipeline that "
-                   "declares it; repeatable.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a param's value (YAML: 3, true, [a, b]...) in every Pipeline that "
+    "declares it; repeatable.",
+)
 @click.option("--quiet", is_flag=True, help="Print only the final table.")
-@click.option("--templates", "template_paths", multiple=True,
-              type=click.Path(exists=True, path_type=pathlib.Path), help=_TEMPLATES_HELP)
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
-              show_default=True,
-              help="json: print each Pipeline's final status (and nothing else) as JSON.")
-def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
-        names: tuple[str, ...], outputs: bool, params: tuple[str, ...], quiet: bool,
-        template_paths: tuple[pathlib.Path, ...], output: str) -> None:
+@click.option(
+    "--templates",
+    "template_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=pathlib.Path),
+    help=_TEMPLATES_HELP,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: print each Pipeline's final status (and nothing else) as JSON.",
+)
+def run(
+    paths: tuple[pathlib.Path, ...],
+    database: pathlib.Path,
+    budget: float,
+    names: tuple[str, ...],
+    outputs: bool,
+    params: tuple[str, ...],
+    quiet: bool,
+    template_paths: tuple[pathlib.Path, ...],
+    output: str,
+) -> None:
     """Run Pipelines locally (no cluster): same engine, same status shape, kept in SQLite.
 
     Every Pipeline in the files runs, side by side (or only those --name picks). Each is
@@ -297,8 +357,9 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
             raise click.ClickException(f"{path}: not valid YAML: {error}") from error
     index = _template_index([doc for _, docs in loaded for doc in docs], template_paths)
     source = TemplateSource(index, False, bool(template_paths) or bool(index))
-    templates = [t.model_dump(mode="json", by_alias=True, exclude_none=True)
-                 for t in index.values()]
+    templates = [
+        t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in index.values()
+    ]
     for path, documents in loaded:
         for document in documents:
             name = _name_of(document)
@@ -309,8 +370,9 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
                 continue
             assert isinstance(document, dict)
             metadata = document.get("metadata")
-            namespace = str((metadata if isinstance(metadata, dict) else {}).get("namespace")
-                            or "default")
+            namespace = str(
+                (metadata if isinstance(metadata, dict) else {}).get("namespace") or "default"
+            )
             key = (namespace, name)
             found.append(f"{namespace}/{name}")
             if wanted and not wanted & {name, f"{namespace}/{name}"}:
@@ -320,14 +382,17 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
             if key in defined:
                 raise click.ClickException(
                     f"{path}: Pipeline {namespace}/{name} is already defined in {defined[key]};"
-                    " each Pipeline may be given once")
+                    " each Pipeline may be given once"
+                )
             defined[key] = path
             used |= _set_params(document, overrides)
             spec = document.get("spec")
             if isinstance(spec, dict) and spec.get("schedule") is not None:
                 # Nothing here keeps a clock running between invocations: run it now.
-                echo(f"ignoring spec.schedule of {path} Pipeline/{name}: kubesteps run runs "
-                     "it once, now")
+                echo(
+                    f"ignoring spec.schedule of {path} Pipeline/{name}: kubesteps run runs "
+                    "it once, now"
+                )
                 spec.pop("schedule")
             checked = validate_manifest(document, source.of(document))
             if isinstance(checked, list):  # reported now, as `validate` reports it
@@ -338,8 +403,8 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
                 manifests.append(document)
     for unused in sorted(set(overrides) - used):
         raise click.ClickException(
-            f"--param {unused}: no Pipeline in the files declares a param {unused!r} "
-            "(spec.params)")
+            f"--param {unused}: no Pipeline in the files declares a param {unused!r} (spec.params)"
+        )
     for name in sorted(wanted):
         if not any(name in (key, key.partition("/")[2]) for key in found):
             hint = did_you_mean(name, [key.partition("/")[2] for key in found])
@@ -353,16 +418,33 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
         from kubesteps.plugin.render import console
 
         with LiveTrees(manifests, console()) as trees:
-            results = asyncio.run(run_pipelines(manifests, database=database, budget=budget,
-                                                echo=echo, on_step=trees.update,
-                                                templates=templates))
+            results = asyncio.run(
+                run_pipelines(
+                    manifests,
+                    database=database,
+                    budget=budget,
+                    echo=echo,
+                    on_step=trees.update,
+                    templates=templates,
+                )
+            )
     else:
-        results = asyncio.run(run_pipelines(manifests, database=database, budget=budget,
-                                            echo=echo, templates=templates))
+        results = asyncio.run(
+            run_pipelines(
+                manifests, database=database, budget=budget, echo=echo, templates=templates
+            )
+        )
     if output == "json":
-        click.echo(json.dumps([{"name": r.name, "namespace": r.namespace,
-                                "status": r.body.get("status") or {}} for r in results],
-                              indent=2, default=str))
+        click.echo(
+            json.dumps(
+                [
+                    {"name": r.name, "namespace": r.namespace, "status": r.body.get("status") or {}}
+                    for r in results
+                ],
+                indent=2,
+                default=str,
+            )
+        )
     else:
         click.echo(table(results))
         if outputs:
@@ -375,23 +457,42 @@ def run(paths: tuple[pathlib.Path, ...], database: pathlib.Path, budget: float,
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True, metavar="FILE|NAME...")
-@click.option("--state", "database", type=click.Path(exists=True, dir_okay=False,
-                                                     path_type=pathlib.Path),
-              default=None,
-              help="For FILEs: the SQLite file of `kubesteps run` to read each Pipeline's "
-                   "status from (read only). Default: the status in the manifest, if any.")
-@click.option("--name", "names", multiple=True, metavar="NAME",
-              help="For FILEs: plan only this Pipeline (NAME or NAMESPACE/NAME; repeatable).")
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@click.option("--kubeconfig", metavar="FILE",
-              help="For NAMEs: the kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).")
+@click.option(
+    "--state",
+    "database",
+    type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="For FILEs: the SQLite file of `kubesteps run` to read each Pipeline's "
+    "status from (read only). Default: the status in the manifest, if any.",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="For FILEs: plan only this Pipeline (NAME or NAMESPACE/NAME; repeatable).",
+)
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--kubeconfig",
+    metavar="FILE",
+    help="For NAMEs: the kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).",
+)
 @click.option("--context", metavar="NAME", help="For NAMEs: the kubeconfig context to use.")
-@click.option("-n", "--namespace", metavar="NS",
-              help="For NAMEs: the namespace (default: the context's).")
-def plan(sources: tuple[str, ...], database: pathlib.Path | None, names: tuple[str, ...],
-         output: str, kubeconfig: str | None, context: str | None,
-         namespace: str | None) -> None:
+@click.option(
+    "-n", "--namespace", metavar="NS", help="For NAMEs: the namespace (default: the context's)."
+)
+def plan(
+    sources: tuple[str, ...],
+    database: pathlib.Path | None,
+    names: tuple[str, ...],
+    output: str,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
     """Say what a pass would do with each Pipeline now, doing none of it (a dry run).
 
     A FILE (or directory) holds manifests, planned with the status from --state or their
@@ -473,42 +574,95 @@ def _plannable(
 
 
 @main.command()
-@click.option("-n", "--namespace", "namespaces", multiple=True,
-              help="Watch this namespace (repeatable; globs allowed). Default: all.")
+@click.option(
+    "-n",
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Watch this namespace (repeatable; globs allowed). Default: all.",
+)
 @click.option("-A", "--all-namespaces", is_flag=True, help="Watch all namespaces (default).")
 @click.option("--standalone", is_flag=True, help="No kopf peering.")
-@click.option("--liveness", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
-@click.option("--metrics-port", type=int, default=9090, show_default=True,
-              help="Prometheus /metrics port (0: off).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--liveness", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=9090,
+    show_default=True,
+    help="Prometheus /metrics port (0: off).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option("--log-level", default="INFO", show_default=True)
-@click.option("--leader-election/--no-leader-election", default=False, show_default=True,
-              help="Run only while holding a Lease (for more than one replica).")
-@click.option("--leader-election-namespace", default=None,
-              help="Namespace of the Lease (default: $POD_NAMESPACE).")
+@click.option(
+    "--leader-election/--no-leader-election",
+    default=False,
+    show_default=True,
+    help="Run only while holding a Lease (for more than one replica).",
+)
+@click.option(
+    "--leader-election-namespace",
+    default=None,
+    help="Namespace of the Lease (default: $POD_NAMESPACE).",
+)
 @click.option("--leader-election-lease-name", default="kubesteps-operator", show_default=True)
 # Lease timings as client-go names them; hidden: the defaults suit clusters, tests shorten them.
-@click.option("--leader-election-lease-duration", type=click.IntRange(min=1), default=15,
-              hidden=True, help="Seconds a Lease stays valid without renewal.")
-@click.option("--leader-election-renew-period", type=click.FloatRange(min=0, min_open=True),
-              default=5.0, hidden=True, help="Seconds between the leader's renewals.")
-@click.option("--leader-election-retry-period", type=click.FloatRange(min=0, min_open=True),
-              default=2.0, hidden=True, help="Seconds between a standby's attempts.")
-@click.option("--per-namespace-metrics", is_flag=True,
-              help="Add a namespace label to metrics (more series).")
-@click.option("--per-object-metrics", is_flag=True,
-              help="Export one series per Pipeline (for the stalled-pipelines table).")
-@click.option("--allow-cross-namespace", is_flag=True,
-              help="Let apply and waitFor steps act in namespaces other than their Pipeline's"
-                   " (off: whoever may create a Pipeline acts only in its namespace).")
-def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool,
-             liveness: str | None, metrics_port: int, log_format: str, log_level: str,
-             leader_election: bool, leader_election_namespace: str | None,
-             leader_election_lease_name: str, leader_election_lease_duration: int,
-             leader_election_renew_period: float, leader_election_retry_period: float,
-             per_namespace_metrics: bool, per_object_metrics: bool,
-             allow_cross_namespace: bool) -> None:
+@click.option(
+    "--leader-election-lease-duration",
+    type=click.IntRange(min=1),
+    default=15,
+    hidden=True,
+    help="Seconds a Lease stays valid without renewal.",
+)
+@click.option(
+    "--leader-election-renew-period",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    hidden=True,
+    help="Seconds between the leader's renewals.",
+)
+@click.option(
+    "--leader-election-retry-period",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    hidden=True,
+    help="Seconds between a standby's attempts.",
+)
+@click.option(
+    "--per-namespace-metrics", is_flag=True, help="Add a namespace label to metrics (more series)."
+)
+@click.option(
+    "--per-object-metrics",
+    is_flag=True,
+    help="Export one series per Pipeline (for the stalled-pipelines table).",
+)
+@click.option(
+    "--allow-cross-namespace",
+    is_flag=True,
+    help="Let apply and waitFor steps act in namespaces other than their Pipeline's"
+    " (off: whoever may create a Pipeline acts only in its namespace).",
+)
+def operator(
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    standalone: bool,
+    liveness: str | None,
+    metrics_port: int,
+    log_format: str,
+    log_level: str,
+    leader_election: bool,
+    leader_election_namespace: str | None,
+    leader_election_lease_name: str,
+    leader_election_lease_duration: int,
+    leader_election_renew_period: float,
+    leader_election_retry_period: float,
+    per_namespace_metrics: bool,
+    per_object_metrics: bool,
+    allow_cross_namespace: bool,
+) -> None:
     """Run the operator: reconcile Pipelines in the cluster of the current credentials."""
     import asyncio
 
@@ -521,12 +675,19 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
         raise click.UsageError(
             f"--leader-election-renew-period ({leader_election_renew_period:g}s) must be shorter"
             f" than --leader-election-lease-duration ({leader_election_lease_duration}s): the"
-            " leader must renew the Lease before it expires")
+            " leader must renew the Lease before it expires"
+        )
     config = OperatorConfig(
-        namespaces=namespaces, standalone=standalone or leader_election, liveness=liveness,
-        metrics_port=metrics_port, log_format=log_format, log_level=log_level,
-        leader_election=leader_election, lease_namespace=leader_election_namespace,
-        lease_name=leader_election_lease_name, lease_duration=leader_election_lease_duration,
+        namespaces=namespaces,
+        standalone=standalone or leader_election,
+        liveness=liveness,
+        metrics_port=metrics_port,
+        log_format=log_format,
+        log_level=log_level,
+        leader_election=leader_election,
+        lease_namespace=leader_election_namespace,
+        lease_name=leader_election_lease_name,
+        lease_duration=leader_election_lease_duration,
         lease_renew_every=leader_election_renew_period,
         lease_retry_every=leader_election_retry_period,
         per_namespace_metrics=per_namespace_metrics,
@@ -542,10 +703,18 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
 
 
 @main.command()
-@click.argument("examples", required=False, type=click.Path(exists=True, file_okay=False,
-                                                             path_type=pathlib.Path))
-@click.option("--budget", type=float, default=90.0, show_default=True,
-              help="Seconds to wait for the examples to settle.")
+@click.argument(
+    "examples",
+    required=False,
+    type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
+)
+@click.option(
+    "--budget",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="Seconds to wait for the examples to settle.",
+)
 def demo(examples: pathlib.Path | None, budget: float) -> None:
     """Run the operator against an in-process Kubernetes API emulator on the examples.
 
@@ -563,17 +732,36 @@ def demo(examples: pathlib.Path | None, budget: float) -> None:
 
 
 @main.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port on 127.0.0.1 (0: a free one).")
-@click.option("-n", "--namespace", default=None,
-              help="List the Pipelines of this namespace (default: the kubeconfig context's).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: a free one).",
+)
+@click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help="List the Pipelines of this namespace (default: the kubeconfig context's).",
+)
 @click.option("-A", "--all-namespaces", is_flag=True, help="List the Pipelines of every namespace.")
-@click.option("--kubeconfig", metavar="FILE", default=None,
-              help="The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).")
+@click.option(
+    "--kubeconfig",
+    metavar="FILE",
+    default=None,
+    help="The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).",
+)
 @click.option("--context", metavar="NAME", default=None, help="The kubeconfig context to use.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
-def ui(port: int, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
-       context: str | None, open_browser: bool) -> None:
+def ui(
+    port: int,
+    namespace: str | None,
+    all_namespaces: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    open_browser: bool,
+) -> None:
     """Serve a web view of Pipelines on 127.0.0.1, with your own kubeconfig (your RBAC).
 
     Prints the URL to open: it carries a token, new at every start, that the page needs.
@@ -586,9 +774,17 @@ def ui(port: int, namespace: str | None, all_namespaces: bool, kubeconfig: str |
     if all_namespaces and namespace:
         raise click.UsageError("--all-namespaces and --namespace exclude each other")
     try:
-        asyncio.run(run_ui(port=port, namespace=namespace, all_namespaces=all_namespaces,
-                           kubeconfig=kubeconfig, context=context, open_browser=open_browser,
-                           echo=click.echo))
+        asyncio.run(
+            run_ui(
+                port=port,
+                namespace=namespace,
+                all_namespaces=all_namespaces,
+                kubeconfig=kubeconfig,
+                context=context,
+                open_browser=open_browser,
+                echo=click.echo,
+            )
+        )
     except UiError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
@@ -638,7 +834,8 @@ def _param_overrides(options: tuple[str, ...]) -> dict[str, Any]:
         name = name.strip()
         if not sep or not name:
             raise click.ClickException(
-                f"--param {option!r}: write NAME=VALUE, e.g. --param region=eu-west-1")
+                f"--param {option!r}: write NAME=VALUE, e.g. --param region=eu-west-1"
+            )
         try:
             overrides[name] = load(text) if text.strip() else ""
         except YAMLError as error:
@@ -658,7 +855,6 @@ def _set_params(document: dict[str, Any], overrides: dict[str, Any]) -> set[str]
             param["value"] = overrides[param["name"]]
             set_here.add(param["name"])
     return set_here
-
 
 
 _register_cluster_commands()

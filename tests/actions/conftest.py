@@ -74,8 +74,15 @@ def pipeline_object(
 
 def run_of(number: int = 1, *, retries: int = 0, pipeline: str = "demo") -> Run:
     """A run of the Pipeline, as the reconciler hands it to the actions."""
-    return Run(pipeline=pipeline, number=number, trigger="Created", phase="Running",
-               spec_hash="0" * 16, started_at=START, retries=retries)
+    return Run(
+        pipeline=pipeline,
+        number=number,
+        trigger="Created",
+        phase="Running",
+        spec_hash="0" * 16,
+        started_at=START,
+        retries=retries,
+    )
 
 
 class ActionRun:
@@ -121,8 +128,12 @@ class ActionRun:
 
     async def _body(self, ctx: StepContext) -> Outputs:
         action_ctx = ActionContext(
-            step=ctx, pipeline=self.pipeline, kube=self.kube, clock=self.clock,
-            extras=self.extras, run=self.run,
+            step=ctx,
+            pipeline=self.pipeline,
+            kube=self.kube,
+            clock=self.clock,
+            extras=self.extras,
+            run=self.run,
         )
         if self.call is not None:
             return await self.call(action_ctx)

@@ -15,8 +15,7 @@ from .conftest import PIPELINE_UID, FakeClock, RunFactory, pipeline_object
 
 
 def config_map(name: str = "settings", **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-            "data": dict(data)}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": dict(data)}
 
 
 async def make_namespace(kube: KubeClient, name: str) -> None:
@@ -47,15 +46,19 @@ async def test_owned_by_default_with_the_pipeline_as_controller(
     await make_run("apply", {"manifest": config_map()}).once()
     stored = k8s_emulator.object("configmaps", "settings", "default")
     assert stored is not None
-    assert stored["metadata"]["ownerReferences"] == [{
-        "apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline", "name": "demo",
-        "uid": PIPELINE_UID, "controller": True, "blockOwnerDeletion": True,
-    }]
+    assert stored["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "kubesteps.dev/v1alpha1",
+            "kind": "Pipeline",
+            "name": "demo",
+            "uid": PIPELINE_UID,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
 
 
-async def test_not_owned_when_owned_is_false(
-    make_run: RunFactory, k8s_emulator: Emulator
-) -> None:
+async def test_not_owned_when_owned_is_false(make_run: RunFactory, k8s_emulator: Emulator) -> None:
     await make_run("apply", {"manifest": config_map(), "owned": False}).once()
     stored = k8s_emulator.object("configmaps", "settings", "default")
     assert stored is not None
@@ -73,7 +76,8 @@ async def test_a_second_apply_patches_the_same_object(
     assert second.state.outputs is not None
     assert second.state.outputs["uid"] == first.state.outputs["uid"]
     assert int(second.state.outputs["resourceVersion"]) > int(
-        first.state.outputs["resourceVersion"])
+        first.state.outputs["resourceVersion"]
+    )
     stored = k8s_emulator.object("configmaps", "settings", "default")
     assert stored is not None
     assert stored["data"] == {"mode": "safe"}
@@ -104,13 +108,18 @@ def refusal(field: str, what: str, namespace: str, own: str = "default") -> str:
 
 @pytest.mark.parametrize(
     ("where", "field"),
-    [({"namespace": "elsewhere"}, "with.namespace"),
-     ({"manifest_namespace": "elsewhere"}, "with.manifest.metadata.namespace"),
-     ({"namespace": "elsewhere", "manifest_namespace": "default"}, "with.namespace")],
+    [
+        ({"namespace": "elsewhere"}, "with.namespace"),
+        ({"manifest_namespace": "elsewhere"}, "with.manifest.metadata.namespace"),
+        ({"namespace": "elsewhere", "manifest_namespace": "default"}, "with.namespace"),
+    ],
 )
 async def test_another_namespace_is_refused_before_any_write(
-    make_run: RunFactory, k8s_emulator: Emulator, kube: KubeClient,
-    where: dict[str, str], field: str,
+    make_run: RunFactory,
+    k8s_emulator: Emulator,
+    kube: KubeClient,
+    where: dict[str, str],
+    field: str,
 ) -> None:
     await make_namespace(kube, "elsewhere")
     manifest = config_map()
@@ -142,8 +151,11 @@ async def test_the_pipelines_own_namespace_may_be_named(
     await make_namespace(kube, "team-a")
     manifest = config_map()
     manifest["metadata"]["namespace"] = "team-a"
-    run = make_run("apply", {"manifest": manifest, "namespace": "team-a"},
-                   pipeline=pipeline_object(namespace="team-a"))
+    run = make_run(
+        "apply",
+        {"manifest": manifest, "namespace": "team-a"},
+        pipeline=pipeline_object(namespace="team-a"),
+    )
     assert (await run.once()).kind is OutcomeKind.DONE
     assert k8s_emulator.object("configmaps", "settings", "team-a") is not None
 
@@ -188,8 +200,11 @@ async def test_an_owned_cluster_scoped_object_is_refused(
 async def test_a_cluster_scoped_object_is_applied_without_a_namespace(
     make_run: RunFactory, k8s_emulator: Emulator
 ) -> None:
-    namespace = {"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": "team-a", "namespace": "ignored", "labels": {"t": "a"}}}
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "team-a", "namespace": "ignored", "labels": {"t": "a"}},
+    }
     run = make_run("apply", {"manifest": namespace, "owned": False})
     assert (await run.once()).kind is OutcomeKind.DONE
     stored = k8s_emulator.object("namespaces", "team-a")
@@ -231,8 +246,9 @@ async def test_a_server_error_is_retried_and_the_next_attempt_applies(
 async def test_a_refusal_fails_for_good_with_the_server_message(
     make_run: RunFactory, k8s_emulator: Emulator
 ) -> None:
-    k8s_emulator.inject(verb="create", resource="configmaps", status=422,
-                        message="data.mode: Invalid value")
+    k8s_emulator.inject(
+        verb="create", resource="configmaps", status=422, message="data.mode: Invalid value"
+    )
     run = make_run("apply", {"manifest": config_map()})
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message == (
@@ -244,8 +260,7 @@ async def test_a_manifest_without_a_name_is_refused_before_any_request(
     make_run: RunFactory, k8s_emulator: Emulator
 ) -> None:
     k8s_emulator.requests.reset()
-    run = make_run("apply", {"manifest": {"apiVersion": "v1", "kind": "ConfigMap",
-                                          "metadata": {}}})
+    run = make_run("apply", {"manifest": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}})
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert "with.manifest.metadata.name" in run.state.message
     assert k8s_emulator.requests.total == 0

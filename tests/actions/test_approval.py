@@ -25,13 +25,19 @@ async def test_an_approval_by_name_succeeds_and_names_the_approver(make_run: Run
     await run.once()
     run.pipeline = pipeline_object(annotations={approval_annotation("gate"): "alice"})
     assert (await run.once()).kind is OutcomeKind.DONE
-    assert run.state.outputs == {"approvedBy": "alice", "approvedAt": "2025-01-01T12:00:00Z",
-                                 "value": "alice", "run": "demo-1"}
+    assert run.state.outputs == {
+        "approvedBy": "alice",
+        "approvedAt": "2025-01-01T12:00:00Z",
+        "value": "alice",
+        "run": "demo-1",
+    }
 
 
 async def test_a_plain_true_approves_without_a_name(make_run: RunFactory) -> None:
     run = make_run(
-        "approval", {}, step="gate",
+        "approval",
+        {},
+        step="gate",
         pipeline=pipeline_object(annotations={approval_annotation("gate"): "true"}),
     )
     assert (await run.once()).kind is OutcomeKind.DONE
@@ -41,7 +47,9 @@ async def test_a_plain_true_approves_without_a_name(make_run: RunFactory) -> Non
 
 async def test_an_empty_value_does_not_approve(make_run: RunFactory) -> None:
     run = make_run(
-        "approval", {}, step="gate",
+        "approval",
+        {},
+        step="gate",
         pipeline=pipeline_object(annotations={approval_annotation("gate"): ""}),
     )
     assert (await run.once()).kind is OutcomeKind.WAIT
@@ -49,7 +57,9 @@ async def test_an_empty_value_does_not_approve(make_run: RunFactory) -> None:
 
 async def test_the_annotation_of_another_step_does_not_approve(make_run: RunFactory) -> None:
     run = make_run(
-        "approval", {}, step="gate",
+        "approval",
+        {},
+        step="gate",
         pipeline=pipeline_object(annotations={approval_annotation("other"): "alice"}),
     )
     assert (await run.once()).kind is OutcomeKind.WAIT
@@ -57,7 +67,9 @@ async def test_the_annotation_of_another_step_does_not_approve(make_run: RunFact
 
 async def test_a_rejection_fails_the_step_for_good(make_run: RunFactory) -> None:
     run = make_run(
-        "approval", {}, step="gate",
+        "approval",
+        {},
+        step="gate",
         pipeline=pipeline_object(annotations={approval_annotation("gate"): "Rejected"}),
     )
     outcome = await run.once()
@@ -66,15 +78,22 @@ async def test_a_rejection_fails_the_step_for_good(make_run: RunFactory) -> None
     assert run.state.message.startswith("rejected")
     assert run.state.attempts == 1
     assert run.state.reason == "Rejected"
-    assert run.state.outputs == {"rejectedBy": "", "rejectedAt": "2025-01-01T12:00:00Z",
-                                 "value": "Rejected", "run": "demo-1"}
+    assert run.state.outputs == {
+        "rejectedBy": "",
+        "rejectedAt": "2025-01-01T12:00:00Z",
+        "value": "Rejected",
+        "run": "demo-1",
+    }
 
 
 async def test_an_answer_bound_to_this_run_counts_and_names_the_approver(
     make_run: RunFactory,
 ) -> None:
     run = make_run(
-        "approval", {}, step="gate", run=run_of(3),
+        "approval",
+        {},
+        step="gate",
+        run=run_of(3),
         pipeline=pipeline_object(annotations={approval_annotation("gate"): "bob@demo-3"}),
     )
     assert (await run.once()).kind is OutcomeKind.DONE
@@ -84,7 +103,10 @@ async def test_an_answer_bound_to_this_run_counts_and_names_the_approver(
 
 async def test_an_answer_bound_to_another_run_does_not_count(make_run: RunFactory) -> None:
     run = make_run(
-        "approval", {}, step="gate", run=run_of(3),
+        "approval",
+        {},
+        step="gate",
+        run=run_of(3),
         pipeline=pipeline_object(annotations={approval_annotation("gate"): "reject@demo-2"}),
     )
     assert (await run.once()).kind is OutcomeKind.WAIT
@@ -93,7 +115,9 @@ async def test_an_answer_bound_to_another_run_does_not_count(make_run: RunFactor
 
 async def test_an_email_address_is_a_name_not_a_run(make_run: RunFactory) -> None:
     run = make_run(
-        "approval", {}, step="gate",
+        "approval",
+        {},
+        step="gate",
         pipeline=pipeline_object(annotations={approval_annotation("gate"): "ann@example.com"}),
     )
     assert (await run.once()).kind is OutcomeKind.DONE

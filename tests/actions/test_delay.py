@@ -88,20 +88,36 @@ async def test_an_until_that_is_no_time_fails_the_step_naming_the_field(
     assert "'tomorrow'" in run.state.message
 
 
-@pytest.mark.parametrize(("given", "problem"), [
-    ({}, "with: give either duration (e.g. 30s) or until (an RFC 3339 time, or a ${ } "
-         "template giving one), not neither"),
-    ({"duration": "1m", "until": "2025-01-01T12:00:00Z"},
-     "with: give either duration (e.g. 30s) or until (an RFC 3339 time, or a ${ } "
-     "template giving one), not both"),
-    ({"until": "2025-01-01 12:00"}, "with.until: must be an RFC 3339 time with a time zone "
-     "such as 2026-12-03T15:00:00Z, or a ${ } template giving one; got '2025-01-01 12:00'"),
-])
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (
+            {},
+            "with: give either duration (e.g. 30s) or until (an RFC 3339 time, or a ${ } "
+            "template giving one), not neither",
+        ),
+        (
+            {"duration": "1m", "until": "2025-01-01T12:00:00Z"},
+            "with: give either duration (e.g. 30s) or until (an RFC 3339 time, or a ${ } "
+            "template giving one), not both",
+        ),
+        (
+            {"until": "2025-01-01 12:00"},
+            "with.until: must be an RFC 3339 time with a time zone "
+            "such as 2026-12-03T15:00:00Z, or a ${ } template giving one; got '2025-01-01 12:00'",
+        ),
+    ],
+)
 def test_validate_refuses_a_delay_without_exactly_one_good_end(
     given: dict[str, str], problem: str
 ) -> None:
-    problems = validate({"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
-                         "metadata": {"name": "p"},
-                         "spec": {"steps": [{"name": "pause", "action": "delay", "with": given}]}})
+    problems = validate(
+        {
+            "apiVersion": "kubesteps.dev/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"name": "p"},
+            "spec": {"steps": [{"name": "pause", "action": "delay", "with": given}]},
+        }
+    )
     assert isinstance(problems, list)
     assert [str(p) for p in problems] == [f"spec.steps[0].{problem} [step 'pause']"]

@@ -16,9 +16,17 @@ def test_every_ctx_attribute_the_actions_doc_names_exists() -> None:
     step = SimpleStep(name="s", run=lambda: None)
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
     ctx = ActionContext(
-        step=StepContext(step=step, previous=None, run=RunContext(clock),
-                         control=StepsEngine([step]), attempt=2, started_at=clock()),
-        pipeline={"metadata": {"name": "p", "namespace": "default"}}, kube=None, clock=clock,
+        step=StepContext(
+            step=step,
+            previous=None,
+            run=RunContext(clock),
+            control=StepsEngine([step]),
+            attempt=2,
+            started_at=clock(),
+        ),
+        pipeline={"metadata": {"name": "p", "namespace": "default"}},
+        kube=None,
+        clock=clock,
     )
     named = set(re.findall(r"`ctx((?:\.\w+)+)(?:\(\))?`", DOC))
     assert {".step.attempt", ".name", ".kube"} <= named

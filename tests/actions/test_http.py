@@ -188,16 +188,26 @@ async def test_a_large_body_is_cut_to_the_cap_and_flagged(
 
 
 async def test_an_object_body_is_sent_as_json(make_run: RunFactory, server: Server) -> None:
-    run = make_run("http", {"method": "POST", "url": f"{server.url}/echo",
-                            "body": {"a": 1}, "expectedStatus": [201]})
+    run = make_run(
+        "http",
+        {"method": "POST", "url": f"{server.url}/echo", "body": {"a": 1}, "expectedStatus": [201]},
+    )
     assert (await run.once()).kind is OutcomeKind.DONE
     assert run.state.outputs is not None
     assert run.state.outputs["body"] == {"contentType": "application/json", "body": '{"a": 1}'}
 
 
 async def test_a_string_body_is_sent_as_is(make_run: RunFactory, server: Server) -> None:
-    run = make_run("http", {"method": "POST", "url": f"{server.url}/echo", "body": "raw text",
-                            "headers": {"Content-Type": "text/plain"}, "expectedStatus": ["2xx"]})
+    run = make_run(
+        "http",
+        {
+            "method": "POST",
+            "url": f"{server.url}/echo",
+            "body": "raw text",
+            "headers": {"Content-Type": "text/plain"},
+            "expectedStatus": ["2xx"],
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.DONE
     assert run.state.outputs is not None
     assert run.state.outputs["body"] == {"contentType": "text/plain", "body": "raw text"}
@@ -207,8 +217,9 @@ async def test_the_credential_is_read_from_the_secret_and_sent_as_a_header(
     make_run: RunFactory, server: Server, kube: KubeClient
 ) -> None:
     await make_secret(kube, "api-token", {"token": "s3cret\n"})
-    run = make_run("http", {"url": f"{server.url}/private",
-                            "secretRef": {"name": "api-token", "key": "token"}})
+    run = make_run(
+        "http", {"url": f"{server.url}/private", "secretRef": {"name": "api-token", "key": "token"}}
+    )
     assert (await run.once()).kind is OutcomeKind.DONE
     assert server.received[-1]["Authorization"] == "Bearer s3cret"
     assert "s3cret" not in repr(run.state)
@@ -222,8 +233,13 @@ async def test_a_credential_an_error_answer_echoes_is_not_in_the_step_message(
     make_run: RunFactory, server: Server, kube: KubeClient, pad: int
 ) -> None:
     await make_secret(kube, "echoed", {"token": ECHOED})
-    run = make_run("http", {"url": f"{server.url}/echo-headers?status=403&pad={pad}",
-                            "secretRef": {"name": "echoed", "key": "token"}})
+    run = make_run(
+        "http",
+        {
+            "url": f"{server.url}/echo-headers?status=403&pad={pad}",
+            "secretRef": {"name": "echoed", "key": "token"},
+        },
+    )
 
     assert (await run.once()).kind is OutcomeKind.FAILED
 
@@ -239,8 +255,10 @@ async def test_a_credential_a_successful_answer_echoes_is_not_in_the_outputs(
     make_run: RunFactory, server: Server, kube: KubeClient
 ) -> None:
     await make_secret(kube, "echoed", {"token": ECHOED})
-    run = make_run("http", {"url": f"{server.url}/echo-headers",
-                            "secretRef": {"name": "echoed", "key": "token"}})
+    run = make_run(
+        "http",
+        {"url": f"{server.url}/echo-headers", "secretRef": {"name": "echoed", "key": "token"}},
+    )
 
     assert (await run.once()).kind is OutcomeKind.DONE
 
@@ -255,8 +273,13 @@ async def test_the_credential_header_and_scheme_can_be_chosen(
     make_run: RunFactory, server: Server, kube: KubeClient
 ) -> None:
     await make_secret(kube, "api-key", {"key": "k-123"})
-    run = make_run("http", {"url": f"{server.url}/ok", "secretRef": {
-        "name": "api-key", "key": "key", "header": "X-Api-Key", "scheme": ""}})
+    run = make_run(
+        "http",
+        {
+            "url": f"{server.url}/ok",
+            "secretRef": {"name": "api-key", "key": "key", "header": "X-Api-Key", "scheme": ""},
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.DONE
     assert server.received[-1]["X-Api-Key"] == "k-123"
 
@@ -272,8 +295,14 @@ async def test_with_a_credential_a_redirect_is_the_answer(
     make_run: RunFactory, server: Server, kube: KubeClient
 ) -> None:
     await make_secret(kube, "api-token", {"token": "s3cret"})
-    run = make_run("http", {"url": f"{server.url}/moved", "expectedStatus": ["3xx"],
-                            "secretRef": {"name": "api-token", "key": "token"}})
+    run = make_run(
+        "http",
+        {
+            "url": f"{server.url}/moved",
+            "expectedStatus": ["3xx"],
+            "secretRef": {"name": "api-token", "key": "token"},
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.DONE
     assert run.state.outputs is not None
     assert run.state.outputs["status"] == 302
@@ -284,8 +313,9 @@ async def test_with_a_credential_a_redirect_is_the_answer(
 async def test_a_missing_secret_fails_naming_it_and_its_namespace(
     make_run: RunFactory, server: Server
 ) -> None:
-    run = make_run("http", {"url": f"{server.url}/private",
-                            "secretRef": {"name": "nope", "key": "token"}})
+    run = make_run(
+        "http", {"url": f"{server.url}/private", "secretRef": {"name": "nope", "key": "token"}}
+    )
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message == "secretRef: Secret 'nope' in namespace 'default' does not exist"
     assert server.received == []
@@ -295,8 +325,9 @@ async def test_a_missing_key_fails_listing_the_keys_there_are(
     make_run: RunFactory, server: Server, kube: KubeClient
 ) -> None:
     await make_secret(kube, "creds", {"user": "u", "password": "p"})
-    run = make_run("http", {"url": f"{server.url}/private",
-                            "secretRef": {"name": "creds", "key": "token"}})
+    run = make_run(
+        "http", {"url": f"{server.url}/private", "secretRef": {"name": "creds", "key": "token"}}
+    )
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert "has no key 'token' (its keys: password, user)" in run.state.message
 
@@ -306,8 +337,10 @@ async def test_a_secret_without_the_credential_label_is_never_sent(
     make_run: RunFactory, server: Server, kube: KubeClient, labels: dict[str, str]
 ) -> None:
     await make_secret(kube, "db-password", {"password": "s3cret"}, labels=labels)
-    run = make_run("http", {"url": f"{server.url}/private",
-                            "secretRef": {"name": "db-password", "key": "password"}})
+    run = make_run(
+        "http",
+        {"url": f"{server.url}/private", "secretRef": {"name": "db-password", "key": "password"}},
+    )
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message == (
         f"secretRef: Secret 'db-password' in namespace 'default' is not labelled "
@@ -332,10 +365,12 @@ async def test_a_secret_without_the_credential_label_is_never_sent(
 async def test_a_secret_may_be_sent_to_the_urls_its_annotation_allows(
     make_run: RunFactory, server: Server, kube: KubeClient, prefixes: str, path: str
 ) -> None:
-    await make_secret(kube, "api-token", {"token": "s3cret"},
-                      allowed_urls=prefixes.format(url=server.url))
-    run = make_run("http", {"url": f"{server.url}{path}",
-                            "secretRef": {"name": "api-token", "key": "token"}})
+    await make_secret(
+        kube, "api-token", {"token": "s3cret"}, allowed_urls=prefixes.format(url=server.url)
+    )
+    run = make_run(
+        "http", {"url": f"{server.url}{path}", "secretRef": {"name": "api-token", "key": "token"}}
+    )
     assert (await run.once()).kind is OutcomeKind.DONE, run.state.message
     assert server.received[-1]["Authorization"] == "Bearer s3cret"
 
@@ -362,8 +397,7 @@ async def test_a_secret_is_refused_for_a_url_its_annotation_does_not_allow(
     allowed = prefixes.format(url=server.url, port=port)
     await make_secret(kube, "api-token", {"token": "s3cret"}, allowed_urls=allowed)
     target = url.format(url=server.url, port=port)
-    run = make_run("http", {"url": target,
-                            "secretRef": {"name": "api-token", "key": "token"}})
+    run = make_run("http", {"url": target, "secretRef": {"name": "api-token", "key": "token"}})
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message.startswith(
         "secretRef: Secret 'api-token' in namespace 'default' may not be sent to "
@@ -376,10 +410,15 @@ async def test_a_secret_is_refused_for_a_url_its_annotation_does_not_allow(
 async def test_an_unusable_allowed_url_prefix_is_named_in_the_refusal(
     make_run: RunFactory, server: Server, kube: KubeClient
 ) -> None:
-    await make_secret(kube, "api-token", {"token": "s3cret"},
-                      allowed_urls="api.example.com/v1, https://api.example.com/v1/")
-    run = make_run("http", {"url": f"{server.url}/private",
-                            "secretRef": {"name": "api-token", "key": "token"}})
+    await make_secret(
+        kube,
+        "api-token",
+        {"token": "s3cret"},
+        allowed_urls="api.example.com/v1, https://api.example.com/v1/",
+    )
+    run = make_run(
+        "http", {"url": f"{server.url}/private", "secretRef": {"name": "api-token", "key": "token"}}
+    )
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message == (
         f"secretRef: Secret 'api-token' in namespace 'default' may not be sent to "
@@ -393,8 +432,9 @@ async def test_a_secret_read_refused_by_rbac_fails_with_a_hint(
     make_run: RunFactory, server: Server, k8s_emulator: Emulator
 ) -> None:
     k8s_emulator.inject(verb="get", resource="secrets", status=403, times=None)
-    run = make_run("http", {"url": f"{server.url}/private",
-                            "secretRef": {"name": "creds", "key": "token"}})
+    run = make_run(
+        "http", {"url": f"{server.url}/private", "secretRef": {"name": "creds", "key": "token"}}
+    )
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert "403 Forbidden" in run.state.message
     assert "lacks this permission" in run.state.message
@@ -439,8 +479,9 @@ async def test_a_server_error_is_retried_after_its_retry_after(
 async def test_throttling_is_retried_until_the_attempts_run_out(
     make_run: RunFactory, server: Server, clock: FakeClock
 ) -> None:
-    run = make_run("http", {"url": f"{server.url}/busy"},
-                   retry=RetryPolicy(limit=2, jitter=timedelta(0)))
+    run = make_run(
+        "http", {"url": f"{server.url}/busy"}, retry=RetryPolicy(limit=2, jitter=timedelta(0))
+    )
     assert (await run.once()).kind is OutcomeKind.RETRY
     clock.advance(60)
     assert (await run.once()).kind is OutcomeKind.FAILED
@@ -477,10 +518,14 @@ async def test_a_shared_session_from_the_extras_is_used_and_left_open(
 
 @pytest.mark.parametrize(
     ("url", "why"),
-    [("http://host:99999/x?token=abc", "Port out of range 0-65535"),
-     ("http://[::1/x?token=abc", "Invalid IPv6 URL"),
-     ("http://127.0.0.1:80.example.invalid/x?token=abc",
-      "Invalid URL: port can't be converted to integer")],
+    [
+        ("http://host:99999/x?token=abc", "Port out of range 0-65535"),
+        ("http://[::1/x?token=abc", "Invalid IPv6 URL"),
+        (
+            "http://127.0.0.1:80.example.invalid/x?token=abc",
+            "Invalid URL: port can't be converted to integer",
+        ),
+    ],
 )
 async def test_an_invalid_url_fails_before_anything_is_sent_without_showing_it(
     make_run: RunFactory, url: str, why: str
@@ -488,7 +533,8 @@ async def test_an_invalid_url_fails_before_anything_is_sent_without_showing_it(
     run = make_run("http", {"url": url, "secretRef": {"name": "api-token", "key": "token"}})
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message == (
-        f"invalid parameters for action 'http': with.url: is not a valid URL: {why}")
+        f"invalid parameters for action 'http': with.url: is not a valid URL: {why}"
+    )
 
 
 async def test_an_inline_authorization_header_is_refused(make_run: RunFactory) -> None:

@@ -26,10 +26,16 @@ from kubesteps.testing import Emulator
 from .conftest import PIPELINE_UID, ActionRun, FakeClock, RunFactory, pipeline_object, run_of
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-BUILD = {"image": "busybox:1.36", "command": ["sh", "-c"], "args": ["make"],
-         "env": [{"name": "MODE", "value": "release"}],
-         "resources": {"limits": {"memory": "256Mi"}}, "backoffLimit": 2,
-         "activeDeadlineSeconds": 600, "serviceAccountName": "builder"}
+BUILD = {
+    "image": "busybox:1.36",
+    "command": ["sh", "-c"],
+    "args": ["make"],
+    "env": [{"name": "MODE", "value": "release"}],
+    "resources": {"limits": {"memory": "256Mi"}},
+    "backoffLimit": 2,
+    "activeDeadlineSeconds": 600,
+    "serviceAccountName": "builder",
+}
 
 
 def job(emulator: Emulator, name: str) -> dict[str, Any]:
@@ -40,10 +46,20 @@ def job(emulator: Emulator, name: str) -> dict[str, Any]:
 
 async def finish(kube: KubeClient, name: str, kind: str, **extra: Any) -> None:
     """Write what the Job controller would when the Job ends."""
-    condition = {"type": kind, "status": "True", "reason": extra.pop("reason", ""),
-                 "message": extra.pop("message", "")}
-    await kube.patch("batch/v1", "Job", name, "default",
-                     {"status": {"conditions": [condition], **extra}}, subresource="status")
+    condition = {
+        "type": kind,
+        "status": "True",
+        "reason": extra.pop("reason", ""),
+        "message": extra.pop("message", ""),
+    }
+    await kube.patch(
+        "batch/v1",
+        "Job",
+        name,
+        "default",
+        {"status": {"conditions": [condition], **extra}},
+        subresource="status",
+    )
 
 
 async def started_build(make_run: RunFactory) -> ActionRun:
@@ -61,8 +77,13 @@ async def test_the_first_pass_creates_a_job_owned_by_the_pipeline_and_waits(
     assert outcome.delay == 5
     assert run.state.message.startswith("started Job demo-build-1-1")
     created = job(k8s_emulator, "demo-build-1-1")
-    labels = {LABEL_PIPELINE: "demo", LABEL_STEP: "build", LABEL_RUN: "1", LABEL_RETRY: "0",
-              LABEL_ATTEMPT: "1"}
+    labels = {
+        LABEL_PIPELINE: "demo",
+        LABEL_STEP: "build",
+        LABEL_RUN: "1",
+        LABEL_RETRY: "0",
+        LABEL_ATTEMPT: "1",
+    }
     assert created["metadata"]["labels"] == labels
     assert [ref["uid"] for ref in created["metadata"]["ownerReferences"]] == [PIPELINE_UID]
     spec = created["spec"]
@@ -73,35 +94,58 @@ async def test_the_first_pass_creates_a_job_owned_by_the_pipeline_and_waits(
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert pod["serviceAccountName"] == "builder"
-    assert pod["containers"] == [{
-        "name": "step", "image": "busybox:1.36", "command": ["sh", "-c"], "args": ["make"],
-        "env": [{"name": "MODE", "value": "release"}],
-        "resources": {"limits": {"memory": "256Mi"}},
-        "securityContext": {  # restricted by default
-            "runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }]
+    assert pod["containers"] == [
+        {
+            "name": "step",
+            "image": "busybox:1.36",
+            "command": ["sh", "-c"],
+            "args": ["make"],
+            "env": [{"name": "MODE", "value": "release"}],
+            "resources": {"limits": {"memory": "256Mi"}},
+            "securityContext": {  # restricted by default
+                "runAsNonRoot": True,
+                "runAsUser": 65532,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        }
+    ]
 
 
 async def test_waits_while_the_job_runs_and_succeeds_when_it_completes(
     make_run: RunFactory, kube: KubeClient, clock: FakeClock
 ) -> None:
     run = await started_build(make_run)
-    await kube.patch("batch/v1", "Job", "demo-build-1-1", "default",
-                     {"status": {"active": 1}}, subresource="status")
+    await kube.patch(
+        "batch/v1",
+        "Job",
+        "demo-build-1-1",
+        "default",
+        {"status": {"active": 1}},
+        subresource="status",
+    )
     clock.advance(5)
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert run.state.message.startswith(
-        "waiting for Job demo-build-1-1 to finish (1 active, 0 succeeded, 0 failed)")
-    await finish(kube, "demo-build-1-1", "Complete", succeeded=1,
-                 startTime="2025-01-01T12:00:01Z", completionTime="2025-01-01T12:00:09Z")
+        "waiting for Job demo-build-1-1 to finish (1 active, 0 succeeded, 0 failed)"
+    )
+    await finish(
+        kube,
+        "demo-build-1-1",
+        "Complete",
+        succeeded=1,
+        startTime="2025-01-01T12:00:01Z",
+        completionTime="2025-01-01T12:00:09Z",
+    )
     clock.advance(5)
     assert (await run.once()).kind is OutcomeKind.DONE
     assert run.state.status is StepStatus.SUCCEEDED
     assert run.state.outputs == {
-        "jobName": "demo-build-1-1", "succeeded": 1,
-        "startTime": "2025-01-01T12:00:01Z", "completionTime": "2025-01-01T12:00:09Z",
+        "jobName": "demo-build-1-1",
+        "succeeded": 1,
+        "startTime": "2025-01-01T12:00:01Z",
+        "completionTime": "2025-01-01T12:00:09Z",
     }
 
 
@@ -109,8 +153,13 @@ async def test_a_failed_job_is_retried_with_a_new_job_for_the_next_attempt(
     make_run: RunFactory, kube: KubeClient, k8s_emulator: Emulator, clock: FakeClock
 ) -> None:
     run = await started_build(make_run)
-    await finish(kube, "demo-build-1-1", "Failed", reason="BackoffLimitExceeded",
-                 message="Job has reached the specified backoff limit")
+    await finish(
+        kube,
+        "demo-build-1-1",
+        "Failed",
+        reason="BackoffLimitExceeded",
+        message="Job has reached the specified backoff limit",
+    )
     clock.advance(5)
     outcome = await run.once()
     assert outcome.kind is OutcomeKind.RETRY
@@ -135,8 +184,13 @@ async def test_the_step_fails_for_good_when_its_jobs_keep_failing(
 ) -> None:
     run = await started_build(make_run)
     for attempt in (1, 2, 3):
-        await finish(kube, f"demo-build-1-{attempt}", "Failed", reason="DeadlineExceeded",
-                     message="Job was active longer than specified deadline")
+        await finish(
+            kube,
+            f"demo-build-1-{attempt}",
+            "Failed",
+            reason="DeadlineExceeded",
+            message="Job was active longer than specified deadline",
+        )
         clock.advance(60)
         outcome = await run.once()
         if attempt < 3:
@@ -145,8 +199,7 @@ async def test_the_step_fails_for_good_when_its_jobs_keep_failing(
             assert (await run.once()).kind is OutcomeKind.WAIT
     assert outcome.kind is OutcomeKind.FAILED
     assert run.state.message == (
-        "Job demo-build-1-3 failed: DeadlineExceeded: "
-        "Job was active longer than specified deadline"
+        "Job demo-build-1-3 failed: DeadlineExceeded: Job was active longer than specified deadline"
     )
 
 
@@ -274,17 +327,39 @@ async def test_a_job_started_before_runs_existed_is_adopted(
     """An upgrade keeps a waiting step's record as run 1's; its Job carries the labels of
     the version before (one set of Jobs per generation), and a name that may equal the new
     one: it is found, not doubled."""
-    legacy = {"kubesteps.dev/pipeline": "demo", "kubesteps.dev/step": "build",
-              "kubesteps.dev/generation": "1", "kubesteps.dev/attempt": "1"}
-    await kube.create({
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "demo-build-1-1", "namespace": "default", "labels": legacy,
-                     "ownerReferences": [{"apiVersion": "kubesteps.dev/v1alpha1",
-                                          "kind": "Pipeline", "name": "demo",
-                                          "uid": PIPELINE_UID}]},
-        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-            {"name": "step", "image": "busybox:1.36"}]}}},
-    })
+    legacy = {
+        "kubesteps.dev/pipeline": "demo",
+        "kubesteps.dev/step": "build",
+        "kubesteps.dev/generation": "1",
+        "kubesteps.dev/attempt": "1",
+    }
+    await kube.create(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "demo-build-1-1",
+                "namespace": "default",
+                "labels": legacy,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "kubesteps.dev/v1alpha1",
+                        "kind": "Pipeline",
+                        "name": "demo",
+                        "uid": PIPELINE_UID,
+                    }
+                ],
+            },
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "step", "image": "busybox:1.36"}],
+                    }
+                }
+            },
+        }
+    )
     await finish(kube, "demo-build-1-1", "Complete", succeeded=1)
     run = make_run("job", BUILD, step="build")
 
@@ -296,25 +371,38 @@ async def test_a_job_started_before_runs_existed_is_adopted(
 async def test_a_job_of_the_same_name_owned_by_someone_else_fails_the_step_clearly(
     make_run: RunFactory, kube: KubeClient
 ) -> None:
-    await kube.create({
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "demo-build-1-1", "namespace": "default"},
-        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-            {"name": "c", "image": "busybox:1.36"}]}}},
-    })
+    await kube.create(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "demo-build-1-1", "namespace": "default"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox:1.36"}],
+                    }
+                }
+            },
+        }
+    )
     run = make_run("job", BUILD, step="build")
 
     assert (await run.once()).kind is OutcomeKind.FAILED
-    assert run.state.message == ("Job default/demo-build-1-1 exists and does not belong to "
-                                 "pipeline 'demo': delete it or rename the step")
+    assert run.state.message == (
+        "Job default/demo-build-1-1 exists and does not belong to "
+        "pipeline 'demo': delete it or rename the step"
+    )
 
 
-async def test_a_refused_job_fails_for_good(
-    make_run: RunFactory, k8s_emulator: Emulator
-) -> None:
-    k8s_emulator.inject(verb="create", resource="jobs", status=403,
-                        message='jobs.batch is forbidden: User "system:serviceaccount:x" '
-                                'cannot create resource "jobs"')
+async def test_a_refused_job_fails_for_good(make_run: RunFactory, k8s_emulator: Emulator) -> None:
+    k8s_emulator.inject(
+        verb="create",
+        resource="jobs",
+        status=403,
+        message='jobs.batch is forbidden: User "system:serviceaccount:x" '
+        'cannot create resource "jobs"',
+    )
     run = make_run("job", BUILD, step="build")
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message.startswith("creating Job default/demo-build-1-1: 403 Forbidden")

@@ -171,7 +171,8 @@ async def test_an_entry_point_function_is_found_and_called(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_run: RunFactory
 ) -> None:
     _write_distribution(
-        tmp_path, "kubesteps_plugin_ok",
+        tmp_path,
+        "kubesteps_plugin_ok",
         "async def greet(ctx, args):\n    return {'hello': args['who'], 'step': ctx.name}\n",
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -222,13 +223,20 @@ async def test_the_count_pods_example_in_the_docs_waits_then_counts(
     make_run: RunFactory, registered: list[str], kube: KubeClient, clock: FakeClock
 ) -> None:
     register(registered, "docs.count_pods", docs_example()["count_pods"])
-    run = make_run("python", {"function": "docs.count_pods",
-                              "args": {"selector": "app=web", "atLeast": 1}})
+    run = make_run(
+        "python", {"function": "docs.count_pods", "args": {"selector": "app=web", "atLeast": 1}}
+    )
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert run.state.message.startswith("0 pods match app=web so far")
-    await kube.create({"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"name": "web-1", "labels": {"app": "web"}},
-                       "spec": {"containers": [{"name": "c", "image": "nginx"}]}}, "default")
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web-1", "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+        },
+        "default",
+    )
     clock.advance(10)
     assert (await run.once()).kind is OutcomeKind.DONE
     assert run.state.outputs == {"pods": 1}

@@ -15,15 +15,19 @@ from kubesteps.testing import Emulator
 
 from .conftest import START, FakeClock, RunFactory
 
-POD_READY = {"apiVersion": "v1", "kind": "Pod", "name": "web",
-             "condition": {"type": "Ready"}}
+POD_READY = {"apiVersion": "v1", "kind": "Pod", "name": "web", "condition": {"type": "Ready"}}
 
 
 async def make_pod(kube: KubeClient, status: dict[str, Any] | None = None) -> None:
-    await kube.create({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
-        "spec": {"containers": [{"name": "c", "image": "nginx"}]},
-    }, "default")
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web"},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+        },
+        "default",
+    )
     if status is not None:
         await set_status(kube, status)
 
@@ -42,12 +46,22 @@ def ready(value: str, reason: str = "") -> dict[str, Any]:
 async def test_a_satisfied_condition_succeeds_with_the_condition_as_outputs(
     make_run: RunFactory, kube: KubeClient
 ) -> None:
-    await make_pod(kube, {"conditions": [
-        {"type": "Ready", "status": "True", "reason": "PodReady", "message": "all good"}]})
+    await make_pod(
+        kube,
+        {
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "PodReady", "message": "all good"}
+            ]
+        },
+    )
     run = make_run("waitFor", POD_READY)
     assert (await run.once()).kind is OutcomeKind.DONE
     assert run.state.outputs == {
-        "type": "Ready", "status": "True", "reason": "PodReady", "message": "all good"}
+        "type": "Ready",
+        "status": "True",
+        "reason": "PodReady",
+        "message": "all good",
+    }
 
 
 async def test_waits_saying_what_it_waits_for_and_what_it_saw(
@@ -83,20 +97,48 @@ async def test_a_missing_object_or_condition_is_waited_for(
 async def test_a_condition_from_an_older_generation_does_not_count(
     make_run: RunFactory, kube: KubeClient, clock: FakeClock
 ) -> None:
-    await kube.create({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
-        "spec": {"replicas": 1},
-    }, "default")
+    await kube.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "api"},
+            "spec": {"replicas": 1},
+        },
+        "default",
+    )
     await kube.patch("apps/v1", "Deployment", "api", "default", {"spec": {"replicas": 2}})
-    await kube.patch("apps/v1", "Deployment", "api", "default", {"status": {
-        "observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}},
-        subresource="status")
-    run = make_run("waitFor", {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api",
-                               "condition": {"type": "Available"}})
+    await kube.patch(
+        "apps/v1",
+        "Deployment",
+        "api",
+        "default",
+        {
+            "status": {
+                "observedGeneration": 1,
+                "conditions": [{"type": "Available", "status": "True"}],
+            }
+        },
+        subresource="status",
+    )
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "api",
+            "condition": {"type": "Available"},
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert "Available=True from generation 1, the object is at 2" in run.state.message
-    await kube.patch("apps/v1", "Deployment", "api", "default",
-                     {"status": {"observedGeneration": 2}}, subresource="status")
+    await kube.patch(
+        "apps/v1",
+        "Deployment",
+        "api",
+        "default",
+        {"status": {"observedGeneration": 2}},
+        subresource="status",
+    )
     clock.advance(5)
     assert (await run.once()).kind is OutcomeKind.DONE
 
@@ -105,8 +147,16 @@ async def test_a_json_path_in_kubectl_braces_is_compared_with_the_value(
     make_run: RunFactory, kube: KubeClient, clock: FakeClock
 ) -> None:
     await make_pod(kube, {"phase": "Pending"})
-    run = make_run("waitFor", {"apiVersion": "v1", "kind": "Pod", "name": "web",
-                               "jsonPath": "{.status.phase}", "value": "Running"})
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": "web",
+            "jsonPath": "{.status.phase}",
+            "value": "Running",
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert "to have {.status.phase} = 'Running'; saw 'Pending'" in run.state.message
     await set_status(kube, {"phase": "Running"})
@@ -118,11 +168,25 @@ async def test_a_json_path_in_kubectl_braces_is_compared_with_the_value(
 async def test_a_json_path_filter_selects_the_condition(
     make_run: RunFactory, kube: KubeClient
 ) -> None:
-    await make_pod(kube, {"conditions": [{"type": "Initialized", "status": "True"},
-                                         {"type": "Ready", "status": "False"}]})
-    run = make_run("waitFor", {
-        "apiVersion": "v1", "kind": "Pod", "name": "web",
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].status', "value": "True"})
+    await make_pod(
+        kube,
+        {
+            "conditions": [
+                {"type": "Initialized", "status": "True"},
+                {"type": "Ready", "status": "False"},
+            ]
+        },
+    )
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": "web",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+            "value": "True",
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert "saw 'False'" in run.state.message
 
@@ -130,27 +194,45 @@ async def test_a_json_path_filter_selects_the_condition(
 async def test_every_match_of_a_wildcard_must_have_the_value(
     make_run: RunFactory, kube: KubeClient, clock: FakeClock
 ) -> None:
-    await make_pod(kube, {"containerStatuses": [{"name": "a", "ready": True},
-                                                {"name": "b", "ready": False}]})
-    run = make_run("waitFor", {"apiVersion": "v1", "kind": "Pod", "name": "web",
-                               "jsonPath": ".status.containerStatuses[*].ready",
-                               "value": "true"})
+    await make_pod(
+        kube, {"containerStatuses": [{"name": "a", "ready": True}, {"name": "b", "ready": False}]}
+    )
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": "web",
+            "jsonPath": ".status.containerStatuses[*].ready",
+            "value": "true",
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert "saw 'true', 'false'" in run.state.message
-    await set_status(kube, {"containerStatuses": [{"name": "a", "ready": True},
-                                                  {"name": "b", "ready": True}]})
+    await set_status(
+        kube, {"containerStatuses": [{"name": "a", "ready": True}, {"name": "b", "ready": True}]}
+    )
     clock.advance(5)
     assert (await run.once()).kind is OutcomeKind.DONE
     assert run.state.outputs == {"value": "true", "matches": 2}
 
 
 async def test_an_invalid_json_path_fails_for_good(make_run: RunFactory) -> None:
-    run = make_run("waitFor", {"apiVersion": "v1", "kind": "Pod", "name": "web",
-                               "jsonPath": ".status.conditions[?(@.type==", "value": "x"})
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": "web",
+            "jsonPath": ".status.conditions[?(@.type==",
+            "value": "x",
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.FAILED
     assert run.state.message.startswith(
         "invalid parameters for action 'waitFor': "
-        "with.jsonPath: '.status.conditions[?(@.type==' is not a valid JSONPath")
+        "with.jsonPath: '.status.conditions[?(@.type==' is not a valid JSONPath"
+    )
 
 
 async def test_times_out_counting_from_the_first_pass(
@@ -191,19 +273,40 @@ async def test_a_cluster_scoped_object_is_read_without_a_namespace(
 ) -> None:
     await kube.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
     await kube.patch("v1", "Node", "n1", None, {"status": ready("True")}, subresource="status")
-    run = make_run("waitFor", {"apiVersion": "v1", "kind": "Node", "name": "n1",
-                               "namespace": "ignored", "condition": {"type": "Ready"}})
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "name": "n1",
+            "namespace": "ignored",
+            "condition": {"type": "Ready"},
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.DONE
 
 
 async def make_config_map(kube: KubeClient, namespace: str) -> None:
     await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    await kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"},
-                       "data": {"ready": "yes"}}, namespace)
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "flags"},
+            "data": {"ready": "yes"},
+        },
+        namespace,
+    )
 
 
-FLAGS_READY = {"apiVersion": "v1", "kind": "ConfigMap", "name": "flags", "namespace": "other",
-               "jsonPath": ".data.ready", "value": "yes"}
+FLAGS_READY = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "name": "flags",
+    "namespace": "other",
+    "jsonPath": ".data.ready",
+    "value": "yes",
+}
 
 
 async def test_an_object_in_another_namespace_is_refused_without_reading_it(
@@ -234,12 +337,23 @@ async def test_an_object_in_another_namespace_is_read_when_the_operator_allows_i
 
 def secret(**extra: Any) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "tls", "annotations": {
-            "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"tls.key":"a2V5"}}',
-            "cert-manager.io/issuer-name": "ca",
-        }, "managedFields": [{"manager": "kubectl", "operation": "Update",
-                              "fieldsV1": {"f:data": {"f:tls.key": {}}}}]},
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {
+            "name": "tls",
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"tls.key":"a2V5"}}',
+                "cert-manager.io/issuer-name": "ca",
+            },
+            "managedFields": [
+                {
+                    "manager": "kubectl",
+                    "operation": "Update",
+                    "fieldsV1": {"f:data": {"f:tls.key": {}}},
+                }
+            ],
+        },
         "data": {"tls.key": "a2V5"},
         **extra,
     }
@@ -247,15 +361,28 @@ def secret(**extra: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "path",
-    [".data['tls.key']", ".data", ".metadata.managedFields[*].manager",
-     ".metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']"],
+    [
+        ".data['tls.key']",
+        ".data",
+        ".metadata.managedFields[*].manager",
+        ".metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']",
+    ],
 )
 async def test_a_secrets_data_is_never_seen(
     make_run: RunFactory, kube: KubeClient, clock: FakeClock, path: str
 ) -> None:
     await kube.create(secret(), "default")
-    run = make_run("waitFor", {"apiVersion": "v1", "kind": "Secret", "name": "tls",
-                               "jsonPath": path, "value": "x", "timeout": "1m"})
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "name": "tls",
+            "jsonPath": path,
+            "value": "x",
+            "timeout": "1m",
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert "; saw no value there" in run.state.message
     clock.advance(60)
@@ -267,16 +394,27 @@ async def test_a_secrets_type_and_metadata_can_be_waited_for(
     make_run: RunFactory, kube: KubeClient
 ) -> None:
     await kube.create(secret(), "default")
-    for path, value in ((".type", "kubernetes.io/tls"),
-                        (".metadata.annotations['cert-manager.io/issuer-name']", "ca")):
-        run = make_run("waitFor", {"apiVersion": "v1", "kind": "Secret", "name": "tls",
-                                   "jsonPath": path, "value": value})
+    for path, value in (
+        (".type", "kubernetes.io/tls"),
+        (".metadata.annotations['cert-manager.io/issuer-name']", "ca"),
+    ):
+        run = make_run(
+            "waitFor",
+            {"apiVersion": "v1", "kind": "Secret", "name": "tls", "jsonPath": path, "value": value},
+        )
         assert (await run.once()).kind is OutcomeKind.DONE, run.state.message
 
 
 async def test_a_kind_the_server_does_not_serve_is_waited_for(make_run: RunFactory) -> None:
-    run = make_run("waitFor", {"apiVersion": "example.dev/v1", "kind": "Widget", "name": "w",
-                               "condition": {"type": "Ready"}})
+    run = make_run(
+        "waitFor",
+        {
+            "apiVersion": "example.dev/v1",
+            "kind": "Widget",
+            "name": "w",
+            "condition": {"type": "Ready"},
+        },
+    )
     assert (await run.once()).kind is OutcomeKind.WAIT
     assert "does not serve kind 'Widget' in 'example.dev/v1'" in run.state.message
 
@@ -310,14 +448,21 @@ def test_poll_delay_starts_at_five_seconds_and_is_capped_at_a_minute() -> None:
     ],
 )
 def test_kubectl_style_paths(path: str, expected: list[str]) -> None:
-    obj = {"metadata": {"labels": {"app.kubernetes.io/name": "web"}},
-           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    obj = {
+        "metadata": {"labels": {"app.kubernetes.io/name": "web"}},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
     assert [as_text(v) for v in compile_path(path).findall(obj)] == expected
 
 
 def test_values_are_compared_as_kubectl_prints_them() -> None:
     assert [as_text(v) for v in (True, 3, None, "x", {"a": 1})] == [
-        "true", "3", "null", "x", '{"a":1}']
+        "true",
+        "3",
+        "null",
+        "x",
+        '{"a":1}',
+    ]
 
 
 def test_two_templates_are_not_one_path() -> None:

@@ -60,10 +60,17 @@ API = "kubesteps.dev/v1alpha1"
 NAMESPACE = "default"
 LEASE = "kubesteps-operator"
 SECRET = "chaos-credential"
-LEASE_FLAGS = ("--leader-election", "--leader-election-namespace", NAMESPACE,
-               "--leader-election-lease-duration", "4",
-               "--leader-election-renew-period", "1",
-               "--leader-election-retry-period", "0.3")
+LEASE_FLAGS = (
+    "--leader-election",
+    "--leader-election-namespace",
+    NAMESPACE,
+    "--leader-election-lease-duration",
+    "4",
+    "--leader-election-renew-period",
+    "1",
+    "--leader-election-retry-period",
+    "0.3",
+)
 START_UP = 60.0  # hang guard for an operator process to answer its liveness probe
 
 
@@ -142,10 +149,13 @@ class Report:
 
 def _http(name: str, echo: str, pipeline: str, fail: int) -> dict[str, Any]:
     return {
-        "name": name, "action": "http",
+        "name": name,
+        "action": "http",
         "retry": {"limit": 10, "backoff": {"initial": "0.5s", "max": "3s"}},
-        "with": {"url": f"{echo}/calls/{pipeline}/{name}?fail={fail}",
-                 "secretRef": {"name": SECRET, "key": "token"}},
+        "with": {
+            "url": f"{echo}/calls/{pipeline}/{name}?fail={fail}",
+            "secretRef": {"name": SECRET, "key": "token"},
+        },
     }
 
 
@@ -155,41 +165,83 @@ def valid_pipeline(name: str, shape: str, echo: str, rng: random.Random) -> dict
 
     steps: list[dict[str, Any]]
     if shape == "chain":
-        steps = [_http("first", echo, name, fail()),
-                 {"name": "greet", "action": "python",
-                  "with": {"function": "kubesteps.examples.greet", "args": {"who": name}}},
-                 _http("last", echo, name, fail())]
+        steps = [
+            _http("first", echo, name, fail()),
+            {
+                "name": "greet",
+                "action": "python",
+                "with": {"function": "kubesteps.examples.greet", "args": {"who": name}},
+            },
+            _http("last", echo, name, fail()),
+        ]
     elif shape == "job":
-        steps = [{"name": "build", "action": "job", "with": {"image": "busybox:1.36",
-                                                           "command": ["true"]}},
-                 _http("report", echo, name, fail())]
+        steps = [
+            {
+                "name": "build",
+                "action": "job",
+                "with": {"image": "busybox:1.36", "command": ["true"]},
+            },
+            _http("report", echo, name, fail()),
+        ]
     elif shape == "parallel":
-        steps = [{"name": "fan", "parallel": {"steps": [
-                     {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
-                     _http("probe", echo, name, fail())]}},
-                 _http("after", echo, name, fail())]
+        steps = [
+            {
+                "name": "fan",
+                "parallel": {
+                    "steps": [
+                        {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
+                        _http("probe", echo, name, fail()),
+                    ]
+                },
+            },
+            _http("after", echo, name, fail()),
+        ]
     elif shape == "apply":
-        steps = [{"name": "place", "action": "apply", "with": {"manifest": {
-                     "apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": f"{name}-settings"}, "data": {"ready": "yes"}}}},
-                 {"name": "check", "action": "waitFor", "with": {
-                     "apiVersion": "v1", "kind": "ConfigMap", "name": f"{name}-settings",
-                     "jsonPath": ".data.ready", "value": "yes"}},
-                 _http("notify", echo, name, fail())]
+        steps = [
+            {
+                "name": "place",
+                "action": "apply",
+                "with": {
+                    "manifest": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": f"{name}-settings"},
+                        "data": {"ready": "yes"},
+                    }
+                },
+            },
+            {
+                "name": "check",
+                "action": "waitFor",
+                "with": {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": f"{name}-settings",
+                    "jsonPath": ".data.ready",
+                    "value": "yes",
+                },
+            },
+            _http("notify", echo, name, fail()),
+        ]
     else:  # "delay"
-        steps = [{"name": "wait", "action": "delay",
-                  "with": {"duration": f"{rng.choice((1, 2, 3))}s"}},
-                 _http("done", echo, name, fail())]
-    return {"apiVersion": API, "kind": "Pipeline",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"chaos": shape}},
-            "spec": {"steps": steps}}
+        steps = [
+            {"name": "wait", "action": "delay", "with": {"duration": f"{rng.choice((1, 2, 3))}s"}},
+            _http("done", echo, name, fail()),
+        ]
+    return {
+        "apiVersion": API,
+        "kind": "Pipeline",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"chaos": shape}},
+        "spec": {"steps": steps},
+    }
 
 
 SHAPES = ("chain", "job", "parallel", "apply", "delay")
 # Only the operator can tell these are wrong (the CRD schema admits them), and their
 # problem is in the spec (the others are not Pipelines the API would take at all).
-OPERATOR_ONLY = [case for case in MALFORMED
-                 if case.schema is None and case.validate.path.startswith("spec.")]
+OPERATOR_ONLY = [
+    case for case in MALFORMED if case.schema is None and case.validate.path.startswith("spec.")
+]
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -236,19 +288,31 @@ class Run:
         if event.type != "ADDED":
             return
         labels = event.obj["metadata"].get("labels") or {}
-        self.job_creates.append((labels.get("kubesteps.dev/pipeline", "?"),
-                                 labels.get("kubesteps.dev/step", "?"), time.monotonic()))
+        self.job_creates.append(
+            (
+                labels.get("kubesteps.dev/pipeline", "?"),
+                labels.get("kubesteps.dev/step", "?"),
+                time.monotonic(),
+            )
+        )
         # Playing the Job controller: the Job's pod "runs" for a moment, then succeeds.
         delay = random.Random(event.obj["metadata"]["uid"]).uniform(0.3, 1.5)
         asyncio.get_running_loop().call_later(delay, self._spawn, self._complete(event.obj))
 
     async def _complete(self, job: dict[str, Any]) -> None:
         meta = job["metadata"]
-        status = {"status": {"succeeded": 1, "conditions": [
-            {"type": "Complete", "status": "True", "reason": "Completed", "message": ""}]}}
+        status = {
+            "status": {
+                "succeeded": 1,
+                "conditions": [
+                    {"type": "Complete", "status": "True", "reason": "Completed", "message": ""}
+                ],
+            }
+        }
         assert self.direct is not None
-        await self.direct.patch("batch/v1", "Job", meta["name"], meta["namespace"], status,
-                                subresource="status")
+        await self.direct.patch(
+            "batch/v1", "Job", meta["name"], meta["namespace"], status, subresource="status"
+        )
 
     def _on_request(self, request: ProxiedRequest) -> None:
         if self.config.replicas < 2 or not request.write or "/leases" in request.path:
@@ -257,7 +321,8 @@ class Run:
         holder = (lease or {}).get("spec", {}).get("holderIdentity")
         if holder != request.label:
             self.rogue_writes.append(
-                f"{request.method} {request.path} by {request.label} while {holder} leads")
+                f"{request.method} {request.path} by {request.label} while {holder} leads"
+            )
 
     def _gone(self, replica: Replica) -> None:
         """A replica's process ended: its watches end with it, and no re-list is owed."""
@@ -284,11 +349,21 @@ class Run:
             sink.write(f"=== start {replica.starts + 1} of {replica.label}\n".encode())
             sink.flush()
             replica.process = await asyncio.create_subprocess_exec(
-                str(KUBESTEPS), "operator", "--standalone", "--liveness", replica.health,
-                "--metrics-port", "0", *flags,
-                env={**os.environ, "KUBECONFIG": str(replica.kubeconfig),
-                     "POD_NAME": replica.label},
-                stdout=sink, stderr=asyncio.subprocess.STDOUT,
+                str(KUBESTEPS),
+                "operator",
+                "--standalone",
+                "--liveness",
+                replica.health,
+                "--metrics-port",
+                "0",
+                *flags,
+                env={
+                    **os.environ,
+                    "KUBECONFIG": str(replica.kubeconfig),
+                    "POD_NAME": replica.label,
+                },
+                stdout=sink,
+                stderr=asyncio.subprocess.STDOUT,
             )
         replica.starts += 1
         replica.killed = False
@@ -308,8 +383,7 @@ class Run:
         """The Lease holder (with one replica, the one), or a live replica if it is down."""
         lease = self.emulator.object("leases", LEASE, NAMESPACE)
         holder = (lease or {}).get("spec", {}).get("holderIdentity")
-        live = [r for r in self.replicas
-                if r.process is not None and r.process.returncode is None]
+        live = [r for r in self.replicas if r.process is not None and r.process.returncode is None]
         return next((r for r in live if r.label == holder), live[0] if live else self.replicas[0])
 
     async def _kill(self, http: aiohttp.ClientSession) -> None:
@@ -334,16 +408,21 @@ class Run:
         while not self._stopping:
             for replica in self.replicas:
                 process = replica.process
-                if process is not None and process.returncode is not None \
-                        and not replica.killed and not self._stopping:
+                if (
+                    process is not None
+                    and process.returncode is not None
+                    and not replica.killed
+                    and not self._stopping
+                ):
                     with replica.log.open("rb") as log:
                         log.seek(replica.log_offset)
                         last_run = log.read().decode(errors="replace")
                     # Leadership lost under faults: the replica stops and exits by design.
                     planned = "leadership was lost" in last_run or "the lease" in last_run
                     tail = " | ".join(last_run.splitlines()[-5:])
-                    self.exits.append((planned, f"{replica.label} exited with"
-                                                f" {process.returncode}: {tail}"))
+                    self.exits.append(
+                        (planned, f"{replica.label} exited with {process.returncode}: {tail}")
+                    )
                     self._gone(replica)
                     await self._start(replica, http)
             await asyncio.sleep(0.2)
@@ -376,8 +455,7 @@ class Run:
         shapes = {name: rng.choice(SHAPES) for name in names}
         created = {name: rng.uniform(0, window * 0.8) for name in names}
         for name in names:
-            events.append((created[name], "create",
-                           valid_pipeline(name, shapes[name], echo, rng)))
+            events.append((created[name], "create", valid_pipeline(name, shapes[name], echo, rng)))
         self.valid = list(names)
         # Deleted while they run, preferably ones that have made objects by then (a Job, an
         # applied ConfigMap), which their deletion must not leave behind.
@@ -412,9 +490,12 @@ class Run:
         self.emulator.register_crd(crd())
         self.emulator.observe("pipelines", self._on_pipeline)
         self.emulator.observe("jobs", self._on_job)
-        async with self.emulator.serving() as upstream, echo_server() as echo, \
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http, \
-                KubeClient(Credentials(server=upstream, insecure=True)) as direct:
+        async with (
+            self.emulator.serving() as upstream,
+            echo_server() as echo,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            KubeClient(Credentials(server=upstream, insecure=True)) as direct,
+        ):
             self.direct = direct
             await self._secret(direct)
             proxy = self.proxy = ChaosProxy(upstream, self.plan, observer=self._on_request)
@@ -423,8 +504,12 @@ class Run:
             urls = [await listener.__aenter__() for listener in listeners]
             try:
                 for label, url in zip(labels, urls, strict=True):
-                    replica = Replica(label, url, self.workdir / f"{label}.kubeconfig",
-                                      self.workdir / f"{label}.log")
+                    replica = Replica(
+                        label,
+                        url,
+                        self.workdir / f"{label}.kubeconfig",
+                        self.workdir / f"{label}.log",
+                    )
                     write_kubeconfig(replica.kubeconfig, url, token=self.token)
                     self.replicas.append(replica)
                 await asyncio.gather(*(self._start(r, http) for r in self.replicas))
@@ -449,15 +534,23 @@ class Run:
 
     async def _secret(self, direct: KubeClient) -> None:
         encoded = base64.b64encode(self.credential.encode()).decode()
-        await direct.create({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": SECRET, "namespace": NAMESPACE,
-                         "labels": {CREDENTIAL_LABEL: "true"}},
-            "data": {"token": encoded},
-        })
+        await direct.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": SECRET,
+                    "namespace": NAMESPACE,
+                    "labels": {CREDENTIAL_LABEL: "true"},
+                },
+                "data": {"token": encoded},
+            }
+        )
 
     async def _play(
-        self, events: list[tuple[float, str, Any]], direct: KubeClient,
+        self,
+        events: list[tuple[float, str, Any]],
+        direct: KubeClient,
         http: aiohttp.ClientSession,
     ) -> float:
         start = time.monotonic()
@@ -486,8 +579,11 @@ class Run:
             body = self.emulator.object("pipelines", name, NAMESPACE) or {}
             ready = find((body.get("status") or {}).get("conditions", []), "Ready")
             generation = body.get("metadata", {}).get("generation")
-            if not (ready and ready["status"] == "True"
-                    and ready.get("observedGeneration") == generation):
+            if not (
+                ready
+                and ready["status"] == "True"
+                and ready.get("observedGeneration") == generation
+            ):
                 waiting.append(name)
         for name in self.malformed:
             body = self.emulator.object("pipelines", name, NAMESPACE) or {}
@@ -502,7 +598,6 @@ class Run:
             if not self._unsettled() or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.1)
-
 
     # -- the checks -------------------------------------------------------------------------
 
@@ -519,8 +614,10 @@ class Run:
             if condition and condition["status"] == "True":
                 ready += 1
             else:
-                steps = [(s.get("name"), s.get("phase"), s.get("message", ""))
-                         for s in ((body or {}).get("status") or {}).get("steps") or []]
+                steps = [
+                    (s.get("name"), s.get("phase"), s.get("message", ""))
+                    for s in ((body or {}).get("status") or {}).get("steps") or []
+                ]
                 stuck.append(f"{name}: {condition} {steps}")
         for name, path in self.malformed.items():
             body = by_name.get(name) or {}
@@ -530,21 +627,28 @@ class Run:
             else:
                 problems.append(f"malformed {name} not reported naming {path}: {condition}")
         f.update(ready=ready, invalid=invalid, stuck=len(stuck))
-        took = sorted(self.ready_at[n] - self.created_at[n] for n in self.valid
-                      if n in self.ready_at and n in self.created_at)
+        took = sorted(
+            self.ready_at[n] - self.created_at[n]
+            for n in self.valid
+            if n in self.ready_at and n in self.created_at
+        )
         if took:
             f.update(median_ready=took[len(took) // 2], slowest_ready=took[-1])
         problems.extend(f"stuck: {line}" for line in stuck)
 
-        reruns = [f"http {c.pipeline}/{c.step} called {c.at - self.first_success[key]:.2f}s"
-                  " after its success was stored"
-                  for c in echo.calls
-                  if (key := (c.pipeline, c.step)) in self.first_success
-                  and c.at > self.first_success[key]]
-        reruns += [f"Job for {p}/{s} created {at - self.first_success[(p, s)]:.2f}s after its"
-                   " success was stored"
-                   for p, s, at in self.job_creates
-                   if (p, s) in self.first_success and at > self.first_success[(p, s)]]
+        reruns = [
+            f"http {c.pipeline}/{c.step} called {c.at - self.first_success[key]:.2f}s"
+            " after its success was stored"
+            for c in echo.calls
+            if (key := (c.pipeline, c.step)) in self.first_success
+            and c.at > self.first_success[key]
+        ]
+        reruns += [
+            f"Job for {p}/{s} created {at - self.first_success[(p, s)]:.2f}s after its"
+            " success was stored"
+            for p, s, at in self.job_creates
+            if (p, s) in self.first_success and at > self.first_success[(p, s)]
+        ]
         f.update(reruns=len(reruns), http_calls=len(echo.calls), jobs=len(self.job_creates))
         problems.extend(reruns)
 
@@ -567,15 +671,18 @@ class Run:
             lines = text.splitlines()
             for index, line in enumerate(lines):
                 if line.startswith("Traceback"):
-                    context = " | ".join(lines[max(0, index - 1): index + 12])
+                    context = " | ".join(lines[max(0, index - 1) : index + 12])
                     tracebacks.append(f"traceback in {label}'s log: {context}")
         f["tracebacks"] = len(tracebacks)
         problems.extend(tracebacks)
 
         gone = proxy.record.faults[Fault.WATCH_GONE]
         waiting = sum(proxy.record.awaiting_relist.values())
-        f.update(faults=Counter(proxy.record.faults), relisted=proxy.record.relisted,
-                 requests=sum(proxy.record.requests.values()))
+        f.update(
+            faults=Counter(proxy.record.faults),
+            relisted=proxy.record.relisted,
+            requests=sum(proxy.record.requests.values()),
+        )
         if waiting:
             problems.append(f"{waiting} of {gone} watches that got 410 Gone were never re-listed")
 
@@ -586,8 +693,11 @@ class Run:
         f["rogue_writes"] = len(self.rogue_writes)
         problems.extend(f"non-leader write: {w}" for w in self.rogue_writes[:20])
 
-        f.update(kills=self.kills, exits=len(self.exits),
-                 unexplained=sum(1 for planned, _ in self.exits if not planned))
+        f.update(
+            kills=self.kills,
+            exits=len(self.exits),
+            unexplained=sum(1 for planned, _ in self.exits if not planned),
+        )
         problems.extend(f"unexplained exit: {e}" for planned, e in self.exits if not planned)
 
     def _leaks(self, documents: dict[str, Any], logs: dict[str, str]) -> list[str]:
@@ -604,24 +714,29 @@ class Run:
             found += [f"a credential in {label}'s log" for form in forms if form in text]
         return found
 
-    async def _orphans(
-        self, direct: KubeClient, by_name: dict[str, Any]
-    ) -> tuple[list[str], int]:
+    async def _orphans(self, direct: KubeClient, by_name: dict[str, Any]) -> tuple[list[str], int]:
         """Objects Pipelines made must name their Pipeline as controller owner (so that the
         garbage collector removes them with it); the ones whose owner is gone are counted."""
         alive = {p["metadata"]["uid"] for p in by_name.values()}
         orphans: list[str] = []
         collected = 0
         made = [("Job", j) for j in await direct.list("batch/v1", "Job", NAMESPACE)]
-        made += [("ConfigMap", m) for m in await direct.list("v1", "ConfigMap", NAMESPACE)
-                 if m["metadata"]["name"].endswith("-settings")]
+        made += [
+            ("ConfigMap", m)
+            for m in await direct.list("v1", "ConfigMap", NAMESPACE)
+            if m["metadata"]["name"].endswith("-settings")
+        ]
         for kind, obj in made:
-            owners = [o for o in obj["metadata"].get("ownerReferences") or []
-                      if o.get("kind") == "Pipeline" and o.get("controller")]
+            owners = [
+                o
+                for o in obj["metadata"].get("ownerReferences") or []
+                if o.get("kind") == "Pipeline" and o.get("controller")
+            ]
             uids = {o.get("uid") for o in owners}
             if not uids & (alive | self.deleted_uids):
-                orphans.append(f"orphan: {kind} {obj['metadata']['name']} has no Pipeline"
-                               " as controller owner")
+                orphans.append(
+                    f"orphan: {kind} {obj['metadata']['name']} has no Pipeline as controller owner"
+                )
             elif not uids & alive:
                 collected += 1
         return orphans, collected
@@ -634,4 +749,3 @@ async def run_chaos(config: ChaosConfig, workdir: Path) -> Report:
 def seed_from_env(default: int) -> int:
     value = os.environ.get("SEED") or os.environ.get("CHAOS_SEED")
     return int(value) if value else default
-

@@ -20,8 +20,15 @@ DEFAULT_SEED = 2026
 async def test_every_check_holds_under_faults_kills_and_a_leader_election(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = ChaosConfig(seed=seed_from_env(DEFAULT_SEED), duration=45, pipelines=40,
-                         malformed=3, deleted=3, kills=3, replicas=2)
+    config = ChaosConfig(
+        seed=seed_from_env(DEFAULT_SEED),
+        duration=45,
+        pipelines=40,
+        malformed=3,
+        deleted=3,
+        kills=3,
+        replicas=2,
+    )
 
     report = await run_chaos(config, tmp_path)
 

@@ -45,8 +45,9 @@ PIPELINES = "/apis/kubesteps.dev/v1alpha1"
 # user adds for their apply/waitFor steps (ConfigMaps), and leader election on (its Role).
 RELEASE = "ks"
 RELEASE_NAMESPACE = "kubesteps-system"
-EXTRA_RULES = [{"apiGroups": [""], "resources": ["configmaps"],
-                "verbs": ["get", "create", "patch"]}]
+EXTRA_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]}
+]
 OPERATOR_VALUES: dict[str, Any] = {
     "rbac": {"extraRules": EXTRA_RULES},
     "leaderElection": {"enabled": True},
@@ -59,8 +60,14 @@ IDENTITY_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
 SETTLE = 60.0
 
 
-def wait_until(check: Callable[[], T | None], what: str, *, timeout: float = SETTLE,
-               interval: float = 0.1, logs: Callable[[], str] | None = None) -> T:
+def wait_until(
+    check: Callable[[], T | None],
+    what: str,
+    *,
+    timeout: float = SETTLE,
+    interval: float = 0.1,
+    logs: Callable[[], str] | None = None,
+) -> T:
     """Poll ``check`` until it gives something true (not None, False, 0 or empty); fail with
     ``what`` (and ``logs()``) after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -73,11 +80,13 @@ def wait_until(check: Callable[[], T | None], what: str, *, timeout: float = SET
         time.sleep(interval)
 
 
-def pipeline(name: str, namespace: str, steps: list[dict[str, Any]], **spec: Any
-             ) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Pipeline",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"steps": steps, **spec}}
+def pipeline(name: str, namespace: str, steps: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "Pipeline",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"steps": steps, **spec},
+    }
 
 
 def get_pipeline(cp: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
@@ -85,10 +94,17 @@ def get_pipeline(cp: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
     return body
 
 
-def wait_for_pipeline(cp: ControlPlane, namespace: str, name: str,
-                      predicate: Callable[[dict[str, Any]], bool], what: str, *,
-                      logs: Callable[[], str] | None = None) -> dict[str, Any]:
+def wait_for_pipeline(
+    cp: ControlPlane,
+    namespace: str,
+    name: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    what: str,
+    *,
+    logs: Callable[[], str] | None = None,
+) -> dict[str, Any]:
     """Poll the Pipeline until ``predicate(body)`` holds; its body then."""
+
     def check() -> dict[str, Any] | None:
         body = get_pipeline(cp, namespace, name)
         return body if predicate(body) else None
@@ -112,23 +128,35 @@ def step_record(body: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def ready(body: Mapping[str, Any]) -> bool:
     found = condition(body, "Ready")
-    return bool(found and found["status"] == "True"
-                and found.get("observedGeneration") == body["metadata"]["generation"])
+    return bool(
+        found
+        and found["status"] == "True"
+        and found.get("observedGeneration") == body["metadata"]["generation"]
+    )
 
 
 def settled(body: Mapping[str, Any]) -> bool:
     """Ready, or not Ready for a reason that no longer changes by itself."""
     found = condition(body, "Ready")
-    return bool(found and found.get("observedGeneration") == body["metadata"]["generation"]
-                and found["reason"] not in ("Running", "Pending", "Waiting", "Retrying"))
+    return bool(
+        found
+        and found.get("observedGeneration") == body["metadata"]["generation"]
+        and found["reason"] not in ("Running", "Pending", "Waiting", "Retrying")
+    )
 
 
-def apply(cp: ControlPlane, objects: list[dict[str, Any]] | dict[str, Any], *,
-          user: str = "admin", check: bool = True) -> subprocess.CompletedProcess[str]:
+def apply(
+    cp: ControlPlane,
+    objects: list[dict[str, Any]] | dict[str, Any],
+    *,
+    user: str = "admin",
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     """``kubectl apply -f -``: client-side validation against the server's OpenAPI is on."""
     documents = objects if isinstance(objects, list) else [objects]
-    return cp.kubectl("apply", "-f", "-", user=user, check=check,
-                      stdin=yaml.safe_dump_all(documents))
+    return cp.kubectl(
+        "apply", "-f", "-", user=user, check=check, stdin=yaml.safe_dump_all(documents)
+    )
 
 
 # -- namespaces -------------------------------------------------------------------------------
@@ -139,9 +167,15 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
     """A fresh namespace for one test, deleted afterwards (the namespace controller empties it)."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:63].strip("-_.")
-    control_plane.request("POST", "/api/v1/namespaces", {
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"kubesteps.dev/test": test}}})
+    control_plane.request(
+        "POST",
+        "/api/v1/namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"kubesteps.dev/test": test}},
+        },
+    )
     yield name
     try:
         control_plane.request("DELETE", f"/api/v1/namespaces/{name}")
@@ -153,29 +187,48 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
 # -- the chart, rendered by the real helm -------------------------------------------------------
 
 
-def helm(cp: ControlPlane, *args: str, check: bool = True, user: str = "admin"
-         ) -> subprocess.CompletedProcess[str]:
+def helm(
+    cp: ControlPlane, *args: str, check: bool = True, user: str = "admin"
+) -> subprocess.CompletedProcess[str]:
     """The helm built with the control plane, talking to it as ``user``."""
     assert cp.assets.helm is not None, "helm is built with the control plane (make cluster-bin)"
     home = cp.workdir / "helm"
-    env = {**cp.env(user), "HELM_CACHE_HOME": str(home / "cache"),
-           "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data"),
-           "HELM_CONTENT_CACHE": str(home / "content")}
-    result = subprocess.run([str(cp.assets.helm), *args], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    env = {
+        **cp.env(user),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+        "HELM_CONTENT_CACHE": str(home / "content"),
+    }
+    result = subprocess.run(
+        [str(cp.assets.helm), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if check and result.returncode != 0:
-        pytest.fail(f"helm {' '.join(args)} exited with {result.returncode}:\n"
-                    f"{result.stdout}{result.stderr}")
+        pytest.fail(
+            f"helm {' '.join(args)} exited with {result.returncode}:\n"
+            f"{result.stdout}{result.stderr}"
+        )
     return result
 
 
-def render_chart(cp: ControlPlane, values: Mapping[str, Any], *, release: str = RELEASE,
-                 namespace: str = RELEASE_NAMESPACE) -> list[dict[str, Any]]:
+def render_chart(
+    cp: ControlPlane,
+    values: Mapping[str, Any],
+    *,
+    release: str = RELEASE,
+    namespace: str = RELEASE_NAMESPACE,
+) -> list[dict[str, Any]]:
     """``helm template`` of the chart: its objects (without the CRD, as helm does)."""
     values_file = cp.workdir / f"values-{uuid.uuid4().hex[:8]}.yaml"
     values_file.write_text(yaml.safe_dump(dict(values)))
-    out = helm(cp, "template", release, str(CHART), "--namespace", namespace,
-               "--values", str(values_file)).stdout
+    out = helm(
+        cp, "template", release, str(CHART), "--namespace", namespace, "--values", str(values_file)
+    ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
@@ -206,8 +259,11 @@ class Account:
 
 def ensure_namespace(cp: ControlPlane, name: str) -> None:
     try:
-        cp.request("POST", "/api/v1/namespaces",
-                   {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        cp.request(
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        )
     except ApiStatusError as error:
         if error.status != 409:
             raise
@@ -215,12 +271,17 @@ def ensure_namespace(cp: ControlPlane, name: str) -> None:
 
 def service_account_kubeconfig(cp: ControlPlane, name: str, namespace: str) -> Path:
     """A kubeconfig with a token for the ServiceAccount (TokenRequest: kubectl create token)."""
-    token = cp.kubectl("create", "token", name, "--namespace", namespace,
-                       "--duration", "4h").stdout.strip()
+    token = cp.kubectl(
+        "create", "token", name, "--namespace", namespace, "--duration", "4h"
+    ).stdout.strip()
     assert token.count(".") == 2, f"not a JWT: {token[:40]}"
     return write_user_kubeconfig(
         cp.workdir / "kubeconfigs" / f"sa-{namespace}-{name}.kubeconfig",
-        server=cp.url, ca_path=cp.ca_path, user=f"{namespace}-{name}", token=token)
+        server=cp.url,
+        ca_path=cp.ca_path,
+        user=f"{namespace}-{name}",
+        token=token,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -232,9 +293,12 @@ def operator_account(control_plane: ControlPlane) -> Account:
     apply(cp, of_kind(objects, *IDENTITY_KINDS))
     (account,) = of_kind(objects, "ServiceAccount")
     name = account["metadata"]["name"]
-    return Account(name=name, namespace=RELEASE_NAMESPACE,
-                   kubeconfig=service_account_kubeconfig(cp, name, RELEASE_NAMESPACE),
-                   args=container_args(objects))
+    return Account(
+        name=name,
+        namespace=RELEASE_NAMESPACE,
+        kubeconfig=service_account_kubeconfig(cp, name, RELEASE_NAMESPACE),
+        args=container_args(objects),
+    )
 
 
 # -- operator processes -------------------------------------------------------------------------
@@ -290,11 +354,18 @@ def replace_flag(args: list[str], flag: str, value: str) -> list[str]:
     """The args with ``flag``'s value (the next argument) replaced; the flag must be there."""
     assert flag in args, f"{flag} not in {args}"
     index = args.index(flag)
-    return [*args[: index + 1], value, *args[index + 2:]]
+    return [*args[: index + 1], value, *args[index + 2 :]]
 
 
-def start_operator(cp: ControlPlane, directory: Path, name: str, args: list[str], *,
-                   kubeconfig: Path, metrics: bool = True) -> Operator:
+def start_operator(
+    cp: ControlPlane,
+    directory: Path,
+    name: str,
+    args: list[str],
+    *,
+    kubeconfig: Path,
+    metrics: bool = True,
+) -> Operator:
     """Start ``kubesteps operator ARGS`` as ``kubeconfig``'s user; return once it is healthy.
 
     The chart's probe and metrics addresses are swapped for free loopback ports.
@@ -302,23 +373,41 @@ def start_operator(cp: ControlPlane, directory: Path, name: str, args: list[str]
     health = f"http://127.0.0.1:{free_port()}/healthz"
     metrics_port = free_port() if metrics else 0
     argv = list(args)
-    argv = replace_flag(argv, "--liveness", health) if "--liveness" in argv else \
-        [*argv, "--liveness", health]
-    argv = replace_flag(argv, "--metrics-port", str(metrics_port)) if "--metrics-port" in argv \
+    argv = (
+        replace_flag(argv, "--liveness", health)
+        if "--liveness" in argv
+        else [*argv, "--liveness", health]
+    )
+    argv = (
+        replace_flag(argv, "--metrics-port", str(metrics_port))
+        if "--metrics-port" in argv
         else [*argv, "--metrics-port", str(metrics_port)]
+    )
     log = directory / f"{name}.log"
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [str(KUBESTEPS), "operator", *argv], stdout=sink, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "KUBECONFIG": str(kubeconfig), "POD_NAME": name,
-                 "POD_NAMESPACE": RELEASE_NAMESPACE},
+            [str(KUBESTEPS), "operator", *argv],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "KUBECONFIG": str(kubeconfig),
+                "POD_NAME": name,
+                "POD_NAMESPACE": RELEASE_NAMESPACE,
+            },
         )
-    operator = Operator(name, process, health,
-                        f"http://127.0.0.1:{metrics_port}/metrics" if metrics else None, log)
+    operator = Operator(
+        name, process, health, f"http://127.0.0.1:{metrics_port}/metrics" if metrics else None, log
+    )
     try:
-        wait_until(lambda: _serves(health) or (not operator.alive() and "exited"),
-                   f"{name} answers {health}", timeout=60, logs=operator.output)
+        wait_until(
+            lambda: _serves(health) or (not operator.alive() and "exited"),
+            f"{name} answers {health}",
+            timeout=60,
+            logs=operator.output,
+        )
         if not operator.alive():
             pytest.fail(f"{name} exited with {process.returncode}:\n{operator.output()}")
     except BaseException:
@@ -332,10 +421,10 @@ def operators(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Callable[
     """Start operator processes for one test; whatever still runs at the end is killed."""
     started: list[Operator] = []
 
-    def launch(name: str, args: list[str], *, kubeconfig: Path, metrics: bool = True
-               ) -> Operator:
-        operator = start_operator(control_plane, tmp_path, name, args, kubeconfig=kubeconfig,
-                                  metrics=metrics)
+    def launch(name: str, args: list[str], *, kubeconfig: Path, metrics: bool = True) -> Operator:
+        operator = start_operator(
+            control_plane, tmp_path, name, args, kubeconfig=kubeconfig, metrics=metrics
+        )
         started.append(operator)
         return operator
 
@@ -345,13 +434,19 @@ def operators(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Callable[
 
 
 @pytest.fixture(scope="module")
-def operator(control_plane: ControlPlane, operator_account: Account,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+def operator(
+    control_plane: ControlPlane, operator_account: Account, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
     """One operator for a test module, run as the chart runs it: its ServiceAccount and RBAC,
     the Deployment's args (a single replica: standalone, all namespaces)."""
     single = render_chart(control_plane, {**OPERATOR_VALUES, "leaderElection": {"enabled": False}})
-    running = start_operator(control_plane, tmp_path_factory.mktemp("operator"), "operator",
-                             container_args(single), kubeconfig=operator_account.kubeconfig)
+    running = start_operator(
+        control_plane,
+        tmp_path_factory.mktemp("operator"),
+        "operator",
+        container_args(single),
+        kubeconfig=operator_account.kubeconfig,
+    )
     yield running
     code = running.stop()
     assert code == 0, f"the operator exited with {code}:\n{running.output()}"
@@ -359,8 +454,11 @@ def operator(control_plane: ControlPlane, operator_account: Account,
 
 def events_of(cp: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
     """The core/v1 Events about one Pipeline (by field selector, as kubectl describe does)."""
-    found = cp.request("GET", f"/api/v1/namespaces/{namespace}/events", params={
-        "fieldSelector": f"involvedObject.kind=Pipeline,involvedObject.name={name}"})
+    found = cp.request(
+        "GET",
+        f"/api/v1/namespaces/{namespace}/events",
+        params={"fieldSelector": f"involvedObject.kind=Pipeline,involvedObject.name={name}"},
+    )
     return list(found["items"])
 
 

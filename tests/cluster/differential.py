@@ -112,8 +112,12 @@ class Server:
     def session(self) -> aiohttp.ClientSession:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         connector = aiohttp.TCPConnector(ssl=self.ssl_context) if self.ssl_context else None
-        return aiohttp.ClientSession(base_url=self.url, headers=headers, connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
+        return aiohttp.ClientSession(
+            base_url=self.url,
+            headers=headers,
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+        )
 
 
 def _in(namespace: str, value: JSON) -> JSON:
@@ -127,8 +131,7 @@ def _in(namespace: str, value: JSON) -> JSON:
     return value
 
 
-async def _call(session: aiohttp.ClientSession, step: Step, seen: Seen, namespace: str
-                ) -> Answer:
+async def _call(session: aiohttp.ClientSession, step: Step, seen: Seen, namespace: str) -> Answer:
     body = _in(namespace, step.body(seen) if callable(step.body) else step.body)
     query = _in(namespace, dict(step.query(seen) if callable(step.query) else step.query))
     path = step.path.format(ns=namespace)
@@ -139,13 +142,20 @@ async def _call(session: aiohttp.ClientSession, step: Step, seen: Seen, namespac
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     if step.watch:
         query = {"watch": "true", "timeoutSeconds": "1", **query}
-        async with asyncio.timeout(WATCH_TIMEOUT), session.get(
-                path, params=query, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=WATCH_TIMEOUT)) as response:
+        async with (
+            asyncio.timeout(WATCH_TIMEOUT),
+            session.get(
+                path,
+                params=query,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=WATCH_TIMEOUT),
+            ) as response,
+        ):
             events = [json.loads(line) async for line in response.content if line.strip()]
             return Answer(response.status, events, response.headers.getall("Warning", []))
-    async with session.request(step.method, path, params=query, data=data,
-                               headers=headers) as response:
+    async with session.request(
+        step.method, path, params=query, data=data, headers=headers
+    ) as response:
         raw = await response.read()
         try:
             decoded: JSON = json.loads(raw) if raw else None
@@ -158,8 +168,10 @@ async def run(server: Server, scenario: Scenario, namespace: str) -> list[Answer
     """Every step of ``scenario`` in order, in ``namespace`` (made first, deleted after)."""
     seen = Seen()
     async with server.session() as session:
-        made = await session.post("/api/v1/namespaces", json={
-            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        made = await session.post(
+            "/api/v1/namespaces",
+            json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        )
         assert made.status == 201, f"{server.label}: namespace {namespace}: {await made.text()}"
         try:
             for step in scenario.steps:
@@ -176,14 +188,19 @@ _LISTS = re.compile(r".*List$")
 
 def _is_listing(body: JSON) -> bool:
     return isinstance(body, dict) and (
-        body.get("kind") == "Table" or bool(_LISTS.match(str(body.get("kind", "")))))
+        body.get("kind") == "Table" or bool(_LISTS.match(str(body.get("kind", ""))))
+    )
 
 
 def _objects(body: JSON) -> list[dict[str, Any]]:
     """The objects (with metadata) inside an answer: itself, list items, rows, watch events."""
     if isinstance(body, list):
-        return [obj for event in body if isinstance(event, dict)
-                for obj in _objects(event.get("object"))]
+        return [
+            obj
+            for event in body
+            if isinstance(event, dict)
+            for obj in _objects(event.get("object"))
+        ]
     if not isinstance(body, dict):
         return []
     if body.get("kind") == "Table":
@@ -195,8 +212,11 @@ def _objects(body: JSON) -> list[dict[str, Any]]:
 
 def _listings(body: JSON) -> list[dict[str, Any]]:
     if isinstance(body, list):
-        return [event["object"] for event in body
-                if isinstance(event, dict) and _is_listing(event.get("object"))]
+        return [
+            event["object"]
+            for event in body
+            if isinstance(event, dict) and _is_listing(event.get("object"))
+        ]
     return [body] if _is_listing(body) else []
 
 
@@ -204,9 +224,12 @@ class Revisions:
     """Object revisions of a run by rank; lists by the newest object revision they cover."""
 
     def __init__(self, answers: Sequence[Answer]) -> None:
-        found = {int(obj["metadata"]["resourceVersion"])
-                 for answer in answers for obj in _objects(answer.body)
-                 if str(obj["metadata"].get("resourceVersion", "")).isdigit()}
+        found = {
+            int(obj["metadata"]["resourceVersion"])
+            for answer in answers
+            for obj in _objects(answer.body)
+            if str(obj["metadata"].get("resourceVersion", "")).isdigit()
+        }
         self.ranked = sorted(found)
         self.rank = {revision: index + 1 for index, revision in enumerate(self.ranked)}
 
@@ -240,17 +263,26 @@ def _status(body: dict[str, Any]) -> dict[str, Any]:
     details = dict(body.get("details") or {})
     if "causes" in details:
         details["causes"] = sorted(
-            {(c.get("field", ""), c.get("reason", "")) for c in details["causes"]})
+            {(c.get("field", ""), c.get("reason", "")) for c in details["causes"]}
+        )
         details["causes"] = [list(cause) for cause in details["causes"]]
     details.pop("retryAfterSeconds", None)
-    return {"kind": "Status", "status": body.get("status"), "code": body.get("code"),
-            "reason": body.get("reason"), "details": details}
+    return {
+        "kind": "Status",
+        "status": body.get("status"),
+        "code": body.get("code"),
+        "reason": body.get("reason"),
+        "details": details,
+    }
 
 
 def normalise(body: JSON, revisions: Revisions) -> JSON:
     if isinstance(body, list):  # a watch's events
-        return [{"type": e.get("type"), "object": normalise(e.get("object"), revisions)}
-                for e in body if isinstance(e, dict)]
+        return [
+            {"type": e.get("type"), "object": normalise(e.get("object"), revisions)}
+            for e in body
+            if isinstance(e, dict)
+        ]
     if not isinstance(body, dict):
         return body
     if body.get("kind") == "Status" and body.get("status") == "Failure":
@@ -261,20 +293,29 @@ def normalise(body: JSON, revisions: Revisions) -> JSON:
     if body.get("kind") == "Table":
         shown["columnDefinitions"] = [
             {k: c.get(k) for k in ("name", "type", "format", "priority")}
-            for c in body.get("columnDefinitions") or []]
-        dates = [i for i, c in enumerate(body.get("columnDefinitions") or [])
-                 if c.get("type") == "date" or c.get("name") == "Age"]
-        shown["rows"] = [{
-            "cells": ["<age>" if i in dates else cell for i, cell in enumerate(row["cells"])],
-            "object": normalise(row.get("object"), revisions),
-        } for row in body.get("rows") or []]
+            for c in body.get("columnDefinitions") or []
+        ]
+        dates = [
+            i
+            for i, c in enumerate(body.get("columnDefinitions") or [])
+            if c.get("type") == "date" or c.get("name") == "Age"
+        ]
+        shown["rows"] = [
+            {
+                "cells": ["<age>" if i in dates else cell for i, cell in enumerate(row["cells"])],
+                "object": normalise(row.get("object"), revisions),
+            }
+            for row in body.get("rows") or []
+        ]
     elif _is_listing(body):
         shown["items"] = [normalise(item, revisions) for item in body.get("items") or []]
     meta = body.get("metadata")
     if isinstance(meta, dict):
         if _is_listing(body):
-            shown["metadata"] = {k: (revisions.of_list(str(v)) if k == "resourceVersion" else v)
-                                 for k, v in meta.items()}
+            shown["metadata"] = {
+                k: (revisions.of_list(str(v)) if k == "resourceVersion" else v)
+                for k, v in meta.items()
+            }
         else:
             shown["metadata"] = _metadata(meta, revisions)
     return shown
@@ -294,8 +335,9 @@ def _dump(value: JSON) -> list[str]:
     return json.dumps(value, indent=1, sort_keys=True).splitlines()
 
 
-def differences(scenario: Scenario, emulated: Sequence[Answer], real: Sequence[Answer]
-                ) -> list[str]:
+def differences(
+    scenario: Scenario, emulated: Sequence[Answer], real: Sequence[Answer]
+) -> list[str]:
     """One paragraph per step that broke its promise: an undeclared difference (with a diff
     of the two answers), or a declared one that is gone."""
     ours, theirs = Revisions(emulated), Revisions(real)
@@ -304,12 +346,16 @@ def differences(scenario: Scenario, emulated: Sequence[Answer], real: Sequence[A
         a, b = comparable(step, mine, ours), comparable(step, actual, theirs)
         where = f"{scenario.name} / {step.name} ({step.method} {step.path})"
         if step.known is None and a != b:
-            diff = "\n".join(difflib.unified_diff(
-                _dump(a), _dump(b), "emulator", "kube-apiserver", lineterm="", n=2))
+            diff = "\n".join(
+                difflib.unified_diff(
+                    _dump(a), _dump(b), "emulator", "kube-apiserver", lineterm="", n=2
+                )
+            )
             problems.append(f"{where}: the emulator answers otherwise\n{diff}")
         elif step.known is not None and a == b:
             problems.append(
                 f"{where}: the declared difference ({step.known.reason}) is gone: both answer"
                 f" {json.dumps(a)[:300]}; drop `known=` and its entry in docs/testing.md"
-                f" ({step.known.docs!r})")
+                f" ({step.known.docs!r})"
+            )
     return problems

@@ -45,54 +45,84 @@ def policy_namespace(control_plane: ControlPlane, operator_account: Account) -> 
     """A namespace where alice and bob have ``edit``, bound to the chart's approval policy."""
     cp = control_plane
     name = f"approvals-{uuid.uuid4().hex[:6]}"
-    cp.request("POST", "/api/v1/namespaces",
-               {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    apply(cp, {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "editors", "namespace": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "edit"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
-                     for user in ("alice", "bob")],
-    })
-    objects = render_chart(cp, {**OPERATOR_VALUES, "watchNamespaces": [name],
-                                "approvals": {"policy": {"enabled": True,
-                                                         "groups": [APPROVERS]}}})
+    cp.request(
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+    )
+    apply(
+        cp,
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "editors", "namespace": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "edit",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                for user in ("alice", "bob")
+            ],
+        },
+    )
+    objects = render_chart(
+        cp,
+        {
+            **OPERATOR_VALUES,
+            "watchNamespaces": [name],
+            "approvals": {"policy": {"enabled": True, "groups": [APPROVERS]}},
+        },
+    )
     policy = of_kind(objects, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
     assert len(policy) == 2
     apply(cp, policy)
     # The chart's aggregated role reaches the built-in edit role (the clusterrole-aggregation
     # controller), then the policy reaches the admission plugin: both take a moment.
-    wait_until(lambda: cp.kubectl("auth", "can-i", "patch", "pipelines", "-n", name,
-                                  user="bob", check=False).stdout.strip() == "yes",
-               "bob may patch Pipelines through the edit role")
-    probe = pipeline("probe", name, [{"name": "wait", "action": "delay",
-                                      "with": {"duration": "1h"}}])
+    wait_until(
+        lambda: (
+            cp.kubectl(
+                "auth", "can-i", "patch", "pipelines", "-n", name, user="bob", check=False
+            ).stdout.strip()
+            == "yes"
+        ),
+        "bob may patch Pipelines through the edit role",
+    )
+    probe = pipeline(
+        "probe", name, [{"name": "wait", "action": "delay", "with": {"duration": "1h"}}]
+    )
     apply(cp, probe)
     attempts = iter(range(1_000_000))
     # A new value each time: an annotation the write leaves as it was is no change to refuse.
-    wait_until(lambda: annotate(cp, name, "probe", "bob",
-                                f"{GATE}=bob{next(attempts)}").returncode != 0,
-               "the policy refuses bob's approval")
+    wait_until(
+        lambda: annotate(cp, name, "probe", "bob", f"{GATE}=bob{next(attempts)}").returncode != 0,
+        "the policy refuses bob's approval",
+    )
     yield name
     cp.kubectl("delete", "-f", "-", "--ignore-not-found", stdin=yaml.safe_dump_all(policy))
     cp.request("DELETE", f"/api/v1/namespaces/{name}")
 
 
-def annotate(cp: ControlPlane, namespace: str, name: str, user: str, *pairs: str
-             ) -> subprocess.CompletedProcess[str]:
-    return cp.kubectl("annotate", "--overwrite", "kpl", name, "-n", namespace, *pairs,
-                      user=user, check=False)
+def annotate(
+    cp: ControlPlane, namespace: str, name: str, user: str, *pairs: str
+) -> subprocess.CompletedProcess[str]:
+    return cp.kubectl(
+        "annotate", "--overwrite", "kpl", name, "-n", namespace, *pairs, user=user, check=False
+    )
 
 
 def gated(name: str, namespace: str) -> dict[str, Any]:
-    return pipeline(name, namespace, [
-        {"name": "gate", "action": "approval", "with": {"message": "ship it?"}},
-    ])
+    return pipeline(
+        name,
+        namespace,
+        [
+            {"name": "gate", "action": "approval", "with": {"message": "ship it?"}},
+        ],
+    )
 
 
-def waiting_for_approval(cp: ControlPlane, operator: Operator, namespace: str, name: str
-                         ) -> None:
+def waiting_for_approval(cp: ControlPlane, operator: Operator, namespace: str, name: str) -> None:
     def waiting() -> bool:
         found = condition(get_pipeline(cp, namespace, name), "Ready")
         return bool(found and found["reason"] == "Waiting")
@@ -118,8 +148,11 @@ def test_a_member_approves_in_her_own_name_and_the_operator_removes_the_answer(
     outputs = step_record(body, "gate")["outputs"]
     assert outputs["approvedBy"] == "alice"
     # The operator's ServiceAccount is no approver, yet it may remove the answer.
-    wait_until(lambda: GATE not in annotations(cp, ns, "release"),
-               "the operator removes the approval it acted on", logs=operator.output)
+    wait_until(
+        lambda: GATE not in annotations(cp, ns, "release"),
+        "the operator removes the approval it acted on",
+        logs=operator.output,
+    )
 
 
 def test_a_user_outside_the_groups_may_not_approve_or_use_a_verb(
@@ -132,8 +165,9 @@ def test_a_user_outside_the_groups_may_not_approve_or_use_a_verb(
     refused = annotate(cp, ns, "bobs", "bob", f"{GATE}=bob")
     assert refused.returncode != 0
     assert "ValidatingAdmissionPolicy" in refused.stderr, refused.stderr
-    assert f"bob may not set {GATE}: only members of {APPROVERS} may approve" in \
-        refused.stderr, refused.stderr
+    assert f"bob may not set {GATE}: only members of {APPROVERS} may approve" in refused.stderr, (
+        refused.stderr
+    )
     retry = annotate(cp, ns, "bobs", "bob", "kubesteps.dev/retry=1")
     assert "bob may not set kubesteps.dev/retry" in retry.stderr, retry.stderr
     # Nothing was written: the step still waits, and bob may still label his Pipeline.
@@ -165,8 +199,9 @@ def test_a_member_may_not_approve_in_another_name_or_anonymously(
     refused = annotate(cp, ns, name, "alice", f"{GATE}={answer}")
 
     assert refused.returncode != 0
-    assert f"an approval names its approver: set {GATE} to alice (or alice@{name}-" in \
-        refused.stderr, refused.stderr
+    assert (
+        f"an approval names its approver: set {GATE} to alice (or alice@{name}-" in refused.stderr
+    ), refused.stderr
     assert GATE not in annotations(cp, ns, name)
 
 

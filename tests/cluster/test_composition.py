@@ -51,11 +51,15 @@ def test_a_template_is_read_with_the_charts_rbac_and_an_edit_of_it_starts_a_new_
     apply(control_plane, objects)
     body = until_ready(control_plane, operator, namespace, "release-train")
     stored = control_plane.request(
-        "GET", f"{PIPELINES}/namespaces/{namespace}/pipelinetemplates/deploy")
+        "GET", f"{PIPELINES}/namespaces/{namespace}/pipelinetemplates/deploy"
+    )
     assert body["status"]["run"]["templates"] == [
-        {"name": "deploy", "resourceVersion": stored["metadata"]["resourceVersion"]}]
-    assert step_record(body, "deploy-production-roll-out")["outputs"]["who"] == \
-        "3 replicas of production"
+        {"name": "deploy", "resourceVersion": stored["metadata"]["resourceVersion"]}
+    ]
+    assert (
+        step_record(body, "deploy-production-roll-out")["outputs"]["who"]
+        == "3 replicas of production"
+    )
 
     template = objects[0]
     template["spec"]["params"][1]["value"] = 4  # the default staging takes
@@ -70,8 +74,7 @@ def test_a_template_is_read_with_the_charts_rbac_and_an_edit_of_it_starts_a_new_
 
     body = wait_until(second_run, "run 2 after the template edit", logs=operator.output)
     assert body["status"]["run"]["trigger"] == "SpecChanged"
-    assert step_record(body, "deploy-staging-roll-out")["outputs"]["who"] == \
-        "4 replicas of staging"
+    assert step_record(body, "deploy-staging-roll-out")["outputs"]["who"] == "4 replicas of staging"
 
 
 def test_a_child_pipeline_is_owned_returns_its_outputs_and_goes_with_its_parent(
@@ -93,10 +96,26 @@ def test_a_child_pipeline_is_owned_returns_its_outputs_and_goes_with_its_parent(
 def test_a_cancel_of_the_parent_cancels_the_childs_run(
     control_plane: ControlPlane, operator: Operator, namespace: str
 ) -> None:
-    apply(control_plane, pipeline("holder", namespace, [
-        {"name": "sub", "action": "pipeline", "with": {"spec": {"steps": [
-            {"name": "gate", "action": "approval", "with": {"message": "never"}}]}}},
-    ]))
+    apply(
+        control_plane,
+        pipeline(
+            "holder",
+            namespace,
+            [
+                {
+                    "name": "sub",
+                    "action": "pipeline",
+                    "with": {
+                        "spec": {
+                            "steps": [
+                                {"name": "gate", "action": "approval", "with": {"message": "never"}}
+                            ]
+                        }
+                    },
+                },
+            ],
+        ),
+    )
     child = "holder-sub-1"
 
     def child_waits() -> bool:
@@ -107,8 +126,7 @@ def test_a_cancel_of_the_parent_cancels_the_childs_run(
         return (found.get("status") or {}).get("currentStep") == "gate"
 
     wait_until(child_waits, "the child waits for its approval", logs=operator.output)
-    control_plane.kubectl("annotate", "kpl", "holder", "-n", namespace,
-                          "kubesteps.dev/cancel=stop")
+    control_plane.kubectl("annotate", "kpl", "holder", "-n", namespace, "kubesteps.dev/cancel=stop")
 
     parent = until_settled(control_plane, operator, namespace, "holder")
     assert parent["status"]["run"]["phase"] == "Cancelled"

@@ -45,8 +45,12 @@ def test_a_server_that_cannot_start_says_why_and_leaves_nothing(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     with pytest.raises(ControlPlaneError) as failed:
-        ControlPlane.start(control_plane.assets, tmp_path / "cp", controller_manager=False,
-                           apiserver_args=["--no-such-flag"])
+        ControlPlane.start(
+            control_plane.assets,
+            tmp_path / "cp",
+            controller_manager=False,
+            apiserver_args=["--no-such-flag"],
+        )
 
     assert "kube-apiserver exited with 1 before it was ready" in str(failed.value)
     assert "unknown flag: --no-such-flag" in str(failed.value)

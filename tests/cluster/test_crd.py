@@ -28,7 +28,8 @@ _BEFORE_THE_SCHEMA = ("apiVersion", "kind", "metadata.name")
 
 def stored_crd(cp: ControlPlane) -> dict[str, Any]:
     body: dict[str, Any] = cp.request(
-        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
+        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"
+    )
     return body
 
 
@@ -44,23 +45,34 @@ def test_the_generated_crd_is_established_with_its_schema_unchanged(
     ours = yaml.safe_load((REPO / "crds" / f"{CRD_NAME}.yaml").read_text())
     assert ours == crd(), "crds/ is stale: run make crd"
     (version,) = body["spec"]["versions"]
-    assert version["schema"] == ours["spec"]["versions"][0]["schema"], \
+    assert version["schema"] == ours["spec"]["versions"][0]["schema"], (
         "the server changed the schema it was given"
-    assert version["additionalPrinterColumns"] == \
-        ours["spec"]["versions"][0]["additionalPrinterColumns"]
+    )
+    assert (
+        version["additionalPrinterColumns"]
+        == ours["spec"]["versions"][0]["additionalPrinterColumns"]
+    )
     assert body["status"]["acceptedNames"]["shortNames"] == ["kpl"]
 
 
 def _tiny_crd(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     plural = f"{name}s"
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.refusals.kubesteps.dev"},
         "spec": {
-            "group": "refusals.kubesteps.dev", "scope": "Namespaced",
+            "group": "refusals.kubesteps.dev",
+            "scope": "Namespaced",
             "names": {"kind": name.capitalize(), "plural": plural, "singular": name},
-            "versions": [{"name": "v1", "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": schema}}],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
         },
     }
 
@@ -68,12 +80,26 @@ def _tiny_crd(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 def test_a_crd_over_the_cel_cost_budget_is_refused_loudly(control_plane: ControlPlane) -> None:
     # Unbounded lists of unbounded strings, each checked with a regex: the estimated cost
     # is the rule's cost times every string it may run on.
-    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-        "names": {"type": "array", "items": {"type": "array", "items": {
-            "type": "string",
-            "x-kubernetes-validations": [{"rule": "self.matches('^[a-z]+$')"}],
-        }}},
-    }}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "names": {
+                        "type": "array",
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "string",
+                                "x-kubernetes-validations": [{"rule": "self.matches('^[a-z]+$')"}],
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    }
     with pytest.raises(CRDRefused) as refused:
         control_plane.install_crd(_tiny_crd("costly", schema))
 
@@ -86,8 +112,9 @@ def test_a_non_structural_crd_is_refused_loudly(control_plane: ControlPlane) -> 
     with pytest.raises(CRDRefused) as refused:
         control_plane.install_crd(_tiny_crd("shapeless", schema))
 
-    assert "spec.validation.openAPIV3Schema.properties[spec].type: Required value" in \
-        str(refused.value)
+    assert "spec.validation.openAPIV3Schema.properties[spec].type: Required value" in str(
+        refused.value
+    )
 
 
 def _example(path: str, namespace: str) -> dict[str, Any]:
@@ -117,7 +144,8 @@ def test_the_template_crd_is_established_with_its_schema_unchanged(
 ) -> None:
     name = "pipelinetemplates.kubesteps.dev"
     body = control_plane.request(
-        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+    )
     conditions = {c["type"]: c["status"] for c in body["status"]["conditions"]}
     assert conditions["Established"] == "True"
     assert "NonStructuralSchema" not in conditions
@@ -136,24 +164,27 @@ def test_every_example_applies_with_plain_kubectl_apply(
     name = manifest["metadata"]["name"]
 
     created = apply(control_plane, documents)
-    assert created.stdout.strip().splitlines() == [f"{s} created" for s in shown], \
-        created.stderr
+    assert created.stdout.strip().splitlines() == [f"{s} created" for s in shown], created.stderr
     assert "Warning" not in created.stderr, created.stderr  # no unknown field was pruned
     again = apply(control_plane, documents)
     assert again.stdout.strip().splitlines() == [f"{s} unchanged" for s in shown]
     # Server-side apply too (the field manager takes over the fields kubectl apply set).
     server_side = control_plane.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", "-",
-        stdin=yaml.safe_dump_all(documents))
-    assert server_side.stdout.strip().splitlines() == \
-        [f"{s} serverside-applied" for s in shown]
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(documents),
+    )
+    assert server_side.stdout.strip().splitlines() == [f"{s} serverside-applied" for s in shown]
 
-    stored = control_plane.request(
-        "GET", f"{PIPELINES}/namespaces/{namespace}/pipelines/{name}")
+    stored = control_plane.request("GET", f"{PIPELINES}/namespaces/{namespace}/pipelines/{name}")
     assert stored["metadata"]["generation"] == 1
     # What the server stored is the manifest, plus what the schema defaults.
-    assert [s["name"] for s in stored["spec"]["steps"]] == \
-        [s["name"] for s in manifest["spec"]["steps"]]
+    assert [s["name"] for s in stored["spec"]["steps"]] == [
+        s["name"] for s in manifest["spec"]["steps"]
+    ]
 
 
 def test_kubectl_validation_refuses_an_unknown_field_before_sending(
@@ -178,8 +209,12 @@ def _named(case: Malformed, namespace: str) -> dict[str, Any]:
 def _create(cp: ControlPlane, namespace: str, manifest: dict[str, Any]) -> ApiStatusError | None:
     """A create with strict field validation (kubectl apply's default), not persisted."""
     try:
-        cp.request("POST", f"{PIPELINES}/namespaces/{namespace}/pipelines", manifest,
-                   params={"fieldValidation": "Strict", "dryRun": "All"})
+        cp.request(
+            "POST",
+            f"{PIPELINES}/namespaces/{namespace}/pipelines",
+            manifest,
+            params={"fieldValidation": "Strict", "dryRun": "All"},
+        )
     except ApiStatusError as error:
         return error
     return None
@@ -196,8 +231,9 @@ NOT_PIPELINES = [c for c in MALFORMED if not _reaches_the_crd_schema(c)]
 
 def _named_fields(error: ApiStatusError) -> str:
     """Everything in a refusal that names a field: the message and each cause."""
-    return " ".join([error.message, *(f"{c.get('field', '')} {c.get('message', '')}"
-                                      for c in error.causes)])
+    return " ".join(
+        [error.message, *(f"{c.get('field', '')} {c.get('message', '')}" for c in error.causes)]
+    )
 
 
 @pytest.mark.parametrize("case", SCHEMA_CASES, ids=lambda case: case.id)

@@ -33,8 +33,14 @@ from .conftest import (
 
 LEASE = f"/apis/coordination.k8s.io/v1/namespaces/{RELEASE_NAMESPACE}/leases/kubesteps-operator"
 # Short Lease timings, so the hand-over takes seconds (the chart keeps the defaults: 15 s).
-QUICK = ["--leader-election-lease-duration", "3", "--leader-election-renew-period", "1",
-         "--leader-election-retry-period", "0.2"]
+QUICK = [
+    "--leader-election-lease-duration",
+    "3",
+    "--leader-election-renew-period",
+    "1",
+    "--leader-election-retry-period",
+    "0.2",
+]
 
 
 def lease(cp: ControlPlane) -> dict[str, Any] | None:
@@ -53,17 +59,31 @@ def holder(cp: ControlPlane) -> str | None:
 
 
 def greet(name: str, namespace: str) -> dict[str, Any]:
-    return pipeline(name, namespace, [{"name": "greet", "action": "python", "with": {
-        "function": "kubesteps.examples.greet", "args": {"who": name}}}])
+    return pipeline(
+        name,
+        namespace,
+        [
+            {
+                "name": "greet",
+                "action": "python",
+                "with": {"function": "kubesteps.examples.greet", "args": {"who": name}},
+            }
+        ],
+    )
 
 
 def until_ready(cp: ControlPlane, namespace: str, name: str, *operators: Operator) -> None:
-    wait_until(lambda: ready(get_pipeline(cp, namespace, name)), f"{name} Ready",
-               logs=lambda: "\n".join(f"--- {o.name}:\n{o.output()[-3000:]}" for o in operators))
+    wait_until(
+        lambda: ready(get_pipeline(cp, namespace, name)),
+        f"{name} Ready",
+        logs=lambda: "\n".join(f"--- {o.name}:\n{o.output()[-3000:]}" for o in operators),
+    )
 
 
 def test_one_leader_works_and_the_standby_takes_over_when_it_is_killed(
-    control_plane: ControlPlane, operator_account: Account, namespace: str,
+    control_plane: ControlPlane,
+    operator_account: Account,
+    namespace: str,
     operators: Callable[..., Operator],
 ) -> None:
     cp = control_plane
@@ -90,8 +110,9 @@ def test_one_leader_works_and_the_standby_takes_over_when_it_is_killed(
     assert taken["spec"]["leaseDurationSeconds"] == 3
 
     first.kill()
-    wait_until(lambda: holder(cp) == "op-b", "op-b takes the Lease over", timeout=30,
-               logs=second.output)
+    wait_until(
+        lambda: holder(cp) == "op-b", "op-b takes the Lease over", timeout=30, logs=second.output
+    )
     apply(cp, greet("after", namespace))
     until_ready(cp, namespace, "after", second)
     handed = lease(cp)
@@ -103,17 +124,22 @@ def test_one_leader_works_and_the_standby_takes_over_when_it_is_killed(
 
 
 def test_without_the_lease_role_the_operator_cannot_lead_and_says_why(
-    control_plane: ControlPlane, operators: Callable[..., Operator],
+    control_plane: ControlPlane,
+    operators: Callable[..., Operator],
 ) -> None:
     # With mutex off, the chart grants leases only in the release namespace (mutex on adds
     # them in every watched namespace): elsewhere the server refuses. A release of its own,
     # so its ServiceAccount has exactly that RBAC.
     cp = control_plane
-    objects = render_chart(cp, {**OPERATOR_VALUES, "mutex": {"enabled": False}},
-                           release="kubesteps-nomutex")
-    assert not any(rule for role in of_kind(objects, "ClusterRole")
-                   for rule in role.get("rules", []) if "leases" in rule.get("resources", ())), \
-        "with mutex off no ClusterRole grants leases"
+    objects = render_chart(
+        cp, {**OPERATOR_VALUES, "mutex": {"enabled": False}}, release="kubesteps-nomutex"
+    )
+    assert not any(
+        rule
+        for role in of_kind(objects, "ClusterRole")
+        for rule in role.get("rules", [])
+        if "leases" in rule.get("resources", ())
+    ), "with mutex off no ClusterRole grants leases"
     apply(cp, of_kind(objects, *IDENTITY_KINDS))
     (account,) = of_kind(objects, "ServiceAccount")
     kubeconfig = service_account_kubeconfig(cp, account["metadata"]["name"], RELEASE_NAMESPACE)
@@ -130,10 +156,16 @@ def test_without_the_lease_role_the_operator_cannot_lead_and_says_why(
                 return str(record["message"])
         return None
 
-    message = wait_until(refusal, "the operator logs that it may not use a Lease in default",
-                         timeout=30, logs=candidate.output)
-    assert 'cannot get resource "leases" in API group "coordination.k8s.io" in the namespace ' \
-        '"default"' in message, message
+    message = wait_until(
+        refusal,
+        "the operator logs that it may not use a Lease in default",
+        timeout=30,
+        logs=candidate.output,
+    )
+    assert (
+        'cannot get resource "leases" in API group "coordination.k8s.io" in the namespace '
+        '"default"' in message
+    ), message
     assert candidate.alive(), "a standby that may not read the Lease keeps trying"
     with pytest.raises(ApiStatusError) as missing:
         cp.request("GET", LEASE.replace(RELEASE_NAMESPACE, "default"))

@@ -21,9 +21,11 @@ from .conftest import KUBESTEPS, apply, get_pipeline, pipeline
 
 def call(base: str, token: str, method: str, path: str) -> tuple[int, Any]:
     request = urllib.request.Request(
-        base + path, method=method, data=b"{}" if method == "POST" else None,
-        headers={"X-Kubesteps-Token": token, "Origin": base,
-                 "Content-Type": "application/json"})
+        base + path,
+        method=method,
+        data=b"{}" if method == "POST" else None,
+        headers={"X-Kubesteps-Token": token, "Origin": base, "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -34,23 +36,54 @@ def call(base: str, token: str, method: str, path: str) -> tuple[int, Any]:
 @pytest.fixture
 def bob_ui(control_plane: ControlPlane, namespace: str) -> Iterator[tuple[str, str]]:
     """bob may get, list and watch Pipelines in ``namespace``, no more; his `kubesteps ui`."""
-    apply(control_plane, [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "pipeline-reader", "namespace": namespace},
-         "rules": [{"apiGroups": ["kubesteps.dev"], "resources": ["pipelines"],
-                    "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "bob-reads", "namespace": namespace},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                     "name": "pipeline-reader"},
-         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                       "name": "bob"}]},
-        pipeline("hello", namespace, [{"name": "wait", "action": "delay",
-                                       "with": {"duration": "1h"}}]),
-    ])
+    apply(
+        control_plane,
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "pipeline-reader", "namespace": namespace},
+                "rules": [
+                    {
+                        "apiGroups": ["kubesteps.dev"],
+                        "resources": ["pipelines"],
+                        "verbs": ["get", "list", "watch"],
+                    }
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "bob-reads", "namespace": namespace},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "pipeline-reader",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}
+                ],
+            },
+            pipeline(
+                "hello",
+                namespace,
+                [{"name": "wait", "action": "delay", "with": {"duration": "1h"}}],
+            ),
+        ],
+    )
     process = subprocess.Popen(
-        [str(KUBESTEPS), "ui", "--kubeconfig", str(control_plane.users["bob"].kubeconfig),
-         "-n", namespace], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            str(KUBESTEPS),
+            "ui",
+            "--kubeconfig",
+            str(control_plane.users["bob"].kubeconfig),
+            "-n",
+            namespace,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     try:
         line = process.stdout.readline()
@@ -74,8 +107,9 @@ def test_the_ui_shows_bob_what_he_may_read_and_says_what_he_may_not_do(
 
     status, body = call(base, token, "POST", f"/api/pipelines/{namespace}/hello/suspend")
     assert status == 403
-    assert body["error"].startswith(f"you may not patch pipelines in namespace {namespace}"
-                                    " (the server said: "), body
+    assert body["error"].startswith(
+        f"you may not patch pipelines in namespace {namespace} (the server said: "
+    ), body
     assert 'User "bob" cannot patch resource "pipelines"' in body["error"]
     assert not get_pipeline(control_plane, namespace, "hello")["spec"].get("suspend")
 

@@ -43,8 +43,11 @@ __all__ = ["calls", "clock", "events", "metrics", "reconciler"]
 
 def echo(name: str, **args: Any) -> dict[str, Any]:
     """A step whose outputs are its rendered args (test.runs.work counts, greet echoes)."""
-    return {"name": name, "action": "python",
-            "with": {"function": "kubesteps.examples.greet", "args": args}}
+    return {
+        "name": name,
+        "action": "python",
+        "with": {"function": "kubesteps.examples.greet", "args": args},
+    }
 
 
 # -- params -------------------------------------------------------------------------------
@@ -53,16 +56,36 @@ def echo(name: str, **args: Any) -> dict[str, Any]:
 async def test_params_reach_every_place_cel_is_allowed(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    await api.create(pipeline("inputs", [
-        {"name": "fan", "forEach": {"items": "params.targets", "step": {
-            "action": "python", "throttle": {"interval": "1h",
-                                             "partitionKey": "${ params.region }-${ item }"},
-            "with": {"function": "kubesteps.examples.greet",
-                     "args": {"who": "${ item }@${ params.region }"}}}}},
-        echo("only-eu", who="${ params.region }") | {"when": ["params.region == 'eu'"]},
-        echo("only-us", who="us") | {"when": ["params.region == 'us'"]},
-    ], params=[{"name": "region", "value": "eu", "enum": ["eu", "us"]},
-               {"name": "targets", "value": ["a", "b"]}]))
+    await api.create(
+        pipeline(
+            "inputs",
+            [
+                {
+                    "name": "fan",
+                    "forEach": {
+                        "items": "params.targets",
+                        "step": {
+                            "action": "python",
+                            "throttle": {
+                                "interval": "1h",
+                                "partitionKey": "${ params.region }-${ item }",
+                            },
+                            "with": {
+                                "function": "kubesteps.examples.greet",
+                                "args": {"who": "${ item }@${ params.region }"},
+                            },
+                        },
+                    },
+                },
+                echo("only-eu", who="${ params.region }") | {"when": ["params.region == 'eu'"]},
+                echo("only-us", who="us") | {"when": ["params.region == 'us'"]},
+            ],
+            params=[
+                {"name": "region", "value": "eu", "enum": ["eu", "us"]},
+                {"name": "targets", "value": ["a", "b"]},
+            ],
+        )
+    )
 
     assert (await reconcile(reconciler, fetch, "inputs")).outcome == "done"
 
@@ -98,12 +121,20 @@ def switch(name: str, *branches: dict[str, Any]) -> dict[str, Any]:
 async def test_a_switch_takes_the_first_branch_that_holds(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
 ) -> None:
-    await api.create(pipeline("choose", [switch(
-        "deploy",
-        work("eu") | {"when": ["params.region == 'eu'"]},
-        work("us") | {"when": ["params.region == 'us'"]},
-        work("anywhere"),
-    )], params=[{"name": "region", "value": "us"}]))
+    await api.create(
+        pipeline(
+            "choose",
+            [
+                switch(
+                    "deploy",
+                    work("eu") | {"when": ["params.region == 'eu'"]},
+                    work("us") | {"when": ["params.region == 'us'"]},
+                    work("anywhere"),
+                )
+            ],
+            params=[{"name": "region", "value": "us"}],
+        )
+    )
 
     assert (await reconcile(reconciler, fetch, "choose")).outcome == "done"
 
@@ -111,17 +142,24 @@ async def test_a_switch_takes_the_first_branch_that_holds(
     assert calls.counts == {"us": 1}
     for name in ("eu", "anywhere"):
         assert (record(body, name)["phase"], record(body, name)["reason"]) == (
-            "Skipped", "NotTaken")
+            "Skipped",
+            "NotTaken",
+        )
         assert record(body, name)["message"] == "another case was taken: 'us'"
 
 
 async def test_a_switch_without_a_match_takes_its_default_or_is_skipped(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
 ) -> None:
-    await api.create(pipeline("defaults", [
-        switch("with-default", work("never") | {"when": ["false"]}, work("fallback")),
-        switch("without", work("nope") | {"when": ["1 == 2"]}),
-    ]))
+    await api.create(
+        pipeline(
+            "defaults",
+            [
+                switch("with-default", work("never") | {"when": ["false"]}, work("fallback")),
+                switch("without", work("nope") | {"when": ["1 == 2"]}),
+            ],
+        )
+    )
 
     assert (await reconcile(reconciler, fetch, "defaults")).outcome == "done"
 
@@ -129,7 +167,10 @@ async def test_a_switch_without_a_match_takes_its_default_or_is_skipped(
     assert calls.counts == {"fallback": 1}
     skipped = record(body, "without")
     assert (skipped["phase"], skipped["reason"], skipped["message"]) == (
-        "Skipped", "NoCaseTaken", "no case was taken")
+        "Skipped",
+        "NoCaseTaken",
+        "no case was taken",
+    )
 
 
 # -- finally ------------------------------------------------------------------------------
@@ -152,24 +193,38 @@ async def test_finally_runs_after_success_and_sees_the_phase(
     assert record(body, "cleanup")["outputs"]["who"] == "Succeeded"
     run = run_of(body)
     assert (run["phase"], run["finallyDone"], run["ending"]["phase"]) == (
-        "Succeeded", True, "Succeeded")
+        "Succeeded",
+        True,
+        "Succeeded",
+    )
 
 
 async def test_finally_after_a_failure_keeps_the_failure_and_may_alert_only_then(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
 ) -> None:
     calls.broken.add("main")
-    await api.create(pipeline("alerting", [work("main", retry={"limit": 0})], **{"finally": [
-        final("alert", when=["run.phase == 'Failed'"]),
-        final("celebrate", when=["run.phase == 'Succeeded'"]),
-    ]}))
+    await api.create(
+        pipeline(
+            "alerting",
+            [work("main", retry={"limit": 0})],
+            **{
+                "finally": [
+                    final("alert", when=["run.phase == 'Failed'"]),
+                    final("celebrate", when=["run.phase == 'Succeeded'"]),
+                ]
+            },
+        )
+    )
 
     result = await reconcile(reconciler, fetch, "alerting")
 
     assert (result.outcome, result.step) == ("failed", "main")
     body = await fetch("alerting")
-    assert record(body, "alert")["outputs"] == {"who": "Failed", "greeting": "at main",
-                                               "step": "alert"}
+    assert record(body, "alert")["outputs"] == {
+        "who": "Failed",
+        "greeting": "at main",
+        "step": "alert",
+    }
     assert record(body, "celebrate")["phase"] == "Skipped"
     assert run_of(body)["message"] == "step 'main': main is broken"
     assert ready(body)["reason"] == "Failed"
@@ -179,27 +234,40 @@ async def test_a_failing_finally_step_fails_a_run_that_succeeded(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
 ) -> None:
     calls.broken.add("notify")
-    await api.create(pipeline("noisy", [work("main")], **{"finally": [
-        work("notify", retry={"limit": 0})]}))
+    await api.create(
+        pipeline("noisy", [work("main")], **{"finally": [work("notify", retry={"limit": 0})]})
+    )
 
     result = await reconcile(reconciler, fetch, "noisy")
 
     assert result.outcome == "failed"
     run = run_of(await fetch("noisy"))
-    assert (run["phase"], run["reason"], run["failedStep"]) == ("Failed", "FinallyFailed",
-                                                                "notify")
+    assert (run["phase"], run["reason"], run["failedStep"]) == ("Failed", "FinallyFailed", "notify")
     assert run["message"] == "finally step 'notify' failed: notify is broken"
 
 
 async def test_finally_runs_after_a_timeout_and_after_a_cancel(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    clock: Clock,
     k8s_emulator: Emulator,
 ) -> None:
-    await api.create(pipeline("late", [{"name": "wait", "action": "delay",
-                                        "with": {"duration": "1h"}}], timeout="1m",
-                              **{"finally": [final("after")]}))
-    await api.create(pipeline("stopped", [{"name": "build", "action": "job", "with": JOB}],
-                              **{"finally": [final("after-cancel")]}))
+    await api.create(
+        pipeline(
+            "late",
+            [{"name": "wait", "action": "delay", "with": {"duration": "1h"}}],
+            timeout="1m",
+            **{"finally": [final("after")]},
+        )
+    )
+    await api.create(
+        pipeline(
+            "stopped",
+            [{"name": "build", "action": "job", "with": JOB}],
+            **{"finally": [final("after-cancel")]},
+        )
+    )
     await reconcile(reconciler, fetch, "late")
     await reconcile(reconciler, fetch, "stopped")
     clock.advance(61)
@@ -217,15 +285,22 @@ async def test_finally_runs_after_a_timeout_and_after_a_cancel(
 
 
 async def test_finally_that_waits_keeps_the_run_going_and_a_second_cancel_stops_it(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
 ) -> None:
-    await api.create(pipeline("slow-finally", [work("main")], **{"finally": [
-        {"name": "drain", "action": "delay", "with": {"duration": "10m"}}]}))
+    await api.create(
+        pipeline(
+            "slow-finally",
+            [work("main")],
+            **{"finally": [{"name": "drain", "action": "delay", "with": {"duration": "10m"}}]},
+        )
+    )
     waiting = await reconcile(reconciler, fetch, "slow-finally")
     assert (waiting.outcome, waiting.step) == ("wait", "drain")
     body = await fetch("slow-finally")
-    assert (run_of(body)["phase"], run_of(body)["ending"]["phase"]) == ("Running",
-                                                                        "Succeeded")
+    assert (run_of(body)["phase"], run_of(body)["ending"]["phase"]) == ("Running", "Succeeded")
     assert ready(body)["message"].startswith("the steps succeeded; finally: ")
     await annotate(api, "slow-finally", "kubesteps.dev/cancel", "stop")
 
@@ -233,7 +308,9 @@ async def test_finally_that_waits_keeps_the_run_going_and_a_second_cancel_stops_
 
     body = await fetch("slow-finally")
     assert (record(body, "drain")["phase"], record(body, "drain")["reason"]) == (
-        "Failed", "Cancelled")
+        "Failed",
+        "Cancelled",
+    )
     assert run_of(body)["phase"] == "Cancelled"
 
 
@@ -241,8 +318,9 @@ async def test_a_retry_runs_the_finally_steps_again(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
 ) -> None:
     calls.broken.add("main")
-    await api.create(pipeline("again", [work("main", retry={"limit": 0})],
-                              **{"finally": [work("report")]}))
+    await api.create(
+        pipeline("again", [work("main", retry={"limit": 0})], **{"finally": [work("report")]})
+    )
     await reconcile(reconciler, fetch, "again")
     calls.broken.clear()
     await annotate(api, "again", "kubesteps.dev/retry", "r")
@@ -274,7 +352,9 @@ async def test_a_scheduled_pipeline_waits_for_its_first_tick_then_runs_each_tick
     body = await fetch("ticking")
     assert "run" not in body["status"]
     assert (ready(body)["reason"], ready(body)["message"]) == (
-        "Scheduled", "no run yet: the first starts at 2026-03-01T12:10:00Z")
+        "Scheduled",
+        "no run yet: the first starts at 2026-03-01T12:10:00Z",
+    )
     assert body["status"]["schedule"]["nextScheduleTime"] == "2026-03-01T12:10:00Z"
     clock.advance(570)
 
@@ -292,11 +372,15 @@ async def test_a_scheduled_pipeline_waits_for_its_first_tick_then_runs_each_tick
 
 
 async def test_forbid_skips_a_tick_while_a_run_is_at_work(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    clock: Clock,
     events: EventRecorder,
 ) -> None:
-    await api.create(scheduled("exclusive", [{"name": "long", "action": "delay",
-                                              "with": {"duration": "15m"}}]))
+    await api.create(
+        scheduled("exclusive", [{"name": "long", "action": "delay", "with": {"duration": "15m"}}])
+    )
     await reconcile(reconciler, fetch, "exclusive")
     clock.advance(600)
     await reconcile(reconciler, fetch, "exclusive")  # 12:10: run 1 starts
@@ -308,16 +392,26 @@ async def test_forbid_skips_a_tick_while_a_run_is_at_work(
     assert run_of(body)["number"] == 1
     assert body["status"]["schedule"]["lastScheduleTime"] == "2026-03-01T12:20:00Z"
     (skipped,) = await event_messages(api, events, "ScheduleSkipped")
-    assert skipped == ("the tick at 2026-03-01T12:20:00Z was skipped: run exclusive-1 is "
-                       "still at work (concurrencyPolicy Forbid)")
+    assert skipped == (
+        "the tick at 2026-03-01T12:20:00Z was skipped: run exclusive-1 is "
+        "still at work (concurrencyPolicy Forbid)"
+    )
 
 
 async def test_replace_cancels_the_run_at_work_and_starts_anew(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    clock: Clock,
     k8s_emulator: Emulator,
 ) -> None:
-    await api.create(scheduled("replacing", [{"name": "build", "action": "job", "with": JOB}],
-                               concurrencyPolicy="Replace"))
+    await api.create(
+        scheduled(
+            "replacing",
+            [{"name": "build", "action": "job", "with": JOB}],
+            concurrencyPolicy="Replace",
+        )
+    )
     await reconcile(reconciler, fetch, "replacing")
     clock.advance(600)
     await reconcile(reconciler, fetch, "replacing")
@@ -334,7 +428,11 @@ async def test_replace_cancels_the_run_at_work_and_starts_anew(
 
 
 async def test_after_downtime_one_catch_up_run_or_none_past_the_deadline(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls, clock: Clock,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
+    clock: Clock,
     events: EventRecorder,
 ) -> None:
     await api.create(scheduled("catch-up", [work("one")]))
@@ -373,12 +471,18 @@ async def test_a_tick_fired_before_a_crash_is_not_fired_again(
 
 
 async def test_scheduling_suspends_itself_after_failures_in_a_row_until_changed(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls, clock: Clock,
-    events: EventRecorder, metrics: OperatorMetrics,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
+    clock: Clock,
+    events: EventRecorder,
+    metrics: OperatorMetrics,
 ) -> None:
     calls.broken.add("flaky")
-    await api.create(scheduled("dead-letter", [work("flaky", retry={"limit": 0})],
-                               suspendAfterFailures=2))
+    await api.create(
+        scheduled("dead-letter", [work("flaky", retry={"limit": 0})], suspendAfterFailures=2)
+    )
     await reconcile(reconciler, fetch, "dead-letter")
     for _ in range(2):
         clock.advance(600)
@@ -396,8 +500,9 @@ async def test_scheduling_suspends_itself_after_failures_in_a_row_until_changed(
     assert run_of(await fetch("dead-letter"))["number"] == 2, "no tick while suspended"
 
     calls.broken.clear()
-    await spec_patch(api, "dead-letter", {"schedule": {"cron": "*/5 * * * *",
-                                                       "suspendAfterFailures": 2}})
+    await spec_patch(
+        api, "dead-letter", {"schedule": {"cron": "*/5 * * * *", "suspendAfterFailures": 2}}
+    )
     # A changed schedule resumes: the tick of 12:30 it would have run comes at once.
     await reconcile(reconciler, fetch, "dead-letter")
     body = await fetch("dead-letter")
@@ -425,8 +530,11 @@ async def test_ticks_follow_the_time_zone_across_a_daylight_saving_change(
     once that day, at 00:30 UTC, and at 01:30 UTC the next."""
     now = [datetime(2026, 10, 24, 12, 0, tzinfo=UTC)]
     reconciler = Reconciler(lambda: api, clock=lambda: now[0])
-    await api.create(pipeline("nightly", [work("one")], schedule={
-        "cron": "30 2 * * *", "timeZone": "Europe/Berlin"}))
+    await api.create(
+        pipeline(
+            "nightly", [work("one")], schedule={"cron": "30 2 * * *", "timeZone": "Europe/Berlin"}
+        )
+    )
     fired = []
     for _ in range(6):
         result = await reconciler.reconcile(await fetch("nightly"))

@@ -35,14 +35,21 @@ __all__ = ["calls", "clock", "events", "metrics", "reconciler"]
 
 
 def template(name: str, steps: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "PipelineTemplate",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {"steps": steps, **spec}}
+    return {
+        "apiVersion": API,
+        "kind": "PipelineTemplate",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"steps": steps, **spec},
+    }
 
 
 def greet(name: str, who: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "action": "python",
-            "with": {"function": "kubesteps.examples.greet", "args": {"who": who}}, **extra}
+    return {
+        "name": name,
+        "action": "python",
+        "with": {"function": "kubesteps.examples.greet", "args": {"who": who}},
+        **extra,
+    }
 
 
 # -- DAG ------------------------------------------------------------------------------------
@@ -51,13 +58,18 @@ def greet(name: str, who: str, **extra: Any) -> dict[str, Any]:
 async def test_a_branch_waiting_on_a_job_holds_back_only_what_needs_it(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls, k8s_emulator: Emulator
 ) -> None:
-    await api.create(pipeline("graph", [
-        work("publish", needs=["build", "docs"]),
-        job_step("build"),
-        work("docs"),
-        work("lint"),
-        work("test", needs=["lint"]),
-    ]))
+    await api.create(
+        pipeline(
+            "graph",
+            [
+                work("publish", needs=["build", "docs"]),
+                job_step("build"),
+                work("docs"),
+                work("lint"),
+                work("test", needs=["lint"]),
+            ],
+        )
+    )
 
     first = await reconcile(reconciler, fetch, "graph")
 
@@ -75,25 +87,33 @@ async def test_a_handled_failure_runs_its_handler_and_the_run_succeeds(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
 ) -> None:
     calls.broken.add("deploy")
-    await api.create(pipeline("handled", [
-        work("deploy", retry={"limit": 0}),
-        work("verify", needs=["deploy"]),
-        work("rollback", needs=[{"step": "deploy", "phase": "Failed"}]),
-    ]))
+    await api.create(
+        pipeline(
+            "handled",
+            [
+                work("deploy", retry={"limit": 0}),
+                work("verify", needs=["deploy"]),
+                work("rollback", needs=[{"step": "deploy", "phase": "Failed"}]),
+            ],
+        )
+    )
 
     assert (await reconcile(reconciler, fetch, "handled")).outcome == "done"
 
     body = await fetch("handled")
     assert record(body, "deploy")["phase"] == "Failed"
     assert (record(body, "verify")["phase"], record(body, "verify")["reason"]) == (
-        "Skipped", "NeedsNotMet")
+        "Skipped",
+        "NeedsNotMet",
+    )
     assert record(body, "rollback")["phase"] == "Succeeded"
     assert run_of(body)["phase"] == "Succeeded"
 
 
 async def test_the_api_server_schema_keeps_needs_as_written(api: KubeClient, fetch: Fetch) -> None:
-    await api.create(pipeline("kept", [work("a"), work("b", needs=["a", {"step": "a",
-                                                                           "phase": "Failed"}])]))
+    await api.create(
+        pipeline("kept", [work("a"), work("b", needs=["a", {"step": "a", "phase": "Failed"}])])
+    )
     stored = await fetch("kept")
     assert stored["spec"]["steps"][1]["needs"] == ["a", {"step": "a", "phase": "Failed"}]
 
@@ -115,14 +135,25 @@ async def test_a_cycle_is_an_invalid_spec_naming_the_cycle(
 async def test_a_uses_step_runs_the_templates_steps_and_records_its_version(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    created = await api.create(template("greeting", [
-        greet("hello", "${ params.who }"),
-        greet("again", "${ steps.hello.outputs.who } twice", needs=["hello"]),
-    ], params=[{"name": "who"}]))
-    await api.create(pipeline("user", [
-        {"name": "eu", "uses": {"template": "greeting", "params": {"who": "Ann"}}},
-        {"name": "us", "uses": {"template": "greeting", "params": {"who": "Bob"}}},
-    ]))
+    created = await api.create(
+        template(
+            "greeting",
+            [
+                greet("hello", "${ params.who }"),
+                greet("again", "${ steps.hello.outputs.who } twice", needs=["hello"]),
+            ],
+            params=[{"name": "who"}],
+        )
+    )
+    await api.create(
+        pipeline(
+            "user",
+            [
+                {"name": "eu", "uses": {"template": "greeting", "params": {"who": "Ann"}}},
+                {"name": "us", "uses": {"template": "greeting", "params": {"who": "Bob"}}},
+            ],
+        )
+    )
 
     assert (await reconcile(reconciler, fetch, "user")).outcome == "done"
 
@@ -130,7 +161,8 @@ async def test_a_uses_step_runs_the_templates_steps_and_records_its_version(
     assert record(body, "eu-again")["outputs"]["who"] == "Ann twice"
     assert record(body, "us-hello")["outputs"]["who"] == "Bob"
     assert run_of(body)["templates"] == [
-        {"name": "greeting", "resourceVersion": created["metadata"]["resourceVersion"]}]
+        {"name": "greeting", "resourceVersion": created["metadata"]["resourceVersion"]}
+    ]
 
 
 async def test_a_template_edit_that_changes_the_work_starts_the_next_run(
@@ -139,13 +171,15 @@ async def test_a_template_edit_that_changes_the_work_starts_the_next_run(
     await api.create(template("steps", [work("one")]))
     await api.create(pipeline("follower", [{"name": "t", "uses": {"template": "steps"}}]))
     await reconcile(reconciler, fetch, "follower")
-    await api.patch(API, "PipelineTemplate", "steps", "default",
-                    {"metadata": {"labels": {"team": "ops"}}})
+    await api.patch(
+        API, "PipelineTemplate", "steps", "default", {"metadata": {"labels": {"team": "ops"}}}
+    )
     await reconcile(reconciler, fetch, "follower")
     assert run_of(await fetch("follower"))["number"] == 1  # no change of the work
 
-    await api.patch(API, "PipelineTemplate", "steps", "default",
-                    {"spec": {"steps": [work("one"), work("two")]}})
+    await api.patch(
+        API, "PipelineTemplate", "steps", "default", {"spec": {"steps": [work("one"), work("two")]}}
+    )
     await reconcile(reconciler, fetch, "follower")
 
     body = await fetch("follower")
@@ -156,13 +190,21 @@ async def test_a_template_edit_that_changes_the_work_starts_the_next_run(
 async def test_a_new_default_of_a_template_param_is_a_change_of_the_work(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    await api.create(template("greet", [greet("hi", "${ params.who }")],
-                              params=[{"name": "who", "value": "Ann"}]))
+    await api.create(
+        template(
+            "greet", [greet("hi", "${ params.who }")], params=[{"name": "who", "value": "Ann"}]
+        )
+    )
     await api.create(pipeline("greeted", [{"name": "t", "uses": {"template": "greet"}}]))
     await reconcile(reconciler, fetch, "greeted")
 
-    await api.patch(API, "PipelineTemplate", "greet", "default",
-                    {"spec": {"params": [{"name": "who", "value": "Bob"}]}})
+    await api.patch(
+        API,
+        "PipelineTemplate",
+        "greet",
+        "default",
+        {"spec": {"params": [{"name": "who", "value": "Bob"}]}},
+    )
     await reconcile(reconciler, fetch, "greeted")
 
     body = await fetch("greeted")
@@ -178,8 +220,10 @@ async def test_a_missing_template_is_an_invalid_spec_looked_at_again(
     result = await reconcile(reconciler, fetch, "early")
 
     assert (result.outcome, result.delay) == ("invalid", TEMPLATE_RECHECK)
-    assert "no PipelineTemplate 'later' in namespace 'default'" in ready(
-        await fetch("early"))["message"]
+    assert (
+        "no PipelineTemplate 'later' in namespace 'default'"
+        in ready(await fetch("early"))["message"]
+    )
     await api.create(template("later", [greet("hi", "you")]))
     assert (await reconcile(reconciler, fetch, "early")).outcome == "done"
 
@@ -202,21 +246,31 @@ async def test_an_invalid_template_makes_its_users_invalid(
 
 async def _settle_children(reconciler: Reconciler, api: KubeClient) -> None:
     """Play the operator for the children: one pass each."""
-    for child in await api.list(API, "Pipeline", "default",
-                                label_selector="kubesteps.dev/parent-run"):
+    for child in await api.list(
+        API, "Pipeline", "default", label_selector="kubesteps.dev/parent-run"
+    ):
         await reconciler.reconcile(child)
 
 
 async def test_a_child_from_a_template_runs_and_its_outputs_come_back(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    await api.create(template("probe", [greet("ping", "${ params.region }")],
-                              params=[{"name": "region"}]))
-    await api.create(pipeline("parent", [
-        {"name": "child", "action": "pipeline",
-         "with": {"template": "probe", "params": {"region": "eu"}}},
-        greet("after", "${ steps.child.outputs.outputs.ping.who }"),
-    ]))
+    await api.create(
+        template("probe", [greet("ping", "${ params.region }")], params=[{"name": "region"}])
+    )
+    await api.create(
+        pipeline(
+            "parent",
+            [
+                {
+                    "name": "child",
+                    "action": "pipeline",
+                    "with": {"template": "probe", "params": {"region": "eu"}},
+                },
+                greet("after", "${ steps.child.outputs.outputs.ping.who }"),
+            ],
+        )
+    )
 
     assert (await reconcile(reconciler, fetch, "parent")).outcome == "wait"
     child = await fetch("parent-child-1")
@@ -236,10 +290,19 @@ async def test_a_failed_child_fails_the_step_and_a_retry_of_the_parent_retries_i
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls
 ) -> None:
     calls.broken.add("flaky")
-    await api.create(pipeline("boss", [
-        {"name": "sub", "action": "pipeline", "retry": {"limit": 0},
-         "with": {"spec": {"steps": [work("flaky", retry={"limit": 0})]}}},
-    ]))
+    await api.create(
+        pipeline(
+            "boss",
+            [
+                {
+                    "name": "sub",
+                    "action": "pipeline",
+                    "retry": {"limit": 0},
+                    "with": {"spec": {"steps": [work("flaky", retry={"limit": 0})]}},
+                },
+            ],
+        )
+    )
     await reconcile(reconciler, fetch, "boss")
     await _settle_children(reconciler, api)
 
@@ -263,9 +326,18 @@ async def test_a_failed_child_fails_the_step_and_a_retry_of_the_parent_retries_i
 async def test_a_cancel_of_the_parent_cancels_the_childs_run(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator
 ) -> None:
-    await api.create(pipeline("top", [
-        {"name": "sub", "action": "pipeline", "with": {"spec": {"steps": [job_step("slow")]}}},
-    ]))
+    await api.create(
+        pipeline(
+            "top",
+            [
+                {
+                    "name": "sub",
+                    "action": "pipeline",
+                    "with": {"spec": {"steps": [job_step("slow")]}},
+                },
+            ],
+        )
+    )
     await reconcile(reconciler, fetch, "top")
     await _settle_children(reconciler, api)
     assert jobs(k8s_emulator) == ["top-sub-1-slow-1-1"]
@@ -284,8 +356,9 @@ async def test_a_referenced_pipeline_runs_once_per_parent_run(
 ) -> None:
     await api.create(pipeline("shared", [work("job")]))
     await reconciler.reconcile(await fetch("shared"))
-    await api.create(pipeline("caller", [
-        {"name": "call", "action": "pipeline", "with": {"ref": "shared"}}]))
+    await api.create(
+        pipeline("caller", [{"name": "call", "action": "pipeline", "with": {"ref": "shared"}}])
+    )
 
     assert (await reconcile(reconciler, fetch, "caller")).outcome == "wait"
     assert (await fetch("shared"))["metadata"]["annotations"]["kubesteps.dev/rerun"] == "caller-1"
@@ -300,8 +373,10 @@ async def test_a_referenced_pipeline_runs_once_per_parent_run(
 async def test_children_nest_at_most_five_deep(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    deep = pipeline("deep", [{"name": "again", "action": "pipeline",
-                              "with": {"spec": {"steps": [greet("x", "y")]}}}])
+    deep = pipeline(
+        "deep",
+        [{"name": "again", "action": "pipeline", "with": {"spec": {"steps": [greet("x", "y")]}}}],
+    )
     deep["metadata"]["annotations"] = {"kubesteps.dev/depth": "5"}
     await api.create(deep)
 

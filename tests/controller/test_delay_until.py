@@ -16,10 +16,19 @@ async def test_until_from_a_template_waits_for_the_time_it_computes(
 ) -> None:
     now = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]
     reconciler = Reconciler(lambda: api, clock=lambda: now[0])
-    await api.create(pipeline("later", [{
-        "name": "until-opening", "action": "delay",
-        "with": {"until": '${ timestamp(params.opens) + duration("90s") }'},
-    }], params=[{"name": "opens", "value": "2026-01-01T12:00:00Z"}]))
+    await api.create(
+        pipeline(
+            "later",
+            [
+                {
+                    "name": "until-opening",
+                    "action": "delay",
+                    "with": {"until": '${ timestamp(params.opens) + duration("90s") }'},
+                }
+            ],
+            params=[{"name": "opens", "value": "2026-01-01T12:00:00Z"}],
+        )
+    )
 
     result = await reconciler.reconcile(await fetch("later"))
     assert (result.outcome, result.delay) == ("wait", 90)
@@ -36,9 +45,18 @@ async def test_until_from_a_template_waits_for_the_time_it_computes(
 async def test_a_template_that_gives_no_time_fails_the_step_saying_what_it_gave(
     api: KubeClient, reconciler: Reconciler, fetch: Any
 ) -> None:
-    await api.create(pipeline("never", [{
-        "name": "pause", "action": "delay", "with": {"until": "${ self.metadata.name }"},
-    }]))
+    await api.create(
+        pipeline(
+            "never",
+            [
+                {
+                    "name": "pause",
+                    "action": "delay",
+                    "with": {"until": "${ self.metadata.name }"},
+                }
+            ],
+        )
+    )
 
     result = await reconciler.reconcile(await fetch("never"))
 

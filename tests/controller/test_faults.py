@@ -34,10 +34,17 @@ async def test_a_failing_re_read_after_a_conflict_is_retried_and_the_pass_succee
     stale = await api.get(API, "Pipeline", "contested", "default")
     assert stale is not None
     # Somebody else writes first: our patch is stale, and the re-read meets a fault.
-    await api.patch(API, "Pipeline", "contested", "default",
-                    {"status": {"observedGeneration": 0}}, subresource="status")
-    reread = k8s_emulator.inject(verb="get", resource="pipelines", status=status,
-                                 retry_after=0, times=1)
+    await api.patch(
+        API,
+        "Pipeline",
+        "contested",
+        "default",
+        {"status": {"observedGeneration": 0}},
+        subresource="status",
+    )
+    reread = k8s_emulator.inject(
+        verb="get", resource="pipelines", status=status, retry_after=0, times=1
+    )
 
     result = await Reconciler(lambda: api).reconcile(stale)
 
@@ -57,24 +64,29 @@ def test_failed_passes_back_off_exponentially_per_pipeline_up_to_a_cap() -> None
 
     jitter = FAILED_PASS_BACKOFF.jitter.total_seconds()
     for attempt, delay in enumerate(delays[:5]):
-        assert 2 ** attempt <= delay <= 2 ** attempt + jitter
+        assert 2**attempt <= delay <= 2**attempt + jitter
     assert delays[-1] == FAILED_PASS_BACKOFF.max_delay.total_seconds()
     assert schedule.failures == 10
     assert 1 <= failed_pass(body, other, error) <= 1 + jitter  # another Pipeline starts afresh
 
 
 async def test_a_pass_whose_status_write_fails_is_retried_soon_and_logged_in_one_line(
-    api: KubeClient, k8s_emulator: Emulator, kubeconfig: Path, operator_runner: Any,
+    api: KubeClient,
+    k8s_emulator: Emulator,
+    kubeconfig: Path,
+    operator_runner: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def quick(settings: kopf.OperatorSettings) -> None:
         settings_hook(settings, {"server_timeout": 30, "client_timeout": 40})
 
     caplog.set_level(logging.INFO)
-    refused = k8s_emulator.inject(verb="patch", resource="pipelines", subresource="status",
-                                  status=503, times=None)
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    refused = k8s_emulator.inject(
+        verb="patch", resource="pipelines", subresource="status", status=503, times=None
+    )
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         await api.create(pipeline("unlucky", [python_step("greet")]))
         async with asyncio.timeout(20):
             while True:

@@ -31,8 +31,11 @@ async def kubectl(
 ) -> str:
     assert KUBECTL is not None, "these tests need kubectl on PATH (every CI machine has it)"
     process = await asyncio.create_subprocess_exec(
-        KUBECTL, *args, env={**os.environ, "KUBECONFIG": str(kubeconfig), **(env or {})},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        KUBECTL,
+        *args,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
     text = output.decode()
@@ -44,21 +47,27 @@ async def kubectl(
 async def test_apply_wait_and_get_show_the_pipeline_ready(
     api: KubeClient, kubeconfig: Path, operator_runner: Any
 ) -> None:
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         out = await kubectl(kubeconfig, "apply", "-f", str(ROOT / "examples" / "hello.yaml"))
         assert "pipeline.kubesteps.dev/hello created" in out
-        await kubectl(kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello",
-                      "--timeout=30s")
+        await kubectl(
+            kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello", "--timeout=30s"
+        )
         table = await kubectl(kubeconfig, "get", "pipelines")
 
     header, row = table.strip().splitlines()
     assert header.split() == ["NAME", "READY", "REASON", "RUN", "STEP", "NEXT", "AGE"]
     assert row.split()[:4] == ["hello", "True", "Succeeded", "1"]
-    conditions = yaml.safe_load(await kubectl(
-        kubeconfig, "get", "pipeline", "hello", "-o", "jsonpath={.status.conditions}"))
+    conditions = yaml.safe_load(
+        await kubectl(kubeconfig, "get", "pipeline", "hello", "-o", "jsonpath={.status.conditions}")
+    )
     assert {c["type"]: c["status"] for c in conditions} == {
-        "Ready": "True", "Reconciling": "False", "Stalled": "False", "Greeted": "True",
+        "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
+        "Greeted": "True",
     }
 
 
@@ -71,16 +80,18 @@ async def test_a_second_wait_after_a_spec_change_ignores_the_stale_condition(
     registry = build_registry(Connection())
     async with operator_runner(registry, wait_for=["pipelines"], settings_hook=quick):
         await kubectl(kubeconfig, "apply", "-f", str(path))
-        await kubectl(kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello",
-                      "--timeout=30s")
+        await kubectl(
+            kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello", "--timeout=30s"
+        )
 
     # The operator is down while the spec changes: Ready stays True, for generation 1.
     manifest["spec"]["steps"][0]["with"]["duration"] = "1s"
     path.write_text(yaml.safe_dump(manifest))
     out = await kubectl(kubeconfig, "apply", "-f", str(path))
     assert "configured" in out
-    waiter = asyncio.create_task(kubectl(
-        kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello", "--timeout=60s"))
+    waiter = asyncio.create_task(
+        kubectl(kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello", "--timeout=60s")
+    )
     await asyncio.sleep(2)
     assert not waiter.done(), "kubectl wait returned on the condition of the old generation"
 
@@ -135,26 +146,32 @@ async def test_validate_warn_prints_the_servers_warning_for_an_unknown_field(
 
 
 async def test_a_field_the_server_dropped_silently_is_reported_by_the_operator(
-    api: KubeClient, kubeconfig: Path, tmp_path: Path, operator_runner: Any,
+    api: KubeClient,
+    kubeconfig: Path,
+    tmp_path: Path,
+    operator_runner: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     typo = tmp_path / "typo.yaml"
     typo.write_text(TYPO)
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         out = await kubectl(kubeconfig, "apply", "--validate=false", "-f", str(typo))
         assert out.strip() == "pipeline.kubesteps.dev/typo created"  # not a word, as on a cluster
-        await kubectl(kubeconfig, "wait", "--for=condition=Ready", "pipeline/typo",
-                      "--timeout=30s")
+        await kubectl(kubeconfig, "wait", "--for=condition=Ready", "pipeline/typo", "--timeout=30s")
         described = await until_in(kubeconfig, "FieldsDropped", "describe", "pipeline", "typo")
 
-    said = ("spec.steps[0].retires: dropped by the API server: unknown field 'retires' — did "
-            "you mean 'retry'? [step 'pause']")
+    said = (
+        "spec.steps[0].retires: dropped by the API server: unknown field 'retires' — did "
+        "you mean 'retry'? [step 'pause']"
+    )
     (event,) = [line for line in described.splitlines() if "FieldsDropped" in line]
     assert event.split()[:2] == ["Warning", "FieldsDropped"]
     assert event.endswith(said)
-    assert [r.getMessage() for r in caplog.records if "dropped by the API server" in
-            r.getMessage()] == [f"default/typo: {said}"]
+    assert [
+        r.getMessage() for r in caplog.records if "dropped by the API server" in r.getMessage()
+    ] == [f"default/typo: {said}"]
 
 
 async def until_in(kubeconfig: Path, text: str, *args: str) -> str:
@@ -170,14 +187,16 @@ async def until_in(kubeconfig: Path, text: str, *args: str) -> str:
 async def test_describe_shows_the_pipelines_events(
     api: KubeClient, kubeconfig: Path, operator_runner: Any
 ) -> None:
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         await kubectl(kubeconfig, "apply", "-f", str(ROOT / "examples" / "hello.yaml"))
-        await kubectl(kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello",
-                      "--timeout=30s")
+        await kubectl(
+            kubeconfig, "wait", "--for=condition=Ready", "pipeline/hello", "--timeout=30s"
+        )
         described = await until_in(kubeconfig, "RunSucceeded", "describe", "pipeline", "hello")
 
-    events = described[described.index("Events:"):].splitlines()
+    events = described[described.index("Events:") :].splitlines()
     assert events[1].split() == ["Type", "Reason", "Age", "From", "Message"]
     reasons = [line.split()[1] for line in events[3:]]
     assert {"RunStarted", "StepSucceeded", "StepSkipped", "RunSucceeded"} <= set(reasons)
@@ -206,8 +225,13 @@ async def test_get_watch_prints_the_printer_columns_for_every_change(
     await kubectl(kubeconfig, "apply", "-f", str(ROOT / "examples" / "hello.yaml"))
     assert KUBECTL is not None
     watch = await asyncio.create_subprocess_exec(
-        KUBECTL, "get", "pipelines", "-w", env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        KUBECTL,
+        "get",
+        "pipelines",
+        "-w",
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     assert watch.stdout is not None
     try:
@@ -215,11 +239,24 @@ async def test_get_watch_prints_the_printer_columns_for_every_change(
             header = (await watch.stdout.readline()).decode()
             first = (await watch.stdout.readline()).decode()
             await api.request(
-                "PATCH", "/apis/kubesteps.dev/v1alpha1/namespaces/default/pipelines/hello/status",
-                body={"status": {"currentStep": "greet", "conditions": [{
-                    "type": "Ready", "status": "False", "reason": "Waiting", "message": "",
-                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
-                content_type="application/merge-patch+json")
+                "PATCH",
+                "/apis/kubesteps.dev/v1alpha1/namespaces/default/pipelines/hello/status",
+                body={
+                    "status": {
+                        "currentStep": "greet",
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "False",
+                                "reason": "Waiting",
+                                "message": "",
+                                "lastTransitionTime": "2026-01-01T00:00:00Z",
+                            }
+                        ],
+                    }
+                },
+                content_type="application/merge-patch+json",
+            )
             second = (await watch.stdout.readline()).decode()
     finally:
         watch.kill()
@@ -248,6 +285,6 @@ async def test_a_refusal_names_each_field_once_and_speaks_no_python(
         'The Pipeline "typo" is invalid: ',
         "* spec.steps[0].timeout: Invalid value: 5: spec.steps[0].timeout in body must be of "
         "type string: 5",
-        '* <nil>: Invalid value: null: some validation rules were not checked because the '
+        "* <nil>: Invalid value: null: some validation rules were not checked because the "
         "object was invalid; correct the existing errors to complete validation",
     ]

@@ -285,12 +285,20 @@ async def test_a_lease_released_by_client_go_is_free(
     client: KubeClient, clock: Clock, k8s_emulator: Emulator
 ) -> None:
     # client-go releases by writing an empty holder and a one-second duration.
-    await client.create({
-        "apiVersion": LEASES, "kind": "Lease",
-        "metadata": {"name": "kubesteps-operator", "namespace": "default"},
-        "spec": {"holderIdentity": "", "leaseDurationSeconds": 1, "leaseTransitions": 3,
-                 "acquireTime": micro(clock.now), "renewTime": micro(clock.now)},
-    })
+    await client.create(
+        {
+            "apiVersion": LEASES,
+            "kind": "Lease",
+            "metadata": {"name": "kubesteps-operator", "namespace": "default"},
+            "spec": {
+                "holderIdentity": "",
+                "leaseDurationSeconds": 1,
+                "leaseTransitions": 3,
+                "acquireTime": micro(clock.now),
+                "renewTime": micro(clock.now),
+            },
+        }
+    )
 
     assert await candidate(client, "beta", clock).try_acquire()
 
@@ -303,8 +311,9 @@ async def test_renewals_end_when_another_replica_holds_the_lease(
     alpha = candidate(client, "alpha", clock, renew_every=0.01)
     assert await alpha.try_acquire()
     renewals = asyncio.create_task(alpha.run_renewals())
-    await client.patch(LEASES, "Lease", "kubesteps-operator", "default",
-                       {"spec": {"holderIdentity": "beta"}})
+    await client.patch(
+        LEASES, "Lease", "kubesteps-operator", "default", {"spec": {"holderIdentity": "beta"}}
+    )
 
     async with asyncio.timeout(5):  # a hang guard: the renewal loop checks every 10 ms
         await renewals
@@ -400,6 +409,7 @@ async def test_a_renewal_whose_answer_was_lost_is_still_a_renewal(
     client: KubeClient, clock: Clock, k8s_emulator: Emulator
 ) -> None:
     """The client sends the renewal again; it meets the first, stored one as a conflict."""
+
     def lose_the_first_patch(request: ProxiedRequest) -> Decision:
         if request.method == "PATCH" and not proxy.record.faults:
             return Decision(Fault.LOST_ANSWER)
@@ -407,8 +417,10 @@ async def test_a_renewal_whose_answer_was_lost_is_still_a_renewal(
 
     assert k8s_emulator.url is not None
     proxy = ChaosProxy(k8s_emulator.url, lose_the_first_patch)
-    async with proxy.serving() as url, \
-            KubeClient(Credentials(server=url, insecure=True)) as proxied:
+    async with (
+        proxy.serving() as url,
+        KubeClient(Credentials(server=url, insecure=True)) as proxied,
+    ):
         alpha = candidate(proxied, "alpha", clock)
         assert await alpha.try_acquire()
         clock.advance(5)
@@ -420,9 +432,15 @@ async def test_a_renewal_whose_answer_was_lost_is_still_a_renewal(
     assert lease_spec(k8s_emulator)["renewTime"] == micro(clock.now)
 
 
-@pytest.mark.parametrize(("duration", "renew_every", "margin"), [
-    (15, 5, 5), (15, 10, 2.5), (3, 1, 1), (15, 0.01, 0.01),
-])
+@pytest.mark.parametrize(
+    ("duration", "renew_every", "margin"),
+    [
+        (15, 5, 5),
+        (15, 10, 2.5),
+        (3, 1, 1),
+        (15, 0.01, 0.01),
+    ],
+)
 def test_the_margin_is_the_renew_period_or_half_the_time_left_after_a_renewal(
     client: KubeClient, clock: Clock, duration: float, renew_every: float, margin: float
 ) -> None:
@@ -558,4 +576,3 @@ async def test_a_task_that_outlives_its_cancellation_ends_the_process() -> None:
     assert cancels == [1]
     release.set()
     await task
-

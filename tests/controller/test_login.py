@@ -45,12 +45,19 @@ def exec_kubeconfig(directory: Path, server: str, token: str) -> tuple[Path, Pat
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": server}}],
-        "users": [{"name": "plugged", "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1",
-            "command": sys.executable,
-            "args": [str(plugin), str(token_file)],
-            "interactiveMode": "Never",
-        }}}],
+        "users": [
+            {
+                "name": "plugged",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1",
+                        "command": sys.executable,
+                        "args": [str(plugin), str(token_file)],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
         "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "plugged"}}],
         "current-context": "emulator",
     }

@@ -23,8 +23,13 @@ from tests.pipeline.malformed import MALFORMED, Malformed
 from .conftest import API, pipeline, python_step
 
 # Objects that are not Pipelines of our version cannot be sent to the Pipelines endpoint.
-_NOT_POSTABLE = {"wrong-api-version", "wrong-kind", "metadata-without-name",
-                 "kind-one-edit-away", "api-version-with-a-typo"}
+_NOT_POSTABLE = {
+    "wrong-api-version",
+    "wrong-kind",
+    "metadata-without-name",
+    "kind-one-edit-away",
+    "api-version-with-a-typo",
+}
 
 
 def quick(settings: kopf.OperatorSettings) -> None:
@@ -67,8 +72,9 @@ async def test_every_malformed_pipeline_is_refused_or_reported_and_nothing_crash
     assert len(cases) >= 30
     refused: dict[str, ApiError] = {}
     reported: list[Malformed] = []
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         for case in cases:
             error = await _send(api, _named(case))
             if error is None:

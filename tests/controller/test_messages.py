@@ -31,11 +31,21 @@ def ready(body: dict[str, Any]) -> dict[str, Any]:
 async def test_a_run_that_went_on_past_a_failed_step_succeeds_with_errors_naming_it(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    await api.create(pipeline("soft", [
-        {"name": "optional", "action": "python", "with": MISSING, "continueOnError": True,
-         "retry": {"limit": 0}},
-        python_step("after"),
-    ]))
+    await api.create(
+        pipeline(
+            "soft",
+            [
+                {
+                    "name": "optional",
+                    "action": "python",
+                    "with": MISSING,
+                    "continueOnError": True,
+                    "retry": {"limit": 0},
+                },
+                python_step("after"),
+            ],
+        )
+    )
 
     result = await reconciler.reconcile(await fetch("soft"))
 
@@ -45,7 +55,8 @@ async def test_a_run_that_went_on_past_a_failed_step_succeeds_with_errors_naming
     assert (condition["status"], condition["reason"]) == ("True", "SucceededWithErrors")
     assert condition["message"] == (
         "all steps are done, but step 'optional' failed (continueOnError let the run go on) "
-        "(1 failed, 1 succeeded)")
+        "(1 failed, 1 succeeded)"
+    )
     run = body["status"]["run"]
     assert (run["phase"], run["reason"]) == ("Succeeded", "SucceededWithErrors")
     # A later pass (a resync) keeps saying so.
@@ -60,14 +71,26 @@ async def test_kubectl_wait_for_ready_returns_for_a_run_that_succeeded_with_erro
     def quick(settings: kopf.OperatorSettings) -> None:
         settings_hook(settings, {"server_timeout": 30, "client_timeout": 40})
 
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
-        await api.create(pipeline("soft", [
-            {"name": "optional", "action": "python", "with": MISSING,
-             "continueOnError": True, "retry": {"limit": 0}},
-        ]))
-        out = await kubectl(kubeconfig, "wait", "--for=condition=Ready", "pipeline/soft",
-                            "--timeout=30s")
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
+        await api.create(
+            pipeline(
+                "soft",
+                [
+                    {
+                        "name": "optional",
+                        "action": "python",
+                        "with": MISSING,
+                        "continueOnError": True,
+                        "retry": {"limit": 0},
+                    },
+                ],
+            )
+        )
+        out = await kubectl(
+            kubeconfig, "wait", "--for=condition=Ready", "pipeline/soft", "--timeout=30s"
+        )
     assert out.strip() == "pipeline.kubesteps.dev/soft condition met"
 
 
@@ -76,10 +99,20 @@ async def test_a_message_that_names_its_step_is_not_prefixed_with_it_again(
 ) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     reconciler = Reconciler(lambda: api, clock=lambda: now[0])
-    await api.create(pipeline("slow", [
-        {"name": "pause", "action": "approval", "with": {}, "timeout": "2m",
-         "retry": {"limit": 0}},
-    ]))
+    await api.create(
+        pipeline(
+            "slow",
+            [
+                {
+                    "name": "pause",
+                    "action": "approval",
+                    "with": {},
+                    "timeout": "2m",
+                    "retry": {"limit": 0},
+                },
+            ],
+        )
+    )
     await reconciler.reconcile(await fetch("slow"))
     now[0] += timedelta(minutes=3)
 
@@ -95,17 +128,41 @@ async def test_the_step_column_shows_the_group_while_its_sub_steps_take_turns(
 ) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     reconciler = Reconciler(lambda: api, clock=lambda: now[0])
-    await api.create(pipeline("fan", [
-        python_step("first"),
-        {"name": "regions", "forEach": {
-            "items": "['5s', '7s', '9s']",
-            "step": {"action": "delay", "with": {"duration": "${ item }"}}}},
-        {"name": "both", "parallel": {"steps": [
-            {"name": "left", "action": "delay", "with": {"duration": "2s"}},
-            {"name": "right", "group": {"steps": [
-                {"name": "inner", "action": "delay", "with": {"duration": "3s"}}]}},
-        ]}},
-    ]))
+    await api.create(
+        pipeline(
+            "fan",
+            [
+                python_step("first"),
+                {
+                    "name": "regions",
+                    "forEach": {
+                        "items": "['5s', '7s', '9s']",
+                        "step": {"action": "delay", "with": {"duration": "${ item }"}},
+                    },
+                },
+                {
+                    "name": "both",
+                    "parallel": {
+                        "steps": [
+                            {"name": "left", "action": "delay", "with": {"duration": "2s"}},
+                            {
+                                "name": "right",
+                                "group": {
+                                    "steps": [
+                                        {
+                                            "name": "inner",
+                                            "action": "delay",
+                                            "with": {"duration": "3s"},
+                                        }
+                                    ]
+                                },
+                            },
+                        ]
+                    },
+                },
+            ],
+        )
+    )
 
     shown = []
     for _ in range(8):
@@ -120,9 +177,23 @@ async def test_a_foreach_sub_step_records_the_item_it_runs_for(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
     long = "x" * 100
-    await api.create(pipeline("fan", [{"name": "regions", "forEach": {
-        "items": f"['eu-west-1', {{'zone': 'b', 'n': 2}}, '{long}']",
-        "step": {"action": "python", "with": {"function": "kubesteps.examples.greet"}}}}]))
+    await api.create(
+        pipeline(
+            "fan",
+            [
+                {
+                    "name": "regions",
+                    "forEach": {
+                        "items": f"['eu-west-1', {{'zone': 'b', 'n': 2}}, '{long}']",
+                        "step": {
+                            "action": "python",
+                            "with": {"function": "kubesteps.examples.greet"},
+                        },
+                    },
+                }
+            ],
+        )
+    )
 
     await reconciler.reconcile(await fetch("fan"))
 

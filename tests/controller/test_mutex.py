@@ -39,13 +39,15 @@ def clock() -> Clock:
 
 @pytest.fixture
 def reconciler(api: KubeClient, clock: Clock) -> Reconciler:
-    return Reconciler(lambda: api, clock=clock,
-                      mutexes=Mutexes(clock=clock, lease_duration=60))
+    return Reconciler(lambda: api, clock=clock, mutexes=Mutexes(clock=clock, lease_duration=60))
 
 
 def deploy(name: str, mutex: Any = "deploy", seconds: int = 10) -> dict[str, Any]:
-    return pipeline(name, [{"name": "roll-out", "action": "delay",
-                            "with": {"duration": f"{seconds}s"}}], mutex=mutex)
+    return pipeline(
+        name,
+        [{"name": "roll-out", "action": "delay", "with": {"duration": f"{seconds}s"}}],
+        mutex=mutex,
+    )
 
 
 Fetch = Callable[[str], Any]
@@ -68,8 +70,10 @@ def holder(found: dict[str, Any]) -> str | None:
 
 
 def queue(found: dict[str, Any]) -> list[str]:
-    return [entry["pipeline"] for entry in json.loads(
-        found["metadata"]["annotations"][QUEUE_ANNOTATION])]
+    return [
+        entry["pipeline"]
+        for entry in json.loads(found["metadata"]["annotations"][QUEUE_ANNOTATION])
+    ]
 
 
 async def test_one_run_holds_the_mutex_and_the_other_waits_naming_the_holder(
@@ -87,7 +91,8 @@ async def test_one_run_holds_the_mutex_and_the_other_waits_naming_the_holder(
     waiting = await ready(fetch, "green")
     assert (waiting["status"], waiting["reason"]) == ("False", "MutexHeld")
     assert waiting["message"].startswith(
-        "waiting for mutex 'deploy', held by pipeline 'blue' (run blue-1)")
+        "waiting for mutex 'deploy', held by pipeline 'blue' (run blue-1)"
+    )
     assert (await fetch("green"))["status"].get("steps", []) == []  # nothing ran
     assert queue(await lease(api)) == ["green"]
 
@@ -116,8 +121,9 @@ async def test_waiting_runs_take_the_mutex_in_order_of_arrival(
     # "two" asks first once it is free, yet "three" came first: "two" still waits.
     await reconciler.reconcile(await fetch("two"))
     assert (await ready(fetch, "two"))["reason"] == "MutexHeld"
-    assert (await ready(fetch, "two"))["message"] == \
-        "waiting for mutex 'deploy'; 1 run ahead in line"
+    assert (await ready(fetch, "two"))[
+        "message"
+    ] == "waiting for mutex 'deploy'; 1 run ahead in line"
     await reconciler.reconcile(await fetch("three"))
     assert holder(await lease(api)) == "three/three-1"
 
@@ -129,8 +135,13 @@ async def test_a_cancelled_run_lets_go_of_the_mutex(
     await reconciler.reconcile(await fetch("blue"))
     assert holder(await lease(api)) == "blue/blue-1"
 
-    await api.patch(API, "Pipeline", "blue", "default",
-                    {"metadata": {"annotations": {"kubesteps.dev/cancel": "now"}}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "blue",
+        "default",
+        {"metadata": {"annotations": {"kubesteps.dev/cancel": "now"}}},
+    )
     assert (await reconciler.reconcile(await fetch("blue"))).outcome == "cancelled"
 
     assert holder(await lease(api)) is None
@@ -145,8 +156,13 @@ async def test_a_cancelled_waiter_leaves_the_line(
     await reconciler.reconcile(await fetch("green"))
     assert queue(await lease(api)) == ["green"]
 
-    await api.patch(API, "Pipeline", "green", "default",
-                    {"metadata": {"annotations": {"kubesteps.dev/cancel": "now"}}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "green",
+        "default",
+        {"metadata": {"annotations": {"kubesteps.dev/cancel": "now"}}},
+    )
     await reconciler.reconcile(await fetch("green"))
 
     assert queue(await lease(api)) == []
@@ -172,7 +188,8 @@ async def test_a_held_mutex_expires_when_its_holder_stops_renewing_it(
     # The holder comes back: it queues like anyone else.
     await reconciler.reconcile(await fetch("blue"))
     assert (await ready(fetch, "blue"))["message"].startswith(
-        "waiting for mutex 'deploy', held by pipeline 'green' (run green-1)")
+        "waiting for mutex 'deploy', held by pipeline 'green' (run green-1)"
+    )
 
 
 async def test_the_holder_renews_its_lease_on_its_passes(
@@ -229,7 +246,8 @@ async def test_a_run_takes_several_mutexes_in_order_and_keeps_those_it_has(
     await reconciler.reconcile(await fetch("release"))
 
     assert (await ready(fetch, "release"))["message"].startswith(
-        "waiting for mutex 'web', held by pipeline 'web-rollout'")
+        "waiting for mutex 'web', held by pipeline 'web-rollout'"
+    )
     assert holder(await lease(api, "kubesteps-mutex-db")) == "release/release-1"
 
 
@@ -238,8 +256,13 @@ async def test_a_new_run_lets_go_of_what_the_superseded_run_held(
 ) -> None:
     await api.create(deploy("blue", seconds=3600))
     await reconciler.reconcile(await fetch("blue"))
-    await api.patch(API, "Pipeline", "blue", "default", {"spec": {"steps": [
-        {"name": "roll-out", "action": "delay", "with": {"duration": "2h"}}]}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "blue",
+        "default",
+        {"spec": {"steps": [{"name": "roll-out", "action": "delay", "with": {"duration": "2h"}}]}},
+    )
 
     await reconciler.reconcile(await fetch("blue"))
 

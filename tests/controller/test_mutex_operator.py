@@ -21,8 +21,11 @@ Fetch = Callable[[str], Any]
 
 
 def deploy(name: str, duration: str) -> dict[str, Any]:
-    return pipeline(name, [{"name": "roll-out", "action": "delay",
-                            "with": {"duration": duration}}], mutex="deploy-prod")
+    return pipeline(
+        name,
+        [{"name": "roll-out", "action": "delay", "with": {"duration": duration}}],
+        mutex="deploy-prod",
+    )
 
 
 def _time(value: str) -> datetime:
@@ -59,7 +62,8 @@ async def test_deleting_the_holder_lets_the_next_run_take_the_mutex(
     await api.delete(API, "Pipeline", "web", "default")
 
     await settled(fetch, "api", "Succeeded", within=30)
-    lease = await api.get("coordination.k8s.io/v1", "Lease", "kubesteps-mutex-deploy-prod",
-                          "default")
+    lease = await api.get(
+        "coordination.k8s.io/v1", "Lease", "kubesteps-mutex-deploy-prod", "default"
+    )
     assert lease is not None
     assert not lease["spec"].get("holderIdentity")  # and released once api's run settled

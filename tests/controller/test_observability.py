@@ -79,8 +79,11 @@ async def settled(fetch: Fetch, name: str, reason: str, within: float = 20) -> d
         while True:
             body = await fetch(name)
             ready = find((body.get("status") or {}).get("conditions", []), "Ready")
-            if ready and ready["reason"] == reason \
-                    and ready["observedGeneration"] == body["metadata"]["generation"]:
+            if (
+                ready
+                and ready["reason"] == reason
+                and ready["observedGeneration"] == body["metadata"]["generation"]
+            ):
                 return dict(body)
             await asyncio.sleep(0.05)
 
@@ -95,7 +98,10 @@ async def receiver() -> AsyncIterator[OtlpReceiver]:
 
 
 async def run_operator_process(
-    k8s_emulator: Emulator, kubeconfig: Path, log_file: Path, env: dict[str, str],
+    k8s_emulator: Emulator,
+    kubeconfig: Path,
+    log_file: Path,
+    env: dict[str, str],
     work: Callable[[], Any],
 ) -> None:
     """`kubesteps operator --log-format json` in a process of its own (the global tracer
@@ -104,10 +110,18 @@ async def run_operator_process(
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     with log_file.open("w") as stderr:
         process = await asyncio.create_subprocess_exec(
-            str(command), "operator", "--standalone", "--namespace", "default",
-            "--metrics-port", "0", "--log-format", "json",
+            str(command),
+            "operator",
+            "--standalone",
+            "--namespace",
+            "default",
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
             env=clean | {"KUBECONFIG": str(kubeconfig)} | env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
         )
         try:
             async with asyncio.timeout(20):
@@ -145,27 +159,51 @@ def documented_span_attributes() -> dict[str, set[str]]:
 @pytest.mark.parametrize(("protocol", "transport"), [("grpc", "grpc"), ("http/protobuf", "http")])
 @pytest.mark.slow
 async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_logs(
-    api: KubeClient, k8s_emulator: Emulator, kubeconfig: Path, fetch: Fetch, tmp_path: Path,
-    receiver: OtlpReceiver, protocol: str, transport: str,
+    api: KubeClient,
+    k8s_emulator: Emulator,
+    kubeconfig: Path,
+    fetch: Fetch,
+    tmp_path: Path,
+    receiver: OtlpReceiver,
+    protocol: str,
+    transport: str,
 ) -> None:
     endpoint = receiver.grpc_endpoint if transport == "grpc" else receiver.http_endpoint
 
     async def work() -> None:
-        await api.create(pipeline("traced", [
-            # Outputs over the 8 KiB cap: the action logs a warning while the step runs.
-            {"name": "hello", "action": "python", "condition": "Greeted",
-             "with": {"function": "kubesteps.examples.greet", "args": {"greeting": "x" * 9000}}},
-            {"name": "pause", "action": "delay", "with": {"duration": "30s"}},
-        ]))
+        await api.create(
+            pipeline(
+                "traced",
+                [
+                    # Outputs over the 8 KiB cap: the action logs a warning while the step runs.
+                    {
+                        "name": "hello",
+                        "action": "python",
+                        "condition": "Greeted",
+                        "with": {
+                            "function": "kubesteps.examples.greet",
+                            "args": {"greeting": "x" * 9000},
+                        },
+                    },
+                    {"name": "pause", "action": "delay", "with": {"duration": "30s"}},
+                ],
+            )
+        )
         await settled(fetch, "traced", "Waiting")
 
     log_file = tmp_path / "operator.log"
-    await run_operator_process(k8s_emulator, kubeconfig, log_file, {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        # Only the flush at shutdown can have sent the spans.
-        "OTEL_BSP_SCHEDULE_DELAY": "600000",
-    }, work)
+    await run_operator_process(
+        k8s_emulator,
+        kubeconfig,
+        log_file,
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            # Only the flush at shutdown can have sent the spans.
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",
+        },
+        work,
+    )
 
     spans = receiver.spans()
     (reconcile,) = [s for s in spans if s.name == "reconcile"]
@@ -204,8 +242,13 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
         "kubesteps.status.running": False,
         "kubesteps.status.patch": "merge",  # the first write: the whole status is new
         "kubesteps.status.fields": [
-            "conditions", "currentStep", "lastRuns", "observedGeneration", "run",
-            "stepConditions", "steps",
+            "conditions",
+            "currentStep",
+            "lastRuns",
+            "observedGeneration",
+            "run",
+            "stepConditions",
+            "steps",
         ],
     }
 
@@ -218,22 +261,30 @@ async def test_a_pass_in_the_operator_is_one_trace_at_the_collector_and_in_the_l
     lines = json_lines(log_file)
     assert any(line["message"] == "tracing is on: spans go out over OTLP" for line in lines)
     (over,) = [line for line in lines if line["message"].startswith("pass over for")]
-    assert re.fullmatch(r"pass over for default/traced \(run traced-1\): wait, next pass in 30s"
-                        r" \(at \d\d:\d\d:\d\dZ\)", over["message"]), over["message"]
+    assert re.fullmatch(
+        r"pass over for default/traced \(run traced-1\): wait, next pass in 30s"
+        r" \(at \d\d:\d\d:\d\dZ\)",
+        over["message"],
+    ), over["message"]
     assert (over["trace_id"], over["span_id"]) == (reconcile.trace_id, reconcile.span_id)
     assert (over["outcome"], over["logger"]) == ("wait", "kubesteps.controller")
     # What a quick step logs while it runs carries the pass's trace, in the run's span.
     (truncated,) = [line for line in lines if "outputs are over" in line["message"]]
     assert truncated["logger"] == "kubesteps.actions"
     assert (truncated["trace_id"], truncated["span_id"]) == (
-        reconcile.trace_id, named["pipeline run"].span_id)
+        reconcile.trace_id,
+        named["pipeline run"].span_id,
+    )
     # Lines logged outside any pass (start-up, kopf's own) carry no trace.
     assert {line["trace_id"] for line in lines} == {"", reconcile.trace_id}
 
 
 async def test_without_tracing_a_pass_records_no_span_and_still_logs_json_lines(
-    api: KubeClient, fetch: Fetch, capsys: pytest.CaptureFixture[str],
-    no_otel_env: None, restore_root_logger: None,
+    api: KubeClient,
+    fetch: Fetch,
+    capsys: pytest.CaptureFixture[str],
+    no_otel_env: None,
+    restore_root_logger: None,
 ) -> None:
     assert configure_tracing() is False
     configure_logging("json", logging.INFO)
@@ -263,8 +314,9 @@ def keeper_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExport
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(status_keeper, "tracer",
-                        provider.get_tracer("kubesteps.keepers.status_keeper"))
+    monkeypatch.setattr(
+        status_keeper, "tracer", provider.get_tracer("kubesteps.keepers.status_keeper")
+    )
     yield exporter
     provider.shutdown()
 
@@ -274,11 +326,18 @@ async def test_a_conflicting_status_write_is_one_span_per_attempt_with_its_retri
 ) -> None:
     await api.create(pipeline("contested", [python_step("one")]))
     stale = await fetch("contested")
-    await api.patch(API, "Pipeline", "contested", "default",
-                    {"status": {"observedGeneration": 0}}, subresource="status")
+    await api.patch(
+        API,
+        "Pipeline",
+        "contested",
+        "default",
+        {"status": {"observedGeneration": 0}},
+        subresource="status",
+    )
     # The first attempt is throttled once before the server refuses it as stale.
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource="status",
-                        status=429, retry_after=0, times=1)
+    k8s_emulator.inject(
+        verb="patch", resource="pipelines", subresource="status", status=429, retry_after=0, times=1
+    )
 
     result = await Reconciler(lambda: api).reconcile(stale)
 
@@ -294,7 +353,12 @@ async def test_a_conflicting_status_write_is_one_span_per_attempt_with_its_retri
         "kubesteps.status.running": False,
         "kubesteps.status.patch": "merge",
         "kubesteps.status.fields": (
-            "conditions", "currentStep", "lastRuns", "observedGeneration", "run", "steps",
+            "conditions",
+            "currentStep",
+            "lastRuns",
+            "observedGeneration",
+            "run",
+            "steps",
         ),
     }
     [retry] = first.events
@@ -308,8 +372,9 @@ async def test_a_conflicting_status_write_is_one_span_per_attempt_with_its_retri
     assert second.attributes["kubesteps.status.attempt"] == 2
     assert second.attributes["kubesteps.status.conflict"] is False
     # Rebuilt on top of the other writer's status, which had changed observedGeneration.
-    assert second.attributes["kubesteps.status.fields"] == first.attributes[
-        "kubesteps.status.fields"]
+    assert (
+        second.attributes["kubesteps.status.fields"] == first.attributes["kubesteps.status.fields"]
+    )
     assert second.events == ()
 
 
@@ -317,8 +382,9 @@ async def test_a_status_write_that_fails_for_good_ends_its_span_in_error(
     api: KubeClient, fetch: Fetch, k8s_emulator: Emulator, keeper_spans: InMemorySpanExporter
 ) -> None:
     await api.create(pipeline("refused", [python_step("one")]))
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource="status",
-                        status=403, times=1)
+    k8s_emulator.inject(
+        verb="patch", resource="pipelines", subresource="status", status=403, times=1
+    )
 
     with pytest.raises(ApiError, match="403"):
         await Reconciler(lambda: api).reconcile(await fetch("refused"))
@@ -344,8 +410,10 @@ def samples(text: str, metric: str) -> dict[tuple[tuple[str, str], ...], float]:
 
 
 async def scrape(port: int) -> str:
-    async with aiohttp.ClientSession() as session, \
-            session.get(f"http://127.0.0.1:{port}/metrics") as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
         assert response.status == 200
         assert response.content_type == "text/plain"
         return await response.text()
@@ -357,30 +425,67 @@ async def test_metrics_endpoint_counts_what_real_passes_did(
     metrics = OperatorMetrics()
     server = metrics.start_server(0, "127.0.0.1")
     # As the operator wires it: one connection, its client reporting failed requests.
-    connection = Connection(kopf.ConnectionInfo(server=str(k8s_emulator.url), insecure=True),
-                            metrics=metrics)
+    connection = Connection(
+        kopf.ConnectionInfo(server=str(k8s_emulator.url), insecure=True), metrics=metrics
+    )
     reconciler = Reconciler(connection.client, metrics=metrics)
     try:
         await api.create(pipeline("good", [python_step("one"), python_step("two")]))
-        await api.create(pipeline("slow", [
-            {"name": "pause", "action": "delay", "with": {"duration": "30s"}},
-        ]))
-        await api.create(pipeline("broken", [
-            {"name": "check", "when": ["self.spec.steps.size( > 1"], "action": "delay",
-             "with": {"duration": "1s"}},
-        ]))
-        await api.create(pipeline("doomed", [
-            {"name": "breaks", "action": "python", "retry": {"limit": 0},
-             "with": {"function": "test.obs.boom"}},
-        ]))
+        await api.create(
+            pipeline(
+                "slow",
+                [
+                    {"name": "pause", "action": "delay", "with": {"duration": "30s"}},
+                ],
+            )
+        )
+        await api.create(
+            pipeline(
+                "broken",
+                [
+                    {
+                        "name": "check",
+                        "when": ["self.spec.steps.size( > 1"],
+                        "action": "delay",
+                        "with": {"duration": "1s"},
+                    },
+                ],
+            )
+        )
+        await api.create(
+            pipeline(
+                "doomed",
+                [
+                    {
+                        "name": "breaks",
+                        "action": "python",
+                        "retry": {"limit": 0},
+                        "with": {"function": "test.obs.boom"},
+                    },
+                ],
+            )
+        )
         # good: its first status patch is throttled (an API error, then a retried write);
-        k8s_emulator.inject(verb="patch", resource="pipelines", subresource="status",
-                            name="good", status=429, retry_after=0, times=1)
+        k8s_emulator.inject(
+            verb="patch",
+            resource="pipelines",
+            subresource="status",
+            name="good",
+            status=429,
+            retry_after=0,
+            times=1,
+        )
         await reconciler.reconcile(await fetch("good"))
         # slow: somebody writes between our read and our write (a 409, then a fresh write).
         stale = await fetch("slow")
-        await api.patch(API, "Pipeline", "slow", "default",
-                        {"status": {"observedGeneration": 0}}, subresource="status")
+        await api.patch(
+            API,
+            "Pipeline",
+            "slow",
+            "default",
+            {"status": {"observedGeneration": 0}},
+            subresource="status",
+        )
         await reconciler.reconcile(stale)
         for name in ("broken", "doomed"):
             await reconciler.reconcile(await fetch(name))
@@ -391,9 +496,14 @@ async def test_metrics_endpoint_counts_what_real_passes_did(
         await connection.close()
 
     assert samples(text, "kubesteps_reconciles_total") == {
-        (("outcome", "done"),): 1, (("outcome", "wait"),): 1, (("outcome", "invalid"),): 1,
-        (("outcome", "failed"),): 1, (("outcome", "retry"),): 0, (("outcome", "aborted"),): 0,
-        (("outcome", "suspended"),): 0, (("outcome", "cancelled"),): 0,
+        (("outcome", "done"),): 1,
+        (("outcome", "wait"),): 1,
+        (("outcome", "invalid"),): 1,
+        (("outcome", "failed"),): 1,
+        (("outcome", "retry"),): 0,
+        (("outcome", "aborted"),): 0,
+        (("outcome", "suspended"),): 0,
+        (("outcome", "cancelled"),): 0,
         (("outcome", "error"),): 0,
     }
     assert samples(text, "kubesteps_reconcile_duration_seconds_count") == {(): 4}
@@ -405,7 +515,8 @@ async def test_metrics_endpoint_counts_what_real_passes_did(
         (("action", "python"), ("outcome", "failed")): 1,
     }
     assert samples(text, "kubesteps_step_duration_seconds_count") == {
-        (("action", "python"),): 3, (("action", "delay"),): 1,
+        (("action", "python"),): 3,
+        (("action", "delay"),): 1,
     }
     # One write each for broken and doomed, two for good (429, then OK) and slow (409, OK).
     assert samples(text, "kubesteps_status_writes_total") == {(): 6}
@@ -436,11 +547,17 @@ async def test_a_step_cut_off_by_a_cancelled_pass_counts_as_running(
     register_python("test.obs.hang", hang)
     try:
         metrics = OperatorMetrics()
-        await api.create(pipeline("stuck", [
-            {"name": "hang", "action": "python", "with": {"function": "test.obs.hang"}},
-        ]))
-        task = asyncio.create_task(Reconciler(lambda: api, metrics=metrics).reconcile(
-            await fetch("stuck")))
+        await api.create(
+            pipeline(
+                "stuck",
+                [
+                    {"name": "hang", "action": "python", "with": {"function": "test.obs.hang"}},
+                ],
+            )
+        )
+        task = asyncio.create_task(
+            Reconciler(lambda: api, metrics=metrics).reconcile(await fetch("stuck"))
+        )
         await entered.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -453,21 +570,24 @@ async def test_a_step_cut_off_by_a_cancelled_pass_counts_as_running(
     }
 
 
-@pytest.mark.parametrize(("method", "path", "params", "verb"), [
-    ("GET", "/api/v1/namespaces/ops/pods/web", None, "get"),
-    ("GET", "/apis/kubesteps.dev/v1alpha1/namespaces/ops/pipelines/p/status", None, "get"),
-    ("GET", "/api/v1/namespaces/ops", None, "get"),
-    ("GET", "/apis/kubesteps.dev/v1alpha1", None, "get"),
-    ("GET", "/version", None, "get"),
-    ("GET", "/api/v1/namespaces/ops/pods", None, "list"),
-    ("GET", "/api/v1/namespaces", None, "list"),
-    ("GET", "/apis/apps/v1/deployments", {"labelSelector": "a=b"}, "list"),
-    ("GET", "/api/v1/namespaces/ops/pods", {"watch": "true"}, "watch"),
-    ("POST", "/api/v1/namespaces/ops/events", None, "create"),
-    ("PUT", "/apis/coordination.k8s.io/v1/namespaces/ops/leases/l", None, "update"),
-    ("PATCH", "/apis/kubesteps.dev/v1alpha1/namespaces/ops/pipelines/p/status", None, "patch"),
-    ("DELETE", "/apis/batch/v1/namespaces/ops/jobs/j", None, "delete"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "params", "verb"),
+    [
+        ("GET", "/api/v1/namespaces/ops/pods/web", None, "get"),
+        ("GET", "/apis/kubesteps.dev/v1alpha1/namespaces/ops/pipelines/p/status", None, "get"),
+        ("GET", "/api/v1/namespaces/ops", None, "get"),
+        ("GET", "/apis/kubesteps.dev/v1alpha1", None, "get"),
+        ("GET", "/version", None, "get"),
+        ("GET", "/api/v1/namespaces/ops/pods", None, "list"),
+        ("GET", "/api/v1/namespaces", None, "list"),
+        ("GET", "/apis/apps/v1/deployments", {"labelSelector": "a=b"}, "list"),
+        ("GET", "/api/v1/namespaces/ops/pods", {"watch": "true"}, "watch"),
+        ("POST", "/api/v1/namespaces/ops/events", None, "create"),
+        ("PUT", "/apis/coordination.k8s.io/v1/namespaces/ops/leases/l", None, "update"),
+        ("PATCH", "/apis/kubesteps.dev/v1alpha1/namespaces/ops/pipelines/p/status", None, "patch"),
+        ("DELETE", "/apis/batch/v1/namespaces/ops/jobs/j", None, "delete"),
+    ],
+)
 def test_each_request_maps_to_its_kubernetes_verb(
     method: str, path: str, params: dict[str, str] | None, verb: str
 ) -> None:
@@ -511,17 +631,35 @@ async def test_step_transitions_become_events_named_after_the_step_conditions(
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     events = EventRecorder(lambda: api)
     reconciler = Reconciler(lambda: api, events=events, clock=lambda: now[0])
-    await api.create(pipeline("eventful", [
-        python_step("ok", condition="OkDone"),
-        python_step("skip", condition="SkipDone", when=["false"]),
-        {"name": "pause", "action": "delay", "condition": "Paused",
-         "with": {"duration": "10s"}},
-    ]))
-    await api.create(pipeline("shaky", [
-        {"name": "flaky", "action": "python", "condition": "Flaky",
-         "retry": {"limit": 1, "backoff": {"initial": "2s", "jitter": 0}},
-         "with": {"function": "test.obs.boom"}},
-    ]))
+    await api.create(
+        pipeline(
+            "eventful",
+            [
+                python_step("ok", condition="OkDone"),
+                python_step("skip", condition="SkipDone", when=["false"]),
+                {
+                    "name": "pause",
+                    "action": "delay",
+                    "condition": "Paused",
+                    "with": {"duration": "10s"},
+                },
+            ],
+        )
+    )
+    await api.create(
+        pipeline(
+            "shaky",
+            [
+                {
+                    "name": "flaky",
+                    "action": "python",
+                    "condition": "Flaky",
+                    "retry": {"limit": 1, "backoff": {"initial": "2s", "jitter": 0}},
+                    "with": {"function": "test.obs.boom"},
+                },
+            ],
+        )
+    )
 
     await reconciler.reconcile(await fetch("eventful"))
     await reconciler.reconcile(await fetch("shaky"))
@@ -549,23 +687,33 @@ async def test_step_transitions_become_events_named_after_the_step_conditions(
         assert event["type"] == kind
         assert event["message"].startswith(f"{name}-1: {message}")  # the run, then the step
         assert event["involvedObject"] == {
-            "apiVersion": API, "kind": "Pipeline", "name": name, "namespace": "default",
+            "apiVersion": API,
+            "kind": "Pipeline",
+            "name": name,
+            "namespace": "default",
             "uid": body["metadata"]["uid"],
         }
         assert event["reportingComponent"] == "kubesteps"
     assert sorted((e["reason"], e["type"]) for e in retrying) == [
-        ("RunStarted", "Normal"), ("StepRetrying", "Warning"),
+        ("RunStarted", "Normal"),
+        ("StepRetrying", "Warning"),
     ]
     assert sorted(e["reason"] for e in await stored_events(api, "shaky")) == [
-        "RunFailed", "RunStarted", "StepFailed", "StepRetrying",
+        "RunFailed",
+        "RunStarted",
+        "StepFailed",
+        "StepRetrying",
     ]
     # Per Pipeline: its run started; eventful's three steps; shaky's retry, failure and end.
     assert len(await stored_events(api)) == 2 + 3 + 3
 
 
 def involved(name: str) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Pipeline",
-            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"}}
+    return {
+        "apiVersion": API,
+        "kind": "Pipeline",
+        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
+    }
 
 
 async def test_a_hot_loop_on_one_object_posts_only_its_burst_and_others_still_get_theirs(
@@ -575,8 +723,10 @@ async def test_a_hot_loop_on_one_object_posts_only_its_burst_and_others_still_ge
     events = EventRecorder(lambda: api, clock=lambda: now[0])
     hot, calm, quiet = involved("hot"), involved("calm"), involved("quiet")
 
-    posted = [events.emit(hot, "StepRetrying", f"step 'x': attempt {i}", warning=True)
-              for i in range(1000)]
+    posted = [
+        events.emit(hot, "StepRetrying", f"step 'x': attempt {i}", warning=True)
+        for i in range(1000)
+    ]
     assert posted == [True] * 25 + [False] * 975  # the per-object burst
     assert events.emit(calm, "StepSucceeded", "step 'a'")
     assert events.emit(quiet, "StepSucceeded", "step 'a'")
@@ -591,8 +741,10 @@ async def test_a_hot_loop_on_one_object_posts_only_its_burst_and_others_still_ge
     await events.drain()
 
     stored = await stored_events(api)
-    per_object = {name: sum(1 for e in stored if e["involvedObject"]["name"] == name)
-                  for name in ("hot", "calm", "quiet")}
+    per_object = {
+        name: sum(1 for e in stored if e["involvedObject"]["name"] == name)
+        for name in ("hot", "calm", "quiet")
+    }
     assert per_object == {"hot": 26, "calm": 2, "quiet": 1}
     assert {e["type"] for e in stored if e["involvedObject"]["name"] == "hot"} == {"Warning"}
     assert (events.sent, events.dropped) == (29, 975 + 1 + 1)
@@ -624,9 +776,14 @@ async def test_the_step_duration_metric_is_the_time_the_step_took(
     register_python("test.obs.nap", nap)
     try:
         metrics = OperatorMetrics()
-        await api.create(pipeline("napping", [
-            {"name": "nap", "action": "python", "with": {"function": "test.obs.nap"}},
-        ]))
+        await api.create(
+            pipeline(
+                "napping",
+                [
+                    {"name": "nap", "action": "python", "with": {"function": "test.obs.nap"}},
+                ],
+            )
+        )
         result = await Reconciler(lambda: api, metrics=metrics).reconcile(await fetch("napping"))
         assert result.outcome == "done"
     finally:

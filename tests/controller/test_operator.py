@@ -61,10 +61,15 @@ async def test_the_operator_makes_a_new_pipeline_ready(api: KubeClient, fetch: F
 async def test_a_waiting_step_is_picked_up_again_after_its_delay(
     api: KubeClient, fetch: Fetch
 ) -> None:
-    await api.create(pipeline("later", [
-        {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
-        python_step("after"),
-    ]))
+    await api.create(
+        pipeline(
+            "later",
+            [
+                {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
+                python_step("after"),
+            ],
+        )
+    )
 
     body = await settled(fetch, "later", "Succeeded", within=15)
 
@@ -75,10 +80,19 @@ async def test_a_waiting_step_is_picked_up_again_after_its_delay(
 async def test_an_invalid_pipeline_does_not_hold_up_the_others(
     api: KubeClient, fetch: Fetch
 ) -> None:
-    await api.create(pipeline("bad", [
-        {"name": "oops", "when": ["steps.missing.phase == 'Succeeded'"],
-         "action": "delay", "with": {"duration": "1s"}},
-    ]))
+    await api.create(
+        pipeline(
+            "bad",
+            [
+                {
+                    "name": "oops",
+                    "when": ["steps.missing.phase == 'Succeeded'"],
+                    "action": "delay",
+                    "with": {"duration": "1s"},
+                },
+            ],
+        )
+    )
     await api.create(pipeline("good", [python_step("fine")]))
 
     bad = await settled(fetch, "bad", "InvalidSpec")
@@ -96,9 +110,20 @@ async def test_a_spec_change_is_reconciled_and_waited_for_afresh(
     await api.create(pipeline("changing", [python_step("greet")]))
     await settled(fetch, "changing", "Succeeded")
 
-    await api.patch(API, "Pipeline", "changing", "default", {"spec": {"steps": [
-        python_step("greet"), {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
-    ]}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "changing",
+        "default",
+        {
+            "spec": {
+                "steps": [
+                    python_step("greet"),
+                    {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
+                ]
+            }
+        },
+    )
 
     body = await settled(fetch, "changing", "Succeeded", within=15)
     assert body["status"]["observedGeneration"] == 2
@@ -108,17 +133,25 @@ async def test_a_spec_change_is_reconciled_and_waited_for_afresh(
 
 @pytest.mark.usefixtures("operator")
 async def test_an_approval_step_waits_for_its_annotation(api: KubeClient, fetch: Fetch) -> None:
-    await api.create(pipeline("gated", [
-        {"name": "gate", "action": "approval", "with": {"message": "ship it?"}},
-        python_step("ship"),
-    ]))
+    await api.create(
+        pipeline(
+            "gated",
+            [
+                {"name": "gate", "action": "approval", "with": {"message": "ship it?"}},
+                python_step("ship"),
+            ],
+        )
+    )
     waiting = await settled(fetch, "gated", "Waiting")
-    assert "kubesteps.dev/approve.gate" in find(
-        waiting["status"]["conditions"], "Ready"
-    )["message"]  # type: ignore[index]
+    assert "kubesteps.dev/approve.gate" in find(waiting["status"]["conditions"], "Ready")["message"]  # type: ignore[index]
 
-    await api.patch(API, "Pipeline", "gated", "default",
-                    {"metadata": {"annotations": {"kubesteps.dev/approve.gate": "alice"}}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "gated",
+        "default",
+        {"metadata": {"annotations": {"kubesteps.dev/approve.gate": "alice"}}},
+    )
 
     body = await settled(fetch, "gated", "Succeeded", within=15)
     gate = next(s for s in body["status"]["steps"] if s["name"] == "gate")
@@ -128,23 +161,41 @@ async def test_an_approval_step_waits_for_its_annotation(api: KubeClient, fetch:
 async def test_a_spec_change_during_a_long_wait_keeps_its_own_next_pass(
     api: KubeClient, fetch: Fetch, operator: None
 ) -> None:
-    await api.create(pipeline("long-wait", [
-        {"name": "pause", "action": "delay", "with": {"duration": "1h"}},
-    ]))
+    await api.create(
+        pipeline(
+            "long-wait",
+            [
+                {"name": "pause", "action": "delay", "with": {"duration": "1h"}},
+            ],
+        )
+    )
     await settled(fetch, "long-wait", "Waiting")
 
     # kopf now holds its retry back for an hour; the new spec must not wait that long.
-    await api.patch(API, "Pipeline", "long-wait", "default", {"spec": {"steps": [
-        {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
-        python_step("after"),
-    ]}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "long-wait",
+        "default",
+        {
+            "spec": {
+                "steps": [
+                    {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
+                    python_step("after"),
+                ]
+            }
+        },
+    )
 
     body = await settled(fetch, "long-wait", "Succeeded", within=15)
     assert [s["name"] for s in body["status"]["steps"]] == ["pause", "after"]
 
 
 async def test_a_deleted_pipeline_stops_counting_in_the_metrics(
-    api: KubeClient, k8s_emulator: Emulator, kubeconfig: Path, operator_runner: Any,
+    api: KubeClient,
+    k8s_emulator: Emulator,
+    kubeconfig: Path,
+    operator_runner: Any,
     fetch: Fetch,
 ) -> None:
     from kubesteps.telemetry.metrics import OperatorMetrics

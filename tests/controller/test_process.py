@@ -112,14 +112,23 @@ async def start(
         log = tmp_path / f"{name}.log"
         with log.open("wb") as sink:
             process = await asyncio.create_subprocess_exec(
-                str(KUBESTEPS), "operator", "--liveness", health,
-                "--metrics-port", str(metrics_port), *flags,
+                str(KUBESTEPS),
+                "operator",
+                "--liveness",
+                health,
+                "--metrics-port",
+                str(metrics_port),
+                *flags,
                 env={**os.environ, "KUBECONFIG": str(config or kubeconfig), "POD_NAME": name},
-                stdout=sink, stderr=asyncio.subprocess.STDOUT,
+                stdout=sink,
+                stderr=asyncio.subprocess.STDOUT,
             )
         operator = Operator(
-            process, name, health,
-            f"http://127.0.0.1:{metrics_port}/metrics" if metrics else None, log,
+            process,
+            name,
+            health,
+            f"http://127.0.0.1:{metrics_port}/metrics" if metrics else None,
+            log,
         )
         started.append(operator)
         await healthy(http, operator)
@@ -139,7 +148,8 @@ async def healthy(http: aiohttp.ClientSession, operator: Operator) -> None:
             while True:
                 assert operator.process.returncode is None, (
                     f"{operator.name} exited with {operator.process.returncode}:\n"
-                    f"{operator.output()}")
+                    f"{operator.output()}"
+                )
                 try:
                     async with http.get(operator.health) as response:
                         if response.status == 200:
@@ -165,8 +175,11 @@ async def ready(api: KubeClient, name: str, *operators: Operator) -> dict[str, A
                 body = await api.get(API, "Pipeline", name, "default")
                 assert body is not None
                 condition = find((body.get("status") or {}).get("conditions", []), "Ready")
-                if (condition and condition["status"] == "True"
-                        and condition["observedGeneration"] == body["metadata"]["generation"]):
+                if (
+                    condition
+                    and condition["status"] == "True"
+                    and condition["observedGeneration"] == body["metadata"]["generation"]
+                ):
                     return body
                 await asyncio.sleep(0.05)
     except TimeoutError:
@@ -183,8 +196,11 @@ async def settled(api: KubeClient, name: str, *operators: Operator) -> dict[str,
                 body = await api.get(API, "Pipeline", name, "default")
                 assert body is not None
                 condition = find((body.get("status") or {}).get("conditions", []), "Ready")
-                if (condition and condition["reason"] not in ("Running", "Pending")
-                        and condition["observedGeneration"] == body["metadata"]["generation"]):
+                if (
+                    condition
+                    and condition["reason"] not in ("Running", "Pending")
+                    and condition["observedGeneration"] == body["metadata"]["generation"]
+                ):
                     return body
                 await asyncio.sleep(0.05)
     except TimeoutError:
@@ -232,8 +248,15 @@ async def test_the_operators_own_token_echoed_back_by_the_server_never_reaches_i
     token = "proc-token-5Kx9q2Lw"
     # A server in front of the API that answers a third of the requests with an error
     # echoing the request's headers: kopf logs every such answer it retries, token and all.
-    rates = FaultRates(conflict=0, throttle=0, server_error=0.3, lost_answer=0, latency=0,
-                       watch_lifetime=(60, 60), watch_gone=0)
+    rates = FaultRates(
+        conflict=0,
+        throttle=0,
+        server_error=0.3,
+        lost_answer=0,
+        latency=0,
+        watch_lifetime=(60, 60),
+        watch_gone=0,
+    )
     assert k8s_emulator.url is not None
     proxy = ChaosProxy(k8s_emulator.url, SeededPlan(7, rates))
     async with proxy.serving() as url:
@@ -278,10 +301,15 @@ async def test_only_with_allow_cross_namespace_may_a_step_write_into_another_nam
     api: KubeClient, start: Start, k8s_emulator: Emulator
 ) -> None:
     await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
-    step = {"name": "place", "action": "apply", "with": {
-        "namespace": "other", "owned": False,
-        "manifest": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}},
-    }}
+    step = {
+        "name": "place",
+        "action": "apply",
+        "with": {
+            "namespace": "other",
+            "owned": False,
+            "manifest": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}},
+        },
+    }
     confined = await start("confined", "--standalone")
     await api.create(pipeline("placed", [step]))
     body = await settled(api, "placed", confined)
@@ -307,8 +335,14 @@ async def test_a_standby_waits_healthy_and_idle_then_takes_over_when_the_leader_
     api: KubeClient, start: Start, http: aiohttp.ClientSession, k8s_emulator: Emulator
 ) -> None:
     # The chart's flags: --standalone together with --leader-election.
-    flags = ("--standalone", "--leader-election", "--leader-election-namespace", "default",
-             "--leader-election-retry-period", "0.2")
+    flags = (
+        "--standalone",
+        "--leader-election",
+        "--leader-election-namespace",
+        "default",
+        "--leader-election-retry-period",
+        "0.2",
+    )
     first = await start("op-a", *flags)
     await until(lambda: holder(k8s_emulator) == "op-a", "op-a leads", first)
     await api.create(pipeline("before", [python_step("greet")]))
@@ -318,7 +352,10 @@ async def test_a_standby_waits_healthy_and_idle_then_takes_over_when_the_leader_
     polls = k8s_emulator.requests.count("get", "leases.coordination.k8s.io")
     await until(
         lambda: k8s_emulator.requests.count("get", "leases.coordination.k8s.io") >= polls + 3,
-        "op-b polls the Lease", first, second)
+        "op-b polls the Lease",
+        first,
+        second,
+    )
 
     assert await status_of(http, second.health) == 200  # Kubernetes would restart it otherwise
     assert holder(k8s_emulator) == "op-a"
@@ -338,8 +375,14 @@ async def test_a_standby_waits_healthy_and_idle_then_takes_over_when_the_leader_
 async def test_a_standby_stops_cleanly_while_it_waits(
     api: KubeClient, start: Start, k8s_emulator: Emulator
 ) -> None:
-    flags = ("--standalone", "--leader-election", "--leader-election-namespace", "default",
-             "--leader-election-retry-period", "0.2")
+    flags = (
+        "--standalone",
+        "--leader-election",
+        "--leader-election-namespace",
+        "default",
+        "--leader-election-retry-period",
+        "0.2",
+    )
     leader = await start("op-a", *flags)
     await until(lambda: holder(k8s_emulator) == "op-a", "op-a leads", leader)
     standby = await start("op-b", *flags)
@@ -354,8 +397,14 @@ async def test_a_leader_that_loses_its_lease_stops_reconciling_and_exits_with_an
     api: KubeClient, start: Start, k8s_emulator: Emulator
 ) -> None:
     leader = await start(
-        "op-a", "--standalone", "--leader-election", "--leader-election-namespace", "default",
-        "--leader-election-renew-period", "0.2")
+        "op-a",
+        "--standalone",
+        "--leader-election",
+        "--leader-election-namespace",
+        "default",
+        "--leader-election-renew-period",
+        "0.2",
+    )
     await until(lambda: holder(k8s_emulator) == "op-a", "op-a leads", leader)
     await until(lambda: k8s_emulator.watches("pipelines") == 1, "op-a watches", leader)
 
@@ -369,15 +418,24 @@ async def test_a_leader_that_loses_its_lease_stops_reconciling_and_exits_with_an
     assert k8s_emulator.watches("pipelines") == 0
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (("--leader-election-renew-period", "20"),
-     "--leader-election-renew-period (20s) must be shorter than"
-     " --leader-election-lease-duration (15s)"),
-    (("--leader-election-lease-duration", "0"),
-     "Invalid value for '--leader-election-lease-duration': 0 is not in the range x>=1"),
-    (("--leader-election-retry-period", "-1"),
-     "Invalid value for '--leader-election-retry-period': -1.0 is not in the range x>0"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ("--leader-election-renew-period", "20"),
+            "--leader-election-renew-period (20s) must be shorter than"
+            " --leader-election-lease-duration (15s)",
+        ),
+        (
+            ("--leader-election-lease-duration", "0"),
+            "Invalid value for '--leader-election-lease-duration': 0 is not in the range x>=1",
+        ),
+        (
+            ("--leader-election-retry-period", "-1"),
+            "Invalid value for '--leader-election-retry-period': -1.0 is not in the range x>0",
+        ),
+    ],
+)
 def test_lease_timings_out_of_range_are_refused_with_the_flag_named(
     flags: tuple[str, ...], message: str
 ) -> None:
@@ -396,12 +454,18 @@ async def test_a_busy_port_is_one_line_not_a_traceback(kubeconfig: Path) -> None
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        for flags in (["--metrics-port", str(port)],
-                      ["--metrics-port", "0", "--liveness", f"http://127.0.0.1:{port}/healthz"]):
+        for flags in (
+            ["--metrics-port", str(port)],
+            ["--metrics-port", "0", "--liveness", f"http://127.0.0.1:{port}/healthz"],
+        ):
             process = await asyncio.create_subprocess_exec(
-                str(KUBESTEPS), "operator", "--standalone", *flags,
+                str(KUBESTEPS),
+                "operator",
+                "--standalone",
+                *flags,
                 env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             async with asyncio.timeout(START_UP):
                 output, _ = await process.communicate()
@@ -410,7 +474,8 @@ async def test_a_busy_port_is_one_line_not_a_traceback(kubeconfig: Path) -> None
             assert output.decode().splitlines() == [
                 f"Error: port {port} ({flag}) is in use: is another operator running on this "
                 f"machine? Stop it, or give {flag} another port"
-                + (" (0: no metrics endpoint)" if flag == "--metrics-port" else "")]
+                + (" (0: no metrics endpoint)" if flag == "--metrics-port" else "")
+            ]
 
 
 async def test_the_operator_says_whether_the_crd_is_missing_or_only_not_served(
@@ -419,20 +484,28 @@ async def test_the_operator_says_whether_the_crd_is_missing_or_only_not_served(
     # The `start` fixture serves the CRD; take it away, then bring it back switched off.
     assert k8s_emulator.url is not None
     async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True)) as client:
-        await client.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                            "pipelines.kubesteps.dev")
+        await client.delete(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", "pipelines.kubesteps.dev"
+        )
         missing = await start("missing")
         off = crd()
         off["spec"]["versions"][0]["served"] = False
         await client.create(off)
         switched_off = await start("off")
-    await until(lambda: "CRD" in missing.output() and "CRD" in switched_off.output(),
-                "both said what is wrong with the CRD", missing, switched_off)
+    await until(
+        lambda: "CRD" in missing.output() and "CRD" in switched_off.output(),
+        "both said what is wrong with the CRD",
+        missing,
+        switched_off,
+    )
 
-    assert ("the CRD pipelines.kubesteps.dev is not installed (kubectl apply -f "
-            "crds/pipelines.kubesteps.dev.yaml, or install the chart)") in missing.output()
-    assert ("the CRD pipelines.kubesteps.dev is installed, but it does not serve version "
-            "v1alpha1") in switched_off.output()
+    assert (
+        "the CRD pipelines.kubesteps.dev is not installed (kubectl apply -f "
+        "crds/pipelines.kubesteps.dev.yaml, or install the chart)"
+    ) in missing.output()
+    assert (
+        "the CRD pipelines.kubesteps.dev is installed, but it does not serve version v1alpha1"
+    ) in switched_off.output()
     for operator in (missing, switched_off):
         assert "try creating their CRDs" not in operator.output()
 
@@ -444,11 +517,20 @@ async def test_each_retry_is_one_log_line_with_its_delay_and_waits_say_when_next
     with socket.socket() as closed:  # a port nothing listens on: every call fails
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    await api.create(pipeline("flaky", [
-        {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
-        {"name": "call", "action": "http", "with": {"url": f"http://127.0.0.1:{port}/"},
-         "retry": {"limit": 2, "backoff": {"initial": "100ms", "max": "200ms"}}},
-    ]))
+    await api.create(
+        pipeline(
+            "flaky",
+            [
+                {"name": "pause", "action": "delay", "with": {"duration": "1s"}},
+                {
+                    "name": "call",
+                    "action": "http",
+                    "with": {"url": f"http://127.0.0.1:{port}/"},
+                    "retry": {"limit": 2, "backoff": {"initial": "100ms", "max": "200ms"}},
+                },
+            ],
+        )
+    )
     await until(lambda: "failed for good" in operator.output(), "the step failed", operator)
     assert await operator.stop() == 0
     lines = operator.output().splitlines()

@@ -48,10 +48,15 @@ def status_patches(emulator: Emulator) -> int:
 async def test_fast_steps_make_the_pipeline_ready_in_one_pass(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator
 ) -> None:
-    await api.create(pipeline("quick", [
-        python_step("one", condition="First"),
-        python_step("two"),
-    ]))
+    await api.create(
+        pipeline(
+            "quick",
+            [
+                python_step("one", condition="First"),
+                python_step("two"),
+            ],
+        )
+    )
     result = await reconciler.reconcile(await fetch("quick"))
 
     assert (result.outcome, result.delay) == ("done", None)
@@ -66,7 +71,8 @@ async def test_fast_steps_make_the_pipeline_ready_in_one_pass(
     first = condition(body, "First")
     assert (first["status"], first["reason"]) == ("True", "Succeeded")
     assert [(s["name"], s["phase"]) for s in status["steps"]] == [
-        ("one", "Succeeded"), ("two", "Succeeded")
+        ("one", "Succeeded"),
+        ("two", "Succeeded"),
     ]
     assert status["steps"][0]["outputs"]["greeting"] == "Hello, world!"
     assert status_patches(k8s_emulator) == 1
@@ -93,9 +99,14 @@ async def test_transition_time_changes_only_when_the_status_changes(
 
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     reconciler = Reconciler(lambda: api, clock=lambda: now[0])
-    await api.create(pipeline("clock", [
-        {"name": "wait", "action": "delay", "with": {"duration": "10s"}},
-    ]))
+    await api.create(
+        pipeline(
+            "clock",
+            [
+                {"name": "wait", "action": "delay", "with": {"duration": "10s"}},
+            ],
+        )
+    )
     await reconciler.reconcile(await fetch("clock"))
     first = condition(await fetch("clock"), "Ready")
 
@@ -115,11 +126,16 @@ async def test_transition_time_changes_only_when_the_status_changes(
 async def test_a_waiting_step_requeues_after_its_delay_and_names_itself(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    await api.create(pipeline("patient", [
-        python_step("before"),
-        {"name": "pause", "action": "delay", "with": {"duration": "5s"}},
-        python_step("after"),
-    ]))
+    await api.create(
+        pipeline(
+            "patient",
+            [
+                python_step("before"),
+                {"name": "pause", "action": "delay", "with": {"duration": "5s"}},
+                python_step("after"),
+            ],
+        )
+    )
     result = await reconciler.reconcile(await fetch("patient"))
 
     assert result.outcome == "wait"
@@ -138,10 +154,19 @@ async def test_an_invalid_spec_is_reported_on_status_and_as_a_warning_event(
 ) -> None:
     events = EventRecorder(lambda: api)
     reconciler = Reconciler(lambda: api, events=events)
-    await api.create(pipeline("broken", [
-        {"name": "check", "when": ["self.spec.steps.size( > 1"], "action": "delay",
-         "with": {"duration": "1s"}},
-    ]))
+    await api.create(
+        pipeline(
+            "broken",
+            [
+                {
+                    "name": "check",
+                    "when": ["self.spec.steps.size( > 1"],
+                    "action": "delay",
+                    "with": {"duration": "1s"},
+                },
+            ],
+        )
+    )
     result = await reconciler.reconcile(await fetch("broken"))
     await events.drain()
 
@@ -163,10 +188,18 @@ async def test_a_spec_change_reruns_steps_unless_they_opt_out(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
 ) -> None:
     steps = [
-        {"name": "once", "action": "python", "rerunOnSpecChange": False,
-         "with": {"function": "test.count", "args": {}}},
-        {"name": "always", "action": "python", "condition": "Counted",
-         "with": {"function": "test.count", "args": {}}},
+        {
+            "name": "once",
+            "action": "python",
+            "rerunOnSpecChange": False,
+            "with": {"function": "test.count", "args": {}},
+        },
+        {
+            "name": "always",
+            "action": "python",
+            "condition": "Counted",
+            "with": {"function": "test.count", "args": {}},
+        },
     ]
     await api.create(pipeline("evolving", steps))
     await reconciler.reconcile(await fetch("evolving"))
@@ -194,10 +227,21 @@ async def test_conditions_it_does_not_own_are_kept(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
     await api.create(pipeline("shared", [python_step("one")]))
-    foreign = {"type": "External", "status": "True", "reason": "SetByOthers", "message": "",
-               "lastTransitionTime": "2026-01-01T00:00:00Z"}
-    await api.patch(API, "Pipeline", "shared", "default",
-                    {"status": {"conditions": [foreign]}}, subresource="status")
+    foreign = {
+        "type": "External",
+        "status": "True",
+        "reason": "SetByOthers",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    await api.patch(
+        API,
+        "Pipeline",
+        "shared",
+        "default",
+        {"status": {"conditions": [foreign]}},
+        subresource="status",
+    )
 
     await reconciler.reconcile(await fetch("shared"))
 
@@ -212,10 +256,21 @@ async def test_a_conflicting_write_is_redone_on_top_of_a_fresh_read(
     await api.create(pipeline("contested", [python_step("one")]))
     stale = await fetch("contested")
     # Somebody else writes a condition after we read the object: our write must not erase it.
-    other = {"type": "Audited", "status": "True", "reason": "Checked", "message": "",
-             "lastTransitionTime": "2026-01-01T00:00:00Z"}
-    await api.patch(API, "Pipeline", "contested", "default",
-                    {"status": {"conditions": [other]}}, subresource="status")
+    other = {
+        "type": "Audited",
+        "status": "True",
+        "reason": "Checked",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    await api.patch(
+        API,
+        "Pipeline",
+        "contested",
+        "default",
+        {"status": {"conditions": [other]}},
+        subresource="status",
+    )
 
     result = await reconciler.reconcile(stale)
 
@@ -231,8 +286,14 @@ async def test_throttling_and_server_errors_are_retried(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator, status: int
 ) -> None:
     await api.create(pipeline("flaky", [python_step("one")]))
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource="status",
-                        status=status, times=2, retry_after=0 if status == 429 else None)
+    k8s_emulator.inject(
+        verb="patch",
+        resource="pipelines",
+        subresource="status",
+        status=status,
+        times=2,
+        retry_after=0 if status == 429 else None,
+    )
 
     result = await reconciler.reconcile(await fetch("flaky"))
 
@@ -243,11 +304,16 @@ async def test_throttling_and_server_errors_are_retried(
 async def test_a_restart_resumes_without_rerunning_succeeded_steps(
     api: KubeClient, fetch: Fetch, counted: dict[str, int]
 ) -> None:
-    await api.create(pipeline("resumable", [
-        {"name": "first", "action": "python", "with": {"function": "test.count"}},
-        {"name": "pause", "action": "delay", "with": {"duration": "100ms"}},
-        {"name": "last", "action": "python", "with": {"function": "test.count"}},
-    ]))
+    await api.create(
+        pipeline(
+            "resumable",
+            [
+                {"name": "first", "action": "python", "with": {"function": "test.count"}},
+                {"name": "pause", "action": "delay", "with": {"duration": "100ms"}},
+                {"name": "last", "action": "python", "with": {"function": "test.count"}},
+            ],
+        )
+    )
     first = await Reconciler(lambda: api).reconcile(await fetch("resumable"))
     assert first.outcome == "wait"
 
@@ -264,11 +330,20 @@ async def test_a_restart_resumes_without_rerunning_succeeded_steps(
 async def test_a_step_that_fails_for_good_stalls_the_pipeline(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
 ) -> None:
-    await api.create(pipeline("doomed", [
-        {"name": "breaks", "action": "python", "retry": {"limit": 0},
-         "with": {"function": "test.count", "args": {"fail": True}}},
-        python_step("never"),
-    ]))
+    await api.create(
+        pipeline(
+            "doomed",
+            [
+                {
+                    "name": "breaks",
+                    "action": "python",
+                    "retry": {"limit": 0},
+                    "with": {"function": "test.count", "args": {"fail": True}},
+                },
+                python_step("never"),
+            ],
+        )
+    )
     result = await reconciler.reconcile(await fetch("doomed"))
 
     assert result.outcome == "failed"
@@ -285,11 +360,19 @@ async def test_a_step_that_fails_for_good_stalls_the_pipeline(
 async def test_a_failing_step_retries_with_backoff_before_failing(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
 ) -> None:
-    await api.create(pipeline("bumpy", [
-        {"name": "shaky", "action": "python",
-         "retry": {"limit": 2, "backoff": {"initial": "2s", "max": "10s", "jitter": 0}},
-         "with": {"function": "test.count", "args": {"fail": True}}},
-    ]))
+    await api.create(
+        pipeline(
+            "bumpy",
+            [
+                {
+                    "name": "shaky",
+                    "action": "python",
+                    "retry": {"limit": 2, "backoff": {"initial": "2s", "max": "10s", "jitter": 0}},
+                    "with": {"function": "test.count", "args": {"fail": True}},
+                },
+            ],
+        )
+    )
     result = await reconciler.reconcile(await fetch("bumpy"))
 
     assert result.outcome == "retry"
@@ -307,9 +390,15 @@ async def test_a_failing_step_retries_with_backoff_before_failing(
 async def test_suspend_runs_nothing(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
 ) -> None:
-    await api.create(pipeline("paused", [
-        {"name": "work", "action": "python", "with": {"function": "test.count"}},
-    ], suspend=True))
+    await api.create(
+        pipeline(
+            "paused",
+            [
+                {"name": "work", "action": "python", "with": {"function": "test.count"}},
+            ],
+            suspend=True,
+        )
+    )
     result = await reconciler.reconcile(await fetch("paused"))
 
     assert (result.outcome, result.delay) == ("suspended", None)
@@ -331,14 +420,27 @@ async def test_twenty_fast_steps_take_one_status_write(
 async def test_outputs_of_earlier_steps_reach_later_steps_through_cel(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    await api.create(pipeline("chained", [
-        {"name": "first", "action": "python",
-         "with": {"function": "kubesteps.examples.greet", "args": {"who": "cel"}}},
-        {"name": "second", "action": "python",
-         "when": ["steps.first.outputs.who == 'cel'"],
-         "with": {"function": "kubesteps.examples.greet",
-                  "args": {"who": "${ steps.first.outputs.greeting }"}}},
-    ]))
+    await api.create(
+        pipeline(
+            "chained",
+            [
+                {
+                    "name": "first",
+                    "action": "python",
+                    "with": {"function": "kubesteps.examples.greet", "args": {"who": "cel"}},
+                },
+                {
+                    "name": "second",
+                    "action": "python",
+                    "when": ["steps.first.outputs.who == 'cel'"],
+                    "with": {
+                        "function": "kubesteps.examples.greet",
+                        "args": {"who": "${ steps.first.outputs.greeting }"},
+                    },
+                },
+            ],
+        )
+    )
     await reconciler.reconcile(await fetch("chained"))
 
     records = {s["name"]: s for s in (await fetch("chained"))["status"]["steps"]}
@@ -360,9 +462,14 @@ async def test_a_long_step_is_shown_running_while_it_runs(
     register_python("test.slow", slow)
     try:
         reconciler = Reconciler(lambda: api, running_flush_after=0.05)
-        await api.create(pipeline("slow", [
-            {"name": "long", "action": "python", "with": {"function": "test.slow"}},
-        ]))
+        await api.create(
+            pipeline(
+                "slow",
+                [
+                    {"name": "long", "action": "python", "with": {"function": "test.slow"}},
+                ],
+            )
+        )
         result = await reconciler.reconcile(await fetch("slow"))
     finally:
         unregister_python("test.slow")
@@ -388,10 +495,19 @@ async def test_a_done_pipeline_with_a_resync_period_requeues_after_it(
 async def test_a_throttled_step_asks_for_a_pass_when_it_is_due_again(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
 ) -> None:
-    await api.create(pipeline("throttled", [
-        {"name": "probe", "action": "python", "throttle": {"interval": "5m"},
-         "with": {"function": "test.count"}},
-    ]))
+    await api.create(
+        pipeline(
+            "throttled",
+            [
+                {
+                    "name": "probe",
+                    "action": "python",
+                    "throttle": {"interval": "5m"},
+                    "with": {"function": "test.count"},
+                },
+            ],
+        )
+    )
     first = await reconciler.reconcile(await fetch("throttled"))
     second = await reconciler.reconcile(await fetch("throttled"))
 
@@ -411,9 +527,15 @@ async def test_the_pipeline_timeout_fails_a_run_that_takes_too_long(
 
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     reconciler = Reconciler(lambda: api, clock=lambda: now[0])
-    await api.create(pipeline("slowpoke", [
-        {"name": "pause", "action": "delay", "with": {"duration": "1h"}},
-    ], timeout="10m"))
+    await api.create(
+        pipeline(
+            "slowpoke",
+            [
+                {"name": "pause", "action": "delay", "with": {"duration": "1h"}},
+            ],
+            timeout="10m",
+        )
+    )
     assert (await reconciler.reconcile(await fetch("slowpoke"))).outcome == "wait"
 
     now[0] += timedelta(minutes=11)
@@ -431,8 +553,7 @@ async def test_the_pipeline_timeout_does_not_fail_a_finished_run_on_resync(
 
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     reconciler = Reconciler(lambda: api, clock=lambda: now[0])
-    await api.create(pipeline("punctual", [python_step("one")], timeout="10m",
-                              resyncPeriod="1h"))
+    await api.create(pipeline("punctual", [python_step("one")], timeout="10m", resyncPeriod="1h"))
     assert (await reconciler.reconcile(await fetch("punctual"))).outcome == "done"
 
     now[0] += timedelta(hours=1)  # the resync pass of a run that finished long ago
@@ -445,10 +566,22 @@ async def test_the_pipeline_timeout_does_not_fail_a_finished_run_on_resync(
 async def test_a_template_that_cannot_be_filled_at_build_time_is_an_invalid_spec(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    await api.create(pipeline("unfillable", [
-        {"name": "probe", "action": "delay", "with": {"duration": "1s"},
-         "throttle": {"interval": "5m", "partitionKey": "${ self.metadata.labels.team }"}},
-    ]))
+    await api.create(
+        pipeline(
+            "unfillable",
+            [
+                {
+                    "name": "probe",
+                    "action": "delay",
+                    "with": {"duration": "1s"},
+                    "throttle": {
+                        "interval": "5m",
+                        "partitionKey": "${ self.metadata.labels.team }",
+                    },
+                },
+            ],
+        )
+    )
 
     result = await reconciler.reconcile(await fetch("unfillable"))
 
@@ -463,8 +596,9 @@ async def test_records_of_steps_gone_from_the_spec_are_dropped(
 ) -> None:
     await api.create(pipeline("shrinking", [python_step("old"), python_step("kept")]))
     await reconciler.reconcile(await fetch("shrinking"))
-    await api.patch(API, "Pipeline", "shrinking", "default",
-                    {"spec": {"steps": [python_step("kept")]}})
+    await api.patch(
+        API, "Pipeline", "shrinking", "default", {"spec": {"steps": [python_step("kept")]}}
+    )
 
     await reconciler.reconcile(await fetch("shrinking"))
 
@@ -475,18 +609,48 @@ async def test_records_of_steps_gone_from_the_spec_are_dropped(
 async def test_an_invalid_spec_keeps_the_records_a_later_fix_needs(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, counted: dict[str, int]
 ) -> None:
-    once = {"name": "once", "action": "python", "rerunOnSpecChange": False,
-            "with": {"function": "test.count"}}
+    once = {
+        "name": "once",
+        "action": "python",
+        "rerunOnSpecChange": False,
+        "with": {"function": "test.count"},
+    }
     await api.create(pipeline("typo", [once]))
     await reconciler.reconcile(await fetch("typo"))
-    await api.patch(API, "Pipeline", "typo", "default", {"spec": {"steps": [
-        once, {"name": "bad", "when": ["steps.nope.phase == 'x'"], "action": "python",
-               "with": {"function": "test.count"}},
-    ]}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "typo",
+        "default",
+        {
+            "spec": {
+                "steps": [
+                    once,
+                    {
+                        "name": "bad",
+                        "when": ["steps.nope.phase == 'x'"],
+                        "action": "python",
+                        "with": {"function": "test.count"},
+                    },
+                ]
+            }
+        },
+    )
     assert (await reconciler.reconcile(await fetch("typo"))).outcome == "invalid"
-    await api.patch(API, "Pipeline", "typo", "default", {"spec": {"steps": [
-        once, {"name": "good", "action": "python", "with": {"function": "test.count"}},
-    ]}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "typo",
+        "default",
+        {
+            "spec": {
+                "steps": [
+                    once,
+                    {"name": "good", "action": "python", "with": {"function": "test.count"}},
+                ]
+            }
+        },
+    )
 
     assert (await reconciler.reconcile(await fetch("typo"))).outcome == "done"
     assert counted == {"once": 1, "good": 1}
@@ -501,8 +665,7 @@ async def test_a_running_write_never_lands_after_the_final_one(
 
     await api.create(pipeline("ordered", [python_step("one")]))
     body = await fetch("ordered")
-    keeper = ConditionsKeeper(StatusWriter(api, ObjectRef.of(body)), body,
-                              flush_running_after=None)
+    keeper = ConditionsKeeper(StatusWriter(api, ObjectRef.of(body)), body, flush_running_after=None)
     keeper._flush_in_background()  # the timer fired just before the pass committed
     await keeper.commit(
         Summary(ready="True", reason="Succeeded", message="done", reconciling=False, stalled=False)
@@ -522,11 +685,20 @@ async def test_large_outputs_are_trimmed_to_keep_the_status_small(
 
     register_python("test.big", big)
     try:
-        await api.create(pipeline("bulky", [
-            {"name": "fan", "forEach": {
-                "items": "[" + ",".join(str(i) for i in range(100)) + "]",
-                "step": {"action": "python", "with": {"function": "test.big"}}}},
-        ]))
+        await api.create(
+            pipeline(
+                "bulky",
+                [
+                    {
+                        "name": "fan",
+                        "forEach": {
+                            "items": "[" + ",".join(str(i) for i in range(100)) + "]",
+                            "step": {"action": "python", "with": {"function": "test.big"}},
+                        },
+                    },
+                ],
+            )
+        )
         result = await reconciler.reconcile(await fetch("bulky"))
     finally:
         unregister_python("test.big")
@@ -545,10 +717,18 @@ async def test_large_outputs_are_trimmed_to_keep_the_status_small(
 async def test_a_foreach_over_too_many_items_fails_naming_the_limit(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch
 ) -> None:
-    manifest = pipeline("huge", [
-        {"name": "fan", "forEach": {"items": "self.metadata.annotations.map(k, k)",
-                                    "step": {"action": "delay", "with": {"duration": "1s"}}}},
-    ])
+    manifest = pipeline(
+        "huge",
+        [
+            {
+                "name": "fan",
+                "forEach": {
+                    "items": "self.metadata.annotations.map(k, k)",
+                    "step": {"action": "delay", "with": {"duration": "1s"}},
+                },
+            },
+        ],
+    )
     # Known only at run time (a constant list this long is refused by validation).
     manifest["metadata"]["annotations"] = {f"item-{i}": "x" for i in range(201)}
     await api.create(manifest)
@@ -572,13 +752,29 @@ async def test_a_step_condition_the_spec_no_longer_declares_is_removed_and_only_
 ) -> None:
     await api.create(pipeline("renamed", [python_step("one", condition="First")]))
     await reconciler.reconcile(await fetch("renamed"))
-    foreign = {"type": "External", "status": "True", "reason": "SetByOthers", "message": "",
-               "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    foreign = {
+        "type": "External",
+        "status": "True",
+        "reason": "SetByOthers",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
     body = await fetch("renamed")
-    await api.patch(API, "Pipeline", "renamed", "default", {"status": {
-        "conditions": [*body["status"]["conditions"], foreign]}}, subresource="status")
-    await api.patch(API, "Pipeline", "renamed", "default",
-                    {"spec": {"steps": [python_step("one", condition="Second")]}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "renamed",
+        "default",
+        {"status": {"conditions": [*body["status"]["conditions"], foreign]}},
+        subresource="status",
+    )
+    await api.patch(
+        API,
+        "Pipeline",
+        "renamed",
+        "default",
+        {"spec": {"steps": [python_step("one", condition="Second")]}},
+    )
 
     await reconciler.reconcile(await fetch("renamed"))
 

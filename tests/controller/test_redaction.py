@@ -63,27 +63,47 @@ async def test_no_sink_of_a_running_operator_holds_a_resolved_credential(
     def quick(settings: kopf.OperatorSettings) -> None:
         settings_hook(settings, {"server_timeout": 30, "client_timeout": 40})
 
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
-        await api.create(pipeline("careless", [
-            {"name": "tell", "action": "python", "condition": "Told",
-             "with": {"function": "test.redaction.tell"}},
-            # Retried after a minute: kopf keeps the pass's message in its progress annotation
-            # meanwhile.
-            {"name": "spill", "action": "python", "condition": "Spilled",
-             "retry": {"limit": 3, "backoff": {"initial": "60s"}},
-             "with": {"function": "test.redaction.spill"}},
-        ]))
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
+        await api.create(
+            pipeline(
+                "careless",
+                [
+                    {
+                        "name": "tell",
+                        "action": "python",
+                        "condition": "Told",
+                        "with": {"function": "test.redaction.tell"},
+                    },
+                    # Retried after a minute: kopf keeps the pass's message in its progress
+                    # annotation meanwhile.
+                    {
+                        "name": "spill",
+                        "action": "python",
+                        "condition": "Spilled",
+                        "retry": {"limit": 3, "backoff": {"initial": "60s"}},
+                        "with": {"function": "test.redaction.spill"},
+                    },
+                ],
+            )
+        )
         async with asyncio.timeout(20):
             while True:
                 body = k8s_emulator.object("pipelines", "careless", "default") or {}
                 ready = find((body.get("status") or {}).get("conditions", []), "Ready")
                 events = await api.list("v1", "Event", "default")
-                progress = {key: value for key, value in
-                            (body.get("metadata", {}).get("annotations") or {}).items()
-                            if key.startswith("kopf.zalando.org/reconcile")}
-                if ready and ready["reason"] == "Retrying" and progress and \
-                        any(e["reason"] == "StepRetrying" for e in events):
+                progress = {
+                    key: value
+                    for key, value in (body.get("metadata", {}).get("annotations") or {}).items()
+                    if key.startswith("kopf.zalando.org/reconcile")
+                }
+                if (
+                    ready
+                    and ready["reason"] == "Retrying"
+                    and progress
+                    and any(e["reason"] == "StepRetrying" for e in events)
+                ):
                     break
                 await asyncio.sleep(0.05)
 
@@ -106,28 +126,46 @@ async def test_no_sink_of_a_running_operator_holds_a_resolved_credential(
 async def test_the_status_writer_redacts_every_string_it_writes(
     api: KubeClient, k8s_emulator: Emulator
 ) -> None:
-    created = await api.create(pipeline("written", [
-        {"name": "a", "action": "delay", "with": {"duration": "1s"}}]))
+    created = await api.create(
+        pipeline("written", [{"name": "a", "action": "delay", "with": {"duration": "1s"}}])
+    )
     writer = StatusWriter(api, ObjectRef.of(created))
 
-    await writer.patch({"steps": [{
-        "name": "a", "phase": "Failed", "reason": "Failed", "attempts": 1, "generation": 1,
-        "message": f"saw {SECRET}", "outputs": {"copy": FORMS[1], "nested": [SECRET]},
-    }]}, None)
+    await writer.patch(
+        {
+            "steps": [
+                {
+                    "name": "a",
+                    "phase": "Failed",
+                    "reason": "Failed",
+                    "attempts": 1,
+                    "generation": 1,
+                    "message": f"saw {SECRET}",
+                    "outputs": {"copy": FORMS[1], "nested": [SECRET]},
+                }
+            ]
+        },
+        None,
+    )
 
     stored = k8s_emulator.object("pipelines", "written", "default")
     assert stored is not None
     [record] = stored["status"]["steps"]
     assert (record["message"], record["outputs"]) == (
-        f"saw {MARK}", {"copy": MARK, "nested": [MARK]})
+        f"saw {MARK}",
+        {"copy": MARK, "nested": [MARK]},
+    )
 
 
 async def test_the_event_recorder_redacts_messages_before_they_are_posted(
     api: KubeClient,
 ) -> None:
     events = EventRecorder(lambda: api)
-    involved = {"apiVersion": API, "kind": "Pipeline",
-                "metadata": {"name": "told", "namespace": "default", "uid": "u-told"}}
+    involved = {
+        "apiVersion": API,
+        "kind": "Pipeline",
+        "metadata": {"name": "told", "namespace": "default", "uid": "u-told"},
+    }
 
     assert events.emit(involved, "StepFailed", f"step 'x': echoed {SECRET}", warning=True)
     await events.drain()

@@ -116,8 +116,7 @@ async def reconcile(reconciler: Reconciler, fetch: Fetch, name: str) -> PassResu
 
 
 async def annotate(api: KubeClient, name: str, key: str, value: str | None) -> None:
-    await api.patch(API, "Pipeline", name, "default",
-                    {"metadata": {"annotations": {key: value}}})
+    await api.patch(API, "Pipeline", name, "default", {"metadata": {"annotations": {key: value}}})
 
 
 async def spec_patch(api: KubeClient, name: str, spec: dict[str, Any]) -> None:
@@ -132,9 +131,19 @@ def jobs(emulator: Emulator) -> list[str]:
 
 async def finish_job(api: KubeClient, name: str) -> None:
     """Play the Job controller: the Job completed."""
-    await api.patch("batch/v1", "Job", name, "default", {"status": {
-        "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}],
-    }}, subresource="status")
+    await api.patch(
+        "batch/v1",
+        "Job",
+        name,
+        "default",
+        {
+            "status": {
+                "succeeded": 1,
+                "conditions": [{"type": "Complete", "status": "True"}],
+            }
+        },
+        subresource="status",
+    )
 
 
 async def event_reasons(api: KubeClient, events: EventRecorder, name: str) -> list[str]:
@@ -145,8 +154,7 @@ async def event_reasons(api: KubeClient, events: EventRecorder, name: str) -> li
 
 async def event_messages(api: KubeClient, events: EventRecorder, reason: str) -> list[str]:
     await events.drain()
-    return [e["message"] for e in await api.list("v1", "Event", "default")
-            if e["reason"] == reason]
+    return [e["message"] for e in await api.list("v1", "Event", "default") if e["reason"] == reason]
 
 
 # -- 1. run identity ----------------------------------------------------------------------
@@ -162,9 +170,15 @@ async def test_a_new_pipeline_is_run_1_with_its_identity_on_status(
     assert (result.outcome, result.run) == ("done", "ident-1")
     run = run_of(await fetch("ident"))
     assert run == {
-        "number": 1, "id": "ident-1", "trigger": "Created", "phase": "Succeeded",
-        "reason": "Succeeded", "startedAt": "2026-03-01T12:00:00Z",
-        "finishedAt": "2026-03-01T12:00:00Z", "specHash": run["specHash"], "retries": 0,
+        "number": 1,
+        "id": "ident-1",
+        "trigger": "Created",
+        "phase": "Succeeded",
+        "reason": "Succeeded",
+        "startedAt": "2026-03-01T12:00:00Z",
+        "finishedAt": "2026-03-01T12:00:00Z",
+        "specHash": run["specHash"],
+        "retries": 0,
     }
     assert len(run["specHash"]) == 16
     assert record(await fetch("ident"), "one")["run"] == 1
@@ -176,8 +190,10 @@ async def test_changes_that_do_not_change_the_work_start_no_run(
     await api.create(pipeline("steady", [work("one"), work("two")]))
     await reconcile(reconciler, fetch, "steady")
     pacing: list[dict[str, Any]] = [
-        {"spec": {"suspend": True}}, {"spec": {"suspend": False}},
-        {"spec": {"resyncPeriod": "1h"}}, {"spec": {"timeout": "2h"}},
+        {"spec": {"suspend": True}},
+        {"spec": {"suspend": False}},
+        {"spec": {"resyncPeriod": "1h"}},
+        {"spec": {"timeout": "2h"}},
         {"spec": {"historyLimit": 3}},
         {"metadata": {"labels": {"team": "ops"}}},
         {"metadata": {"annotations": {"note": "hello"}}},
@@ -203,9 +219,16 @@ async def test_a_change_of_the_work_starts_the_next_run_and_keeps_opted_out_succ
     await api.create(pipeline("evolve", [work("setup", rerunOnSpecChange=False), work("main")]))
     await reconcile(reconciler, fetch, "evolve")
     clock.advance(60)
-    await spec_patch(api, "evolve", {"steps": [
-        work("setup", rerunOnSpecChange=False), work("main", condition="MainDone"),
-    ]})
+    await spec_patch(
+        api,
+        "evolve",
+        {
+            "steps": [
+                work("setup", rerunOnSpecChange=False),
+                work("main", condition="MainDone"),
+            ]
+        },
+    )
 
     await reconcile(reconciler, fetch, "evolve")
 
@@ -215,21 +238,29 @@ async def test_a_change_of_the_work_starts_the_next_run_and_keeps_opted_out_succ
     assert (run["number"], run["id"], run["trigger"]) == (2, "evolve-2", "SpecChanged")
     assert record(body, "setup")["fromRun"] == 1
     assert record(body, "main")["run"] == 2
-    assert body["status"]["history"] == [{
-        "number": 1, "id": "evolve-1", "trigger": "Created", "phase": "Succeeded",
-        "reason": "Succeeded", "startedAt": "2026-03-01T12:00:00Z",
-        "finishedAt": "2026-03-01T12:00:00Z",
-    }]
+    assert body["status"]["history"] == [
+        {
+            "number": 1,
+            "id": "evolve-1",
+            "trigger": "Created",
+            "phase": "Succeeded",
+            "reason": "Succeeded",
+            "startedAt": "2026-03-01T12:00:00Z",
+            "finishedAt": "2026-03-01T12:00:00Z",
+        }
+    ]
 
 
 async def test_a_run_superseded_while_at_work_ends_cancelled_in_the_history(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, metrics: OperatorMetrics
 ) -> None:
-    await api.create(pipeline("busy", [{"name": "wait", "action": "delay",
-                                        "with": {"duration": "1h"}}]))
+    await api.create(
+        pipeline("busy", [{"name": "wait", "action": "delay", "with": {"duration": "1h"}}])
+    )
     await reconcile(reconciler, fetch, "busy")
-    await spec_patch(api, "busy", {"steps": [{"name": "wait", "action": "delay",
-                                              "with": {"duration": "1s"}}]})
+    await spec_patch(
+        api, "busy", {"steps": [{"name": "wait", "action": "delay", "with": {"duration": "1s"}}]}
+    )
 
     await reconcile(reconciler, fetch, "busy")
 
@@ -243,8 +274,12 @@ async def test_a_run_superseded_while_at_work_ends_cancelled_in_the_history(
 
 
 async def test_suspend_and_resume_continue_the_same_run_with_exactly_one_job(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
-    k8s_emulator: Emulator, events: EventRecorder,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
+    k8s_emulator: Emulator,
+    events: EventRecorder,
 ) -> None:
     await api.create(pipeline("paused", [work("before"), job_step("build"), work("after")]))
     await reconcile(reconciler, fetch, "paused")
@@ -256,8 +291,10 @@ async def test_suspend_and_resume_continue_the_same_run_with_exactly_one_job(
     assert (result.outcome, result.delay) == ("suspended", None)
     body = await fetch("paused")
     assert (ready(body)["status"], ready(body)["reason"]) == ("False", "Suspended")
-    assert (run_of(body)["phase"], run_of(body)["suspendedAt"]) == ("Suspended",
-                                                                    "2026-03-01T12:00:00Z")
+    assert (run_of(body)["phase"], run_of(body)["suspendedAt"]) == (
+        "Suspended",
+        "2026-03-01T12:00:00Z",
+    )
     assert jobs(k8s_emulator) == ["paused-build-1-1"], "a running Job is left running"
     await finish_job(api, "paused-build-1-1")  # it finishes while the run is suspended
 
@@ -278,8 +315,13 @@ async def test_suspend_and_resume_continue_the_same_run_with_exactly_one_job(
 async def test_time_suspended_does_not_count_against_the_runs_timeout(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
 ) -> None:
-    await api.create(pipeline("patient", [{"name": "wait", "action": "delay",
-                                           "with": {"duration": "2h"}}], timeout="10m"))
+    await api.create(
+        pipeline(
+            "patient",
+            [{"name": "wait", "action": "delay", "with": {"duration": "2h"}}],
+            timeout="10m",
+        )
+    )
     await reconcile(reconciler, fetch, "patient")
     clock.advance(5 * 60)
     await spec_patch(api, "patient", {"suspend": True})
@@ -329,14 +371,18 @@ async def test_an_approval_is_recorded_removed_and_a_new_run_must_be_approved_ag
 
 
 async def test_a_leftover_answer_whose_removal_failed_does_not_approve_the_next_run(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
     k8s_emulator: Emulator,
 ) -> None:
     await api.create(pipeline("sticky", [GATE, work("ship")]))
     await annotate(api, "sticky", GATE_KEY, "yes")
     # Refused for the whole pass (the API client retries a single refusal).
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource=None, status=500,
-                        times=None)
+    k8s_emulator.inject(
+        verb="patch", resource="pipelines", subresource=None, status=500, times=None
+    )
     await reconcile(reconciler, fetch, "sticky")
     k8s_emulator.clear_faults()
     assert (await fetch("sticky"))["metadata"]["annotations"][GATE_KEY] == "yes"
@@ -349,7 +395,10 @@ async def test_a_leftover_answer_whose_removal_failed_does_not_approve_the_next_
 
 
 async def test_an_answer_for_another_run_is_ignored_with_a_warning_and_removed(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, events: EventRecorder,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    events: EventRecorder,
     calls: Calls,
 ) -> None:
     await api.create(pipeline("bound", [GATE, work("ship")]))
@@ -359,8 +408,10 @@ async def test_an_answer_for_another_run_is_ignored_with_a_warning_and_removed(
     assert (await reconcile(reconciler, fetch, "bound")).outcome == "wait"
     assert GATE_KEY not in ((await fetch("bound"))["metadata"].get("annotations") or {})
     (warning,) = await event_messages(api, events, "ApprovalIgnored")
-    assert warning == ("bound-1: kubesteps.dev/approve.gate='alice@bound-7' ignored: it "
-                       "answers run bound-7, and the current run is bound-1")
+    assert warning == (
+        "bound-1: kubesteps.dev/approve.gate='alice@bound-7' ignored: it "
+        "answers run bound-7, and the current run is bound-1"
+    )
 
     await annotate(api, "bound", GATE_KEY, "alice@bound-1")
     assert (await reconcile(reconciler, fetch, "bound")).outcome == "done"
@@ -376,8 +427,7 @@ async def test_a_rejection_fails_the_run_and_a_retry_asks_again(
 
     assert (rejected.outcome, rejected.step) == ("failed", "gate")
     body = await fetch("vetoed")
-    assert (record(body, "gate")["phase"], record(body, "gate")["reason"]) == ("Failed",
-                                                                             "Rejected")
+    assert (record(body, "gate")["phase"], record(body, "gate")["reason"]) == ("Failed", "Rejected")
     assert run_of(body)["phase"] == "Failed"
     assert GATE_KEY not in (body["metadata"].get("annotations") or {})
 
@@ -396,11 +446,26 @@ async def test_a_rejection_fails_the_run_and_a_retry_asks_again(
 async def test_a_step_timeout_bounds_a_wait_over_several_passes(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
 ) -> None:
-    await api.create(pipeline("bounded", [{
-        "name": "visible", "timeout": "2m", "retry": {"limit": 0}, "action": "waitFor",
-        "with": {"apiVersion": "v1", "kind": "ConfigMap", "name": "never",
-                 "jsonPath": "{.data.x}", "value": "y"},
-    }]))
+    await api.create(
+        pipeline(
+            "bounded",
+            [
+                {
+                    "name": "visible",
+                    "timeout": "2m",
+                    "retry": {"limit": 0},
+                    "action": "waitFor",
+                    "with": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "name": "never",
+                        "jsonPath": "{.data.x}",
+                        "value": "y",
+                    },
+                }
+            ],
+        )
+    )
     first = await reconcile(reconciler, fetch, "bounded")
     assert first.outcome == "wait"
     clock.advance(118)
@@ -418,12 +483,24 @@ async def test_a_step_timeout_bounds_a_wait_over_several_passes(
 
 
 async def test_a_timed_out_job_step_deletes_its_job_and_the_retry_starts_a_new_one(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    clock: Clock,
     k8s_emulator: Emulator,
 ) -> None:
-    await api.create(pipeline("slowjob", [job_step(
-        "build", timeout="1m", retry={"limit": 1, "backoff": {"initial": "5s", "jitter": 0}},
-    )]))
+    await api.create(
+        pipeline(
+            "slowjob",
+            [
+                job_step(
+                    "build",
+                    timeout="1m",
+                    retry={"limit": 1, "backoff": {"initial": "5s", "jitter": 0}},
+                )
+            ],
+        )
+    )
     await reconcile(reconciler, fetch, "slowjob")
     assert jobs(k8s_emulator) == ["slowjob-build-1-1"]
     clock.advance(61)
@@ -439,8 +516,12 @@ async def test_a_timed_out_job_step_deletes_its_job_and_the_retry_starts_a_new_o
 
 
 async def test_the_run_timeout_is_enforced_on_time_with_a_readable_message(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock,
-    k8s_emulator: Emulator, events: EventRecorder,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    clock: Clock,
+    k8s_emulator: Emulator,
+    events: EventRecorder,
 ) -> None:
     await api.create(pipeline("deadline", [job_step("build")], timeout="10m"))
     first = await reconcile(reconciler, fetch, "deadline")
@@ -469,11 +550,17 @@ async def test_the_run_timeout_is_enforced_on_time_with_a_readable_message(
 
 
 async def test_retry_runs_the_failed_steps_again_and_not_the_succeeded_ones(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls, clock: Clock,
-    events: EventRecorder, metrics: OperatorMetrics,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
+    clock: Clock,
+    events: EventRecorder,
+    metrics: OperatorMetrics,
 ) -> None:
-    await api.create(pipeline("again", [work("first"), work("flaky", retry={"limit": 0}),
-                                        work("last")]))
+    await api.create(
+        pipeline("again", [work("first"), work("flaky", retry={"limit": 0}), work("last")])
+    )
     calls.broken.add("flaky")
     assert (await reconcile(reconciler, fetch, "again")).outcome == "failed"
     assert run_of(await fetch("again"))["failedStep"] == "flaky"
@@ -516,8 +603,12 @@ async def test_rerun_starts_a_new_run_in_which_every_step_runs(
 
 
 async def test_cancel_stops_the_job_and_nothing_starts_until_a_retry(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
-    k8s_emulator: Emulator, events: EventRecorder,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
+    k8s_emulator: Emulator,
+    events: EventRecorder,
 ) -> None:
     await api.create(pipeline("halt", [job_step("build"), work("after")]))
     await reconcile(reconciler, fetch, "halt")
@@ -532,7 +623,9 @@ async def test_cancel_stops_the_job_and_nothing_starts_until_a_retry(
     assert (ready(body)["status"], ready(body)["reason"]) == ("False", "Cancelled")
     assert (run_of(body)["phase"], run_of(body)["reason"]) == ("Cancelled", "Cancelled")
     assert (record(body, "build")["phase"], record(body, "build")["reason"]) == (
-        "Failed", "Cancelled")
+        "Failed",
+        "Cancelled",
+    )
     assert find(body["status"]["conditions"], "Stalled")["status"] == "True"  # type: ignore[index]
     await reconcile(reconciler, fetch, "halt")
     assert jobs(k8s_emulator) == []
@@ -545,7 +638,11 @@ async def test_cancel_stops_the_job_and_nothing_starts_until_a_retry(
 
 
 async def test_a_token_replayed_after_a_restart_is_acted_on_once(
-    api: KubeClient, fetch: Fetch, calls: Calls, clock: Clock, k8s_emulator: Emulator,
+    api: KubeClient,
+    fetch: Fetch,
+    calls: Calls,
+    clock: Clock,
+    k8s_emulator: Emulator,
     events: EventRecorder,
 ) -> None:
     first = Reconciler(lambda: api, clock=clock, events=events)
@@ -553,8 +650,9 @@ async def test_a_token_replayed_after_a_restart_is_acted_on_once(
     await first.reconcile(await fetch("replay"))
     await annotate(api, "replay", "kubesteps.dev/rerun", "abc")
     # The operator dies between acting and removing the annotation: the removal never lands.
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource=None, status=503,
-                        times=None)
+    k8s_emulator.inject(
+        verb="patch", resource="pipelines", subresource=None, status=503, times=None
+    )
     await first.reconcile(await fetch("replay"))
     k8s_emulator.clear_faults()
     assert (await fetch("replay"))["metadata"]["annotations"]["kubesteps.dev/rerun"] == "abc"
@@ -571,7 +669,10 @@ async def test_a_token_replayed_after_a_restart_is_acted_on_once(
 
 
 async def test_a_verb_with_nothing_to_act_on_is_reported_and_removed(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
     events: EventRecorder,
 ) -> None:
     await api.create(pipeline("idle", [work("one")]))
@@ -581,10 +682,12 @@ async def test_a_verb_with_nothing_to_act_on_is_reported_and_removed(
     assert (await reconcile(reconciler, fetch, "idle")).outcome == "done"
 
     (ignored,) = await event_messages(api, events, "VerbIgnored")
-    assert ignored == ("idle-1: kubesteps.dev/cancel=x ignored: run idle-1 is Succeeded, "
-                       "nothing to cancel")
-    assert "kubesteps.dev/cancel" not in ((await fetch("idle"))["metadata"].get("annotations")
-                                          or {})
+    assert ignored == (
+        "idle-1: kubesteps.dev/cancel=x ignored: run idle-1 is Succeeded, nothing to cancel"
+    )
+    assert "kubesteps.dev/cancel" not in (
+        (await fetch("idle"))["metadata"].get("annotations") or {}
+    )
 
 
 # -- 6. history ---------------------------------------------------------------------------
@@ -610,26 +713,54 @@ async def test_fifty_history_entries_with_500_step_records_stay_well_under_the_s
 ) -> None:
     """The worst case the schema allows for history (50 entries, every field at its longest)
     next to 500 step records: the object stays far below etcd's 1.5 MiB."""
-    greet = {"action": "python", "with": {"function": "kubesteps.examples.greet",
-                                          "args": {"who": "${ string(item) }"}}}
+    greet = {
+        "action": "python",
+        "with": {"function": "kubesteps.examples.greet", "args": {"who": "${ string(item) }"}},
+    }
     fan_out = [
-        {"name": f"fan-{i}", "forEach": {
-            "items": "[" + ",".join(str(x) for x in range(n)) + "]", "maxConcurrency": 100,
-            "step": greet,
-        }}
+        {
+            "name": f"fan-{i}",
+            "forEach": {
+                "items": "[" + ",".join(str(x) for x in range(n)) + "]",
+                "maxConcurrency": 100,
+                "step": greet,
+            },
+        }
         for i, n in enumerate((200, 200, 100))
     ]
     await api.create(pipeline("huge", fan_out, historyLimit=50))
-    entry = {"id": "huge-1", "trigger": "SpecChanged", "phase": "Failed", "reason": "TimedOut",
-             "startedAt": "2026-03-01T12:00:00Z", "finishedAt": "2026-03-01T13:00:00Z",
-             "retries": 99, "failedStep": "s" * 253, "message": "m" * 256}
+    entry = {
+        "id": "huge-1",
+        "trigger": "SpecChanged",
+        "phase": "Failed",
+        "reason": "TimedOut",
+        "startedAt": "2026-03-01T12:00:00Z",
+        "finishedAt": "2026-03-01T13:00:00Z",
+        "retries": 99,
+        "failedStep": "s" * 253,
+        "message": "m" * 256,
+    }
     history = [{**entry, "number": n, "id": f"huge-{n}"} for n in range(50, 0, -1)]
-    await api.patch(API, "Pipeline", "huge", "default",
-                    {"status": {"history": history,
-                                "run": {"number": 50, "id": "huge-50", "trigger": "Rerun",
-                                        "phase": "Succeeded", "specHash": "x",
-                                        "startedAt": "2026-03-01T12:00:00Z"}}},
-                    subresource="status")
+    await api.patch(
+        API,
+        "Pipeline",
+        "huge",
+        "default",
+        {
+            "status": {
+                "history": history,
+                "run": {
+                    "number": 50,
+                    "id": "huge-50",
+                    "trigger": "Rerun",
+                    "phase": "Succeeded",
+                    "specHash": "x",
+                    "startedAt": "2026-03-01T12:00:00Z",
+                },
+            }
+        },
+        subresource="status",
+    )
     await annotate(api, "huge", "kubesteps.dev/rerun", "one-more")
 
     assert (await reconcile(reconciler, fetch, "huge")).outcome == "done"
@@ -656,8 +787,9 @@ async def test_every_pass_names_its_run_and_an_ended_run_is_one_span_of_its_own(
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     reconciler = Reconciler(lambda: api, clock=clock, tracer=provider.get_tracer("test"))
-    await api.create(pipeline("traced", [{"name": "wait", "action": "delay",
-                                          "with": {"duration": "10s"}}]))
+    await api.create(
+        pipeline("traced", [{"name": "wait", "action": "delay", "with": {"duration": "10s"}}])
+    )
     await reconcile(reconciler, fetch, "traced")
     clock.advance(10)
     await reconcile(reconciler, fetch, "traced")
@@ -669,9 +801,12 @@ async def test_every_pass_names_its_run_and_an_ended_run_is_one_span_of_its_own(
     assert run.parent is None, "a root span: the run outlives any one pass"
     assert run.attributes is not None
     assert dict(run.attributes) == {
-        "kubesteps.pipeline": "traced", "kubesteps.run.id": "traced-1",
-        "kubesteps.run.number": 1, "kubesteps.run.trigger": "Created",
-        "kubesteps.run.phase": "Succeeded", "kubesteps.run.retries": 0,
+        "kubesteps.pipeline": "traced",
+        "kubesteps.run.id": "traced-1",
+        "kubesteps.run.number": 1,
+        "kubesteps.run.trigger": "Created",
+        "kubesteps.run.phase": "Succeeded",
+        "kubesteps.run.retries": 0,
     }
     assert (run.end_time or 0) - (run.start_time or 0) == 10 * 10**9
     assert [link.context.span_id for link in run.links] == [passes[-1].context.span_id]
@@ -681,7 +816,10 @@ async def test_every_pass_names_its_run_and_an_ended_run_is_one_span_of_its_own(
 
 
 async def test_a_pass_given_a_body_from_before_the_last_pass_reads_the_object_afresh(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
     events: EventRecorder,
 ) -> None:
     """kopf's handler and the nudge get the same event; a change may land while a pass
@@ -724,20 +862,36 @@ async def test_a_write_over_a_status_another_pass_moved_on_is_dropped(
 
 
 async def test_a_retry_leaves_a_step_at_work_alone_with_its_job(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
     k8s_emulator: Emulator,
 ) -> None:
     calls.broken.add("lint")
-    await api.create(pipeline("mixed", [
-        {"name": "both", "parallel": {"steps": [
-            work("lint", retry={"limit": 0}), job_step("build"),
-        ]}},
-    ]))
+    await api.create(
+        pipeline(
+            "mixed",
+            [
+                {
+                    "name": "both",
+                    "parallel": {
+                        "steps": [
+                            work("lint", retry={"limit": 0}),
+                            job_step("build"),
+                        ]
+                    },
+                },
+            ],
+        )
+    )
     failed = await reconcile(reconciler, fetch, "mixed")
     assert failed.outcome == "failed"
     body = await fetch("mixed")
     assert (record(body, "build")["phase"], record(body, "build")["reason"]) == (
-        "Failed", "Stopped"), "what worked beside the failure stops with the run"
+        "Failed",
+        "Stopped",
+    ), "what worked beside the failure stops with the run"
     assert jobs(k8s_emulator) == []
     calls.broken.clear()
     await annotate(api, "mixed", "kubesteps.dev/retry", "r1")
@@ -753,8 +907,13 @@ async def test_cancel_and_retry_together_restart_the_job(
 ) -> None:
     await api.create(pipeline("restart", [job_step("build")]))
     await reconcile(reconciler, fetch, "restart")
-    await api.patch(API, "Pipeline", "restart", "default", {"metadata": {"annotations": {
-        "kubesteps.dev/cancel": "c1", "kubesteps.dev/retry": "r1"}}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "restart",
+        "default",
+        {"metadata": {"annotations": {"kubesteps.dev/cancel": "c1", "kubesteps.dev/retry": "r1"}}},
+    )
 
     assert (await reconcile(reconciler, fetch, "restart")).outcome == "wait"
 
@@ -765,10 +924,16 @@ async def test_cancel_and_retry_together_restart_the_job(
 async def test_work_that_finished_before_the_deadline_counts_though_seen_after(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
 ) -> None:
-    await api.create(pipeline("late-look", [
-        job_step("build", timeout="1m", retry={"limit": 0}),
-        job_step("test"),
-    ], timeout="2m"))
+    await api.create(
+        pipeline(
+            "late-look",
+            [
+                job_step("build", timeout="1m", retry={"limit": 0}),
+                job_step("test"),
+            ],
+            timeout="2m",
+        )
+    )
     await reconcile(reconciler, fetch, "late-look")
     clock.advance(55)
     await finish_job(api, "late-look-build-1-1")  # done at 55s; the next look comes at 60s
@@ -795,8 +960,7 @@ async def test_past_the_runs_deadline_no_step_starts_afresh(
 
     result = await reconcile(reconciler, fetch, "no-new")
 
-    assert (result.outcome, result.message) == ("failed",
-                                                 "run exceeded spec.timeout 1m (ran 1m1s)")
+    assert (result.outcome, result.message) == ("failed", "run exceeded spec.timeout 1m (ran 1m1s)")
     assert record(await fetch("no-new"), "build")["phase"] == "Succeeded"
     assert calls.counts == {}
 
@@ -804,8 +968,12 @@ async def test_past_the_runs_deadline_no_step_starts_afresh(
 async def test_resync_passes_of_a_succeeded_run_neither_reopen_nor_time_it_out(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
 ) -> None:
-    periodic = {"name": "poll", "action": "delay", "with": {"duration": "30s"},
-                "throttle": {"interval": "1h"}}
+    periodic = {
+        "name": "poll",
+        "action": "delay",
+        "with": {"duration": "30s"},
+        "throttle": {"interval": "1h"},
+    }
     await api.create(pipeline("periodic", [periodic], timeout="10m", resyncPeriod="1h"))
     await reconcile(reconciler, fetch, "periodic")
     clock.advance(30)
@@ -822,12 +990,31 @@ async def test_resync_passes_of_a_succeeded_run_neither_reopen_nor_time_it_out(
 
 
 async def test_a_timed_out_foreach_job_step_loses_its_job(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    clock: Clock,
     k8s_emulator: Emulator,
 ) -> None:
-    await api.create(pipeline("fan", [{"name": "build", "forEach": {
-        "items": "['a', 'b']", "step": {"action": "job", "with": JOB, "timeout": "1m",
-                                        "retry": {"limit": 0}}}}]))
+    await api.create(
+        pipeline(
+            "fan",
+            [
+                {
+                    "name": "build",
+                    "forEach": {
+                        "items": "['a', 'b']",
+                        "step": {
+                            "action": "job",
+                            "with": JOB,
+                            "timeout": "1m",
+                            "retry": {"limit": 0},
+                        },
+                    },
+                }
+            ],
+        )
+    )
     await reconcile(reconciler, fetch, "fan")
     assert jobs(k8s_emulator) == ["fan-build-0-1-1", "fan-build-1-1-1"]
     clock.advance(61)
@@ -865,29 +1052,42 @@ async def test_a_token_with_a_trailing_newline_is_acted_on_and_removed(
 
 
 async def test_an_answer_used_for_one_run_is_ignored_for_the_next_with_a_warning(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
     events: EventRecorder,
 ) -> None:
     await api.create(pipeline("reused", [GATE, work("ship")]))
     await annotate(api, "reused", GATE_KEY, "alice")
     assert (await reconcile(reconciler, fetch, "reused")).outcome == "done"
     # A re-applied manifest brings the answer back, with a rerun.
-    await api.patch(API, "Pipeline", "reused", "default", {"metadata": {"annotations": {
-        GATE_KEY: "alice", "kubesteps.dev/rerun": "again"}}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "reused",
+        "default",
+        {"metadata": {"annotations": {GATE_KEY: "alice", "kubesteps.dev/rerun": "again"}}},
+    )
 
     result = await reconcile(reconciler, fetch, "reused")
 
     assert (result.outcome, result.step) == ("wait", "gate")
     (warning,) = await event_messages(api, events, "ApprovalIgnored")
-    assert warning == ("reused-2: kubesteps.dev/approve.gate='alice' ignored: this answer was "
-                       "given to run reused-1 already; answer run reused-2 anew (e.g. "
-                       "alice@reused-2)")
+    assert warning == (
+        "reused-2: kubesteps.dev/approve.gate='alice' ignored: this answer was "
+        "given to run reused-1 already; answer run reused-2 anew (e.g. "
+        "alice@reused-2)"
+    )
     await annotate(api, "reused", GATE_KEY, "alice@reused-2")
     assert (await reconcile(reconciler, fetch, "reused")).outcome == "done"
 
 
 async def test_cancelling_a_suspended_run_ends_it_without_resuming_it(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, events: EventRecorder,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    events: EventRecorder,
     clock: Clock,
 ) -> None:
     await api.create(pipeline("pausecancel", [job_step("build")], suspend=True))
@@ -924,16 +1124,36 @@ async def test_a_job_that_could_not_be_deleted_is_looked_for_again(
 
 
 async def test_a_run_can_be_cancelled_while_its_spec_is_invalid(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    k8s_emulator: Emulator,
     events: EventRecorder,
 ) -> None:
     await api.create(pipeline("broken-mid-run", [job_step("build")]))
     await reconcile(reconciler, fetch, "broken-mid-run")
-    await spec_patch(api, "broken-mid-run", {"steps": [
-        job_step("build"), {"name": "bad", "when": ["steps.nope.phase == 'x'"],
-                            "action": "delay", "with": {"duration": "1s"}}]})
-    await api.patch(API, "Pipeline", "broken-mid-run", "default", {"metadata": {
-        "annotations": {"kubesteps.dev/cancel": "c", "kubesteps.dev/retry": "r"}}})
+    await spec_patch(
+        api,
+        "broken-mid-run",
+        {
+            "steps": [
+                job_step("build"),
+                {
+                    "name": "bad",
+                    "when": ["steps.nope.phase == 'x'"],
+                    "action": "delay",
+                    "with": {"duration": "1s"},
+                },
+            ]
+        },
+    )
+    await api.patch(
+        API,
+        "Pipeline",
+        "broken-mid-run",
+        "default",
+        {"metadata": {"annotations": {"kubesteps.dev/cancel": "c", "kubesteps.dev/retry": "r"}}},
+    )
 
     assert (await reconcile(reconciler, fetch, "broken-mid-run")).outcome == "invalid"
 
@@ -944,25 +1164,54 @@ async def test_a_run_can_be_cancelled_while_its_spec_is_invalid(
     assert "kubesteps.dev/cancel" not in annotations
     assert "kubesteps.dev/retry" not in annotations
     messages = await event_messages(api, events, "VerbIgnored")
-    assert messages == ["broken-mid-run-1: kubesteps.dev/retry=r ignored: the spec is "
-                        "invalid: fix it first"]
+    assert messages == [
+        "broken-mid-run-1: kubesteps.dev/retry=r ignored: the spec is invalid: fix it first"
+    ]
 
 
 async def test_a_status_from_before_runs_is_adopted_quietly(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
-    events: EventRecorder, metrics: OperatorMetrics,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
+    events: EventRecorder,
+    metrics: OperatorMetrics,
 ) -> None:
-    await api.create(pipeline("old", [work("one"), {"name": "wait", "action": "delay",
-                                                     "with": {"duration": "1h"}}]))
-    await api.patch(API, "Pipeline", "old", "default", {"status": {
-        "observedGeneration": 1,
-        "steps": [
-            {"name": "one", "phase": "Succeeded", "attempts": 1, "generation": 1,
-             "startedAt": "2026-02-01T00:00:00Z", "finishedAt": "2026-02-01T00:00:01Z"},
-            {"name": "wait", "phase": "Waiting", "attempts": 0, "generation": 1,
-             "startedAt": "2026-03-01T11:50:00Z", "nextRunAt": "2026-03-01T12:50:00Z"},
-        ],
-    }}, subresource="status")
+    await api.create(
+        pipeline(
+            "old", [work("one"), {"name": "wait", "action": "delay", "with": {"duration": "1h"}}]
+        )
+    )
+    await api.patch(
+        API,
+        "Pipeline",
+        "old",
+        "default",
+        {
+            "status": {
+                "observedGeneration": 1,
+                "steps": [
+                    {
+                        "name": "one",
+                        "phase": "Succeeded",
+                        "attempts": 1,
+                        "generation": 1,
+                        "startedAt": "2026-02-01T00:00:00Z",
+                        "finishedAt": "2026-02-01T00:00:01Z",
+                    },
+                    {
+                        "name": "wait",
+                        "phase": "Waiting",
+                        "attempts": 0,
+                        "generation": 1,
+                        "startedAt": "2026-03-01T11:50:00Z",
+                        "nextRunAt": "2026-03-01T12:50:00Z",
+                    },
+                ],
+            }
+        },
+        subresource="status",
+    )
 
     result = await reconcile(reconciler, fetch, "old")
 
@@ -976,15 +1225,23 @@ async def test_a_status_from_before_runs_is_adopted_quietly(
 
 
 async def test_a_rerun_asked_for_with_a_retry_wins_alone(
-    api: KubeClient, reconciler: Reconciler, fetch: Fetch, calls: Calls,
+    api: KubeClient,
+    reconciler: Reconciler,
+    fetch: Fetch,
+    calls: Calls,
     events: EventRecorder,
 ) -> None:
     calls.broken.add("one")
     await api.create(pipeline("both", [work("one", retry={"limit": 0})]))
     await reconcile(reconciler, fetch, "both")
     calls.broken.clear()
-    await api.patch(API, "Pipeline", "both", "default", {"metadata": {"annotations": {
-        "kubesteps.dev/retry": "r", "kubesteps.dev/rerun": "n"}}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "both",
+        "default",
+        {"metadata": {"annotations": {"kubesteps.dev/retry": "r", "kubesteps.dev/rerun": "n"}}},
+    )
 
     await reconcile(reconciler, fetch, "both")
 
@@ -1005,24 +1262,55 @@ async def test_the_worst_status_the_schema_allows_is_trimmed_below_the_budget(
 
     register_python("test.runs.big", lambda ctx, args: {"blob": "x" * 7000})
     try:
+
         def loud(n: int) -> dict[str, Any]:
-            return {"action": "python", "with": {"function": "test.runs.big",
-                                                  "args": {"n": n}}}
+            return {"action": "python", "with": {"function": "test.runs.big", "args": {"n": n}}}
+
         steps: list[dict[str, Any]] = [
-            {"name": f"fan-{i}", "condition": f"Fan{i}", "forEach": {
-                "items": "[" + ",".join(str(x) for x in range(n)) + "]",
-                "maxConcurrency": 100, "step": loud(n)}}
+            {
+                "name": f"fan-{i}",
+                "condition": f"Fan{i}",
+                "forEach": {
+                    "items": "[" + ",".join(str(x) for x in range(n)) + "]",
+                    "maxConcurrency": 100,
+                    "step": loud(n),
+                },
+            }
             for i, n in enumerate((200, 200, 97))
         ]
         await api.create(pipeline("worst", steps, historyLimit=50))
-        entry = {"trigger": "SpecChanged", "phase": "Failed", "reason": "TimedOut",
-                 "startedAt": "2026-03-01T12:00:00Z", "finishedAt": "2026-03-01T13:00:00Z",
-                 "retries": 99, "failedStep": "s" * 253, "message": "m" * 256}
-        await api.patch(API, "Pipeline", "worst", "default", {"status": {
-            "history": [{**entry, "number": n, "id": f"worst-{n}"} for n in range(50, 0, -1)],
-            "run": {"number": 50, "id": "worst-50", "trigger": "Rerun", "phase": "Succeeded",
-                    "specHash": "x", "startedAt": "2026-03-01T12:00:00Z"},
-        }}, subresource="status")
+        entry = {
+            "trigger": "SpecChanged",
+            "phase": "Failed",
+            "reason": "TimedOut",
+            "startedAt": "2026-03-01T12:00:00Z",
+            "finishedAt": "2026-03-01T13:00:00Z",
+            "retries": 99,
+            "failedStep": "s" * 253,
+            "message": "m" * 256,
+        }
+        await api.patch(
+            API,
+            "Pipeline",
+            "worst",
+            "default",
+            {
+                "status": {
+                    "history": [
+                        {**entry, "number": n, "id": f"worst-{n}"} for n in range(50, 0, -1)
+                    ],
+                    "run": {
+                        "number": 50,
+                        "id": "worst-50",
+                        "trigger": "Rerun",
+                        "phase": "Succeeded",
+                        "specHash": "x",
+                        "startedAt": "2026-03-01T12:00:00Z",
+                    },
+                }
+            },
+            subresource="status",
+        )
 
         assert (await reconcile(reconciler, fetch, "worst")).outcome == "done"
     finally:
@@ -1038,9 +1326,20 @@ async def test_the_worst_status_the_schema_allows_is_trimmed_below_the_budget(
 async def test_a_delay_longer_than_its_steps_timeout_times_out(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, clock: Clock
 ) -> None:
-    await api.create(pipeline("too-long", [{"name": "pause", "action": "delay",
-                                            "with": {"duration": "1h"}, "timeout": "2m",
-                                            "retry": {"limit": 0}}]))
+    await api.create(
+        pipeline(
+            "too-long",
+            [
+                {
+                    "name": "pause",
+                    "action": "delay",
+                    "with": {"duration": "1h"},
+                    "timeout": "2m",
+                    "retry": {"limit": 0},
+                }
+            ],
+        )
+    )
     first = await reconcile(reconciler, fetch, "too-long")
     assert first.delay == pytest.approx(120), "the next look is at the step's deadline"
     clock.advance(180)

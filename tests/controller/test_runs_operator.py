@@ -72,17 +72,34 @@ async def phase_is(fetch: Fetch, name: str, phase: str) -> dict[str, Any]:
 async def test_suspending_mid_run_and_resuming_runs_exactly_one_job(
     api: KubeClient, fetch: Fetch, calls: Calls
 ) -> None:
-    await api.create(pipeline("nightly", [
-        work("prepare"), {"name": "build", "action": "job", "with": JOB}, work("publish"),
-    ]))
+    await api.create(
+        pipeline(
+            "nightly",
+            [
+                work("prepare"),
+                {"name": "build", "action": "job", "with": JOB},
+                work("publish"),
+            ],
+        )
+    )
     await settled(fetch, "nightly", "Waiting")
     assert await job_names(api) == ["nightly-build-1-1"]
 
     await api.patch(API, "Pipeline", "nightly", "default", {"spec": {"suspend": True}})
     await settled(fetch, "nightly", "Suspended")
-    await api.patch("batch/v1", "Job", "nightly-build-1-1", "default", {"status": {
-        "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}],
-    }}, subresource="status")
+    await api.patch(
+        "batch/v1",
+        "Job",
+        "nightly-build-1-1",
+        "default",
+        {
+            "status": {
+                "succeeded": 1,
+                "conditions": [{"type": "Complete", "status": "True"}],
+            }
+        },
+        subresource="status",
+    )
     await api.patch(API, "Pipeline", "nightly", "default", {"spec": {"suspend": False}})
 
     body = await settled(fetch, "nightly", "Succeeded")
@@ -102,8 +119,13 @@ async def test_an_approval_then_a_spec_edit_makes_the_new_run_wait_again(
     approved = await settled(fetch, "release", "Succeeded")
     assert "kubesteps.dev/approve.gate" not in (approved["metadata"].get("annotations") or {})
 
-    await api.patch(API, "Pipeline", "release", "default",
-                    {"spec": {"steps": [gate, work("ship", condition="Shipped")]}})
+    await api.patch(
+        API,
+        "Pipeline",
+        "release",
+        "default",
+        {"spec": {"steps": [gate, work("ship", condition="Shipped")]}},
+    )
 
     waiting = await settled(fetch, "release", "Waiting")
     assert waiting["status"]["run"]["id"] == "release-2"
@@ -137,8 +159,9 @@ async def test_a_retry_annotation_reruns_only_what_failed(
 async def test_cancel_during_a_job_deletes_it_and_the_run_ends_cancelled(
     api: KubeClient, fetch: Fetch, calls: Calls
 ) -> None:
-    await api.create(pipeline("stoppable", [{"name": "build", "action": "job", "with": JOB},
-                                            work("after")]))
+    await api.create(
+        pipeline("stoppable", [{"name": "build", "action": "job", "with": JOB}, work("after")])
+    )
     await settled(fetch, "stoppable", "Waiting")
     assert await job_names(api) == ["stoppable-build-1-1"]
 
@@ -151,24 +174,32 @@ async def test_cancel_during_a_job_deletes_it_and_the_run_ends_cancelled(
 
 
 async def test_a_verb_acted_on_before_a_restart_is_not_acted_on_again(
-    api: KubeClient, fetch: Fetch, calls: Calls, k8s_emulator: Emulator, kubeconfig: Path,
+    api: KubeClient,
+    fetch: Fetch,
+    calls: Calls,
+    k8s_emulator: Emulator,
+    kubeconfig: Path,
     operator_runner: Any,
 ) -> None:
     await api.create(pipeline("once", [work("one")]))
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         await settled(fetch, "once", "Succeeded")
     await annotate(api, "once", "kubesteps.dev/rerun", "token-1")
     # The operator acts on the rerun and dies before the annotation is removed.
-    k8s_emulator.inject(verb="patch", resource="pipelines", subresource=None, status=503,
-                        times=None)  # for the whole pass: the API client retries one refusal
+    k8s_emulator.inject(
+        verb="patch", resource="pipelines", subresource=None, status=503, times=None
+    )  # for the whole pass: the API client retries one refusal
     await Reconciler(lambda: api).reconcile(await fetch("once"))
     k8s_emulator.clear_faults()
     assert (await fetch("once"))["metadata"]["annotations"]["kubesteps.dev/rerun"] == "token-1"
     assert calls.counts == {"one": 2}
 
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
+
         async def removed() -> bool:
             annotations = (await fetch("once"))["metadata"].get("annotations") or {}
             return "kubesteps.dev/rerun" not in annotations

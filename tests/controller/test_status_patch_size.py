@@ -22,10 +22,17 @@ from kubesteps.testing import Emulator
 from .conftest import API, pipeline, python_step
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-DONE = Summary(ready="True", reason="Succeeded", message="all steps are done",
-               reconciling=False, stalled=False)
-RUNNING = Summary(ready="False", reason="Running", message="step 'step-40' is running",
-                  reconciling=True, stalled=False, current_step="step-40")
+DONE = Summary(
+    ready="True", reason="Succeeded", message="all steps are done", reconciling=False, stalled=False
+)
+RUNNING = Summary(
+    ready="False",
+    reason="Running",
+    message="step 'step-40' is running",
+    reconciling=True,
+    stalled=False,
+    current_step="step-40",
+)
 
 
 class MergeOnly:
@@ -51,8 +58,15 @@ def sent(k8s_emulator: Emulator) -> Iterator[list[tuple[str, str, Any, int]]]:
     api = k8s_emulator.api
     original = api.patch
 
-    def patch(info: Any, namespace: str, name: str, subresource: str | None, patch_type: str,
-              body: Any, **options: Any) -> Any:
+    def patch(
+        info: Any,
+        namespace: str,
+        name: str,
+        subresource: str | None,
+        patch_type: str,
+        body: Any,
+        **options: Any,
+    ) -> Any:
         if subresource != "status":
             return original(info, namespace, name, subresource, patch_type, body, **options)
         try:
@@ -69,27 +83,35 @@ def sent(k8s_emulator: Emulator) -> Iterator[list[tuple[str, str, Any, int]]]:
 
 
 def succeeded(name: str) -> StepState:
-    return StepState(name=name, status=StepStatus.SUCCEEDED, attempts=1, started_at=NOW,
-                     finished_at=NOW)
+    return StepState(
+        name=name, status=StepStatus.SUCCEEDED, attempts=1, started_at=NOW, finished_at=NOW
+    )
 
 
 def size(body: Any) -> int:
     return len(json.dumps(body, separators=(",", ":")))
 
 
-async def three_passes(api: KubeClient, name: str, store: Callable[[StatusWriter], Any],
-                       fetch: Callable[[str], Any]) -> dict[str, Any]:
+async def three_passes(
+    api: KubeClient, name: str, store: Callable[[StatusWriter], Any], fetch: Callable[[str], Any]
+) -> dict[str, Any]:
     """40 steps succeed; a pass starts step 40 (Running); the next one finishes it."""
     await api.create(pipeline(name, [python_step(f"step-{i}") for i in range(41)]))
     for summary, states in (
         (RUNNING, [succeeded(f"step-{i}") for i in range(40)]),
-        (RUNNING, [StepState(name="step-40", status=StepStatus.RUNNING, attempts=1,
-                             started_at=NOW)]),
+        (
+            RUNNING,
+            [StepState(name="step-40", status=StepStatus.RUNNING, attempts=1, started_at=NOW)],
+        ),
         (DONE, [succeeded("step-40")]),
     ):
         body = await fetch(name)
-        keeper = ConditionsKeeper(store(StatusWriter(api, ObjectRef.of(body))), body,
-                                  clock=lambda: NOW, flush_running_after=None)
+        keeper = ConditionsKeeper(
+            store(StatusWriter(api, ObjectRef.of(body))),
+            body,
+            clock=lambda: NOW,
+            flush_running_after=None,
+        )
         for state in states:
             await keeper.set_step_state(state)
         await keeper.commit(summary)
@@ -105,15 +127,15 @@ async def test_later_writes_send_only_what_changed_and_store_the_same_status(
 
     assert patched == merged, "both kinds of write leave the same status"
     by_merge = [(kind, size(body)) for name, kind, body, _ in sent if name == "by-merge"]
-    by_operation = [(kind, size(body), body) for name, kind, body, _ in sent
-                    if name == "by-operation"]
+    by_operation = [
+        (kind, size(body), body) for name, kind, body, _ in sent if name == "by-operation"
+    ]
     assert [kind for kind, _ in by_merge] == ["merge"] * 3
     assert [kind for kind, _, _ in by_operation] == ["merge", "json", "json"]
     # The first write is the whole status either way; the later ones shrink from
     # 40-odd records to the one that changed (and the summary conditions).
     assert abs(by_operation[0][1] - by_merge[0][1]) <= 2  # (resourceVersion digits)
-    for (_, merge_size), (_, json_size, body) in zip(by_merge[1:], by_operation[1:],
-                                                     strict=True):
+    for (_, merge_size), (_, json_size, body) in zip(by_merge[1:], by_operation[1:], strict=True):
         assert json_size * 4 < merge_size, (json_size, merge_size, body)
     guard = by_operation[1][2][0]
     assert guard["path"] == "/metadata/resourceVersion"
@@ -125,18 +147,34 @@ async def test_a_json_patch_from_a_stale_version_conflicts_and_is_replayed(
 ) -> None:
     await three_passes(api, "contended", lambda writer: writer, fetch)
     body = await fetch("contended")
-    keeper = ConditionsKeeper(StatusWriter(api, ObjectRef.of(body)), body,
-                              clock=lambda: NOW, flush_running_after=None)
-    await keeper.set_step_state(StepState(name="step-3", status=StepStatus.FAILED,
-                                          attempts=2, started_at=NOW, finished_at=NOW,
-                                          message="boom"))
+    keeper = ConditionsKeeper(
+        StatusWriter(api, ObjectRef.of(body)), body, clock=lambda: NOW, flush_running_after=None
+    )
+    await keeper.set_step_state(
+        StepState(
+            name="step-3",
+            status=StepStatus.FAILED,
+            attempts=2,
+            started_at=NOW,
+            finished_at=NOW,
+            message="boom",
+        )
+    )
     # Another writer gets in first: a condition of its own, one more step record ahead.
     other = dict(body["status"])
-    other["conditions"] = [*other["conditions"], {
-        "type": "Audited", "status": "True", "reason": "Checked", "message": "",
-        "lastTransitionTime": "2026-03-01T12:00:00Z"}]
-    await api.patch(API, "Pipeline", "contended", "default", {"status": other},
-                    subresource="status")
+    other["conditions"] = [
+        *other["conditions"],
+        {
+            "type": "Audited",
+            "status": "True",
+            "reason": "Checked",
+            "message": "",
+            "lastTransitionTime": "2026-03-01T12:00:00Z",
+        },
+    ]
+    await api.patch(
+        API, "Pipeline", "contended", "default", {"status": other}, subresource="status"
+    )
     sent.clear()
 
     await keeper.commit(DONE)

@@ -88,7 +88,8 @@ async def test_case_2_improvement_the_skip_is_recorded(
 ) -> None:
     await make_engine([SimpleStep(name="a", run=list, predicates=[always(False)])]).run()
     assert (keeper.states["a"].status, keeper.states["a"].reason) == (
-        StepStatus.SKIPPED, "PredicateFalse"
+        StepStatus.SKIPPED,
+        "PredicateFalse",
     )
 
 
@@ -110,8 +111,10 @@ async def test_case_3_expected_error_continues_without_on_fail(
         failures.append(name)
 
     outcome = await make_engine(
-        [SimpleStep(name="a", run=expected, on_fail=on_fail),
-         SimpleStep(name="b", run=lambda: ran.append("b"))]
+        [
+            SimpleStep(name="a", run=expected, on_fail=on_fail),
+            SimpleStep(name="b", run=lambda: ran.append("b")),
+        ]
     ).run()
     assert (outcome.kind, ran, failures) == (OutcomeKind.DONE, ["b"], [])
 
@@ -191,8 +194,11 @@ async def test_case_5_success_defaults_and_custom_state_reason_and_message(
     await make_engine(
         [
             SimpleStep(name="plain", run=list),
-            SimpleStep(name="custom", run=list,
-                       state=State(name="Custom", reason="Deployed", message="all good")),
+            SimpleStep(
+                name="custom",
+                run=list,
+                state=State(name="Custom", reason="Deployed", message="all good"),
+            ),
         ]
     ).run()
     plain, custom = keeper.states["plain"], keeper.states["Custom"]
@@ -223,7 +229,9 @@ async def test_case_6_improvement_a_finishing_step_records_its_throttled_success
 ) -> None:
     ran: list[str] = []
     step = SimpleStep(
-        name="a", run=lambda: ran.append("a"), finish_on_success=True,
+        name="a",
+        run=lambda: ran.append("a"),
+        finish_on_success=True,
         throttling=ThrottlingSettings(interval=timedelta(minutes=1), ensure_step_success=True),
     )
     engine = make_engine([step])
@@ -250,8 +258,9 @@ async def test_case_7_parallel_runs_all_and_lists_every_failure(
             fails("one"),
             fails("two"),
             SimpleStep(name="ok", run=lambda: ran.append("ok")),
-            SimpleStep(name="skipped", run=lambda: ran.append("skipped"),
-                       predicates=[always(False)]),
+            SimpleStep(
+                name="skipped", run=lambda: ran.append("skipped"), predicates=[always(False)]
+            ),
         ],
     )
     outcome = await make_engine([group]).run()
@@ -340,7 +349,8 @@ async def test_case_9_first_sight_runs_and_the_interval_then_applies(
 ) -> None:
     ran: list[str] = []
     step = SimpleStep(
-        name="a", run=lambda: ran.append("a"),
+        name="a",
+        run=lambda: ran.append("a"),
         throttling=ThrottlingSettings(interval=timedelta(minutes=1)),
     )
     engine = make_engine([step])
@@ -358,7 +368,8 @@ async def test_case_9_clearing_the_keeper_lets_the_step_run_again(
     ran: list[str] = []
     keeper = SQLiteStateKeeper(tmp_path / "k.db")
     step = SimpleStep(
-        name="a", run=lambda: ran.append("a"),
+        name="a",
+        run=lambda: ran.append("a"),
         throttling=ThrottlingSettings(interval=timedelta(hours=1)),
     )
     engine = make_engine([step], keeper=keeper)
@@ -381,8 +392,11 @@ async def test_case_10_one_write_per_transition_and_none_when_nothing_changed(
         [
             SimpleStep(name="done", run=list),
             SimpleStep(name="skipped", run=list, predicates=[always(False)]),
-            SimpleStep(name="throttled", run=list,
-                       throttling=ThrottlingSettings(interval=timedelta(hours=1))),
+            SimpleStep(
+                name="throttled",
+                run=list,
+                throttling=ThrottlingSettings(interval=timedelta(hours=1)),
+            ),
         ]
     )
     await engine.run()

@@ -235,8 +235,10 @@ async def test_retryable_error_retry_after_overrides_the_backoff(
 async def test_backoff_grows_with_each_attempt(
     make_engine: EngineFactory, clock: FakeClock
 ) -> None:
-    engine = make_engine([raising(ValueError("bad"))], retry=RetryPolicy(
-        limit=5, initial=timedelta(seconds=1), factor=3, jitter=timedelta(0)))
+    engine = make_engine(
+        [raising(ValueError("bad"))],
+        retry=RetryPolicy(limit=5, initial=timedelta(seconds=1), factor=3, jitter=timedelta(0)),
+    )
     delays = []
     for _ in range(3):
         outcome = await engine.run()
@@ -305,7 +307,10 @@ async def test_continue_on_error_records_the_failure_and_carries_on(
         raise ValueError("bad")
 
     step = SimpleStep(
-        name="a", run=run, retry=RetryPolicy(limit=1), continue_on_error=True,
+        name="a",
+        run=run,
+        retry=RetryPolicy(limit=1),
+        continue_on_error=True,
         on_fail=record_failures(calls),
     )
     engine = make_engine([step, SimpleStep(name="b", run=list)])

@@ -36,8 +36,7 @@ def failing(name: str, **options: object) -> SimpleStep:
     def run() -> None:
         raise RuntimeError(f"{name} broke")
 
-    return SimpleStep(name=name, run=run, retry=RetryPolicy(limit=1),
-                      **options)  # type: ignore[arg-type]
+    return SimpleStep(name=name, run=run, retry=RetryPolicy(limit=1), **options)  # type: ignore[arg-type]
 
 
 async def test_a_step_starts_only_after_what_it_needs(make_engine: EngineFactory) -> None:
@@ -68,8 +67,11 @@ async def test_a_group_with_needs_is_a_graph_under_its_own_limit(
     make_engine: EngineFactory,
 ) -> None:
     log: list[str] = []
-    group = GroupedSteps(name="g", max_concurrency=2, steps=[
-        recorder(log, "x"), recorder(log, "y"), recorder(log, "z", needs=["x", "y"])])
+    group = GroupedSteps(
+        name="g",
+        max_concurrency=2,
+        steps=[recorder(log, "x"), recorder(log, "y"), recorder(log, "z", needs=["x", "y"])],
+    )
     assert (await make_engine([group]).run()).kind is OutcomeKind.DONE
     assert log[:2] == ["start x", "start y"]
     assert log[-1] == "end z"
@@ -153,8 +155,10 @@ async def test_a_waiting_branch_holds_back_only_its_dependents(
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
-        ([("a", ["b"]), ("b", ["c"]), ("c", ["a"])],
-         "the needs of the engine's steps form a cycle: a -> b -> c -> a"),
+        (
+            [("a", ["b"]), ("b", ["c"]), ("c", ["a"])],
+            "the needs of the engine's steps form a cycle: a -> b -> c -> a",
+        ),
         ([("a", ["a"])], "the needs of the engine's steps form a cycle: a -> a"),
         ([("a", ["nope"])], "'nope' is no step of the engine's steps"),
         ([("a", []), ("b", ["a", "a"])], "names 'a' twice"),
@@ -170,8 +174,13 @@ def test_bad_needs_are_refused(
 
 def test_needs_are_refused_where_steps_do_not_run_in_sequence() -> None:
     with pytest.raises(DefinitionError, match="only steps of a sequence may have needs"):
-        ParallelSteps(name="p", steps=[SimpleStep(name="a", run=lambda: None),
-                                       SimpleStep(name="b", run=lambda: None, needs=["a"])])
+        ParallelSteps(
+            name="p",
+            steps=[
+                SimpleStep(name="a", run=lambda: None),
+                SimpleStep(name="b", run=lambda: None, needs=["a"]),
+            ],
+        )
 
 
 def test_a_need_asks_for_a_known_phase() -> None:

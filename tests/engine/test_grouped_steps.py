@@ -78,7 +78,9 @@ async def test_a_childs_failure_fails_the_group_and_the_outcome_names_the_child(
     group = GroupedSteps(name="g", steps=[failing("inner"), recorder(log, "b")])
     outcome = await make_engine([group]).run()
     assert (outcome.kind, outcome.step, outcome.message) == (
-        OutcomeKind.FAILED, "inner", "inner broke"
+        OutcomeKind.FAILED,
+        "inner",
+        "inner broke",
     )
     assert log == []
     assert keeper.states["g"].status is StepStatus.FAILED
@@ -140,8 +142,12 @@ async def test_a_group_resumes_after_its_succeeded_children(
         name="g",
         steps=[
             recorder(log, "a"),
-            SimpleStep(name="b", run=lambda: log.append("b"), predicates=[lambda: ready["b"]],
-                       abort_on_predicates_false=True),
+            SimpleStep(
+                name="b",
+                run=lambda: log.append("b"),
+                predicates=[lambda: ready["b"]],
+                abort_on_predicates_false=True,
+            ),
         ],
     )
     engine = make_engine([group])
@@ -158,8 +164,11 @@ async def test_a_childs_predicate_abort_aborts_the_whole_run(
     log: list[str] = []
     group = GroupedSteps(
         name="g",
-        steps=[SimpleStep(name="a", run=list, predicates=[always(False)],
-                          abort_on_predicates_false=True)],
+        steps=[
+            SimpleStep(
+                name="a", run=list, predicates=[always(False)], abort_on_predicates_false=True
+            )
+        ],
     )
     outcome = await make_engine([group, recorder(log, "after")]).run()
     assert (outcome.kind, outcome.step, log) == (OutcomeKind.ABORTED, "a", [])

@@ -64,8 +64,11 @@ async def test_a_failing_running_write_stops_the_step_where_it_first_suspends(
         ran.append("went on")
 
     keeper = BrokenKeeper(fail_status=StepStatus.RUNNING)
-    outcome = await make_engine([SimpleStep(name="a", run=run), SimpleStep(name="b", run=list)],
-                                keeper=keeper, keeper_retry_delay=12.0).run()
+    outcome = await make_engine(
+        [SimpleStep(name="a", run=run), SimpleStep(name="b", run=list)],
+        keeper=keeper,
+        keeper_retry_delay=12.0,
+    ).run()
     assert (outcome.kind, outcome.delay, outcome.step) == (OutcomeKind.RETRY, 12.0, "a")
     assert outcome.message == (
         "state keeper could not record state 'running' for step 'a': disk full"
@@ -130,8 +133,9 @@ async def test_a_failing_throttling_store_stops_the_run(make_engine: EngineFacto
 
 async def test_a_failing_flush_gives_retry(make_engine: EngineFactory) -> None:
     keeper = BrokenKeeper(fail_flush=True)
-    outcome = await make_engine([SimpleStep(name="a", run=list)], keeper=keeper,
-                                keeper_retry_delay=3.0).run()
+    outcome = await make_engine(
+        [SimpleStep(name="a", run=list)], keeper=keeper, keeper_retry_delay=3.0
+    ).run()
     assert (outcome.kind, outcome.delay) == (OutcomeKind.RETRY, 3.0)
     assert "could not save the run's states: API server gone" in outcome.message
 

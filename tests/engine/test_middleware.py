@@ -45,13 +45,25 @@ async def test_engine_group_and_step_middleware_nest_outermost_first(
     outer = GroupedSteps(name="outer", steps=[inner], middleware=[recording("outer", log)])
     await make_engine([outer], middleware=[recording("engine", log)]).run()
     assert log == [
-        "engine>outer", "outer>outer",
-        "engine>inner", "outer>inner", "inner>inner",
-        "engine>s", "outer>s", "inner>s", "step>s",
+        "engine>outer",
+        "outer>outer",
+        "engine>inner",
+        "outer>inner",
+        "inner>inner",
+        "engine>s",
+        "outer>s",
+        "inner>s",
+        "step>s",
         "run s",
-        "step<s", "inner<s", "outer<s", "engine<s",
-        "inner<inner", "outer<inner", "engine<inner",
-        "outer<outer", "engine<outer",
+        "step<s",
+        "inner<s",
+        "outer<s",
+        "engine<s",
+        "inner<inner",
+        "outer<inner",
+        "engine<inner",
+        "outer<outer",
+        "engine<outer",
     ]
 
 
@@ -121,9 +133,7 @@ async def test_an_error_raised_by_a_middleware_counts_as_the_steps_error(
         name="s", run=lambda: ran.append("s"), middleware=[deny], retry=RetryPolicy(limit=1)
     )
     outcome = await make_engine([step]).run()
-    assert (outcome.kind, outcome.step, outcome.message) == (
-        OutcomeKind.FAILED, "s", "not allowed"
-    )
+    assert (outcome.kind, outcome.step, outcome.message) == (OutcomeKind.FAILED, "s", "not allowed")
     assert ran == []
     assert keeper.states["s"].status is StepStatus.FAILED
 
@@ -185,7 +195,8 @@ async def test_a_parallel_groups_middleware_sees_its_steps_problems_as_one_excep
     )
     outcome = await make_engine([group]).run()
     assert [str(member) for member in seen[0].exceptions] == [
-        "step 'a' failed: nope", "step 'b': job"
+        "step 'a' failed: nope",
+        "step 'b': job",
     ]
     assert (outcome.kind, outcome.step) == (OutcomeKind.FAILED, "a")
     assert keeper.states["p"].message == "parallel group 'p': step 'a' failed: nope; step 'b': job"

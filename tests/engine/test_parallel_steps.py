@@ -189,6 +189,7 @@ async def test_a_parallel_group_retries_when_its_first_retrying_step_is_due(
     def busy(seconds: float) -> SimpleStep:
         def run() -> None:
             raise RetryableError(f"busy for {seconds:g}s", retry_after=seconds)
+
         return SimpleStep(name=f"after-{seconds:g}", run=run)
 
     group = ParallelSteps(name="p", steps=[busy(30), busy(5), busy(12)])

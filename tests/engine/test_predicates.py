@@ -218,11 +218,15 @@ async def test_step_state_helpers_read_other_steps_states_when_evaluated() -> No
     succeeded, failed = step_succeeded("other"), step_failed("other")
     waiting_or_retrying = step_in("other", StepStatus.WAITING, StepStatus.RETRYING)
     assert [await holds(p, keeper) for p in (succeeded, failed, waiting_or_retrying)] == [
-        False, False, False
+        False,
+        False,
+        False,
     ]
     keeper.states["other"] = StepState(name="other", status=StepStatus.RETRYING)
     assert [await holds(p, keeper) for p in (succeeded, failed, waiting_or_retrying)] == [
-        False, False, True
+        False,
+        False,
+        True,
     ]
     keeper.states["other"] = StepState(name="other", status=StepStatus.SUCCEEDED)
     assert await holds(succeeded, keeper)
@@ -277,4 +281,3 @@ def test_or_evaluates_up_to_the_first_true_only(values: list[bool]) -> None:
     evaluate(or_(*(counting(v, log) for v in values)))
     expected = values[: values.index(True) + 1] if True in values else values
     assert log == expected
-

@@ -54,6 +54,9 @@ def test_a_permanent_error_gives_the_failed_state_its_reason_and_outputs() -> No
     error = PermanentError("rejected by bob", reason="Rejected", outputs={"by": "bob"})
     failed = failed_state(base, error, "rejected by bob", START)
     assert (failed.status, failed.reason, failed.outputs, failed.finished_at) == (
-        StepStatus.FAILED, "Rejected", {"by": "bob"}, START
+        StepStatus.FAILED,
+        "Rejected",
+        {"by": "bob"},
+        START,
     )
     assert failed_state(base, RuntimeError("x"), "x", START).outputs == {"seen": 1}

@@ -88,7 +88,9 @@ def test_delay_is_never_above_the_cap(policy: RetryPolicy, attempt: int, seed: i
 @given(policies, st.integers(min_value=1, max_value=200))
 def test_without_jitter_delays_never_decrease(policy: RetryPolicy, attempt: int) -> None:
     steady = RetryPolicy(
-        initial=policy.initial, max_delay=policy.max_delay, factor=policy.factor,
+        initial=policy.initial,
+        max_delay=policy.max_delay,
+        factor=policy.factor,
         jitter=timedelta(0),
     )
     rng = random.Random(0)

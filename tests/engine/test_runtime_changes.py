@@ -93,8 +93,9 @@ async def test_disabling_is_remembered_by_a_new_engine_on_the_same_keeper(
 
     path = tmp_path / "k.db"
     first = SQLiteStateKeeper(path)
-    await make_engine([SimpleStep(name="a", run=disable_b), logging_step(log, "b")],
-                      keeper=first).run()
+    await make_engine(
+        [SimpleStep(name="a", run=disable_b), logging_step(log, "b")], keeper=first
+    ).run()
     first.close()
     second = SQLiteStateKeeper(path)
     # The new engine does not even contain the disabling step.
@@ -175,7 +176,9 @@ async def test_the_inserting_step_runs_again_while_an_inserted_step_has_not_succ
     second = await engine.run()
     third = await engine.run()
     assert [o.kind for o in (first, second, third)] == [
-        OutcomeKind.WAIT, OutcomeKind.DONE, OutcomeKind.DONE
+        OutcomeKind.WAIT,
+        OutcomeKind.DONE,
+        OutcomeKind.DONE,
     ]
     assert calls == {"plan": 2, "x": 2}
     assert keeper.states["x"].status is StepStatus.SUCCEEDED

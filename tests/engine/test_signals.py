@@ -76,8 +76,7 @@ def test_a_groups_step_results_read_as_the_exceptions_its_middleware_sees(
     by_exception = classify(raised)
 
     def seen(signal: Signal) -> tuple[object, ...]:
-        return (signal.kind, type(signal.error), str(signal.error), signal.delay,
-                signal.summary)
+        return (signal.kind, type(signal.error), str(signal.error), signal.delay, signal.summary)
 
     assert seen(by_value) == seen(by_exception)
 
@@ -107,12 +106,21 @@ def test_a_retrying_step_makes_its_group_retry() -> None:
 
 # -- judge ----------------------------------------------------------------------------
 
+
 def verdict_for(
     error: BaseException, *, attempt: int = 1, timeout: timedelta | None = None
 ) -> Verdict:
     step = SimpleStep(name="s", run=list, timeout=timeout)
-    return judge(classify(error), error, step=step, attempt=attempt, attempt_started_at=START,
-                 now=START, policy=RetryPolicy(limit=3), rng=random.Random(1))
+    return judge(
+        classify(error),
+        error,
+        step=step,
+        attempt=attempt,
+        attempt_started_at=START,
+        now=START,
+        policy=RetryPolicy(limit=3),
+        rng=random.Random(1),
+    )
 
 
 def test_a_failed_attempt_within_the_policy_is_retried_and_counts() -> None:
@@ -137,9 +145,20 @@ def test_a_wait_is_looked_at_again_no_later_than_the_steps_timeout() -> None:
 def test_a_step_inside_a_group_that_retries_counts_no_attempt_of_the_group() -> None:
     group = GroupedSteps(name="g", steps=[SimpleStep(name="a", run=list)])
     error = PendingChild("retry", "a", "flaky", 4)
-    verdict = judge(classify(error), error, step=group, attempt=1, attempt_started_at=START,
-                    now=START, policy=RetryPolicy(), rng=random.Random(1))
+    verdict = judge(
+        classify(error),
+        error,
+        step=group,
+        attempt=1,
+        attempt_started_at=START,
+        now=START,
+        policy=RetryPolicy(),
+        rng=random.Random(1),
+    )
     assert (verdict.kind, verdict.step, verdict.delay, verdict.counted) == (
-        ResultKind.RETRY, "a", 4, False
+        ResultKind.RETRY,
+        "a",
+        4,
+        False,
     )
     assert verdict.recorded == "step 'a': flaky"

@@ -28,8 +28,9 @@ async def test_a_step_that_never_suspends_records_only_its_success(
     async def quick() -> None:
         return None
 
-    await make_engine([SimpleStep(name="a", run=lambda: None),
-                       SimpleStep(name="b", run=quick)]).run()
+    await make_engine(
+        [SimpleStep(name="a", run=lambda: None), SimpleStep(name="b", run=quick)]
+    ).run()
     assert transitions.of("a") == ["succeeded"]
     assert transitions.of("b") == ["succeeded"]
 
@@ -138,7 +139,14 @@ async def test_a_step_without_state_runs_on_every_pass_and_records_nothing(
 
 def test_every_status_has_its_lowercase_name() -> None:
     assert [s.value for s in StepStatus] == [
-        "pending", "running", "waiting", "retrying", "succeeded", "failed", "skipped", "throttled"
+        "pending",
+        "running",
+        "waiting",
+        "retrying",
+        "succeeded",
+        "failed",
+        "skipped",
+        "throttled",
     ]
 
 
@@ -199,9 +207,22 @@ def test_evolve_rejects_an_unknown_field() -> None:
 
 
 def test_evolve_keeps_every_field_it_is_not_told_to_change() -> None:
-    full = StepState(name="a", reason="r", message="m", attempts=3, outputs={"k": 1},
-                     disabled=True, inserted=("x",))
+    full = StepState(
+        name="a",
+        reason="r",
+        message="m",
+        attempts=3,
+        outputs={"k": 1},
+        disabled=True,
+        inserted=("x",),
+    )
     assert full.evolve(status=StepStatus.FAILED) == StepState(
-        name="a", status=StepStatus.FAILED, reason="r", message="m", attempts=3,
-        outputs={"k": 1}, disabled=True, inserted=("x",),
+        name="a",
+        status=StepStatus.FAILED,
+        reason="r",
+        message="m",
+        attempts=3,
+        outputs={"k": 1},
+        disabled=True,
+        inserted=("x",),
     )

@@ -103,7 +103,10 @@ def failing(calls: list[str], name: str = "a", **options: object) -> SimpleStep:
 
     options.setdefault("retry", RetryPolicy(limit=1))
     return SimpleStep(
-        name=name, run=run, throttling=ThrottlingSettings(interval=MINUTE), **options  # type: ignore[arg-type]
+        name=name,
+        run=run,
+        throttling=ThrottlingSettings(interval=MINUTE),
+        **options,  # type: ignore[arg-type]
     )
 
 
@@ -131,7 +134,9 @@ async def test_with_continue_on_error_a_failure_stays_recorded_until_the_next_du
 
 
 async def test_a_throttled_step_that_failed_for_good_fails_every_later_pass(
-    make_engine: EngineFactory, keeper: MemoryStateKeeper, clock: FakeClock,
+    make_engine: EngineFactory,
+    keeper: MemoryStateKeeper,
+    clock: FakeClock,
     transitions: Transitions,
 ) -> None:
     calls: list[str] = []
@@ -179,7 +184,9 @@ async def test_a_due_retry_of_a_throttled_step_runs_although_the_interval_has_no
             raise error
 
     step = SimpleStep(
-        name="a", run=run, throttling=ThrottlingSettings(interval=MINUTE),
+        name="a",
+        run=run,
+        throttling=ThrottlingSettings(interval=MINUTE),
         retry=RetryPolicy(limit=3, initial=10 * SECOND, jitter=timedelta(0)),
     )
     engine = make_engine([step])
@@ -225,7 +232,10 @@ async def test_ensure_step_success_counts_only_successful_runs(
             raise error
 
     step = SimpleStep(
-        name="a", run=run, retry=RetryPolicy(limit=1), continue_on_error=True,
+        name="a",
+        run=run,
+        retry=RetryPolicy(limit=1),
+        continue_on_error=True,
         throttling=ThrottlingSettings(interval=MINUTE, ensure_step_success=True),
     )
     engine = make_engine([step])

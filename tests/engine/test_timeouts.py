@@ -170,8 +170,7 @@ async def test_a_waiting_attempt_is_timed_from_its_start_across_runs(
         calls.append(clock.now)
         raise WaitError("not there yet", timedelta(minutes=1))
 
-    step = SimpleStep(name="a", run=poll, timeout=timedelta(minutes=2),
-                      retry=RetryPolicy(limit=1))
+    step = SimpleStep(name="a", run=poll, timeout=timedelta(minutes=2), retry=RetryPolicy(limit=1))
     engine = make_engine([step])
     assert (await engine.run()).kind is OutcomeKind.WAIT
     clock.advance(60)
@@ -281,8 +280,9 @@ async def test_a_finish_only_run_starts_no_step_afresh(
             raise WaitError("running", timedelta(seconds=5))
 
     started = []
-    engine = make_engine([SimpleStep(name="a", run=poll),
-                          SimpleStep(name="b", run=lambda: started.append("b"))])
+    engine = make_engine(
+        [SimpleStep(name="a", run=poll), SimpleStep(name="b", run=lambda: started.append("b"))]
+    )
     await engine.run()
     state["done"] = True
 

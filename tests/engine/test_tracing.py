@@ -56,8 +56,9 @@ async def test_a_span_per_run_group_and_suspending_step_quick_ones_counted(
         SimpleStep(name="a", run=suspends),
         SimpleStep(name="quick", run=list),
         SimpleStep(name="skipped", run=list, predicates=[always(False)]),
-        GroupedSteps(name="g", steps=[SimpleStep(name="b", run=suspends),
-                                      SimpleStep(name="c", run=list)]),
+        GroupedSteps(
+            name="g", steps=[SimpleStep(name="b", run=suspends), SimpleStep(name="c", run=list)]
+        ),
     ]
     await make_engine(steps, tracer=tracer, name="demo").run()
     spans = by_name(exporter)
@@ -99,8 +100,11 @@ async def test_a_quick_step_longer_than_the_threshold_gets_a_span_with_its_real_
     def busy() -> None:
         time.sleep(0.02)  # blocks without suspending, as a CPU-bound step would
 
-    await make_engine([SimpleStep(name="slow", run=busy), SimpleStep(name="fast", run=list)],
-                      tracer=tracer, span_threshold=timedelta(milliseconds=10)).run()
+    await make_engine(
+        [SimpleStep(name="slow", run=busy), SimpleStep(name="fast", run=list)],
+        tracer=tracer,
+        span_threshold=timedelta(milliseconds=10),
+    ).run()
     spans = by_name(exporter)
     assert sorted(spans) == ["slow", "steps run"]
     slow = spans["slow"]
@@ -112,8 +116,11 @@ async def test_a_quick_step_longer_than_the_threshold_gets_a_span_with_its_real_
 async def test_a_zero_threshold_gives_every_step_a_span(
     make_engine: EngineFactory, tracer: trace.Tracer, exporter: InMemorySpanExporter
 ) -> None:
-    await make_engine([SimpleStep(name="a", run=list), SimpleStep(name="b", run=list)],
-                      tracer=tracer, span_threshold=timedelta(0)).run()
+    await make_engine(
+        [SimpleStep(name="a", run=list), SimpleStep(name="b", run=list)],
+        tracer=tracer,
+        span_threshold=timedelta(0),
+    ).run()
     assert sorted(by_name(exporter)) == ["a", "b", "steps run"]
 
 

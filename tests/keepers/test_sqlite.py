@@ -137,8 +137,10 @@ async def test_states_survive_a_process_restart(path: Path) -> None:
     ran: list[str] = []
     keeper = SQLiteStateKeeper(path, scope="obj")
     engine = StepsEngine(
-        [SimpleStep(name="a", run=lambda: ran.append("a")),
-         SimpleStep(name="b", run=lambda: ran.append("b"))],
+        [
+            SimpleStep(name="a", run=lambda: ran.append("a")),
+            SimpleStep(name="b", run=lambda: ran.append("b")),
+        ],
         keeper=keeper,
     )
     before = await keeper.states()

@@ -26,8 +26,9 @@ from kubesteps.keepers.summary import Summary
 from kubesteps.kube.api_errors import ApiError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-DONE = Summary(ready="True", reason="Succeeded", message="all steps are done",
-               reconciling=False, stalled=False)
+DONE = Summary(
+    ready="True", reason="Succeeded", message="all steps are done", reconciling=False, stalled=False
+)
 
 
 def merge(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,8 +50,12 @@ class FakeStatusStore:
     def __init__(self, status: dict[str, Any] | None = None) -> None:
         self.version = 1
         self.body: dict[str, Any] = {
-            "metadata": {"name": "p", "namespace": "default", "generation": 1,
-                         "resourceVersion": "1"},
+            "metadata": {
+                "name": "p",
+                "namespace": "default",
+                "generation": 1,
+                "resourceVersion": "1",
+            },
             "status": status or {},
         }
         self.patches: list[Mapping[str, Any]] = []
@@ -80,21 +85,29 @@ class FakeStatusStore:
 
 
 def keeper(store: FakeStatusStore, **kwargs: Any) -> ConditionsKeeper:
-    return ConditionsKeeper(store, copy.deepcopy(store.body), clock=lambda: NOW,
-                            flush_running_after=None, **kwargs)
+    return ConditionsKeeper(
+        store, copy.deepcopy(store.body), clock=lambda: NOW, flush_running_after=None, **kwargs
+    )
 
 
 def succeeded(name: str, **fields: Any) -> StepState:
-    return StepState(name=name, status=StepStatus.SUCCEEDED, attempts=1, started_at=NOW,
-                     finished_at=NOW, **fields)
+    return StepState(
+        name=name,
+        status=StepStatus.SUCCEEDED,
+        attempts=1,
+        started_at=NOW,
+        finished_at=NOW,
+        **fields,
+    )
 
 
 def steps(store: FakeStatusStore) -> dict[str, dict[str, Any]]:
     return {record["name"]: record for record in store.body["status"].get("steps", [])}
 
 
-async def test_a_write_refused_by_a_conflict_is_replayed_on_top_of_the_other_writers_change(
-) -> None:
+async def test_a_write_refused_by_a_conflict_is_replayed_on_top_of_the_other_writers_change() -> (
+    None
+):
     store = FakeStatusStore()
     store.before_write.append(lambda s: s.write({"observedBy": "someone else"}))
     kept = keeper(store)
@@ -126,7 +139,8 @@ async def test_a_conflict_with_a_writer_that_moved_the_run_on_is_not_written_ove
 async def test_conflicts_past_the_attempts_give_the_409_to_the_caller() -> None:
     store = FakeStatusStore()
     store.before_write.extend(
-        [lambda s, n=n: s.write({"observedBy": f"writer {n}"}) for n in range(3)])
+        [lambda s, n=n: s.write({"observedBy": f"writer {n}"}) for n in range(3)]
+    )
     kept = keeper(store, conflict_attempts=3)
     await kept.set_step_state(succeeded("a"))
 
@@ -150,8 +164,9 @@ async def test_an_unchanged_status_is_not_written_again() -> None:
     assert len(store.patches) == 1
 
 
-async def test_a_status_over_its_budget_loses_the_largest_outputs_first_and_keeps_the_phases(
-) -> None:
+async def test_a_status_over_its_budget_loses_the_largest_outputs_first_and_keeps_the_phases() -> (
+    None
+):
     store = FakeStatusStore()
     kept = keeper(store)
     for n in range(200):  # 100 outputs of 7 KB: 700 KB, over the 512 KiB budget
@@ -171,12 +186,16 @@ async def test_a_status_over_its_budget_loses_the_largest_outputs_first_and_keep
 
 
 async def test_records_of_an_earlier_run_are_pruned_and_carried_successes_kept() -> None:
-    store = FakeStatusStore({"steps": [
-        {"name": "old-ok", "phase": "Succeeded", "run": 1, "attempts": 1},
-        {"name": "old-failed", "phase": "Failed", "run": 1, "attempts": 3},
-        {"name": "carried", "phase": "Succeeded", "run": 1, "attempts": 1},
-        {"name": "carried-failed", "phase": "Failed", "run": 1, "attempts": 1},
-    ]})
+    store = FakeStatusStore(
+        {
+            "steps": [
+                {"name": "old-ok", "phase": "Succeeded", "run": 1, "attempts": 1},
+                {"name": "old-failed", "phase": "Failed", "run": 1, "attempts": 3},
+                {"name": "carried", "phase": "Succeeded", "run": 1, "attempts": 1},
+                {"name": "carried-failed", "phase": "Failed", "run": 1, "attempts": 1},
+            ]
+        }
+    )
     kept = keeper(store, run=2, carry=frozenset({"carried", "carried-failed"}))
 
     assert await kept.get_step_state("old-ok") is None
@@ -195,10 +214,14 @@ async def test_records_of_an_earlier_run_are_pruned_and_carried_successes_kept()
 
 
 async def test_a_keeper_that_cannot_read_the_spec_keeps_every_record() -> None:
-    store = FakeStatusStore({"steps": [
-        {"name": "a", "phase": "Succeeded", "run": 1, "attempts": 1},
-        {"name": "b", "phase": "Failed", "run": 3, "attempts": 2},
-    ]})
+    store = FakeStatusStore(
+        {
+            "steps": [
+                {"name": "a", "phase": "Succeeded", "run": 1, "attempts": 1},
+                {"name": "b", "phase": "Failed", "run": 3, "attempts": 2},
+            ]
+        }
+    )
     kept = keeper(store, run=None)
 
     assert {name for name in ("a", "b") if await kept.get_step_state(name)} == {"a", "b"}

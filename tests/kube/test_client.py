@@ -23,8 +23,12 @@ async def no_sleep(_: float) -> None:
 
 
 def config_map(name: str, **data: str) -> dict[str, object]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default"}, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": data,
+    }
 
 
 async def test_kinds_are_resolved_through_discovery(client: KubeClient) -> None:
@@ -99,9 +103,12 @@ async def test_a_conflict_on_create_is_already_exists(client: KubeClient) -> Non
 async def test_failed_requests_are_reported_to_the_error_hook(k8s_emulator: Emulator) -> None:
     seen: list[tuple[str, int | None]] = []
     assert k8s_emulator.url is not None
-    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True), attempts=2,
-                          sleep=no_sleep, on_error=lambda verb, code: seen.append((verb, code))
-                          ) as client:
+    async with KubeClient(
+        Credentials(server=k8s_emulator.url, insecure=True),
+        attempts=2,
+        sleep=no_sleep,
+        on_error=lambda verb, code: seen.append((verb, code)),
+    ) as client:
         k8s_emulator.inject(verb="patch", resource="configmaps", status=500, times=None)
         await client.create(config_map("hooked"))
         with pytest.raises(ApiError):

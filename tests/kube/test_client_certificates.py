@@ -106,7 +106,9 @@ async def test_in_memory_client_certificates_authenticate_and_leave_nothing_on_d
 
 def test_the_files_are_gone_when_the_key_does_not_fit_the_certificate(scratch: Path) -> None:
     credentials = Credentials(
-        server="https://127.0.0.1:1", ca_data=CERT, certificate_data=CERT,
+        server="https://127.0.0.1:1",
+        ca_data=CERT,
+        certificate_data=CERT,
         private_key_data=OTHER_KEY,
     )
     with pytest.raises(ssl.SSLError):
@@ -114,13 +116,12 @@ def test_the_files_are_gone_when_the_key_does_not_fit_the_certificate(scratch: P
     assert leftovers(scratch) == []
 
 
-def test_certificate_files_given_by_path_are_used_and_kept(
-    tmp_path: Path, scratch: Path
-) -> None:
+def test_certificate_files_given_by_path_are_used_and_kept(tmp_path: Path, scratch: Path) -> None:
     (tmp_path / "client.crt").write_bytes(CERT)
     (tmp_path / "client.key").write_bytes(KEY)
     credentials = Credentials(
-        server="https://127.0.0.1:1", ca_data=CERT,
+        server="https://127.0.0.1:1",
+        ca_data=CERT,
         certificate_path=str(tmp_path / "client.crt"),
         private_key_path=str(tmp_path / "client.key"),
     )

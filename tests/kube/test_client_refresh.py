@@ -30,8 +30,13 @@ class TokenServer:
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append(request.headers.get("Authorization", ""))
         if request.headers.get("Authorization") != f"Bearer {self.valid}":
-            status = {"kind": "Status", "status": "Failure", "reason": "Unauthorized",
-                      "message": "Unauthorized", "code": 401}
+            status = {
+                "kind": "Status",
+                "status": "Failure",
+                "reason": "Unauthorized",
+                "message": "Unauthorized",
+                "code": 401,
+            }
             return web.json_response(status, status=401)
         return web.json_response({"kind": "ConfigMap", "data": {"mode": "fast"}})
 

@@ -35,14 +35,17 @@ def sleeps() -> Sleeps:
 @pytest_asyncio.fixture
 async def client(k8s_emulator: Emulator, sleeps: Sleeps) -> AsyncIterator[KubeClient]:
     assert k8s_emulator.url is not None
-    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True),
-                          sleep=sleeps) as c:
+    async with KubeClient(Credentials(server=k8s_emulator.url, insecure=True), sleep=sleeps) as c:
         yield c
 
 
 def config_map(name: str) -> dict[str, object]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default"}, "data": {}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {},
+    }
 
 
 async def test_throttling_is_retried_after_the_servers_retry_after(
@@ -87,8 +90,10 @@ async def test_a_conflict_is_never_retried(
     await client.patch("v1", "ConfigMap", "contested", "default", {"data": {"a": "1"}})
     k8s_emulator.requests.reset()
 
-    stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
-             "data": {"a": "2"}}
+    stale = {
+        "metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+        "data": {"a": "2"},
+    }
     with pytest.raises(ApiError) as raised:
         await client.patch("v1", "ConfigMap", "contested", "default", stale)
 
@@ -123,8 +128,10 @@ async def test_an_answer_lost_after_the_write_is_sent_again_and_meets_its_first_
 
     assert k8s_emulator.url is not None
     proxy = ChaosProxy(k8s_emulator.url, lose_the_first_create)
-    async with proxy.serving() as url, \
-            KubeClient(Credentials(server=url, insecure=True), sleep=sleeps) as client:
+    async with (
+        proxy.serving() as url,
+        KubeClient(Credentials(server=url, insecure=True), sleep=sleeps) as client,
+    ):
         with pytest.raises(ApiError) as raised:
             await client.create(config_map("once"))
     await proxy.close()

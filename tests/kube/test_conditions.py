@@ -15,23 +15,30 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def test_a_new_condition_gets_the_transition_time_and_generation() -> None:
     conditions: list[dict[str, Any]] = []
 
-    changed = set_condition(conditions, "Ready", "False", "Waiting", "job running",
-                            generation=3, now=T0)
+    changed = set_condition(
+        conditions, "Ready", "False", "Waiting", "job running", generation=3, now=T0
+    )
 
     assert changed
-    assert conditions == [{
-        "type": "Ready", "status": "False", "observedGeneration": 3,
-        "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Waiting",
-        "message": "job running",
-    }]
+    assert conditions == [
+        {
+            "type": "Ready",
+            "status": "False",
+            "observedGeneration": 3,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "reason": "Waiting",
+            "message": "job running",
+        }
+    ]
 
 
 def test_the_transition_time_stays_when_only_reason_or_message_change() -> None:
     conditions: list[dict[str, Any]] = []
     set_condition(conditions, "Ready", "False", "Waiting", "a", generation=1, now=T0)
 
-    changed = set_condition(conditions, "Ready", "False", "Retrying", "b", generation=1,
-                            now=T0 + timedelta(minutes=5))
+    changed = set_condition(
+        conditions, "Ready", "False", "Retrying", "b", generation=1, now=T0 + timedelta(minutes=5)
+    )
 
     assert changed
     assert conditions[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
@@ -42,8 +49,9 @@ def test_the_transition_time_moves_when_the_status_changes() -> None:
     conditions: list[dict[str, Any]] = []
     set_condition(conditions, "Ready", "False", "Waiting", "", generation=1, now=T0)
 
-    set_condition(conditions, "Ready", "True", "Succeeded", "", generation=1,
-                  now=T0 + timedelta(minutes=5))
+    set_condition(
+        conditions, "Ready", "True", "Succeeded", "", generation=1, now=T0 + timedelta(minutes=5)
+    )
 
     assert conditions[0]["lastTransitionTime"] == "2026-01-01T00:05:00Z"
 
@@ -52,8 +60,9 @@ def test_setting_the_same_condition_again_changes_nothing() -> None:
     conditions: list[dict[str, Any]] = []
     set_condition(conditions, "Ready", "True", "Succeeded", "done", generation=2, now=T0)
 
-    changed = set_condition(conditions, "Ready", "True", "Succeeded", "done", generation=2,
-                            now=T0 + timedelta(hours=1))
+    changed = set_condition(
+        conditions, "Ready", "True", "Succeeded", "done", generation=2, now=T0 + timedelta(hours=1)
+    )
 
     assert not changed
 
@@ -67,8 +76,13 @@ def test_a_new_generation_is_a_change_even_with_the_same_status() -> None:
 
 
 def test_other_conditions_are_left_alone_and_order_is_kept() -> None:
-    theirs = {"type": "External", "status": "True", "reason": "Set", "message": "",
-              "lastTransitionTime": "2025-01-01T00:00:00Z"}
+    theirs = {
+        "type": "External",
+        "status": "True",
+        "reason": "Set",
+        "message": "",
+        "lastTransitionTime": "2025-01-01T00:00:00Z",
+    }
     conditions: list[dict[str, Any]] = [dict(theirs)]
 
     set_condition(conditions, "Ready", "True", "Succeeded", "", generation=1, now=T0)

@@ -25,13 +25,17 @@ async def client(k8s_emulator: Emulator) -> AsyncIterator[KubeClient]:
 
 
 def unlimited(client: KubeClient) -> EventRecorder:
-    return EventRecorder(lambda: client, per_object=TokenBuckets(10_000, 1_000),
-                         overall=TokenBuckets(10_000, 1_000))
+    return EventRecorder(
+        lambda: client, per_object=TokenBuckets(10_000, 1_000), overall=TokenBuckets(10_000, 1_000)
+    )
 
 
 def involved(name: str = "nightly") -> dict[str, Any]:
-    return {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
-            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name[:40]}"}}
+    return {
+        "apiVersion": "kubesteps.dev/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name[:40]}"},
+    }
 
 
 async def test_every_event_is_stored_under_a_name_of_its_own(client: KubeClient) -> None:
@@ -69,8 +73,7 @@ async def test_an_event_whose_answer_was_lost_is_stored_once_and_counted_as_sent
 
     assert k8s_emulator.url is not None
     proxy = ChaosProxy(k8s_emulator.url, lose_the_first_event)
-    async with proxy.serving() as url, \
-            KubeClient(Credentials(server=url, insecure=True)) as client:
+    async with proxy.serving() as url, KubeClient(Credentials(server=url, insecure=True)) as client:
         events = unlimited(client)
         assert events.emit(involved(), "StepSucceeded", "step 'a'")
         await events.drain()

@@ -15,9 +15,13 @@ from kubesteps.kube.json_diff import json_diff, pointer, size
 from kubesteps.testing.patches import json_patch
 
 keys = st.sampled_from(["a", "b", "phase", "x/y", "m~n", "", "0"])
-scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False,
-                                                                      width=16) | st.text(
-    max_size=4)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False, width=16)
+    | st.text(max_size=4)
+)
 documents = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(keys, inner, max_size=5),
@@ -26,8 +30,10 @@ documents = st.recursive(
 
 
 @settings(max_examples=200, deadline=None)
-@given(old=st.dictionaries(keys, documents, max_size=5),
-       new=st.dictionaries(keys, documents, max_size=5))
+@given(
+    old=st.dictionaries(keys, documents, max_size=5),
+    new=st.dictionaries(keys, documents, max_size=5),
+)
 def test_the_diff_applied_to_the_old_document_gives_the_new_one(
     old: dict[str, Any], new: dict[str, Any]
 ) -> None:
@@ -48,8 +54,15 @@ def test_a_document_has_no_diff_with_itself(document: Any) -> None:
 
 
 def test_one_changed_list_entry_is_one_small_operation() -> None:
-    records = [{"name": f"step-{i}", "phase": "Succeeded", "message": "completed",
-                "startedAt": "2026-03-01T12:00:00Z"} for i in range(50)]
+    records = [
+        {
+            "name": f"step-{i}",
+            "phase": "Succeeded",
+            "message": "completed",
+            "startedAt": "2026-03-01T12:00:00Z",
+        }
+        for i in range(50)
+    ]
     changed = copy.deepcopy(records)
     changed[30]["phase"] = "Failed"
     changed.append({"name": "step-50", "phase": "Running"})
@@ -58,8 +71,7 @@ def test_one_changed_list_entry_is_one_small_operation() -> None:
 
     assert operations == [
         {"op": "replace", "path": "/status/steps/30/phase", "value": "Failed"},
-        {"op": "add", "path": "/status/steps/-", "value": {"name": "step-50",
-                                                           "phase": "Running"}},
+        {"op": "add", "path": "/status/steps/-", "value": {"name": "step-50", "phase": "Running"}},
     ]
 
 
@@ -73,14 +85,15 @@ def test_a_shorter_list_loses_entries_from_its_end_first() -> None:
 
 def test_a_value_is_replaced_whole_where_that_is_smaller() -> None:
     assert json_diff({"l": [1, 2, 3, 4]}, {"l": [1, 2]}, "") == [
-        {"op": "replace", "path": "/l", "value": [1, 2]}]
+        {"op": "replace", "path": "/l", "value": [1, 2]}
+    ]
 
 
 def test_true_and_one_are_different_values() -> None:
-    assert json_diff({"a": 1}, {"a": True}, "") == [{"op": "replace", "path": "/a",
-                                                     "value": True}]
+    assert json_diff({"a": 1}, {"a": True}, "") == [{"op": "replace", "path": "/a", "value": True}]
     assert json_diff({"a": [{"b": 1}]}, {"a": [{"b": True}]}, "") == [
-        {"op": "replace", "path": "/a/0/b", "value": True}]
+        {"op": "replace", "path": "/a/0/b", "value": True}
+    ]
     assert json_diff({"a": 1}, {"a": 1.0}, "") == []
 
 

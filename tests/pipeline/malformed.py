@@ -167,8 +167,9 @@ MALFORMED: list[Malformed] = [
     Malformed(
         "cel-unknown-variable-in-when",
         pipeline(delay("first", when=["item == 1"])),
-        Expect("spec.steps[0].when[0]",
-               "unknown variable 'item'; available here: params, self, steps"),
+        Expect(
+            "spec.steps[0].when[0]", "unknown variable 'item'; available here: params, self, steps"
+        ),
         None,
     ),
     Malformed(
@@ -304,8 +305,7 @@ MALFORMED: list[Malformed] = [
         pipeline(delay("first", group={"steps": [delay("inner")]})),
         Expect(
             "spec.steps[0]",
-            "exactly one of action, parallel, group, forEach, switch, uses; found: action, "
-            "group",
+            "exactly one of action, parallel, group, forEach, switch, uses; found: action, group",
         ),
         Expect("spec.steps[0]", "exactly one of action, parallel, group, forEach"),
     ),
@@ -529,48 +529,85 @@ MALFORMED: list[Malformed] = [
     Malformed(
         "unknown-action-parameter",
         pipeline(delay("first", **{"with": {"duration": "1s", "jitter": "1s"}})),
-        Expect("spec.steps[0].with.jitter",
-               "unknown field 'jitter'; allowed fields here: duration"),
+        Expect(
+            "spec.steps[0].with.jitter", "unknown field 'jitter'; allowed fields here: duration"
+        ),
         None,
     ),
     Malformed(
         "foreach-items-always-a-string",
-        pipeline({"name": "fan", "forEach": {
-            "items": "'eu'", "step": {"action": "delay", "with": {"duration": "1s"}}}}),
+        pipeline(
+            {
+                "name": "fan",
+                "forEach": {
+                    "items": "'eu'",
+                    "step": {"action": "delay", "with": {"duration": "1s"}},
+                },
+            }
+        ),
         Expect("spec.steps[0].forEach.items", "must give a list"),
         None,
     ),
     Malformed(
         "foreach-over-too-many-items",
-        pipeline({"name": "fan", "forEach": {
-            "items": "[" + ",".join(["1"] * 201) + "]",
-            "step": {"action": "delay", "with": {"duration": "1s"}}}}),
+        pipeline(
+            {
+                "name": "fan",
+                "forEach": {
+                    "items": "[" + ",".join(["1"] * 201) + "]",
+                    "step": {"action": "delay", "with": {"duration": "1s"}},
+                },
+            }
+        ),
         Expect("spec.steps[0].forEach.items", "a forEach runs at most 200"),
         None,
     ),
     # Found before anything runs, where the operator used to find them only at run time.
     Malformed(
         "wait-for-json-path-that-does-not-compile",
-        pipeline({"name": "wait", "action": "waitFor", "with": {
-            "apiVersion": "v1", "kind": "ConfigMap", "name": "x",
-            "jsonPath": ".data[?(@.a==", "value": "b"}}),
+        pipeline(
+            {
+                "name": "wait",
+                "action": "waitFor",
+                "with": {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "x",
+                    "jsonPath": ".data[?(@.a==",
+                    "value": "b",
+                },
+            }
+        ),
         Expect("spec.steps[0].with.jsonPath", "is not a valid JSONPath"),
         None,
     ),
     Malformed(
         "job-quantity-malformed",
-        pipeline({"name": "build", "action": "job", "with": {
-            "image": "busybox", "resources": {"limits": {"memory": "1.5.5Gi"}}}}),
+        pipeline(
+            {
+                "name": "build",
+                "action": "job",
+                "with": {"image": "busybox", "resources": {"limits": {"memory": "1.5.5Gi"}}},
+            }
+        ),
         Expect("spec.steps[0].with.resources.limits.memory", "must be a Kubernetes quantity"),
         None,
     ),
     Malformed(
         "job-request-above-its-limit",
-        pipeline({"name": "build", "action": "job", "with": {
-            "image": "busybox",
-            "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}}),
-        Expect("spec.steps[0].with.resources.requests.cpu",
-               "must not be more than limits.cpu (1500m)"),
+        pipeline(
+            {
+                "name": "build",
+                "action": "job",
+                "with": {
+                    "image": "busybox",
+                    "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}},
+                },
+            }
+        ),
+        Expect(
+            "spec.steps[0].with.resources.requests.cpu", "must not be more than limits.cpu (1500m)"
+        ),
         None,
     ),
     Malformed(
@@ -599,11 +636,23 @@ MALFORMED: list[Malformed] = [
     ),
     Malformed(
         "apply-owned-object-in-another-namespace",
-        pipeline({"name": "put", "action": "apply", "with": {"manifest": {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "x", "namespace": "elsewhere"}}}}),
-        Expect("spec.steps[0].with.manifest.metadata.namespace",
-               "an owned object must be in the Pipeline's namespace 'default'"),
+        pipeline(
+            {
+                "name": "put",
+                "action": "apply",
+                "with": {
+                    "manifest": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "x", "namespace": "elsewhere"},
+                    }
+                },
+            }
+        ),
+        Expect(
+            "spec.steps[0].with.manifest.metadata.namespace",
+            "an owned object must be in the Pipeline's namespace 'default'",
+        ),
         None,
     ),
     Malformed(
@@ -620,9 +669,15 @@ MALFORMED: list[Malformed] = [
     ),
     Malformed(
         "cel-spec-field-that-does-not-exist",
-        pipeline({"name": "fan", "forEach": {
-            "items": "self.spec.targets",
-            "step": {"action": "delay", "with": {"duration": "1s"}}}}),
+        pipeline(
+            {
+                "name": "fan",
+                "forEach": {
+                    "items": "self.spec.targets",
+                    "step": {"action": "delay", "with": {"duration": "1s"}},
+                },
+            }
+        ),
         Expect("spec.steps[0].forEach.items", "a Pipeline's spec has no field 'targets'"),
         None,
     ),
@@ -640,15 +695,18 @@ MALFORMED: list[Malformed] = [
     ),
     Malformed(
         "partition-key-template-that-no-value-fills",
-        pipeline(delay("probe", throttle={
-            "interval": "5m", "partitionKey": "${ self.metadata.labels.team }"})),
+        pipeline(
+            delay(
+                "probe",
+                throttle={"interval": "5m", "partitionKey": "${ self.metadata.labels.team }"},
+            )
+        ),
         Expect("spec.steps[0].throttle.partitionKey", "no such member in mapping: 'labels'"),
         None,
     ),
     Malformed(
         "many-problems-at-once",
-        pipeline(*[delay(f"s{index}", timeout=f"{index}d") for index in range(22)],
-                 suspend="no"),
+        pipeline(*[delay(f"s{index}", timeout=f"{index}d") for index in range(22)], suspend="no"),
         Expect("spec.steps[21].timeout", "unknown unit 'd'"),
         Expect("spec.steps[21].timeout", "does not match"),
     ),

@@ -102,12 +102,13 @@ def test_yaml_is_read_with_libyaml_and_errors_keep_their_place() -> None:
 
 @pytest.mark.slow
 def test_help_imports_no_opentelemetry() -> None:
-    probe = ("import sys\nfrom kubesteps.cli import main\n"
-             "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', "
-             "'kubesteps.engine'))))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True)
+    probe = (
+        "import sys\nfrom kubesteps.cli import main\n"
+        "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', "
+        "'kubesteps.engine'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "Usage: " in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -180,17 +181,32 @@ def test_a_pipeline_of_another_group_is_skipped_saying_whose_it_is(
 
 
 def test_validate_reports_every_problem_at_once_in_field_order(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path / "bad.yaml", pipeline(
-        delay("b", when=["steps.a.phase == 'Succeeded'"]),
-        {"name": "a", "action": "waitFor", "with": {
-            "apiVersion": "v1", "kind": "Pod", "name": "x", "jsonPath": "{.a[", "value": "1"}},
-        suspend="no"))
+    path = _write(
+        tmp_path / "bad.yaml",
+        pipeline(
+            delay("b", when=["steps.a.phase == 'Succeeded'"]),
+            {
+                "name": "a",
+                "action": "waitFor",
+                "with": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": "x",
+                    "jsonPath": "{.a[",
+                    "value": "1",
+                },
+            },
+            suspend="no",
+        ),
+    )
 
     result = CliRunner().invoke(main, ["validate", str(path)])
 
     assert result.exit_code == 1
     assert [line.split(": ")[2] for line in result.output.splitlines()] == [
-        "spec.steps[1].with.jsonPath", "spec.suspend"]
+        "spec.steps[1].with.jsonPath",
+        "spec.suspend",
+    ]
 
 
 def test_the_validate_example_of_the_spec_reference_prints_what_it_shows(
@@ -199,8 +215,9 @@ def test_the_validate_example_of_the_spec_reference_prints_what_it_shows(
     import re
 
     doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "pipeline-spec.md").read_text()
-    manifest = next(b for b in re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
-                    if "kind: Pipline" in b)
+    manifest = next(
+        b for b in re.findall(r"```yaml\n(.*?)```", doc, flags=re.S) if "kind: Pipline" in b
+    )
     shown = re.search(r"prints every problem at once.*?```text\n(.*?)```", doc, flags=re.S)
     assert shown is not None
     (tmp_path / "demo.yaml").write_text(manifest)
@@ -216,9 +233,12 @@ def _uses(template: str) -> dict[str, object]:
     return pipeline({"name": "t", "uses": {"template": template}})
 
 
-TEMPLATE = {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
-            "metadata": {"name": "steps", "namespace": "default"},
-            "spec": {"steps": [delay("one")]}}
+TEMPLATE = {
+    "apiVersion": "kubesteps.dev/v1alpha1",
+    "kind": "PipelineTemplate",
+    "metadata": {"name": "steps", "namespace": "default"},
+    "spec": {"steps": [delay("one")]},
+}
 
 
 def test_validate_takes_templates_from_the_same_file(tmp_path: pathlib.Path) -> None:
@@ -235,13 +255,15 @@ def test_validate_takes_templates_from_a_directory(tmp_path: pathlib.Path) -> No
     _write(tmp_path / "templates" / "t.yaml", TEMPLATE)
     path = _write(tmp_path / "p.yaml", _uses("step"))
 
-    result = CliRunner().invoke(main, ["validate", str(path), "--templates",
-                                       str(tmp_path / "templates")])
+    result = CliRunner().invoke(
+        main, ["validate", str(path), "--templates", str(tmp_path / "templates")]
+    )
 
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         f"{path}: Pipeline/demo: spec.steps[0].uses.template: no PipelineTemplate 'step' in "
-        "namespace 'default' (there are: steps) — did you mean 'steps'? [step 't']"]
+        "namespace 'default' (there are: steps) — did you mean 'steps'? [step 't']"
+    ]
 
 
 def test_validate_says_when_it_cannot_read_the_templates(tmp_path: pathlib.Path) -> None:
@@ -256,8 +278,9 @@ def test_validate_says_when_it_cannot_read_the_templates(tmp_path: pathlib.Path)
 def test_run_runs_a_template_from_the_same_file(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path / "both.yaml", TEMPLATE, _uses("steps"))
 
-    result = CliRunner().invoke(main, ["run", str(path), "--state", str(tmp_path / "s.db"),
-                                       "--budget", "20"])
+    result = CliRunner().invoke(
+        main, ["run", str(path), "--state", str(tmp_path / "s.db"), "--budget", "20"]
+    )
 
     assert result.exit_code == 0, result.output
     assert "t-one" in result.output

@@ -44,8 +44,12 @@ def test_the_committed_template_crd_is_the_generated_one() -> None:
 
 
 def test_the_template_crd_refuses_a_template_without_steps() -> None:
-    template = {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
-                "metadata": {"name": "t"}, "spec": {"steps": []}}
+    template = {
+        "apiVersion": "kubesteps.dev/v1alpha1",
+        "kind": "PipelineTemplate",
+        "metadata": {"name": "t"},
+        "spec": {"steps": []},
+    }
     assert schema_errors(template) == [("spec.steps", "[] should be non-empty")]
 
 
@@ -65,8 +69,9 @@ def test_the_schema_is_structural() -> None:
     for path, node in _nodes(openapi_schema()):
         assert not {"$ref", "anyOf", "oneOf", "allOf", "nullable"} & set(node), path
         # Only a node that keeps what is written (any JSON: a param's value) may be untyped.
-        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), \
+        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), (
             f"{path} has no type"
+        )
         if "type" not in node:
             continue
         if node["type"] == "object" and path != ".metadata":  # the API server owns metadata
@@ -176,15 +181,38 @@ def test_a_status_the_operator_writes_passes_the_schema() -> None:
                 "observedGeneration": 2,
             }
         ],
-        "steps": [{"name": "first", "phase": "Waiting", "attempts": 1, "outputs": {"a": [1]},
-                   "run": 3, "attemptStartedAt": "2026-01-01T00:00:00Z"}],
-        "run": {"number": 3, "id": "demo-3", "trigger": "Retry", "phase": "Running",
-                "startedAt": "2026-01-01T00:00:00Z", "specHash": "0123456789abcdef",
-                "retries": 1, "retriedAt": "2026-01-01T00:01:00Z"},
-        "history": [{"number": 2, "id": "demo-2", "trigger": "SpecChanged",
-                     "phase": "Cancelled", "reason": "Superseded",
-                     "startedAt": "2025-12-31T00:00:00Z", "finishedAt": "2026-01-01T00:00:00Z",
-                     "message": "superseded by run demo-3: the spec changed"}],
+        "steps": [
+            {
+                "name": "first",
+                "phase": "Waiting",
+                "attempts": 1,
+                "outputs": {"a": [1]},
+                "run": 3,
+                "attemptStartedAt": "2026-01-01T00:00:00Z",
+            }
+        ],
+        "run": {
+            "number": 3,
+            "id": "demo-3",
+            "trigger": "Retry",
+            "phase": "Running",
+            "startedAt": "2026-01-01T00:00:00Z",
+            "specHash": "0123456789abcdef",
+            "retries": 1,
+            "retriedAt": "2026-01-01T00:01:00Z",
+        },
+        "history": [
+            {
+                "number": 2,
+                "id": "demo-2",
+                "trigger": "SpecChanged",
+                "phase": "Cancelled",
+                "reason": "Superseded",
+                "startedAt": "2025-12-31T00:00:00Z",
+                "finishedAt": "2026-01-01T00:00:00Z",
+                "message": "superseded by run demo-3: the spec changed",
+            }
+        ],
         "handledTokens": {"retry": ["1767225660"]},
         "handledApprovals": [{"step": "gate", "value": "alice", "run": "demo-2"}],
         "kopf": {"progress": {}},
@@ -194,8 +222,13 @@ def test_a_status_the_operator_writes_passes_the_schema() -> None:
 
 
 def test_the_run_history_is_bounded_by_the_schema() -> None:
-    entry = {"number": 1, "id": "demo-1", "trigger": "Created", "phase": "Succeeded",
-             "startedAt": "2026-01-01T00:00:00Z"}
+    entry = {
+        "number": 1,
+        "id": "demo-1",
+        "trigger": "Created",
+        "phase": "Succeeded",
+        "startedAt": "2026-01-01T00:00:00Z",
+    }
     manifest = pipeline(delay("first"))
     manifest["status"] = {"history": [entry] * 51}
 

@@ -20,14 +20,21 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def manifest(steps: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
-            "metadata": {"name": "shop", "namespace": "default"},
-            "spec": {"steps": steps, **spec}}
+    return {
+        "apiVersion": "kubesteps.dev/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": "shop", "namespace": "default"},
+        "spec": {"steps": steps, **spec},
+    }
 
 
 def greet(name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "action": "python",
-            "with": {"function": "kubesteps.examples.greet", "args": {}}, **extra}
+    return {
+        "name": name,
+        "action": "python",
+        "with": {"function": "kubesteps.examples.greet", "args": {}},
+        **extra,
+    }
 
 
 def planned(body: dict[str, Any], status: dict[str, Any] | None = None) -> RunPlan:
@@ -41,11 +48,14 @@ def verdicts(plan: RunPlan) -> dict[str, tuple[str, str]]:
 
 
 def test_a_new_pipeline_runs_its_steps_and_skips_by_the_when_that_decided_it() -> None:
-    body = manifest([
-        greet("build"),
-        greet("eu-only", when=["true", "params.region == 'eu'"]),
-        greet("after-build", when=["steps.build.outputs.who == 'world'"]),
-    ], params=[{"name": "region", "value": "us"}])
+    body = manifest(
+        [
+            greet("build"),
+            greet("eu-only", when=["true", "params.region == 'eu'"]),
+            greet("after-build", when=["steps.build.outputs.who == 'world'"]),
+        ],
+        params=[{"name": "region", "value": "us"}],
+    )
 
     plan = planned(body)
 
@@ -56,25 +66,45 @@ def test_a_new_pipeline_runs_its_steps_and_skips_by_the_when_that_decided_it() -
     # It reads an output no step gave yet: only the run can tell.
     assert found["after-build"][0] == "undecided"
     assert found["after-build"][1].startswith(
-        "when[0] `steps.build.outputs.who == 'world'` is decided when the step is reached")
+        "when[0] `steps.build.outputs.who == 'world'` is decided when the step is reached"
+    )
 
 
 def test_a_switch_names_the_branch_taken_and_a_for_each_its_items() -> None:
-    body = manifest([
-        {"name": "deploy", "switch": {"steps": [
-            greet("to-eu", when=["params.region == 'eu'"]),
-            greet("to-us", when=["params.region == 'us'"]),
-            greet("anywhere"),
-        ]}},
-        {"name": "check", "forEach": {"items": "params.zones", "step": {
-            "action": "python", "with": {"function": "kubesteps.examples.greet"}}}},
-    ], params=[{"name": "region", "value": "us"}, {"name": "zones", "value": ["a", "b"]}])
+    body = manifest(
+        [
+            {
+                "name": "deploy",
+                "switch": {
+                    "steps": [
+                        greet("to-eu", when=["params.region == 'eu'"]),
+                        greet("to-us", when=["params.region == 'us'"]),
+                        greet("anywhere"),
+                    ]
+                },
+            },
+            {
+                "name": "check",
+                "forEach": {
+                    "items": "params.zones",
+                    "step": {"action": "python", "with": {"function": "kubesteps.examples.greet"}},
+                },
+            },
+        ],
+        params=[{"name": "region", "value": "us"}, {"name": "zones", "value": ["a", "b"]}],
+    )
 
     plan = planned(body)
 
     assert [(s.name, s.verdict, s.depth) for s in plan.steps] == [
-        ("deploy", "run", 0), ("to-eu", "skip", 1), ("to-us", "run", 1), ("anywhere", "skip", 1),
-        ("check", "run", 0), ("check-0", "run", 1), ("check-1", "run", 1)]
+        ("deploy", "run", 0),
+        ("to-eu", "skip", 1),
+        ("to-us", "run", 1),
+        ("anywhere", "skip", 1),
+        ("check", "run", 0),
+        ("check-0", "run", 1),
+        ("check-1", "run", 1),
+    ]
     found = verdicts(plan)
     assert found["to-eu"][1] == "not taken: its when[0] `params.region == 'eu'` is false"
     assert found["anywhere"][1] == "not taken: branch 'to-us' is taken"
@@ -82,50 +112,72 @@ def test_a_switch_names_the_branch_taken_and_a_for_each_its_items() -> None:
 
 
 def test_the_status_says_what_is_done_what_waits_and_until_when() -> None:
-    body = manifest([greet("build"), {"name": "soak", "action": "delay",
-                                      "with": {"duration": "1h"}}, greet("release")])
+    body = manifest(
+        [
+            greet("build"),
+            {"name": "soak", "action": "delay", "with": {"duration": "1h"}},
+            greet("release"),
+        ]
+    )
     spec_hash = _spec_hash(body)
-    status = {"run": {"number": 2, "id": "shop-2", "phase": "Running", "specHash": spec_hash},
-              "steps": [
-                  {"name": "build", "phase": "Succeeded", "run": 2, "outputs": {"who": "x"}},
-                  {"name": "soak", "phase": "Waiting", "run": 2, "message": "delaying for 1h",
-                   "nextRunAt": "2026-03-01T12:40:00Z"},
-              ]}
+    status = {
+        "run": {"number": 2, "id": "shop-2", "phase": "Running", "specHash": spec_hash},
+        "steps": [
+            {"name": "build", "phase": "Succeeded", "run": 2, "outputs": {"who": "x"}},
+            {
+                "name": "soak",
+                "phase": "Waiting",
+                "run": 2,
+                "message": "delaying for 1h",
+                "nextRunAt": "2026-03-01T12:40:00Z",
+            },
+        ],
+    }
 
     plan = planned(body, status)
 
     assert plan.headline == "run 2 (Running)"
     assert [(s.name, s.verdict) for s in plan.steps] == [
-        ("build", "done"), ("soak", "wait"), ("release", "run")]
+        ("build", "done"),
+        ("soak", "wait"),
+        ("release", "run"),
+    ]
     assert plan.steps[1].until == datetime(2026, 3, 1, 12, 40, tzinfo=UTC)
-    assert "soak                           wait       until 2026-03-01T12:40:00Z: delaying " \
+    assert (
+        "soak                           wait       until 2026-03-01T12:40:00Z: delaying "
         "for 1h" in plan.render()
+    )
 
 
 def test_a_changed_work_starts_a_new_run_and_a_throttled_step_waits_for_its_interval() -> None:
     body = manifest([greet("report", throttle={"interval": "1h"}), greet("notify")])
-    status = {"run": {"number": 4, "id": "shop-4", "phase": "Succeeded", "specHash": "old"},
-              "steps": [{"name": "report", "phase": "Succeeded", "run": 4},
-                        {"name": "notify", "phase": "Succeeded", "run": 4}],
-              "lastRuns": {"report": "2026-03-01T11:30:00+00:00"}}
+    status = {
+        "run": {"number": 4, "id": "shop-4", "phase": "Succeeded", "specHash": "old"},
+        "steps": [
+            {"name": "report", "phase": "Succeeded", "run": 4},
+            {"name": "notify", "phase": "Succeeded", "run": 4},
+        ],
+        "lastRuns": {"report": "2026-03-01T11:30:00+00:00"},
+    }
 
     plan = planned(body, status)
 
     assert plan.headline == "the work changed since run 4: run 5 would start"
     report, notify = plan.steps
-    assert (report.verdict, report.until) == ("throttled", datetime(2026, 3, 1, 12, 30,
-                                                                     tzinfo=UTC))
+    assert (report.verdict, report.until) == ("throttled", datetime(2026, 3, 1, 12, 30, tzinfo=UTC))
     assert report.detail == "ran at 2026-03-01T11:30:00Z; at most once per 1h"
     assert notify.verdict == "run"  # the old run's success does not count for the new one
 
 
 def test_a_failed_run_says_what_would_run_again_on_a_retry() -> None:
     body = manifest([greet("build"), greet("test")])
-    status = {"run": {"number": 1, "id": "shop-1", "phase": "Failed",
-                      "specHash": _spec_hash(body)},
-              "steps": [{"name": "build", "phase": "Succeeded", "run": 1},
-                        {"name": "test", "phase": "Failed", "run": 1,
-                         "message": "3 tests failed"}]}
+    status = {
+        "run": {"number": 1, "id": "shop-1", "phase": "Failed", "specHash": _spec_hash(body)},
+        "steps": [
+            {"name": "build", "phase": "Succeeded", "run": 1},
+            {"name": "test", "phase": "Failed", "run": 1, "message": "3 tests failed"},
+        ],
+    }
 
     plan = planned(body, status)
 
@@ -134,8 +186,7 @@ def test_a_failed_run_says_what_would_run_again_on_a_retry() -> None:
 
 
 def test_planning_changes_nothing_it_was_given() -> None:
-    body = manifest([greet("build", when=["params.on"])], params=[{"name": "on",
-                                                                  "value": True}])
+    body = manifest([greet("build", when=["params.on"])], params=[{"name": "on", "value": True}])
     status = {"run": {"number": 1, "phase": "Running", "specHash": "x"}, "steps": []}
     before = copy.deepcopy((body, status))
 
@@ -156,26 +207,33 @@ def test_the_cli_plans_from_the_state_kubesteps_run_left_and_writes_nothing(
     tmp_path: pathlib.Path,
 ) -> None:
     path = tmp_path / "p.yaml"
-    body = manifest([greet("build"), {"name": "soak", "action": "delay",
-                                      "with": {"duration": "1h"}}, greet("release")])
+    body = manifest(
+        [
+            greet("build"),
+            {"name": "soak", "action": "delay", "with": {"duration": "1h"}},
+            greet("release"),
+        ]
+    )
     path.write_text(yaml.safe_dump(body))
     state = tmp_path / "state.db"
-    ran = CliRunner().invoke(main, ["run", str(path), "--state", str(state), "--quiet",
-                                    "--budget", "3"])
+    ran = CliRunner().invoke(
+        main, ["run", str(path), "--state", str(state), "--quiet", "--budget", "3"]
+    )
     assert ran.exit_code == 2, ran.output  # still waiting
     files = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in tmp_path.iterdir()}
 
-    result = CliRunner().invoke(main, ["plan", str(path), "--state", str(state),
-                                       "-o", "json"])
+    result = CliRunner().invoke(main, ["plan", str(path), "--state", str(state), "-o", "json"])
 
     assert result.exit_code == 0, result.output
     (shown,) = json.loads(result.output)
     assert shown["headline"] == "run 1 (Running)"
     assert [(s["name"], s["verdict"]) for s in shown["steps"]] == [
-        ("build", "done"), ("soak", "wait"), ("release", "run")]
+        ("build", "done"),
+        ("soak", "wait"),
+        ("release", "run"),
+    ]
     assert shown["steps"][1]["detail"].startswith("delaying for 1h")
-    assert {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in tmp_path.iterdir()} == files
+    assert {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in tmp_path.iterdir()} == files
 
 
 def test_the_cli_reports_an_invalid_pipeline_and_exits_1(tmp_path: pathlib.Path) -> None:
@@ -190,8 +248,13 @@ def test_the_cli_reports_an_invalid_pipeline_and_exits_1(tmp_path: pathlib.Path)
 
 def test_a_step_plan_renders_its_time_with_its_reason() -> None:
     step = StepPlan("soak", "wait", "delaying", datetime(2026, 3, 1, tzinfo=UTC))
-    assert step.to_dict() == {"name": "soak", "verdict": "wait", "depth": 0,
-                              "detail": "delaying", "until": "2026-03-01T00:00:00Z"}
+    assert step.to_dict() == {
+        "name": "soak",
+        "verdict": "wait",
+        "depth": 0,
+        "detail": "delaying",
+        "until": "2026-03-01T00:00:00Z",
+    }
 
 
 def _spec_hash(body: dict[str, Any]) -> str:

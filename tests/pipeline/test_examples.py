@@ -52,8 +52,11 @@ def test_an_example_passes_the_crd_schema(path: pathlib.Path) -> None:
         assert schema_errors(manifest) == []
 
 
-LOCAL = [path for path in EXAMPLES
-         if "Needs a cluster: no" in path.read_text() and "approval" not in path.name]
+LOCAL = [
+    path
+    for path in EXAMPLES
+    if "Needs a cluster: no" in path.read_text() and "approval" not in path.name
+]
 
 
 @pytest.mark.parametrize("path", LOCAL, ids=lambda path: path.name)
@@ -64,12 +67,14 @@ def test_an_example_that_needs_no_cluster_runs_to_ready_with_kubesteps_run(
 
     from kubesteps.cli import main
 
-    result = CliRunner().invoke(main, ["run", str(path), "--state", str(tmp_path / "s.db"),
-                                       "--quiet", "--budget", "30"])
+    result = CliRunner().invoke(
+        main, ["run", str(path), "--state", str(tmp_path / "s.db"), "--quiet", "--budget", "30"]
+    )
 
     assert result.exit_code == 0, result.output
 
 
 def test_the_authoring_examples_are_among_those_run() -> None:
     assert {"params-and-switch.yaml", "finally.yaml", "schedule.yaml"} <= {
-        path.name for path in LOCAL}
+        path.name for path in LOCAL
+    }

@@ -84,7 +84,7 @@ def test_a_template_in_with_is_checked_with_the_forEach_variables_in_scope() -> 
                 "as": "target",
                 "step": {"action": "delay", "with": {"duration": "${ target.wait }${ index }"}},
             },
-        }
+        },
     )
 
     assert isinstance(validate(manifest), Pipeline)
@@ -139,9 +139,7 @@ def test_a_top_level_step_may_not_take_the_run_time_name_of_a_template_step() ->
 
 def test_template_steps_under_different_numbers_of_forEach_may_clash() -> None:
     twice = {"forEach": {"items": "[1]", "as": "y", "step": {"group": {"steps": [delay("a")]}}}}
-    manifest = pipeline(
-        _fan("once", {"group": {"steps": [delay("a-1")]}}), _fan("twice", twice)
-    )
+    manifest = pipeline(_fan("once", {"group": {"steps": [delay("a-1")]}}), _fan("twice", twice))
 
     (error,) = _errors(manifest)
     assert error.startswith(
@@ -177,8 +175,10 @@ def test_values_with_templates_are_left_to_the_run_time_check() -> None:
         {
             "name": "call",
             "action": "http",
-            "with": {"url": "${ self.metadata.annotations.url }",
-                     "expectedStatus": "${ self.metadata.annotations.codes }"},
+            "with": {
+                "url": "${ self.metadata.annotations.url }",
+                "expectedStatus": "${ self.metadata.annotations.codes }",
+            },
         }
     )
 
@@ -205,9 +205,13 @@ def test_an_error_prints_as_path_and_message() -> None:
 def test_step_at_names_the_innermost_named_step_of_a_path() -> None:
     from kubesteps.plan.validate import step_at
 
-    manifest = {"spec": {"steps": [
-        {"name": "outer", "group": {"steps": [{"name": "inner", "with": {"url": "x"}}]}},
-    ]}}
+    manifest = {
+        "spec": {
+            "steps": [
+                {"name": "outer", "group": {"steps": [{"name": "inner", "with": {"url": "x"}}]}},
+            ]
+        }
+    }
 
     assert step_at(manifest, "spec.steps[0].group.steps[0].with.url") == "inner"
     assert step_at(manifest, "spec.steps[0].group") == "outer"
@@ -221,8 +225,13 @@ def test_every_problem_is_reported_even_behind_a_malformed_field() -> None:
     manifest = pipeline(
         delay("same", timeout="5x", group={"steps": [delay("inner")]}),
         delay("same", when=["steps.nothing.phase == 'Failed'"], retry={"limit": "3"}),
-        {"name": "fan", "forEach": {"items": "[1]", "step": {
-            "name": "x", "continueOnError": True, "action": "delay", "with": {}}}},
+        {
+            "name": "fan",
+            "forEach": {
+                "items": "[1]",
+                "step": {"name": "x", "continueOnError": True, "action": "delay", "with": {}},
+            },
+        },
         suspend="yes",
     )
 
@@ -250,13 +259,24 @@ def test_problems_are_sorted_by_field_path_with_indexes_as_numbers() -> None:
 
 
 def test_a_wait_for_with_a_malformed_json_path_is_refused_before_it_runs() -> None:
-    manifest = pipeline({"name": "wait", "action": "waitFor", "with": {
-        "apiVersion": "v1", "kind": "Pod", "name": "web", "jsonPath": "{.status.phase",
-        "value": "Running"}})
+    manifest = pipeline(
+        {
+            "name": "wait",
+            "action": "waitFor",
+            "with": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": "web",
+                "jsonPath": "{.status.phase",
+                "value": "Running",
+            },
+        }
+    )
 
     (error,) = _errors(manifest)
     assert error.startswith(
-        "spec.steps[0].with.jsonPath: '{.status.phase' is not a valid JSONPath (")
+        "spec.steps[0].with.jsonPath: '{.status.phase' is not a valid JSONPath ("
+    )
     assert error.endswith("[step 'wait']")
 
 
@@ -270,10 +290,19 @@ def test_a_template_that_needs_no_variable_is_checked_rendered() -> None:
 
 
 def test_job_resources_are_real_quantities_and_requests_fit_their_limits() -> None:
-    manifest = pipeline({"name": "build", "action": "job", "with": {
-        "image": "busybox", "resources": {
-            "requests": {"cpu": "1", "memory": "2Gi"},
-            "limits": {"cpu": "1000m", "memory": "1024Mi", "ephemeral-storage": "1,5Gi"}}}})
+    manifest = pipeline(
+        {
+            "name": "build",
+            "action": "job",
+            "with": {
+                "image": "busybox",
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "2Gi"},
+                    "limits": {"cpu": "1000m", "memory": "1024Mi", "ephemeral-storage": "1,5Gi"},
+                },
+            },
+        }
+    )
 
     assert _errors(manifest) == [
         "spec.steps[0].with.resources.limits.ephemeral-storage: must be a Kubernetes quantity: "
@@ -346,8 +375,7 @@ def test_fields_the_api_server_dropped_are_found_in_the_last_applied_configurati
 
     from kubesteps.plan.validate import LAST_APPLIED, pruned_fields
 
-    applied = pipeline(delay("first", retires=3), delay("second", timeout="5s"),
-                       resyncPeriod="1m")
+    applied = pipeline(delay("first", retires=3), delay("second", timeout="5s"), resyncPeriod="1m")
     applied["spec"]["steps"][0]["with"]["extra"] = "kept: with is free-form"
     stored = pipeline(delay("first"), delay("second"))  # timeout removed since, on purpose
     stored["spec"]["steps"][0]["with"]["extra"] = "kept: with is free-form"
@@ -369,10 +397,11 @@ def test_retry_limit_bounds_agree_in_the_docs_the_model_the_crd_and_the_engine()
     from kubesteps.plan.validate import prepare
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "pipeline-spec.md").read_text()
-    (low, high), = re.findall(r"^\| `limit` \| (\d+)\.\.(\d+) \|", doc, flags=re.M)
+    ((low, high),) = re.findall(r"^\| `limit` \| (\d+)\.\.(\d+) \|", doc, flags=re.M)
     schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    limit = schema["properties"]["spec"]["properties"]["steps"]["items"]["properties"][
-        "retry"]["properties"]["limit"]
+    limit = schema["properties"]["spec"]["properties"]["steps"]["items"]["properties"]["retry"][
+        "properties"
+    ]["limit"]
     assert (limit["minimum"], limit["maximum"]) == (int(low), int(high)) == (0, 100)
     for retries in (0, 100):  # the engine counts attempts: 1 and 101
         prepared = prepare(pipeline(delay("first", retry={"limit": retries})))
@@ -387,12 +416,19 @@ def test_the_size_limit_counts_the_manifest_not_what_the_server_adds() -> None:
 
     from kubesteps.plan.validate import LAST_APPLIED
 
-    manifest = pipeline({"name": "big", "action": "python", "with": {
-        "function": "kubesteps.examples.greet", "args": {"blob": "x" * (150 * 1024)}}})
+    manifest = pipeline(
+        {
+            "name": "big",
+            "action": "python",
+            "with": {"function": "kubesteps.examples.greet", "args": {"blob": "x" * (150 * 1024)}},
+        }
+    )
     assert isinstance(validate(manifest), Pipeline)
-    stored = {**manifest, "status": {"steps": [{"name": "big", "outputs": {"x": "y" * 200_000}}]},
-              "metadata": {**manifest["metadata"],
-                           "annotations": {LAST_APPLIED: json.dumps(manifest)}}}
+    stored = {
+        **manifest,
+        "status": {"steps": [{"name": "big", "outputs": {"x": "y" * 200_000}}]},
+        "metadata": {**manifest["metadata"], "annotations": {LAST_APPLIED: json.dumps(manifest)}},
+    }
 
     assert isinstance(validate(stored), Pipeline), "the same verdict as for the file"
 
@@ -400,49 +436,101 @@ def test_the_size_limit_counts_the_manifest_not_what_the_server_adds() -> None:
 # -- params, switch, finally, schedule ----------------------------------------------------
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ({"params": [{"name": "region", "value": "eu"}],
-      "steps": [delay("first", when=["params.regoin == 'eu'"])]},
-     "spec.steps[0].when[0]: refers to params.regoin, but no param is named 'regoin' "
-     "(declared: region) in CEL expression \"params.regoin == 'eu'\" — did you mean "
-     "'region'? [step 'first']"),
-    ({"params": [{"name": "size", "value": "huge", "enum": ["small", "large"]}],
-      "steps": [delay("first")]},
-     'spec.params[0].value: "huge" is not one of the allowed values: "small", "large"'),
-    ({"params": [{"name": "a", "value": 1}, {"name": "a", "value": 2}],
-      "steps": [delay("first")]},
-     "spec.params[1].name: duplicate param name 'a' (also params[0]); param names must be "
-     "unique"),
-    ({"steps": [{"name": "pick", "switch": {"steps": [delay("default-first"),
-                                                       delay("never", when=["true"])]}}]},
-     "spec.steps[0].switch.steps[0].when: branch 'default-first' has no when, so it is the "
-     "default, which must be the last branch: the branches after it ('never') could never "
-     "be taken [step 'default-first']"),
-    ({"steps": [delay("first")], "finally": [
-        {"name": "outer", "group": {"steps": [
-            {"name": "inner", "group": {"steps": [delay("deepest")]}}]}}]},
-     "spec.finally[0].group.steps[0].group: finally steps nest at most 2 levels deep: this "
-     "step is at level 2 and must be an action step [step 'inner']"),
-    ({"steps": [delay("first")], "finally": [delay("first")]},
-     "spec.finally[0].name: duplicate step name 'first' (also used at spec.steps[0].name); "
-     "step names must be unique across the whole pipeline [step 'first']"),
-    ({"steps": [delay("first", when=["run.phase == 'Failed'"])]},
-     "spec.steps[0].when[0]: unknown variable 'run'; available here: params, self, steps in "
-     "CEL expression \"run.phase == 'Failed'\" [step 'first']"),
-    ({"schedule": {"cron": "61 * * * *"}, "steps": [delay("first")]},
-     "spec.schedule.cron: '61 * * * *' is not a valid cron expression: Bad minute"),
-    ({"schedule": {"cron": "@often"}, "steps": [delay("first")]},
-     "spec.schedule.cron: '@often' is not a known macro; use one of @annually, @daily, "
-     "@hourly, @midnight, @monthly, @weekly, @yearly or five fields"),
-    ({"schedule": {"cron": "@hourly", "timeZone": "Mars/Olympus"}, "steps": [delay("first")]},
-     "spec.schedule.timeZone: 'Mars/Olympus' is not an IANA time zone name (such as UTC, "
-     "Europe/Berlin or America/New_York)"),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            {
+                "params": [{"name": "region", "value": "eu"}],
+                "steps": [delay("first", when=["params.regoin == 'eu'"])],
+            },
+            "spec.steps[0].when[0]: refers to params.regoin, but no param is named 'regoin' "
+            "(declared: region) in CEL expression \"params.regoin == 'eu'\" — did you mean "
+            "'region'? [step 'first']",
+        ),
+        (
+            {
+                "params": [{"name": "size", "value": "huge", "enum": ["small", "large"]}],
+                "steps": [delay("first")],
+            },
+            'spec.params[0].value: "huge" is not one of the allowed values: "small", "large"',
+        ),
+        (
+            {
+                "params": [{"name": "a", "value": 1}, {"name": "a", "value": 2}],
+                "steps": [delay("first")],
+            },
+            "spec.params[1].name: duplicate param name 'a' (also params[0]); param names must be "
+            "unique",
+        ),
+        (
+            {
+                "steps": [
+                    {
+                        "name": "pick",
+                        "switch": {
+                            "steps": [delay("default-first"), delay("never", when=["true"])]
+                        },
+                    }
+                ]
+            },
+            "spec.steps[0].switch.steps[0].when: branch 'default-first' has no when, so it is the "
+            "default, which must be the last branch: the branches after it ('never') could never "
+            "be taken [step 'default-first']",
+        ),
+        (
+            {
+                "steps": [delay("first")],
+                "finally": [
+                    {
+                        "name": "outer",
+                        "group": {
+                            "steps": [{"name": "inner", "group": {"steps": [delay("deepest")]}}]
+                        },
+                    }
+                ],
+            },
+            "spec.finally[0].group.steps[0].group: finally steps nest at most 2 levels deep: this "
+            "step is at level 2 and must be an action step [step 'inner']",
+        ),
+        (
+            {"steps": [delay("first")], "finally": [delay("first")]},
+            "spec.finally[0].name: duplicate step name 'first' (also used at spec.steps[0].name); "
+            "step names must be unique across the whole pipeline [step 'first']",
+        ),
+        (
+            {"steps": [delay("first", when=["run.phase == 'Failed'"])]},
+            "spec.steps[0].when[0]: unknown variable 'run'; available here: params, self, steps in "
+            "CEL expression \"run.phase == 'Failed'\" [step 'first']",
+        ),
+        (
+            {"schedule": {"cron": "61 * * * *"}, "steps": [delay("first")]},
+            "spec.schedule.cron: '61 * * * *' is not a valid cron expression: Bad minute",
+        ),
+        (
+            {"schedule": {"cron": "@often"}, "steps": [delay("first")]},
+            "spec.schedule.cron: '@often' is not a known macro; use one of @annually, @daily, "
+            "@hourly, @midnight, @monthly, @weekly, @yearly or five fields",
+        ),
+        (
+            {
+                "schedule": {"cron": "@hourly", "timeZone": "Mars/Olympus"},
+                "steps": [delay("first")],
+            },
+            "spec.schedule.timeZone: 'Mars/Olympus' is not an IANA time zone name (such as UTC, "
+            "Europe/Berlin or America/New_York)",
+        ),
+    ],
+)
 def test_the_authoring_fields_are_checked_with_the_field_named(
     spec: dict[str, Any], expected: str
 ) -> None:
-    manifest = {"apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
-                "metadata": {"name": "demo", "namespace": "default"}, "spec": spec}
+    manifest = {
+        "apiVersion": "kubesteps.dev/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": "demo", "namespace": "default"},
+        "spec": spec,
+    }
 
     assert expected in _errors(manifest)
 
@@ -469,8 +557,7 @@ def test_needs_name_steps_of_the_same_list() -> None:
     assert _errors(manifest) == [
         "spec.steps[1].needs[0]: step 'inner' is not in this list (it is at "
         "spec.steps[2].group.steps[0]); needs name steps of the same list only [step 'b']",
-        "spec.steps[1].needs[1]: no step of this list is named 'aa' — did you mean 'a'? "
-        "[step 'b']",
+        "spec.steps[1].needs[1]: no step of this list is named 'aa' — did you mean 'a'? [step 'b']",
         "spec.steps[1].needs[2].phase: must be one of 'Succeeded', 'Failed', 'Skipped' or "
         "'Finished'; got a string ('Done') [step 'b']",
         "spec.steps[2].group.steps[0].needs[0]: step 'a' is not in this list (it is at "
@@ -498,13 +585,21 @@ def test_needs_are_refused_where_steps_run_side_by_side_and_with_finish_on_succe
 
 
 def _template(**spec: Any) -> PipelineTemplate:
-    checked = validate_template({
-        "apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
-        "metadata": {"name": "deploy", "namespace": "default"},
-        "spec": {"params": [{"name": "target", "enum": ["staging", "production"]},
-                            {"name": "replicas", "value": 2}],
-                 "steps": [delay("check"), delay("roll-out", needs=["check"])], **spec},
-    })
+    checked = validate_template(
+        {
+            "apiVersion": "kubesteps.dev/v1alpha1",
+            "kind": "PipelineTemplate",
+            "metadata": {"name": "deploy", "namespace": "default"},
+            "spec": {
+                "params": [
+                    {"name": "target", "enum": ["staging", "production"]},
+                    {"name": "replicas", "value": 2},
+                ],
+                "steps": [delay("check"), delay("roll-out", needs=["check"])],
+                **spec,
+            },
+        }
+    )
     assert isinstance(checked, PipelineTemplate), checked
     return checked
 
@@ -524,7 +619,7 @@ def test_a_use_is_checked_against_its_template() -> None:
         "spec.steps[0].uses.template: no PipelineTemplate 'deplo' in namespace 'default' "
         "(there are: deploy) — did you mean 'deploy'? [step 'a']",
         "spec.steps[1].uses.params.target: \"x\" is not one of the values template 'deploy' "
-        "allows: \"staging\", \"production\" [step 'b']",
+        'allows: "staging", "production" [step \'b\']',
         "spec.steps[1].uses.params.targt: template 'deploy' has no param 'targt' (it has: "
         "target, replicas) — did you mean 'target'? [step 'b']",
         "spec.steps[3].name: step 'c-check' of template 'deploy' clashes with step 'c-check' "
@@ -543,18 +638,29 @@ def test_a_use_without_its_templates_says_they_cannot_be_read() -> None:
 
 
 def test_a_template_is_checked_on_its_own() -> None:
-    checked = validate_template({
-        "apiVersion": "kubesteps.dev/v1alpha1", "kind": "PipelineTemplate",
-        "metadata": {"name": "t"},
-        "spec": {"steps": [delay("a", condition="Done"),
-                           {"name": "b", "uses": {"template": "other"}},
-                           delay("c", when=["params.nope == 1"])]},
-    })
+    checked = validate_template(
+        {
+            "apiVersion": "kubesteps.dev/v1alpha1",
+            "kind": "PipelineTemplate",
+            "metadata": {"name": "t"},
+            "spec": {
+                "steps": [
+                    delay("a", condition="Done"),
+                    {"name": "b", "uses": {"template": "other"}},
+                    delay("c", when=["params.nope == 1"]),
+                ]
+            },
+        }
+    )
 
     assert isinstance(checked, list)
     messages = [str(e) for e in checked]
-    assert "spec.steps[0].condition: not allowed in a template: every use of it would write " \
-           "the same condition; set condition on the step that uses it [step 'a']" in messages
-    assert "spec.steps[1].uses: not allowed in a template: templates do not nest (use the " \
-           "steps of the other one here) [step 'b']" in messages
+    assert (
+        "spec.steps[0].condition: not allowed in a template: every use of it would write "
+        "the same condition; set condition on the step that uses it [step 'a']" in messages
+    )
+    assert (
+        "spec.steps[1].uses: not allowed in a template: templates do not nest (use the "
+        "steps of the other one here) [step 'b']" in messages
+    )
     assert any(m.startswith("spec.steps[2].when[0]: refers to params.nope") for m in messages)

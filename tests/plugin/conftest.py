@@ -70,18 +70,23 @@ def kubectl(kubectl_binary: Path, kubeconfig: Path, tmp_path: Path, api: KubeCli
     """``await kubectl("kubesteps", "get")``: the real kubectl, which finds the plugin on
     PATH (the venv's scripts) and runs it; no terminal, so no colour."""
 
-    async def run(*args: str, env: dict[str, str] | None = None,
-                  seconds: float = 60) -> Done:
+    async def run(*args: str, env: dict[str, str] | None = None, seconds: float = 60) -> Done:
         environment = {
-            **os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path),
-            "PATH": os.pathsep.join([str(SCRIPTS), str(kubectl_binary.parent), "/usr/bin",
-                                     "/bin"]),
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "HOME": str(tmp_path),
+            "PATH": os.pathsep.join([str(SCRIPTS), str(kubectl_binary.parent), "/usr/bin", "/bin"]),
             **(env or {}),
         }
         environment.pop("KUBESTEPS_DEBUG", None)
         process = await asyncio.create_subprocess_exec(
-            str(kubectl_binary), *args, env=environment, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+            str(kubectl_binary),
+            *args,
+            env=environment,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
         async with asyncio.timeout(seconds):
             out, err = await process.communicate()
         assert process.returncode is not None

@@ -16,13 +16,18 @@ INTRO_END = "to be what the command prints today.\n"
 def expected(intro: str) -> str:
     parts = [intro]
     for path in sorted((ROOT / "examples").glob("*.yaml")):
-        pipelines = [d for d in yaml.safe_load_all(path.read_text())
-                     if isinstance(d, dict) and d.get("kind") == "Pipeline"]
+        pipelines = [
+            d
+            for d in yaml.safe_load_all(path.read_text())
+            if isinstance(d, dict) and d.get("kind") == "Pipeline"
+        ]
         if not pipelines:
             continue
         summary = path.read_text().splitlines()[0].lstrip("# ").removeprefix(f"{path.name}:")
-        parts.append(f"## {path.name}\n\n{summary.strip()}\n\n```mermaid\n"
-                     f"{mermaid(graph_of(pipelines[0]))}```\n")
+        parts.append(
+            f"## {path.name}\n\n{summary.strip()}\n\n```mermaid\n"
+            f"{mermaid(graph_of(pipelines[0]))}```\n"
+        )
     return "\n".join(parts)
 
 

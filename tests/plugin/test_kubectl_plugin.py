@@ -29,12 +29,21 @@ def quick(settings: kopf.OperatorSettings) -> None:
 async def store(api: KubeClient, obj: dict[str, Any]) -> None:
     """Create the object, then give it its recorded status (as the operator wrote it)."""
     body = {key: value for key, value in obj.items() if key != "status"}
-    body["metadata"] = {k: v for k, v in obj["metadata"].items()
-                        if k in ("name", "namespace", "labels", "annotations")}
+    body["metadata"] = {
+        k: v
+        for k, v in obj["metadata"].items()
+        if k in ("name", "namespace", "labels", "annotations")
+    }
     await api.create(body, "default")
     if obj.get("status"):
-        await api.patch(API, "Pipeline", body["metadata"]["name"], "default",
-                        {"status": obj["status"]}, subresource="status")
+        await api.patch(
+            API,
+            "Pipeline",
+            body["metadata"]["name"],
+            "default",
+            {"status": obj["status"]},
+            subresource="status",
+        )
 
 
 async def until(check: Callable[[], Any], within: float = 30) -> Any:
@@ -65,6 +74,7 @@ def timeless(data: Any) -> Any:
 
 # -- views ----------------------------------------------------------------------------------
 
+
 async def test_get_lists_pipelines_through_kubectl(api: KubeClient, kubectl: Kubectl) -> None:
     for name in sorted(LIVE):
         await store(api, LIVE[name])
@@ -81,9 +91,7 @@ async def test_get_lists_pipelines_through_kubectl(api: KubeClient, kubectl: Kub
     assert "\x1b[" not in done.out  # no terminal: no colour
 
 
-async def test_get_all_namespaces_shows_the_namespace(
-    api: KubeClient, kubectl: Kubectl
-) -> None:
+async def test_get_all_namespaces_shows_the_namespace(api: KubeClient, kubectl: Kubectl) -> None:
     await store(api, LIVE["tidy"])
     done = await kubectl("kubesteps", "get", "-A")
     assert done.out.splitlines()[1].split()[:3] == ["default", "tidy", "1"]
@@ -104,14 +112,24 @@ async def test_every_view_prints_json_and_yaml(api: KubeClient, kubectl: Kubectl
 
 async def test_describe_shows_the_tree_and_the_events(api: KubeClient, kubectl: Kubectl) -> None:
     await store(api, LIVE["release"])
-    await api.create({
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": "release.1", "namespace": "default"},
-        "involvedObject": {"apiVersion": API, "kind": "Pipeline", "name": "release",
-                           "namespace": "default"},
-        "reason": "RunStarted", "message": "release-1 started (trigger Created)",
-        "type": "Normal", "lastTimestamp": "2026-03-01T12:00:00Z",
-    }, "default")
+    await api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "release.1", "namespace": "default"},
+            "involvedObject": {
+                "apiVersion": API,
+                "kind": "Pipeline",
+                "name": "release",
+                "namespace": "default",
+            },
+            "reason": "RunStarted",
+            "message": "release-1 started (trigger Created)",
+            "type": "Normal",
+            "lastTimestamp": "2026-03-01T12:00:00Z",
+        },
+        "default",
+    )
     done = await kubectl("kubesteps", "describe", "release")
     assert done.code == 0, done.err
     assert "├─ ✓ build" in done.out
@@ -125,9 +143,11 @@ async def test_a_missing_pipeline_is_one_line_naming_it(api: KubeClient, kubectl
     await store(api, LIVE["release"])
     done = await kubectl("kubesteps", "describe", "relase")
     assert done.code == 1
-    assert done.err == ("kubesteps: error: pipeline 'relase' not found in namespace 'default'"
-                        " — did you mean 'release'? (kubectl get pipelines -n default lists"
-                        " them)\n")
+    assert done.err == (
+        "kubesteps: error: pipeline 'relase' not found in namespace 'default'"
+        " — did you mean 'release'? (kubectl get pipelines -n default lists"
+        " them)\n"
+    )
 
 
 async def test_debug_shows_the_traceback(api: KubeClient, kubectl: Kubectl) -> None:
@@ -149,9 +169,7 @@ async def test_a_namespace_flag_is_honoured(api: KubeClient, kubectl: Kubectl) -
     assert "No Pipelines in namespace default" in (await kubectl("kubesteps", "get")).err
 
 
-async def test_graph_of_a_live_pipeline_colours_by_phase(
-    api: KubeClient, kubectl: Kubectl
-) -> None:
+async def test_graph_of_a_live_pipeline_colours_by_phase(api: KubeClient, kubectl: Kubectl) -> None:
     await store(api, LIVE["release"])
     done = await kubectl("kubesteps", "graph", "release")
     assert done.out.startswith("flowchart TD\n")
@@ -162,23 +180,45 @@ async def test_graph_of_a_live_pipeline_colours_by_phase(
 
 # -- logs -----------------------------------------------------------------------------------
 
+
 def job_pipeline() -> dict[str, Any]:
     obj = manifest("job.yaml")
-    obj["status"] = {"run": {"number": 1, "id": "nightly-report-1", "trigger": "Created",
-                             "phase": "Running", "startedAt": "2026-03-01T12:00:00Z",
-                             "specHash": "0" * 16, "retries": 0},
-                     "steps": [{"name": "report", "phase": "Waiting", "attempts": 1, "run": 1,
-                                "startedAt": "2026-03-01T12:00:01Z",
-                                "message": "waiting for Job nightly-report-report-1-1"}]}
+    obj["status"] = {
+        "run": {
+            "number": 1,
+            "id": "nightly-report-1",
+            "trigger": "Created",
+            "phase": "Running",
+            "startedAt": "2026-03-01T12:00:00Z",
+            "specHash": "0" * 16,
+            "retries": 0,
+        },
+        "steps": [
+            {
+                "name": "report",
+                "phase": "Waiting",
+                "attempts": 1,
+                "run": 1,
+                "startedAt": "2026-03-01T12:00:01Z",
+                "message": "waiting for Job nightly-report-report-1-1",
+            }
+        ],
+    }
     return obj
 
 
 def pod(name: str, run: int = 1) -> dict[str, Any]:
-    labels = {"kubesteps.dev/pipeline": "nightly-report", "kubesteps.dev/step": "report",
-              "kubesteps.dev/run": str(run)}
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "default", "labels": labels},
-            "spec": {"containers": [{"name": "step", "image": "busybox:1.36"}]}}
+    labels = {
+        "kubesteps.dev/pipeline": "nightly-report",
+        "kubesteps.dev/step": "report",
+        "kubesteps.dev/run": str(run),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": labels},
+        "spec": {"containers": [{"name": "step", "image": "busybox:1.36"}]},
+    }
 
 
 async def test_logs_of_a_job_step_are_its_pods_log(
@@ -187,8 +227,11 @@ async def test_logs_of_a_job_step_are_its_pods_log(
     await store(api, job_pipeline())
     await api.create(pod("nightly-report-report-1-1-abcde"), "default")
     await api.create(pod("of-an-earlier-run", run=0), "default")
-    k8s_emulator.write_pod_log("default", "nightly-report-report-1-1-abcde",
-                               "building the report for nightly-report\ndone\n")
+    k8s_emulator.write_pod_log(
+        "default",
+        "nightly-report-report-1-1-abcde",
+        "building the report for nightly-report\ndone\n",
+    )
     done = await kubectl("kubesteps", "logs", "nightly-report", "report")
     assert done.code == 0, done.err
     assert done.out == "building the report for nightly-report\ndone\n"
@@ -200,8 +243,7 @@ async def test_following_the_logs_of_a_job_step_streams_until_the_log_ends(
     await store(api, job_pipeline())
     await api.create(pod("p1"), "default")
     k8s_emulator.write_pod_log("default", "p1", "line 1\n", done=False)
-    follower = asyncio.create_task(kubectl("kubesteps", "logs", "nightly-report", "report",
-                                           "-f"))
+    follower = asyncio.create_task(kubectl("kubesteps", "logs", "nightly-report", "report", "-f"))
     await asyncio.sleep(1.0)
     assert not follower.done()
     k8s_emulator.write_pod_log("default", "p1", "line 2\n")
@@ -209,14 +251,14 @@ async def test_following_the_logs_of_a_job_step_streams_until_the_log_ends(
     assert done.out == "line 1\nline 2\n"
 
 
-async def test_logs_of_a_job_step_without_a_pod_say_so(
-    api: KubeClient, kubectl: Kubectl
-) -> None:
+async def test_logs_of_a_job_step_without_a_pod_say_so(api: KubeClient, kubectl: Kubectl) -> None:
     await store(api, job_pipeline())
     done = await kubectl("kubesteps", "logs", "nightly-report", "report")
     assert done.code == 1
-    assert done.err.startswith("kubesteps: error: step 'report' of pipeline 'nightly-report' "
-                               "has no Pod in run nightly-report-1 (step Waiting: waiting for")
+    assert done.err.startswith(
+        "kubesteps: error: step 'report' of pipeline 'nightly-report' "
+        "has no Pod in run nightly-report-1 (step Waiting: waiting for"
+    )
     assert len(done.err.splitlines()) == 1
 
 
@@ -235,13 +277,15 @@ async def test_logs_of_other_steps_are_their_records_and_events_in_time_order(
 
 # -- verbs with the operator ----------------------------------------------------------------
 
+
 async def test_approve_with_wait_then_watch_exits_when_the_run_settles(
     api: KubeClient, kubectl: Kubectl, operator_runner: Any
 ) -> None:
     release = manifest("approval.yaml")
     release["spec"]["steps"][0]["with"]["duration"] = "100ms"
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         await api.create(release, "default")
 
         async def waiting() -> bool:
@@ -253,14 +297,19 @@ async def test_approve_with_wait_then_watch_exits_when_the_run_settles(
         watcher = asyncio.create_task(kubectl("kubesteps", "watch", "release"))
         retry = await kubectl("kubesteps", "retry", "release")
         assert retry.code == 1
-        assert retry.err == ("kubesteps: error: cannot retry pipeline 'release': run "
-                             "release-1 is Running with no failed step, nothing to retry; to"
-                             " run every step again: rerun\n")
-        done = await kubectl("kubesteps", "approve", "release", "approve-release",
-                             "--as-name", "alice", "--wait")
+        assert retry.err == (
+            "kubesteps: error: cannot retry pipeline 'release': run "
+            "release-1 is Running with no failed step, nothing to retry; to"
+            " run every step again: rerun\n"
+        )
+        done = await kubectl(
+            "kubesteps", "approve", "release", "approve-release", "--as-name", "alice", "--wait"
+        )
         assert done.code == 0, done.err
-        assert done.out.startswith("approved step 'approve-release' of run release-1 as alice "
-                                   "(kubesteps.dev/approve.approve-release=alice@release-1)\n")
+        assert done.out.startswith(
+            "approved step 'approve-release' of run release-1 as alice "
+            "(kubesteps.dev/approve.approve-release=alice@release-1)\n"
+        )
         watched = await watcher
         assert watched.code == 0, watched.err
         assert watched.out.splitlines()[-1] == "run release-1 Succeeded"
@@ -280,24 +329,26 @@ async def test_rerun_cancel_retry_suspend_resume_each_wait_for_their_effect(
 ) -> None:
     release = manifest("approval.yaml")
     release["spec"]["steps"][0]["with"]["duration"] = "100ms"
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         await api.create(release, "default")
         await until(run_of(api, "release"))
 
         rerun = await kubectl("kubesteps", "rerun", "release", "--wait", "-o", "json")
         assert rerun.code == 0, rerun.err
         result = json.loads(rerun.out)
-        assert result["patch"]["metadata"]["annotations"]["kubesteps.dev/rerun"] == \
-            result["token"]
+        assert result["patch"]["metadata"]["annotations"]["kubesteps.dev/rerun"] == result["token"]
         assert result["after"]["run"]["number"] == 2
 
         cancel = await kubectl("kubesteps", "cancel", "release", "--wait")
         assert cancel.code == 0, cancel.err
         assert "run release-2  Cancelled" in cancel.out
         again = await kubectl("kubesteps", "cancel", "release")
-        assert again.err == ("kubesteps: error: cannot cancel pipeline 'release': run "
-                             "release-2 is Cancelled, nothing to cancel\n")
+        assert again.err == (
+            "kubesteps: error: cannot cancel pipeline 'release': run "
+            "release-2 is Cancelled, nothing to cancel\n"
+        )
 
         retry = await kubectl("kubesteps", "retry", "release", "--wait")
         assert retry.code == 0, retry.err
@@ -320,8 +371,9 @@ async def test_a_rejected_approval_fails_the_run_and_watch_exits_1(
 ) -> None:
     release = manifest("approval.yaml")
     release["spec"]["steps"][0]["with"]["duration"] = "100ms"
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=quick):
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=quick
+    ):
         await api.create(release, "default")
 
         async def waiting() -> bool:
@@ -329,8 +381,9 @@ async def test_a_rejected_approval_fails_the_run_and_watch_exits_1(
             return bool(json.loads(out)["steps"][1]["children"][0]["phase"] == "Waiting")
 
         await until(waiting)
-        done = await kubectl("kubesteps", "reject", "release", "approve-release", "-m",
-                             "not today", "--wait")
+        done = await kubectl(
+            "kubesteps", "reject", "release", "approve-release", "-m", "not today", "--wait"
+        )
         assert done.code == 0, done.err
         watched = await kubectl("kubesteps", "watch", "release")
         assert watched.code == 1
@@ -341,37 +394,53 @@ async def test_a_rejected_approval_fails_the_run_and_watch_exits_1(
 
 # -- refusals -------------------------------------------------------------------------------
 
+
 async def test_an_rbac_refusal_is_reported_as_such(
     api: KubeClient, kubectl: Kubectl, k8s_emulator: Emulator
 ) -> None:
     await store(api, LIVE["release"])
-    k8s_emulator.inject(verb="patch", resource="pipelines", status=403, times=None,
-                        message='pipelines.kubesteps.dev "release" is forbidden: User "bob" '
-                                'cannot patch resource "pipelines" in API group '
-                                '"kubesteps.dev" in the namespace "default"')
+    k8s_emulator.inject(
+        verb="patch",
+        resource="pipelines",
+        status=403,
+        times=None,
+        message='pipelines.kubesteps.dev "release" is forbidden: User "bob" '
+        'cannot patch resource "pipelines" in API group '
+        '"kubesteps.dev" in the namespace "default"',
+    )
     done = await kubectl("kubesteps", "approve", "release", "approve-release")
     assert done.code == 1
     assert done.err == (
         "kubesteps: error: you may not patch pipelines in namespace default (the server said:"
         ' pipelines.kubesteps.dev "release" is forbidden: User "bob" cannot patch resource '
-        '"pipelines" in API group "kubesteps.dev" in the namespace "default")\n')
+        '"pipelines" in API group "kubesteps.dev" in the namespace "default")\n'
+    )
 
 
 async def test_an_unreachable_server_is_one_line(kubectl: Kubectl, tmp_path: Any) -> None:
     config = tmp_path / "gone"
-    config.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "x",
-        "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
-        "users": [{"name": "x", "user": {}}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "x",
+                "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+                "users": [{"name": "x", "user": {}}],
+            }
+        )
+    )
     done = await kubectl("kubesteps", "get", "--kubeconfig", str(config))
     assert done.code == 1
-    assert done.err.startswith("kubesteps: error: cannot reach the Kubernetes API at "
-                               "http://127.0.0.1:9: ")
+    assert done.err.startswith(
+        "kubesteps: error: cannot reach the Kubernetes API at http://127.0.0.1:9: "
+    )
     assert len(done.err.splitlines()) == 1
 
 
 # -- completion -----------------------------------------------------------------------------
+
 
 async def test_kubectl_completes_verbs_pipeline_names_and_step_names(
     api: KubeClient, kubectl: Kubectl
@@ -380,8 +449,22 @@ async def test_kubectl_completes_verbs_pipeline_names_and_step_names(
     await store(api, LIVE["tidy"])
     verbs = await kubectl("__complete", "kubesteps", "")
     words = [line.split("\t")[0] for line in verbs.out.splitlines()]
-    for verb in ("get", "describe", "tree", "watch", "history", "logs", "graph", "approve",
-                 "reject", "retry", "rerun", "cancel", "suspend", "resume"):
+    for verb in (
+        "get",
+        "describe",
+        "tree",
+        "watch",
+        "history",
+        "logs",
+        "graph",
+        "approve",
+        "reject",
+        "retry",
+        "rerun",
+        "cancel",
+        "suspend",
+        "resume",
+    ):
         assert verb in words, verbs.out
     assert verbs.out.splitlines()[-1] == ":4"
     names = await kubectl("__complete", "kubesteps", "describe", "")
@@ -392,7 +475,10 @@ async def test_kubectl_completes_verbs_pipeline_names_and_step_names(
     assert steps.out.splitlines()[:-1] == ["approve-release\tWaiting"]
     logs = await kubectl("__complete", "kubesteps", "logs", "tidy", "")
     assert [line.split("\t")[0] for line in logs.out.splitlines()[:-1]] == [
-        "build", "alert", "report"]
+        "build",
+        "alert",
+        "report",
+    ]
 
 
 @pytest.mark.parametrize("flag", ["-h", "--help"])

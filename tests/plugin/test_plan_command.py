@@ -19,20 +19,31 @@ pytestmark = pytest.mark.slow  # runs the real kubectl and the plugin as process
 async def test_plan_names_a_live_pipeline_and_writes_nothing(
     api: KubeClient, kubectl: Kubectl, k8s_emulator: Emulator
 ) -> None:
-    await api.create({
-        "apiVersion": API, "kind": "Pipeline",
-        "metadata": {"name": "release", "namespace": "default"},
-        "spec": {"params": [{"name": "region", "value": "us"}], "steps": [
-            {"name": "soak", "action": "delay", "with": {"duration": "1h"}},
-            {"name": "eu-only", "when": ["params.region == 'eu'"], "action": "delay",
-             "with": {"duration": "1s"}},
-        ]},
-    })
+    await api.create(
+        {
+            "apiVersion": API,
+            "kind": "Pipeline",
+            "metadata": {"name": "release", "namespace": "default"},
+            "spec": {
+                "params": [{"name": "region", "value": "us"}],
+                "steps": [
+                    {"name": "soak", "action": "delay", "with": {"duration": "1h"}},
+                    {
+                        "name": "eu-only",
+                        "when": ["params.region == 'eu'"],
+                        "action": "delay",
+                        "with": {"duration": "1s"},
+                    },
+                ],
+            },
+        }
+    )
     body = await api.get(API, "Pipeline", "release", "default")
     assert body is not None
     await Reconciler(lambda: api).reconcile(body)
-    writes = sum(k8s_emulator.requests.count(verb) for verb in
-                 ("create", "update", "patch", "delete"))
+    writes = sum(
+        k8s_emulator.requests.count(verb) for verb in ("create", "update", "patch", "delete")
+    )
 
     done = await kubectl("kubesteps", "plan", "release", "-o", "json")
 
@@ -40,10 +51,14 @@ async def test_plan_names_a_live_pipeline_and_writes_nothing(
     (shown,) = json.loads(done.out)
     assert shown["headline"] == "run 1 (Running)"
     assert [(s["name"], s["verdict"]) for s in shown["steps"]] == [
-        ("soak", "wait"), ("eu-only", "skip")]
+        ("soak", "wait"),
+        ("eu-only", "skip"),
+    ]
     assert shown["steps"][1]["detail"] == "when[0] `params.region == 'eu'` is false: skipped"
-    assert sum(k8s_emulator.requests.count(verb) for verb in
-               ("create", "update", "patch", "delete")) == writes
+    assert (
+        sum(k8s_emulator.requests.count(verb) for verb in ("create", "update", "patch", "delete"))
+        == writes
+    )
 
 
 async def test_plan_of_a_pipeline_that_is_not_there_says_so_in_one_line(

@@ -22,8 +22,10 @@ from .test_kubectl_plugin import store
 from .test_render import LIVE
 
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
-pytestmark = [pytest.mark.slow,  # starts tmux, kubectl and the plugin
-              pytest.mark.skipif(not Path(TMUX).is_file(), reason="tmux is not installed")]
+pytestmark = [
+    pytest.mark.slow,  # starts tmux, kubectl and the plugin
+    pytest.mark.skipif(not Path(TMUX).is_file(), reason="tmux is not installed"),
+]
 
 
 class Terminal:
@@ -34,8 +36,13 @@ class Terminal:
 
     async def tmux(self, *args: str) -> str:
         process = await asyncio.create_subprocess_exec(
-            TMUX, "-S", str(self.socket), *args, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+            TMUX,
+            "-S",
+            str(self.socket),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await process.communicate()
         assert process.returncode == 0, f"tmux {' '.join(args)}: {err.decode()}"
         return out.decode()
@@ -64,11 +71,21 @@ async def terminal(tmp_path: Path, kubeconfig: Path, kubectl_binary: Path):  # t
     # The shell's environment is set by `env` in its command line: tmux 3.3's `new-session
     # -e` reaches the session's environment, but its first pane still gets the server's
     # PATH (and so whatever kubectl is first on the machine's PATH).
-    command = shlex.join(["env", f"KUBECONFIG={kubeconfig}", f"PATH={path}",
-                          f"HOME={tmp_path}", "TERM=xterm-256color",
-                          "bash", "--norc", "--noprofile"])
-    await term.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "140", "-y", "40",
-                    command)
+    command = shlex.join(
+        [
+            "env",
+            f"KUBECONFIG={kubeconfig}",
+            f"PATH={path}",
+            f"HOME={tmp_path}",
+            "TERM=xterm-256color",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ]
+    )
+    await term.tmux(
+        "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "140", "-y", "40", command
+    )
     yield term
     await term.tmux("kill-server")
 
@@ -83,14 +100,26 @@ def settled(obj: dict[str, object]) -> dict[str, object]:
     status = copy.deepcopy(obj["status"])
     assert isinstance(status, dict)
     for step in status["steps"]:
-        step.update(phase="Succeeded", reason="Succeeded", message="completed",
-                    attempts=1, startedAt=step.get("startedAt") or "2026-03-01T12:00:05Z",
-                    finishedAt="2026-03-01T12:09:00Z")
-    status["steps"].append({"name": "announce", "phase": "Succeeded", "attempts": 1,
-                            "run": 1, "startedAt": "2026-03-01T12:09:00Z",
-                            "finishedAt": "2026-03-01T12:09:01Z", "message": "completed"})
-    status["run"].update(phase="Succeeded", reason="Succeeded",
-                         finishedAt="2026-03-01T12:09:01Z")
+        step.update(
+            phase="Succeeded",
+            reason="Succeeded",
+            message="completed",
+            attempts=1,
+            startedAt=step.get("startedAt") or "2026-03-01T12:00:05Z",
+            finishedAt="2026-03-01T12:09:00Z",
+        )
+    status["steps"].append(
+        {
+            "name": "announce",
+            "phase": "Succeeded",
+            "attempts": 1,
+            "run": 1,
+            "startedAt": "2026-03-01T12:09:00Z",
+            "finishedAt": "2026-03-01T12:09:01Z",
+            "message": "completed",
+        }
+    )
+    status["run"].update(phase="Succeeded", reason="Succeeded", finishedAt="2026-03-01T12:09:01Z")
     status["currentStep"] = ""
     return status
 
@@ -99,15 +128,22 @@ async def test_watch_redraws_the_tree_in_place_and_exits_on_settle(
     api: KubeClient, terminal: Terminal
 ) -> None:
     await store(api, LIVE["release"])
-    await terminal.tmux("send-keys", "-t", "t", "kubectl kubesteps watch release; "
-                        "echo EXIT=$?", "Enter")
+    await terminal.tmux(
+        "send-keys", "-t", "t", "kubectl kubesteps watch release; echo EXIT=$?", "Enter"
+    )
     waiting = await terminal.until(lambda s: "approve-release  Waiting" in s)
     assert "run release-1  Running" in waiting
     coloured = await terminal.screen(colours=True)
     assert "\x1b[" in coloured  # a terminal: phases in colour
 
-    await api.patch(API, "Pipeline", "release", "default",
-                    {"status": settled(LIVE["release"])}, subresource="status")
+    await api.patch(
+        API,
+        "Pipeline",
+        "release",
+        "default",
+        {"status": settled(LIVE["release"])},
+        subresource="status",
+    )
     done = await terminal.until(exited)
     assert "EXIT=0" in done
     assert "run release-1  Succeeded" in done
@@ -117,12 +153,11 @@ async def test_watch_redraws_the_tree_in_place_and_exits_on_settle(
     assert "Waiting" not in done
 
 
-async def test_ctrl_c_stops_watch_without_a_traceback(
-    api: KubeClient, terminal: Terminal
-) -> None:
+async def test_ctrl_c_stops_watch_without_a_traceback(api: KubeClient, terminal: Terminal) -> None:
     await store(api, LIVE["release"])
-    await terminal.tmux("send-keys", "-t", "t", "kubectl kubesteps watch release; "
-                        "echo EXIT=$?", "Enter")
+    await terminal.tmux(
+        "send-keys", "-t", "t", "kubectl kubesteps watch release; echo EXIT=$?", "Enter"
+    )
     await terminal.until(lambda s: "approve-release  Waiting" in s)
     await terminal.tmux("send-keys", "-t", "t", "C-c")
     done = await terminal.until(exited)

@@ -15,10 +15,23 @@ from kubesteps.telemetry.metrics import OperatorMetrics
 # Series every Prometheus has without the operator exporting them.
 PROMETHEUS_SERIES = frozenset({"up"})
 
-_KEYWORDS = frozenset({
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "offset", "bool", "inf", "nan",
-})
+_KEYWORDS = frozenset(
+    {
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "bool",
+        "inf",
+        "nan",
+    }
+)
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _RANGES = re.compile(r"\[[^\[\]]*\]")
@@ -79,6 +92,11 @@ def promtool(
             "(make test installs it as root: make promtool)"
         )
     return subprocess.run(
-        [path, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
+        [path, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )

@@ -87,7 +87,7 @@ def test_panels_fit_the_grid_without_overlapping(dashboard: dict[str, Any]) -> N
         assert 0 <= grid["x"] < grid["x"] + grid["w"] <= 24, panel["title"]
         boxes.append((panel["title"], grid["x"], grid["y"], grid["w"], grid["h"]))
     for i, (title, x, y, w, h) in enumerate(boxes):
-        for other, ox, oy, ow, oh in boxes[i + 1:]:
+        for other, ox, oy, ow, oh in boxes[i + 1 :]:
             overlap = x < ox + ow and ox < x + w and y < oy + oh and oy < y + h
             assert not overlap, f"{title!r} overlaps {other!r}"
 
@@ -111,9 +111,13 @@ def test_every_exported_metric_is_charted(dashboard: dict[str, Any]) -> None:
     used = set().union(*(metric_names(expr) for _, expr in _queries(dashboard)))
     series = exported_series()
     # One series of a histogram (its buckets) charts the whole histogram.
-    families = {re.sub(r"_(bucket|sum|count)$", "", name) if kind == "histogram" else name
-                for name, kind in series.items()}
-    charted = {re.sub(r"_(bucket|sum|count)$", "", name) if series.get(name) == "histogram"
-               else name for name in used}
+    families = {
+        re.sub(r"_(bucket|sum|count)$", "", name) if kind == "histogram" else name
+        for name, kind in series.items()
+    }
+    charted = {
+        re.sub(r"_(bucket|sum|count)$", "", name) if series.get(name) == "histogram" else name
+        for name in used
+    }
 
     assert families - charted == set()

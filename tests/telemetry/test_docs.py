@@ -46,8 +46,9 @@ def _exported(metrics: OperatorMetrics) -> dict[str, tuple[str, frozenset[str]]]
     metrics.observe_api_error("patch", 409)
     metrics.observe_run("Created", "Succeeded", namespace="ops")
     metrics.observe_schedule_suspended(namespace="ops")
-    metrics.track_pipeline("u1", namespace="ops", name="p1", ready="False", reason="Retrying",
-                           retrying_steps=1)
+    metrics.track_pipeline(
+        "u1", namespace="ops", name="p1", ready="False", reason="Retrying", retrying_steps=1
+    )
     exported = {}
     for family in text_string_to_metric_families(metrics.render()):
         name = family.name + ("_total" if family.type == "counter" else "")

@@ -58,18 +58,24 @@ def test_json_lines_show_kopfs_object_reference_and_extras_but_not_its_internals
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("json", logging.INFO)
-    body = kopf.Body({
-        "apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
-        "metadata": {"namespace": "ops", "name": "nightly", "uid": "u-1"},
-    })
+    body = kopf.Body(
+        {
+            "apiVersion": "kubesteps.dev/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"namespace": "ops", "name": "nightly", "uid": "u-1"},
+        }
+    )
     logger = kopf.ObjectLogger(body=body, settings=kopf.OperatorSettings())
 
     logger.info("step done", extra={"step": "build", "attempt": 2, "when": object()})
 
     (line,) = _json_lines(capsys.readouterr().err)
     assert line["object"] == {
-        "apiVersion": "kubesteps.dev/v1alpha1", "kind": "Pipeline",
-        "namespace": "ops", "name": "nightly", "uid": "u-1",
+        "apiVersion": "kubesteps.dev/v1alpha1",
+        "kind": "Pipeline",
+        "namespace": "ops",
+        "name": "nightly",
+        "uid": "u-1",
     }
     assert (line["step"], line["attempt"]) == ("build", 2)
     assert line["when"].startswith("<object object at")

@@ -106,17 +106,21 @@ def test_every_value_the_controller_reports_is_a_label_value() -> None:
     assert {status.value for status in StepStatus} - {"pending"} == set(STEP_OUTCOMES)
     # A pass ends with the engine's outcome, or before the engine runs (invalid, suspended,
     # cancelled), or raises (error).
-    assert {kind.value for kind in OutcomeKind} | {"invalid", "suspended", "cancelled",
-                                                   "error"} == set(
-        RECONCILE_OUTCOMES
-    )
+    assert {kind.value for kind in OutcomeKind} | {
+        "invalid",
+        "suspended",
+        "cancelled",
+        "error",
+    } == set(RECONCILE_OUTCOMES)
     # The action label is the step's action, or the kind of a step that has none.
     metrics = OperatorMetrics()
     kinds = [kind for kind in model._STEP_KINDS if kind != "action"]
     for action in [*builtin_actions(), *kinds, "step"]:
         metrics.observe_step(action, "succeeded", 0.0, namespace="ops")
-    assert len(_samples(metrics, "kubesteps_step_runs_total")) == len(builtin_actions()) + len(
-        kinds) + 1
+    assert (
+        len(_samples(metrics, "kubesteps_step_runs_total"))
+        == len(builtin_actions()) + len(kinds) + 1
+    )
 
 
 def test_status_writes_and_conflicts_are_counted_apart() -> None:
@@ -145,29 +149,49 @@ def test_api_errors_are_counted_by_verb_and_status_code() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda m: m.observe_reconcile("crashed", 1, None, namespace="a"),
-         "reconcile outcome 'crashed' is not one of: done, wait, retry, failed, aborted, "
-         "invalid, suspended, cancelled, error"),
-        (lambda m: m.observe_reconcile("done", -1, None, namespace="a"),
-         "duration_s must be a number of seconds >= 0, got -1"),
-        (lambda m: m.observe_reconcile("wait", 1, float("nan"), namespace="a"),
-         "requeue_s must be a number of seconds >= 0, got nan"),
-        (lambda m: m.observe_step("build-image-3", "succeeded", 1, namespace="a"),
-         "step action 'build-image-3' cannot be a metric label"),
-        (lambda m: m.observe_step("http", "ok", 1, namespace="a"),
-         "step outcome 'ok' is not one of: running, succeeded, failed, waiting, retrying, "
-         "skipped, throttled"),
+        (
+            lambda m: m.observe_reconcile("crashed", 1, None, namespace="a"),
+            "reconcile outcome 'crashed' is not one of: done, wait, retry, failed, aborted, "
+            "invalid, suspended, cancelled, error",
+        ),
+        (
+            lambda m: m.observe_reconcile("done", -1, None, namespace="a"),
+            "duration_s must be a number of seconds >= 0, got -1",
+        ),
+        (
+            lambda m: m.observe_reconcile("wait", 1, float("nan"), namespace="a"),
+            "requeue_s must be a number of seconds >= 0, got nan",
+        ),
+        (
+            lambda m: m.observe_step("build-image-3", "succeeded", 1, namespace="a"),
+            "step action 'build-image-3' cannot be a metric label",
+        ),
+        (
+            lambda m: m.observe_step("http", "ok", 1, namespace="a"),
+            "step outcome 'ok' is not one of: running, succeeded, failed, waiting, retrying, "
+            "skipped, throttled",
+        ),
         (lambda m: m.observe_api_error("GET", 500), "API verb 'GET' is not one of: get, list"),
-        (lambda m: m.observe_api_error("get", 200),
-         "API error code 200 is not an HTTP error status (400-599)"),
-        (lambda m: m.track_pipeline("u", namespace="a", name="p", ready="no", reason="Failed"),
-         "Ready status 'no' is not one of: True, False, Unknown"),
-        (lambda m: m.track_pipeline("u", namespace="a", name="p", ready="False",
-                                    reason="step build failed"),
-         "Ready reason 'step build failed' cannot be a metric label"),
-        (lambda m: m.track_pipeline("u", namespace="a", name="p", ready="False",
-                                    reason="Retrying", retrying_steps=-1),
-         "retrying_steps must be >= 0, got -1"),
+        (
+            lambda m: m.observe_api_error("get", 200),
+            "API error code 200 is not an HTTP error status (400-599)",
+        ),
+        (
+            lambda m: m.track_pipeline("u", namespace="a", name="p", ready="no", reason="Failed"),
+            "Ready status 'no' is not one of: True, False, Unknown",
+        ),
+        (
+            lambda m: m.track_pipeline(
+                "u", namespace="a", name="p", ready="False", reason="step build failed"
+            ),
+            "Ready reason 'step build failed' cannot be a metric label",
+        ),
+        (
+            lambda m: m.track_pipeline(
+                "u", namespace="a", name="p", ready="False", reason="Retrying", retrying_steps=-1
+            ),
+            "retrying_steps must be >= 0, got -1",
+        ),
     ],
 )
 def test_values_that_would_break_label_bounds_are_refused_clearly(
@@ -186,10 +210,12 @@ def test_pipeline_gauges_aggregate_the_last_state_of_each_pipeline() -> None:
     metrics = OperatorMetrics()
 
     metrics.track_pipeline("u1", namespace="a", name="p1", ready="False", reason="Running")
-    metrics.track_pipeline("u1", namespace="a", name="p1", ready="False", reason="Retrying",
-                           retrying_steps=2)
-    metrics.track_pipeline("u2", namespace="b", name="p2", ready="False", reason="Retrying",
-                           retrying_steps=1)
+    metrics.track_pipeline(
+        "u1", namespace="a", name="p1", ready="False", reason="Retrying", retrying_steps=2
+    )
+    metrics.track_pipeline(
+        "u2", namespace="b", name="p2", ready="False", reason="Retrying", retrying_steps=1
+    )
     metrics.track_pipeline("u3", namespace="b", name="p3", ready="True", reason="Succeeded")
 
     assert _samples(metrics, "kubesteps_pipelines") == {
@@ -201,8 +227,9 @@ def test_pipeline_gauges_aggregate_the_last_state_of_each_pipeline() -> None:
 
 def test_forgotten_pipelines_leave_no_series_behind() -> None:
     metrics = OperatorMetrics(per_namespace_labels=True, per_object_metrics=True)
-    metrics.track_pipeline("u1", namespace="a", name="p1", ready="False", reason="Failed",
-                           retrying_steps=1)
+    metrics.track_pipeline(
+        "u1", namespace="a", name="p1", ready="False", reason="Failed", retrying_steps=1
+    )
     metrics.track_pipeline("u2", namespace="b", name="p2", ready="True", reason="Succeeded")
 
     metrics.forget_pipeline("u1")
@@ -220,8 +247,16 @@ def test_by_default_no_metric_has_a_namespace_or_per_pipeline_series() -> None:
     metrics.observe_step("http", "failed", 1, namespace="a")
     metrics.track_pipeline("u1", namespace="a", name="p1", ready="False", reason="Failed")
 
-    assert _label_names(metrics) <= {"outcome", "action", "le", "verb", "code", "ready",
-                                     "reason", "version"}
+    assert _label_names(metrics) <= {
+        "outcome",
+        "action",
+        "le",
+        "verb",
+        "code",
+        "ready",
+        "reason",
+        "version",
+    }
     assert _samples(metrics, "kubesteps_pipeline_ready_info") == {}
 
 
@@ -230,8 +265,9 @@ def test_per_namespace_labels_add_the_pipelines_namespace() -> None:
 
     metrics.observe_reconcile("done", 1, 1, namespace="a")
     metrics.observe_step("http", "failed", 1, namespace="b")
-    metrics.track_pipeline("u1", namespace="a", name="p1", ready="False", reason="Retrying",
-                           retrying_steps=2)
+    metrics.track_pipeline(
+        "u1", namespace="a", name="p1", ready="False", reason="Retrying", retrying_steps=2
+    )
 
     assert _samples(metrics, "kubesteps_reconciles_total") == {
         _labels(outcome="done", pipeline_namespace="a"): 1
@@ -280,8 +316,9 @@ def test_the_server_serves_the_registry_and_frees_its_port_on_close() -> None:
         server.close()
 
     assert body == metrics.render()
-    with pytest.raises(ConnectionRefusedError), socket.create_connection(
-        ("127.0.0.1", server.port), timeout=10
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", server.port), timeout=10),
     ):
         pass
 

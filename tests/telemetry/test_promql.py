@@ -23,14 +23,14 @@ from .promql import exported_series, metric_names
             {"a_total", "b_total", "c"},
         ),
         ("max_over_time(x[1h:5m]) * 1e3 + count(y) unless z", {"x", "y", "z"}),
-        ('label_values(kubesteps_build_info{namespace="$namespace"}, job)',
-         {"kubesteps_build_info"}),
+        (
+            'label_values(kubesteps_build_info{namespace="$namespace"}, job)',
+            {"kubesteps_build_info"},
+        ),
         ("vector(1) or on() vector(0)", set()),
     ],
 )
-def test_metric_names_are_found_and_everything_else_is_ignored(
-    expr: str, names: set[str]
-) -> None:
+def test_metric_names_are_found_and_everything_else_is_ignored(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 

@@ -56,26 +56,34 @@ def test_a_text_that_only_happens_to_end_like_a_value_without_a_cut_is_kept(
     assert r.redact(f"ends with {TOKEN[:8]}") == f"ends with {TOKEN[:8]}"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('{"Authorization": "Bearer abc.def.ghi", "Host": "x"}',
-     f'{{"Authorization": "{MARK}", "Host": "x"}}'),
-    ("authorization: Basic dXNlcjpwYXNz\r\nhost: x", f"authorization: {MARK}\r\nhost: x"),
-    ("{'X-Api-Key': 'k1k2k3k4'}", f"{{'X-Api-Key': '{MARK}'}}"),
-    ("Cookie=session=1f2e; path=/", f"Cookie={MARK}; path=/"),
-    ("sent Bearer eyJhbGciOi.J9 to x", f"sent Bearer {MARK} to x"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"Authorization": "Bearer abc.def.ghi", "Host": "x"}',
+            f'{{"Authorization": "{MARK}", "Host": "x"}}',
+        ),
+        ("authorization: Basic dXNlcjpwYXNz\r\nhost: x", f"authorization: {MARK}\r\nhost: x"),
+        ("{'X-Api-Key': 'k1k2k3k4'}", f"{{'X-Api-Key': '{MARK}'}}"),
+        ("Cookie=session=1f2e; path=/", f"Cookie={MARK}; path=/"),
+        ("sent Bearer eyJhbGciOi.J9 to x", f"sent Bearer {MARK} to x"),
+    ],
+)
 def test_authorization_style_header_values_are_replaced_even_unregistered(
     text: str, expected: str
 ) -> None:
     assert Redactor().redact(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "Basic authentication failed",
-    "401 Unauthorized: token expired",
-    "secretRef: Secret 'api' has no key 'tok' (its keys: api-key, token)",
-    "the Authorization header must not be written inline",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Basic authentication failed",
+        "401 Unauthorized: token expired",
+        "secretRef: Secret 'api' has no key 'tok' (its keys: api-key, token)",
+        "the Authorization header must not be written inline",
+    ],
+)
 def test_ordinary_messages_about_credentials_keep_their_words(text: str) -> None:
     assert Redactor().redact(text) == text
 
@@ -90,7 +98,8 @@ def test_values_too_short_to_tell_from_words_are_not_registered() -> None:
 def test_json_values_are_redacted_deeply_and_copied(r: Redactor) -> None:
     document = {"steps": [{"message": f"saw {TOKEN}", "outputs": {TOKEN: [TOKEN, 3, None]}}]}
     assert r.redact_json(document) == {
-        "steps": [{"message": f"saw {MARK}", "outputs": {MARK: [MARK, 3, None]}}]}
+        "steps": [{"message": f"saw {MARK}", "outputs": {MARK: [MARK, 3, None]}}]
+    }
     assert document["steps"][0]["message"] == f"saw {TOKEN}"
 
 

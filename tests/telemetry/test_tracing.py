@@ -30,18 +30,28 @@ pytestmark = pytest.mark.usefixtures("clean_otel_env")
         ({"OTEL_SERVICE_NAME": "x", "OTEL_TRACES_SAMPLER": "always_on"}, None),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, TracingConfig("grpc")),
         ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4317"}, TracingConfig("grpc")),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
-          "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
-         TracingConfig("http/protobuf")),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
-          "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-          "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"},
-         TracingConfig("grpc")),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            },
+            TracingConfig("http/protobuf"),
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+            },
+            TracingConfig("grpc"),
+        ),
         ({"OTEL_TRACES_EXPORTER": "otlp"}, TracingConfig("grpc")),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_TRACES_EXPORTER": "none"}, None),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_SDK_DISABLED": "TRUE"}, None),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_SDK_DISABLED": "false"},
-         TracingConfig("grpc")),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_SDK_DISABLED": "false"},
+            TracingConfig("grpc"),
+        ),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": " "}, None),
     ],
 )
@@ -56,12 +66,18 @@ def test_tracing_is_on_only_when_the_environment_asks_for_an_otlp_exporter(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"OTEL_TRACES_EXPORTER": "zipkin"},
-         "OTEL_TRACES_EXPORTER='zipkin': unsupported exporter 'zipkin'; kubesteps supports otlp"),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
-          "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"},
-         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json': unsupported OTLP protocol; "
-         "kubesteps supports grpc or http/protobuf"),
+        (
+            {"OTEL_TRACES_EXPORTER": "zipkin"},
+            "OTEL_TRACES_EXPORTER='zipkin': unsupported exporter 'zipkin'; kubesteps supports otlp",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json",
+            },
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json': unsupported OTLP protocol; "
+            "kubesteps supports grpc or http/protobuf",
+        ),
     ],
 )
 def test_an_unsupported_exporter_setting_is_an_error_naming_the_variable(
@@ -92,9 +108,7 @@ def _emit_reconcile_tree(receiver: OtlpReceiver) -> list[ReceivedSpan]:
     return receiver.spans()
 
 
-@pytest.mark.parametrize(
-    ("protocol", "transport"), [("grpc", "grpc"), ("http/protobuf", "http")]
-)
+@pytest.mark.parametrize(("protocol", "transport"), [("grpc", "grpc"), ("http/protobuf", "http")])
 def test_spans_reach_the_receiver_as_a_tree_with_the_default_service_name(
     monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver, protocol: str, transport: str
 ) -> None:
@@ -131,8 +145,9 @@ def test_spans_leave_with_every_registered_credential_redacted(
     assert provider is not None
     tracer = provider.get_tracer("kubesteps.test")
 
-    with tracer.start_as_current_span("step", attributes={"kubesteps.url": f"x?t={secret}",
-                                                         "kubesteps.tags": (secret, "a")}) as span:
+    with tracer.start_as_current_span(
+        "step", attributes={"kubesteps.url": f"x?t={secret}", "kubesteps.tags": (secret, "a")}
+    ) as span:
         span.record_exception(RuntimeError(f"the server echoed Bearer {secret}"))
         span.set_status(Status(StatusCode.ERROR, f"failed: {secret}"))
     provider.force_flush()
@@ -156,9 +171,7 @@ def test_the_traces_endpoint_variable_takes_a_full_http_url(
     assert span_tree(_emit_reconcile_tree(receiver)) == ["reconcile", "  step", "status-patch"]
 
 
-@pytest.mark.parametrize(
-    "variable", ["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"]
-)
+@pytest.mark.parametrize("variable", ["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"])
 def test_a_service_name_from_the_environment_wins_over_the_default(
     monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver, variable: str
 ) -> None:
@@ -185,7 +198,11 @@ def _run_python(script: str, env: dict[str, str]) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
-        env=clean | env, capture_output=True, text=True, timeout=60, check=False,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

@@ -20,6 +20,7 @@ from .widgets import WIDGET_CRD
 
 __all__ = ["k8s_emulator", "kubeconfig", "operator_runner"]
 
+
 @pytest.fixture
 def emulator(k8s_emulator: Emulator) -> Emulator:
     """The serving emulator with the Widget CRD registered."""

@@ -46,20 +46,29 @@ def config_map(name: str) -> dict[str, object]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {}}
 
 
-@pytest.mark.parametrize(("decision", "status", "reason"), [
-    (Decision(Fault.CONFLICT, status=409), 409, "Conflict"),
-    (Decision(Fault.THROTTLE, status=429), 429, "TooManyRequests"),
-    (Decision(Fault.SERVER_ERROR, status=503), 503, "ServiceUnavailable"),
-])
+@pytest.mark.parametrize(
+    ("decision", "status", "reason"),
+    [
+        (Decision(Fault.CONFLICT, status=409), 409, "Conflict"),
+        (Decision(Fault.THROTTLE, status=429), 429, "TooManyRequests"),
+        (Decision(Fault.SERVER_ERROR, status=503), 503, "ServiceUnavailable"),
+    ],
+)
 async def test_a_refused_request_gets_a_status_and_is_not_applied(
-    k8s_emulator: Emulator, http: aiohttp.ClientSession, decision: Decision, status: int,
+    k8s_emulator: Emulator,
+    http: aiohttp.ClientSession,
+    decision: Decision,
+    status: int,
     reason: str,
 ) -> None:
     assert k8s_emulator.url is not None
     proxy = ChaosProxy(k8s_emulator.url, Scripted(decision))
     async with proxy.serving() as url:
-        response = await http.post(url + CONFIGMAPS, json=config_map("refused"),
-                                   headers={"Authorization": "Bearer echo-me"})
+        response = await http.post(
+            url + CONFIGMAPS,
+            json=config_map("refused"),
+            headers={"Authorization": "Bearer echo-me"},
+        )
         body = await response.json()
     await proxy.close()
 
@@ -100,7 +109,9 @@ async def test_requests_without_a_fault_pass_through_with_their_answers(
     assert (await created.json())["metadata"]["name"] == "through"
     assert missing.status == 404
     assert [(r.label, r.method, r.write) for r in plan.seen] == [
-        ("replica-a", "POST", True), ("replica-a", "GET", False)]
+        ("replica-a", "POST", True),
+        ("replica-a", "GET", False),
+    ]
 
 
 async def test_a_watch_is_cut_after_its_lifetime_with_410_gone_and_a_list_after_it_counts(
@@ -122,8 +133,11 @@ async def test_a_watch_is_cut_after_its_lifetime_with_410_gone_and_a_list_after_
     assert sum(proxy.record.awaiting_relist.values()) == 0
 
 
-def request(method: str = "PATCH", path: str = "/api/v1/namespaces/default/configmaps/x",
-            body: bytes = b'{"metadata": {"resourceVersion": "7"}}') -> ProxiedRequest:
+def request(
+    method: str = "PATCH",
+    path: str = "/api/v1/namespaces/default/configmaps/x",
+    body: bytes = b'{"metadata": {"resourceVersion": "7"}}',
+) -> ProxiedRequest:
     return ProxiedRequest("op", method, path, {}, body)
 
 
@@ -157,13 +171,18 @@ def test_a_disabled_plan_lets_everything_through_at_once() -> None:
     assert plan(request(method="GET", body=b"")) == Decision()
 
 
-@pytest.mark.parametrize(("rates", "message"), [
-    ({"throttle": 1.5}, "FaultRates.throttle must be a probability in 0..1, got 1.5"),
-    ({"throttle": 0.5, "server_error": 0.4, "lost_answer": 0.2},
-     "throttle + server_error + lost_answer must not exceed 1"),
-    ({"watch_lifetime": (5.0, 1.0)}, "FaultRates.watch_lifetime must be (low, high)"),
-    ({"latency": -1.0}, "FaultRates.latency and retry_after must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("rates", "message"),
+    [
+        ({"throttle": 1.5}, "FaultRates.throttle must be a probability in 0..1, got 1.5"),
+        (
+            {"throttle": 0.5, "server_error": 0.4, "lost_answer": 0.2},
+            "throttle + server_error + lost_answer must not exceed 1",
+        ),
+        ({"watch_lifetime": (5.0, 1.0)}, "FaultRates.watch_lifetime must be (low, high)"),
+        ({"latency": -1.0}, "FaultRates.latency and retry_after must be >= 0"),
+    ],
+)
 def test_impossible_rates_are_refused_naming_the_field(
     rates: dict[str, object], message: str
 ) -> None:

@@ -37,8 +37,9 @@ def test_the_controller_manager_and_helm_are_optional(tmp_path: Path) -> None:
 
 def test_a_test_asset_variable_wins_over_the_folder(tmp_path: Path) -> None:
     other = folder(tmp_path / "other", "etcd")
-    assets = Assets.find(folder(tmp_path / "assets", *NAMES),
-                         environ={"TEST_ASSET_ETCD": str(other / "etcd")})
+    assets = Assets.find(
+        folder(tmp_path / "assets", *NAMES), environ={"TEST_ASSET_ETCD": str(other / "etcd")}
+    )
 
     assert assets.etcd == (other / "etcd").resolve()
 

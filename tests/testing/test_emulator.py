@@ -26,8 +26,9 @@ async def create(http: aiohttp.ClientSession, body: dict[str, Any], url: str = W
     return await response.json()
 
 
-async def patch(http: aiohttp.ClientSession, url: str, body: Any,
-                headers: dict[str, str] = MERGE_PATCH) -> aiohttp.ClientResponse:
+async def patch(
+    http: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str] = MERGE_PATCH
+) -> aiohttp.ClientResponse:
     return await http.patch(url, data=json.dumps(body), headers=headers)
 
 
@@ -99,8 +100,10 @@ async def test_list_carries_kind_api_version_and_latest_revision(
 
 async def test_failed_json_patch_test_answers_422(http: aiohttp.ClientSession) -> None:
     await create(http, widget("w"))
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": None},
-           {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]}]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": None},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]},
+    ]
     response = await patch(http, f"{WIDGETS}/w", ops, JSON_PATCH)
     assert response.status == 422
     assert (await response.json())["reason"] == "Invalid"
@@ -109,8 +112,10 @@ async def test_failed_json_patch_test_answers_422(http: aiohttp.ClientSession) -
 
 async def test_json_patch_with_a_passing_test_applies(http: aiohttp.ClientSession) -> None:
     revision = (await create(http, widget("w")))["metadata"]["resourceVersion"]
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": revision},
-           {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]}]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": revision},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]},
+    ]
     response = await patch(http, f"{WIDGETS}/w", ops, JSON_PATCH)
     assert response.status == 200
     assert (await response.json())["metadata"]["finalizers"] == ["x/y"]
@@ -135,8 +140,9 @@ async def test_creating_twice_answers_already_exists(http: aiohttp.ClientSession
 
 
 async def test_malformed_body_answers_bad_request(http: aiohttp.ClientSession) -> None:
-    response = await http.post(WIDGETS, data=b"{not json",
-                               headers={"Content-Type": "application/json"})
+    response = await http.post(
+        WIDGETS, data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 400
     assert (await response.json())["reason"] == "BadRequest"
 
@@ -148,16 +154,19 @@ async def test_wrong_kind_of_a_custom_resource_answers_invalid_at_kind(
     response = await http.post(WIDGETS, json={**widget("w"), "kind": "Gadget"})
     assert response.status == 422
     body = await response.json()
-    assert body["message"] == 'Gadget.example.dev "w" is invalid: kind: Invalid value:' \
-                              ' "Gadget": must be Widget'
+    assert (
+        body["message"] == 'Gadget.example.dev "w" is invalid: kind: Invalid value:'
+        ' "Gadget": must be Widget'
+    )
     assert body["details"]["kind"] == "Gadget"
     assert [cause["field"] for cause in body["details"]["causes"]] == ["kind"]
 
 
 async def test_wrong_kind_of_a_built_in_answers_bad_request(http: aiohttp.ClientSession) -> None:
-    response = await http.post("/api/v1/namespaces/default/configmaps",
-                               json={"apiVersion": "v1", "kind": "ConfigMapp",
-                                     "metadata": {"name": "c"}})
+    response = await http.post(
+        "/api/v1/namespaces/default/configmaps",
+        json={"apiVersion": "v1", "kind": "ConfigMapp", "metadata": {"name": "c"}},
+    )
     assert response.status == 400
     assert "ConfigMapp" in (await response.json())["message"]
 
@@ -212,8 +221,7 @@ async def test_listing_across_namespaces(http: aiohttp.ClientSession) -> None:
 
 async def test_status_writes_change_only_the_status(http: aiohttp.ClientSession) -> None:
     created = await create(http, widget("w"))
-    body = {"spec": {"size": 4}, "metadata": {"labels": {"x": "y"}},
-            "status": {"phase": "Running"}}
+    body = {"spec": {"size": 4}, "metadata": {"labels": {"x": "y"}}, "status": {"phase": "Running"}}
     response = await patch(http, f"{WIDGETS}/w/status", body)
     updated = await response.json()
     assert response.status == 200
@@ -238,8 +246,9 @@ async def test_status_in_a_create_is_dropped(http: aiohttp.ClientSession) -> Non
 
 async def test_generation_bumps_on_spec_changes_only(http: aiohttp.ClientSession) -> None:
     await create(http, widget("w"))
-    relabelled = await (await patch(http, f"{WIDGETS}/w",
-                                    {"metadata": {"labels": {"a": "b"}}})).json()
+    relabelled = await (
+        await patch(http, f"{WIDGETS}/w", {"metadata": {"labels": {"a": "b"}}})
+    ).json()
     respecced = await (await patch(http, f"{WIDGETS}/w", {"spec": {"mode": "slow"}})).json()
     assert relabelled["metadata"]["generation"] == 1
     assert respecced["metadata"]["generation"] == 2
@@ -257,8 +266,10 @@ async def test_stale_resource_version_in_a_patch_answers_conflict(
 ) -> None:
     created = await create(http, widget("w"))
     await patch(http, f"{WIDGETS}/w", {"spec": {"mode": "slow"}})
-    stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
-             "spec": {"mode": "fast"}}
+    stale = {
+        "metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+        "spec": {"mode": "fast"},
+    }
     response = await patch(http, f"{WIDGETS}/w", stale)
     assert response.status == 409
     assert (await response.json())["reason"] == "Conflict"
@@ -304,8 +315,9 @@ async def test_replace_of_the_status_keeps_the_spec(http: aiohttp.ClientSession)
 
 async def test_unconditional_replace_of_a_builtin_applies(http: aiohttp.ClientSession) -> None:
     await create(http, {"metadata": {"name": "cm"}, "data": {"a": "1"}}, CONFIGMAPS)
-    response = await http.put(f"{CONFIGMAPS}/cm", json={"metadata": {"name": "cm"},
-                                                         "data": {"a": "2"}})
+    response = await http.put(
+        f"{CONFIGMAPS}/cm", json={"metadata": {"name": "cm"}, "data": {"a": "2"}}
+    )
     assert (await response.json())["data"] == {"a": "2"}
 
 
@@ -325,23 +337,35 @@ async def test_strategic_merge_patch_on_a_custom_resource_is_unsupported(
 
 async def test_strategic_merge_patch_merges_named_lists(http: aiohttp.ClientSession) -> None:
     containers = [{"name": "app", "image": "app:1"}, {"name": "sidecar", "image": "side:1"}]
-    deployment = {"metadata": {"name": "d"},
-                  "spec": {"template": {"spec": {"containers": containers}}}}
+    deployment = {
+        "metadata": {"name": "d"},
+        "spec": {"template": {"spec": {"containers": containers}}},
+    }
     await create(http, deployment, "/apis/apps/v1/namespaces/default/deployments")
-    body = {"spec": {"template": {"spec": {
-        "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
-        "containers": [{"name": "app", "image": "app:2"}]}}}}
-    response = await patch(http, "/apis/apps/v1/namespaces/default/deployments/d", body,
-                           STRATEGIC_PATCH)
+    body = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+                    "containers": [{"name": "app", "image": "app:2"}],
+                }
+            }
+        }
+    }
+    response = await patch(
+        http, "/apis/apps/v1/namespaces/default/deployments/d", body, STRATEGIC_PATCH
+    )
     spec = (await response.json())["spec"]["template"]["spec"]
-    assert spec == {"containers": [{"name": "app", "image": "app:2"},
-                                   {"name": "sidecar", "image": "side:1"}]}
+    assert spec == {
+        "containers": [{"name": "app", "image": "app:2"}, {"name": "sidecar", "image": "side:1"}]
+    }
 
 
 async def test_server_side_apply_is_reported_unsupported(http: aiohttp.ClientSession) -> None:
     await create(http, widget("w"))
-    response = await http.patch(f"{WIDGETS}/w", data=b"spec: {}",
-                                headers={"Content-Type": "application/apply-patch+yaml"})
+    response = await http.patch(
+        f"{WIDGETS}/w", data=b"spec: {}", headers={"Content-Type": "application/apply-patch+yaml"}
+    )
     assert response.status == 415
     assert "server-side apply" in (await response.json())["message"]
 
@@ -386,9 +410,18 @@ async def test_delete_answers_a_status_once_the_object_is_gone(
 ) -> None:
     created = await create(http, widget("w"))
     body = await (await http.delete(f"{WIDGETS}/w")).json()
-    assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                    "details": {"name": "w", "group": "example.dev", "kind": "widgets",
-                                "uid": created["metadata"]["uid"]}}
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": "w",
+            "group": "example.dev",
+            "kind": "widgets",
+            "uid": created["metadata"]["uid"],
+        },
+    }
     await create(http, {"metadata": {"name": "c"}}, CONFIGMAPS)
     body = await (await http.delete(f"{CONFIGMAPS}/c")).json()
     assert (body["kind"], body["details"]["kind"]) == ("Status", "configmaps")
@@ -438,8 +471,9 @@ async def test_a_namespace_gets_its_name_label_and_finalizer_and_no_generation(
 async def test_a_resource_version_on_create_is_a_bare_internal_error(
     http: aiohttp.ClientSession,
 ) -> None:
-    response = await http.post(WIDGETS, json={**widget("w"), "metadata": {
-        "name": "w", "resourceVersion": "3"}})
+    response = await http.post(
+        WIDGETS, json={**widget("w"), "metadata": {"name": "w", "resourceVersion": "3"}}
+    )
     assert response.status == 500
     body = await response.json()
     assert "reason" not in body
@@ -467,21 +501,27 @@ async def test_delete_collection_honours_the_label_selector(http: aiohttp.Client
     assert deleted["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("tier=web", ["a"]),
-    ("tier==web", ["a"]),
-    ("tier!=web", ["b", "c"]),
-    ("tier in (web, db)", ["a", "b"]),
-    ("tier notin (web)", ["b", "c"]),
-    ("tier", ["a", "b"]),
-    ("!tier", ["c"]),
-    ("tier,env=prod", ["b"]),
-])
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("tier=web", ["a"]),
+        ("tier==web", ["a"]),
+        ("tier!=web", ["b", "c"]),
+        ("tier in (web, db)", ["a", "b"]),
+        ("tier notin (web)", ["b", "c"]),
+        ("tier", ["a", "b"]),
+        ("!tier", ["c"]),
+        ("tier,env=prod", ["b"]),
+    ],
+)
 async def test_label_selectors_filter_lists(
     http: aiohttp.ClientSession, selector: str, expected: list[str]
 ) -> None:
     labels: dict[str, dict[str, str]] = {
-        "a": {"tier": "web"}, "b": {"tier": "db", "env": "prod"}, "c": {}}
+        "a": {"tier": "web"},
+        "b": {"tier": "db", "env": "prod"},
+        "c": {},
+    }
     for name, label_set in labels.items():
         await create(http, {**widget(name), "metadata": {"name": name, "labels": label_set}})
     listing = await (await http.get(WIDGETS, params={"labelSelector": selector})).json()
@@ -499,8 +539,11 @@ async def test_field_selectors_filter_by_name_and_namespace(http: aiohttp.Client
     await create(http, widget("a"))
     await create(http, widget("b"))
     by_name = await (await http.get(WIDGETS, params={"fieldSelector": "metadata.name=b"})).json()
-    everywhere = await (await http.get("/apis/example.dev/v1/widgets", params={
-        "fieldSelector": "metadata.namespace!=default"})).json()
+    everywhere = await (
+        await http.get(
+            "/apis/example.dev/v1/widgets", params={"fieldSelector": "metadata.namespace!=default"}
+        )
+    ).json()
     assert [item["metadata"]["name"] for item in by_name["items"]] == ["b"]
     assert everywhere["items"] == []
 
@@ -531,8 +574,14 @@ async def test_group_discovery_lists_builtin_and_custom_groups(
 ) -> None:
     groups = await (await http.get("/apis")).json()
     names = {group["name"] for group in groups["groups"]}
-    assert {"apps", "batch", "coordination.k8s.io", "events.k8s.io",
-            "apiextensions.k8s.io", "example.dev"} <= names
+    assert {
+        "apps",
+        "batch",
+        "coordination.k8s.io",
+        "events.k8s.io",
+        "apiextensions.k8s.io",
+        "example.dev",
+    } <= names
     batch = await (await http.get("/apis/batch/v1")).json()
     assert "jobs" in {entry["name"] for entry in batch["resources"]}
     group = await (await http.get("/apis/example.dev")).json()
@@ -561,10 +610,12 @@ async def test_a_crd_created_over_http_is_served_and_established(
 
 
 async def test_an_invalid_crd_is_rejected(http: aiohttp.ClientSession) -> None:
-    crd = {**WIDGET_CRD, "metadata": {"name": "gadgets.example.dev"},
-           "spec": {**WIDGET_CRD["spec"], "names": {"kind": "Gadget"}}}
-    response = await http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                               json=crd)
+    crd = {
+        **WIDGET_CRD,
+        "metadata": {"name": "gadgets.example.dev"},
+        "spec": {**WIDGET_CRD["spec"], "names": {"kind": "Gadget"}},
+    }
+    response = await http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
     body = await response.json()
     assert response.status == 422
     assert "spec.names.plural" in [cause["field"] for cause in body["details"]["causes"]]
@@ -578,10 +629,13 @@ async def test_deleting_a_crd_stops_serving_its_kind(http: aiohttp.ClientSession
     assert (await http.get("/apis/example.dev/v1")).status == 404
 
 
-@pytest.mark.parametrize("url", [
-    "/api/v1/namespaces/default/events",
-    "/apis/events.k8s.io/v1/namespaces/default/events",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/namespaces/default/events",
+        "/apis/events.k8s.io/v1/namespaces/default/events",
+    ],
+)
 async def test_events_can_be_posted_and_patched(http: aiohttp.ClientSession, url: str) -> None:
     event = {"metadata": {"name": "w.1"}, "reason": "Created", "message": "ok", "count": 1}
     await create(http, event, url)
@@ -590,7 +644,8 @@ async def test_events_can_be_posted_and_patched(http: aiohttp.ClientSession, url
 
 
 async def test_an_injected_fault_is_answered_and_not_applied(
-    emulator: Emulator, http: aiohttp.ClientSession,
+    emulator: Emulator,
+    http: aiohttp.ClientSession,
 ) -> None:
     await create(http, widget("w"))
     fault = emulator.inject(verb="patch", resource="widgets", subresource="status", status=409)
@@ -602,7 +657,8 @@ async def test_an_injected_fault_is_answered_and_not_applied(
 
 
 async def test_an_injected_fault_runs_out_after_its_times(
-    emulator: Emulator, http: aiohttp.ClientSession,
+    emulator: Emulator,
+    http: aiohttp.ClientSession,
 ) -> None:
     emulator.inject(verb="create", resource="widgets.example.dev", status=500, times=2)
     statuses = [(await http.post(WIDGETS, json=widget("w"))).status for _ in range(3)]
@@ -610,7 +666,8 @@ async def test_an_injected_fault_runs_out_after_its_times(
 
 
 async def test_an_injected_fault_matches_only_its_subresource(
-    emulator: Emulator, http: aiohttp.ClientSession,
+    emulator: Emulator,
+    http: aiohttp.ClientSession,
 ) -> None:
     await create(http, widget("w"))
     emulator.inject(verb="patch", resource="widgets", subresource="status", status=500)
@@ -618,7 +675,8 @@ async def test_an_injected_fault_matches_only_its_subresource(
 
 
 async def test_an_injected_throttle_carries_retry_after(
-    emulator: Emulator, http: aiohttp.ClientSession,
+    emulator: Emulator,
+    http: aiohttp.ClientSession,
 ) -> None:
     emulator.inject(verb="list", status=429, retry_after=3)
     response = await http.get(WIDGETS)
@@ -628,7 +686,8 @@ async def test_an_injected_throttle_carries_retry_after(
 
 
 async def test_requests_are_counted_by_verb_and_resource(
-    emulator: Emulator, http: aiohttp.ClientSession,
+    emulator: Emulator,
+    http: aiohttp.ClientSession,
 ) -> None:
     emulator.requests.reset()
     await create(http, widget("w"))
@@ -648,8 +707,9 @@ async def test_dry_run_is_refused_rather_than_applied(http: aiohttp.ClientSessio
     assert (await http.get(f"{WIDGETS}/w")).status == 404
 
 
-async def test_an_observer_sees_every_write_as_it_is_stored(http: aiohttp.ClientSession,
-                                                            emulator: Emulator) -> None:
+async def test_an_observer_sees_every_write_as_it_is_stored(
+    http: aiohttp.ClientSession, emulator: Emulator
+) -> None:
     seen: list[tuple[str, str]] = []
     stop = emulator.observe("widgets", lambda e: seen.append((e.type, e.obj["metadata"]["name"])))
 
@@ -667,11 +727,15 @@ TABLE = {"Accept": "application/json;as=Table;g=meta.k8s.io;v=v1"}
 
 
 async def test_built_in_tables_have_the_real_servers_columns(http: aiohttp.ClientSession) -> None:
-    await create(http, {"metadata": {"name": "c"}, "data": {"a": "1"}, "binaryData": {"b": ""}},
-                 CONFIGMAPS)
+    await create(
+        http, {"metadata": {"name": "c"}, "data": {"a": "1"}, "binaryData": {"b": ""}}, CONFIGMAPS
+    )
     body = await (await http.get(CONFIGMAPS, headers=TABLE)).json()
     assert [(c["name"], c["type"]) for c in body["columnDefinitions"]] == [
-        ("Name", "string"), ("Data", "string"), ("Age", "string")]
+        ("Name", "string"),
+        ("Data", "string"),
+        ("Age", "string"),
+    ]
     assert body["rows"][0]["cells"][:2] == ["c", 2]
     body = await (await http.get("/api/v1/namespaces/default", headers=TABLE)).json()
     assert [c["name"] for c in body["columnDefinitions"]] == ["Name", "Status", "Age"]

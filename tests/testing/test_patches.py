@@ -46,15 +46,18 @@ def test_json_patch_test_of_a_missing_member_equals_null() -> None:
     assert json_patch({}, [{"op": "test", "path": "/a", "value": None}]) == {}
 
 
-@pytest.mark.parametrize(("ops", "reason"), [
-    ([{"op": "replace", "path": "/missing/x", "value": 1}], "Invalid"),
-    ([{"op": "replace", "path": "/a/1", "value": 1}], "Invalid"),
-    ([{"op": "remove", "path": "/a/5"}], "Invalid"),
-    ([{"op": "test", "path": "/a", "value": []}], "Invalid"),
-    ([{"op": "frobnicate", "path": "/a"}], "BadRequest"),
-    ([{"op": "add", "path": "a", "value": 1}], "BadRequest"),
-    ({"op": "add"}, "BadRequest"),
-])
+@pytest.mark.parametrize(
+    ("ops", "reason"),
+    [
+        ([{"op": "replace", "path": "/missing/x", "value": 1}], "Invalid"),
+        ([{"op": "replace", "path": "/a/1", "value": 1}], "Invalid"),
+        ([{"op": "remove", "path": "/a/5"}], "Invalid"),
+        ([{"op": "test", "path": "/a", "value": []}], "Invalid"),
+        ([{"op": "frobnicate", "path": "/a"}], "BadRequest"),
+        ([{"op": "add", "path": "a", "value": 1}], "BadRequest"),
+        ({"op": "add"}, "BadRequest"),
+    ],
+)
 def test_json_patch_errors_name_their_reason(ops: object, reason: str) -> None:
     with pytest.raises(ApiError) as caught:
         json_patch({"a": [1]}, ops)
@@ -77,6 +80,7 @@ def test_strategic_merge_patch_replace_directive_replaces_a_map() -> None:
 
 
 def test_strategic_merge_patch_deletes_from_primitive_lists() -> None:
-    patched = strategic_merge_patch({"finalizers": ["a", "b"]},
-                                    {"$deleteFromPrimitiveList/finalizers": ["a"]})
+    patched = strategic_merge_patch(
+        {"finalizers": ["a", "b"]}, {"$deleteFromPrimitiveList/finalizers": ["a"]}
+    )
     assert patched == {"finalizers": ["b"]}

@@ -57,8 +57,11 @@ async def test_watch_from_a_version_replays_only_later_events(
 ) -> None:
     await create(http, "old")
     listing = await (await http.get(WIDGETS)).json()
-    await http.patch(f"{WIDGETS}/old", json={"spec": {"mode": "slow"}},
-                     headers={"Content-Type": "application/merge-patch+json"})
+    await http.patch(
+        f"{WIDGETS}/old",
+        json={"spec": {"mode": "slow"}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     await create(http, "new")
     params = {"watch": "true", "resourceVersion": listing["metadata"]["resourceVersion"]}
     async with http.get(WIDGETS, params=params) as response:
@@ -70,8 +73,11 @@ async def test_watch_from_the_current_version_sends_nothing_old(
     http: aiohttp.ClientSession,
 ) -> None:
     created = await create(http, "old")
-    params = {"watch": "true", "resourceVersion": created["metadata"]["resourceVersion"],
-              "timeoutSeconds": "1"}
+    params = {
+        "watch": "true",
+        "resourceVersion": created["metadata"]["resourceVersion"],
+        "timeoutSeconds": "1",
+    }
     async with http.get(WIDGETS, params=params) as response:
         assert await rest_of_stream(response) == []
 
@@ -139,12 +145,16 @@ async def test_a_version_from_before_the_kind_was_served_answers_410(
     assert created["metadata"]["resourceVersion"] == str(served_from + 1)
 
 
-async def test_bookmarks_are_sent_when_allowed(http: aiohttp.ClientSession,
-                                               emulator: Emulator) -> None:
+async def test_bookmarks_are_sent_when_allowed(
+    http: aiohttp.ClientSession, emulator: Emulator
+) -> None:
     emulator.bookmark_interval = 0.05
     created = await create(http, "w")
-    params = {"watch": "true", "allowWatchBookmarks": "true",
-              "resourceVersion": created["metadata"]["resourceVersion"]}
+    params = {
+        "watch": "true",
+        "allowWatchBookmarks": "true",
+        "resourceVersion": created["metadata"]["resourceVersion"],
+    }
     async with http.get(WIDGETS, params=params) as response:
         bookmark = (await events(response, 1))[0]
     assert bookmark["type"] == "BOOKMARK"
@@ -152,12 +162,14 @@ async def test_bookmarks_are_sent_when_allowed(http: aiohttp.ClientSession,
     assert bookmark["object"]["metadata"]["resourceVersion"] == str(emulator.store.revision)
 
 
-async def test_no_bookmarks_unless_allowed(http: aiohttp.ClientSession,
-                                           emulator: Emulator) -> None:
+async def test_no_bookmarks_unless_allowed(http: aiohttp.ClientSession, emulator: Emulator) -> None:
     emulator.bookmark_interval = 0.05
     created = await create(http, "w")
-    params = {"watch": "true", "timeoutSeconds": "1",
-              "resourceVersion": created["metadata"]["resourceVersion"]}
+    params = {
+        "watch": "true",
+        "timeoutSeconds": "1",
+        "resourceVersion": created["metadata"]["resourceVersion"],
+    }
     async with http.get(WIDGETS, params=params) as response:
         assert await rest_of_stream(response) == []
 
@@ -170,8 +182,12 @@ async def test_timeout_seconds_ends_the_stream(http: aiohttp.ClientSession) -> N
 
 async def test_initial_events_end_with_a_bookmark(http: aiohttp.ClientSession) -> None:
     await create(http, "w")
-    params = {"watch": "true", "sendInitialEvents": "true", "allowWatchBookmarks": "true",
-              "resourceVersionMatch": "NotOlderThan"}
+    params = {
+        "watch": "true",
+        "sendInitialEvents": "true",
+        "allowWatchBookmarks": "true",
+        "resourceVersionMatch": "NotOlderThan",
+    }
     async with http.get(WIDGETS, params=params) as response:
         added, bookmark = await events(response, 2)
     assert added["type"] == "ADDED"
@@ -184,12 +200,17 @@ async def test_objects_leaving_a_label_selection_are_seen_as_deleted(
     http: aiohttp.ClientSession,
 ) -> None:
     created = await create(http, "w", team="red")
-    params = {"watch": "true", "labelSelector": "team=red",
-              "resourceVersion": created["metadata"]["resourceVersion"]}
+    params = {
+        "watch": "true",
+        "labelSelector": "team=red",
+        "resourceVersion": created["metadata"]["resourceVersion"],
+    }
     async with http.get(WIDGETS, params=params) as response:
         patched = await http.patch(
-            f"{WIDGETS}/w", json={"metadata": {"labels": {"team": "blue"}}},
-            headers={"Content-Type": "application/merge-patch+json"})
+            f"{WIDGETS}/w",
+            json={"metadata": {"labels": {"team": "blue"}}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
         await create(http, "other", team="blue")
         await create(http, "match", team="red")
         received = await events(response, 2)
@@ -222,8 +243,9 @@ async def test_a_namespaced_watch_ignores_other_namespaces(
     assert summary(received) == [("ADDED", "mine")]
 
 
-async def test_a_watch_is_counted_while_open(http: aiohttp.ClientSession,
-                                             emulator: Emulator) -> None:
+async def test_a_watch_is_counted_while_open(
+    http: aiohttp.ClientSession, emulator: Emulator
+) -> None:
     assert emulator.watches("widgets") == 0
     async with http.get(WIDGETS, params={"watch": "true"}):
         await asyncio.wait_for(emulator.wait_for_watch("widgets"), timeout=5)

@@ -31,7 +31,9 @@ def playwright_home() -> Path:
         pytest.fail(
             f"the browser tests need Chromium and playwright-core; {ENSURE.relative_to(REPO)}"
             f" exited with {result.returncode}:\n{result.stderr}\nRun `make browser` to see"
-            " the install; docs/ui.md says what it needs.", pytrace=False)
+            " the install; docs/ui.md says what it needs.",
+            pytrace=False,
+        )
     return Path(result.stdout.strip().splitlines()[-1])
 
 
@@ -47,7 +49,11 @@ class Browser:
     def __init__(self, home: Path) -> None:
         self.process = subprocess.Popen(
             ["node", str(HERE / "driver.cjs"), str(home), CHROMIUM],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self._lock = threading.Lock()
 
     def _roundtrip(self, command: dict[str, Any]) -> dict[str, Any]:
@@ -67,8 +73,9 @@ class Browser:
         answer = await asyncio.to_thread(self._roundtrip, {"op": op, **args})
         if "error" in answer:
             logged = await self.console()
-            raise BrowserError(f"{op} {args}: {answer['error']}"
-                               + (f"\npage console: {logged}" if logged else ""))
+            raise BrowserError(
+                f"{op} {args}: {answer['error']}" + (f"\npage console: {logged}" if logged else "")
+            )
         return answer["ok"]
 
     async def console(self) -> list[str]:

@@ -34,10 +34,15 @@ API = "kubesteps.dev/v1alpha1"
 ARTIFACTS = Path(os.environ.get("KUBESTEPS_UI_ARTIFACTS", REPO / ".artifacts" / "ui"))
 
 
-def pipeline(name: str, steps: list[dict[str, Any]], namespace: str = "default",
-             **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Pipeline",
-            "metadata": {"name": name, "namespace": namespace}, "spec": {"steps": steps, **spec}}
+def pipeline(
+    name: str, steps: list[dict[str, Any]], namespace: str = "default", **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "Pipeline",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"steps": steps, **spec},
+    }
 
 
 def delay(name: str, seconds: float) -> dict[str, Any]:
@@ -45,8 +50,12 @@ def delay(name: str, seconds: float) -> dict[str, Any]:
 
 
 def flaky(name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "action": "python",
-            "with": {"function": "test.ui.flaky", "args": {}}, **extra}
+    return {
+        "name": name,
+        "action": "python",
+        "with": {"function": "test.ui.flaky", "args": {}},
+        **extra,
+    }
 
 
 def approval(name: str) -> dict[str, Any]:
@@ -88,10 +97,12 @@ def _quick(settings: kopf.OperatorSettings) -> None:
 
 
 @pytest_asyncio.fixture
-async def operator(api: KubeClient, kubeconfig: Path, operator_runner: Any,
-                   broken: Flaky) -> AsyncIterator[None]:
-    async with operator_runner(build_registry(Connection()), wait_for=["pipelines"],
-                               settings_hook=_quick):
+async def operator(
+    api: KubeClient, kubeconfig: Path, operator_runner: Any, broken: Flaky
+) -> AsyncIterator[None]:
+    async with operator_runner(
+        build_registry(Connection()), wait_for=["pipelines"], settings_hook=_quick
+    ):
         yield
 
 
@@ -152,9 +163,16 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def ui_command(kubeconfig: Path, api: KubeClient) -> AsyncIterator[str]:
     """`kubesteps ui -A` as the user runs it, with the emulator's kubeconfig; its URL."""
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "kubesteps"), "ui", "--port", "0", "-A",
-        "--kubeconfig", str(kubeconfig),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        str(Path(sys.executable).parent / "kubesteps"),
+        "ui",
+        "--port",
+        "0",
+        "-A",
+        "--kubeconfig",
+        str(kubeconfig),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert process.stdout is not None
     assert process.stderr is not None
     try:
@@ -162,8 +180,9 @@ async def ui_command(kubeconfig: Path, api: KubeClient) -> AsyncIterator[str]:
             line = (await process.stdout.readline()).decode()
         found = re.search(r"http://127\.0\.0\.1:[0-9]+/\?token=\S+", line)
         if found is None:
-            raise AssertionError(f"kubesteps ui printed {line!r}; stderr: "
-                                 f"{(await process.stderr.read()).decode()}")
+            raise AssertionError(
+                f"kubesteps ui printed {line!r}; stderr: {(await process.stderr.read()).decode()}"
+            )
         yield found.group(0)
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -29,15 +29,14 @@ KUBESTEPS = str(Path(sys.executable).parent / "kubesteps")
 async def started(*args: str) -> AsyncIterator[tuple[str, str]]:
     """`kubesteps ui ARGS` running; its URL and the line after it."""
     process = await asyncio.create_subprocess_exec(
-        KUBESTEPS, "ui", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        KUBESTEPS, "ui", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     assert process.stdout is not None
     try:
         async with asyncio.timeout(30):
             first = (await process.stdout.readline()).decode()
             second = (await process.stdout.readline()).decode()
-        found = re.fullmatch(r"kubesteps ui: (http://127\.0\.0\.1:[0-9]+/\?token=[\w-]+)\n",
-                             first)
+        found = re.fullmatch(r"kubesteps ui: (http://127\.0\.0\.1:[0-9]+/\?token=[\w-]+)\n", first)
         assert found is not None, first
         yield found.group(1), second
     finally:
@@ -54,10 +53,14 @@ async def test_it_shows_the_namespace_of_the_kubeconfig_context(
     await api.create(pipeline("here", [delay("a", 1)], namespace="ops"))
     await api.create(pipeline("elsewhere", [delay("a", 1)]))
     config = write_kubeconfig(tmp_path / "config", k8s_emulator.url, namespace="ops")
-    async with started("--kubeconfig", str(config)) as (url, second), \
-            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        assert second == (f"(Pipelines of namespace ops on {k8s_emulator.url}, context emulator;"
-                          " Ctrl-C stops it)\n")
+    async with (
+        started("--kubeconfig", str(config)) as (url, second),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        assert second == (
+            f"(Pipelines of namespace ops on {k8s_emulator.url}, context emulator;"
+            " Ctrl-C stops it)\n"
+        )
         async with http.get(url) as page:  # the token becomes a cookie (of an IP: unsafe)
             assert page.status == 200
         async with http.get(url.split("/?")[0] + "/api/pipelines") as response:
@@ -75,13 +78,16 @@ def test_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config either
     result = runner.invoke(main, ["ui"])
     assert result.exit_code == 1
-    assert result.output == ("Error: no kubeconfig found (looked at --kubeconfig, $KUBECONFIG and"
-                             " ~/.kube/config): point --kubeconfig at one\n")
+    assert result.output == (
+        "Error: no kubeconfig found (looked at --kubeconfig, $KUBECONFIG and"
+        " ~/.kube/config): point --kubeconfig at one\n"
+    )
     config = write_kubeconfig(tmp_path / "config", "http://127.0.0.1:9")
     result = runner.invoke(main, ["ui", "--kubeconfig", str(config), "--context", "prod"])
     assert result.exit_code == 1
-    assert result.output == ("Error: context 'prod' is not in the kubeconfig (contexts:"
-                             " emulator)\n")
+    assert result.output == (
+        "Error: context 'prod' is not in the kubeconfig (contexts: emulator)\n"
+    )
     result = runner.invoke(main, ["ui", "-A", "-n", "ops"])
     assert result.exit_code == 2
     assert "--all-namespaces and --namespace exclude each other" in result.output
@@ -93,8 +99,9 @@ def test_a_busy_port_is_said_in_one_line(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = CliRunner().invoke(main, ["ui", "--kubeconfig", str(config), "--port",
-                                           str(port)])
+        result = CliRunner().invoke(main, ["ui", "--kubeconfig", str(config), "--port", str(port)])
     assert result.exit_code == 1
-    assert result.output == (f"Error: port {port} on 127.0.0.1 is in use: pick another with"
-                             " --port, or --port 0 for a free one\n")
+    assert result.output == (
+        f"Error: port {port} on 127.0.0.1 is in use: pick another with"
+        " --port, or --port 0 for a free one\n"
+    )

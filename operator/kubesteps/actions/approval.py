@@ -42,8 +42,16 @@ class ApprovalAction:
             raise PermanentError(
                 f"rejected: annotation {annotation} is {answer.value!r}",
                 reason="Rejected",
-                outputs={"rejectedBy": answer.by, "rejectedAt": when, "value": answer.value,
-                         "run": ctx.run_id},
+                outputs={
+                    "rejectedBy": answer.by,
+                    "rejectedAt": when,
+                    "value": answer.value,
+                    "run": ctx.run_id,
+                },
             )
-        return {"approvedBy": answer.by, "approvedAt": when, "value": answer.value,
-                "run": ctx.run_id}
+        return {
+            "approvedBy": answer.by,
+            "approvedAt": when,
+            "value": answer.value,
+            "run": ctx.run_id,
+        }

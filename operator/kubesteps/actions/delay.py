@@ -29,19 +29,18 @@ class DelayAction:
             left = params.until - ctx.clock()
             if left <= timedelta(0):
                 return None
-            raise WaitError(f"waiting until {_moment(params.until)}: {_rounded(left)} left",
-                            left)
+            raise WaitError(f"waiting until {_moment(params.until)}: {_rounded(left)} left", left)
         assert params.duration is not None  # the model asks for one of the two
         previous = ctx.step.previous
         waiting = previous is not None and previous.status is StepStatus.WAITING
         if not waiting:
-            raise WaitError(f"delaying for {format_duration(params.duration)}",
-                            params.duration)
+            raise WaitError(f"delaying for {format_duration(params.duration)}", params.duration)
         left = ctx.step.attempt_started_at + params.duration - ctx.clock()
         if left <= timedelta(0):
             return None
-        raise WaitError(f"delaying for {format_duration(params.duration)}: "
-                        f"{_rounded(left)} left", left)
+        raise WaitError(
+            f"delaying for {format_duration(params.duration)}: {_rounded(left)} left", left
+        )
 
 
 def _rounded(value: timedelta) -> str:

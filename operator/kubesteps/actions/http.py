@@ -90,12 +90,14 @@ class HttpAction:
 
         if not any(low <= answer.status <= high for low, high in params.expected_status):
             _refuse(ctx, target, answer, params.expected_status)
-        outputs: Outputs = redaction.redact_json({
-            "status": answer.status,
-            "headers": answer.headers,
-            "body": answer.body,
-            "bodyTruncated": answer.truncated,
-        })
+        outputs: Outputs = redaction.redact_json(
+            {
+                "status": answer.status,
+                "headers": answer.headers,
+                "body": answer.body,
+                "bodyTruncated": answer.truncated,
+            }
+        )
         return outputs
 
 
@@ -103,8 +105,14 @@ class _Answer:
     __slots__ = ("body", "headers", "retry_after", "status", "text", "truncated")
 
     def __init__(
-        self, status: int, headers: dict[str, str], raw: bytes, truncated: bool,
-        charset: str | None, content_type: str, retry_after: str | None,
+        self,
+        status: int,
+        headers: dict[str, str],
+        raw: bytes,
+        truncated: bool,
+        charset: str | None,
+        content_type: str,
+        retry_after: str | None,
     ) -> None:
         self.status = status
         self.headers = headers
@@ -202,9 +210,13 @@ async def _read_secret(ctx: ActionContext, ref: SecretRef, url: str) -> str:
     credential = value.strip()
     redaction.register(credential, value, str(data[ref.key]))
     if len(credential) < redaction.MIN_LENGTH:
-        log.warning("secretRef: key %r of %s is shorter than %d characters: it is sent, but "
-                    "cannot be redacted from messages and logs", ref.key, where,
-                    redaction.MIN_LENGTH)
+        log.warning(
+            "secretRef: key %r of %s is shorter than %d characters: it is sent, but "
+            "cannot be redacted from messages and logs",
+            ref.key,
+            where,
+            redaction.MIN_LENGTH,
+        )
     return credential
 
 

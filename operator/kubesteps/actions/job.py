@@ -68,8 +68,9 @@ class JobAction:
             name = job_name(ctx.pipeline_name, ctx.name, _run_part(ctx), ctx.step.attempt)
             previous = ctx.step.previous
             if previous is not None and previous.status is StepStatus.WAITING:
-                log.warning("step %r: Job %s is gone before finishing; creating it again",
-                            ctx.name, name)
+                log.warning(
+                    "step %r: Job %s is gone before finishing; creating it again", ctx.name, name
+                )
             manifest = _manifest(ctx, params, name)
             with api_call(f"creating Job {ctx.namespace}/{name}"):
                 try:
@@ -107,9 +108,7 @@ class JobAction:
             pod = _last(pods, "Failed")
             await _keep_log_tail(kube, ctx, pod)
             failed = _condition(job, "Failed") or {}
-            why = ": ".join(
-                part for part in (failed.get("reason"), failed.get("message")) if part
-            )
+            why = ": ".join(part for part in (failed.get("reason"), failed.get("message")) if part)
             said = _termination_message(pod)
             told = f"; the container's termination message: {said[:300]}" if said else ""
             raise RetryableError(f"Job {name} failed: {why or 'no reason given'}{told}")
@@ -118,8 +117,10 @@ class JobAction:
             f"{status.get(key) or 0} {key}" for key in ("active", "succeeded", "failed")
         )
         trouble = await _trouble(kube, ctx, pods)
-        raise WaitError(f"waiting for Job {name} to finish ({counts})"
-                        + (f": {trouble}" if trouble else ""), poll_delay(elapsed))
+        raise WaitError(
+            f"waiting for Job {name} to finish ({counts})" + (f": {trouble}" if trouble else ""),
+            poll_delay(elapsed),
+        )
 
 
 # How much of a Pod's log a step keeps (status.steps[].logTail): its last lines, bounded.
@@ -127,24 +128,38 @@ LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 16 * 1024
 # Why a container does not start, as the kubelet says it in its waiting state: reasons that
 # mean someone has to act (a plain ContainerCreating does not).
-_STUCK_REASONS = frozenset({
-    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-})
+_STUCK_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 
 
 async def _pods(kube: KubeClient, ctx: ActionContext, job: dict[str, Any]) -> list[dict[str, Any]]:
     """The Pods of ``job`` (by the labels its Pod template carries), oldest first; none when
     they cannot be read (results and diagnostics are then missing, and a warning says why)."""
     labels = _labels(job)
-    selector = ",".join(f"{key}={labels[key]}" for key in
-                        (LABEL_PIPELINE, LABEL_STEP, LABEL_RUN, LABEL_RETRY, LABEL_ATTEMPT)
-                        if key in labels)
+    selector = ",".join(
+        f"{key}={labels[key]}"
+        for key in (LABEL_PIPELINE, LABEL_STEP, LABEL_RUN, LABEL_RETRY, LABEL_ATTEMPT)
+        if key in labels
+    )
     try:
         pods = await kube.list("v1", "Pod", ctx.namespace, label_selector=selector)
     except (ApiError, aiohttp.ClientError, TimeoutError) as error:
-        log.warning("step %r: cannot read the Pods of Job %s (no results, log or scheduling "
-                    "problems are shown): %s", ctx.name, job["metadata"]["name"], error)
+        log.warning(
+            "step %r: cannot read the Pods of Job %s (no results, log or scheduling "
+            "problems are shown): %s",
+            ctx.name,
+            job["metadata"]["name"],
+            error,
+        )
         return []
     uid = meta_of(job).uid
     owned = [pod for pod in pods if not uid or uid in meta_of(pod).owner_uids]
@@ -153,8 +168,10 @@ async def _pods(kube: KubeClient, ctx: ActionContext, job: dict[str, Any]) -> li
 
 def _last(pods: list[dict[str, Any]], phase: str) -> dict[str, Any] | None:
     """The newest Pod in ``phase``, else the newest Pod."""
-    return next((pod for pod in reversed(pods) if (pod.get("status") or {}).get("phase") == phase),
-                pods[-1] if pods else None)
+    return next(
+        (pod for pod in reversed(pods) if (pod.get("status") or {}).get("phase") == phase),
+        pods[-1] if pods else None,
+    )
 
 
 def _container(pod: dict[str, Any] | None) -> dict[str, Any]:
@@ -187,8 +204,11 @@ def _results(said: str, job: str) -> dict[str, Any]:
     if isinstance(parsed, dict):
         clash = sorted(set(parsed) & _BUILTIN_OUTPUTS)
         if clash:
-            log.warning("Job %s: result(s) %s are replaced by the job action's own outputs",
-                        job, ", ".join(clash))
+            log.warning(
+                "Job %s: result(s) %s are replaced by the job action's own outputs",
+                job,
+                ", ".join(clash),
+            )
         return {str(key): value for key, value in parsed.items()}
     return {"terminationMessage": said}
 
@@ -202,8 +222,13 @@ async def _keep_log_tail(kube: KubeClient, ctx: ActionContext, pod: dict[str, An
         return
     name = meta_of(pod).name
     try:
-        text = await kube.read_log(ctx.namespace, name, container=CONTAINER_NAME,
-                                   tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_TAIL_BYTES)
+        text = await kube.read_log(
+            ctx.namespace,
+            name,
+            container=CONTAINER_NAME,
+            tail_lines=LOG_TAIL_LINES,
+            limit_bytes=LOG_TAIL_BYTES,
+        )
     except (ApiError, aiohttp.ClientError, TimeoutError) as error:
         log.warning("step %r: cannot read the log of Pod %s: %s", ctx.name, name, error)
         return
@@ -216,9 +241,9 @@ def log_tail(text: str) -> str:
     text = text.rstrip("\n")
     if len(text) <= MAX_LOG_TAIL:
         return text
-    kept = text[-(MAX_LOG_TAIL - 1):]
+    kept = text[-(MAX_LOG_TAIL - 1) :]
     newline = kept.find("\n")
-    return kept[newline + 1:] if 0 <= newline < len(kept) - 1 else "…" + kept
+    return kept[newline + 1 :] if 0 <= newline < len(kept) - 1 else "…" + kept
 
 
 async def _trouble(kube: KubeClient, ctx: ActionContext, pods: list[dict[str, Any]]) -> str:
@@ -230,8 +255,11 @@ async def _trouble(kube: KubeClient, ctx: ActionContext, pods: list[dict[str, An
         if status.get("phase") not in (None, "Pending"):
             continue
         for condition in status.get("conditions") or []:
-            if (condition.get("type") == "PodScheduled" and condition.get("status") == "False"
-                    and condition.get("reason") == "Unschedulable"):
+            if (
+                condition.get("type") == "PodScheduled"
+                and condition.get("status") == "False"
+                and condition.get("reason") == "Unschedulable"
+            ):
                 why = condition.get("message") or "no reason given"
                 return f"Pod {name} cannot be scheduled: {why}"
         waiting = (_container(pod).get("state") or {}).get("waiting") or {}
@@ -246,16 +274,23 @@ async def _trouble(kube: KubeClient, ctx: ActionContext, pods: list[dict[str, An
 async def _warning(kube: KubeClient, ctx: ActionContext, pod: str) -> str:
     """The newest Warning Event about a pending Pod (FailedMount, FailedScheduling...)."""
     try:
-        events = await kube.list("v1", "Event", ctx.namespace,
-                                 field_selector=f"involvedObject.kind=Pod,"
-                                                f"involvedObject.name={pod},type=Warning")
+        events = await kube.list(
+            "v1",
+            "Event",
+            ctx.namespace,
+            field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod},type=Warning",
+        )
     except (ApiError, aiohttp.ClientError, TimeoutError) as error:
         log.debug("step %r: cannot read the Events of Pod %s: %s", ctx.name, pod, error)
         return ""
     if not events:
         return ""
-    newest = max(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
-                                            or meta_of(e).creation_timestamp))
+    newest = max(
+        events,
+        key=lambda e: str(
+            e.get("lastTimestamp") or e.get("eventTime") or meta_of(e).creation_timestamp
+        ),
+    )
     return _joined(str(newest.get("reason") or "Warning"), newest.get("message"))
 
 
@@ -344,9 +379,11 @@ def _manifest(ctx: ActionContext, params: JobParams, name: str) -> dict[str, Any
     if params.args:
         container["args"] = list(params.args)
     if params.env:
-        container["env"] = [var.model_dump(by_alias=True, exclude_defaults=True) |
-                            ({} if var.value_from else {"value": var.value})
-                            for var in params.env]
+        container["env"] = [
+            var.model_dump(by_alias=True, exclude_defaults=True)
+            | ({} if var.value_from else {"value": var.value})
+            for var in params.env
+        ]
     if params.env_from:
         container["envFrom"] = _dumped(params.env_from)
     if params.resources is not None:
@@ -418,9 +455,13 @@ def _current(jobs: list[dict[str, Any]], ctx: ActionContext) -> dict[str, Any] |
     if previous is not None and previous.status is StepStatus.WAITING:
         working = [job for job in jobs if _finished(job) != "Failed"]
         return max(working, key=_key, default=None)
-    earlier = [job for job in jobs
-               if _key(job)[0] == current[0] and 0 < _key(job)[1] < current[1]
-               and _finished(job) != "Failed"]
+    earlier = [
+        job
+        for job in jobs
+        if _key(job)[0] == current[0]
+        and 0 < _key(job)[1] < current[1]
+        and _finished(job) != "Failed"
+    ]
     return max(earlier, key=_key, default=None)
 
 
@@ -433,8 +474,9 @@ def _timed_out(ctx: ActionContext) -> bool:
 async def _delete(kube: KubeClient, job: dict[str, Any]) -> None:
     meta = meta_of(job)
     with api_call(f"deleting Job {meta.namespace}/{meta.name}"):
-        await kube.delete("batch/v1", "Job", meta.name, meta.namespace or None,
-                          propagation="Background")
+        await kube.delete(
+            "batch/v1", "Job", meta.name, meta.namespace or None, propagation="Background"
+        )
 
 
 async def stop_jobs(

@@ -50,8 +50,9 @@ class PipelineAction:
             child = await kube.get(API_VERSION, "Pipeline", name, ctx.namespace)
         if params.ref is not None:
             if child is None:
-                raise PermanentError(f"with.ref: no Pipeline {name!r} in namespace "
-                                     f"{ctx.namespace!r}")
+                raise PermanentError(
+                    f"with.ref: no Pipeline {name!r} in namespace {ctx.namespace!r}"
+                )
             child = await _claim(ctx, kube, child)
         elif child is None:
             await _create(ctx, kube, name, params)
@@ -68,7 +69,7 @@ def child_name(ctx: ActionContext) -> str:
     if len(name) <= 253:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-    return f"{name[:253 - 11]}-{digest}"
+    return f"{name[: 253 - 11]}-{digest}"
 
 
 def _depth(ctx: ActionContext) -> int:
@@ -92,11 +93,14 @@ async def _spec(ctx: ActionContext, kube: KubeClient, params: PipelineParams) ->
     ``spec`` with the values of its params replaced by those given."""
     if params.template is not None:
         with api_call(f"reading PipelineTemplate {params.template}"):
-            template = await kube.get(API_VERSION, "PipelineTemplate", params.template,
-                                      ctx.namespace)
+            template = await kube.get(
+                API_VERSION, "PipelineTemplate", params.template, ctx.namespace
+            )
         if template is None:
-            raise PermanentError(f"with.template: no PipelineTemplate {params.template!r} in "
-                                 f"namespace {ctx.namespace!r}")
+            raise PermanentError(
+                f"with.template: no PipelineTemplate {params.template!r} in "
+                f"namespace {ctx.namespace!r}"
+            )
         body = template.get("spec") or {}
         declared = [dict(p) for p in body.get("params") or [] if isinstance(p, Mapping)]
         spec: dict[str, Any] = {"steps": body.get("steps") or []}
@@ -108,25 +112,30 @@ async def _spec(ctx: ActionContext, kube: KubeClient, params: PipelineParams) ->
     names = [str(p.get("name")) for p in declared]
     for given in params.params:
         if given not in names:
-            raise PermanentError(f"with.params.{given}: the child has no param {given!r} "
-                                 f"(it has: {', '.join(names) or 'none'})")
+            raise PermanentError(
+                f"with.params.{given}: the child has no param {given!r} "
+                f"(it has: {', '.join(names) or 'none'})"
+            )
     for param in declared:
         if param["name"] in params.params:
             param["value"] = params.params[param["name"]]
         elif param.get("value") is None:
-            raise PermanentError(f"with.params: the child needs a value for param "
-                                 f"{param['name']!r} (it has no default)")
+            raise PermanentError(
+                f"with.params: the child needs a value for param "
+                f"{param['name']!r} (it has no default)"
+            )
     if declared:
         spec["params"] = declared
     return spec
 
 
-async def _create(ctx: ActionContext, kube: KubeClient, name: str,
-                  params: PipelineParams) -> None:
+async def _create(ctx: ActionContext, kube: KubeClient, name: str, params: PipelineParams) -> None:
     depth = _depth(ctx) + 1
     if depth > MAX_PIPELINE_DEPTH:
-        raise PermanentError(f"child Pipelines nest at most {MAX_PIPELINE_DEPTH} deep; this "
-                             f"one would be at depth {depth} (a child that runs itself?)")
+        raise PermanentError(
+            f"child Pipelines nest at most {MAX_PIPELINE_DEPTH} deep; this "
+            f"one would be at depth {depth} (a child that runs itself?)"
+        )
     spec = await _spec(ctx, kube, params)
     labels, annotations = _family(ctx)
     template = spec.pop("_template", None)
@@ -135,34 +144,46 @@ async def _create(ctx: ActionContext, kube: KubeClient, name: str,
     manifest = {
         "apiVersion": API_VERSION,
         "kind": "Pipeline",
-        "metadata": {"name": name, "namespace": ctx.namespace, "labels": labels,
-                     "annotations": annotations, "ownerReferences": [owner_reference(ctx)]},
+        "metadata": {
+            "name": name,
+            "namespace": ctx.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_reference(ctx)],
+        },
         "spec": spec,
     }
     with api_call(f"creating child Pipeline {name}"):
         await kube.create(manifest)
 
 
-async def _claim(ctx: ActionContext, kube: KubeClient, child: Mapping[str, Any],
-                 spec: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+async def _claim(
+    ctx: ActionContext,
+    kube: KubeClient,
+    child: Mapping[str, Any],
+    spec: Mapping[str, Any] | None = None,
+) -> Mapping[str, Any]:
     """Make an existing Pipeline this run's child: labels that name it, and a run of its
     own (a rerun whose token is this run's id), once."""
     name = child["metadata"]["name"]
     token = ctx.run_id
     if token_key(token) in handled_tokens(child.get("status") or {}).get("rerun", []):
         return child
-    annotations = (child["metadata"].get("annotations") or {})
+    annotations = child["metadata"].get("annotations") or {}
     if annotations.get(VERB_ANNOTATIONS["rerun"]) != token:
         labels, extra = _family(ctx)
-        patch: dict[str, Any] = {"metadata": {"labels": labels, "annotations": {
-            **extra, VERB_ANNOTATIONS["rerun"]: token}}}
+        patch: dict[str, Any] = {
+            "metadata": {
+                "labels": labels,
+                "annotations": {**extra, VERB_ANNOTATIONS["rerun"]: token},
+            }
+        }
         if spec is not None:
             spec = {k: v for k, v in spec.items() if k != "_template"}
             patch["spec"] = spec
         with api_call(f"asking Pipeline {name} for a run"):
             await kube.patch(API_VERSION, "Pipeline", name, ctx.namespace, patch)
-    raise WaitError(f"waiting for Pipeline {name} to start run for {token}",
-                    timedelta(seconds=1))
+    raise WaitError(f"waiting for Pipeline {name} to start run for {token}", timedelta(seconds=1))
 
 
 async def _observe(ctx: ActionContext, kube: KubeClient, child: Mapping[str, Any]) -> Outputs:
@@ -178,38 +199,58 @@ async def _observe(ctx: ActionContext, kube: KubeClient, child: Mapping[str, Any
             annotations = child["metadata"].get("annotations") or {}
             if annotations.get(VERB_ANNOTATIONS["retry"]) != token:
                 with api_call(f"retrying Pipeline {name}"):
-                    await kube.patch(API_VERSION, "Pipeline", name, ctx.namespace, {
-                        "metadata": {"annotations": {VERB_ANNOTATIONS["retry"]: token}}})
+                    await kube.patch(
+                        API_VERSION,
+                        "Pipeline",
+                        name,
+                        ctx.namespace,
+                        {"metadata": {"annotations": {VERB_ANNOTATIONS["retry"]: token}}},
+                    )
             raise WaitError(f"retrying child Pipeline {name}", timedelta(seconds=1))
     outputs = {
         "pipeline": name,
         "run": str(run.get("id") or ""),
         "phase": phase,
-        "outputs": {str(r["name"]): r["outputs"] for r in status.get("steps") or []
-                    if isinstance(r, Mapping) and r.get("outputs") and "name" in r},
+        "outputs": {
+            str(r["name"]): r["outputs"]
+            for r in status.get("steps") or []
+            if isinstance(r, Mapping) and r.get("outputs") and "name" in r
+        },
     }
-    ready = next((c for c in status.get("conditions") or []
-                  if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
+    ready = next(
+        (
+            c
+            for c in status.get("conditions") or []
+            if isinstance(c, Mapping) and c.get("type") == "Ready"
+        ),
+        None,
+    )
     if phase == "Succeeded":
         return outputs
     if phase in FINISHED:
         message = str(run.get("message") or (ready or {}).get("message") or "")
-        raise PermanentError(f"child Pipeline {name}: run {outputs['run']} {phase.lower()}"
-                             + (f": {message}" if message else ""),
-                             reason=f"Child{phase}", outputs=outputs)
+        raise PermanentError(
+            f"child Pipeline {name}: run {outputs['run']} {phase.lower()}"
+            + (f": {message}" if message else ""),
+            reason=f"Child{phase}",
+            outputs=outputs,
+        )
     if ready is not None and ready.get("reason") == "InvalidSpec":
-        raise PermanentError(f"child Pipeline {name} is invalid: {ready.get('message')}",
-                             reason="ChildInvalid")
+        raise PermanentError(
+            f"child Pipeline {name} is invalid: {ready.get('message')}", reason="ChildInvalid"
+        )
     elapsed = (ctx.clock() - wait_started(ctx)).total_seconds()
     now = f"{ready.get('reason')}" if ready else "not started yet"
     step = status.get("currentStep")
-    raise WaitError(f"waiting for child Pipeline {name}: {now}"
-                    + (f" (step {step})" if step else ""),
-                    timedelta(seconds=min(poll_delay(elapsed), 10.0)))
+    raise WaitError(
+        f"waiting for child Pipeline {name}: {now}" + (f" (step {step})" if step else ""),
+        timedelta(seconds=min(poll_delay(elapsed), 10.0)),
+    )
 
 
-async def cancel_children(kube: KubeClient, parent: Mapping[str, Any], *,
-                          keep_run: int | None = None, reason: str) -> None:
+async def cancel_children(
+    kube: KubeClient, parent: Mapping[str, Any], *, keep_run: int | None = None, reason: str
+) -> None:
     """Ask the children of ``parent``'s runs (all, or all but run ``keep_run``) whose run
     is not over to cancel it; a child gone meanwhile needs nothing."""
     meta = meta_of(parent)
@@ -217,8 +258,9 @@ async def cancel_children(kube: KubeClient, parent: Mapping[str, Any], *,
     if not uid:
         return
     namespace = meta.namespace or "default"
-    children = await kube.list(API_VERSION, "Pipeline", namespace,
-                               label_selector=f"{PARENT_LABEL}={uid}")
+    children = await kube.list(
+        API_VERSION, "Pipeline", namespace, label_selector=f"{PARENT_LABEL}={uid}"
+    )
     for child in children:
         labels = child["metadata"].get("labels") or {}
         if keep_run is not None and labels.get(PARENT_RUN_LABEL) == str(keep_run):
@@ -226,5 +268,10 @@ async def cancel_children(kube: KubeClient, parent: Mapping[str, Any], *,
         run = (child.get("status") or {}).get("run") or {}
         if run.get("phase") in FINISHED:
             continue
-        await kube.patch(API_VERSION, "Pipeline", child["metadata"]["name"], namespace,
-                         {"metadata": {"annotations": {VERB_ANNOTATIONS["cancel"]: reason}}})
+        await kube.patch(
+            API_VERSION,
+            "Pipeline",
+            child["metadata"]["name"],
+            namespace,
+            {"metadata": {"annotations": {VERB_ANNOTATIONS["cancel"]: reason}}},
+        )

@@ -105,8 +105,10 @@ def bounded_outputs(step: str, outputs: Mapping[str, Any], cap: int = OUTPUTS_CA
     rather than a silently shorter object. Values that are not JSON fail the step.
     """
     try:
-        values = {str(key): json.loads(json.dumps(value, default=_json_default))
-                  for key, value in outputs.items()}
+        values = {
+            str(key): json.loads(json.dumps(value, default=_json_default))
+            for key, value in outputs.items()
+        }
     except (TypeError, ValueError) as err:
         raise PermanentError(f"the outputs of step {step!r} are not JSON values: {err}") from err
     if _size(values) <= cap:
@@ -130,8 +132,9 @@ def bounded_outputs(step: str, outputs: Mapping[str, Any], cap: int = OUTPUTS_CA
         if _size({**kept, key: marker}) + reserve <= cap:
             kept[key] = marker
     kept[TRUNCATED_KEY] = dropped
-    log.warning("step %r: outputs are over %d bytes of JSON; truncated %s",
-                step, cap, ", ".join(dropped))
+    log.warning(
+        "step %r: outputs are over %d bytes of JSON; truncated %s", step, cap, ", ".join(dropped)
+    )
     return kept
 
 

@@ -49,7 +49,9 @@ log = logging.getLogger("kubesteps.controller")
 # The backoff of passes that fail outright; the limit is never reached (a pass is always
 # tried again), only the delay's growth stops at max_delay.
 FAILED_PASS_BACKOFF = RetryPolicy(
-    limit=1_000_000, initial=timedelta(seconds=1), max_delay=timedelta(minutes=2),
+    limit=1_000_000,
+    initial=timedelta(seconds=1),
+    max_delay=timedelta(minutes=2),
     jitter=timedelta(seconds=0.5),
 )
 # What a pass may meet from the outside world: an API refusal, no answer, a timeout.
@@ -77,11 +79,21 @@ def failed_pass(body: Mapping[str, Any], schedule: _Schedule, error: Exception) 
     what = f"{meta.namespace}/{meta.name}"
     text = redact(short_message(error))
     if isinstance(error, FORESEEN):
-        log.warning("pass of %s failed (%d in a row), next try in %.3gs: %s",
-                    what, schedule.failures, delay, text)
+        log.warning(
+            "pass of %s failed (%d in a row), next try in %.3gs: %s",
+            what,
+            schedule.failures,
+            delay,
+            text,
+        )
     else:
-        log.error("pass of %s failed unexpectedly (%d in a row), next try in %.3gs",
-                  what, schedule.failures, delay, exc_info=error)
+        log.error(
+            "pass of %s failed unexpectedly (%d in a row), next try in %.3gs",
+            what,
+            schedule.failures,
+            delay,
+            exc_info=error,
+        )
     return delay
 
 
@@ -131,7 +143,8 @@ def _fingerprint(body: Mapping[str, Any]) -> tuple[Any, ...]:
     meta = meta_of(body)
     verbs = set(VERB_ANNOTATIONS.values())
     steering = sorted(
-        (key, value) for key, value in meta.annotations.items()
+        (key, value)
+        for key, value in meta.annotations.items()
         if key.startswith(APPROVAL_PREFIX) or key in verbs
     )
     return (meta.generation, tuple(steering))
@@ -250,7 +263,9 @@ def quiet_temporary_errors() -> logging.Filter:
                 # served yet; the operator's start-up check said which it is.
                 record.msg, record.args = (
                     f"{PLURAL}.{GROUP}/{VERSION} is not served by the API server (yet): the "
-                    "CRD is missing, not established, or does not serve this version", ())
+                    "CRD is missing, not established, or does not serve this version",
+                    (),
+                )
             return not message.startswith("Handler 'nudge' succeeded")
 
     return Requeues()

@@ -87,11 +87,14 @@ class LeaderElection:
         }
         try:
             if lease is None:
-                await self.client.create({
-                    "apiVersion": _API, "kind": "Lease",
-                    "metadata": {"name": cfg.name, "namespace": cfg.namespace},
-                    "spec": spec,
-                })
+                await self.client.create(
+                    {
+                        "apiVersion": _API,
+                        "kind": "Lease",
+                        "metadata": {"name": cfg.name, "namespace": cfg.namespace},
+                        "spec": spec,
+                    }
+                )
             else:
                 current = lease.get("spec") or {}
                 holder = current.get("holderIdentity")
@@ -151,7 +154,8 @@ class LeaderElection:
         while True:
             await asyncio.sleep(wait)
             deadline = (self.renewed_at or self.clock()) + timedelta(
-                seconds=cfg.duration - self.margin)
+                seconds=cfg.duration - self.margin
+            )
             try:
                 async with asyncio.timeout(max(0.0, (deadline - self.clock()).total_seconds())):
                     renewed = await self.renew()
@@ -160,8 +164,11 @@ class LeaderElection:
                 wait = min(cfg.retry_every, cfg.renew_every)
                 if self.clock() + timedelta(seconds=wait) < deadline:
                     continue
-                log.error("could not renew the lease %s in time: stopping %.3gs before it"
-                          " expires", cfg.name, self.time_left())
+                log.error(
+                    "could not renew the lease %s in time: stopping %.3gs before it expires",
+                    cfg.name,
+                    self.time_left(),
+                )
                 break
             if not renewed:
                 log.error("lost the lease %s to another replica", cfg.name)
@@ -199,8 +206,12 @@ class LeaderElection:
 
     def _expired(self, spec: dict[str, Any], now: datetime) -> bool:
         """Whether the holder has not renewed for a lease duration, as seen from here."""
-        record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("acquireTime"),
-                  spec.get("leaseDurationSeconds"))
+        record = (
+            spec.get("holderIdentity"),
+            spec.get("renewTime"),
+            spec.get("acquireTime"),
+            spec.get("leaseDurationSeconds"),
+        )
         if record != self._observed or self._observed_at is None:
             self._observed, self._observed_at = record, now
             return False
@@ -209,8 +220,10 @@ class LeaderElection:
 
     async def _write(self, lease: dict[str, Any], spec: dict[str, Any]) -> None:
         cfg = self.config
-        patch = {"metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
-                 "spec": spec}
+        patch = {
+            "metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
+            "spec": spec,
+        }
         try:
             await self.client.patch(_API, "Lease", cfg.name, cfg.namespace, patch)
         except ApiError as error:

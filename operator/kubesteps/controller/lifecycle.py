@@ -40,8 +40,9 @@ def with_errors(failed: list[str]) -> str:
     names = ", ".join(repr(name) for name in failed[:5])
     more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
     which = "step" if len(failed) == 1 else "steps"
-    return (f"all steps are done, but {which} {names}{more} failed "
-            "(continueOnError let the run go on)")
+    return (
+        f"all steps are done, but {which} {names}{more} failed (continueOnError let the run go on)"
+    )
 
 
 def finished_summary(run: runs.Run) -> Summary:
@@ -58,8 +59,11 @@ def finished_summary(run: runs.Run) -> Summary:
             reconciling=False,
             stalled=False,
         )
-    reason = run.reason if run.reason and run.reason != run.phase else \
-        ("Cancelled" if run.phase == runs.CANCELLED else "Failed")
+    reason = (
+        run.reason
+        if run.reason and run.reason != run.phase
+        else ("Cancelled" if run.phase == runs.CANCELLED else "Failed")
+    )
     message = run.message or f"run {run.id} {run.phase.lower()}"
     return Summary(
         ready="False",
@@ -131,14 +135,25 @@ def run_events(
         emit("RunStarted", f"{run.id} started (trigger {run.trigger})", warning=False)
     for verb in decision.acted:
         if verb.verb == "retry":
-            emit("RunRetried", f"{run.id}: retry {run.retries} ({verb.annotation}="
-                 f"{verb.token}): failed steps start again", warning=False)
+            emit(
+                "RunRetried",
+                f"{run.id}: retry {run.retries} ({verb.annotation}="
+                f"{verb.token}): failed steps start again",
+                warning=False,
+            )
     for verb in decision.replayed:
-        emit("VerbIgnored", f"{run.id}: {verb.annotation}={verb.token} ignored: this token "
-             "was acted on already; set a new value to ask again", warning=False)
+        emit(
+            "VerbIgnored",
+            f"{run.id}: {verb.annotation}={verb.token} ignored: this token "
+            "was acted on already; set a new value to ask again",
+            warning=False,
+        )
     for idle in decision.idle:
-        emit("VerbIgnored", f"{run.id}: {idle.verb.annotation}={idle.verb.token} ignored: "
-             f"{idle.why}", warning=False)
+        emit(
+            "VerbIgnored",
+            f"{run.id}: {idle.verb.annotation}={idle.verb.token} ignored: {idle.why}",
+            warning=False,
+        )
     for text in ignored:
         emit("ApprovalIgnored", f"{run.id}: {text}", warning=True)
     if adopted:
@@ -170,7 +185,9 @@ def trace_run(tracer: trace.Tracer, run: runs.Run) -> None:
     links = [trace.Link(current)] if current.is_valid else []
     end = run.finished_at or run.started_at
     span = tracer.start_span(
-        "run", context=otel_context.Context(), links=links,
+        "run",
+        context=otel_context.Context(),
+        links=links,
         start_time=int(run.started_at.timestamp() * 1e9),
         attributes={
             "kubesteps.pipeline": run.pipeline,

@@ -39,19 +39,22 @@ def login_via_kubernetes_client(**_: Any) -> kopf.ConnectionInfo:
     config = kubernetes.client.Configuration()
     try:
         kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=config)
+            client_configuration=config
+        )
     except ConfigException:
         # KUBECONFIG is read now, not when the client was first imported (it may have changed).
         files = os.environ.get("KUBECONFIG") or "~/.kube/config"
         try:
             kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=files, client_configuration=config)
+                config_file=files, client_configuration=config
+            )
         except (ConfigException, OSError) as error:
             raise kopf.LoginError(f"{NO_CREDENTIALS}: {error}") from None
     # Tokens of every origin (a plain token, a token file, a plugin, an auth provider) end up
     # behind this call; it also renews the ones that expired.
-    header = (config.get_api_key_with_prefix("BearerToken")
-              or config.get_api_key_with_prefix("authorization"))
+    header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix(
+        "authorization"
+    )
     scheme, _space, token = (header or "").rpartition(" ")
     return kopf.ConnectionInfo(
         server=config.host,
@@ -65,4 +68,3 @@ def login_via_kubernetes_client(**_: Any) -> kopf.ConnectionInfo:
         private_key_path=config.key_file or None,
         priority=100,
     )
-

@@ -145,9 +145,7 @@ class Mutexes:
                         log.info("run %s released mutex %s/%s", claim.run, namespace, name)
                     break
 
-    async def _hold_one(
-        self, kube: KubeClient, namespace: str, claim: Claim, name: str
-    ) -> Held:
+    async def _hold_one(self, kube: KubeClient, namespace: str, claim: Claim, name: str) -> Held:
         for _ in range(_ATTEMPTS):
             now = self.clock()
             lease = await kube.get(LEASE_API, "Lease", lease_name(name), namespace)
@@ -163,12 +161,15 @@ class Mutexes:
                     return Held()
                 continue
             # An earlier run of this Pipeline (superseded by this one) holds it no more.
-            free = holder is None or claim.kin(holder) or self._expired(spec, now) or \
-                await self._over(kube, namespace, holder)
+            free = (
+                holder is None
+                or claim.kin(holder)
+                or self._expired(spec, now)
+                or await self._over(kube, namespace, holder)
+            )
             # A place in line an earlier run of this Pipeline took is this run's.
             others = [e for e in queue if not claim.kin(Claim.from_json(e))]
-            position = next((i for i, e in enumerate(queue)
-                             if claim.kin(Claim.from_json(e))), None)
+            position = next((i for i, e in enumerate(queue) if claim.kin(Claim.from_json(e))), None)
             if free and ((position is None and not others) or position == 0):
                 if await self._take(kube, lease, claim, others, now):
                     log.info("run %s took mutex %s/%s", claim.run, namespace, name)
@@ -182,12 +183,16 @@ class Mutexes:
                 position = len(queue)
             else:
                 old = queue[position]
-                if claim.same(Claim.from_json(old)) and not self._stale_soon(old, now) and \
-                        len(queue) == len(_queue(lease)):
+                if (
+                    claim.same(Claim.from_json(old))
+                    and not self._stale_soon(old, now)
+                    and len(queue) == len(_queue(lease))
+                ):
                     return Held(name, None if free else holder, position)
-                changed = [*queue[:position], {**old, **entry}, *queue[position + 1:]]
-            if await self._write(kube, lease, {"annotations": {
-                    QUEUE_ANNOTATION: json.dumps(changed)}}, {}):
+                changed = [*queue[:position], {**old, **entry}, *queue[position + 1 :]]
+            if await self._write(
+                kube, lease, {"annotations": {QUEUE_ANNOTATION: json.dumps(changed)}}, {}
+            ):
                 return Held(name, None if free else holder, position)
         # Contended all along: look again at the next pass.
         return Held(name, None, 0)
@@ -198,16 +203,23 @@ class Mutexes:
         self, kube: KubeClient, namespace: str, name: str, claim: Claim, now: datetime
     ) -> bool:
         try:
-            await kube.create({
-                "apiVersion": LEASE_API, "kind": "Lease",
-                "metadata": {
-                    "name": lease_name(name), "namespace": namespace,
-                    "labels": {LABEL_MUTEX: name},
-                    "annotations": {HOLDER_ANNOTATION: json.dumps(claim.to_json()),
-                                    QUEUE_ANNOTATION: "[]"},
+            await kube.create(
+                {
+                    "apiVersion": LEASE_API,
+                    "kind": "Lease",
+                    "metadata": {
+                        "name": lease_name(name),
+                        "namespace": namespace,
+                        "labels": {LABEL_MUTEX: name},
+                        "annotations": {
+                            HOLDER_ANNOTATION: json.dumps(claim.to_json()),
+                            QUEUE_ANNOTATION: "[]",
+                        },
+                    },
+                    "spec": self._held_by(claim, now, transitions=0),
                 },
-                "spec": self._held_by(claim, now, transitions=0),
-            }, namespace)
+                namespace,
+            )
         except ApiError as error:
             if error.status == 409:
                 return False  # another run made it first
@@ -216,23 +228,38 @@ class Mutexes:
         return True
 
     async def _take(
-        self, kube: KubeClient, lease: dict[str, Any], claim: Claim,
-        queue: list[dict[str, Any]], now: datetime,
+        self,
+        kube: KubeClient,
+        lease: dict[str, Any],
+        claim: Claim,
+        queue: list[dict[str, Any]],
+        now: datetime,
     ) -> bool:
         spec = lease.get("spec") or {}
         transitions = int(spec.get("leaseTransitions") or 0) + 1
-        return await self._write(kube, lease, {"annotations": {
-            HOLDER_ANNOTATION: json.dumps(claim.to_json()),
-            QUEUE_ANNOTATION: json.dumps(queue),
-        }}, self._held_by(claim, now, transitions=transitions))
+        return await self._write(
+            kube,
+            lease,
+            {
+                "annotations": {
+                    HOLDER_ANNOTATION: json.dumps(claim.to_json()),
+                    QUEUE_ANNOTATION: json.dumps(queue),
+                }
+            },
+            self._held_by(claim, now, transitions=transitions),
+        )
 
     async def _renew(self, kube: KubeClient, lease: dict[str, Any], now: datetime) -> bool:
         spec = lease.get("spec") or {}
         renewed = _parse(spec.get("renewTime"))
         if renewed is not None and now - renewed < timedelta(seconds=self.lease_duration / 6):
             return True  # renewed lately: no write on every pass
-        return await self._write(kube, lease, {}, {
-            "renewTime": _micro(now), "leaseDurationSeconds": int(self.lease_duration)})
+        return await self._write(
+            kube,
+            lease,
+            {},
+            {"renewTime": _micro(now), "leaseDurationSeconds": int(self.lease_duration)},
+        )
 
     def _held_by(self, claim: Claim, now: datetime, *, transitions: int) -> dict[str, Any]:
         return {
@@ -243,19 +270,26 @@ class Mutexes:
             "leaseTransitions": transitions,
         }
 
-    async def _write(self, kube: KubeClient, lease: dict[str, Any],
-                     metadata: dict[str, Any], spec: dict[str, Any]) -> bool:
+    async def _write(
+        self,
+        kube: KubeClient,
+        lease: dict[str, Any],
+        metadata: dict[str, Any],
+        spec: dict[str, Any],
+    ) -> bool:
         """A merge patch conditional on the version read; False when someone wrote first."""
         meta = lease["metadata"]
         patch: dict[str, Any] = {
-            "metadata": {**metadata, "resourceVersion": meta["resourceVersion"]}}
+            "metadata": {**metadata, "resourceVersion": meta["resourceVersion"]}
+        }
         if spec:
             patch["spec"] = spec
         try:
             # Not sent again by the client on a lost answer: a second copy would meet our
             # own first one as a conflict, and the pass decides again on a fresh read.
-            await kube.patch(LEASE_API, "Lease", meta["name"], meta["namespace"], patch,
-                             retry=False)
+            await kube.patch(
+                LEASE_API, "Lease", meta["name"], meta["namespace"], patch, retry=False
+            )
         except ApiError as error:
             if error.status in (404, 409):
                 return False
@@ -272,8 +306,11 @@ class Mutexes:
     def _live(self, queue: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         """The queue without waiters that stopped asking (not seen for a lease duration)."""
         limit = timedelta(seconds=self.lease_duration)
-        return [entry for entry in queue
-                if (seen := _parse(entry.get("seen"))) is not None and now - seen <= limit]
+        return [
+            entry
+            for entry in queue
+            if (seen := _parse(entry.get("seen"))) is not None and now - seen <= limit
+        ]
 
     def _stale_soon(self, entry: dict[str, Any], now: datetime) -> bool:
         seen = _parse(entry.get("seen"))
@@ -283,8 +320,7 @@ class Mutexes:
         """Whether the holder's run is no more: its Pipeline is gone (or is another object
         of that name), it is at another run, or its run settled without releasing."""
         try:
-            body = await kube.get("kubesteps.dev/v1alpha1", "Pipeline", holder.pipeline,
-                                  namespace)
+            body = await kube.get("kubesteps.dev/v1alpha1", "Pipeline", holder.pipeline, namespace)
         except ApiError as error:
             if error.status == 404:  # Pipelines are not served (kubesteps run): by expiry
                 return False
@@ -295,7 +331,8 @@ class Mutexes:
             return True
         run = (body.get("status") or {}).get("run") or {}
         return run.get("id") not in (None, holder.run) or (
-            run.get("id") == holder.run and run.get("phase") in FINISHED)
+            run.get("id") == holder.run and run.get("phase") in FINISHED
+        )
 
 
 def _holder(lease: dict[str, Any]) -> Claim | None:
@@ -314,8 +351,11 @@ def _queue(lease: dict[str, Any]) -> list[dict[str, Any]]:
         queue = json.loads(annotations.get(QUEUE_ANNOTATION) or "[]")
     except ValueError:
         return []
-    return [entry for entry in queue if isinstance(entry, dict)
-            and Claim.from_json(entry) is not None] if isinstance(queue, list) else []
+    return (
+        [entry for entry in queue if isinstance(entry, dict) and Claim.from_json(entry) is not None]
+        if isinstance(queue, list)
+        else []
+    )
 
 
 def _micro(when: datetime) -> str:

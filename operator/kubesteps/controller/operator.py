@@ -118,8 +118,9 @@ class EssenceDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         raw = body.get("metadata") or {}
         slim: dict[str, Any] = {k: v for k, v in body.items() if k not in ("metadata", "status")}
         # (ownerReferences and kind name the storage's key: kopf.StorageKeyMarkingConvention)
-        slim["metadata"] = {k: raw[k] for k in ("labels", "annotations", "ownerReferences")
-                            if k in raw}
+        slim["metadata"] = {
+            k: raw[k] for k in ("labels", "annotations", "ownerReferences") if k in raw
+        }
         return super().build(body=kopf.Body(cast(kopf.RawBody, slim)), extra_fields=None)
 
 
@@ -187,26 +188,39 @@ async def crd_problem(client: KubeClient) -> str | None:
             return f"cannot tell whether {API_VERSION} is served: {error}"
     waiting = "the operator starts serving Pipelines as soon as it is"
     try:
-        definition = await client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                                      CRD_NAME)
+        definition = await client.get(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", CRD_NAME
+        )
     except ApiError as error:
         return f"{API_VERSION} is not served, and the CRD {CRD_NAME} cannot be read: {error}"
     if definition is None:
-        return (f"the CRD {CRD_NAME} is not installed (kubectl apply -f "
-                f"crds/{CRD_NAME}.yaml, or install the chart); {waiting}")
-    version = next((v for v in (definition.get("spec") or {}).get("versions") or []
-                    if v.get("name") == VERSION), None)
+        return (
+            f"the CRD {CRD_NAME} is not installed (kubectl apply -f "
+            f"crds/{CRD_NAME}.yaml, or install the chart); {waiting}"
+        )
+    version = next(
+        (
+            v
+            for v in (definition.get("spec") or {}).get("versions") or []
+            if v.get("name") == VERSION
+        ),
+        None,
+    )
     if version is None or not version.get("served", False):
-        return (f"the CRD {CRD_NAME} is installed, but it does not serve version {VERSION} "
-                f"(served: false, or no such version): apply this operator's CRD; {waiting}")
+        return (
+            f"the CRD {CRD_NAME} is installed, but it does not serve version {VERSION} "
+            f"(served: false, or no such version): apply this operator's CRD; {waiting}"
+        )
     conditions = (definition.get("status") or {}).get("conditions") or []
     established: dict[str, Any] = next(
-        (c for c in conditions if c.get("type") == "Established"), {})
+        (c for c in conditions if c.get("type") == "Established"), {}
+    )
     state = f"Established={established.get('status', 'Unknown')}"
     if established.get("message"):
         state += f": {established['message']}"
-    return (f"the CRD {CRD_NAME} is installed, but {API_VERSION} is not served yet ({state}); "
-            f"{waiting}")
+    return (
+        f"the CRD {CRD_NAME} is installed, but {API_VERSION} is not served yet ({state}); {waiting}"
+    )
 
 
 class NoCredentials(Exception):
@@ -351,8 +365,7 @@ async def _run_as_leader(
 ) -> None:
     election = LeaderElection(connection.client(), lease)
     async with _health(config.liveness, lambda: True):
-        log.info("waiting to lead (lease %s/%s as %s)", lease.namespace, lease.name,
-                 lease.identity)
+        log.info("waiting to lead (lease %s/%s as %s)", lease.namespace, lease.name, lease.identity)
         if not await _unless_stopped(election.acquire(), stop):
             log.info("stopped while standing by")
             return

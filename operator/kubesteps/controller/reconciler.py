@@ -185,9 +185,9 @@ class Reconciler:
         self.pass_timeout = pass_timeout
         self.observer = observer
         self.running_flush_after = running_flush_after
-        self._plans: OrderedDict[
-            tuple[str, int, str], tuple[Pipeline, Plan] | list[SpecError]
-        ] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, int, str], tuple[Pipeline, Plan] | list[SpecError]] = (
+            OrderedDict()
+        )
         self._plan_cache = plan_cache
 
     async def reconcile(self, body: Mapping[str, Any]) -> PassResult:
@@ -218,14 +218,24 @@ class Reconciler:
             self._observe(result.outcome, started, result.delay, namespace)
             # Logged inside the span, so the line carries the pass's trace id. A retry was
             # logged by the engine already, with its delay: one line per attempt is enough.
-            after = "" if result.delay is None else (
-                f", next pass in {result.delay:.3g}s (at {_due(self.clock(), result.delay)})")
+            after = (
+                ""
+                if result.delay is None
+                else (f", next pass in {result.delay:.3g}s (at {_due(self.clock(), result.delay)})")
+            )
             log.log(
                 logging.DEBUG if result.outcome is PassOutcome.RETRY else logging.INFO,
-                "pass over for %s/%s%s: %s%s", namespace, name,
-                f" (run {result.run})" if result.run else "", result.outcome, after,
-                extra={"outcome": result.outcome, "requeue_after_s": result.delay,
-                       "run": result.run},
+                "pass over for %s/%s%s: %s%s",
+                namespace,
+                name,
+                f" (run {result.run})" if result.run else "",
+                result.outcome,
+                after,
+                extra={
+                    "outcome": result.outcome,
+                    "requeue_after_s": result.delay,
+                    "run": result.run,
+                },
             )
             return result
 
@@ -269,12 +279,16 @@ class Reconciler:
         adopt_since = _adoptable(status, meta, records) if stored is None else None
         timer = scheduling.Timer.of(pipeline.spec.schedule, status.get("schedule"), now)
         decision = runs.advance(
-            pipeline=name, status=status, spec_hash=plan.spec_hash, annotations=annotations,
-            now=now, adopt_since=adopt_since,
-            failed_steps=stored is not None and any(
-                r.get("phase") == "Failed" and r.get("run") == stored.number for r in records
-            ),
-            scheduled=timer is not None, tick=timer.tick if timer else None,
+            pipeline=name,
+            status=status,
+            spec_hash=plan.spec_hash,
+            annotations=annotations,
+            now=now,
+            adopt_since=adopt_since,
+            failed_steps=stored is not None
+            and any(r.get("phase") == "Failed" and r.get("run") == stored.number for r in records),
+            scheduled=timer is not None,
+            tick=timer.tick if timer else None,
             replace_active=timer is not None and timer.replace,
         )
         if decision.reset_failed:
@@ -282,18 +296,23 @@ class Reconciler:
         if plan.templates and (decision.started or not decision.run.templates):
             decision.run = replace(decision.run, templates=dict(plan.templates))
         run = decision.run
-        removals = {v.annotation: v.raw for v in (*decision.acted, *decision.replayed,
-                                                  *(idle.verb for idle in decision.idle))}
+        removals = {
+            v.annotation: v.raw
+            for v in (*decision.acted, *decision.replayed, *(idle.verb for idle in decision.idle))
+        }
         handled = runs.handled_approvals(status)
         view, ignored = lifecycle.approvals_for(body, run, handled, annotations, removals)
         keeper = ConditionsKeeper(
-            writer, body, run=run.number,
+            writer,
+            body,
+            run=run.number,
             carry=plan.keep_on_spec_change if decision.carry else frozenset(),
-            adopt=adopt_since is not None, conditions=plan.conditions,
-            clock=self.clock, flush_running_after=self.running_flush_after,
+            adopt=adopt_since is not None,
+            conditions=plan.conditions,
+            clock=self.clock,
+            flush_running_after=self.running_flush_after,
         )
-        history = runs.rotate(status.get("history"), decision.ended,
-                              pipeline.spec.history_limit)
+        history = runs.rotate(status.get("history"), decision.ended, pipeline.spec.history_limit)
         tokens = {verb: list(kept) for verb, kept in decision.tokens.items()} or None
         # Written with every patch of this pass, the one of a long step's run included.
         keeper.set_run(run=None if run.pending else run.to_status(), handledTokens=tokens)
@@ -312,8 +331,13 @@ class Reconciler:
                 keeper.reset_failed()
                 keeper.forget(plan.finally_names)
             names = pipeline.spec.mutex
-            holding = bool(names) and client is not None and not run.pending and \
-                not run.finished and not pipeline.spec.suspend
+            holding = (
+                bool(names)
+                and client is not None
+                and not run.pending
+                and not run.finished
+                and not pipeline.spec.suspend
+            )
             verdict = await self._hold(view, client, run, names) if holding else None
             if verdict is None:
                 verdict = await self._decide(view, pipeline, plan, keeper, client, decision)
@@ -344,13 +368,21 @@ class Reconciler:
             )
         finally:
             keeper.close()  # a pass cut short must not write behind its successor's back
-        version = await self._remove_annotations(body, writer, removals) or \
-            keeper.resource_version or ""
+        version = (
+            await self._remove_annotations(body, writer, removals) or keeper.resource_version or ""
+        )
         if pipeline.spec.mutex and client is not None:
             # Let go of what settled runs held (and of their places in line): the run of
             # this pass once it is over, and the runs a new one superseded.
-            over = [*decision.ended, *([verdict.run] if verdict.run.finished and (
-                stored is None or not stored.finished or stored.id != verdict.run.id) else [])]
+            over = [
+                *decision.ended,
+                *(
+                    [verdict.run]
+                    if verdict.run.finished
+                    and (stored is None or not stored.finished or stored.id != verdict.run.id)
+                    else []
+                ),
+            ]
             for ended in over:
                 await self._release(body, client, ended.id, pipeline.spec.mutex)
 
@@ -358,19 +390,25 @@ class Reconciler:
             self._emit(body, reason, message, warning=warning)
 
         lifecycle.run_events(
-            emit, lambda ended: self._count_run(ended, meta.namespace),
-            stored=stored, decision=decision, run=verdict.run, ignored=ignored,
+            emit,
+            lambda ended: self._count_run(ended, meta.namespace),
+            stored=stored,
+            decision=decision,
+            run=verdict.run,
+            ignored=ignored,
             adopted=adopt_since is not None,
         )
         if timer is not None:
             for reason, text, warning in timer.events(verdict.run):
                 emit(reason, text, warning=warning)
                 if reason == "ScheduleSuspended" and self.metrics is not None:
-                    self.metrics.observe_schedule_suspended(
-                        namespace=meta.namespace)
-        self._track(body, verdict.summary.ready, verdict.summary.reason,
-                    retrying=sum(1 for s in keeper.states().values()
-                                 if s.status is StepStatus.RETRYING))
+                    self.metrics.observe_schedule_suspended(namespace=meta.namespace)
+        self._track(
+            body,
+            verdict.summary.ready,
+            verdict.summary.reason,
+            retrying=sum(1 for s in keeper.states().values() if s.status is StepStatus.RETRYING),
+        )
         delay = verdict.delay
         if holding:  # a held mutex is renewed by passes: one at least every third of its lease
             renew = self.mutexes.lease_duration / 3
@@ -392,7 +430,10 @@ class Reconciler:
         )
 
     async def _hold(
-        self, body: Mapping[str, Any], client: KubeClient | None, run: runs.Run,
+        self,
+        body: Mapping[str, Any],
+        client: KubeClient | None,
+        run: runs.Run,
         names: tuple[str, ...],
     ) -> _Verdict | None:
         """Take (or renew) the run's mutexes: None when it holds them all, else the verdict
@@ -407,29 +448,47 @@ class Reconciler:
             log.warning("%s/%s: %s", meta.namespace, meta.name, message)
             return _Verdict(
                 run=run,
-                summary=Summary(ready="False", reason="MutexUnavailable", message=message,
-                                reconciling=True, stalled=False),
-                outcome=PassOutcome.RETRY, delay=CLEANUP_RETRY,
+                summary=Summary(
+                    ready="False",
+                    reason="MutexUnavailable",
+                    message=message,
+                    reconciling=True,
+                    stalled=False,
+                ),
+                outcome=PassOutcome.RETRY,
+                delay=CLEANUP_RETRY,
             )
         if not held.waiting:
             return None
         return _Verdict(
             run=run,
-            summary=Summary(ready="False", reason="MutexHeld", message=held.message(),
-                            reconciling=True, stalled=False),
-            outcome=PassOutcome.WAIT, delay=self.mutex_poll,
+            summary=Summary(
+                ready="False",
+                reason="MutexHeld",
+                message=held.message(),
+                reconciling=True,
+                stalled=False,
+            ),
+            outcome=PassOutcome.WAIT,
+            delay=self.mutex_poll,
         )
 
-    async def _release(self, body: Mapping[str, Any], client: KubeClient, run_id: str,
-                       names: tuple[str, ...]) -> None:
+    async def _release(
+        self, body: Mapping[str, Any], client: KubeClient, run_id: str, names: tuple[str, ...]
+    ) -> None:
         meta = meta_of(body)
         claim = Claim(meta.name, meta.uid, run_id)
         try:
             await self.mutexes.release(client, meta.namespace or "default", claim, names)
         except (ApiError, aiohttp.ClientError, TimeoutError) as error:
             # The next run that asks finds this run over (or the Lease expired).
-            log.warning("%s/%s: could not release mutex %s: %s", meta.namespace,
-                        meta.name, ", ".join(names), short_message(error))
+            log.warning(
+                "%s/%s: could not release mutex %s: %s",
+                meta.namespace,
+                meta.name,
+                ", ".join(names),
+                short_message(error),
+            )
 
     async def release_mutexes(self, body: Mapping[str, Any]) -> None:
         """The Pipeline is gone: its run lets go of its mutexes (and its places in line)."""
@@ -469,8 +528,12 @@ class Reconciler:
             )
         if plan.finally_steps and run.finalizing:
             if decision.stop:  # a second cancel: the finally steps stop too
-                ended = run.settle(runs.CANCELLED, self.clock(), reason="Cancelled",
-                                   message=f"cancelled while its finally steps ran ({run.id})")
+                ended = run.settle(
+                    runs.CANCELLED,
+                    self.clock(),
+                    reason="Cancelled",
+                    message=f"cancelled while its finally steps ran ({run.id})",
+                )
                 ended = replace(ended, finally_done=True)
                 return _Verdict(
                     run=ended,
@@ -494,12 +557,17 @@ class Reconciler:
             return await self._finalize(body, plan, keeper, client, run.resume(self.clock()))
         verdict = await self._decide_main(body, pipeline, plan, keeper, client, decision)
         ended = verdict.run
-        if not plan.finally_steps or ended.finally_done or not ended.finished or \
-                verdict.outcome is PassOutcome.SUSPENDED:
+        if (
+            not plan.finally_steps
+            or ended.finally_done
+            or not ended.finished
+            or verdict.outcome is PassOutcome.SUSPENDED
+        ):
             return verdict
         # The main steps ended in this pass: the finally steps come now.
-        finishing = ended.end_main(ended.phase, reason=ended.reason, step=ended.failed_step,
-                                   message=ended.message)
+        finishing = ended.end_main(
+            ended.phase, reason=ended.reason, step=ended.failed_step, message=ended.message
+        )
         final = await self._finalize(body, plan, keeper, client, finishing)
         final.cleaned = final.cleaned and verdict.cleaned
         return final
@@ -517,11 +585,18 @@ class Reconciler:
         never hidden: its message stays)."""
         ending = run.ending
         assert ending is not None
-        seen = {"id": run.id, "number": run.number, "trigger": run.trigger,
-                "phase": ending.phase, "reason": ending.reason,
-                "failedStep": ending.failed_step, "message": ending.message}
-        outcome = await self._run(body, plan, keeper, client, run, None,
-                                  steps=plan.finally_steps, final=seen)
+        seen = {
+            "id": run.id,
+            "number": run.number,
+            "trigger": run.trigger,
+            "phase": ending.phase,
+            "reason": ending.reason,
+            "failedStep": ending.failed_step,
+            "message": ending.message,
+        }
+        outcome = await self._run(
+            body, plan, keeper, client, run, None, steps=plan.finally_steps, final=seen
+        )
         now = self.clock()
         if outcome.kind in (OutcomeKind.WAIT, OutcomeKind.RETRY, OutcomeKind.ABORTED):
             summary = summarize(outcome)
@@ -536,18 +611,25 @@ class Reconciler:
         done = replace(run, finally_done=True)
         if outcome.kind is OutcomeKind.FAILED and ending.phase == runs.SUCCEEDED:
             message = f"finally step {outcome.step!r} failed: {outcome.message}"
-            ended = done.settle(runs.FAILED, now, reason="FinallyFailed",
-                                step=outcome.step or "", message=message)
+            ended = done.settle(
+                runs.FAILED, now, reason="FinallyFailed", step=outcome.step or "", message=message
+            )
         else:
             message = ending.message
             if outcome.kind is OutcomeKind.FAILED:
                 message = f"{message}; finally step {outcome.step!r} failed too".lstrip("; ")
-            ended = done.settle(ending.phase, now, reason=ending.reason,
-                                step=ending.failed_step, message=message)
+            ended = done.settle(
+                ending.phase, now, reason=ending.reason, step=ending.failed_step, message=message
+            )
         label = {runs.SUCCEEDED: PassOutcome.DONE, runs.CANCELLED: PassOutcome.CANCELLED}.get(
-            ended.phase, PassOutcome.FAILED)
-        return _Verdict(run=ended, summary=lifecycle.finished_summary(ended), outcome=label,
-                        step=ended.failed_step or None)
+            ended.phase, PassOutcome.FAILED
+        )
+        return _Verdict(
+            run=ended,
+            summary=lifecycle.finished_summary(ended),
+            outcome=label,
+            step=ended.failed_step or None,
+        )
 
     async def _decide_main(
         self,
@@ -565,19 +647,25 @@ class Reconciler:
             # Over: nothing runs until a retry, a rerun or a change of the work. The Jobs it
             # left are looked for on every such pass (they are rare: no requeue), so one whose
             # deletion failed before still goes.
-            cleaned = decision.stop or not plan.uses("job") or \
-                await self._stop_jobs(body, client)
+            cleaned = decision.stop or not plan.uses("job") or await self._stop_jobs(body, client)
             label = PassOutcome.CANCELLED if run.phase == runs.CANCELLED else PassOutcome.FAILED
-            return _Verdict(run=run, summary=lifecycle.finished_summary(run), outcome=label,
-                            step=run.failed_step or None, cleaned=cleaned)
+            return _Verdict(
+                run=run,
+                summary=lifecycle.finished_summary(run),
+                outcome=label,
+                step=run.failed_step or None,
+                cleaned=cleaned,
+            )
         if pipeline.spec.suspend:
             if run.finished:  # a finished run has nothing to pause: only its resyncs stop
                 return _Verdict(
                     run=run, summary=lifecycle.finished_summary(run), outcome=PassOutcome.SUSPENDED
                 )
             run = run.suspend(now)
-            message = (f"run {run.id} is suspended (spec.suspend is true): no steps start "
-                       "until it is cleared")
+            message = (
+                f"run {run.id} is suspended (spec.suspend is true): no steps start "
+                "until it is cleared"
+            )
             return _Verdict(
                 run=run,
                 summary=Summary(
@@ -599,8 +687,9 @@ class Reconciler:
         if left is not None and left <= 0:
             # The deadline came between passes: the steps at work get one last look (what
             # finished in time counts), and nothing starts afresh.
-            outcome = await self._run(body, plan, keeper, client, run, OVERDUE_GRACE,
-                                      finish_only=True)
+            outcome = await self._run(
+                body, plan, keeper, client, run, OVERDUE_GRACE, finish_only=True
+            )
             if outcome.kind is OutcomeKind.DONE:
                 return self._verdict_of(pipeline, plan, keeper, run, outcome, None)
         else:
@@ -612,8 +701,9 @@ class Reconciler:
                     # Failed for good: what still works beside the failed step (a parallel
                     # sibling's Job) stops too, and a retry starts it again.
                     stopped = await keeper.stop_unfinished(
-                        "Stopped", f"stopped: run {run.id} failed at step "
-                        f"{verdict.run.failed_step!r}")
+                        "Stopped",
+                        f"stopped: run {run.id} failed at step {verdict.run.failed_step!r}",
+                    )
                     if stopped:
                         verdict.cleaned = await self._stop_jobs(body, client)
                 return verdict
@@ -625,8 +715,9 @@ class Reconciler:
         cleaned = await self._stop_jobs(body, client) if stopped or plan.uses("job") else True
         cleaned &= await self._cancel_children(body, plan, client)
         step = outcome.step or (stopped[-1] if stopped else "")
-        run = run.settle(runs.FAILED, self.clock(), reason="TimedOut", step=step or "",
-                         message=message)
+        run = run.settle(
+            runs.FAILED, self.clock(), reason="TimedOut", step=step or "", message=message
+        )
         return _Verdict(
             run=run,
             summary=Summary(
@@ -656,15 +747,17 @@ class Reconciler:
         summary = summarize(outcome)
         if summary.current_step:  # sub-steps side by side take turns: show their group
             summary = replace(summary, current_step=plan.display(summary.current_step))
-        resync = pipeline.spec.resync_period.total_seconds() if pipeline.spec.resync_period \
-            else None
-        delay = requeue_delay(outcome, resync_period=resync,
-                              aborted_recheck=self.aborted_recheck)
+        resync = (
+            pipeline.spec.resync_period.total_seconds() if pipeline.spec.resync_period else None
+        )
+        delay = requeue_delay(outcome, resync_period=resync, aborted_recheck=self.aborted_recheck)
         now = self.clock()
         # A run that is done with failed steps went on past them (continueOnError): say so.
-        failed = [name for name, state in keeper.states().items()
-                  if state.status is StepStatus.FAILED] if outcome.kind is OutcomeKind.DONE \
+        failed = (
+            [name for name, state in keeper.states().items() if state.status is StepStatus.FAILED]
+            if outcome.kind is OutcomeKind.DONE
             else []
+        )
         if failed:
             summary = Summary(
                 ready="True",
@@ -676,15 +769,17 @@ class Reconciler:
         if finished:
             pass  # a done run stays done
         elif failed:
-            run = run.settle(runs.SUCCEEDED, now, reason=lifecycle.WITH_ERRORS,
-                             message=summary.message)
+            run = run.settle(
+                runs.SUCCEEDED, now, reason=lifecycle.WITH_ERRORS, message=summary.message
+            )
         elif outcome.kind is OutcomeKind.DONE:
             run = run.settle(runs.SUCCEEDED, now)
         elif outcome.kind is OutcomeKind.FAILED:
             # A failed step that was rejected or timed out names the run's reason too.
             reason = _failure_reason(outcome)
-            run = run.settle(runs.FAILED, now, reason=reason, step=outcome.step or "",
-                             message=summary.message)
+            run = run.settle(
+                runs.FAILED, now, reason=reason, step=outcome.step or "", message=summary.message
+            )
         else:
             run = run.settle(runs.RUNNING, now)
             if left is not None:  # enforce spec.timeout on time, not at some later pass
@@ -710,24 +805,40 @@ class Reconciler:
         annotations = dict(meta.annotations)
         stored = runs.Run.from_status(meta.name, status.get("run"))
         # What the spec keeps across changes is unknown now: keep every record as it is.
-        keeper = ConditionsKeeper(writer, body, run=None, clock=self.clock,
-                                  flush_running_after=None)
+        keeper = ConditionsKeeper(
+            writer, body, run=None, clock=self.clock, flush_running_after=None
+        )
         # A run can still be cancelled (its Jobs stopped); nothing else can be done to it
         # until the spec is fixed.
-        decision = runs.advance(
-            pipeline=meta.name, status=status,
-            spec_hash=stored.spec_hash if stored else "", annotations=annotations,
-            now=self.clock(), invalid=True,
-        ) if stored is not None else None
+        decision = (
+            runs.advance(
+                pipeline=meta.name,
+                status=status,
+                spec_hash=stored.spec_hash if stored else "",
+                annotations=annotations,
+                now=self.clock(),
+                invalid=True,
+            )
+            if stored is not None
+            else None
+        )
         removals: dict[str, str] = {}
         if decision is not None:
-            removals = {v.annotation: v.raw for v in (*decision.acted, *decision.replayed,
-                                                      *(idle.verb for idle in decision.idle))}
+            removals = {
+                v.annotation: v.raw
+                for v in (
+                    *decision.acted,
+                    *decision.replayed,
+                    *(idle.verb for idle in decision.idle),
+                )
+            }
             if decision.stop:
                 await keeper.stop_unfinished("Cancelled", f"run {decision.run.id} was cancelled")
                 await self._stop_jobs(body, client)
-            keeper.set_run(run=decision.run.to_status(),
-                           handledTokens={v: list(k) for v, k in decision.tokens.items()} or None)
+            keeper.set_run(
+                run=decision.run.to_status(),
+                handledTokens={v: list(k) for v, k in decision.tokens.items()} or None,
+            )
         await keeper.commit(
             Summary(
                 ready="False",
@@ -739,12 +850,18 @@ class Reconciler:
         )
         await self._remove_annotations(body, writer, removals)
         if decision is not None:
+
             def emit(reason: str, text: str, *, warning: bool) -> None:
                 self._emit(body, reason, text, warning=warning)
 
             lifecycle.run_events(
-                emit, lambda ended: self._count_run(ended, meta.namespace),
-                stored=stored, decision=decision, run=decision.run, ignored=[], adopted=False,
+                emit,
+                lambda ended: self._count_run(ended, meta.namespace),
+                stored=stored,
+                decision=decision,
+                run=decision.run,
+                ignored=[],
+                adopted=False,
             )
         prefix = f"{stored.id}: " if stored is not None else ""
         self._emit(body, "InvalidSpec", prefix + message, warning=True)
@@ -801,16 +918,28 @@ class Reconciler:
                 self._emit(body, reason, text, warning=warning)
 
         context = RunContext(self.clock)
-        context.put(PASS_KEY, PassContext(
-            pipeline=body, kube=client, clock=self.clock, states=keeper,
-            extras=dict(self.action_settings), run=run, items=keeper.items, final=final,
-            keep=keeper.keep,
-        ))
+        context.put(
+            PASS_KEY,
+            PassContext(
+                pipeline=body,
+                kube=client,
+                clock=self.clock,
+                states=keeper,
+                extras=dict(self.action_settings),
+                run=run,
+                items=keeper.items,
+                final=final,
+                keep=keeper.keep,
+            ),
+        )
         # The pass may not outlast the run's own deadline (spec.timeout).
         budget = self.pass_timeout if left is None else max(0.001, min(self.pass_timeout, left))
         engine = StepsEngine(
-            plan.steps if steps is None else steps, keeper=keeper, clock=self.clock,
-            on_transition=on_transition, run_timeout=timedelta(seconds=budget),
+            plan.steps if steps is None else steps,
+            keeper=keeper,
+            clock=self.clock,
+            on_transition=on_transition,
+            run_timeout=timedelta(seconds=budget),
             name="pipeline" if final is None else "finally",
             max_concurrency=plan.max_concurrency,
         )
@@ -831,7 +960,8 @@ class Reconciler:
         if client is None:
             raise RuntimeError("the reconciler has neither an API client nor a status store")
         return StatusWriter(
-            client, ObjectRef.of(body),
+            client,
+            ObjectRef.of(body),
             on_write=self.metrics.observe_status_write if self.metrics else None,
         )
 
@@ -846,8 +976,13 @@ class Reconciler:
         if not names:
             return None
         if client is None:
-            return [SpecError("spec", "the Pipeline uses PipelineTemplates, and this "
-                                      "operator has no API to read them from")]
+            return [
+                SpecError(
+                    "spec",
+                    "the Pipeline uses PipelineTemplates, and this "
+                    "operator has no API to read them from",
+                )
+            ]
         namespace = meta_of(body).namespace or "default"
         found: dict[str, PipelineTemplate] = {}
         for name in names:
@@ -859,8 +994,11 @@ class Reconciler:
                 continue
             checked = validate_template(stored)
             if isinstance(checked, list):
-                return [SpecError("spec", f"PipelineTemplate {name!r} is invalid: "
-                                          f"{problems_message(checked)}")]
+                return [
+                    SpecError(
+                        "spec", f"PipelineTemplate {name!r} is invalid: {problems_message(checked)}"
+                    )
+                ]
             found[name] = checked
         return found
 
@@ -876,8 +1014,11 @@ class Reconciler:
         meta = meta_of(body)
         own = {k: v for k, v in meta.annotations.items() if not k.startswith(_KOPF_ANNOTATIONS)}
         versions = sorted((name, t.resource_version) for name, t in (templates or {}).items())
-        key = (meta.key, meta.generation,
-               json.dumps([dict(meta.labels), own, versions], sort_keys=True))
+        key = (
+            meta.key,
+            meta.generation,
+            json.dumps([dict(meta.labels), own, versions], sort_keys=True),
+        )
         prepared = self._plans.get(key)
         if prepared is not None:
             self._plans.move_to_end(key)
@@ -919,19 +1060,24 @@ class Reconciler:
             return True
         meta = meta_of(body)
         try:
-            stopped = await stop_jobs(client, meta.namespace or "default",
-                                      meta.name, step=step, keep_run=keep_run)
+            stopped = await stop_jobs(
+                client, meta.namespace or "default", meta.name, step=step, keep_run=keep_run
+            )
         except (RetryableError, PermanentError) as error:
             log.warning("could not stop the Jobs of %s: %s", meta.name, error)
             return False
         run = ((body.get("status") or {}).get("run") or {}).get("id") or meta.name
         for job in stopped:
-            self._emit(body, "JobDeleted", f"{run}: deleted Job {job}: no step waits for it",
-                       warning=False)
+            self._emit(
+                body, "JobDeleted", f"{run}: deleted Job {job}: no step waits for it", warning=False
+            )
         return True
 
     async def _cancel_children(
-        self, body: Mapping[str, Any], plan: Plan, client: KubeClient | None,
+        self,
+        body: Mapping[str, Any],
+        plan: Plan,
+        client: KubeClient | None,
         keep_run: int | None = None,
     ) -> bool:
         """Cancel the runs of the child Pipelines (pipeline steps) of every run of this one
@@ -940,11 +1086,9 @@ class Reconciler:
             return True
         run = ((body.get("status") or {}).get("run") or {}).get("id") or "the run"
         try:
-            await cancel_children(client, body, keep_run=keep_run,
-                                  reason=f"{run}-cancelled")
+            await cancel_children(client, body, keep_run=keep_run, reason=f"{run}-cancelled")
         except ApiError as error:
-            log.warning("could not cancel the children of %s: %s",
-                        meta_of(body).name, error)
+            log.warning("could not cancel the children of %s: %s", meta_of(body).name, error)
             return False
         return True
 
@@ -959,8 +1103,12 @@ class Reconciler:
         try:
             result = await writer.remove_annotations(removals)
         except Exception as error:  # the next pass sees them again, as replays: no harm
-            log.warning("could not remove the annotations %s from %s: %s",
-                        ", ".join(sorted(removals)), meta_of(body).name, error)
+            log.warning(
+                "could not remove the annotations %s from %s: %s",
+                ", ".join(sorted(removals)),
+                meta_of(body).name,
+                error,
+            )
             return None
         if isinstance(result, Mapping):
             return meta_of(result).resource_version or None
@@ -979,16 +1127,19 @@ class Reconciler:
 
     def _observe(self, outcome: str, started: float, delay: float | None, ns: str) -> None:
         if self.metrics is not None:
-            self.metrics.observe_reconcile(outcome, time.monotonic() - started, delay,
-                                           namespace=ns)
+            self.metrics.observe_reconcile(outcome, time.monotonic() - started, delay, namespace=ns)
 
     def _track(self, body: Mapping[str, Any], ready: str, reason: str, retrying: int = 0) -> None:
         if self.metrics is None:
             return
         meta = meta_of(body)
         self.metrics.track_pipeline(
-            meta.key, namespace=meta.namespace,
-            name=meta.name, ready=ready, reason=reason, retrying_steps=retrying,
+            meta.key,
+            namespace=meta.namespace,
+            name=meta.name,
+            ready=ready,
+            reason=reason,
+            retrying_steps=retrying,
         )
 
     def _step_metrics(
@@ -1003,12 +1154,14 @@ class Reconciler:
             # No Running transition was told (the engine records Running only for a step
             # that stays at work): the attempt's own start and finish say how long it took.
             begun = state.attempt_started_at or state.started_at
-            duration = (max(0.0, (state.finished_at - begun).total_seconds())
-                        if begun is not None and state.finished_at is not None else 0.0)
-        self.metrics.observe_step(action, state.status.value, duration,
-                                  namespace=meta_of(body).namespace)
-
-
+            duration = (
+                max(0.0, (state.finished_at - begun).total_seconds())
+                if begun is not None and state.finished_at is not None
+                else 0.0
+            )
+        self.metrics.observe_step(
+            action, state.status.value, duration, namespace=meta_of(body).namespace
+        )
 
 
 def _failure_reason(outcome: Outcome) -> str:

@@ -66,33 +66,46 @@ class Timer:
         if spec.suspend or state.get("suspended"):
             state.pop("nextScheduleTime", None)
             return timer
-        found = due(Schedule(spec.cron, spec.time_zone), now=now,
-                    last=_time(state.get("lastScheduleTime")), since=since,
-                    starting_deadline=spec.starting_deadline)
+        found = due(
+            Schedule(spec.cron, spec.time_zone),
+            now=now,
+            last=_time(state.get("lastScheduleTime")),
+            since=since,
+            starting_deadline=spec.starting_deadline,
+        )
         timer.tick, timer.missed, timer.next = found.tick, found.missed, found.next
         if found.tick is not None or found.missed is not None:
             state["lastScheduleTime"] = stamp(found.tick or found.missed)  # type: ignore[arg-type]
         state["nextScheduleTime"] = stamp(found.next)
         if found.missed is not None and spec.starting_deadline is not None:
-            timer._events.append((
-                "ScheduleMissed",
-                f"the tick at {stamp(found.missed)} was missed by more than startingDeadline "
-                f"{format_duration(spec.starting_deadline)}: no run for it", True,
-            ))
+            timer._events.append(
+                (
+                    "ScheduleMissed",
+                    f"the tick at {stamp(found.missed)} was missed by more than startingDeadline "
+                    f"{format_duration(spec.starting_deadline)}: no run for it",
+                    True,
+                )
+            )
         return timer
 
     def settle(
-        self, summary: Summary, stored: runs.Run | None, decision: runs.RunDecision,
+        self,
+        summary: Summary,
+        stored: runs.Run | None,
+        decision: runs.RunDecision,
         run: runs.Run,
     ) -> Summary:
         """Count how the run ended (when it ended in this pass) and say in ``Ready`` that
         scheduling suspended itself, when it did."""
         if decision.skipped_tick is not None:
-            self._events.append((
-                "ScheduleSkipped",
-                f"the tick at {stamp(decision.skipped_tick)} was skipped: run {run.id} is "
-                "still at work (concurrencyPolicy Forbid)", False,
-            ))
+            self._events.append(
+                (
+                    "ScheduleSkipped",
+                    f"the tick at {stamp(decision.skipped_tick)} was skipped: run {run.id} is "
+                    "still at work (concurrencyPolicy Forbid)",
+                    False,
+                )
+            )
         before = stored.phase if stored is not None and stored.number == run.number else None
         if run.finished and (run.phase != before or decision.reset_failed):
             failures = int(self.state.get("consecutiveFailures") or 0)
@@ -111,12 +124,15 @@ class Timer:
                 self.state["suspendedFor"] = _digest(self.spec)
                 self.state.pop("nextScheduleTime", None)
                 self.next = None
-                self._events.append((
-                    "ScheduleSuspended",
-                    f"{run.id}: scheduling suspended itself after {failures} failed runs in a "
-                    "row (suspendAfterFailures); change spec.schedule, or rerun and succeed, "
-                    "to resume it", True,
-                ))
+                self._events.append(
+                    (
+                        "ScheduleSuspended",
+                        f"{run.id}: scheduling suspended itself after {failures} failed runs in a "
+                        "row (suspendAfterFailures); change spec.schedule, or rerun and succeed, "
+                        "to resume it",
+                        True,
+                    )
+                )
         if self.state.get("suspended") and (run.finished or run.pending):
             return Summary(
                 ready="False",

@@ -112,8 +112,15 @@ class StepContext:
     other steps' states and outputs, and the run-time changes it may make."""
 
     __slots__ = (
-        "_control", "_inserted", "attempt", "attempt_started_at", "name", "previous", "run",
-        "started_at", "step",
+        "_control",
+        "_inserted",
+        "attempt",
+        "attempt_started_at",
+        "name",
+        "previous",
+        "run",
+        "started_at",
+        "step",
     )
 
     def __init__(
@@ -141,9 +148,7 @@ class StepContext:
         self._inserted: list[Step] = []
 
     @classmethod
-    def _fresh(
-        cls, step: Step, run: RunContext, control: RunControl, now: datetime
-    ) -> StepContext:
+    def _fresh(cls, step: Step, run: RunContext, control: RunControl, now: datetime) -> StepContext:
         """The context of a step's first attempt, started ``now`` (the engine's quick path:
         no keyword arguments to sort out)."""
         ctx = object.__new__(cls)
@@ -215,7 +220,9 @@ class StepContext:
                 )
             else:
                 new = current.evolve(
-                    disabled=False, status=StepStatus.PENDING, reason="Enabled",
+                    disabled=False,
+                    status=StepStatus.PENDING,
+                    reason="Enabled",
                     message=f"enabled by step {self.name!r}",
                 )
             await keeper.set_step_state(new)

@@ -192,9 +192,7 @@ class StepsEngine(RunControl):
 
     # -- the public surface -----------------------------------------------------------
 
-    async def run(
-        self, context: RunContext | None = None, *, finish_only: bool = False
-    ) -> Outcome:
+    async def run(self, context: RunContext | None = None, *, finish_only: bool = False) -> Outcome:
         """Run the steps once. Never raises for anything a step does (only cancellation).
 
         ``finish_only``: the run's time is up; steps already at work (running, waiting or
@@ -303,12 +301,19 @@ class StepsEngine(RunControl):
             step = queue.popleft()
             if scope.deadline is not None and loop.time() >= scope.deadline:
                 return StepResult(
-                    kind=_RETRY, step=step.name,
-                    message="the run's timeout was reached before this step", delay=0.0,
+                    kind=_RETRY,
+                    step=step.name,
+                    message="the run's timeout was reached before this step",
+                    delay=0.0,
                 )
-            if (quick and type(step) is SimpleStep and not step.predicates
-                    and step.throttling is None and not step.middleware
-                    and step.on_success is None):
+            if (
+                quick
+                and type(step) is SimpleStep
+                and not step.predicates
+                and step.throttling is None
+                and not step.middleware
+                and step.on_success is None
+            ):
                 done = self._quick(step, scope)
                 if done is DONE:
                     continue
@@ -339,8 +344,9 @@ class StepsEngine(RunControl):
         ask, up to ``limit`` at once; one whose needs ended otherwise is skipped. A failure
         (or abort) starts no more steps; the ones at work finish. A failure that a step of
         the list needs as Failed is handled: it does not fail the list."""
-        handled = {n.step for s in steps for n in s.needs
-                   if isinstance(n, Need) and n.phase == "Failed"}
+        handled = {
+            n.step for s in steps for n in s.needs if isinstance(n, Need) and n.phase == "Failed"
+        }
         ended: dict[str, str] = {}  # step name -> Succeeded, Failed or Skipped
         pending = list(steps)
         running: dict[asyncio.Task[StepResult], Step] = {}
@@ -388,9 +394,14 @@ class StepsEngine(RunControl):
         if not problems:
             return StepResult(kind=_OK, due=due) if due is not None else DONE
         # One result for the list: an abort or a failure first, else the soonest look again.
-        worst = min(problems, key=lambda r: (r.kind not in (_ABORTED, _FAILED),
-                                             r.kind != _ABORTED,
-                                             r.delay if r.delay is not None else float("inf")))
+        worst = min(
+            problems,
+            key=lambda r: (
+                r.kind not in (_ABORTED, _FAILED),
+                r.kind != _ABORTED,
+                r.delay if r.delay is not None else float("inf"),
+            ),
+        )
         worst.due = due
         return worst
 
@@ -459,8 +470,7 @@ class StepsEngine(RunControl):
                     value = stop.value
                 else:
                     ctx = ctx or StepContext._fresh(step, self._run_context, self, now)
-                    return self._go_on(step, ctx, scope, key, awaitable, pending, now,
-                                       started_ns)
+                    return self._go_on(step, ctx, scope, key, awaitable, pending, now, started_ns)
             else:
                 value = awaitable
         except (Exception, SystemExit) as err:
@@ -471,12 +481,18 @@ class StepsEngine(RunControl):
         if key is not None:
             config = step.state
             succeeded = make_state(
-                key, StepStatus.SUCCEEDED,
+                key,
+                StepStatus.SUCCEEDED,
                 (config.reason if config else "") or "Succeeded",
                 (config.message if config else "") or "completed",
-                1, now, now, None,
+                1,
+                now,
+                now,
+                None,
                 dict(value) if value is not None and isinstance(value, Mapping) else None,
-                False, (), now,
+                False,
+                (),
+                now,
             )
             try:
                 nowait[1](succeeded)
@@ -486,8 +502,9 @@ class StepsEngine(RunControl):
             if recorder.on_transition is not None:
                 recorder.tell(None, succeeded)
         if tracer is not None:
-            self._step_span(tracer, None, step, 1, DONE if not step.finish_on_success
-                            else FINISHED, started_ns)
+            self._step_span(
+                tracer, None, step, 1, DONE if not step.finish_on_success else FINISHED, started_ns
+            )
         return FINISHED if step.finish_on_success else DONE
 
     async def _go_on(
@@ -502,8 +519,9 @@ class StepsEngine(RunControl):
         started_ns: int,
     ) -> tuple[StepResult, Sequence[Step]]:
         """The quick path's step suspended: on with the full path from there."""
-        return await self._run_simple(step, ctx, scope, None, key, "", now,
-                                      started=(coroutine, pending, started_ns))
+        return await self._run_simple(
+            step, ctx, scope, None, key, "", now, started=(coroutine, pending, started_ns)
+        )
 
     async def _quick_failure(
         self,
@@ -516,8 +534,9 @@ class StepsEngine(RunControl):
         started_ns: int,
     ) -> tuple[StepResult, Sequence[Step]]:
         """The quick path's step raised before it ever suspended."""
-        return await self._run_simple(step, ctx, scope, None, key, "", now,
-                                      started=(None, err, started_ns))
+        return await self._run_simple(
+            step, ctx, scope, None, key, "", now, started=(None, err, started_ns)
+        )
 
     def _remember_wants(self, function: Callable[..., Any]) -> bool:
         wants = takes_context(function)
@@ -552,14 +571,19 @@ class StepsEngine(RunControl):
         # A wait does not end the attempt: the next pass continues it, from the same start.
         same_attempt = prev is not None and prev.status is StepStatus.WAITING
         ctx = StepContext(
-            step=step, previous=prev, run=self._run_context, control=self,
+            step=step,
+            previous=prev,
+            run=self._run_context,
+            control=self,
             attempt=(prev.attempts if prev is not None and continuing else 0) + 1,
             # A step that waits or retries over several passes keeps its first start time.
             started_at=(prev.started_at if prev is not None and continuing else None) or now,
             attempt_started_at=(
                 prev.attempt_started_at or prev.started_at
-                if prev is not None and same_attempt else None
-            ) or now,
+                if prev is not None and same_attempt
+                else None
+            )
+            or now,
         )
 
         for predicate in step.predicates:
@@ -595,7 +619,12 @@ class StepsEngine(RunControl):
                 assert decision.next_run_at is not None
                 message = f"next run at {decision.next_run_at.isoformat(timespec='seconds')}"
                 await recorder.skip(
-                    step.name, prev, key, "Throttled", message, StepStatus.THROTTLED,
+                    step.name,
+                    prev,
+                    key,
+                    "Throttled",
+                    message,
+                    StepStatus.THROTTLED,
                     next_run_at=decision.next_run_at,
                 )
                 return StepResult(kind=_OK, due=decision.next_run_at), ()
@@ -667,7 +696,8 @@ class StepsEngine(RunControl):
             else:
                 started_ns = time_ns() if tracer is not None else 0
                 chain = (
-                    scope.middleware + tuple(step.middleware) if step.middleware
+                    scope.middleware + tuple(step.middleware)
+                    if step.middleware
                     else scope.middleware
                 )
                 if chain:
@@ -703,8 +733,9 @@ class StepsEngine(RunControl):
                         raise
                 token = None
                 if tracer is not None:
-                    span = tracer.start_span(step.name, start_time=started_ns,
-                                             attributes=_step_attributes(step))
+                    span = tracer.start_span(
+                        step.name, start_time=started_ns, attributes=_step_attributes(step)
+                    )
                     token = otel_context.attach(trace.set_span_in_context(span))
                 try:
                     value = await self._suspended(step, ctx, scope, awaitable, pending, now)
@@ -735,8 +766,9 @@ class StepsEngine(RunControl):
                 ran = max(0.0, (now - ctx.attempt_started_at).total_seconds())
                 if ran >= step.timeout.total_seconds():
                     # Past its deadline, the last look would wait on: the attempt timed out.
-                    err = StepTimeoutError(step.name, step.timeout.total_seconds(), ran=ran,
-                                           attempt_timeout=True)
+                    err = StepTimeoutError(
+                        step.name, step.timeout.total_seconds(), ran=ran, attempt_timeout=True
+                    )
             recorded = running is not None
             if running is None:
                 running = running_state(step, key, ctx, prev)
@@ -800,12 +832,14 @@ class StepsEngine(RunControl):
         none: they are counted on the run's span."""
         if span is None:
             ended_ns = time_ns()
-            if (result.kind is _OK or result.kind is _FINISH) and \
-                    ended_ns - started_ns < self._threshold_ns:
+            if (
+                result.kind is _OK or result.kind is _FINISH
+            ) and ended_ns - started_ns < self._threshold_ns:
                 self._untraced += 1
                 return
-            span = tracer.start_span(step.name, start_time=started_ns,
-                                     attributes=_step_attributes(step))
+            span = tracer.start_span(
+                step.name, start_time=started_ns, attributes=_step_attributes(step)
+            )
             _describe_span(span, result, attempt)
             span.end(end_time=ended_ns)
             return
@@ -869,8 +903,9 @@ class StepsEngine(RunControl):
                 raise keeper_error from err
             return await self._handle_error(step, ctx, prev, running, err), ()
         if type(value) is GroupResult and value.problems:
-            signal = read_children(step.name, value.problems,
-                                   parallel=isinstance(step, ParallelSteps))
+            signal = read_children(
+                step.name, value.problems, parallel=isinstance(step, ParallelSteps)
+            )
             return await self._settle(step, ctx, prev, running, signal, signal.error), ()
         return await self._record_success(step, ctx, prev, running, value, throttle_key, None)
 
@@ -956,8 +991,11 @@ class StepsEngine(RunControl):
         inner = _Scope(chain, scope.deadline, scope.finish_only) if step.middleware else scope
         if not chain and step.timeout is None:
             return await self._body(step, ctx, inner)
-        call = (self._chain(chain, ctx, step, inner) if chain
-                else functools.partial(self._body, step, ctx, inner))
+        call = (
+            self._chain(chain, ctx, step, inner)
+            if chain
+            else functools.partial(self._body, step, ctx, inner)
+        )
 
         timeout = None
         overdue: float | None = None
@@ -988,17 +1026,24 @@ class StepsEngine(RunControl):
             if overdue is not None and classify(err).kind is WAIT:
                 raise self._overdue_error(step, overdue) from None
             raise
-        if overdue is not None and type(value) is GroupResult and value.problems and \
-                read_children(step.name, value.problems,
-                              parallel=isinstance(step, ParallelSteps)).kind is WAIT:
+        if (
+            overdue is not None
+            and type(value) is GroupResult
+            and value.problems
+            and read_children(
+                step.name, value.problems, parallel=isinstance(step, ParallelSteps)
+            ).kind
+            is WAIT
+        ):
             raise self._overdue_error(step, overdue)
         return value
 
     def _overdue_error(self, step: Step, ran: float) -> StepTimeoutError:
         """A step past its timeout that would wait on: its attempt has timed out."""
         assert step.timeout is not None
-        return StepTimeoutError(step.name, step.timeout.total_seconds(), ran=ran,
-                                attempt_timeout=True)
+        return StepTimeoutError(
+            step.name, step.timeout.total_seconds(), ran=ran, attempt_timeout=True
+        )
 
     def _timeout_error(self, step: Step, ctx: StepContext, waited: float) -> StepTimeoutError:
         """What the step is told when its attempt (or the pass's deadline) cut it off."""
@@ -1008,8 +1053,9 @@ class StepsEngine(RunControl):
         ran = max(0.0, (self.clock() - ctx.attempt_started_at).total_seconds())
         if ran + 1e-3 < limit_s and waited < limit_s:
             return StepTimeoutError(step.name, waited)  # the pass's deadline came first
-        return StepTimeoutError(step.name, limit_s, ran=ran if ran > waited + 1 else None,
-                                attempt_timeout=True)
+        return StepTimeoutError(
+            step.name, limit_s, ran=ran if ran > waited + 1 else None, attempt_timeout=True
+        )
 
     async def _body(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
         if isinstance(step, SimpleStep):
@@ -1019,8 +1065,7 @@ class StepsEngine(RunControl):
             return result
         if isinstance(step, GroupedSteps):
             if is_graph(step.steps):
-                return group_result(
-                    await self._run_graph(step.steps, scope, step.max_concurrency))
+                return group_result(await self._run_graph(step.steps, scope, step.max_concurrency))
             return group_result(await self._run_sequence(step.steps, scope))
         if isinstance(step, SwitchSteps):
             chosen = self._chosen[step.name]
@@ -1047,8 +1092,11 @@ class StepsEngine(RunControl):
         for case in switch.cases:
             key = case.step.state_key
             state = await self._recorder.get(case.step.name, key) if key is not None else None
-            if state is not None and state.status is not StepStatus.PENDING and \
-                    state.reason != NOT_TAKEN:
+            if (
+                state is not None
+                and state.status is not StepStatus.PENDING
+                and state.reason != NOT_TAKEN
+            ):
                 return case
         for case in switch.cases:
             for predicate in case.when:
@@ -1107,8 +1155,7 @@ class StepsEngine(RunControl):
         recorded: bool = True,
     ) -> StepResult:
         """Record how a step's attempt ended by raising ``err``."""
-        return await self._settle(step, ctx, prev, running, classify(err), err,
-                                  recorded=recorded)
+        return await self._settle(step, ctx, prev, running, classify(err), err, recorded=recorded)
 
     async def _settle(
         self,
@@ -1126,9 +1173,14 @@ class StepsEngine(RunControl):
         suspended)."""
         now = self.clock()
         verdict = judge(
-            signal, err, step=step, attempt=ctx.attempt,
-            attempt_started_at=ctx.attempt_started_at, now=now,
-            policy=step.retry or self.retry, rng=self.rng,
+            signal,
+            err,
+            step=step,
+            attempt=ctx.attempt,
+            attempt_started_at=ctx.attempt_started_at,
+            now=now,
+            policy=step.retry or self.retry,
+            rng=self.rng,
         )
         old = running if recorded else prev
         key = step.state_key
@@ -1140,8 +1192,12 @@ class StepsEngine(RunControl):
         if kind is _OK or kind is _ABORTED:
             if key is not None and recorded:
                 await self._recorder.restore(step.name, running, prev, key)
-            return DONE if kind is _OK else StepResult(
-                kind=kind, step=verdict.step, message=verdict.message, error=verdict.error
+            return (
+                DONE
+                if kind is _OK
+                else StepResult(
+                    kind=kind, step=verdict.step, message=verdict.message, error=verdict.error
+                )
             )
         if key is not None:
             assert verdict.recorded is not None
@@ -1149,11 +1205,21 @@ class StepsEngine(RunControl):
                 state = waiting_state(running, verdict.recorded, verdict.until)
             else:
                 assert verdict.until is not None
-                state = retrying_state(running, verdict.reason, verdict.recorded,
-                                       verdict.until, counted=verdict.counted)
+                state = retrying_state(
+                    running,
+                    verdict.reason,
+                    verdict.recorded,
+                    verdict.until,
+                    counted=verdict.counted,
+                )
             await self._recorder.set(step.name, old, state)
-        return StepResult(kind=kind, step=verdict.step, message=verdict.message,
-                          delay=verdict.delay, error=verdict.error)
+        return StepResult(
+            kind=kind,
+            step=verdict.step,
+            message=verdict.message,
+            delay=verdict.delay,
+            error=verdict.error,
+        )
 
     async def _fail_for_good(
         self,
@@ -1176,16 +1242,15 @@ class StepsEngine(RunControl):
             base = current if current is not None else StepState(name=key)
             cause = inner.error if inner is not None and inner.step == step.name else err
             failed = failed_state(base, cause, message, now)
-            await self._recorder.set(
-                step.name, current if isinstance(old, _Same) else old, failed
-            )
+            await self._recorder.set(step.name, current if isinstance(old, _Same) else old, failed)
         if step.on_fail is not None:
             await self._hook(step, "on_fail", step.on_fail, ctx, step.name, err)
         if step.continue_on_error:
             return DONE
         error = inner if inner is not None else StepRunError(step.name, err)
-        return StepResult(kind=_FAILED, step=error.step, message=short_message(error.error),
-                          error=error)
+        return StepResult(
+            kind=_FAILED, step=error.step, message=short_message(error.error), error=error
+        )
 
     async def _hook(self, step: Step, label: str, hook: Callable[..., Any], *args: Any) -> None:
         try:
@@ -1214,7 +1279,8 @@ class StepsEngine(RunControl):
                 if key is not None:
                     if key in taken_keys:
                         raise DefinitionError(
-                            step.name, "state.name",
+                            step.name,
+                            "state.name",
                             f"state name {key!r} is already used by another step",
                         )
                     taken_keys.add(key)
@@ -1257,8 +1323,9 @@ def _needs_verdict(step: Step, ended: Mapping[str, str]) -> str | None:
         if phase is None:
             waiting = True
         elif not need.met_by(phase):
-            return f"needs {need.step!r} to have {_ENDED_WORDS[need.phase]}; it " + \
-                _ENDED_WORDS[phase].replace("been ", "was ")
+            return f"needs {need.step!r} to have {_ENDED_WORDS[need.phase]}; it " + _ENDED_WORDS[
+                phase
+            ].replace("been ", "was ")
     return None if waiting else ""
 
 
@@ -1332,4 +1399,3 @@ def _as_steps(name: str, generated: Any) -> Sequence[Step]:
     raise DefinitionError(
         name, "generate", f"must return a Step or a list of Steps, got {generated!r}"
     )
-

@@ -90,7 +90,11 @@ class StepTimeoutError(RetryableError):
     """A step ran longer than its timeout (or than what was left of the run's timeout)."""
 
     def __init__(
-        self, step: str, seconds: float, *, ran: float | None = None,
+        self,
+        step: str,
+        seconds: float,
+        *,
+        ran: float | None = None,
         attempt_timeout: bool = False,
     ) -> None:
         text = f"step {step!r} timed out after {format_elapsed(seconds)}"

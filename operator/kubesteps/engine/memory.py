@@ -30,8 +30,10 @@ class MemoryStateKeeper:
     def nowait(self) -> NoWait | None:
         """The synchronous fast path (see ``kubesteps.engine.keeper.nowait_access``)."""
         cls = type(self)
-        if (cls.get_step_state is not MemoryStateKeeper.get_step_state
-                or cls.set_step_state is not MemoryStateKeeper.set_step_state):
+        if (
+            cls.get_step_state is not MemoryStateKeeper.get_step_state
+            or cls.set_step_state is not MemoryStateKeeper.set_step_state
+        ):
             return None
         return self.states.get, self._set_now
 

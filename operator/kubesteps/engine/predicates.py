@@ -115,8 +115,7 @@ def is_true_condition(condition_type: str, conditions: Conditions) -> Predicate:
 
     async def check(ctx: StepContext) -> bool:
         return any(
-            c.get("type") == condition_type and c.get("status") == "True"
-            for c in _read(conditions)
+            c.get("type") == condition_type and c.get("status") == "True" for c in _read(conditions)
         )
 
     return _named(f"is_true_condition({condition_type!r})", check)

@@ -38,7 +38,9 @@ class StateRecorder:
     __slots__ = ("keeper", "nowait", "on_transition")
 
     def __init__(
-        self, keeper: StateKeeper, on_transition: TransitionListener | None,
+        self,
+        keeper: StateKeeper,
+        on_transition: TransitionListener | None,
         nowait: NoWait | None,
     ) -> None:
         self.keeper = keeper
@@ -66,8 +68,9 @@ class StateRecorder:
         if self.on_transition is not None:
             self.tell(old, new)
 
-    def set_now(self, nowait: NoWait, step_name: str, old: StepState | None, new: StepState
-                ) -> None:
+    def set_now(
+        self, nowait: NoWait, step_name: str, old: StepState | None, new: StepState
+    ) -> None:
         """``set`` through the keeper's synchronous access."""
         try:
             nowait[1](new)
@@ -106,8 +109,12 @@ class StateRecorder:
         """Record a switch case that another case was taken instead of."""
         prev = await self.get(step_name, key)
         base = prev if prev is not None else StepState(name=key)
-        new = base.evolve(status=StepStatus.SKIPPED, reason=NOT_TAKEN,
-                          message=f"another case was taken: {taken!r}", next_run_at=None)
+        new = base.evolve(
+            status=StepStatus.SKIPPED,
+            reason=NOT_TAKEN,
+            message=f"another case was taken: {taken!r}",
+            next_run_at=None,
+        )
         if new != prev:
             await self.set(step_name, prev, new)
 
@@ -141,11 +148,22 @@ class StateRecorder:
 
 # -- the states of a step's transitions ---------------------------------------------------
 
-def running_state(step: Step, key: str | None, ctx: StepContext, prev: StepState | None
-                  ) -> StepState:
+
+def running_state(
+    step: Step, key: str | None, ctx: StepContext, prev: StepState | None
+) -> StepState:
     return make_state(
-        key or step.name, StepStatus.RUNNING, "Running", "", ctx.attempt, ctx.started_at,
-        None, None, prev.outputs if prev is not None else None, False, (),
+        key or step.name,
+        StepStatus.RUNNING,
+        "Running",
+        "",
+        ctx.attempt,
+        ctx.started_at,
+        None,
+        None,
+        prev.outputs if prev is not None else None,
+        False,
+        (),
         ctx.attempt_started_at,
     )
 
@@ -182,8 +200,11 @@ def succeeded_state(
 def waiting_state(running: StepState, message: str, until: datetime | None) -> StepState:
     """A wait is not an attempt: the count stays what it was before this one."""
     return running.evolve(
-        status=StepStatus.WAITING, reason="Waiting", message=message,
-        attempts=running.attempts - 1, next_run_at=until,
+        status=StepStatus.WAITING,
+        reason="Waiting",
+        message=message,
+        attempts=running.attempts - 1,
+        next_run_at=until,
     )
 
 
@@ -192,20 +213,25 @@ def retrying_state(
 ) -> StepState:
     """``counted``: the attempt failed and counts; else a step inside it is retrying."""
     return running.evolve(
-        status=StepStatus.RETRYING, reason=reason, message=message, next_run_at=until,
+        status=StepStatus.RETRYING,
+        reason=reason,
+        message=message,
+        next_run_at=until,
         attempts=running.attempts if counted else running.attempts - 1,
     )
 
 
-def failed_state(
-    base: StepState, cause: BaseException, message: str, now: datetime
-) -> StepState:
+def failed_state(base: StepState, cause: BaseException, message: str, now: datetime) -> StepState:
     """Failed for good; a ``PermanentError`` may name the reason and the outputs."""
     reason, outputs = attempt_reason(cause, "Failed"), base.outputs
     if isinstance(cause, PermanentError):
         reason = cause.reason or reason
         outputs = cause.outputs if cause.outputs is not None else outputs
     return base.evolve(
-        status=StepStatus.FAILED, reason=reason, message=message,
-        finished_at=now, next_run_at=None, outputs=outputs,
+        status=StepStatus.FAILED,
+        reason=reason,
+        message=message,
+        finished_at=now,
+        next_run_at=None,
+        outputs=outputs,
     )

@@ -65,7 +65,10 @@ class Signal:
     __slots__ = ("delay", "error", "kind", "summary")
 
     def __init__(
-        self, kind: SignalKind, error: BaseException, delay: float | None = None,
+        self,
+        kind: SignalKind,
+        error: BaseException,
+        delay: float | None = None,
         summary: str | None = None,
     ) -> None:
         self.kind = kind
@@ -156,8 +159,9 @@ def judge(
     if kind is ABORT:
         cause = signal.error
         name = cause.step if isinstance(cause, AbortedByPredicate) else step.name
-        return Verdict(kind=ResultKind.ABORTED, error=cause, step=name,
-                       message=short_message(cause))
+        return Verdict(
+            kind=ResultKind.ABORTED, error=cause, step=name, message=short_message(cause)
+        )
     if kind is WAIT:
         pending = signal.error
         if isinstance(pending, PendingChild):
@@ -174,7 +178,11 @@ def judge(
             delay = left if delay is None else min(delay, left)
         until = now + timedelta(seconds=delay) if delay is not None else None
         return Verdict(
-            kind=ResultKind.WAIT, error=pending, step=where, message=what, delay=delay,
+            kind=ResultKind.WAIT,
+            error=pending,
+            step=where,
+            message=what,
+            delay=delay,
             until=until,
             recorded=shown if until is None else f"{shown} (next check {_stamp(until)})",
         )
@@ -186,24 +194,47 @@ def judge(
         # A parallel group retries as soon as the first of its pending members is due.
         delay = next((d for d in (signal.delay, cause.delay) if d is not None), 0.0)
         return Verdict(
-            kind=ResultKind.RETRY, error=cause, step=cause.step, message=cause.message,
-            delay=delay, until=now + timedelta(seconds=delay), reason="Retrying",
-            recorded=f"step {cause.step!r}: {cause.message}", counted=False,
+            kind=ResultKind.RETRY,
+            error=cause,
+            step=cause.step,
+            message=cause.message,
+            delay=delay,
+            until=now + timedelta(seconds=delay),
+            reason="Retrying",
+            recorded=f"step {cause.step!r}: {cause.message}",
+            counted=False,
         )
     # A RetryableError is a failure the step foresaw: its message says it all. Anything
     # else is a surprise, and its traceback is what whoever reads the log needs.
     trace = None if isinstance(cause, RetryableError) else err
     if attempt >= policy.limit:
-        log.error("step %r failed for good after %d attempt(s): %s", step.name, attempt,
-                  short_message(cause), exc_info=trace)
+        log.error(
+            "step %r failed for good after %d attempt(s): %s",
+            step.name,
+            attempt,
+            short_message(cause),
+            exc_info=trace,
+        )
         return Verdict(kind=ResultKind.FAILED, error=err)
     delay = signal.delay if signal.delay is not None else policy.delay(attempt, rng)
-    log.warning("step %r attempt %d/%d failed; retrying in %.1fs: %s", step.name, attempt,
-                policy.limit, delay, short_message(cause), exc_info=trace)
+    log.warning(
+        "step %r attempt %d/%d failed; retrying in %.1fs: %s",
+        step.name,
+        attempt,
+        policy.limit,
+        delay,
+        short_message(cause),
+        exc_info=trace,
+    )
     message = f"attempt {attempt}/{policy.limit} failed: {short_message(cause)}"
     return Verdict(
-        kind=ResultKind.RETRY, error=err, step=step.name, message=message, delay=delay,
-        until=now + timedelta(seconds=delay), reason=attempt_reason(cause, "Retrying"),
+        kind=ResultKind.RETRY,
+        error=err,
+        step=step.name,
+        message=message,
+        delay=delay,
+        until=now + timedelta(seconds=delay),
+        reason=attempt_reason(cause, "Retrying"),
         recorded=message,
     )
 
@@ -268,8 +299,9 @@ def _combine(signals: list[Signal]) -> Signal:
     if strongest.kind is WAIT or strongest.kind is RETRY:
         # Whoever is pending, the group must be looked at again as soon as the first of
         # its members is due.
-        delays = [s.delay for s in signals
-                  if (s.kind is WAIT or s.kind is RETRY) and s.delay is not None]
+        delays = [
+            s.delay for s in signals if (s.kind is WAIT or s.kind is RETRY) and s.delay is not None
+        ]
         if delays:
             return Signal(strongest.kind, strongest.error, min(delays))
     return strongest
@@ -277,8 +309,9 @@ def _combine(signals: list[Signal]) -> Signal:
 
 def _group_summary(group: str, members: Iterable[BaseException]) -> str:
     """``short_message`` of the ``ExceptionGroup`` ``as_exception`` would make."""
-    return short_text(f"parallel group {group!r}: "
-                      + "; ".join(short_message(member) for member in members))
+    return short_text(
+        f"parallel group {group!r}: " + "; ".join(short_message(member) for member in members)
+    )
 
 
 def _flatten(error: BaseException) -> Iterable[BaseException]:

@@ -39,8 +39,9 @@ class Need:
 
     def __post_init__(self) -> None:
         if self.phase not in NEED_PHASES:
-            raise DefinitionError(self.step, "phase",
-                                  f"must be one of {', '.join(NEED_PHASES)}, got {self.phase!r}")
+            raise DefinitionError(
+                self.step, "phase", f"must be one of {', '.join(NEED_PHASES)}, got {self.phase!r}"
+            )
 
     def met_by(self, phase: str) -> bool:
         return phase == self.phase or (self.phase == "Finished" and phase in NEED_PHASES)
@@ -264,7 +265,8 @@ class SwitchSteps(Step):
         for case in self.cases[:-1]:
             if not case.when:
                 raise DefinitionError(
-                    case.step.name, "when",
+                    case.step.name,
+                    "when",
                     f"only the last case of switch {self.name!r} may go without predicates "
                     "(it is the default: the cases after it could never be taken)",
                 )
@@ -287,20 +289,24 @@ def check_graph(steps: Sequence[Step], where: str) -> None:
         for need in step.needs:
             assert isinstance(need, Need)
             if need.step not in names:
-                raise DefinitionError(step.name, "needs",
-                                      f"{need.step!r} is no step of {where}")
+                raise DefinitionError(step.name, "needs", f"{need.step!r} is no step of {where}")
             if need.step in seen:
                 raise DefinitionError(step.name, "needs", f"names {need.step!r} twice")
             seen.add(need.step)
         if step.finish_on_success and is_graph(steps):
-            raise DefinitionError(step.name, "finish_on_success",
-                                  f"cannot be set in {where}, whose steps form a graph "
-                                  "(there is no 'rest of the list' to skip)")
-    cycle = find_cycle({step.name: [n.step for n in step.needs if isinstance(n, Need)]
-                        for step in steps})
+            raise DefinitionError(
+                step.name,
+                "finish_on_success",
+                f"cannot be set in {where}, whose steps form a graph "
+                "(there is no 'rest of the list' to skip)",
+            )
+    cycle = find_cycle(
+        {step.name: [n.step for n in step.needs if isinstance(n, Need)] for step in steps}
+    )
     if cycle:
-        raise DefinitionError(cycle[0], "needs",
-                              f"the needs of {where} form a cycle: {' -> '.join(cycle)}")
+        raise DefinitionError(
+            cycle[0], "needs", f"the needs of {where} form a cycle: {' -> '.join(cycle)}"
+        )
 
 
 def find_cycle(needs: dict[str, list[str]]) -> list[str]:
@@ -322,7 +328,7 @@ def find_cycle(needs: dict[str, list[str]]) -> list[str]:
                 stack.append((node, index + 1))
                 target = targets[index]
                 if target in on_path:
-                    return [*path[on_path[target]:], target]
+                    return [*path[on_path[target] :], target]
                 if target not in done and target in needs:
                     stack.append((target, 0))
                 continue
@@ -334,5 +340,6 @@ def find_cycle(needs: dict[str, list[str]]) -> list[str]:
 
 def _no_needs(step: Step, where: str) -> None:
     if step.needs:
-        raise DefinitionError(step.name, "needs",
-                              f"only steps of a sequence may have needs, not those of {where}")
+        raise DefinitionError(
+            step.name, "needs", f"only steps of a sequence may have needs, not those of {where}"
+        )

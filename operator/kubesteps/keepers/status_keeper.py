@@ -62,8 +62,16 @@ def status_digest(status: Mapping[str, Any] | None) -> str:
 def _run_signature(status: Mapping[str, Any]) -> str:
     """What identifies the state of the run a pass decided from."""
     run = status.get("run") or {}
-    return json.dumps([run.get("number"), run.get("retries"), status.get("handledTokens"),
-                       status.get("handledApprovals")], sort_keys=True, default=str)
+    return json.dumps(
+        [
+            run.get("number"),
+            run.get("retries"),
+            status.get("handledTokens"),
+            status.get("handledApprovals"),
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
 class StatusStore(Protocol):
@@ -130,8 +138,9 @@ def _within_budget(status: dict[str, Any]) -> dict[str, Any]:
     total = _size(status)
     if total <= MAX_STATUS_BYTES:
         return status
-    log.warning("the status would be %d bytes, over its budget of %d: trimming it",
-                total, MAX_STATUS_BYTES)
+    log.warning(
+        "the status would be %d bytes, over its budget of %d: trimming it", total, MAX_STATUS_BYTES
+    )
     records = list(status.get("steps") or [])
     for index, record in enumerate(records):
         if total > MAX_STATUS_BYTES and "logTail" in record:
@@ -149,8 +158,9 @@ def _within_budget(status: dict[str, Any]) -> dict[str, Any]:
         status["conditions"] = [_shortened(c) for c in status.get("conditions") or []]
         total = _size(status)
     if total > MAX_STATUS_BYTES and status.get("history"):
-        status["history"] = [{k: v for k, v in h.items() if k != "message"}
-                             for h in status["history"]]
+        status["history"] = [
+            {k: v for k, v in h.items() if k != "message"} for h in status["history"]
+        ]
     return status
 
 
@@ -238,8 +248,10 @@ class ConditionsKeeper:
     def nowait(self) -> NoWait | None:
         """The synchronous fast path (see ``kubesteps.engine.keeper.nowait_access``)."""
         cls = type(self)
-        if (cls.get_step_state is not ConditionsKeeper.get_step_state
-                or cls.set_step_state is not ConditionsKeeper.set_step_state):
+        if (
+            cls.get_step_state is not ConditionsKeeper.get_step_state
+            or cls.set_step_state is not ConditionsKeeper.set_step_state
+        ):
             return None
         return self._live.get, self._set_now
 
@@ -266,10 +278,15 @@ class ConditionsKeeper:
         stopped = []
         for name, state in list(self._live.items()):
             if state.status in (StepStatus.RUNNING, StepStatus.WAITING, StepStatus.RETRYING):
-                await self.set_step_state(state.evolve(
-                    status=StepStatus.FAILED, reason=reason, message=message,
-                    finished_at=now, next_run_at=None,
-                ))
+                await self.set_step_state(
+                    state.evolve(
+                        status=StepStatus.FAILED,
+                        reason=reason,
+                        message=message,
+                        finished_at=now,
+                        next_run_at=None,
+                    )
+                )
                 stopped.append(name)
         return stopped
 
@@ -375,25 +392,32 @@ class ConditionsKeeper:
                 desired = self._render(running=running)
                 # Nested objects (run, handledTokens) are merged by the server: a key dropped
                 # from them must be sent as null, or it would stay.
-                changes = {k: merge_diff(self._status.get(k), v) for k, v in desired.items()
-                           if self._status.get(k) != v}
+                changes = {
+                    k: merge_diff(self._status.get(k), v)
+                    for k, v in desired.items()
+                    if self._status.get(k) != v
+                }
                 if not changes:
                     return
                 conflict: ApiError | None = None
                 operations = self._as_operations(changes)
-                with tracer.start_as_current_span("status write", attributes={
-                    "kubesteps.object": self._object,
-                    "kubesteps.status.attempt": attempt,
-                    "kubesteps.status.fields": sorted(changes),
-                    "kubesteps.status.running": running,
-                    "kubesteps.status.patch": "json" if operations is not None else "merge",
-                }) as span:
+                with tracer.start_as_current_span(
+                    "status write",
+                    attributes={
+                        "kubesteps.object": self._object,
+                        "kubesteps.status.attempt": attempt,
+                        "kubesteps.status.fields": sorted(changes),
+                        "kubesteps.status.running": running,
+                        "kubesteps.status.patch": "json" if operations is not None else "merge",
+                    },
+                ) as span:
                     try:
                         if operations is not None:
                             assert isinstance(self.store, PatchesByOperation)
                             assert self._resource_version is not None
                             result = await self.store.patch_operations(
-                                operations, self._resource_version)
+                                operations, self._resource_version
+                            )
                         else:
                             result = await self.store.patch(changes, self._resource_version)
                     except ApiError as error:
@@ -424,8 +448,11 @@ class ConditionsKeeper:
         the smaller body; ``None``: send the merge patch. A JSON patch needs the version it
         was computed against (its list indexes are positions in that version) and a status
         to patch into."""
-        if (not self._resource_version or not self._status
-                or not isinstance(self.store, PatchesByOperation)):
+        if (
+            not self._resource_version
+            or not self._status
+            or not isinstance(self.store, PatchesByOperation)
+        ):
             return None
         target = merge_patch(self._status, dict(changes))
         operations = json_diff(self._status, target, "/status")
@@ -443,9 +470,7 @@ class ConditionsKeeper:
         gen = self.generation
         summary = self._summary
         if summary is None or running:
-            current = next(
-                (n for n, r in self._records.items() if r.get("phase") == "Running"), ""
-            )
+            current = next((n for n, r in self._records.items() if r.get("phase") == "Running"), "")
             summary = Summary(
                 ready="False",
                 reason="Running",
@@ -454,14 +479,33 @@ class ConditionsKeeper:
                 stalled=False,
                 current_step=current,
             )
-        set_condition(conditions, "Ready", summary.ready, summary.reason,
-                      self._ready_message(summary), generation=gen, now=now)
-        set_condition(conditions, "Reconciling", "True" if summary.reconciling else "False",
-                      summary.reason if summary.reconciling else "Done", summary.message,
-                      generation=gen, now=now)
-        set_condition(conditions, "Stalled", "True" if summary.stalled else "False",
-                      summary.reason if summary.stalled else "NotStalled",
-                      summary.message if summary.stalled else "", generation=gen, now=now)
+        set_condition(
+            conditions,
+            "Ready",
+            summary.ready,
+            summary.reason,
+            self._ready_message(summary),
+            generation=gen,
+            now=now,
+        )
+        set_condition(
+            conditions,
+            "Reconciling",
+            "True" if summary.reconciling else "False",
+            summary.reason if summary.reconciling else "Done",
+            summary.message,
+            generation=gen,
+            now=now,
+        )
+        set_condition(
+            conditions,
+            "Stalled",
+            "True" if summary.stalled else "False",
+            summary.reason if summary.stalled else "NotStalled",
+            summary.message if summary.stalled else "",
+            generation=gen,
+            now=now,
+        )
         # Step conditions this keeper wrote before for steps the spec no longer has: ours to
         # remove (the list of them is kept in status, so foreign conditions are never hit).
         retired = set(self._status.get("stepConditions") or ()) - set(self.conditions.values())
@@ -478,8 +522,9 @@ class ConditionsKeeper:
                 if record.get("reason") in _STOPPED_REASONS:
                     reason = record["reason"]
                 message = record.get("message") or ""
-            set_condition(conditions, condition_type, status, reason, message,
-                          generation=gen, now=now)
+            set_condition(
+                conditions, condition_type, status, reason, message, generation=gen, now=now
+            )
         owned = (set(self._status.get("stepConditions") or ()) - retired) | set(
             self.conditions.values()
         )
@@ -494,8 +539,9 @@ class ConditionsKeeper:
         if owned or "stepConditions" in self._status:
             rendered["stepConditions"] = sorted(owned)
         if "history" in rendered or "history" in self._status:
-            return _within_budget({**rendered, "history": rendered.get(
-                "history", self._status.get("history"))})
+            return _within_budget(
+                {**rendered, "history": rendered.get("history", self._status.get("history"))}
+            )
         return _within_budget(rendered)
 
     def _ready_message(self, summary: Summary) -> str:
@@ -579,5 +625,7 @@ def _to_state(record: Mapping[str, Any]) -> StepState:
 
 def _log_failure(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.warning("writing a running step's state failed: %s",
-                    short_message(task.exception() or RuntimeError()))
+        log.warning(
+            "writing a running step's state failed: %s",
+            short_message(task.exception() or RuntimeError()),
+        )

@@ -35,8 +35,9 @@ def transient(error: BaseException) -> bool:
     """Whether a failed API call may succeed if simply sent again."""
     if isinstance(error, ApiError):
         return error.status == 429 or (error.status >= 500 and error.status != 501)
-    return isinstance(error, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError
-                      | TimeoutError)
+    return isinstance(
+        error, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError | TimeoutError
+    )
 
 
 def _wait(state: tenacity.RetryCallState) -> float:
@@ -52,8 +53,9 @@ def _note_retry(state: tenacity.RetryCallState) -> None:
     outcome = state.outcome
     error = outcome.exception() if outcome is not None else None
     delay = float(state.next_action.sleep) if state.next_action is not None else 0.0
-    log.debug("API call failed (attempt %d), retrying in %.2fs: %s",
-              state.attempt_number, delay, error)
+    log.debug(
+        "API call failed (attempt %d), retrying in %.2fs: %s", state.attempt_number, delay, error
+    )
     span = trace.get_current_span()
     if span.is_recording():
         attributes: dict[str, int | float] = {

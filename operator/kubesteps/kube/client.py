@@ -160,7 +160,10 @@ class KubeClient:
             if "/" in name:  # a subresource such as pods/log
                 continue
             self._resources[(api_version, item["kind"])] = ResourceRef(
-                group=group, version=version, plural=name, kind=item["kind"],
+                group=group,
+                version=version,
+                plural=name,
+                kind=item["kind"],
                 namespaced=bool(item.get("namespaced")),
             )
 
@@ -187,8 +190,11 @@ class KubeClient:
         field_selector: str | None = None,
     ) -> list[Obj]:
         ref = await self.resource(api_version, kind)
-        params = {key: value for key, value in (("labelSelector", label_selector),
-                                                ("fieldSelector", field_selector)) if value}
+        params = {
+            key: value
+            for key, value in (("labelSelector", label_selector), ("fieldSelector", field_selector))
+            if value
+        }
         document = await self.request("GET", ref.path(namespace), params=params or None)
         return list(document.get("items", []))
 
@@ -211,9 +217,7 @@ class KubeClient:
     ) -> Obj:
         ref = await self.resource(api_version, kind)
         path = ref.path(namespace, name) + (f"/{subresource}" if subresource else "")
-        return await self.request(
-            "PATCH", path, body=patch, content_type=content_type, retry=retry
-        )
+        return await self.request("PATCH", path, body=patch, content_type=content_type, retry=retry)
 
     async def delete(
         self,
@@ -274,8 +278,11 @@ class KubeClient:
             event = json.loads(line)
             kind_of_event, obj = str(event.get("type", "")), event.get("object") or {}
             if kind_of_event == "ERROR":
-                raise ApiError(int(obj.get("code") or 500), str(obj.get("reason") or "Unknown"),
-                               str(obj.get("message") or "the watch failed"))
+                raise ApiError(
+                    int(obj.get("code") or 500),
+                    str(obj.get("reason") or "Unknown"),
+                    str(obj.get("message") or "the watch failed"),
+                )
             yield kind_of_event, obj
 
     async def text(self, path: str, params: Mapping[str, str] | None = None) -> str:
@@ -297,8 +304,9 @@ class KubeClient:
             async with session.get(url, timeout=endless) as response:
                 if response.status >= 400:
                     self._failed("GET", path, params, response.status)
-                    raise _error(response.status, await response.text(),
-                                 response.headers.get("Retry-After"))
+                    raise _error(
+                        response.status, await response.text(), response.headers.get("Retry-After")
+                    )
                 # Not ``async for line in response.content``: aiohttp refuses a line longer
                 # than its buffer, and one watch event (a Pipeline's status) can be larger.
                 pending = b""
@@ -338,8 +346,11 @@ class KubeClient:
     ) -> str:
         """The last ``tail_lines`` lines of a container's log (at most ``limit_bytes``)."""
         path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
-        params = {"container": container, "tailLines": str(tail_lines),
-                  "limitBytes": str(limit_bytes)}
+        params = {
+            "container": container,
+            "tailLines": str(tail_lines),
+            "limitBytes": str(limit_bytes),
+        }
         text: str = await retry_policy.retrying(self.attempts, sleep=self.sleep)(
             self._exchange, "GET", path, None, params, "application/json", "text/plain"
         )

@@ -44,8 +44,14 @@ class _Bucket:
 class TokenBuckets:
     """Per-key token buckets with a bounded number of keys (least recently used go first)."""
 
-    def __init__(self, burst: float, per_second: float, *, keys: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        burst: float,
+        per_second: float,
+        *,
+        keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.burst = burst
         self.per_second = per_second
         self._keys = keys
@@ -94,8 +100,9 @@ class EventRecorder:
         self.sent = 0
         self.dropped = 0
 
-    def emit(self, obj: Mapping[str, Any], reason: str, message: str,
-             *, warning: bool = False) -> bool:
+    def emit(
+        self, obj: Mapping[str, Any], reason: str, message: str, *, warning: bool = False
+    ) -> bool:
         """Queue an event for ``obj``; False when a limit dropped it."""
         meta = meta_of(obj)
         uid = meta.uid or f"{meta.namespace}/{meta.name}"
@@ -136,8 +143,11 @@ class EventRecorder:
             # The name is this occurrence's own: an earlier attempt, whose answer was lost,
             # stored it.
         except Exception as error:  # an event is best effort: log, never fail a pass
-            log.warning("could not post event %s: %s", body.get("reason"),
-                        str(error) or type(error).__name__)
+            log.warning(
+                "could not post event %s: %s",
+                body.get("reason"),
+                str(error) or type(error).__name__,
+            )
             return
         self.sent += 1
 
@@ -147,16 +157,16 @@ class EventRecorder:
         base = name[: NAME_LIMIT - len(suffix) - 1].rstrip(".-") or "object"
         return f"{base}.{suffix}"
 
-    def _event(self, obj: Mapping[str, Any], reason: str, message: str,
-               warning: bool) -> dict[str, Any]:
+    def _event(
+        self, obj: Mapping[str, Any], reason: str, message: str, warning: bool
+    ) -> dict[str, Any]:
         meta = meta_of(obj)
         now = stamp(datetime.now(UTC))
         namespace = meta.namespace or "default"
         return {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": self._name(meta.name or "object"),
-                         "namespace": namespace},
+            "metadata": {"name": self._name(meta.name or "object"), "namespace": namespace},
             "involvedObject": {
                 "apiVersion": obj.get("apiVersion"),
                 "kind": obj.get("kind"),

@@ -68,8 +68,10 @@ def _list_diff(old: Sequence[Any], new: Sequence[Any], path: str) -> list[Operat
     for index in range(common):
         ops.extend(json_diff(old[index], new[index], path + pointer(index)))
     # Removals from the end first, so no index shifts under a later operation.
-    ops.extend({"op": "remove", "path": path + pointer(index)}
-               for index in range(len(old) - 1, common - 1, -1))
+    ops.extend(
+        {"op": "remove", "path": path + pointer(index)}
+        for index in range(len(old) - 1, common - 1, -1)
+    )
     ops.extend({"op": "add", "path": path + "/-", "value": value} for value in new[common:])
     return ops
 

@@ -39,8 +39,11 @@ def meta_of(body: Mapping[str, Any]) -> ObjectMeta:
         resource_version=str(raw.get("resourceVersion") or ""),
         creation_timestamp=str(raw.get("creationTimestamp") or ""),
         deletion_timestamp=str(raw.get("deletionTimestamp") or ""),
-        owner_uids=tuple(str(ref.get("uid") or "") for ref in raw.get("ownerReferences") or ()
-                         if isinstance(ref, Mapping)),
+        owner_uids=tuple(
+            str(ref.get("uid") or "")
+            for ref in raw.get("ownerReferences") or ()
+            if isinstance(ref, Mapping)
+        ),
         annotations={str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
         labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
     )

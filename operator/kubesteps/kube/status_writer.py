@@ -90,8 +90,14 @@ class StatusWriter:
         ref = self.ref
         try:
             result = await self.client.patch(
-                ref.api_version, ref.kind, ref.name, ref.namespace, body, subresource="status",
-                content_type=content_type, retry=False,
+                ref.api_version,
+                ref.kind,
+                ref.name,
+                ref.namespace,
+                body,
+                subresource="status",
+                content_type=content_type,
+                retry=False,
             )
         except ApiError as error:
             # The server answered: the attempt counts, whatever it said.
@@ -116,9 +122,14 @@ class StatusWriter:
         ref = self.ref
         patches = [_guarded_removal(key, value) for key, value in sorted(expected.items())]
         try:
-            return await self.client.patch(ref.api_version, ref.kind, ref.name, ref.namespace,
-                                           [op for ops in patches for op in ops],
-                                           content_type=JSON_PATCH)
+            return await self.client.patch(
+                ref.api_version,
+                ref.kind,
+                ref.name,
+                ref.namespace,
+                [op for ops in patches for op in ops],
+                content_type=JSON_PATCH,
+            )
         except ApiError as error:
             if error.status != 422 or len(patches) == 1:
                 if error.status in (404, 422):
@@ -127,8 +138,9 @@ class StatusWriter:
         result = None
         for ops in patches:
             try:
-                result = await self.client.patch(ref.api_version, ref.kind, ref.name,
-                                                 ref.namespace, ops, content_type=JSON_PATCH)
+                result = await self.client.patch(
+                    ref.api_version, ref.kind, ref.name, ref.namespace, ops, content_type=JSON_PATCH
+                )
             except ApiError as error:
                 if error.status not in (404, 422):
                     raise

@@ -96,8 +96,9 @@ async def _demo(directory: Path, budget: float, echo: Echo) -> bool:
         echo(f"Kubernetes API emulator at {url}; starting the operator")
         connection = Connection(kopf.ConnectionInfo(server=url, insecure=True))
         registry = build_registry(connection)
-        async with run_operator(registry, emulator, wait_for=["pipelines"],
-                                settings_hook=lambda s: settings_hook(s, {})):
+        async with run_operator(
+            registry, emulator, wait_for=["pipelines"], settings_hook=lambda s: settings_hook(s, {})
+        ):
             for example in examples:
                 await api.create(example.manifest)
                 kind = example.manifest["kind"].lower()
@@ -128,15 +129,28 @@ async def _watch(
                 if seen.get(key) != now:
                     seen[key] = now
                     echo(f"{example.name:<16} {step_label(record):<20} {now[0]:<10} {now[1]}")
-                if (record["phase"] == "Waiting" and record["name"] in example.approve
-                        and key not in approved):
+                if (
+                    record["phase"] == "Waiting"
+                    and record["name"] in example.approve
+                    and key not in approved
+                ):
                     approved.add(key)
-                    echo(f"{example.name:<16} approving {record['name']} (as a person would: "
-                         f"kubectl annotate pipeline {example.name} "
-                         f"{approval_annotation(record['name'])}=demo)")
-                    await api.patch(API_VERSION, "Pipeline", example.name, example.namespace, {
-                        "metadata": {"annotations": {approval_annotation(record["name"]): "demo"}}
-                    })
+                    echo(
+                        f"{example.name:<16} approving {record['name']} (as a person would: "
+                        f"kubectl annotate pipeline {example.name} "
+                        f"{approval_annotation(record['name'])}=demo)"
+                    )
+                    await api.patch(
+                        API_VERSION,
+                        "Pipeline",
+                        example.name,
+                        example.namespace,
+                        {
+                            "metadata": {
+                                "annotations": {approval_annotation(record["name"]): "demo"}
+                            }
+                        },
+                    )
         if all(_settled(bodies.get(e.name)) for e in examples) or time.monotonic() > deadline:
             return bodies
         await asyncio.sleep(0.2)
@@ -166,7 +180,9 @@ def summary_table(bodies: list[dict[str, Any]]) -> str:
         status = body.get("status") or {}
         run = (status.get("run") or {}).get("number") or "-"
         steps = ", ".join(f"{step_label(s)}={s['phase']}" for s in status.get("steps", []))
-        lines.append(f"{body['metadata']['name']:<18} {ready.get('status', '?'):<6} "
-                     f"{ready.get('reason', '?'):<19} {run!s:<5} "
-                     f"{status.get('currentStep') or '-':<18} {steps}")
+        lines.append(
+            f"{body['metadata']['name']:<18} {ready.get('status', '?'):<6} "
+            f"{ready.get('reason', '?'):<19} {run!s:<5} "
+            f"{status.get('currentStep') or '-':<18} {steps}"
+        )
     return "\n".join(lines)

@@ -73,14 +73,19 @@ class LocalObjects:
             body = {k: v for k, v in manifest.items() if k != "status"}
             meta["namespace"] = namespace
             if current is None:
-                meta.update(uid=str(uuid.uuid4()), generation=1, resourceVersion="1",
-                            creationTimestamp=stamp(datetime.now(UTC)))
+                meta.update(
+                    uid=str(uuid.uuid4()),
+                    generation=1,
+                    resourceVersion="1",
+                    creationTimestamp=stamp(datetime.now(UTC)),
+                )
                 body["status"] = {}
             else:
                 old = current["metadata"]
                 same = current.get("spec") == manifest.get("spec")
                 meta.update(
-                    uid=old["uid"], creationTimestamp=old.get("creationTimestamp"),
+                    uid=old["uid"],
+                    creationTimestamp=old.get("creationTimestamp"),
                     generation=old["generation"] if same else old["generation"] + 1,
                     resourceVersion=str(int(old["resourceVersion"]) + 1),
                 )

@@ -45,8 +45,9 @@ class LocalResult:
         waits_for_a_person = (
             self.result.outcome is PassOutcome.WAIT and self.result.action == "approval"
         )
-        return self.result.delay is None or self.result.permanent or self.ready or \
-            waits_for_a_person
+        return (
+            self.result.delay is None or self.result.permanent or self.ready or waits_for_a_person
+        )
 
     @property
     def ready(self) -> bool:
@@ -71,15 +72,22 @@ async def embedded_api(
         # steps apply objects there: the emulator knows only the default namespaces.
         for namespace in sorted(set(namespaces)):
             try:
-                await c.create({"apiVersion": "v1", "kind": "Namespace",
-                                "metadata": {"name": namespace}})
+                await c.create(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+                )
             except ApiError as error:
                 if error.status != 409:
                     raise
         for template in templates:
-            await c.create({**template, "metadata": {
-                **template["metadata"],
-                "namespace": template["metadata"].get("namespace") or "default"}})
+            await c.create(
+                {
+                    **template,
+                    "metadata": {
+                        **template["metadata"],
+                        "namespace": template["metadata"].get("namespace") or "default",
+                    },
+                }
+            )
         yield c
 
 
@@ -110,9 +118,12 @@ async def run_pipelines(
     try:
         async with contextlib.AsyncExitStack() as stack:
             if kube is None:
-                kube = await stack.enter_async_context(embedded_api(
-                    (meta_of(m).namespace or "default"
-                     for m in (*manifests, *templates)), templates))
+                kube = await stack.enter_async_context(
+                    embedded_api(
+                        (meta_of(m).namespace or "default" for m in (*manifests, *templates)),
+                        templates,
+                    )
+                )
             client = kube
 
             def observe(body: Mapping[str, Any], old: StepState | None, new: StepState) -> None:
@@ -127,12 +138,18 @@ async def run_pipelines(
                 observer=observe,
             )
             deadline = time.monotonic() + budget
-            children = asyncio.ensure_future(_children(
-                Reconciler(lambda: client, observer=observe), client, deadline))
+            children = asyncio.ensure_future(
+                _children(Reconciler(lambda: client, observer=observe), client, deadline)
+            )
             try:
-                return list(await asyncio.gather(*(
-                    _settle(objects, reconciler, manifest, deadline) for manifest in manifests
-                )))
+                return list(
+                    await asyncio.gather(
+                        *(
+                            _settle(objects, reconciler, manifest, deadline)
+                            for manifest in manifests
+                        )
+                    )
+                )
             finally:
                 children.cancel()
                 await asyncio.gather(children, return_exceptions=True)
@@ -150,13 +167,16 @@ async def _children(reconciler: Reconciler, client: KubeClient, deadline: float)
         for child in await client.list("kubesteps.dev/v1alpha1", "Pipeline"):
             meta = child["metadata"]
             key = f"{meta.get('namespace')}/{meta['name']}"
-            if seen.get(key) == meta.get("resourceVersion") and \
-                    due.get(key, float("inf")) > time.monotonic():
+            if (
+                seen.get(key) == meta.get("resourceVersion")
+                and due.get(key, float("inf")) > time.monotonic()
+            ):
                 continue
             result = await reconciler.reconcile(child)
             seen[key] = result.resource_version or str(meta.get("resourceVersion"))
-            due[key] = time.monotonic() + (result.delay if result.delay is not None
-                                           else float("inf"))
+            due[key] = time.monotonic() + (
+                result.delay if result.delay is not None else float("inf")
+            )
         await asyncio.sleep(0.05)
 
 

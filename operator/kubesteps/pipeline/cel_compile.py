@@ -71,9 +71,15 @@ def _install_parser() -> None:
     grammar = (Path(celpy.__file__).parent / "cel.lark").read_text()
     try:
         CELParser.CEL_PARSER = lark.Lark(
-            grammar, parser="lalr", start="expr", debug=True, g_regex_flags=re.M,
+            grammar,
+            parser="lalr",
+            start="expr",
+            debug=True,
+            g_regex_flags=re.M,
             lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
-            propagate_positions=True, maybe_placeholders=False, priority="invert",
+            propagate_positions=True,
+            maybe_placeholders=False,
+            priority="invert",
             tree_class=lark.Tree,
             # lark checks the grammar's and the options' digest in the file before use.
             cache=str(directory / f"cel-grammar-lark-{lark.__version__}.cache"),
@@ -237,8 +243,13 @@ def _analyse(
         spec_refs.clear()  # a macro variable called self: not the Pipeline
     if "params" in bound:
         param_refs.clear()
-    return (frozenset(identifiers - bound), frozenset(functions), frozenset(step_refs),
-            frozenset(spec_refs), frozenset(param_refs))
+    return (
+        frozenset(identifiers - bound),
+        frozenset(functions),
+        frozenset(step_refs),
+        frozenset(spec_refs),
+        frozenset(param_refs),
+    )
 
 
 def _is_self_spec(member: lark.Tree[Any]) -> bool:

@@ -73,9 +73,16 @@ def evaluate_list(source: str, variables: Mapping[str, Any], *, path: str = "") 
 
 
 _CEL_VALUES = (
-    celtypes.BoolType, celtypes.IntType, celtypes.UintType, celtypes.DoubleType,
-    celtypes.StringType, celtypes.BytesType, celtypes.MapType, celtypes.ListType,
-    celtypes.TimestampType, celtypes.DurationType,
+    celtypes.BoolType,
+    celtypes.IntType,
+    celtypes.UintType,
+    celtypes.DoubleType,
+    celtypes.StringType,
+    celtypes.BytesType,
+    celtypes.MapType,
+    celtypes.ListType,
+    celtypes.TimestampType,
+    celtypes.DurationType,
 )
 
 

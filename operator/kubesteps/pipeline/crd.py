@@ -159,8 +159,10 @@ def _step(definition: dict[str, Any], definitions: dict[str, Any], level: int) -
     # those two: at this level it applies to the most steps (100 * 16 * 16 * 16), so its
     # cost is what keeps the CRD within the API server's CEL budget.
     rules = [
-        *(_ONE_OF_THE_LEAVES if rule["message"].startswith(_ONE_KIND) else rule
-          for rule in definition.get("x-kubernetes-validations", [])),
+        *(
+            _ONE_OF_THE_LEAVES if rule["message"].startswith(_ONE_KIND) else rule
+            for rule in definition.get("x-kubernetes-validations", [])
+        ),
         {
             "rule": " && ".join(f"!has(self.{field})" for field in _CONTAINER_FIELDS),
             "message": f"steps nest at most {MAX_DEPTH} levels deep: a step at level "
@@ -243,12 +245,19 @@ def crd() -> dict[str, Any]:
                     "additionalPrinterColumns": [
                         ready_column("Ready", "status"),
                         ready_column("Reason", "reason"),
-                        {"name": "Run", "type": "integer", "jsonPath": ".status.run.number",
-                         "description": "The number of the current run."},
+                        {
+                            "name": "Run",
+                            "type": "integer",
+                            "jsonPath": ".status.run.number",
+                            "description": "The number of the current run.",
+                        },
                         {"name": "Step", "type": "string", "jsonPath": ".status.currentStep"},
-                        {"name": "Next", "type": "string",
-                         "jsonPath": ".status.schedule.nextScheduleTime",
-                         "description": "When the next scheduled run starts (spec.schedule)."},
+                        {
+                            "name": "Next",
+                            "type": "string",
+                            "jsonPath": ".status.schedule.nextScheduleTime",
+                            "description": "When the next scheduled run starts (spec.schedule).",
+                        },
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
                     "schema": {"openAPIV3Schema": open_api_schema()},
@@ -284,21 +293,22 @@ def template_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "additionalPrinterColumns": [
-                        {"name": "Description", "type": "string",
-                         "jsonPath": ".spec.description"},
+                        {"name": "Description", "type": "string", "jsonPath": ".spec.description"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
-                    "schema": {"openAPIV3Schema": {
-                        "type": "object",
-                        "description": "Params and steps that Pipelines run with a uses step.",
-                        "required": ["spec"],
-                        "properties": {
-                            "apiVersion": {"type": "string"},
-                            "kind": {"type": "string"},
-                            "metadata": {"type": "object"},
-                            "spec": _model_schema(PipelineTemplateSpec),
-                        },
-                    }},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Params and steps that Pipelines run with a uses step.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": _model_schema(PipelineTemplateSpec),
+                            },
+                        }
+                    },
                 }
             ],
         },
@@ -321,6 +331,7 @@ def crd_yaml(kind: str = KIND) -> str:
         "# Regenerate with `make crd` (this file and the Helm chart's copy).\n"
     )
     definition = crd() if kind == KIND else template_crd()
-    body = yaml.dump(definition, Dumper=_Dumper, sort_keys=True, default_flow_style=False,
-                     width=100)
+    body = yaml.dump(
+        definition, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=100
+    )
     return header + body

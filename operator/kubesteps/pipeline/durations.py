@@ -30,9 +30,7 @@ DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|h|m|s))+)$"
 # exceeded the CRD's cost budget several times over (kube-apiserver refused the CRD).
 _TERM_PATTERN = r"[0-9]+(\.[0-9]+)?(ms|h|m|s)"
 _NON_ZERO_TERM_PATTERN = r"([0-9]*[1-9][0-9]*(\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)(ms|h|m|s)"
-POSITIVE_DURATION_PATTERN = (
-    rf"^({_TERM_PATTERN})*{_NON_ZERO_TERM_PATTERN}({_TERM_PATTERN})*$"
-)
+POSITIVE_DURATION_PATTERN = rf"^({_TERM_PATTERN})*{_NON_ZERO_TERM_PATTERN}({_TERM_PATTERN})*$"
 
 # Large enough for any sane timeout, small enough that timedelta never overflows.
 MAX_DURATION = timedelta(days=365)

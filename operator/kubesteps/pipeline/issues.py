@@ -94,8 +94,9 @@ def _again(error: ValidationError) -> list[InitErrorDetails]:
             except (KeyError, TypeError, ValueError):
                 kind = PydanticCustomError("spec", "{message}", {"message": detail["msg"]})
                 ctx = {}
-        details.append(InitErrorDetails(type=kind, loc=detail["loc"], input=detail["input"],
-                                        ctx=ctx))
+        details.append(
+            InitErrorDetails(type=kind, loc=detail["loc"], input=detail["input"], ctx=ctx)
+        )
     return details
 
 
@@ -189,15 +190,19 @@ def _describe(
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return unknown_field(str(loc[-1]) if loc else "", allowed_fields(loc[:-1])
-                             if allowed_fields else None)
+        return unknown_field(
+            str(loc[-1]) if loc else "", allowed_fields(loc[:-1]) if allowed_fields else None
+        )
     if kind in _EXPECTED_TYPES:
         return f"must be {_EXPECTED_TYPES[kind]}, got {describe_value(value)}"
     if kind == "literal_error":
         expected = str(ctx.get("expected"))
         choice = "one of " if " or " in expected else ""
-        hint = did_you_mean(value, re.findall(r"'([^']*)'", expected)) \
-            if isinstance(value, str) else ""
+        hint = (
+            did_you_mean(value, re.findall(r"'([^']*)'", expected))
+            if isinstance(value, str)
+            else ""
+        )
         return f"must be {choice}{expected}; got {describe_value(value)}{hint}"
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))

@@ -218,9 +218,7 @@ class ParallelSpec(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _no_sequential_options(
-        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
-    ) -> Self:
+    def _no_sequential_options(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         issues = []
         steps = raw_fields(cls, data).get("steps") if not isinstance(data, cls) else None
         if isinstance(steps, list):
@@ -245,7 +243,9 @@ class GroupSpec(BaseModel):
         json_schema_extra=_STEP_LIST,
     )
     max_concurrency: int = Field(
-        default=10, ge=1, le=MAX_CONCURRENCY,
+        default=10,
+        ge=1,
+        le=MAX_CONCURRENCY,
         description="Sub-steps running at once when their needs make a graph (1..100).",
     )
 
@@ -306,9 +306,7 @@ class ForEachSpec(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _no_sequential_options(
-        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
-    ) -> Self:
+    def _no_sequential_options(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         issues = []
         if not isinstance(data, cls):
             issues = [
@@ -391,10 +389,9 @@ class UsesSpec(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    template: Annotated[str, StringConstraints(max_length=253,
-                                               pattern=DNS1123_SUBDOMAIN_PATTERN)] = Field(
-        description="The name of a PipelineTemplate in the Pipeline's namespace."
-    )
+    template: Annotated[
+        str, StringConstraints(max_length=253, pattern=DNS1123_SUBDOMAIN_PATTERN)
+    ] = Field(description="The name of a PipelineTemplate in the Pipeline's namespace.")
     params: dict[str, ParamValue] = Field(
         default_factory=dict,
         max_length=MAX_PARAMS,
@@ -417,8 +414,7 @@ class StepBase(BaseModel):
                     "rule": " + ".join(f"(has(self.{kind}) ? 1 : 0)" for kind in _STEP_KINDS)
                     + " == 1",
                     "message": (
-                        "a step needs exactly one of action, parallel, group, forEach, switch, "
-                        "uses"
+                        "a step needs exactly one of action, parallel, group, forEach, switch, uses"
                     ),
                 },
                 {
@@ -530,10 +526,13 @@ def _kind_issues(model: type[StepBase], data: Any) -> list[Issue]:
     issues = []
     if len(present) != 1:
         found = ", ".join(present) if present else "none"
-        issues.append(Issue(
-            (), "a step needs exactly one of action, parallel, group, forEach, switch, uses; "
-                f"found: {found}"
-        ))
+        issues.append(
+            Issue(
+                (),
+                "a step needs exactly one of action, parallel, group, forEach, switch, uses; "
+                f"found: {found}",
+            )
+        )
     if raw.get("with") is not None and raw.get("action") is None:
         issues.append(Issue(("with",), "only allowed together with action"))
     return issues
@@ -600,8 +599,6 @@ class Metadata(BaseModel):
 
     name: str = Field(max_length=253, pattern=DNS1123_SUBDOMAIN_PATTERN)
     namespace: str | None = Field(default=None, max_length=63, pattern=DNS1123_SUBDOMAIN_PATTERN)
-
-
 
 
 class Param(BaseModel):
@@ -681,14 +678,16 @@ def mutex_names(value: Any) -> Any:
         return ()
     if not isinstance(names, list):
         raise ValueError(
-            f"must be a mutex name or a list of up to {MAX_MUTEXES} of them; got {value!r}")
+            f"must be a mutex name or a list of up to {MAX_MUTEXES} of them; got {value!r}"
+        )
     if len(names) > MAX_MUTEXES:
         raise ValueError(f"at most {MAX_MUTEXES} mutexes; got {len(names)}")
     for name in names:
         if not isinstance(name, str) or len(name) > 47 or not _MUTEX_NAME.fullmatch(name):
             raise ValueError(
                 f"{name!r} is not a mutex name: a DNS-1123 label of at most 47 characters "
-                "(lower-case letters, digits and '-'), e.g. deploy-prod")
+                "(lower-case letters, digits and '-'), e.g. deploy-prod"
+            )
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"{duplicates[0]!r} is given twice")
@@ -700,14 +699,16 @@ def mutex_names(value: Any) -> Any:
 MutexNames = Annotated[
     tuple[str, ...],
     BeforeValidator(mutex_names),
-    WithJsonSchema({
-        "x-kubernetes-preserve-unknown-fields": True,
-        "description": (
-            "A mutex name, or a list of up to 8: at most one run in the namespace holds "
-            "each at a time (a Lease kubesteps-mutex-<name>); the others wait in line, "
-            "Ready reason MutexHeld."
-        ),
-    }),
+    WithJsonSchema(
+        {
+            "x-kubernetes-preserve-unknown-fields": True,
+            "description": (
+                "A mutex name, or a list of up to 8: at most one run in the namespace holds "
+                "each at a time (a Lease kubesteps-mutex-<name>); the others wait in line, "
+                "Ready reason MutexHeld."
+            ),
+        }
+    ),
 ]
 
 
@@ -757,7 +758,9 @@ class PipelineSpec(BaseModel):
         json_schema_extra=_STEP_LIST,
     )
     max_concurrency: int = Field(
-        default=10, ge=1, le=MAX_CONCURRENCY,
+        default=10,
+        ge=1,
+        le=MAX_CONCURRENCY,
         description=(
             "Steps (and finally steps) running at once when their needs make a graph "
             "(1..100, default 10)."
@@ -778,9 +781,13 @@ class PipelineSpec(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _whole_tree(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        issues = [] if isinstance(data, cls) else semantics.check_spec(
-            raw_fields(cls, data),
-            spec_fields=[field.alias or name for name, field in cls.model_fields.items()],
+        issues = (
+            []
+            if isinstance(data, cls)
+            else semantics.check_spec(
+                raw_fields(cls, data),
+                spec_fields=[field.alias or name for name, field in cls.model_fields.items()],
+            )
         )
         return with_issues("PipelineSpec", data, handler, issues)
 
@@ -804,8 +811,10 @@ class Pipeline(BaseModel):
             meta, spec = data.get("metadata"), data.get("spec")
             namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
             if isinstance(spec, Mapping) and isinstance(namespace, str):
-                issues = [Issue(("spec", *issue.loc), issue.message)
-                          for issue in semantics.check_namespaces(spec, namespace)]
+                issues = [
+                    Issue(("spec", *issue.loc), issue.message)
+                    for issue in semantics.check_namespaces(spec, namespace)
+                ]
         return with_issues("Pipeline", data, handler, issues)
 
 

@@ -73,9 +73,7 @@ def _rfc3339(value: Any) -> Any:
     return parsed
 
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 Rfc3339Time = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
@@ -95,10 +93,15 @@ class DelayParams(BaseModel):
         if not isinstance(data, cls) and isinstance(data, Mapping):
             given = [key for key in ("duration", "until") if data.get(key) is not None]
             if len(given) != 1:
-                issues.append(Issue((), (
-                    "give either duration (e.g. 30s) or until (an RFC 3339 time, or a "
-                    "${ } template giving one), not "
-                    + ("both" if given else "neither"))))
+                issues.append(
+                    Issue(
+                        (),
+                        (
+                            "give either duration (e.g. 30s) or until (an RFC 3339 time, or a "
+                            "${ } template giving one), not " + ("both" if given else "neither")
+                        ),
+                    )
+                )
         return with_issues("DelayParams", data, handler, issues)
 
 
@@ -265,13 +268,13 @@ class WaitForParams(BaseModel):
         issues = []
         if not isinstance(data, cls) and isinstance(data, Mapping):
             raw = raw_fields(cls, data)
-            condition, path, value = (raw.get(k) is not None
-                                      for k in ("condition", "jsonPath", "value"))
+            condition, path, value = (
+                raw.get(k) is not None for k in ("condition", "jsonPath", "value")
+            )
             if condition and (path or value):
                 issues.append(Issue((), "use either condition or jsonPath with value, not both"))
             elif not condition and not path:
-                issues.append(
-                    Issue((), "say what to wait for: condition, or jsonPath with value"))
+                issues.append(Issue((), "say what to wait for: condition, or jsonPath with value"))
             elif path != value:
                 issues.append(Issue((), "jsonPath and value go together: give both"))
         return with_issues("WaitForParams", data, handler, issues)
@@ -283,8 +286,7 @@ class KeyRef(BaseModel):
     model_config = SPEC_CONFIG
 
     name: DnsSubdomain
-    key: Annotated[str, StringConstraints(min_length=1, max_length=253,
-                                          pattern=CONFIG_KEY_PATTERN)]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=CONFIG_KEY_PATTERN)]
     optional: bool = False
 
 
@@ -300,8 +302,9 @@ class EnvVarSource(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        return with_issues("EnvVarSource", data, handler, _one_of(
-            cls, data, ("configMapKeyRef", "secretKeyRef")))
+        return with_issues(
+            "EnvVarSource", data, handler, _one_of(cls, data, ("configMapKeyRef", "secretKeyRef"))
+        )
 
 
 class EnvVar(BaseModel):
@@ -345,8 +348,9 @@ class EnvFromSource(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        return with_issues("EnvFromSource", data, handler, _one_of(
-            cls, data, ("configMapRef", "secretRef")))
+        return with_issues(
+            "EnvFromSource", data, handler, _one_of(cls, data, ("configMapRef", "secretRef"))
+        )
 
 
 def _one_of(model: type[BaseModel], data: Any, fields: tuple[str, ...]) -> list[Issue]:
@@ -362,13 +366,15 @@ def _one_of(model: type[BaseModel], data: Any, fields: tuple[str, ...]) -> list[
 
 def _relative(path: str) -> str:
     if path.startswith("/") or ".." in path.split("/"):
-        raise ValueError(f"must be a relative path without '..' parts, such as "
-                         f"'conf/app.yaml'; got {path!r}")
+        raise ValueError(
+            f"must be a relative path without '..' parts, such as 'conf/app.yaml'; got {path!r}"
+        )
     return path
 
 
-RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=1024),
-                         AfterValidator(_relative)]
+RelativePath = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_relative)
+]
 
 
 class KeyToPath(BaseModel):
@@ -376,8 +382,7 @@ class KeyToPath(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    key: Annotated[str, StringConstraints(min_length=1, max_length=253,
-                                          pattern=CONFIG_KEY_PATTERN)]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=CONFIG_KEY_PATTERN)]
     path: RelativePath
 
 
@@ -449,9 +454,15 @@ class Volume(BaseModel):
             others = sorted(set(data) - {"name", *_VOLUME_SOURCES})
             if others:
                 data = {k: v for k, v in data.items() if k not in others}
-                issues = [Issue((), (
-                    f"volume source {others[0]!r} is not supported by the job action; "
-                    f"use one of {', '.join(_VOLUME_SOURCES)}"))]
+                issues = [
+                    Issue(
+                        (),
+                        (
+                            f"volume source {others[0]!r} is not supported by the job action; "
+                            f"use one of {', '.join(_VOLUME_SOURCES)}"
+                        ),
+                    )
+                ]
         return with_issues("Volume", data, handler, issues)
 
 
@@ -461,8 +472,9 @@ class VolumeMount(BaseModel):
     model_config = SPEC_CONFIG
 
     name: DnsLabel
-    mount_path: Annotated[str, StringConstraints(min_length=1, max_length=1024,
-                                                 pattern=ABSOLUTE_PATH_PATTERN)]
+    mount_path: Annotated[
+        str, StringConstraints(min_length=1, max_length=1024, pattern=ABSOLUTE_PATH_PATTERN)
+    ]
     sub_path: RelativePath | None = None
     read_only: bool = False
 
@@ -487,8 +499,13 @@ class Toleration(BaseModel):
         if raw.get("operator") == "Exists" and raw.get("value"):
             issues.append(Issue(("value",), "must be empty when operator is Exists"))
         if raw.get("operator", "Equal") == "Equal" and not raw.get("key"):
-            issues.append(Issue(("key",), "required when operator is Equal (the default); "
-                                          "to tolerate every taint use operator: Exists"))
+            issues.append(
+                Issue(
+                    ("key",),
+                    "required when operator is Equal (the default); "
+                    "to tolerate every taint use operator: Exists",
+                )
+            )
         if raw.get("tolerationSeconds") is not None and raw.get("effect") != "NoExecute":
             issues.append(Issue(("tolerationSeconds",), "only allowed with effect NoExecute"))
         return with_issues("Toleration", data, handler, issues)
@@ -500,9 +517,11 @@ class Capabilities(BaseModel):
     model_config = SPEC_CONFIG
 
     add: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=64)
+        default_factory=list, max_length=64
+    )
     drop: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=64)
+        default_factory=list, max_length=64
+    )
 
 
 class SeccompProfile(BaseModel):
@@ -545,13 +564,25 @@ class SecurityContext(BaseModel):
         raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
         issues = []
         if raw.get("runAsUser") == 0 and raw.get("runAsNonRoot", True) is True:
-            issues.append(Issue(("runAsUser",), (
-                "0 is root, and runAsNonRoot is true (the default): set runAsNonRoot: false "
-                "too to run as root")))
+            issues.append(
+                Issue(
+                    ("runAsUser",),
+                    (
+                        "0 is root, and runAsNonRoot is true (the default): set "
+                        "runAsNonRoot: false too to run as root"
+                    ),
+                )
+            )
         if raw.get("privileged") is True and raw.get("allowPrivilegeEscalation") is not True:
-            issues.append(Issue(("privileged",), (
-                "a privileged container can always escalate: set allowPrivilegeEscalation: "
-                "true too")))
+            issues.append(
+                Issue(
+                    ("privileged",),
+                    (
+                        "a privileged container can always escalate: set allowPrivilegeEscalation: "
+                        "true too"
+                    ),
+                )
+            )
         return with_issues("SecurityContext", data, handler, issues)
 
 
@@ -575,9 +606,7 @@ class ResourceRequirements(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _requests_within_limits(
-        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
-    ) -> Self:
+    def _requests_within_limits(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         # The API server refuses the Job otherwise; say so before anything runs.
         raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
         requests, limits = raw.get("requests"), raw.get("limits")
@@ -586,8 +615,12 @@ class ResourceRequirements(BaseModel):
             for name, request in requests.items():
                 limit = limits.get(name)
                 if _more(request, limit):
-                    issues.append(Issue(("requests", name), (
-                        f"must not be more than limits.{name} ({limit}); got {request!r}")))
+                    issues.append(
+                        Issue(
+                            ("requests", name),
+                            (f"must not be more than limits.{name} ({limit}); got {request!r}"),
+                        )
+                    )
         return with_issues("ResourceRequirements", data, handler, issues)
 
 
@@ -616,12 +649,14 @@ class JobParams(BaseModel):
     env_from: list[EnvFromSource] = Field(default_factory=list, max_length=32)
     volumes: list[Volume] = Field(default_factory=list, max_length=32)
     volume_mounts: list[VolumeMount] = Field(default_factory=list, max_length=64)
-    node_selector: dict[Annotated[str, StringConstraints(min_length=1, max_length=316)],
-                        Annotated[str, StringConstraints(max_length=63)]] = Field(
-        default_factory=dict)
+    node_selector: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=316)],
+        Annotated[str, StringConstraints(max_length=63)],
+    ] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
-    pod_annotations: dict[Annotated[str, StringConstraints(min_length=1, max_length=316)],
-                          str] = Field(default_factory=dict)
+    pod_annotations: dict[Annotated[str, StringConstraints(min_length=1, max_length=316)], str] = (
+        Field(default_factory=dict)
+    )
     security_context: SecurityContext | None = None
 
     @model_validator(mode="wrap")
@@ -630,8 +665,11 @@ class JobParams(BaseModel):
         raw = raw_fields(cls, data) if not isinstance(data, cls) else {}
         volumes, mounts = raw.get("volumes"), raw.get("volumeMounts")
         issues = []
-        names = [v.get("name") for v in volumes if isinstance(v, Mapping)] \
-            if isinstance(volumes, list) else []
+        names = (
+            [v.get("name") for v in volumes if isinstance(v, Mapping)]
+            if isinstance(volumes, list)
+            else []
+        )
         for index, name in enumerate(names):
             if name in names[:index]:
                 issues.append(Issue(("volumes", index, "name"), f"{name!r} is given twice"))
@@ -640,9 +678,15 @@ class JobParams(BaseModel):
                 name = mount.get("name") if isinstance(mount, Mapping) else None
                 if isinstance(name, str) and not has_template(name) and name not in names:
                     known = ", ".join(dict.fromkeys(str(n) for n in names)) or "none"
-                    issues.append(Issue(("volumeMounts", index, "name"), (
-                        f"no volume named {name!r} in volumes (volumes: {known})"
-                        f"{did_you_mean(name, [str(n) for n in names])}")))
+                    issues.append(
+                        Issue(
+                            ("volumeMounts", index, "name"),
+                            (
+                                f"no volume named {name!r} in volumes (volumes: {known})"
+                                f"{did_you_mean(name, [str(n) for n in names])}"
+                            ),
+                        )
+                    )
         return with_issues("JobParams", data, handler, issues)
 
 
@@ -677,17 +721,23 @@ class PipelineParams(BaseModel):
     model_config = SPEC_CONFIG
 
     template: DnsSubdomain | None = Field(
-        default=None, description="A PipelineTemplate of the namespace: the child runs its steps.")
+        default=None, description="A PipelineTemplate of the namespace: the child runs its steps."
+    )
     spec: dict[str, Any] | None = Field(
-        default=None, description="The child's spec, as a Pipeline's (steps, params...).")
+        default=None, description="The child's spec, as a Pipeline's (steps, params...)."
+    )
     ref: DnsSubdomain | None = Field(
-        default=None, description="An existing Pipeline of the namespace to run (not owned).")
+        default=None, description="An existing Pipeline of the namespace to run (not owned)."
+    )
     params: dict[str, Any] = Field(
-        default_factory=dict, max_length=64,
-        description="Values for the child's params (the template's, or those of spec.params).")
+        default_factory=dict,
+        max_length=64,
+        description="Values for the child's params (the template's, or those of spec.params).",
+    )
     name: DnsSubdomain | None = Field(
         default=None,
-        description="The child's name (default <pipeline>-<step>-<run number>); not with ref.")
+        description="The child's name (default <pipeline>-<step>-<run number>); not with ref.",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -697,8 +747,13 @@ class PipelineParams(BaseModel):
             raw = raw_fields(cls, data)
             given = [key for key in ("template", "spec", "ref") if raw.get(key) is not None]
             if len(given) != 1:
-                issues.append(Issue((), "give exactly one of template, spec or ref; found: "
-                                        + (", ".join(given) or "none")))
+                issues.append(
+                    Issue(
+                        (),
+                        "give exactly one of template, spec or ref; found: "
+                        + (", ".join(given) or "none"),
+                    )
+                )
             if raw.get("ref") is not None and raw.get("name") is not None:
                 issues.append(Issue(("name",), "not with ref: ref names the Pipeline"))
         return with_issues("PipelineParams", data, handler, issues)
@@ -721,12 +776,13 @@ ACTION_PARAMS: dict[str, type[BaseModel]] = {
 UNRENDERED: dict[str, frozenset[str]] = {"pipeline": frozenset({"spec"})}
 
 
-def rendered_part(action: str, params: Mapping[str, Any]) -> tuple[dict[str, Any],
-                                                                   dict[str, Any]]:
+def rendered_part(action: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``params`` split into what the step renders and what it passes on as written."""
     kept = UNRENDERED.get(action, frozenset())
-    return ({k: v for k, v in params.items() if k not in kept},
-            {k: v for k, v in params.items() if k in kept})
+    return (
+        {k: v for k, v in params.items() if k not in kept},
+        {k: v for k, v in params.items() if k in kept},
+    )
 
 
 def approval_annotation(step_name: str) -> str:

@@ -17,8 +17,7 @@ _QUANTITY = re.compile(
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 ALLOWED = (
-    "a Kubernetes quantity: a number with an optional suffix, such as 500m, 2, 1.5Gi, "
-    "128Mi or 1e3"
+    "a Kubernetes quantity: a number with an optional suffix, such as 500m, 2, 1.5Gi, 128Mi or 1e3"
 )
 
 

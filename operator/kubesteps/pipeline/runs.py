@@ -33,10 +33,20 @@ VERBS = ("cancel", "retry", "rerun")
 VERB_ANNOTATIONS = {verb: f"{DOMAIN}/{verb}" for verb in VERBS}
 
 # Triggers and phases are open enums: readers must accept values they do not know.
-CREATED, SPEC_CHANGED, RERUN, RETRY, SCHEDULE = "Created", "SpecChanged", "Rerun", "Retry", \
-    "Schedule"
-RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED = "Running", "Suspended", "Succeeded", \
-    "Failed", "Cancelled"
+CREATED, SPEC_CHANGED, RERUN, RETRY, SCHEDULE = (
+    "Created",
+    "SpecChanged",
+    "Rerun",
+    "Retry",
+    "Schedule",
+)
+RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED = (
+    "Running",
+    "Suspended",
+    "Succeeded",
+    "Failed",
+    "Cancelled",
+)
 # Not a phase of a run: a scheduled Pipeline that has none yet.
 PENDING = "Pending"
 TRIGGERS = (CREATED, SPEC_CHANGED, RERUN, RETRY, SCHEDULE)
@@ -44,8 +54,9 @@ PHASES = (RUNNING, SUSPENDED, SUCCEEDED, FAILED, CANCELLED)
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 # Spec fields that pace the work without changing it: a change starts no run.
-PACING_FIELDS = frozenset({"suspend", "resyncPeriod", "timeout", "historyLimit", "schedule",
-                           "mutex"})
+PACING_FIELDS = frozenset(
+    {"suspend", "resyncPeriod", "timeout", "historyLimit", "schedule", "mutex"}
+)
 
 DEFAULT_HISTORY_LIMIT = 10
 MAX_HISTORY_LIMIT = 50
@@ -155,18 +166,22 @@ class Run:
         if phase in FINISHED:
             finished = self.finished_at if self.phase == phase and self.finished_at else now
             ended = self.resume(now) if self.suspended_at is not None else self
-            return replace(ended, phase=phase, finished_at=finished, reason=reason or phase,
-                           failed_step=step, message=_short(message))
-        return replace(self, phase=phase, finished_at=None, reason="", failed_step="",
-                       message="")
+            return replace(
+                ended,
+                phase=phase,
+                finished_at=finished,
+                reason=reason or phase,
+                failed_step=step,
+                message=_short(message),
+            )
+        return replace(self, phase=phase, finished_at=None, reason="", failed_step="", message="")
 
-    def end_main(self, phase: str, *, reason: str = "", step: str = "",
-                 message: str = "") -> Run:
+    def end_main(self, phase: str, *, reason: str = "", step: str = "", message: str = "") -> Run:
         """The main steps ended so; the finally steps come next (the run goes on)."""
-        ending = Ending(phase=phase, reason=reason or phase, failed_step=step,
-                        message=_short(message))
-        return replace(self, phase=RUNNING, finished_at=None, ending=ending,
-                       finally_done=False)
+        ending = Ending(
+            phase=phase, reason=reason or phase, failed_step=step, message=_short(message)
+        )
+        return replace(self, phase=RUNNING, finished_at=None, ending=ending, finally_done=False)
 
     def restart(self) -> Run:
         """The main steps start again (a retry): the finally steps will run again after."""
@@ -192,8 +207,11 @@ class Run:
             "message": self.message or None,
             "ending": self.ending.to_status() if self.ending is not None else None,
             "finallyDone": True if self.finally_done else None,
-            "templates": [{"name": name, "resourceVersion": version}
-                          for name, version in sorted(self.templates.items())] or None,
+            "templates": [
+                {"name": name, "resourceVersion": version}
+                for name, version in sorted(self.templates.items())
+            ]
+            or None,
         }
         status.update({key: value for key, value in optional.items() if value is not None})
         return status
@@ -243,9 +261,11 @@ class Run:
             message=str(status.get("message") or ""),
             ending=Ending.from_status(status.get("ending")),
             finally_done=bool(status.get("finallyDone")),
-            templates={str(t["name"]): str(t.get("resourceVersion") or "")
-                       for t in status.get("templates") or []
-                       if isinstance(t, Mapping) and t.get("name")},
+            templates={
+                str(t["name"]): str(t.get("resourceVersion") or "")
+                for t in status.get("templates") or []
+                if isinstance(t, Mapping) and t.get("name")
+            },
         )
 
 
@@ -271,9 +291,12 @@ class Ending:
     def from_status(cls, status: Any) -> Ending | None:
         if not isinstance(status, Mapping) or not status.get("phase"):
             return None
-        return cls(phase=str(status["phase"]), reason=str(status.get("reason") or ""),
-                   failed_step=str(status.get("failedStep") or ""),
-                   message=str(status.get("message") or ""))
+        return cls(
+            phase=str(status["phase"]),
+            reason=str(status.get("reason") or ""),
+            failed_step=str(status.get("failedStep") or ""),
+            message=str(status.get("message") or ""),
+        )
 
 
 def run_id(pipeline: str, number: int) -> str:
@@ -375,8 +398,14 @@ def advance(
     if current is None and scheduled and adopt_since is None:
         decision = RunDecision(pending(pipeline, spec_hash, now), tokens=tokens)
     elif current is None:
-        run = Run(pipeline=pipeline, number=1, trigger=CREATED, phase=RUNNING,
-                  spec_hash=spec_hash, started_at=adopt_since or now)
+        run = Run(
+            pipeline=pipeline,
+            number=1,
+            trigger=CREATED,
+            phase=RUNNING,
+            spec_hash=spec_hash,
+            started_at=adopt_since or now,
+        )
         decision = RunDecision(run, started=adopt_since is None, tokens=tokens)
     elif current.spec_hash != spec_hash and scheduled and current.finished:
         decision = RunDecision(current, tokens=tokens)  # the next tick runs the new work
@@ -421,8 +450,9 @@ def advance(
             _start(decision, SCHEDULE, spec_hash, now, "a schedule tick")
             decision.carry = False
         elif replace_active:
-            _start(decision, SCHEDULE, spec_hash, now, "replaced at a schedule tick",
-                   reason="Replaced")
+            _start(
+                decision, SCHEDULE, spec_hash, now, "replaced at a schedule tick", reason="Replaced"
+            )
             decision.carry = False
         else:
             decision.skipped_tick = tick
@@ -432,12 +462,15 @@ def advance(
         if decision.run.pending:
             decision.idle.append(Idle(cancel, "no run has started yet, nothing to cancel"))
         elif decision.run.finished:
-            decision.idle.append(Idle(
-                cancel, f"run {decision.run.id} is {decision.run.phase}, nothing to cancel"))
+            decision.idle.append(
+                Idle(cancel, f"run {decision.run.id} is {decision.run.phase}, nothing to cancel")
+            )
         else:
             decision.stop = True
             decision.run = decision.run.settle(
-                CANCELLED, now, reason="Cancelled",
+                CANCELLED,
+                now,
+                reason="Cancelled",
                 message=f"cancelled by {cancel.annotation}={cancel.token}",
             )
             decision.acted.append(cancel)
@@ -449,15 +482,20 @@ def advance(
         elif decision.started:
             decision.idle.append(Idle(retry, f"run {run.id} has just started"))
         elif run.phase not in (FAILED, CANCELLED) and not failed_steps:
-            decision.idle.append(Idle(
-                retry, f"run {run.id} is {run.phase} with no failed step, nothing to retry"))
+            decision.idle.append(
+                Idle(retry, f"run {run.id} is {run.phase} with no failed step, nothing to retry")
+            )
         else:
             decision.reset_failed = True
             # A fresh budget for spec.timeout: it counts from the retry (suspension, which
             # the reconciler applies again, counted from now on).
             decision.run = replace(
-                run.settle(RUNNING, now), trigger=RETRY, retries=run.retries + 1,
-                retried_at=now, suspended_seconds=0.0, suspended_at=None,
+                run.settle(RUNNING, now),
+                trigger=RETRY,
+                retries=run.retries + 1,
+                retried_at=now,
+                suspended_seconds=0.0,
+                suspended_at=None,
             )
             decision.acted.append(retry)
     return decision
@@ -465,21 +503,44 @@ def advance(
 
 def pending(pipeline: str, spec_hash: str, now: datetime) -> Run:
     """No run yet: a scheduled Pipeline before its first tick."""
-    return Run(pipeline=pipeline, number=0, trigger=SCHEDULE, phase=PENDING,
-               spec_hash=spec_hash, started_at=now)
+    return Run(
+        pipeline=pipeline,
+        number=0,
+        trigger=SCHEDULE,
+        phase=PENDING,
+        spec_hash=spec_hash,
+        started_at=now,
+    )
 
 
-def _start(decision: RunDecision, trigger: str, spec_hash: str, now: datetime,
-           why: str, *, reason: str = "Superseded") -> None:
+def _start(
+    decision: RunDecision,
+    trigger: str,
+    spec_hash: str,
+    now: datetime,
+    why: str,
+    *,
+    reason: str = "Superseded",
+) -> None:
     old = decision.run
     number = old.number + 1
     if not old.finished and not old.pending:
-        old = old.settle(CANCELLED, now, reason=reason,
-                         message=f"superseded by run {run_id(old.pipeline, number)}: {why}")
+        old = old.settle(
+            CANCELLED,
+            now,
+            reason=reason,
+            message=f"superseded by run {run_id(old.pipeline, number)}: {why}",
+        )
     if not old.pending:
         decision.ended.append(old)
-    decision.run = Run(pipeline=old.pipeline, number=number, trigger=trigger, phase=RUNNING,
-                       spec_hash=spec_hash, started_at=now)
+    decision.run = Run(
+        pipeline=old.pipeline,
+        number=number,
+        trigger=trigger,
+        phase=RUNNING,
+        spec_hash=spec_hash,
+        started_at=now,
+    )
     decision.started = True
 
 
@@ -552,8 +613,9 @@ def read_approval(value: str, pipeline: str) -> ApprovalAnswer | None:
 def approvals(annotations: Mapping[str, str]) -> dict[str, str]:
     """Step name -> annotation value, for every approval annotation."""
     return {
-        key[len(APPROVAL_PREFIX):]: str(value)
-        for key, value in annotations.items() if key.startswith(APPROVAL_PREFIX)
+        key[len(APPROVAL_PREFIX) :]: str(value)
+        for key, value in annotations.items()
+        if key.startswith(APPROVAL_PREFIX)
     }
 
 
@@ -562,8 +624,11 @@ def consumed(record: Mapping[str, Any] | None, value: str) -> bool:
     if not record:
         return False
     outputs = record.get("outputs") or {}
-    return isinstance(outputs, Mapping) and outputs.get("value") == value and \
-        record.get("phase") in ("Succeeded", "Failed")
+    return (
+        isinstance(outputs, Mapping)
+        and outputs.get("value") == value
+        and record.get("phase") in ("Succeeded", "Failed")
+    )
 
 
 MAX_HANDLED_APPROVALS = 200

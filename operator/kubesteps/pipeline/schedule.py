@@ -60,12 +60,16 @@ def check(cron: str, time_zone: str = "UTC") -> str | None:
         return f"timeZone: {error}"
     text = expression(cron)
     if text.startswith("@"):
-        return (f"cron: {cron!r} is not a known macro; use one of "
-                f"{', '.join(sorted(MACROS))} or five fields")
+        return (
+            f"cron: {cron!r} is not a known macro; use one of "
+            f"{', '.join(sorted(MACROS))} or five fields"
+        )
     if len(text.split()) != 5:
-        return (f"cron: {cron!r} has {len(text.split())} fields; write five (minute hour "
-                "day-of-month month day-of-week), e.g. '*/15 * * * *', or a macro such as "
-                "@hourly")
+        return (
+            f"cron: {cron!r} has {len(text.split())} fields; write five (minute hour "
+            "day-of-month month day-of-week), e.g. '*/15 * * * *', or a macro such as "
+            "@hourly"
+        )
     try:
         cronsim.CronSim(text, datetime(2000, 1, 1, tzinfo=UTC))
     except cronsim.CronSimError as error:

@@ -204,13 +204,26 @@ def _walk_step(visit: _Visit) -> Iterator[_Visit]:
         item = step.item_name or "item"
         variables = tuple(dict.fromkeys((*visit.variables, item, FOREACH_INDEX)))
         yield from _walk_step(
-            _Visit(template, (*visit.loc, "forEach", "step"), visit.depth + 1, variables,
-                   repeats=visit.repeats + 1, template=True, max_depth=visit.max_depth)
+            _Visit(
+                template,
+                (*visit.loc, "forEach", "step"),
+                visit.depth + 1,
+                variables,
+                repeats=visit.repeats + 1,
+                template=True,
+                max_depth=visit.max_depth,
+            )
         )
     for where, child in step.children():
         yield from _walk_step(
-            _Visit(child, (*visit.loc, *where), visit.depth + 1, visit.variables, visit.repeats,
-                   max_depth=visit.max_depth)
+            _Visit(
+                child,
+                (*visit.loc, *where),
+                visit.depth + 1,
+                visit.variables,
+                visit.repeats,
+                max_depth=visit.max_depth,
+            )
         )
 
 
@@ -231,8 +244,11 @@ def check_spec(spec: Mapping[str, Any], *, spec_fields: Collection[str] = ()) ->
     ]
     generated.extend(_repeated_name(name, repeats) for name, repeats in _repeated(visits))
     # A uses step runs a template's steps as <its name>-<theirs>: known once it is read.
-    generated.extend(re.compile(rf"^{re.escape(visit.name)}-") for visit in visits
-                     if visit.name and visit.step.get("uses") is not None)
+    generated.extend(
+        re.compile(rf"^{re.escape(visit.name)}-")
+        for visit in visits
+        if visit.name and visit.step.get("uses") is not None
+    )
 
     def is_step(name: str) -> bool:
         return name in names or any(pattern.match(name) for pattern in generated)
@@ -267,16 +283,20 @@ def check_namespaces(spec: Mapping[str, Any], namespace: str | None) -> list[Iss
         metadata = manifest.get("metadata") if isinstance(manifest, Mapping) else None
         for loc, value in (
             (("with", "namespace"), params.get("namespace")),
-            (("with", "manifest", "metadata", "namespace"),
-             metadata.get("namespace") if isinstance(metadata, Mapping) else None),
+            (
+                ("with", "manifest", "metadata", "namespace"),
+                metadata.get("namespace") if isinstance(metadata, Mapping) else None,
+            ),
         ):
             if isinstance(value, str) and not has_template(value) and value != namespace:
-                issues.append(Issue(
-                    (*visit.loc, *loc),
-                    f"an owned object must be in the Pipeline's namespace {namespace!r}, "
-                    f"not {value!r} (Kubernetes allows no owner in another namespace); "
-                    "apply it there or set owned: false",
-                ))
+                issues.append(
+                    Issue(
+                        (*visit.loc, *loc),
+                        f"an owned object must be in the Pipeline's namespace {namespace!r}, "
+                        f"not {value!r} (Kubernetes allows no owner in another namespace); "
+                        "apply it there or set owned: false",
+                    )
+                )
                 break
     return issues
 
@@ -401,11 +421,7 @@ def _run_name(name: str, repeats: int) -> str:
 def _for_each_names(visits: list[_Visit]) -> list[str]:
     # A forEach inside a template has no name of its own; its sub-steps are named after the
     # enclosing generated step, so only named forEach steps can clash.
-    return [
-        name
-        for visit in visits
-        if visit.step.for_each is not None and (name := visit.name)
-    ]
+    return [name for visit in visits if visit.step.for_each is not None and (name := visit.name)]
 
 
 def _conditions(visits: list[_Visit]) -> list[Issue]:
@@ -469,25 +485,41 @@ def _params(spec: Mapping[str, Any], issues: list[Issue]) -> list[str]:
             continue
         name = param["name"]
         if name in names:
-            issues.append(Issue(("params", index, "name"),
-                                f"duplicate param name {name!r} (also params[{names[name]}]); "
-                                "param names must be unique"))
+            issues.append(
+                Issue(
+                    ("params", index, "name"),
+                    f"duplicate param name {name!r} (also params[{names[name]}]); "
+                    "param names must be unique",
+                )
+            )
             continue
         names[name] = index
         if name in RESERVED_WORDS:
-            issues.append(Issue(("params", index, "name"),
-                                f"{name!r} is a reserved word in CEL: it cannot name a param"))
+            issues.append(
+                Issue(
+                    ("params", index, "name"),
+                    f"{name!r} is a reserved word in CEL: it cannot name a param",
+                )
+            )
         enum = param.get("enum")
         if isinstance(enum, list) and "value" in param and param["value"] not in enum:
             shown = ", ".join(json.dumps(v) for v in enum[:10])
             hint = did_you_mean(str(param["value"]), [str(v) for v in enum])
-            issues.append(Issue(("params", index, "value"),
-                                f"{json.dumps(param['value'])} is not one of the allowed "
-                                f"values: {shown}{hint}"))
+            issues.append(
+                Issue(
+                    ("params", index, "value"),
+                    f"{json.dumps(param['value'])} is not one of the allowed values: {shown}{hint}",
+                )
+            )
     size = len(json.dumps(params, separators=(",", ":"), default=str))
     if size > MAX_PARAMS_BYTES:
-        issues.append(Issue(("params",), f"the params are {size // 1024} KiB as JSON; at most "
-                                         f"{MAX_PARAMS_BYTES // 1024} KiB are allowed"))
+        issues.append(
+            Issue(
+                ("params",),
+                f"the params are {size // 1024} KiB as JSON; at most "
+                f"{MAX_PARAMS_BYTES // 1024} KiB are allowed",
+            )
+        )
     return list(names)
 
 
@@ -515,13 +547,15 @@ def _switches(visits: list[_Visit]) -> list[Issue]:
         for index, node in enumerate(branches[:-1]):
             branch = RawStep.of(node)
             if branch is not None and not branch.when and branch.get("when") is None:
-                later = [RawStep.of(b) for b in branches[index + 1:]]
+                later = [RawStep.of(b) for b in branches[index + 1 :]]
                 names = ", ".join(repr(b.name) for b in later if b is not None and b.name)
-                issues.append(Issue(
-                    (*visit.loc, "switch", "steps", index, "when"),
-                    f"branch {branch.name!r} has no when, so it is the default, which must be "
-                    f"the last branch: the branches after it ({names}) could never be taken",
-                ))
+                issues.append(
+                    Issue(
+                        (*visit.loc, "switch", "steps", index, "when"),
+                        f"branch {branch.name!r} has no when, so it is the default, which must be "
+                        f"the last branch: the branches after it ({names}) could never be taken",
+                    )
+                )
     return issues
 
 
@@ -581,11 +615,16 @@ def _constant_list(expression: str, loc: Loc) -> list[Issue]:
         return [Issue(loc, f"{error.message} in CEL expression {expression!r}")]
     if isinstance(value, list):
         if len(value) > MAX_FOREACH_ITEMS:
-            return [Issue(loc, f"gives {len(value)} items; a forEach runs at most "
-                               f"{MAX_FOREACH_ITEMS}")]
+            return [
+                Issue(loc, f"gives {len(value)} items; a forEach runs at most {MAX_FOREACH_ITEMS}")
+            ]
         return []
-    return [Issue(loc, f"must give a list, but {expression!r} is always a "
-                       f"{type(value).__name__} ({value!r})")]
+    return [
+        Issue(
+            loc,
+            f"must give a list, but {expression!r} is always a {type(value).__name__} ({value!r})",
+        )
+    ]
 
 
 def _constant_predicate(expression: str, loc: Loc) -> list[Issue]:
@@ -613,15 +652,13 @@ def _constants_rendered(params: Mapping[str, Any] | None, loc: Loc) -> tuple[Any
             return value
         try:
             expressions = list(template_expressions(value, where))
-            if any(not text or compile_expression(text).free_variables
-                   for _, text in expressions):
+            if any(not text or compile_expression(text).free_variables for _, text in expressions):
                 return value
             return render_template(value, {})
         except CelSyntaxError:
             return value  # reported where the expression is checked
         except CelError as error:
-            issues.append(Issue(where, f"{error.message} in CEL expression "
-                                       f"{error.expression!r}"))
+            issues.append(Issue(where, f"{error.message} in CEL expression {error.expression!r}"))
             return value
 
     return (None if params is None else render(params, loc)), issues
@@ -677,8 +714,11 @@ def _check_expression(
         Issue(
             loc,
             f"refers to params.{name}, but no param is named {name!r} "
-            + (f"(declared: {', '.join(names.params)}) " if names.params else
-               "(spec.params declares none) ")
+            + (
+                f"(declared: {', '.join(names.params)}) "
+                if names.params
+                else "(spec.params declares none) "
+            )
             + f"in CEL expression {expression!r}{did_you_mean(name, names.params)}",
         )
         for name in sorted(compiled.param_references)
@@ -709,11 +749,10 @@ def check_needs(spec: Mapping[str, Any], names: Mapping[str, Loc]) -> list[Issue
     return issues
 
 
-def _check_list(
-    nodes: list[Any], loc: Loc, names: Mapping[str, Loc], issues: list[Issue]
-) -> None:
-    steps = [(index, step) for index, node in enumerate(nodes)
-             if (step := RawStep.of(node)) is not None]
+def _check_list(nodes: list[Any], loc: Loc, names: Mapping[str, Loc], issues: list[Issue]) -> None:
+    steps = [
+        (index, step) for index, node in enumerate(nodes) if (step := RawStep.of(node)) is not None
+    ]
     own = {step.name for _, step in steps if step.name}
     graph: dict[str, list[str]] = {}
     for index, step in steps:
@@ -729,9 +768,13 @@ def _check_list(
     cycle = find_cycle(graph)
     if cycle:
         at = next(index for index, step in steps if step.name == cycle[0])
-        issues.append(Issue((*loc, at, "needs"),
-                            f"the needs form a cycle: {' -> '.join(cycle)}; a step cannot "
-                            "wait, directly or through others, for itself"))
+        issues.append(
+            Issue(
+                (*loc, at, "needs"),
+                f"the needs form a cycle: {' -> '.join(cycle)}; a step cannot "
+                "wait, directly or through others, for itself",
+            )
+        )
 
 
 def _check_nested(step: RawStep, loc: Loc, names: Mapping[str, Loc], issues: list[Issue]) -> None:
@@ -768,9 +811,13 @@ _SIDE_BY_SIDE = {
 
 def _no_needs(step: RawStep | None, loc: Loc, kind: str, issues: list[Issue]) -> None:
     if step is not None and step.get("needs") not in (None, []):
-        issues.append(Issue((*loc, "needs"),
-                            f"only allowed on steps of spec.steps, spec.finally or a group: "
-                            f"{_SIDE_BY_SIDE[kind]}"))
+        issues.append(
+            Issue(
+                (*loc, "needs"),
+                f"only allowed on steps of spec.steps, spec.finally or a group: "
+                f"{_SIDE_BY_SIDE[kind]}",
+            )
+        )
 
 
 def _step_needs(
@@ -790,16 +837,23 @@ def _step_needs(
             issues.append(Issue(where, f"step {name!r} cannot need itself"))
         elif name not in own:
             if name in names:
-                issues.append(Issue(where, f"step {name!r} is not in this list (it is at "
-                                           f"{format_path(('spec', *names[name][:-1]))}); "
-                                           "needs name steps of the same list only"))
+                issues.append(
+                    Issue(
+                        where,
+                        f"step {name!r} is not in this list (it is at "
+                        f"{format_path(('spec', *names[name][:-1]))}); "
+                        "needs name steps of the same list only",
+                    )
+                )
             else:
-                issues.append(Issue(where, f"no step of this list is named {name!r}"
-                                           f"{did_you_mean(name, sorted(own))}"))
+                issues.append(
+                    Issue(
+                        where,
+                        f"no step of this list is named {name!r}{did_you_mean(name, sorted(own))}",
+                    )
+                )
         elif name in found:
             issues.append(Issue(where, f"{name!r} is needed twice"))
         else:
             found.append(name)
     return found
-
-

@@ -202,7 +202,8 @@ class RunStatus(BaseModel):
     )
     finally_done: bool | None = Field(default=None, description="The finally steps are done.")
     templates: list[UsedTemplate] | None = Field(
-        default=None, max_length=64,
+        default=None,
+        max_length=64,
         description="The PipelineTemplates the run's uses steps expanded, at which version.",
     )
 

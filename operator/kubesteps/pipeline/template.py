@@ -58,7 +58,9 @@ class TemplateParam(BaseModel):
         default=None, description="What the param is for."
     )
     enum: list[ParamValue] | None = Field(
-        default=None, min_length=1, max_length=MAX_ENUM,
+        default=None,
+        min_length=1,
+        max_length=MAX_ENUM,
         description="The values allowed (1..64).",
     )
 
@@ -72,12 +74,14 @@ class PipelineTemplateSpec(BaseModel):
         default=None, description="What the template does."
     )
     params: list[TemplateParam] = Field(
-        default_factory=list, max_length=MAX_PARAMS,
+        default_factory=list,
+        max_length=MAX_PARAMS,
         description="Inputs, read in the steps' CEL as params.<name> (at most 64).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     steps: list[Step] = Field(
-        min_length=1, max_length=MAX_NESTED_STEPS,
+        min_length=1,
+        max_length=MAX_NESTED_STEPS,
         description=(
             f"The steps (1..{MAX_NESTED_STEPS}), run as a group where the template is used; "
             "they may have needs, and no uses or condition of their own."
@@ -122,12 +126,21 @@ def check_template(spec: Mapping[str, Any]) -> list[Issue]:
     issues = semantics.check_spec(spec, spec_fields=_pipeline_fields())
     for loc, step in _steps(spec.get("steps"), ("steps",)):
         if step.get("uses") is not None:
-            issues.append(Issue((*loc, "uses"), "not allowed in a template: templates do not "
-                                                "nest (use the steps of the other one here)"))
+            issues.append(
+                Issue(
+                    (*loc, "uses"),
+                    "not allowed in a template: templates do not "
+                    "nest (use the steps of the other one here)",
+                )
+            )
         if step.get("condition") is not None:
-            issues.append(Issue((*loc, "condition"),
-                                "not allowed in a template: every use of it would write the "
-                                "same condition; set condition on the step that uses it"))
+            issues.append(
+                Issue(
+                    (*loc, "condition"),
+                    "not allowed in a template: every use of it would write the "
+                    "same condition; set condition on the step that uses it",
+                )
+            )
     return issues
 
 
@@ -170,8 +183,14 @@ def uses_of(spec: Mapping[str, Any]) -> list[Use]:
             uses = node.get("uses")
             if isinstance(uses, Mapping) and isinstance(uses.get("template"), str):
                 params = uses.get("params")
-                found.append(Use(loc, str(node.get("name") or ""), uses["template"],
-                                 params if isinstance(params, Mapping) else {}))
+                found.append(
+                    Use(
+                        loc,
+                        str(node.get("name") or ""),
+                        uses["template"],
+                        params if isinstance(params, Mapping) else {},
+                    )
+                )
     return found
 
 
@@ -181,8 +200,11 @@ def template_names(spec: Mapping[str, Any]) -> list[str]:
 
 
 def template_params(
-    template: PipelineTemplate, given: Mapping[str, Any], static_vars: Mapping[str, Any],
-    *, path: str = "",
+    template: PipelineTemplate,
+    given: Mapping[str, Any],
+    static_vars: Mapping[str, Any],
+    *,
+    path: str = "",
 ) -> dict[str, Any]:
     """The values of a template's params for one use: those given (``${ }`` rendered with
     the Pipeline's params and self), else the defaults. Raises ``CelError``."""
@@ -208,54 +230,85 @@ def check_uses(
         template = templates.get(use.template)
         if template is None:
             known = sorted(templates)
-            issues.append(Issue((*where, "template"),
-                                f"no PipelineTemplate {use.template!r} in namespace "
-                                f"{namespace!r}" + (f" (there are: {', '.join(known)})"
-                                                    if known else "")
-                                + did_you_mean(use.template, known)))
+            issues.append(
+                Issue(
+                    (*where, "template"),
+                    f"no PipelineTemplate {use.template!r} in namespace "
+                    f"{namespace!r}"
+                    + (f" (there are: {', '.join(known)})" if known else "")
+                    + did_you_mean(use.template, known),
+                )
+            )
             continue
         declared = {p.name: p for p in template.spec.params}
         for name in use.params:
             if name not in declared:
-                issues.append(Issue((*where, "params", str(name)),
-                                    f"template {use.template!r} has no param {str(name)!r} "
-                                    f"(it has: {', '.join(declared) or 'none'})"
-                                    + did_you_mean(str(name), list(declared))))
+                issues.append(
+                    Issue(
+                        (*where, "params", str(name)),
+                        f"template {use.template!r} has no param {str(name)!r} "
+                        f"(it has: {', '.join(declared) or 'none'})"
+                        + did_you_mean(str(name), list(declared)),
+                    )
+                )
         for name, param in declared.items():
             if name not in use.params and param.value is None:
-                issues.append(Issue((*where, "params"),
-                                    f"template {use.template!r} needs a value for param "
-                                    f"{name!r} (it has no default)"))
+                issues.append(
+                    Issue(
+                        (*where, "params"),
+                        f"template {use.template!r} needs a value for param "
+                        f"{name!r} (it has no default)",
+                    )
+                )
         try:
-            values = template_params(template, {k: v for k, v in use.params.items()
-                                                if k in declared},
-                                     static_vars, path=format_path(("spec", *where, "params")))
+            values = template_params(
+                template,
+                {k: v for k, v in use.params.items() if k in declared},
+                static_vars,
+                path=format_path(("spec", *where, "params")),
+            )
         except CelError as error:
-            issues.append(Issue((*where, "params"),
-                                f"{error.message} in CEL expression {error.expression!r}; a "
-                                "use's params may read the Pipeline's params and self"))
+            issues.append(
+                Issue(
+                    (*where, "params"),
+                    f"{error.message} in CEL expression {error.expression!r}; a "
+                    "use's params may read the Pipeline's params and self",
+                )
+            )
             continue
         for name, param in declared.items():
             value = values.get(name)
             if param.enum is not None and name in use.params and value not in param.enum:
                 shown = ", ".join(json.dumps(v) for v in param.enum[:10])
-                issues.append(Issue((*where, "params", name),
-                                    f"{json.dumps(value)} is not one of the values template "
-                                    f"{use.template!r} allows: {shown}"))
+                issues.append(
+                    Issue(
+                        (*where, "params", name),
+                        f"{json.dumps(value)} is not one of the values template "
+                        f"{use.template!r} allows: {shown}",
+                    )
+                )
         if not use.name:
             continue
         for step in _template_step_names(template):
             expanded = f"{use.name}-{step}"
             if len(expanded) > 63:
-                issues.append(Issue((*use.loc, "name"),
-                                    f"step {expanded!r} of template {use.template!r} would be "
-                                    f"{len(expanded)} characters long; a step name may have "
-                                    "63: shorten this step's name"))
+                issues.append(
+                    Issue(
+                        (*use.loc, "name"),
+                        f"step {expanded!r} of template {use.template!r} would be "
+                        f"{len(expanded)} characters long; a step name may have "
+                        "63: shorten this step's name",
+                    )
+                )
             elif expanded in taken:
-                issues.append(Issue((*use.loc, "name"),
-                                    f"step {expanded!r} of template {use.template!r} clashes "
-                                    f"with step {expanded!r} at "
-                                    f"{format_path(('spec', *taken[expanded]))}; rename one"))
+                issues.append(
+                    Issue(
+                        (*use.loc, "name"),
+                        f"step {expanded!r} of template {use.template!r} clashes "
+                        f"with step {expanded!r} at "
+                        f"{format_path(('spec', *taken[expanded]))}; rename one",
+                    )
+                )
     return issues
 
 

@@ -83,16 +83,19 @@ class PassContext:
             self._self = to_cel(self.pipeline)
             self._params = to_cel(params_of(self.pipeline))
             self._mark, _ = self.states.changed_since(0)
-            self._steps = to_cel({
-                name: _step_view(state) for name, state in self.states.states().items()
-            })
+            self._steps = to_cel(
+                {name: _step_view(state) for name, state in self.states.states().items()}
+            )
         else:
             self._mark, changed = self.states.changed_since(self._mark)
             current = self.states.states()
             for name in dict.fromkeys(changed):
                 self._steps[to_cel(name)] = to_cel(_step_view(current[name]))
-        variables: dict[str, Any] = {"self": self._self, "steps": self._steps,
-                                     "params": self._params}
+        variables: dict[str, Any] = {
+            "self": self._self,
+            "steps": self._steps,
+            "params": self._params,
+        }
         if self.final is not None:
             variables[FINALLY_VARIABLE] = to_cel(dict(self.final))
         if item:
@@ -101,9 +104,16 @@ class PassContext:
             if isinstance(local, Local):
                 variables["params"] = local.cel_params()
                 steps = self._steps
-                variables["steps"] = to_cel({
-                    **steps, **{name: steps[key] for name in local.names
-                                if (key := to_cel(local.prefix + name)) in steps}})
+                variables["steps"] = to_cel(
+                    {
+                        **steps,
+                        **{
+                            name: steps[key]
+                            for name in local.names
+                            if (key := to_cel(local.prefix + name)) in steps
+                        },
+                    }
+                )
         return variables
 
 
@@ -130,8 +140,11 @@ class Local:
 def params_of(pipeline: Mapping[str, Any]) -> dict[str, Any]:
     """The params of a Pipeline object, name -> value (CEL's ``params``)."""
     params = (pipeline.get("spec") or {}).get("params") or []
-    return {p["name"]: p.get("value") for p in params
-            if isinstance(p, Mapping) and isinstance(p.get("name"), str)}
+    return {
+        p["name"]: p.get("value")
+        for p in params
+        if isinstance(p, Mapping) and isinstance(p.get("name"), str)
+    }
 
 
 def _step_view(state: StepState) -> dict[str, Any]:
@@ -257,8 +270,18 @@ def build(
     if locals_:  # what each use's params are, defaults included, is part of the work too
         work["templateParams"] = {name: dict(local.params) for name, local in locals_.items()}
     spec_hash = work_hash(work)
-    return Plan(steps, conditions, frozenset(keep), actions, spec_hash, shown, finally_steps,
-                frozenset(final), spec.max_concurrency, versions)
+    return Plan(
+        steps,
+        conditions,
+        frozenset(keep),
+        actions,
+        spec_hash,
+        shown,
+        finally_steps,
+        frozenset(final),
+        spec.max_concurrency,
+        versions,
+    )
 
 
 def _step(
@@ -277,8 +300,9 @@ def _step(
     options: dict[str, Any] = {
         "name": name,
         "state": State(),
-        "predicates": [_predicate(expr, f"{path}.when[{i}]", item) for i, expr in
-                       enumerate(spec.when)],
+        "predicates": [
+            _predicate(expr, f"{path}.when[{i}]", item) for i, expr in enumerate(spec.when)
+        ],
         "abort_on_predicates_false": spec.abort_on_false and bool(spec.when),
         "continue_on_error": spec.continue_on_error,
         "finish_on_success": spec.finish_on_success,
@@ -291,8 +315,11 @@ def _step(
     if spec.throttle is not None:
         partition = spec.throttle.partition_key
         if partition and has_template(partition):
-            partition = str(render(partition, {**static_vars, **(item or {})},
-                                       path=f"{path}.throttle.partitionKey"))
+            partition = str(
+                render(
+                    partition, {**static_vars, **(item or {})}, path=f"{path}.throttle.partitionKey"
+                )
+            )
         options["throttling"] = ThrottlingSettings(
             interval=spec.throttle.interval,
             ensure_step_success=spec.throttle.ensure_success,
@@ -300,21 +327,41 @@ def _step(
             initial_delay=spec.throttle.initial_delay,
         )
     if spec.action is not None:
-        return SimpleStep(run=_action(spec.action, spec.params or {}, f"{path}.with", item),
-                          **options)
+        return SimpleStep(
+            run=_action(spec.action, spec.params or {}, f"{path}.with", item), **options
+        )
     if spec.parallel is not None:
         return ParallelSteps(
-            steps=[_step(c, c.name + suffix, f"{path}.parallel.steps[{i}]", item, static_vars,
-                         suffix, locals_=locals_) for i, c in enumerate(spec.parallel.steps)],
+            steps=[
+                _step(
+                    c,
+                    c.name + suffix,
+                    f"{path}.parallel.steps[{i}]",
+                    item,
+                    static_vars,
+                    suffix,
+                    locals_=locals_,
+                )
+                for i, c in enumerate(spec.parallel.steps)
+            ],
             max_concurrency=spec.parallel.max_concurrency,
             fail_fast=spec.parallel.fail_fast,
             **options,
         )
     if spec.group is not None:
         return GroupedSteps(
-            steps=[_step(c, c.name + suffix, f"{path}.group.steps[{i}]", child_item,
-                         static_vars, suffix, locals_=locals_)
-                   for i, c in enumerate(spec.group.steps)],
+            steps=[
+                _step(
+                    c,
+                    c.name + suffix,
+                    f"{path}.group.steps[{i}]",
+                    child_item,
+                    static_vars,
+                    suffix,
+                    locals_=locals_,
+                )
+                for i, c in enumerate(spec.group.steps)
+            ],
             max_concurrency=spec.group.max_concurrency,
             **options,
         )
@@ -323,12 +370,23 @@ def _step(
         cases = []
         for i, branch in enumerate(spec.switch.steps):
             where = f"{path}.switch.steps[{i}]"
-            cases.append(Case(
-                step=_step(branch.model_copy(update={"when": []}), branch.name + suffix,
-                           where, item, static_vars, suffix, locals_=locals_),
-                when=[_predicate(expr, f"{where}.when[{j}]", item)
-                      for j, expr in enumerate(branch.when)],
-            ))
+            cases.append(
+                Case(
+                    step=_step(
+                        branch.model_copy(update={"when": []}),
+                        branch.name + suffix,
+                        where,
+                        item,
+                        static_vars,
+                        suffix,
+                        locals_=locals_,
+                    ),
+                    when=[
+                        _predicate(expr, f"{where}.when[{j}]", item)
+                        for j, expr in enumerate(branch.when)
+                    ],
+                )
+            )
         return SwitchSteps(cases=cases, **options)
     assert spec.for_each is not None
     return DynamicStep(
@@ -372,15 +430,22 @@ def _action(
     async def run(ctx: StepContext) -> Outputs:
         context = _pass(ctx)
         try:
-            rendered = (render(renderable, context.variables(item), path=path)
-                        if templated else _copied(renderable))
+            rendered = (
+                render(renderable, context.variables(item), path=path)
+                if templated
+                else _copied(renderable)
+            )
         except CelError as error:
             raise PermanentError(str(error)) from error
         rendered = {**rendered, **as_written}
         keep = context.keep
         action_context = ActionContext(
-            step=ctx, pipeline=context.pipeline, kube=context.kube, clock=context.clock,
-            extras=context.extras, run=context.run,
+            step=ctx,
+            pipeline=context.pipeline,
+            kube=context.kube,
+            clock=context.clock,
+            extras=context.extras,
+            run=context.run,
             keep=None if keep is None else (lambda fields: keep(ctx.name, fields)),
         )
         outputs: Outputs = await run_action(action_context, action, rendered)
@@ -415,14 +480,22 @@ ITEM_LABEL = 64
 
 def item_label(value: Any) -> str:
     """A forEach item as a short text: a string as it is, anything else as compact JSON."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
-                                                           sort_keys=True, default=str)
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    )
     return text if len(text) <= ITEM_LABEL else text[: ITEM_LABEL - 1] + "…"
 
 
 def _for_each(
-    spec: m.ForEachSpec, name: str, path: str, static_vars: Mapping[str, Any], suffix: str,
-    outer: Mapping[str, Any] | None, locals_: Mapping[str, Local] | None,
+    spec: m.ForEachSpec,
+    name: str,
+    path: str,
+    static_vars: Mapping[str, Any],
+    suffix: str,
+    outer: Mapping[str, Any] | None,
+    locals_: Mapping[str, Local] | None,
 ) -> Callable[[StepContext], Awaitable[Sequence[Step]]]:
     async def generate(ctx: StepContext) -> Sequence[Step]:
         context = _pass(ctx)
@@ -442,15 +515,24 @@ def _for_each(
             context.items[f"{name}-{index}"] = item_label(value)
         children = [
             # Steps nested in the template are named per item too (``check-0``, ``check-1``).
-            _step(spec.step, f"{name}-{index}", f"{path}.forEach.step",
-                  {**(outer or {}), spec.as_: value, FOREACH_INDEX: index}, static_vars,
-                  f"{suffix}-{index}", locals_=locals_)
+            _step(
+                spec.step,
+                f"{name}-{index}",
+                f"{path}.forEach.step",
+                {**(outer or {}), spec.as_: value, FOREACH_INDEX: index},
+                static_vars,
+                f"{suffix}-{index}",
+                locals_=locals_,
+            )
             for index, value in enumerate(items)
         ]
         return [
             ParallelSteps(
-                name=f"{name}[*]", state=None, steps=children,
-                max_concurrency=spec.max_concurrency, fail_fast=spec.fail_fast,
+                name=f"{name}[*]",
+                state=None,
+                steps=children,
+                max_concurrency=spec.max_concurrency,
+                fail_fast=spec.fail_fast,
             )
         ]
 
@@ -475,17 +557,24 @@ def _expand(
             prefix = f"{step.name}-"
             names = tuple(_names_in(template.spec.steps))
             locals_[step.name] = Local(
-                template_params(template, step.uses.params, static_vars,
-                                path=f"{step.name}.uses.params"), prefix, names)
+                template_params(
+                    template, step.uses.params, static_vars, path=f"{step.name}.uses.params"
+                ),
+                prefix,
+                names,
+            )
             group = m.GroupSpec.model_construct(
-                steps=[_renamed(s, prefix) for s in template.spec.steps], max_concurrency=10)
+                steps=[_renamed(s, prefix) for s in template.spec.steps], max_concurrency=10
+            )
             return step.model_copy(update={"uses": None, "group": group})
         return _map_children(step, expand)
 
-    return spec.model_copy(update={
-        "steps": [expand(s) for s in spec.steps],
-        "finally_": [expand(s) for s in spec.finally_],
-    })
+    return spec.model_copy(
+        update={
+            "steps": [expand(s) for s in spec.steps],
+            "finally_": [expand(s) for s in spec.finally_],
+        }
+    )
 
 
 def _names_in(steps: Sequence[m.StepBase]) -> list[str]:

@@ -26,7 +26,16 @@ from kubesteps.plan.build import item_label, params_of
 from kubesteps.plan.validate import SpecError, prepare
 
 RUN, SKIP, DONE, WAIT, RETRY, THROTTLED, FAILED_, UNDECIDED, LATER = (
-    "run", "skip", "done", "wait", "retry", "throttled", "failed", "undecided", "later")
+    "run",
+    "skip",
+    "done",
+    "wait",
+    "retry",
+    "throttled",
+    "failed",
+    "undecided",
+    "later",
+)
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,13 @@ class RunPlan:
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pipeline": f"{self.namespace}/{self.name}", "headline": self.headline,
-                "notes": list(self.notes), "steps": [s.to_dict() for s in self.steps],
-                "finally": [s.to_dict() for s in self.finally_steps]}
+        return {
+            "pipeline": f"{self.namespace}/{self.name}",
+            "headline": self.headline,
+            "notes": list(self.notes),
+            "steps": [s.to_dict() for s in self.steps],
+            "finally": [s.to_dict() for s in self.finally_steps],
+        }
 
     def render(self) -> str:
         lines = [f"PIPELINE {self.namespace}/{self.name}: {self.headline}"]
@@ -96,36 +109,55 @@ def plan_run(
     status = dict(status if status is not None else manifest.get("status") or {})
     meta = manifest.get("metadata") or {}
     stored = status.get("run") if isinstance(status.get("run"), Mapping) else None
-    records = {r["name"]: r for r in status.get("steps") or []
-               if isinstance(r, Mapping) and "name" in r}
+    records = {
+        r["name"]: r for r in status.get("steps") or [] if isinstance(r, Mapping) and "name" in r
+    }
     fresh = stored is None or stored.get("specHash") != built.spec_hash
     if stored is None or fresh:
         # A new run: only what steps with rerunOnSpecChange: false succeeded at is kept.
-        records = {name: r for name, r in records.items()
-                   if name in built.keep_on_spec_change and r.get("phase") == "Succeeded"}
+        records = {
+            name: r
+            for name, r in records.items()
+            if name in built.keep_on_spec_change and r.get("phase") == "Succeeded"
+        }
     else:
         number = stored.get("number")
         records = {name: r for name, r in records.items() if r.get("run") in (None, number)}
     headline, notes = _headline(pipeline, stored, fresh)
-    walker = _Walker(manifest={**manifest, "status": status}, records=records,
-                     last_runs=dict(status.get("lastRuns") or {}), now=now)
+    walker = _Walker(
+        manifest={**manifest, "status": status},
+        records=records,
+        last_runs=dict(status.get("lastRuns") or {}),
+        now=now,
+    )
     steps = walker.walk(pipeline.spec.steps, 0, None)
     finals = tuple(
-        _recorded(step.name, records.get(step.name), 0) or StepPlan(
-            step.name, LATER, "a finally step: runs once the steps end, whatever the outcome")
+        _recorded(step.name, records.get(step.name), 0)
+        or StepPlan(
+            step.name, LATER, "a finally step: runs once the steps end, whatever the outcome"
+        )
         for step in pipeline.spec.finally_
     )
-    return RunPlan(str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
-                   headline, tuple(steps), finals, tuple(notes))
+    return RunPlan(
+        str(meta.get("namespace") or "default"),
+        str(meta.get("name") or ""),
+        headline,
+        tuple(steps),
+        finals,
+        tuple(notes),
+    )
 
 
-def _headline(pipeline: m.Pipeline, stored: Mapping[str, Any] | None,
-              fresh: bool) -> tuple[str, list[str]]:
+def _headline(
+    pipeline: m.Pipeline, stored: Mapping[str, Any] | None, fresh: bool
+) -> tuple[str, list[str]]:
     spec = pipeline.spec
     notes: list[str] = []
     if spec.mutex:
-        notes.append(f"takes mutex {', '.join(spec.mutex)} before its first step "
-                     "(it waits while another run holds one)")
+        notes.append(
+            f"takes mutex {', '.join(spec.mutex)} before its first step "
+            "(it waits while another run holds one)"
+        )
     if spec.suspend:
         notes.append("spec.suspend is true: no step starts until it is cleared")
     if stored is None:
@@ -134,11 +166,12 @@ def _headline(pipeline: m.Pipeline, stored: Mapping[str, Any] | None,
         return "no run yet: run 1 would start", notes
     number, phase = stored.get("number"), stored.get("phase")
     if fresh:
-        return f"the work changed since run {number}: run {int(number or 0) + 1} would start", \
-            notes
+        return f"the work changed since run {number}: run {int(number or 0) + 1} would start", notes
     if phase in (FAILED, CANCELLED):
-        notes.append("nothing runs until a retry (kubesteps.dev/retry), a rerun or a change "
-                     "of the work; the verdicts say what a retry would do")
+        notes.append(
+            "nothing runs until a retry (kubesteps.dev/retry), a rerun or a change "
+            "of the work; the verdicts say what a retry would do"
+        )
     elif phase == SUCCEEDED:
         notes.append("a resync pass re-checks it: succeeded steps are skipped by their state")
     return f"run {number} ({phase})", notes
@@ -152,8 +185,9 @@ def _recorded(name: str, record: Mapping[str, Any] | None, depth: int) -> StepPl
     until = _time(record.get("nextRunAt"))
     if phase == "Succeeded":
         kept = record.get("fromRun")
-        return StepPlan(name, DONE, f"kept from run {kept}" if kept else "succeeded in this run",
-                        depth=depth)
+        return StepPlan(
+            name, DONE, f"kept from run {kept}" if kept else "succeeded in this run", depth=depth
+        )
     if phase == "Failed":
         return StepPlan(name, FAILED_, message, depth=depth)
     if phase in ("Waiting", "Running"):
@@ -171,46 +205,68 @@ class _Walker:
     now: datetime
 
     def __post_init__(self) -> None:
-        steps = {name: {"phase": str(r.get("phase") or "Pending"),
-                        "outputs": dict(r.get("outputs") or {}),
-                        "attempts": int(r.get("attempts") or 0),
-                        "message": str(r.get("message") or "")}
-                 for name, r in self.records.items()}
-        self.variables = {"self": to_cel(dict(self.manifest)), "steps": to_cel(steps),
-                          "params": to_cel(params_of(self.manifest))}
+        steps = {
+            name: {
+                "phase": str(r.get("phase") or "Pending"),
+                "outputs": dict(r.get("outputs") or {}),
+                "attempts": int(r.get("attempts") or 0),
+                "message": str(r.get("message") or ""),
+            }
+            for name, r in self.records.items()
+        }
+        self.variables = {
+            "self": to_cel(dict(self.manifest)),
+            "steps": to_cel(steps),
+            "params": to_cel(params_of(self.manifest)),
+        }
 
-    def walk(self, steps: Sequence[m.StepBase], depth: int, item: Mapping[str, Any] | None,
-             names: Sequence[str] | None = None) -> list[StepPlan]:
+    def walk(
+        self,
+        steps: Sequence[m.StepBase],
+        depth: int,
+        item: Mapping[str, Any] | None,
+        names: Sequence[str] | None = None,
+    ) -> list[StepPlan]:
         planned: list[StepPlan] = []
         for index, step in enumerate(steps):
             name = names[index] if names is not None else getattr(step, "name", "")
             planned.extend(self.step(step, name, depth, item))
         return planned
 
-    def step(self, step: m.StepBase, name: str, depth: int,
-             item: Mapping[str, Any] | None) -> list[StepPlan]:
-        verdict = _recorded(name, self.records.get(name), depth) or \
-            self._when(step, name, depth, item) or self._throttle(step, name, depth) or \
-            StepPlan(name, RUN, _what(step), depth=depth)
+    def step(
+        self, step: m.StepBase, name: str, depth: int, item: Mapping[str, Any] | None
+    ) -> list[StepPlan]:
+        verdict = (
+            _recorded(name, self.records.get(name), depth)
+            or self._when(step, name, depth, item)
+            or self._throttle(step, name, depth)
+            or StepPlan(name, RUN, _what(step), depth=depth)
+        )
         if verdict.verdict not in (RUN, WAIT, RETRY):
             return [verdict]
         return [verdict, *self._children(step, name, depth + 1, item)]
 
-    def _when(self, step: m.StepBase, name: str, depth: int,
-              item: Mapping[str, Any] | None) -> StepPlan | None:
+    def _when(
+        self, step: m.StepBase, name: str, depth: int, item: Mapping[str, Any] | None
+    ) -> StepPlan | None:
         found = self._first_false(step, item)
         if found is None:
             return None
         index, expression, error = found
         if error is not None:
-            return StepPlan(name, UNDECIDED, f"when[{index}] `{expression}` is decided when "
-                            f"the step is reached (now: {error.message})", depth=depth)
+            return StepPlan(
+                name,
+                UNDECIDED,
+                f"when[{index}] `{expression}` is decided when "
+                f"the step is reached (now: {error.message})",
+                depth=depth,
+            )
         then = "the run aborts" if step.abort_on_false else "skipped"
-        return StepPlan(name, SKIP, f"when[{index}] `{expression}` is false: {then}",
-                        depth=depth)
+        return StepPlan(name, SKIP, f"when[{index}] `{expression}` is false: {then}", depth=depth)
 
-    def _first_false(self, step: m.StepBase, item: Mapping[str, Any] | None
-                     ) -> tuple[int, str, CelError | None] | None:
+    def _first_false(
+        self, step: m.StepBase, item: Mapping[str, Any] | None
+    ) -> tuple[int, str, CelError | None] | None:
         """The first ``when`` that does not hold, or cannot be told yet (None: all hold)."""
         for index, expression in enumerate(step.when):
             try:
@@ -224,66 +280,103 @@ class _Walker:
         throttle = step.throttle
         if throttle is None:
             return None
-        key = throttle.partition_key if throttle.partition_key and \
-            not has_template(throttle.partition_key) else name
+        key = (
+            throttle.partition_key
+            if throttle.partition_key and not has_template(throttle.partition_key)
+            else name
+        )
         last = _time(self.last_runs.get(key))
         if last is None or last + throttle.interval <= self.now:
             return None
-        return StepPlan(name, THROTTLED, f"ran at {_stamp(last)}; at most once per "
-                        f"{_duration(throttle.interval)}", last + throttle.interval, depth)
+        return StepPlan(
+            name,
+            THROTTLED,
+            f"ran at {_stamp(last)}; at most once per {_duration(throttle.interval)}",
+            last + throttle.interval,
+            depth,
+        )
 
-    def _children(self, step: m.StepBase, name: str, depth: int,
-                  item: Mapping[str, Any] | None) -> list[StepPlan]:
-        suffix = name[len(getattr(step, "name", name)):] if isinstance(step, m.Step) else ""
+    def _children(
+        self, step: m.StepBase, name: str, depth: int, item: Mapping[str, Any] | None
+    ) -> list[StepPlan]:
+        suffix = name[len(getattr(step, "name", name)) :] if isinstance(step, m.Step) else ""
         if step.parallel is not None or step.group is not None:
             children = step.children
-            return self.walk(children, depth, item,
-                             [f"{c.name}{suffix}" for c in children if isinstance(c, m.Step)])
+            return self.walk(
+                children,
+                depth,
+                item,
+                [f"{c.name}{suffix}" for c in children if isinstance(c, m.Step)],
+            )
         if step.switch is not None:
             return self._switch(step.switch, depth, item, suffix)
         if step.for_each is not None:
             return self._for_each(step.for_each, name, depth, item)
         return []
 
-    def _switch(self, switch: m.SwitchSpec, depth: int, item: Mapping[str, Any] | None,
-                suffix: str) -> list[StepPlan]:
+    def _switch(
+        self, switch: m.SwitchSpec, depth: int, item: Mapping[str, Any] | None, suffix: str
+    ) -> list[StepPlan]:
         planned: list[StepPlan] = []
         taken = ""
         for branch in switch.steps:
             name = branch.name + suffix
             if taken:
-                planned.append(StepPlan(name, SKIP, f"not taken: branch {taken!r} is taken",
-                                        depth=depth))
+                planned.append(
+                    StepPlan(name, SKIP, f"not taken: branch {taken!r} is taken", depth=depth)
+                )
                 continue
             found = self._first_false(branch, item)
             if found is None:
                 taken = name
-                planned.extend(self.step(branch.model_copy(update={"when": []}), name, depth,
-                                         item))
+                planned.extend(self.step(branch.model_copy(update={"when": []}), name, depth, item))
             elif found[2] is not None:  # which branch is taken is not known yet
-                return [*planned, self._when(branch, name, depth, item) or
-                        StepPlan(name, UNDECIDED, depth=depth)]
+                return [
+                    *planned,
+                    self._when(branch, name, depth, item) or StepPlan(name, UNDECIDED, depth=depth),
+                ]
             else:
-                planned.append(StepPlan(name, SKIP, f"not taken: its when[{found[0]}] "
-                                        f"`{found[1]}` is false", depth=depth))
+                planned.append(
+                    StepPlan(
+                        name,
+                        SKIP,
+                        f"not taken: its when[{found[0]}] `{found[1]}` is false",
+                        depth=depth,
+                    )
+                )
         return planned
 
-    def _for_each(self, spec: m.ForEachSpec, name: str, depth: int,
-                  item: Mapping[str, Any] | None) -> list[StepPlan]:
+    def _for_each(
+        self, spec: m.ForEachSpec, name: str, depth: int, item: Mapping[str, Any] | None
+    ) -> list[StepPlan]:
         try:
             items = evaluate_list(spec.items, self._vars(item))
         except CelError as error:
-            return [StepPlan(f"{name}-*", UNDECIDED, f"forEach items `{spec.items}` are known "
-                             f"when the step is reached (now: {error.message})", depth=depth)]
+            return [
+                StepPlan(
+                    f"{name}-*",
+                    UNDECIDED,
+                    f"forEach items `{spec.items}` are known "
+                    f"when the step is reached (now: {error.message})",
+                    depth=depth,
+                )
+            ]
         planned: list[StepPlan] = []
         for index, value in enumerate(items):
-            sub = self.step(spec.step, f"{name}-{index}", depth,
-                            {**(item or {}), spec.as_: value, FOREACH_INDEX: index})
+            sub = self.step(
+                spec.step,
+                f"{name}-{index}",
+                depth,
+                {**(item or {}), spec.as_: value, FOREACH_INDEX: index},
+            )
             first = sub[0]
-            sub[0] = StepPlan(first.name, first.verdict,
-                              f"item {item_label(value)}" + (
-                                  f"; {first.detail}" if first.detail else ""),
-                              first.until, first.depth)
+            sub[0] = StepPlan(
+                first.name,
+                first.verdict,
+                f"item {item_label(value)}" + (f"; {first.detail}" if first.detail else ""),
+                first.until,
+                first.depth,
+            )
             planned.extend(sub)
         return planned
 

@@ -87,19 +87,25 @@ def prepare(
     spec = manifest["spec"]
     uses = uses_of(spec)
     if uses and templates is None:
-        return _sorted(manifest, [
-            SpecError(format_path(("spec", *use.loc, "uses", "template")),
-                      f"uses PipelineTemplate {use.template!r}, which cannot be read here: "
-                      "give the templates (kubesteps validate --templates DIR, or in the same "
-                      "file) or check against a cluster (--cluster)")
-            for use in {use.template: use for use in reversed(uses)}.values()
-        ])
+        return _sorted(
+            manifest,
+            [
+                SpecError(
+                    format_path(("spec", *use.loc, "uses", "template")),
+                    f"uses PipelineTemplate {use.template!r}, which cannot be read here: "
+                    "give the templates (kubesteps validate --templates DIR, or in the same "
+                    "file) or check against a cluster (--cluster)",
+                )
+                for use in {use.template: use for use in reversed(uses)}.values()
+            ],
+        )
     if uses and templates is not None:
         static_vars = {"self": stored, "steps": {}, "params": params_of(stored)}
         issues = check_uses(spec, templates, static_vars, parsed.metadata.namespace or "default")
         if issues:
-            return _sorted(manifest, [SpecError(format_path(("spec", *i.loc)), i.message)
-                                      for i in issues])
+            return _sorted(
+                manifest, [SpecError(format_path(("spec", *i.loc)), i.message) for i in issues]
+            )
     try:
         plan = build(parsed.spec, stored, templates if uses else None)
         StepsEngine(plan.steps, max_concurrency=plan.max_concurrency)  # the engine's checks
@@ -166,8 +172,12 @@ def _as_stored(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     from a file must not fail where the stored object would not.
     """
     meta = dict(manifest.get("metadata") or {})
-    added = {"uid": "", "resourceVersion": "", "generation": 1,
-             "creationTimestamp": "1970-01-01T00:00:00Z"}
+    added = {
+        "uid": "",
+        "resourceVersion": "",
+        "generation": 1,
+        "creationTimestamp": "1970-01-01T00:00:00Z",
+    }
     if all(key in meta for key in added):
         return manifest
     return {**manifest, "metadata": {**added, **meta}}
@@ -276,8 +286,11 @@ def step_at(manifest: Any, path: str) -> str | None:
         node = node.get(key) if isinstance(node, Mapping) else None
         for index in indexes:
             node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
-        if key in ("steps", "finally") and isinstance(node, Mapping) and \
-                isinstance(node.get("name"), str):
+        if (
+            key in ("steps", "finally")
+            and isinstance(node, Mapping)
+            and isinstance(node.get("name"), str)
+        ):
             found = node["name"]
     return found
 
@@ -285,8 +298,11 @@ def step_at(manifest: Any, path: str) -> str | None:
 def validate_template(manifest: Any) -> PipelineTemplate | list[SpecError]:
     """The parsed ``PipelineTemplate``, or every problem of ``manifest``."""
     if not isinstance(manifest, Mapping):
-        return [SpecError("", "a PipelineTemplate manifest must be an object, got "
-                              f"{type(manifest).__name__}")]
+        return [
+            SpecError(
+                "", f"a PipelineTemplate manifest must be an object, got {type(manifest).__name__}"
+            )
+        ]
     try:
         return PipelineTemplate.model_validate(dict(manifest))
     except ValidationError as error:
@@ -301,8 +317,9 @@ def validate_template(manifest: Any) -> PipelineTemplate | list[SpecError]:
         return _sorted(manifest, found)
 
 
-def templates_in(documents: list[Any]) -> tuple[dict[tuple[str, str], PipelineTemplate],
-                                                  list[tuple[str, list[SpecError]]]]:
+def templates_in(
+    documents: list[Any],
+) -> tuple[dict[tuple[str, str], PipelineTemplate], list[tuple[str, list[SpecError]]]]:
     """The valid PipelineTemplates among ``documents`` by (namespace, name), and the
     problems of the invalid ones (by name)."""
     found: dict[tuple[str, str], PipelineTemplate] = {}

@@ -32,20 +32,29 @@ def now() -> datetime:
 
 # -- options shared by every cluster command ----------------------------------------------
 
+
 def cluster_options(*, all_namespaces: bool = False) -> Callable[[F], F]:
     """``--kubeconfig``, ``--context``, ``-n/--namespace`` (and ``-A`` where it lists)."""
 
     def decorate(function: F) -> F:
         options = [
-            click.option("--kubeconfig", envvar=None, metavar="FILE",
-                         help="The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config)."),
+            click.option(
+                "--kubeconfig",
+                envvar=None,
+                metavar="FILE",
+                help="The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config).",
+            ),
             click.option("--context", metavar="NAME", help="The kubeconfig context to use."),
-            click.option("-n", "--namespace", metavar="NS",
-                         help="The namespace (default: the context's)."),
+            click.option(
+                "-n", "--namespace", metavar="NS", help="The namespace (default: the context's)."
+            ),
         ]
         if all_namespaces:
-            options.append(click.option("-A", "--all-namespaces", is_flag=True,
-                                        help="List across all namespaces."))
+            options.append(
+                click.option(
+                    "-A", "--all-namespaces", is_flag=True, help="List across all namespaces."
+                )
+            )
         for option in reversed(options):
             function = option(function)
         return function
@@ -54,15 +63,20 @@ def cluster_options(*, all_namespaces: bool = False) -> Callable[[F], F]:
 
 
 def output_option(function: F) -> F:
-    return click.option("-o", "--output", type=OUTPUTS, default="table", show_default=True,
-                        help="table (for people), json or yaml (for scripts).")(function)
+    return click.option(
+        "-o",
+        "--output",
+        type=OUTPUTS,
+        default="table",
+        show_default=True,
+        help="table (for people), json or yaml (for scripts).",
+    )(function)
 
 
 class Session:
     """Where the command talks to: credentials and namespace from the kubeconfig."""
 
-    def __init__(self, kubeconfig: str | None, context: str | None,
-                 namespace: str | None) -> None:
+    def __init__(self, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
         from kubesteps.plugin.kubeconfig_loader import load
 
         self.target = load(kubeconfig, context)
@@ -104,6 +118,7 @@ def show(renderable: Any) -> None:
 
 # -- completion ---------------------------------------------------------------------------
 
+
 def _completion_session(ctx: click.Context) -> Session | None:
     try:
         return session_of(ctx.params)
@@ -111,8 +126,9 @@ def _completion_session(ctx: click.Context) -> Session | None:
         return None
 
 
-def complete_pipelines(ctx: click.Context, param: click.Parameter,
-                       incomplete: str) -> list[click.shell_completion.CompletionItem]:
+def complete_pipelines(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
     from kubesteps.views import list_pipelines, pipeline_view
 
     session = _completion_session(ctx)
@@ -126,13 +142,17 @@ def complete_pipelines(ctx: click.Context, param: click.Parameter,
     for item in items:
         view = pipeline_view(item)
         if view.name.startswith(incomplete):
-            found.append(click.shell_completion.CompletionItem(
-                view.name, help=f"{view.phase} {'/'.join(map(str, view.progress))}"))
+            found.append(
+                click.shell_completion.CompletionItem(
+                    view.name, help=f"{view.phase} {'/'.join(map(str, view.progress))}"
+                )
+            )
     return found
 
 
-def complete_steps(ctx: click.Context, param: click.Parameter,
-                   incomplete: str) -> list[click.shell_completion.CompletionItem]:
+def complete_steps(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
     from kubesteps.views import get_pipeline, pipeline_view
 
     session = _completion_session(ctx)
@@ -145,8 +165,11 @@ def complete_steps(ctx: click.Context, param: click.Parameter,
         return []
     approvals = ctx.command.name in ("approve", "reject")
     nodes = [n for n in view.walk() if not approvals or n.action == "approval"]
-    return [click.shell_completion.CompletionItem(n.name, help=n.phase)
-            for n in nodes if n.name.startswith(incomplete)]
+    return [
+        click.shell_completion.CompletionItem(n.name, help=n.phase)
+        for n in nodes
+        if n.name.startswith(incomplete)
+    ]
 
 
 NAME = click.argument("name", shell_complete=complete_pipelines)
@@ -154,12 +177,19 @@ NAME = click.argument("name", shell_complete=complete_pipelines)
 
 # -- views --------------------------------------------------------------------------------
 
+
 @click.command("get")
 @click.argument("names", nargs=-1, shell_complete=complete_pipelines)
 @cluster_options(all_namespaces=True)
 @output_option
-def get(names: tuple[str, ...], kubeconfig: str | None, context: str | None,
-        namespace: str | None, all_namespaces: bool, output: str) -> None:
+def get(
+    names: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    output: str,
+) -> None:
     """List Pipelines: run, phase, current step, progress, duration, age, next schedule."""
     from kubesteps.plugin.render import pipelines_table
     from kubesteps.views import get_pipeline, list_pipelines, pipeline_view
@@ -196,8 +226,9 @@ def _one(session: Session, name: str) -> tuple[Any, list[Any]]:
 @NAME
 @cluster_options()
 @output_option
-def describe(name: str, kubeconfig: str | None, context: str | None, namespace: str | None,
-             output: str) -> None:
+def describe(
+    name: str, kubeconfig: str | None, context: str | None, namespace: str | None, output: str
+) -> None:
     """A Pipeline's run, its step tree, its history and its recent Events."""
     from kubesteps.plugin.render import describe as render
     from kubesteps.views import pipeline_view
@@ -215,8 +246,9 @@ def describe(name: str, kubeconfig: str | None, context: str | None, namespace: 
 @NAME
 @cluster_options()
 @output_option
-def tree(name: str, kubeconfig: str | None, context: str | None, namespace: str | None,
-         output: str) -> None:
+def tree(
+    name: str, kubeconfig: str | None, context: str | None, namespace: str | None, output: str
+) -> None:
     """The step tree of a Pipeline's current run."""
     from kubesteps.plugin.render import tree as render
     from kubesteps.views import get_pipeline, pipeline_view
@@ -238,10 +270,21 @@ def exit_code(phase: str) -> int:
 @NAME
 @cluster_options()
 @output_option
-@click.option("--timeout", type=float, default=None, metavar="SECONDS",
-              help="Give up after this long (exit 3). Default: wait for the run to settle.")
-def watch(name: str, kubeconfig: str | None, context: str | None, namespace: str | None,
-          output: str, timeout: float | None) -> None:
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Give up after this long (exit 3). Default: wait for the run to settle.",
+)
+def watch(
+    name: str,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    output: str,
+    timeout: float | None,
+) -> None:
     """The step tree, refreshed live from a watch until the run settles.
 
     Exit code: 0 the run succeeded, 1 it failed or was cancelled, 2 it is suspended,
@@ -260,8 +303,11 @@ def watch(name: str, kubeconfig: str | None, context: str | None, namespace: str
 
         seen: dict[str, tuple[str, int]] = {}
         last: PipelineView | None = None
-        live = Live(console=out, auto_refresh=False, transient=False) \
-            if out.is_terminal and output == "table" else None
+        live = (
+            Live(console=out, auto_refresh=False, transient=False)
+            if out.is_terminal and output == "table"
+            else None
+        )
         try:
             if live is not None:
                 live.start()
@@ -293,9 +339,10 @@ def watch(name: str, kubeconfig: str | None, context: str | None, namespace: str
     view = session.run(follow)
     if not out.is_terminal and output == "table":
         assert view.run is not None
-        click.echo(f"run {view.run.id} {view.run.phase}"
-                   + (f" ({view.run.reason})" if view.run.reason not in ("", view.phase)
-                      else ""))
+        click.echo(
+            f"run {view.run.id} {view.run.phase}"
+            + (f" ({view.run.reason})" if view.run.reason not in ("", view.phase) else "")
+        )
     raise SystemExit(exit_code(view.phase))
 
 
@@ -303,8 +350,9 @@ def watch(name: str, kubeconfig: str | None, context: str | None, namespace: str
 @NAME
 @cluster_options()
 @output_option
-def history(name: str, kubeconfig: str | None, context: str | None, namespace: str | None,
-            output: str) -> None:
+def history(
+    name: str, kubeconfig: str | None, context: str | None, namespace: str | None, output: str
+) -> None:
     """The current run and the earlier ones (status.history), newest first."""
     from kubesteps.plugin.render import history_table
     from kubesteps.views import get_pipeline, pipeline_view
@@ -324,8 +372,15 @@ def history(name: str, kubeconfig: str | None, context: str | None, namespace: s
 @click.option("-f", "--follow", is_flag=True, help="Keep printing as the log grows.")
 @cluster_options()
 @output_option
-def logs(name: str, step: str | None, follow: bool, kubeconfig: str | None,
-         context: str | None, namespace: str | None, output: str) -> None:
+def logs(
+    name: str,
+    step: str | None,
+    follow: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    output: str,
+) -> None:
     """A job step's Pod log; for other steps (or none named) their messages and Events.
 
     A job step whose Pod is gone shows the log tail its record kept, if any.
@@ -335,8 +390,9 @@ def logs(name: str, step: str | None, follow: bool, kubeconfig: str | None,
     session = Session(kubeconfig, context, namespace)
 
     async def work(client: KubeClient) -> None:
-        async for line in step_log(client, session.namespace, name, step, follow=follow,
-                                   output=output):
+        async for line in step_log(
+            client, session.namespace, name, step, follow=follow, output=output
+        ):
             click.echo(line, nl=False)
 
     session.run(work)
@@ -344,13 +400,16 @@ def logs(name: str, step: str | None, follow: bool, kubeconfig: str | None,
 
 # -- graph --------------------------------------------------------------------------------
 
+
 @click.command("graph")
 @click.argument("source", shell_complete=complete_pipelines)
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
 @cluster_options()
-def graph(source: str, fmt: str, kubeconfig: str | None, context: str | None,
-          namespace: str | None) -> None:
+def graph(
+    source: str, fmt: str, kubeconfig: str | None, context: str | None, namespace: str | None
+) -> None:
     """Draw the step structure of a Pipeline manifest (FILE) or a live Pipeline (NAME);
     a live one's nodes are coloured by phase."""
     from kubesteps.views import dot, get_pipeline, graph_of, mermaid
@@ -379,16 +438,30 @@ def _manifest(path: pathlib.Path, source: str) -> dict[str, Any]:
 
 # -- verbs --------------------------------------------------------------------------------
 
+
 def verb_options(function: F) -> F:
-    function = click.option("--wait", is_flag=True,
-                            help="Block until the effect is visible on the Pipeline.")(function)
-    function = click.option("--timeout", type=float, default=120.0, show_default=True,
-                            metavar="SECONDS", help="How long --wait waits.")(function)
+    function = click.option(
+        "--wait", is_flag=True, help="Block until the effect is visible on the Pipeline."
+    )(function)
+    function = click.option(
+        "--timeout",
+        type=float,
+        default=120.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long --wait waits.",
+    )(function)
     return output_option(cluster_options()(function))
 
 
-def _verb(session: Session, call: Callable[[KubeClient], Awaitable[Any]], *, wait: bool,
-          timeout: float, output: str) -> None:
+def _verb(
+    session: Session,
+    call: Callable[[KubeClient], Awaitable[Any]],
+    *,
+    wait: bool,
+    timeout: float,
+    output: str,
+) -> None:
     from kubesteps.plugin.render import header
     from kubesteps.views import wait_for
 
@@ -421,19 +494,36 @@ def _verb(session: Session, call: Callable[[KubeClient], Awaitable[Any]], *, wai
 @NAME
 @click.argument("step", shell_complete=complete_steps)
 @click.option("--message", "-m", help="Why: recorded as an Event on the Pipeline.")
-@click.option("--as-name", "by", metavar="NAME",
-              help="The approver recorded (default: your user name as the server knows it).")
+@click.option(
+    "--as-name",
+    "by",
+    metavar="NAME",
+    help="The approver recorded (default: your user name as the server knows it).",
+)
 @verb_options
-def approve(name: str, step: str, message: str | None, by: str | None, wait: bool,
-            timeout: float, output: str, kubeconfig: str | None, context: str | None,
-            namespace: str | None) -> None:
+def approve(
+    name: str,
+    step: str,
+    message: str | None,
+    by: str | None,
+    wait: bool,
+    timeout: float,
+    output: str,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
     """Approve an approval step that waits, for the run that waits."""
     from kubesteps import views
 
     session = Session(kubeconfig, context, namespace)
-    _verb(session, lambda c: views.approve(c, session.namespace, name, step, by=by,
-                                           message=message),
-          wait=wait, timeout=timeout, output=output)
+    _verb(
+        session,
+        lambda c: views.approve(c, session.namespace, name, step, by=by, message=message),
+        wait=wait,
+        timeout=timeout,
+        output=output,
+    )
 
 
 @click.command("reject")
@@ -441,43 +531,86 @@ def approve(name: str, step: str, message: str | None, by: str | None, wait: boo
 @click.argument("step", shell_complete=complete_steps)
 @click.option("--message", "-m", help="Why: recorded as an Event on the Pipeline.")
 @verb_options
-def reject(name: str, step: str, message: str | None, wait: bool, timeout: float,
-           output: str, kubeconfig: str | None, context: str | None,
-           namespace: str | None) -> None:
+def reject(
+    name: str,
+    step: str,
+    message: str | None,
+    wait: bool,
+    timeout: float,
+    output: str,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> None:
     """Reject an approval step that waits: it fails, and so does the run."""
     from kubesteps import views
 
     session = Session(kubeconfig, context, namespace)
-    _verb(session, lambda c: views.reject(c, session.namespace, name, step, message=message),
-          wait=wait, timeout=timeout, output=output)
+    _verb(
+        session,
+        lambda c: views.reject(c, session.namespace, name, step, message=message),
+        wait=wait,
+        timeout=timeout,
+        output=output,
+    )
 
 
 def _run_verb(verb: str, doc: str) -> click.Command:
     @NAME
     @verb_options
-    def command(name: str, wait: bool, timeout: float, output: str, kubeconfig: str | None,
-                context: str | None, namespace: str | None) -> None:
+    def command(
+        name: str,
+        wait: bool,
+        timeout: float,
+        output: str,
+        kubeconfig: str | None,
+        context: str | None,
+        namespace: str | None,
+    ) -> None:
         from kubesteps import views
 
         call = getattr(views, verb)
         session = Session(kubeconfig, context, namespace)
-        _verb(session, lambda c: call(c, session.namespace, name), wait=wait,
-              timeout=timeout, output=output)
+        _verb(
+            session,
+            lambda c: call(c, session.namespace, name),
+            wait=wait,
+            timeout=timeout,
+            output=output,
+        )
 
     command.__doc__ = doc
     return click.command(verb)(command)
 
 
-retry = _run_verb("retry", "Start the failed, cancelled and rejected steps of the current "
-                           "run again (kubesteps.dev/retry).")
-rerun = _run_verb("rerun", "Start a new run from scratch: every step runs again "
-                           "(kubesteps.dev/rerun).")
-cancel = _run_verb("cancel", "Stop the steps at work and delete their Jobs; the run ends "
-                             "Cancelled (kubesteps.dev/cancel).")
+retry = _run_verb(
+    "retry",
+    "Start the failed, cancelled and rejected steps of the current "
+    "run again (kubesteps.dev/retry).",
+)
+rerun = _run_verb(
+    "rerun", "Start a new run from scratch: every step runs again (kubesteps.dev/rerun)."
+)
+cancel = _run_verb(
+    "cancel",
+    "Stop the steps at work and delete their Jobs; the run ends Cancelled (kubesteps.dev/cancel).",
+)
 suspend = _run_verb("suspend", "Pause the run: no new step starts (spec.suspend: true).")
 resume = _run_verb("resume", "Go on with the same run (spec.suspend: false).")
 
 COMMANDS: tuple[click.Command, ...] = (
-    get, describe, tree, watch, history, logs, graph,
-    approve, reject, retry, rerun, cancel, suspend, resume,
+    get,
+    describe,
+    tree,
+    watch,
+    history,
+    logs,
+    graph,
+    approve,
+    reject,
+    retry,
+    rerun,
+    cancel,
+    suspend,
+    resume,
 )

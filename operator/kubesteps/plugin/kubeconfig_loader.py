@@ -61,8 +61,7 @@ def _merged(paths: list[Path]) -> dict[str, Any]:
         if not isinstance(document, Mapping):
             raise KubeconfigError(f"kubeconfig {path}: not a mapping")
         current = current or str(document.get("current-context") or "")
-        for section, key in (("clusters", "cluster"), ("users", "user"),
-                             ("contexts", "context")):
+        for section, key in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
             for entry in document.get(section) or []:
                 if isinstance(entry, Mapping) and entry.get("name"):
                     body = dict(entry.get(key) or {})
@@ -78,8 +77,10 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Target:
     if not any(p.is_file() for p in paths):
         if os.environ.get("KUBERNETES_SERVICE_HOST") and (SERVICE_ACCOUNT / "token").is_file():
             return _in_cluster()
-        raise KubeconfigError("no kubeconfig found (looked at --kubeconfig, $KUBECONFIG and "
-                              "~/.kube/config): point --kubeconfig at one")
+        raise KubeconfigError(
+            "no kubeconfig found (looked at --kubeconfig, $KUBECONFIG and "
+            "~/.kube/config): point --kubeconfig at one"
+        )
     config = _merged(paths)
     name = context or config["current"]
     if not name:
@@ -90,8 +91,10 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Target:
         raise KubeconfigError(f"context {name!r} is not in the kubeconfig (contexts: {known})")
     cluster = config["clusters"].get(str(ctx.get("cluster") or ""))
     if cluster is None or not cluster.get("server"):
-        raise KubeconfigError(f"context {name!r} names cluster {ctx.get('cluster')!r}, which "
-                              "the kubeconfig does not define (with a server)")
+        raise KubeconfigError(
+            f"context {name!r} names cluster {ctx.get('cluster')!r}, which "
+            "the kubeconfig does not define (with a server)"
+        )
     user = config["users"].get(str(ctx.get("user") or ""), {})
     credentials = _credentials(cluster, user, name)
     return Target(credentials, str(ctx.get("namespace") or "default"), name)
@@ -110,8 +113,7 @@ def _data(entry: Mapping[str, Any], key: str) -> bytes | None:
     return base64.b64decode(str(value)) if value else None
 
 
-def _credentials(cluster: Mapping[str, Any], user: Mapping[str, Any],
-                 context: str) -> Credentials:
+def _credentials(cluster: Mapping[str, Any], user: Mapping[str, Any], context: str) -> Credentials:
     token = user.get("token")
     token_file = _path(user, "tokenFile")
     if not token and token_file:
@@ -124,8 +126,10 @@ def _credentials(cluster: Mapping[str, Any], user: Mapping[str, Any],
             cert_data = str(status["clientCertificateData"]).encode()
             key_data = str(status.get("clientKeyData") or "").encode()
     if user.get("auth-provider"):
-        raise KubeconfigError(f"context {context!r}: auth-provider credentials are not "
-                              "supported; use an exec credential plugin")
+        raise KubeconfigError(
+            f"context {context!r}: auth-provider credentials are not "
+            "supported; use an exec credential plugin"
+        )
     return Credentials(
         server=str(cluster["server"]),
         token=str(token) if token else None,
@@ -148,16 +152,20 @@ def _exec(spec: Mapping[str, Any], context: str) -> Mapping[str, Any]:
         if isinstance(item, Mapping) and item.get("name"):
             env[str(item["name"])] = str(item.get("value") or "")
     try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True,
-                              timeout=60)
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, check=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError) as error:
-        raise KubeconfigError(f"context {context!r}: the exec credential plugin "
-                              f"{command[0]!r} failed: {error}") from None
+        raise KubeconfigError(
+            f"context {context!r}: the exec credential plugin {command[0]!r} failed: {error}"
+        ) from None
     try:
         status = json.loads(done.stdout).get("status") or {}
     except ValueError:
-        raise KubeconfigError(f"context {context!r}: the exec credential plugin "
-                              f"{command[0]!r} printed no ExecCredential JSON") from None
+        raise KubeconfigError(
+            f"context {context!r}: the exec credential plugin "
+            f"{command[0]!r} printed no ExecCredential JSON"
+        ) from None
     return status if isinstance(status, Mapping) else {}
 
 
@@ -167,7 +175,9 @@ def _in_cluster() -> Target:
     server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
     namespace_file = SERVICE_ACCOUNT / "namespace"
     namespace = namespace_file.read_text().strip() if namespace_file.is_file() else "default"
-    credentials = Credentials(server=server,
-                              token=(SERVICE_ACCOUNT / "token").read_text().strip(),
-                              ca_path=str(SERVICE_ACCOUNT / "ca.crt"))
+    credentials = Credentials(
+        server=server,
+        token=(SERVICE_ACCOUNT / "token").read_text().strip(),
+        ca_path=str(SERVICE_ACCOUNT / "ca.crt"),
+    )
     return Target(credentials, namespace, "in-cluster")

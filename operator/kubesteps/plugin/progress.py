@@ -23,10 +23,17 @@ def _key(manifest: Mapping[str, Any]) -> tuple[str, str]:
 
 def record(state: StepState) -> dict[str, Any]:
     """A step's state as ``status.steps[]`` spells it."""
-    entry: dict[str, Any] = {"name": state.name, "phase": state.status.value.capitalize(),
-                             "attempts": state.attempts, "message": state.message}
-    for field, value in (("startedAt", state.started_at), ("finishedAt", state.finished_at),
-                         ("nextRunAt", state.next_run_at)):
+    entry: dict[str, Any] = {
+        "name": state.name,
+        "phase": state.status.value.capitalize(),
+        "attempts": state.attempts,
+        "message": state.message,
+    }
+    for field, value in (
+        ("startedAt", state.started_at),
+        ("finishedAt", state.finished_at),
+        ("nextRunAt", state.next_run_at),
+    ):
         if value is not None:
             entry[field] = value.strftime("%Y-%m-%dT%H:%M:%SZ")
     if state.outputs:
@@ -40,7 +47,8 @@ class LiveTrees:
     def __init__(self, manifests: Sequence[Mapping[str, Any]], console: Console) -> None:
         self.manifests = {_key(m): m for m in manifests}
         self.steps: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-            key: {} for key in self.manifests}
+            key: {} for key in self.manifests
+        }
         self.live = Live(console=console, auto_refresh=False, transient=False)
 
     def __enter__(self) -> LiveTrees:
@@ -61,7 +69,10 @@ class LiveTrees:
         now = datetime.now(UTC)
         trees = []
         for key, manifest in self.manifests.items():
-            obj = {**manifest, "metadata": {"namespace": key[0], "name": key[1]},
-                   "status": {"steps": list(self.steps.get(key, {}).values())}}
+            obj = {
+                **manifest,
+                "metadata": {"namespace": key[0], "name": key[1]},
+                "status": {"steps": list(self.steps.get(key, {}).values())},
+            }
             trees.append(tree(pipeline_view(obj), now))
         self.live.update(Group(*trees), refresh=True)

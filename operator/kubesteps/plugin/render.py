@@ -24,13 +24,26 @@ from kubesteps.views.view_model import HistoryRow, PipelineView, StepNode, one_l
 
 PIPE_WIDTH = 200
 PHASE_STYLES = {
-    "Succeeded": "green", "Failed": "bold red", "Running": "cyan", "Waiting": "yellow",
-    "Retrying": "magenta", "Throttled": "blue", "Skipped": "dim", "Pending": "dim",
-    "Suspended": "yellow", "Cancelled": "red",
+    "Succeeded": "green",
+    "Failed": "bold red",
+    "Running": "cyan",
+    "Waiting": "yellow",
+    "Retrying": "magenta",
+    "Throttled": "blue",
+    "Skipped": "dim",
+    "Pending": "dim",
+    "Suspended": "yellow",
+    "Cancelled": "red",
 }
 PHASE_MARKS = {
-    "Succeeded": "✓", "Failed": "✗", "Running": "▶", "Waiting": "…", "Retrying": "↻",
-    "Throttled": "≈", "Skipped": "-", "Pending": "○",
+    "Succeeded": "✓",
+    "Failed": "✗",
+    "Running": "▶",
+    "Waiting": "…",
+    "Retrying": "↻",
+    "Throttled": "≈",
+    "Skipped": "-",
+    "Pending": "○",
 }
 
 
@@ -43,14 +56,28 @@ def console(*, file: IO[str] | None = None, width: int | None = None) -> Console
         # Into a file or a pipe, as kubectl does: lines as long as they are (up to a bound).
         columns = os.environ.get("COLUMNS", "")
         width = int(columns) if columns.isdigit() else PIPE_WIDTH
-    return Console(file=stream, no_color=no_color, color_system=None if no_color else "auto",
-                   force_terminal=tty, width=width, highlight=False, emoji=False)
+    return Console(
+        file=stream,
+        no_color=no_color,
+        color_system=None if no_color else "auto",
+        force_terminal=tty,
+        width=width,
+        highlight=False,
+        emoji=False,
+    )
 
 
 def text_of(renderable: RenderableType, *, width: int = PIPE_WIDTH) -> str:
     """Plain text (no colour, no trailing spaces): for pipes, files and snapshot tests."""
-    out = Console(width=width, no_color=True, color_system=None, highlight=False,
-                  emoji=False, file=io.StringIO(), force_terminal=False)
+    out = Console(
+        width=width,
+        no_color=True,
+        color_system=None,
+        highlight=False,
+        emoji=False,
+        file=io.StringIO(),
+        force_terminal=False,
+    )
     with out.capture() as captured:
         out.print(renderable)
     return "\n".join(line.rstrip() for line in captured.get().splitlines())
@@ -82,8 +109,9 @@ def format_short(seconds: float | None) -> str:
 
 
 def _table(*columns: str) -> Table:
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold",
-                  padding=(0, 2, 0, 0))
+    table = Table(
+        box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 2, 0, 0)
+    )
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ellipsis")
     return table
@@ -91,8 +119,10 @@ def _table(*columns: str) -> Table:
 
 # -- get --------------------------------------------------------------------------------
 
-def pipelines_table(views: Sequence[PipelineView], now: datetime, *,
-                    namespaces: bool) -> RenderableType:
+
+def pipelines_table(
+    views: Sequence[PipelineView], now: datetime, *, namespaces: bool
+) -> RenderableType:
     columns = ["NAME", "RUN", "PHASE", "STEP", "PROGRESS", "DURATION", "AGE"]
     if namespaces:
         columns.insert(0, "NAMESPACE")
@@ -103,9 +133,14 @@ def pipelines_table(views: Sequence[PipelineView], now: datetime, *,
         done, total = view.progress
         phase = view.phase if view.up_to_date else f"{view.phase}*"
         row: list[str | Text] = [
-            view.name, str(view.run.number) if view.run and not view.run.pending else "-",
-            phase_text(phase), view.current_step or "-", f"{done}/{total}",
-            format_short(view.duration(now)), age(view.created_at, now)]
+            view.name,
+            str(view.run.number) if view.run and not view.run.pending else "-",
+            phase_text(phase),
+            view.current_step or "-",
+            f"{done}/{total}",
+            format_short(view.duration(now)),
+            age(view.created_at, now),
+        ]
         if namespaces:
             row.insert(0, view.namespace)
         if "NEXT" in columns:
@@ -122,6 +157,7 @@ def age_until(then: datetime | None, now: datetime) -> str:
 
 # -- the tree ---------------------------------------------------------------------------
 
+
 def header(view: PipelineView, now: datetime) -> Text:
     """``release  run release-3  Running  (trigger SpecChanged, 2m3s, 3/5 done)``."""
     text = Text()
@@ -137,9 +173,14 @@ def header(view: PipelineView, now: datetime) -> Text:
     if run.reason and run.reason != run.phase:
         text.append(f" ({run.reason})")
     done, total = view.progress
-    details = [f"trigger {run.trigger}", f"started {age(run.started_at, now)} ago",
-               f"took {format_short(view.duration(now))}" if run.finished
-               else f"running {format_short(view.duration(now))}", f"{done}/{total} done"]
+    details = [
+        f"trigger {run.trigger}",
+        f"started {age(run.started_at, now)} ago",
+        f"took {format_short(view.duration(now))}"
+        if run.finished
+        else f"running {format_short(view.duration(now))}",
+        f"{done}/{total} done",
+    ]
     if run.retries:
         details.append(f"{run.retries} retr{'y' if run.retries == 1 else 'ies'}")
     text.append("  " + ", ".join(details))
@@ -173,8 +214,11 @@ def _detail(node: StepNode, now: datetime) -> str:
     container = node.kind in ("group", "parallel", "forEach", "switch")
     if message and message != "completed" and (not container or node.phase == "Failed"):
         parts.append(one_line(message, 90))
-    if node.next_run_at and node.next_run_at > now and \
-            node.phase in ("Waiting", "Retrying", "Throttled"):
+    if (
+        node.next_run_at
+        and node.next_run_at > now
+        and node.phase in ("Waiting", "Retrying", "Throttled")
+    ):
         parts.append(f"next {age_until(node.next_run_at, now)}")
     outputs = node.outputs_line(60)
     if outputs:
@@ -196,10 +240,13 @@ def step_tree(view: PipelineView, now: datetime) -> Table:
             label.append_text(_mark(node))
             label.append(" " + _label(node))
             table.add_row(
-                label, phase_text(node.phase), str(node.attempts) if node.attempts else "-",
+                label,
+                phase_text(node.phase),
+                str(node.attempts) if node.attempts else "-",
                 age(node.started_at, now) + (" ago" if node.started_at else ""),
                 format_short(node.duration(now)) if node.started_at else "-",
-                _detail(node, now))
+                _detail(node, now),
+            )
             add(node.children, prefix + ("   " if last else "│  "))
 
     add(view.steps, "")
@@ -214,25 +261,51 @@ def tree(view: PipelineView, now: datetime) -> RenderableType:
 
 
 def history_table(view: PipelineView, now: datetime) -> Table:
-    table = _table("RUN", "TRIGGER", "PHASE", "REASON", "STARTED", "DURATION", "RETRIES",
-                   "FAILED STEP", "MESSAGE")
+    table = _table(
+        "RUN",
+        "TRIGGER",
+        "PHASE",
+        "REASON",
+        "STARTED",
+        "DURATION",
+        "RETRIES",
+        "FAILED STEP",
+        "MESSAGE",
+    )
     table.columns[-1].no_wrap = False
     rows: list[HistoryRow] = []
     run = view.run
     if run is not None and not run.pending:
-        rows.append(HistoryRow(number=run.number, id=run.id, trigger=run.trigger,
-                               phase=run.phase, reason=run.reason, started_at=run.started_at,
-                               finished_at=run.finished_at, retries=run.retries,
-                               failed_step=run.failed_step, message=run.message))
+        rows.append(
+            HistoryRow(
+                number=run.number,
+                id=run.id,
+                trigger=run.trigger,
+                phase=run.phase,
+                reason=run.reason,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                retries=run.retries,
+                failed_step=run.failed_step,
+                message=run.message,
+            )
+        )
     rows += view.history
     for row in rows:
         duration = row.duration()
         if duration is None and row is rows[0] and run is not None and not run.finished:
             duration = view.duration(now)
-        table.add_row(row.id, row.trigger, phase_text(row.phase), row.reason or "-",
-                      age(row.started_at, now) + " ago" if row.started_at else "-",
-                      format_short(duration), str(row.retries or "-"),
-                      row.failed_step or "-", one_line(row.message, 80) or "-")
+        table.add_row(
+            row.id,
+            row.trigger,
+            phase_text(row.phase),
+            row.reason or "-",
+            age(row.started_at, now) + " ago" if row.started_at else "-",
+            format_short(duration),
+            str(row.retries or "-"),
+            row.failed_step or "-",
+            one_line(row.message, 80) or "-",
+        )
     return table
 
 
@@ -240,9 +313,12 @@ def events_table(events: Sequence[EventRow], now: datetime) -> Table:
     table = _table("AGE", "TYPE", "REASON", "MESSAGE")
     table.columns[-1].no_wrap = False
     for event in events:
-        table.add_row(age(event.time, now), event.type, event.reason,
-                      one_line(event.message, 200)
-                      + (f" (x{event.count})" if event.count > 1 else ""))
+        table.add_row(
+            age(event.time, now),
+            event.type,
+            event.reason,
+            one_line(event.message, 200) + (f" (x{event.count})" if event.count > 1 else ""),
+        )
     return table
 
 
@@ -275,17 +351,25 @@ def describe(view: PipelineView, events: Sequence[EventRow], now: datetime) -> R
     if view.suspend:
         fields.add_row("Suspend:", "true (spec.suspend)")
     if view.ready is not None:
-        fields.add_row("Ready:", f"{view.ready.status} ({view.ready.reason}) "
-                                 f"{one_line(view.ready.message, 160)}".rstrip())
+        fields.add_row(
+            "Ready:",
+            f"{view.ready.status} ({view.ready.reason}) "
+            f"{one_line(view.ready.message, 160)}".rstrip(),
+        )
     if view.next_schedule:
-        fields.add_row("Next schedule:", f"{_stamp(view.next_schedule)} "
-                                         f"({age_until(view.next_schedule, now)})")
+        fields.add_row(
+            "Next schedule:", f"{_stamp(view.next_schedule)} ({age_until(view.next_schedule, now)})"
+        )
     if not view.up_to_date:
         fields.add_row("Note:", f"the operator has not seen generation {view.generation} yet")
     done, total = view.progress
     fields.add_row("Progress:", f"{done}/{total} steps done")
-    parts: list[RenderableType] = [fields, Text(""), Text("Steps:", style="bold"),
-                                   step_tree(view, now)]
+    parts: list[RenderableType] = [
+        fields,
+        Text(""),
+        Text("Steps:", style="bold"),
+        step_tree(view, now),
+    ]
     if view.history:
         parts += [Text(""), Text("History:", style="bold"), history_table(view, now)]
     parts += [Text(""), Text("Events:", style="bold")]

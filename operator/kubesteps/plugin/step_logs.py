@@ -46,8 +46,11 @@ class Entry:
         return f"{self.time.strftime('%Y-%m-%dT%H:%M:%SZ')}  {self.source:<22} {self.text}\n"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ"), "source": self.source,
-                "text": self.text}
+        return {
+            "time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "source": self.source,
+            "text": self.text,
+        }
 
 
 def _format(entry: Entry, output: str) -> str:
@@ -58,8 +61,9 @@ def _format(entry: Entry, output: str) -> str:
     return entry.line()
 
 
-async def step_log(client: KubeClient, namespace: str, name: str, step: str | None, *,
-                   follow: bool, output: str) -> AsyncIterator[str]:
+async def step_log(
+    client: KubeClient, namespace: str, name: str, step: str | None, *, follow: bool, output: str
+) -> AsyncIterator[str]:
     view = pipeline_view(await get_pipeline(client, namespace, name))
     node = None
     if step is not None:
@@ -74,8 +78,9 @@ async def step_log(client: KubeClient, namespace: str, name: str, step: str | No
         yield line
 
 
-async def _job_log(client: KubeClient, view: PipelineView, node: StepNode, *, follow: bool,
-                   output: str) -> AsyncIterator[str]:
+async def _job_log(
+    client: KubeClient, view: PipelineView, node: StepNode, *, follow: bool, output: str
+) -> AsyncIterator[str]:
     pods = await step_pods(client, view, node.name)
     if pods:
         pod = str(pods[0]["metadata"]["name"])
@@ -84,18 +89,22 @@ async def _job_log(client: KubeClient, view: PipelineView, node: StepNode, *, fo
                 yield line
             else:
                 record = {"pod": pod, "text": line.rstrip("\n")}
-                yield (json.dumps(record) + "\n" if output == "json"
-                       else yaml.safe_dump([record], sort_keys=False))
+                yield (
+                    json.dumps(record) + "\n"
+                    if output == "json"
+                    else yaml.safe_dump([record], sort_keys=False)
+                )
         return
     if node.log_tail:
-        click.echo(f"step {node.name!r}: its Pod is gone; the log tail its record kept:",
-                   err=True)
+        click.echo(f"step {node.name!r}: its Pod is gone; the log tail its record kept:", err=True)
         yield node.log_tail if node.log_tail.endswith("\n") else node.log_tail + "\n"
         return
     state = f"{node.phase}" + (f": {one_line(node.message, 120)}" if node.message else "")
-    raise ViewError(f"step {node.name!r} of pipeline {view.name!r} has no Pod in run "
-                    f"{view.run.id if view.run else '-'} (step {state}), and its record "
-                    "keeps no log tail")
+    raise ViewError(
+        f"step {node.name!r} of pipeline {view.name!r} has no Pod in run "
+        f"{view.run.id if view.run else '-'} (step {state}), and its record "
+        "keeps no log tail"
+    )
 
 
 def _records(view: PipelineView, step: str | None) -> list[Entry]:
@@ -109,8 +118,9 @@ def _records(view: PipelineView, step: str | None) -> list[Entry]:
             text = node.phase + (f": {one_line(node.message, 200)}" if node.message else "")
             entries.append(Entry(node.finished_at, 2, node.name, text))
         elif node.message and node.started_at is not None:
-            entries.append(Entry(node.started_at, 1, node.name,
-                                 f"{node.phase}: {one_line(node.message, 200)}"))
+            entries.append(
+                Entry(node.started_at, 1, node.name, f"{node.phase}: {one_line(node.message, 200)}")
+            )
     return entries
 
 
@@ -118,15 +128,18 @@ def _names(message: str, step: str | None) -> bool:
     return step is None or f"'{step}'" in message or f"'{step}-" in message
 
 
-async def _timeline(client: KubeClient, view: PipelineView, step: str | None, *,
-                    follow: bool, output: str) -> AsyncIterator[str]:
+async def _timeline(
+    client: KubeClient, view: PipelineView, step: str | None, *, follow: bool, output: str
+) -> AsyncIterator[str]:
     shown: set[Entry] = set()
 
     async def fresh(current: PipelineView) -> list[Entry]:
         events = await pipeline_events(client, current.namespace, current.name)
         entries = _records(current, step) + [
             Entry(event.time, 1, f"event/{event.reason}", one_line(event.message, 200))
-            for event in events if event.time is not None and _names(event.message, step)]
+            for event in events
+            if event.time is not None and _names(event.message, step)
+        ]
         new = sorted(set(entries) - shown)
         shown.update(new)
         return new

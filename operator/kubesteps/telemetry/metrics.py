@@ -45,15 +45,35 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 # The engine's outcomes, plus `error`: the pass itself raised (for example, its status
 # write failed for good), so the engine's outcome never reached the controller.
 RECONCILE_OUTCOMES: Final = (
-    "done", "wait", "retry", "failed", "aborted", "invalid", "suspended", "cancelled", "error",
+    "done",
+    "wait",
+    "retry",
+    "failed",
+    "aborted",
+    "invalid",
+    "suspended",
+    "cancelled",
+    "error",
 )
 # The engine's step statuses except `pending`; `running` is a step whose run was cut off
 # because the pass was cancelled under it (the operator stopping).
 STEP_OUTCOMES: Final = (
-    "running", "succeeded", "failed", "waiting", "retrying", "skipped", "throttled",
+    "running",
+    "succeeded",
+    "failed",
+    "waiting",
+    "retrying",
+    "skipped",
+    "throttled",
 )
 API_VERBS: Final = (
-    "get", "list", "watch", "create", "update", "patch", "delete",
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
 )
 READY_STATUSES: Final = ("True", "False", "Unknown")
 
@@ -67,10 +87,34 @@ NAMESPACE_LABEL: Final = "pipeline_namespace"
 # blocking HTTP call; requeues from a retry backoff of a second to a daily resync.
 RECONCILE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 STEP_BUCKETS: Final = (
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
 )
 REQUEUE_BUCKETS: Final = (
-    1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 21600.0, 86400.0,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    1800.0,
+    3600.0,
+    21600.0,
+    86400.0,
 )
 
 
@@ -198,55 +242,74 @@ class OperatorMetrics:
         r = self.registry
 
         self._reconciles = Counter(
-            "kubesteps_reconciles_total", "Reconcile passes, by outcome.",
-            [*ns, "outcome"], registry=r,
+            "kubesteps_reconciles_total",
+            "Reconcile passes, by outcome.",
+            [*ns, "outcome"],
+            registry=r,
         )
         self._reconcile_seconds = Histogram(
-            "kubesteps_reconcile_duration_seconds", "Wall time of one reconcile pass.",
-            ns, buckets=RECONCILE_BUCKETS, registry=r,
+            "kubesteps_reconcile_duration_seconds",
+            "Wall time of one reconcile pass.",
+            ns,
+            buckets=RECONCILE_BUCKETS,
+            registry=r,
         )
         self._requeue_seconds = Histogram(
             "kubesteps_requeue_delay_seconds",
             "Delay before the next pass that a pass asked for, by outcome.",
-            [*ns, "outcome"], buckets=REQUEUE_BUCKETS, registry=r,
+            [*ns, "outcome"],
+            buckets=REQUEUE_BUCKETS,
+            registry=r,
         )
         self._step_runs = Counter(
-            "kubesteps_step_runs_total", "Step runs, by action type and outcome.",
-            [*ns, "action", "outcome"], registry=r,
+            "kubesteps_step_runs_total",
+            "Step runs, by action type and outcome.",
+            [*ns, "action", "outcome"],
+            registry=r,
         )
         self._step_seconds = Histogram(
-            "kubesteps_step_duration_seconds", "Wall time of one step run, by action type.",
-            [*ns, "action"], buckets=STEP_BUCKETS, registry=r,
+            "kubesteps_step_duration_seconds",
+            "Wall time of one step run, by action type.",
+            [*ns, "action"],
+            buckets=STEP_BUCKETS,
+            registry=r,
         )
         self._status_writes = Counter(
             "kubesteps_status_writes_total",
-            "Status patches sent to the API server (each attempt counts).", registry=r,
+            "Status patches sent to the API server (each attempt counts).",
+            registry=r,
         )
         self._status_conflicts = Counter(
             "kubesteps_status_write_conflicts_total",
-            "Status patches the API server refused with 409 Conflict.", registry=r,
+            "Status patches the API server refused with 409 Conflict.",
+            registry=r,
         )
         self._runs = Counter(
             "kubesteps_runs_total",
             "Runs that ended, by what started them and how they ended "
             "(phase Succeeded, Failed or Cancelled).",
-            [*ns, "trigger", "phase"], registry=r,
+            [*ns, "trigger", "phase"],
+            registry=r,
         )
         self._schedules_suspended = Counter(
             "kubesteps_schedules_suspended_total",
             "Schedules that suspended themselves after spec.schedule.suspendAfterFailures "
             "failed runs in a row.",
-            ns, registry=r,
+            ns,
+            registry=r,
         )
         self._api_errors = Counter(
             "kubesteps_api_errors_total",
             "Failed Kubernetes API requests, by verb and HTTP status code "
             "(`network` when no response came).",
-            ["verb", "code"], registry=r,
+            ["verb", "code"],
+            registry=r,
         )
         build_info = Gauge(
-            "kubesteps_build_info", "Always 1; the operator's version in a label.",
-            ["version"], registry=r,
+            "kubesteps_build_info",
+            "Always 1; the operator's version in a label.",
+            ["version"],
+            registry=r,
         )
         build_info.labels(version=__version__).set(1)
 
@@ -285,9 +348,7 @@ class OperatorMetrics:
         if requeue_s is not None:
             self._requeue_seconds.labels(**ns, outcome=outcome).observe(requeue_s)
 
-    def observe_step(
-        self, action: str, outcome: str, duration_s: float, *, namespace: str
-    ) -> None:
+    def observe_step(self, action: str, outcome: str, duration_s: float, *, namespace: str) -> None:
         """One step ran (or was skipped or throttled) within a pass.
 
         `action` is the step's action type (`http`, `job`, …), never a step name: dynamic

@@ -42,12 +42,15 @@ class RedactingSpanExporter(SpanExporter):
             parent=span.parent,
             resource=span.resource,
             attributes=self._attributes(span.attributes),
-            events=[Event(e.name, self._attributes(e.attributes), e.timestamp)
-                    for e in span.events],
+            events=[
+                Event(e.name, self._attributes(e.attributes), e.timestamp) for e in span.events
+            ],
             links=span.links,
             kind=span.kind,
-            status=Status(status.status_code,
-                          self.redactor.redact(description) if description else description),
+            status=Status(
+                status.status_code,
+                self.redactor.redact(description) if description else description,
+            ),
             start_time=span.start_time,
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
@@ -57,7 +60,11 @@ class RedactingSpanExporter(SpanExporter):
         if attributes is None:
             return None
         clean = self.redactor.redact
-        return {key: clean(value) if isinstance(value, str)
-                else tuple(clean(v) if isinstance(v, str) else v for v in value)
-                if isinstance(value, tuple | list) else value
-                for key, value in attributes.items()}
+        return {
+            key: clean(value)
+            if isinstance(value, str)
+            else tuple(clean(v) if isinstance(v, str) else v for v in value)
+            if isinstance(value, tuple | list)
+            else value
+            for key, value in attributes.items()
+        }

@@ -33,17 +33,28 @@ PATCH_TYPES = {
 }
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # Fields of metadata that only the server sets; a write cannot change them.
-_SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                "generation")
+_SERVER_META = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _GENERATE_TRIES = 8
 
 Written = tuple[Obj, list[str]]  # the stored object, and warnings for the client
-_NO_GENERATION = (("", "namespaces"), ("", "nodes"), ("", "services"),
-                  ("", "persistentvolumeclaims"))
+_NO_GENERATION = (
+    ("", "namespaces"),
+    ("", "nodes"),
+    ("", "services"),
+    ("", "persistentvolumeclaims"),
+)
 # Fields a built-in kind leaves out when empty (Go's omitempty), by (group, plural).
-_OMITTED_WHEN_EMPTY = {("", "configmaps"): ("data", "binaryData"),
-                       ("", "secrets"): ("data", "stringData")}
+_OMITTED_WHEN_EMPTY = {
+    ("", "configmaps"): ("data", "binaryData"),
+    ("", "secrets"): ("data", "stringData"),
+}
 # Built-ins whose DELETE answers the object rather than a Status (as kube-apiserver's).
 _DELETE_ANSWERS_THE_OBJECT = (("", "pods"), ("", "namespaces"))
 
@@ -56,10 +67,13 @@ def listing(info: ResourceInfo, items: list[Obj], revision: int) -> Obj:
     if info.custom:
         meta["continue"] = ""
     else:
-        items = [{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-                 for obj in items]
-    return {"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": meta,
-            "items": items}
+        items = [{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")} for obj in items]
+    return {
+        "apiVersion": info.api_version,
+        "kind": f"{info.kind}List",
+        "metadata": meta,
+        "items": items,
+    }
 
 
 def deleted(info: ResourceInfo, obj: Obj, gone: bool) -> Obj:
@@ -72,8 +86,13 @@ def deleted(info: ResourceInfo, obj: Obj, gone: bool) -> Obj:
     if info.group:
         details["group"] = info.group
     details.update(kind=info.plural, uid=meta["uid"])
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": details}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
 
 
 def as_version(obj: Obj, info: ResourceInfo) -> Obj:
@@ -90,8 +109,9 @@ def _without_revision(obj: Obj) -> Obj:
 
 def _content(obj: Obj, *, without_status: bool) -> Obj:
     """The part of an object whose changes bump ``metadata.generation``."""
-    return {k: v for k, v in obj.items()
-            if k != "metadata" and not (without_status and k == "status")}
+    return {
+        k: v for k, v in obj.items() if k != "metadata" and not (without_status and k == "status")
+    }
 
 
 class Api:
@@ -135,8 +155,11 @@ class Api:
         self, info: ResourceInfo, namespace: str | None, predicates: Iterable[Predicate]
     ) -> Obj:
         checks = tuple(predicates)
-        items = [obj for obj in self.store.items(info.storage_key, namespace)
-                 if all(check(obj) for check in checks)]
+        items = [
+            obj
+            for obj in self.store.items(info.storage_key, namespace)
+            if all(check(obj) for check in checks)
+        ]
         return listing(info, items, self.store.revision)
 
     # -- create --------------------------------------------------------------------------------
@@ -149,16 +172,21 @@ class Api:
         unnamed: list[Cause] = []
         if not meta.get("name"):
             if not meta.get("generateName"):
-                unnamed.append(Cause(
-                    "metadata.name", "metadata.name: Required value: name or generateName is"
-                                     " required", "FieldValueRequired"))
+                unnamed.append(
+                    Cause(
+                        "metadata.name",
+                        "metadata.name: Required value: name or generateName is required",
+                        "FieldValueRequired",
+                    )
+                )
             else:
                 meta["name"] = self._generate_name(info, namespace, meta["generateName"])
         name = meta.get("name") or ""
         if meta.get("resourceVersion"):
             # kube-apiserver answers this one as a bare internal error: 500, no reason.
             raise ApiError(
-                "", "resourceVersion should not be set on objects to be created", code=500)
+                "", "resourceVersion should not be set on objects to be created", code=500
+            )
         if info.namespaced:
             self._check_namespace(meta, namespace)
             if self.store.get(("", "namespaces"), "", namespace) is None:
@@ -172,8 +200,13 @@ class Api:
             obj.pop("status", None)  # a real server resets status on create
         obj, warnings = self._admit(info, obj, None, field_validation, unnamed)
         if self.store.get(info.storage_key, meta.get("namespace") or "", name) is not None:
-            raise ApiError("AlreadyExists", f'{info.qualified} "{name}" already exists',
-                           name=name, group=info.group, kind=info.plural)
+            raise ApiError(
+                "AlreadyExists",
+                f'{info.qualified} "{name}" already exists',
+                name=name,
+                group=info.group,
+                kind=info.plural,
+            )
         meta = obj["metadata"]
         meta.update(uid=self._uid(), creationTimestamp=self._now())
         if self._tracks_generation(info):
@@ -210,41 +243,61 @@ class Api:
     def _check_body(info: ResourceInfo, body: Any) -> Obj:
         if not isinstance(body, dict):
             raise ApiError(
-                "BadRequest", f"the request body must be a JSON object, got {body!r:.60}")
+                "BadRequest", f"the request body must be a JSON object, got {body!r:.60}"
+            )
         api_version = body.get("apiVersion", info.api_version)
         kind = body.get("kind", info.kind)
         if api_version != info.api_version:
-            raise ApiError("BadRequest", f"the API version in the data ({api_version}) does not"
-                                         f" match the expected API version ({info.api_version})")
+            raise ApiError(
+                "BadRequest",
+                f"the API version in the data ({api_version}) does not"
+                f" match the expected API version ({info.api_version})",
+            )
         meta = body.get("metadata", {})
         if not isinstance(meta, dict):
             raise ApiError("BadRequest", "metadata must be a JSON object")
         if kind != info.kind and info.custom:
             # What kube-apiserver answers for a custom resource (the kind it was given).
-            raise invalid(kind, info.group, str(meta.get("name") or ""), [Cause(
-                "kind", f"kind: Invalid value: {json.dumps(kind)}: must be {info.kind}")])
+            raise invalid(
+                kind,
+                info.group,
+                str(meta.get("name") or ""),
+                [Cause("kind", f"kind: Invalid value: {json.dumps(kind)}: must be {info.kind}")],
+            )
         if kind != info.kind:
-            raise ApiError("BadRequest", f"{kind} in version \"{info.version}\" cannot be"
-                           f" handled as a {info.kind}: no kind \"{kind}\" is registered for"
-                           f" version \"{info.api_version}\"")
+            raise ApiError(
+                "BadRequest",
+                f'{kind} in version "{info.version}" cannot be'
+                f' handled as a {info.kind}: no kind "{kind}" is registered for'
+                f' version "{info.api_version}"',
+            )
         return {**body, "apiVersion": api_version, "kind": kind, "metadata": meta}
 
     @staticmethod
     def _check_namespace(meta: Obj, namespace: str) -> None:
         if meta.get("namespace") and meta["namespace"] != namespace:
-            raise ApiError("BadRequest", "the namespace of the provided object does not match the"
-                                         " namespace sent on the request")
+            raise ApiError(
+                "BadRequest",
+                "the namespace of the provided object does not match the"
+                " namespace sent on the request",
+            )
 
     def _admit(
-        self, info: ResourceInfo, obj: Obj, old: Obj | None, field_validation: str,
+        self,
+        info: ResourceInfo,
+        obj: Obj,
+        old: Obj | None,
+        field_validation: str,
         causes: Iterable[Cause] = (),
     ) -> Written:
         meta = obj["metadata"]
         for key in _OMITTED_WHEN_EMPTY.get(info.storage_key, ()):
             if obj.get(key) in ({}, None):
                 obj.pop(key, None)
-        found = [*causes, *validate_metadata(
-            meta, dns_label=(info.group, info.plural) == ("", "namespaces"))]
+        found = [
+            *causes,
+            *validate_metadata(meta, dns_label=(info.group, info.plural) == ("", "namespaces")),
+        ]
         validator = self._validators.get((info.group, info.version, info.plural))
         if validator is None:
             if found:
@@ -256,17 +309,36 @@ class Api:
     # -- update and patch ----------------------------------------------------------------------
 
     def replace(
-        self, info: ResourceInfo, namespace: str, name: str, subresource: str | None, body: Any,
-        *, field_validation: str,
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        subresource: str | None,
+        body: Any,
+        *,
+        field_validation: str,
     ) -> Written:
         old = self.get(info, namespace, name)
         candidate = self._check_body(info, body)
-        return self._update(info, old, candidate, subresource=subresource,
-                            field_validation=field_validation, require_revision=info.custom)
+        return self._update(
+            info,
+            old,
+            candidate,
+            subresource=subresource,
+            field_validation=field_validation,
+            require_revision=info.custom,
+        )
 
     def patch(
-        self, info: ResourceInfo, namespace: str, name: str, subresource: str | None,
-        patch_type: str, body: Any, *, field_validation: str,
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        subresource: str | None,
+        patch_type: str,
+        body: Any,
+        *,
+        field_validation: str,
     ) -> Written:
         old = self.get(info, namespace, name)
         if patch_type == "json":
@@ -288,12 +360,24 @@ class Api:
         if isinstance(patched, dict) and patched.get("apiVersion") == old.get("apiVersion"):
             patched["apiVersion"] = info.api_version  # stored by another version of the CRD
         candidate = self._check_body(info, patched)
-        return self._update(info, old, candidate, subresource=subresource,
-                            field_validation=field_validation, require_revision=False)
+        return self._update(
+            info,
+            old,
+            candidate,
+            subresource=subresource,
+            field_validation=field_validation,
+            require_revision=False,
+        )
 
     def _update(
-        self, info: ResourceInfo, old: Obj, candidate: Obj, *, subresource: str | None,
-        field_validation: str, require_revision: bool,
+        self,
+        info: ResourceInfo,
+        old: Obj,
+        candidate: Obj,
+        *,
+        subresource: str | None,
+        field_validation: str,
+        require_revision: bool,
     ) -> Written:
         old_meta = old["metadata"]
         name = old_meta["name"]
@@ -301,9 +385,18 @@ class Api:
         if revision in (None, ""):
             if require_revision:
                 # kube-apiserver names the resource here (plural), not the kind.
-                raise invalid(info.plural, info.group, name, [Cause(
-                    "metadata.resourceVersion", "metadata.resourceVersion: Invalid value: 0:"
-                                                " must be specified for an update")])
+                raise invalid(
+                    info.plural,
+                    info.group,
+                    name,
+                    [
+                        Cause(
+                            "metadata.resourceVersion",
+                            "metadata.resourceVersion: Invalid value: 0:"
+                            " must be specified for an update",
+                        )
+                    ],
+                )
         elif str(revision) != old_meta["resourceVersion"]:
             raise conflict(info.plural, info.group, name)
 
@@ -326,8 +419,11 @@ class Api:
     def _merge_identity(self, info: ResourceInfo, old: Obj, candidate: Obj) -> Obj:
         old_meta, meta = old["metadata"], dict(candidate["metadata"])
         if meta.get("name", old_meta["name"]) != old_meta["name"]:
-            raise ApiError("BadRequest", f"the name of the object ({meta['name']}) does not match"
-                                         f" the name on the URL ({old_meta['name']})")
+            raise ApiError(
+                "BadRequest",
+                f"the name of the object ({meta['name']}) does not match"
+                f" the name on the URL ({old_meta['name']})",
+            )
         if info.namespaced:
             self._check_namespace(meta, old_meta["namespace"])
         for key in ("name", "namespace", *_SERVER_META):
@@ -339,11 +435,19 @@ class Api:
             before = old_meta.get("finalizers", [])
             added = [f for f in meta.get("finalizers") or [] if f not in before]
             if added:
-                raise invalid(info.kind, info.group, old_meta["name"], [Cause(
-                    "metadata.finalizers",
-                    "metadata.finalizers: Forbidden: no new finalizers can be added if the object"
-                    f" is being deleted, found new finalizers {added}",
-                    "FieldValueForbidden")])
+                raise invalid(
+                    info.kind,
+                    info.group,
+                    old_meta["name"],
+                    [
+                        Cause(
+                            "metadata.finalizers",
+                            "metadata.finalizers: Forbidden: no new finalizers can be added"
+                            f" if the object is being deleted, found new finalizers {added}",
+                            "FieldValueForbidden",
+                        )
+                    ],
+                )
         new = {**candidate, "metadata": meta}
         if info.has_status:
             if "status" in old:
@@ -364,8 +468,10 @@ class Api:
             self._after_removal(info, new)
             # kube-apiserver answers the write that removed it with the last stored revision
             # (its watchers see the DELETED event at the new one).
-            return {**new, "metadata": {**meta, "resourceVersion": old["metadata"][
-                "resourceVersion"]}}
+            return {
+                **new,
+                "metadata": {**meta, "resourceVersion": old["metadata"]["resourceVersion"]},
+            }
         else:
             self.store.write(info.storage_key, "MODIFIED", new)
             self._after_crd_write(served)
@@ -378,14 +484,24 @@ class Api:
         meta = old["metadata"]
         preconditions = options.get("preconditions") or {}
         if preconditions.get("uid") not in (None, meta["uid"]):
-            raise ApiError("Conflict", f"Precondition failed: UID in precondition:"
-                           f" {preconditions['uid']}, UID in object meta: {meta['uid']}",
-                           name=name, group=info.group, kind=info.plural)
+            raise ApiError(
+                "Conflict",
+                f"Precondition failed: UID in precondition:"
+                f" {preconditions['uid']}, UID in object meta: {meta['uid']}",
+                name=name,
+                group=info.group,
+                kind=info.plural,
+            )
         if preconditions.get("resourceVersion") not in (None, meta["resourceVersion"]):
-            raise ApiError("Conflict", "Precondition failed: ResourceVersion in precondition:"
-                           f" {preconditions['resourceVersion']}, ResourceVersion in object meta:"
-                           f" {meta['resourceVersion']}",
-                           name=name, group=info.group, kind=info.plural)
+            raise ApiError(
+                "Conflict",
+                "Precondition failed: ResourceVersion in precondition:"
+                f" {preconditions['resourceVersion']}, ResourceVersion in object meta:"
+                f" {meta['resourceVersion']}",
+                name=name,
+                group=info.group,
+                kind=info.plural,
+            )
         if meta.get("deletionTimestamp"):
             return old  # deletion is already in progress; finalizers decide when it ends
         new_meta = {**meta, "resourceVersion": str(self.store.next_revision())}
@@ -410,12 +526,16 @@ class Api:
     ) -> Obj:
         # As kube-apiserver answers: the list it deleted, as it was listed (revisions too).
         checks = tuple(predicates)
-        items = [obj for obj in self.store.items(info.storage_key, namespace)
-                 if all(check(obj) for check in checks)]
+        items = [
+            obj
+            for obj in self.store.items(info.storage_key, namespace)
+            if all(check(obj) for check in checks)
+        ]
         revision = self.store.revision
         for obj in items:
-            self.delete(info, obj["metadata"].get("namespace") or "", obj["metadata"]["name"],
-                        options)
+            self.delete(
+                info, obj["metadata"].get("namespace") or "", obj["metadata"]["name"], options
+            )
         return listing(info, items, revision)
 
     def _after_removal(self, info: ResourceInfo, obj: Obj) -> None:

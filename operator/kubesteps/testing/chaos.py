@@ -39,10 +39,20 @@ import aiohttp
 from aiohttp import web
 
 # Headers that belong to one hop, not to the request: never forwarded.
-_HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "host", "content-length",
-})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 _WRITES = frozenset({"PUT", "PATCH"})
 _LABEL = web.AppKey("label", str)
 
@@ -75,12 +85,13 @@ class FaultRates:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FaultRates.{name} must be a probability in 0..1, got {value}")
         if self.throttle + self.server_error + self.lost_answer > 1.0:
-            raise ValueError("FaultRates: throttle + server_error + lost_answer must not"
-                             " exceed 1")
+            raise ValueError("FaultRates: throttle + server_error + lost_answer must not exceed 1")
         low, high = self.watch_lifetime
         if not 0 < low <= high:
-            raise ValueError("FaultRates.watch_lifetime must be (low, high) with 0 < low <= high,"
-                             f" got {self.watch_lifetime}")
+            raise ValueError(
+                "FaultRates.watch_lifetime must be (low, high) with 0 < low <= high,"
+                f" got {self.watch_lifetime}"
+            )
         if self.latency < 0 or self.retry_after < 0:
             raise ValueError("FaultRates.latency and retry_after must be >= 0")
 
@@ -152,8 +163,11 @@ class SeededPlan:
         if request.watch:
             low, high = rates.watch_lifetime
             gone = rng.random() < rates.watch_gone
-            return Decision(Fault.WATCH_GONE if gone else Fault.WATCH_CUT, latency,
-                            lifetime=rng.uniform(low, high))
+            return Decision(
+                Fault.WATCH_GONE if gone else Fault.WATCH_CUT,
+                latency,
+                lifetime=rng.uniform(low, high),
+            )
         if request.conditional and rng.random() < rates.conflict:
             return Decision(Fault.CONFLICT, latency, 409)
         draw = rng.random()
@@ -213,8 +227,9 @@ class ChaosProxy:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app[_LABEL] = label
         app.router.add_route("*", "/{path:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                               shutdown_timeout=0.5)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -231,8 +246,11 @@ class ChaosProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         proxied = ProxiedRequest(
-            label=request.app[_LABEL], method=request.method, path=request.path,
-            query=dict(request.query), body=await request.read(),
+            label=request.app[_LABEL],
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            body=await request.read(),
         )
         self.record.requests[proxied.label] += 1
         self._note_relist(proxied)
@@ -249,8 +267,11 @@ class ChaosProxy:
             return await self._watch(request, proxied, decision)
         assert self._session is not None
         async with self._session.request(
-            proxied.method, self._url(request), data=proxied.body or None,
-            headers=_forwarded(request.headers), allow_redirects=False,
+            proxied.method,
+            self._url(request),
+            data=proxied.body or None,
+            headers=_forwarded(request.headers),
+            allow_redirects=False,
         ) as upstream:
             body = await upstream.read()
             if fault is Fault.LOST_ANSWER:
@@ -276,16 +297,27 @@ class ChaosProxy:
             self.record.relisted += self.record.awaiting_relist.pop(key)
 
     def _refusal(self, request: web.Request, decision: Decision) -> web.Response:
-        reasons = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
-                   502: "BadGateway", 503: "ServiceUnavailable", 504: "Timeout"}
+        reasons = {
+            409: "Conflict",
+            429: "TooManyRequests",
+            500: "InternalError",
+            502: "BadGateway",
+            503: "ServiceUnavailable",
+            504: "Timeout",
+        }
         message = f"injected by the chaos proxy: {reasons[decision.status]}"
         if decision.fault is Fault.SERVER_ERROR:
             # Some servers and proxies answer with the request as they got it.
             echoed = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
             message += f" (request headers: {echoed})"
         status: dict[str, Any] = {
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reasons[decision.status], "code": decision.status,
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reasons[decision.status],
+            "code": decision.status,
         }
         response = web.json_response(status, status=decision.status)
         if decision.status == 429:
@@ -334,8 +366,12 @@ def _forwarded(headers: Any) -> dict[str, str]:
 
 def _gone_event() -> bytes:
     status = {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
         "message": "too old resource version (injected by the chaos proxy)",
-        "reason": "Expired", "code": 410,
+        "reason": "Expired",
+        "code": 410,
     }
     return json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"

@@ -176,15 +176,19 @@ def write_user_kubeconfig(
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{
-            "name": "control-plane",
-            "cluster": {"server": server, "certificate-authority": str(ca_path)},
-        }],
+        "clusters": [
+            {
+                "name": "control-plane",
+                "cluster": {"server": server, "certificate-authority": str(ca_path)},
+            }
+        ],
         "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{
-            "name": user,
-            "context": {"cluster": "control-plane", "user": user, "namespace": namespace},
-        }],
+        "contexts": [
+            {
+                "name": user,
+                "context": {"cluster": "control-plane", "user": user, "namespace": namespace},
+            }
+        ],
         "current-context": user,
         "preferences": {},
     }
@@ -242,8 +246,12 @@ class ControlPlane:
                 url="", ca_path=root / "pki" / "ca.crt", workdir=root, assets=assets, users={}
             )
             try:
-                plane._boot(users, controller_manager=controller_manager,
-                            apiserver_args=apiserver_args, timeout=timeout)
+                plane._boot(
+                    users,
+                    controller_manager=controller_manager,
+                    apiserver_args=apiserver_args,
+                    timeout=timeout,
+                )
                 return plane
             except _PortTaken as taken:
                 plane.stop()
@@ -299,8 +307,14 @@ class ControlPlane:
         timeout: float,
     ) -> None:
         began = time.monotonic()
-        for folder in ("etcd", "pki", "apiserver-certs", "controller-manager-certs", "logs",
-                       "kubeconfigs"):
+        for folder in (
+            "etcd",
+            "pki",
+            "apiserver-certs",
+            "controller-manager-certs",
+            "logs",
+            "kubeconfigs",
+        ):
             (self.workdir / folder).mkdir(parents=True, exist_ok=True)
         (self.workdir / "etcd").chmod(0o700)
         deadline = began + timeout
@@ -308,12 +322,25 @@ class ControlPlane:
         etcd_port, etcd_peer = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{etcd_peer}"
-        self._spawn("etcd", [
-            str(self.assets.etcd), "--data-dir", str(self.workdir / "etcd"),
-            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-            "--initial-cluster", f"default={peer_url}", "--unsafe-no-fsync",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                str(self.assets.etcd),
+                "--data-dir",
+                str(self.workdir / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                peer_url,
+                "--initial-advertise-peer-urls",
+                peer_url,
+                "--initial-cluster",
+                f"default={peer_url}",
+                "--unsafe-no-fsync",
+            ],
+        )
         # While etcd starts: the ServiceAccount signing key and the users.
         sa_key, sa_pub = self._service_account_keys()
         tokens = self._token_file(users)
@@ -322,33 +349,56 @@ class ControlPlane:
 
         api_port = free_port()
         self.url = f"https://127.0.0.1:{api_port}"
-        self._spawn("kube-apiserver", [
-            str(self.assets.kube_apiserver),
-            "--etcd-servers", etcd_url,
-            "--cert-dir", str(self.workdir / "apiserver-certs"),
-            "--secure-port", str(api_port), "--bind-address", "127.0.0.1",
-            "--advertise-address", "127.0.0.1",
-            # With a loopback advertise address, 1.37 refuses the default lease reconciler.
-            "--endpoint-reconciler-type", "none",
-            "--service-cluster-ip-range", "10.0.0.0/24",
-            "--authorization-mode", "RBAC",
-            "--token-auth-file", str(tokens),
-            "--service-account-issuer", "https://kubernetes.default.svc",
-            "--service-account-key-file", str(sa_pub),
-            "--service-account-signing-key-file", str(sa_key),
-            # No token controller mounts tokens into Pods (nothing runs them anyway).
-            "--disable-admission-plugins", "ServiceAccount",
-            "--allow-privileged",
-            *apiserver_args,
-        ])
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.assets.kube_apiserver),
+                "--etcd-servers",
+                etcd_url,
+                "--cert-dir",
+                str(self.workdir / "apiserver-certs"),
+                "--secure-port",
+                str(api_port),
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                # With a loopback advertise address, 1.37 refuses the default lease reconciler.
+                "--endpoint-reconciler-type",
+                "none",
+                "--service-cluster-ip-range",
+                "10.0.0.0/24",
+                "--authorization-mode",
+                "RBAC",
+                "--token-auth-file",
+                str(tokens),
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--service-account-key-file",
+                str(sa_pub),
+                "--service-account-signing-key-file",
+                str(sa_key),
+                # No token controller mounts tokens into Pods (nothing runs them anyway).
+                "--disable-admission-plugins",
+                "ServiceAccount",
+                "--allow-privileged",
+                *apiserver_args,
+            ],
+        )
         admin_token = self.users[ADMIN].token
-        self._until(deadline, "kube-apiserver",
-                    lambda: _https_ok(f"{self.url}/readyz", admin_token))
+        self._until(
+            deadline, "kube-apiserver", lambda: _https_ok(f"{self.url}/readyz", admin_token)
+        )
         self._write_ca()
         self._ssl = ssl.create_default_context(cafile=str(self.ca_path))
         for user in self.users.values():
-            write_user_kubeconfig(user.kubeconfig, server=self.url, ca_path=self.ca_path,
-                                  user=user.name, token=user.token)
+            write_user_kubeconfig(
+                user.kubeconfig,
+                server=self.url,
+                ca_path=self.ca_path,
+                user=user.name,
+                token=user.token,
+            )
         # The CA really signs what the server presents: every later request verifies it.
         self.request("GET", "/version")
         self.timings["kube-apiserver"] = time.monotonic() - began
@@ -358,22 +408,38 @@ class ControlPlane:
             assert manager is not None
             kubeconfig = str(self.users[ADMIN].kubeconfig)
             manager_port = free_port()
-            self._spawn("kube-controller-manager", [
-                str(manager),
-                "--kubeconfig", kubeconfig,
-                "--authentication-kubeconfig", kubeconfig,
-                "--authorization-kubeconfig", kubeconfig,
-                "--authentication-skip-lookup",
-                "--secure-port", str(manager_port), "--bind-address", "127.0.0.1",
-                "--cert-dir", str(self.workdir / "controller-manager-certs"),
-                "--controllers", _CONTROLLERS,
-                "--leader-elect=false",
-                "--use-service-account-credentials=false",
-                "--service-account-private-key-file", str(sa_key),
-                "--root-ca-file", str(self.ca_path),
-            ])
-            self._until(deadline, "kube-controller-manager",
-                        lambda: _https_ok(f"https://127.0.0.1:{manager_port}/healthz", None))
+            self._spawn(
+                "kube-controller-manager",
+                [
+                    str(manager),
+                    "--kubeconfig",
+                    kubeconfig,
+                    "--authentication-kubeconfig",
+                    kubeconfig,
+                    "--authorization-kubeconfig",
+                    kubeconfig,
+                    "--authentication-skip-lookup",
+                    "--secure-port",
+                    str(manager_port),
+                    "--bind-address",
+                    "127.0.0.1",
+                    "--cert-dir",
+                    str(self.workdir / "controller-manager-certs"),
+                    "--controllers",
+                    _CONTROLLERS,
+                    "--leader-elect=false",
+                    "--use-service-account-credentials=false",
+                    "--service-account-private-key-file",
+                    str(sa_key),
+                    "--root-ca-file",
+                    str(self.ca_path),
+                ],
+            )
+            self._until(
+                deadline,
+                "kube-controller-manager",
+                lambda: _https_ok(f"https://127.0.0.1:{manager_port}/healthz", None),
+            )
             self.timings["kube-controller-manager"] = time.monotonic() - began
         self.timings["total"] = time.monotonic() - began
 
@@ -383,10 +449,14 @@ class ControlPlane:
         openssl = shutil.which("openssl")
         if openssl is None:
             raise ControlPlaneError("openssl is needed to make the ServiceAccount signing key")
-        subprocess.run([openssl, "genrsa", "-out", str(key), "2048"], check=True,
-                       capture_output=True)
-        subprocess.run([openssl, "rsa", "-in", str(key), "-pubout", "-out", str(pub)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [openssl, "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
+        )
+        subprocess.run(
+            [openssl, "rsa", "-in", str(key), "-pubout", "-out", str(pub)],
+            check=True,
+            capture_output=True,
+        )
         return key, pub
 
     def _token_file(self, users: Mapping[str, Sequence[str]]) -> Path:
@@ -399,7 +469,9 @@ class ControlPlane:
             token = f"{name}-{os.urandom(12).hex()}"
             lines.append(f'{token},{name},uid-{name},"{",".join(groups)}"')
             self.users[name] = User(
-                name=name, token=token, groups=tuple(groups),
+                name=name,
+                token=token,
+                groups=tuple(groups),
                 kubeconfig=self.workdir / "kubeconfigs" / f"{name}.kubeconfig",
             )
         path = self.workdir / "pki" / "tokens.csv"
@@ -411,7 +483,8 @@ class ControlPlane:
         """kube-apiserver self-signs: apiserver.crt holds the serving cert, then its CA."""
         bundle = (self.workdir / "apiserver-certs" / "apiserver.crt").read_text()
         blocks = [
-            "-----BEGIN CERTIFICATE-----" + block.split("-----END CERTIFICATE-----")[0]
+            "-----BEGIN CERTIFICATE-----"
+            + block.split("-----END CERTIFICATE-----")[0]
             + "-----END CERTIFICATE-----\n"
             for block in bundle.split("-----BEGIN CERTIFICATE-----")[1:]
         ]
@@ -423,8 +496,12 @@ class ControlPlane:
         log = self.log_dir / f"{name}.log"
         with log.open("ab") as sink:
             popen = subprocess.Popen(
-                argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.workdir, start_new_session=True,
+                argv,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                start_new_session=True,
             )
         self._processes.append(_Process(name, popen, log))
 
@@ -472,8 +549,13 @@ class ControlPlane:
     ) -> subprocess.CompletedProcess[str]:
         """Run the matching kubectl as ``user``; with ``check``, a failure raises (with output)."""
         result = subprocess.run(
-            [str(self.assets.kubectl), *args], env=self.env(user), input=stdin,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [str(self.assets.kubectl), *args],
+            env=self.env(user),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise ControlPlaneError(
@@ -529,16 +611,22 @@ class ControlPlane:
                 if error.status != 409:
                     raise
                 current = self.request("GET", f"{path}/{name}")
-                replacement = {**manifest, "metadata": {
-                    **manifest["metadata"],
-                    "resourceVersion": current["metadata"]["resourceVersion"],
-                }}
+                replacement = {
+                    **manifest,
+                    "metadata": {
+                        **manifest["metadata"],
+                        "resourceVersion": current["metadata"]["resourceVersion"],
+                    },
+                }
                 self.request("PUT", f"{path}/{name}", replacement)
         except ApiStatusError as error:
-            reasons = "\n".join(f"* {c.get('field', '')}: {c.get('message', '')}"
-                                for c in error.causes) or error.message
-            raise CRDRefused(f"kube-apiserver refused the CRD {name} ({error.status} "
-                             f"{error.reason}):\n{reasons}") from None
+            reasons = (
+                "\n".join(f"* {c.get('field', '')}: {c.get('message', '')}" for c in error.causes)
+                or error.message
+            )
+            raise CRDRefused(
+                f"kube-apiserver refused the CRD {name} ({error.status} {error.reason}):\n{reasons}"
+            ) from None
 
         def established() -> dict[str, Any] | None:
             stored: dict[str, Any] = self.request("GET", f"{path}/{name}")
@@ -557,7 +645,11 @@ class ControlPlane:
         return stored
 
     def wait_for(
-        self, check: Callable[[], T | None], what: str, *, timeout: float = 30.0,
+        self,
+        check: Callable[[], T | None],
+        what: str,
+        *,
+        timeout: float = 30.0,
         interval: float = 0.1,
     ) -> T:
         """Poll ``check`` until it returns something true (not None, False, 0 or empty)."""

@@ -31,8 +31,12 @@ def parse_crd(crd: dict[str, Any]) -> list[ServedVersion]:
     name = (crd.get("metadata") or {}).get("name") or ""
     spec = crd.get("spec")
     if not isinstance(spec, dict):
-        raise invalid("CustomResourceDefinition", CRD_GROUP, name,
-                      [Cause("spec", "spec: Required value", "FieldValueRequired")])
+        raise invalid(
+            "CustomResourceDefinition",
+            CRD_GROUP,
+            name,
+            [Cause("spec", "spec: Required value", "FieldValueRequired")],
+        )
     causes: list[Cause] = []
     names = spec.get("names") or {}
     group = _require(spec.get("group"), "spec.group", causes)
@@ -40,17 +44,31 @@ def parse_crd(crd: dict[str, Any]) -> list[ServedVersion]:
     kind = _require(names.get("kind"), "spec.names.kind", causes)
     scope = spec.get("scope")
     if scope not in ("Namespaced", "Cluster"):
-        causes.append(Cause("spec.scope", f'spec.scope: Unsupported value: "{scope}": supported'
-                                          ' values: "Cluster", "Namespaced"',
-                            "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                "spec.scope",
+                f'spec.scope: Unsupported value: "{scope}": supported'
+                ' values: "Cluster", "Namespaced"',
+                "FieldValueNotSupported",
+            )
+        )
     if group and plural and name != f"{plural}.{group}":
-        causes.append(Cause("metadata.name", f'metadata.name: Invalid value: "{name}": must be'
-                                             f" spec.names.plural+\".\"+spec.group"))
+        causes.append(
+            Cause(
+                "metadata.name",
+                f'metadata.name: Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+            )
+        )
     versions = spec.get("versions") or []
     _require(versions, "spec.versions", causes)
     if versions and sum(1 for v in versions if v.get("storage")) != 1:
-        causes.append(Cause("spec.versions", "spec.versions: Invalid value: must have exactly one"
-                                             " version marked as storage version"))
+        causes.append(
+            Cause(
+                "spec.versions",
+                "spec.versions: Invalid value: must have exactly one"
+                " version marked as storage version",
+            )
+        )
     for index, version in enumerate(versions):
         _require(version.get("name"), f"spec.versions[{index}].name", causes)
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
@@ -79,11 +97,16 @@ def parse_crd(crd: dict[str, Any]) -> list[ServedVersion]:
         )
         try:
             validator = SchemaValidator(
-                version["schema"]["openAPIV3Schema"], kind=kind, group=group)
+                version["schema"]["openAPIV3Schema"], kind=kind, group=group
+            )
         except ApiError as exc:
             field = f"spec.versions[{index}].schema.openAPIV3Schema"
-            raise invalid("CustomResourceDefinition", CRD_GROUP, name,
-                          [Cause(field, f"{field}: {exc.message}")]) from exc
+            raise invalid(
+                "CustomResourceDefinition",
+                CRD_GROUP,
+                name,
+                [Cause(field, f"{field}: {exc.message}")],
+            ) from exc
         served.append(ServedVersion(info, validator))
     return served
 
@@ -93,8 +116,13 @@ def established_status(crd: dict[str, Any], timestamp: str) -> dict[str, Any]:
     spec = crd["spec"]
     storage = next(v["name"] for v in spec["versions"] if v.get("storage"))
     conditions = [
-        {"type": kind, "status": "True", "reason": reason, "message": message,
-         "lastTransitionTime": timestamp}
+        {
+            "type": kind,
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": timestamp,
+        }
         for kind, reason, message in (
             ("NamesAccepted", "NoConflicts", "no conflicts found"),
             ("Established", "InitialNamesAccepted", "the initial names have been accepted"),

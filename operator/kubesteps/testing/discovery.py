@@ -100,12 +100,18 @@ BUILTINS: tuple[ResourceInfo, ...] = (
     _builtin("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
     _builtin("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", namespaced=False),
     _builtin(
-        "rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding",
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
         namespaced=False,
     ),
     _builtin(
-        "apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition",
-        namespaced=False, short=("crd", "crds"), status=True,
+        "apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+        short=("crd", "crds"),
+        status=True,
     ),
 )
 

@@ -55,8 +55,13 @@ class Emulator:
         self._watch_streams = WatchStreams(self.store, bookmark_interval=bookmark_interval)
         self._pod_logs = PodLogs()
         self._router = Router(
-            store=self.store, discovery=self.discovery, api=self.api, requests=self.requests,
-            faults=self._faults, watch_streams=self._watch_streams, pod_logs=self._pod_logs,
+            store=self.store,
+            discovery=self.discovery,
+            api=self.api,
+            requests=self.requests,
+            faults=self._faults,
+            watch_streams=self._watch_streams,
+            pod_logs=self._pod_logs,
             tokens=None if tokens is None else set(tokens),
         )
 
@@ -91,8 +96,10 @@ class Emulator:
         for info in self.discovery:
             if self.discovery.matches(info, name):
                 return info
-        raise LookupError(f"no served resource matches {name!r}; served: "
-                          + ", ".join(sorted({i.qualified for i in self.discovery})))
+        raise LookupError(
+            f"no served resource matches {name!r}; served: "
+            + ", ".join(sorted({i.qualified for i in self.discovery}))
+        )
 
     def object(self, resource: str, name: str, namespace: str = "") -> Obj | None:
         """The stored object, or None: for assertions that should not go through HTTP."""
@@ -151,9 +158,16 @@ class Emulator:
         if status == 429 and retry_after is None:
             retry_after = 1
         fault = Fault(
-            verb=verb, resource=resource, subresource=subresource, namespace=namespace, name=name,
-            status=status, reason=reason, message=message or f"injected fault: {reason}",
-            times=times, retry_after=retry_after,
+            verb=verb,
+            resource=resource,
+            subresource=subresource,
+            namespace=namespace,
+            name=name,
+            status=status,
+            reason=reason,
+            message=message or f"injected fault: {reason}",
+            times=times,
+            retry_after=retry_after,
         )
         self._faults.append(fault)
         return fault
@@ -182,7 +196,8 @@ class Emulator:
         """Serve on ``host:port`` (0: a free port) and yield the base URL."""
         # handler_cancellation: a client hanging up on a watch ends its stream at once.
         runner = web.AppRunner(
-            self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+            self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()

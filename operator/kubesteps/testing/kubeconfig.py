@@ -20,10 +20,12 @@ def write_kubeconfig(
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": server}}],
         "users": [{"name": "emulator", "user": {"token": token}}],
-        "contexts": [{
-            "name": "emulator",
-            "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
-        }],
+        "contexts": [
+            {
+                "name": "emulator",
+                "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
+            }
+        ],
         "current-context": "emulator",
         "preferences": {},
     }

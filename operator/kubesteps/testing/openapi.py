@@ -19,8 +19,11 @@ from kubesteps.testing.discovery import ResourceInfo
 
 Obj = dict[str, Any]
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-_QUERY = {"fieldValidation": "Strict, Warn or Ignore: what to do with unknown fields",
-          "fieldManager": "the name of the writer", "dryRun": "not supported here"}
+_QUERY = {
+    "fieldValidation": "Strict, Warn or Ignore: what to do with unknown fields",
+    "fieldManager": "the name of the writer",
+    "dryRun": "not supported here",
+}
 
 
 def group_version_path(group: str, version: str) -> str:
@@ -31,10 +34,12 @@ def group_version_path(group: str, version: str) -> str:
 def index(documents: dict[str, Obj]) -> Obj:
     """``/openapi/v3``: where each group version's document is, with a hash of its content
     (kubectl caches documents by it, so a changed CRD is read again)."""
-    return {"paths": {
-        path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={_hash(document)}"}
-        for path, document in sorted(documents.items())
-    }}
+    return {
+        "paths": {
+            path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={_hash(document)}"}
+            for path, document in sorted(documents.items())
+        }
+    }
 
 
 def documents(
@@ -49,10 +54,13 @@ def documents(
 
 def _document(infos: list[ResourceInfo], schema_of: Callable[[ResourceInfo], Obj | None]) -> Obj:
     paths: Obj = {}
-    schemas: Obj = {OBJECT_META: {
-        "type": "object", "description": "Standard object metadata.",
-        "x-kubernetes-preserve-unknown-fields": True,
-    }}
+    schemas: Obj = {
+        OBJECT_META: {
+            "type": "object",
+            "description": "Standard object metadata.",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+    }
     for info in sorted(infos, key=lambda i: i.plural):
         name = _schema_name(info)
         schemas[name] = _schema(info, schema_of(info))
@@ -78,12 +86,18 @@ def _schema(info: ResourceInfo, schema: Obj | None) -> Obj:
     if schema is None:
         schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     properties = dict(schema.get("properties") or {})
-    properties["apiVersion"] = {"type": "string", "description": "The versioned schema of "
-                                "this representation of an object."}
-    properties["kind"] = {"type": "string", "description": "The REST resource this object "
-                          "represents."}
-    properties["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}],
-                              "description": "Standard object's metadata."}
+    properties["apiVersion"] = {
+        "type": "string",
+        "description": "The versioned schema of this representation of an object.",
+    }
+    properties["kind"] = {
+        "type": "string",
+        "description": "The REST resource this object represents.",
+    }
+    properties["metadata"] = {
+        "allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}],
+        "description": "Standard object's metadata.",
+    }
     return {**schema, "properties": properties, "x-kubernetes-group-version-kind": [_gvk(info)]}
 
 
@@ -102,8 +116,12 @@ def _paths(info: ResourceInfo, schema: str) -> Obj:
             "x-kubernetes-action": action,
             "x-kubernetes-group-version-kind": _gvk(info),
             "parameters": [
-                {"name": name, "in": "query", "description": _QUERY[name],
-                 "schema": {"type": "string", "uniqueItems": True}}
+                {
+                    "name": name,
+                    "in": "query",
+                    "description": _QUERY[name],
+                    "schema": {"type": "string", "uniqueItems": True},
+                }
                 for name in query
             ],
             "responses": {"200": {"description": "OK", "content": content}},

@@ -30,7 +30,8 @@ class _LoginTarget:
 # One login handler per registry, ever: kopf keeps handlers for the registry's lifetime, so a
 # handler per run would pile up stale URLs (and hang the next run). Each run repoints it.
 _LOGIN_TARGETS: weakref.WeakKeyDictionary[kopf.OperatorRegistry, _LoginTarget] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 def _login_target(registry: kopf.OperatorRegistry) -> _LoginTarget:
@@ -94,16 +95,18 @@ async def run_operator(
     ready_flag: concurrent.futures.Future[Any] = concurrent.futures.Future()
     stop_flag = threading.Event()
     selected = list(namespaces)
-    operator = asyncio.create_task(asyncio.to_thread(
-        kopf.run,
-        registry=registry,
-        settings=settings,
-        standalone=True,
-        clusterwide=not selected,
-        namespaces=selected,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-    ))
+    operator = asyncio.create_task(
+        asyncio.to_thread(
+            kopf.run,
+            registry=registry,
+            settings=settings,
+            standalone=True,
+            clusterwide=not selected,
+            namespaces=selected,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    )
     try:
         await _wait_until_watching(operator, ready_flag, emulator, list(wait_for), startup_timeout)
         yield OperatorRun(settings=settings, url=emulator.url)
@@ -128,8 +131,9 @@ async def _wait_until_watching(
             await emulator.wait_for_watch(resource)
 
     waiting = asyncio.create_task(started())
-    done, _ = await asyncio.wait({operator, waiting}, timeout=startup_timeout,
-                                 return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        {operator, waiting}, timeout=startup_timeout, return_when=asyncio.FIRST_COMPLETED
+    )
     if waiting in done:
         return
     waiting.cancel()

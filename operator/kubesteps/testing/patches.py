@@ -24,7 +24,6 @@ __all__ = ["merge_patch", "strategic_merge_patch"]
 JSON = Any
 
 
-
 def strategic_merge_patch(target: JSON, patch: JSON) -> JSON:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -72,7 +71,8 @@ def _merge_named_lists(target: JSON, patch: list[Any]) -> list[Any]:
 def _pointer(path: Any) -> list[str]:
     if not isinstance(path, str) or (path and not path.startswith("/")):
         raise ApiError(
-            "BadRequest", f"invalid JSON pointer {path!r}: must be empty or start with /")
+            "BadRequest", f"invalid JSON pointer {path!r}: must be empty or start with /"
+        )
     if path == "":
         return []
     return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]

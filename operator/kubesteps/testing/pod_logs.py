@@ -56,7 +56,7 @@ class PodLogs:
             tail = request.query.get("tailLines")
             if tail is not None and tail.isdigit():
                 lines = text.splitlines(keepends=True)
-                text = "".join(lines[-int(tail):]) if int(tail) else ""
+                text = "".join(lines[-int(tail) :]) if int(tail) else ""
             limit = request.query.get("limitBytes")
             if limit is not None and limit.isdigit():
                 text = text.encode()[: int(limit)].decode(errors="ignore")

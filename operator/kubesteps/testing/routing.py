@@ -56,8 +56,9 @@ class RequestCounter:
         self._counts[(verb, resource)] += 1
 
     def count(self, verb: str | None = None, resource: str | None = None) -> int:
-        return sum(n for (v, r), n in self._counts.items()
-                   if verb in (None, v) and resource in (None, r))
+        return sum(
+            n for (v, r), n in self._counts.items() if verb in (None, v) and resource in (None, r)
+        )
 
     @property
     def total(self) -> int:
@@ -192,9 +193,13 @@ class Router:
             raise
         except Exception as error:  # a bug of ours: a Status, as a real server answers one
             log.exception("the emulator failed on %s %s", request.method, request.path_qs)
-            return _error_response(ApiError(
-                "InternalError", f"Internal error occurred: the kubesteps emulator failed on "
-                f"this request ({type(error).__name__}); its log has the traceback"))
+            return _error_response(
+                ApiError(
+                    "InternalError",
+                    f"Internal error occurred: the kubesteps emulator failed on "
+                    f"this request ({type(error).__name__}); its log has the traceback",
+                )
+            )
 
     def _authenticate(self, request: web.Request) -> None:
         assert self.tokens is not None
@@ -214,7 +219,6 @@ class Router:
                 return fault.error()
         return None
 
-
     async def _route(self, request: web.Request) -> web.StreamResponse:
         parts = [part for part in request.path.split("/") if part]
         if parts and parts[0] == "api" and len(parts) >= 3:
@@ -222,8 +226,10 @@ class Router:
         if parts and parts[0] == "apis" and len(parts) >= 4:
             return await self._serve_resource(request, parts[1], parts[2], parts[3:])
         if request.method != "GET":
-            raise ApiError("MethodNotAllowed",
-                           "the server does not allow this method on the requested resource")
+            raise ApiError(
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
         self.requests.record("get", "discovery")
         if parts in (["healthz"], ["livez"], ["readyz"]):
             return web.Response(text="ok")
@@ -255,8 +261,11 @@ class Router:
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
         namespace: str | None
-        if (rest[0] == "namespaces" and len(rest) >= 3
-                and not (group == "" and len(rest) == 3 and rest[2] in ("status", "finalize"))):
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (group == "" and len(rest) == 3 and rest[2] in ("status", "finalize"))
+        ):
             namespace, rest = rest[1], rest[2:]
         else:
             namespace = None
@@ -284,14 +293,20 @@ class Router:
                 return "get"
             return "watch" if request.query.get("watch") in ("true", "1") else "list"
         verbs = {
-            ("POST", False): "create", ("PUT", True): "update", ("PATCH", True): "patch",
-            ("DELETE", True): "delete", ("DELETE", False): "deletecollection",
+            ("POST", False): "create",
+            ("PUT", True): "update",
+            ("PATCH", True): "patch",
+            ("DELETE", True): "delete",
+            ("DELETE", False): "deletecollection",
         }
         verb = verbs.get((method, named))
-        if verb is None or (verb in ("create", "delete", "deletecollection")
-                            and target.subresource is not None):
-            raise ApiError("MethodNotAllowed",
-                           "the server does not allow this method on the requested resource")
+        if verb is None or (
+            verb in ("create", "delete", "deletecollection") and target.subresource is not None
+        ):
+            raise ApiError(
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
         return verb
 
     async def _serve_resource(
@@ -307,16 +322,19 @@ class Router:
         if verb in ("list", "watch", "deletecollection"):
             predicates = self._predicates(request, info)
             if verb == "watch":
-                return await self.watch_streams.serve(
-                    request, info, target.namespace, predicates)
+                return await self.watch_streams.serve(request, info, target.namespace, predicates)
             if verb == "list":
                 listing = self.api.list_objects(info, namespace, predicates)
                 if info.custom:  # a built-in list's items carry no apiVersion
                     listing["items"] = [as_version(obj, info) for obj in listing["items"]]
                 if wants_table(request.headers.get("Accept", "")):
-                    return _json_response(table(
-                        listing["items"], info.printer_columns,
-                        listing["metadata"]["resourceVersion"]))
+                    return _json_response(
+                        table(
+                            listing["items"],
+                            info.printer_columns,
+                            listing["metadata"]["resourceVersion"],
+                        )
+                    )
                 return _json_response(listing)
         if "dryRun" in request.query:
             raise ApiError("BadRequest", "dryRun is not supported by the kubesteps emulator")
@@ -327,9 +345,13 @@ class Router:
         if verb == "get":
             obj = self.api.get(info, namespace or "", target.name or "")
             if wants_table(request.headers.get("Accept", "")) and target.subresource is None:
-                return _json_response(table(
-                    [as_version(obj, info)], info.printer_columns,
-                    obj["metadata"]["resourceVersion"]))
+                return _json_response(
+                    table(
+                        [as_version(obj, info)],
+                        info.printer_columns,
+                        obj["metadata"]["resourceVersion"],
+                    )
+                )
             return _json_response(as_version(obj, info))
         if verb in ("delete", "deletecollection"):
             options = await self._delete_options(request)
@@ -343,30 +365,51 @@ class Router:
 
         field_validation = request.query.get("fieldValidation", "Warn")
         if field_validation not in FIELD_VALIDATIONS:
-            raise ApiError("BadRequest", f'fieldValidation: Invalid value: "{field_validation}":'
-                                         ' must be one of "Ignore", "Warn" or "Strict"')
+            raise ApiError(
+                "BadRequest",
+                f'fieldValidation: Invalid value: "{field_validation}":'
+                ' must be one of "Ignore", "Warn" or "Strict"',
+            )
         if verb == "create":
             if namespace is None:
-                raise ApiError("MethodNotAllowed", f"{info.qualified} is namespaced: create it"
-                                                   " under /namespaces/<namespace>/")
+                raise ApiError(
+                    "MethodNotAllowed",
+                    f"{info.qualified} is namespaced: create it under /namespaces/<namespace>/",
+                )
             obj, warnings = self.api.create(
-                info, namespace, await self._body(request), field_validation=field_validation)
+                info, namespace, await self._body(request), field_validation=field_validation
+            )
             return _json_response(as_version(obj, info), status=201, warnings=warnings)
         name = target.name or ""
         if verb == "update":
             obj, warnings = self.api.replace(
-                info, namespace or "", name, target.subresource, await self._body(request),
-                field_validation=field_validation)
+                info,
+                namespace or "",
+                name,
+                target.subresource,
+                await self._body(request),
+                field_validation=field_validation,
+            )
         else:
             patch_type = PATCH_TYPES.get(request.content_type)
             if patch_type is None:
-                raise ApiError("UnsupportedMediaType", (
-                    f"the patch content type {request.content_type!r} is not supported by the"
-                    " emulator (server-side apply is not emulated); use one of: "
-                    + ", ".join(PATCH_TYPES)))
+                raise ApiError(
+                    "UnsupportedMediaType",
+                    (
+                        f"the patch content type {request.content_type!r} is not supported by the"
+                        " emulator (server-side apply is not emulated); use one of: "
+                        + ", ".join(PATCH_TYPES)
+                    ),
+                )
             obj, warnings = self.api.patch(
-                info, namespace or "", name, target.subresource, patch_type,
-                await self._decode(request, "json"), field_validation=field_validation)
+                info,
+                namespace or "",
+                name,
+                target.subresource,
+                patch_type,
+                await self._decode(request, "json"),
+                field_validation=field_validation,
+            )
         return _json_response(as_version(obj, info), warnings=warnings)
 
     @staticmethod
@@ -376,7 +419,8 @@ class Router:
             predicates.append(label_selector(request.query["labelSelector"]))
         if request.query.get("fieldSelector"):
             predicates.append(
-                field_selector(request.query["fieldSelector"], (info.group, info.plural)))
+                field_selector(request.query["fieldSelector"], (info.group, info.plural))
+            )
         return predicates
 
     async def _body(self, request: web.Request) -> Any:
@@ -385,18 +429,25 @@ class Router:
             return await self._decode(request, "yaml")
         if content_type in ("application/json", "application/octet-stream", ""):
             return await self._decode(request, "json")
-        raise ApiError("UnsupportedMediaType", f"the body's content type {content_type!r} is not"
-                       " supported; send application/json or application/yaml")
+        raise ApiError(
+            "UnsupportedMediaType",
+            f"the body's content type {content_type!r} is not"
+            " supported; send application/json or application/yaml",
+        )
 
     @staticmethod
     async def _decode(request: web.Request, syntax: str) -> Any:
         raw = await request.read()
         try:
-            return _int64(yamlio.load(raw)) if syntax == "yaml" else json.loads(
-                raw, parse_int=_json_int)
+            return (
+                _int64(yamlio.load(raw))
+                if syntax == "yaml"
+                else json.loads(raw, parse_int=_json_int)
+            )
         except (ValueError, yamlio.YAMLError) as exc:
-            raise ApiError("BadRequest", f"the request body could not be decoded as {syntax}:"
-                                         f" {exc}") from exc
+            raise ApiError(
+                "BadRequest", f"the request body could not be decoded as {syntax}: {exc}"
+            ) from exc
 
     async def _delete_options(self, request: web.Request) -> Obj:
         options: Obj = {}
@@ -407,7 +458,8 @@ class Router:
                     options = json.loads(raw)
                 except ValueError as exc:
                     raise ApiError(
-                        "BadRequest", f"DeleteOptions could not be decoded: {exc}") from exc
+                        "BadRequest", f"DeleteOptions could not be decoded: {exc}"
+                    ) from exc
                 if not isinstance(options, dict):
                     raise ApiError("BadRequest", "DeleteOptions must be a JSON object")
         return options

@@ -28,11 +28,21 @@ JSON = Any
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
 # Errors after which kube-apiserver evaluates no CEL rule (its hasBlockingErr): the rules
 # would meet missing values, values of the wrong type, or values too large to cost.
-_BLOCKING = frozenset({"FieldValueTypeInvalid", "FieldValueNotSupported", "FieldValueRequired",
-                       "FieldValueTooLong", "FieldValueTooMany"})
-NOT_CHECKED = Cause("<nil>", "<nil>: Invalid value: null: some validation rules were not checked"
-                             " because the object was invalid; correct the existing errors to"
-                             " complete validation")
+_BLOCKING = frozenset(
+    {
+        "FieldValueTypeInvalid",
+        "FieldValueNotSupported",
+        "FieldValueRequired",
+        "FieldValueTooLong",
+        "FieldValueTooMany",
+    }
+)
+NOT_CHECKED = Cause(
+    "<nil>",
+    "<nil>: Invalid value: null: some validation rules were not checked"
+    " because the object was invalid; correct the existing errors to"
+    " complete validation",
+)
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -63,12 +73,15 @@ def validate_metadata(meta: JSON, *, dns_label: bool = False) -> list[Cause]:
     if isinstance(name, str) and name:
         pattern, what = (_DNS_LABEL, "label") if dns_label else (_DNS_SUBDOMAIN, "subdomain")
         if not pattern.match(name) or len(name) > (63 if dns_label else 253):
-            causes.append(Cause(
-                "metadata.name",
-                f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 {what} must consist'
-                " of lower case alphanumeric characters, '-' or '.', and must start and end with"
-                " an alphanumeric character",
-            ))
+            causes.append(
+                Cause(
+                    "metadata.name",
+                    f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 {what} must'
+                    " consist of lower case alphanumeric characters, '-' or '.', and must start"
+                    " and end with"
+                    " an alphanumeric character",
+                )
+            )
     labels = meta.get("labels") or {}
     if not isinstance(labels, dict):
         causes.append(Cause("metadata.labels", "metadata.labels: Invalid value: must be a map"))
@@ -76,12 +89,14 @@ def validate_metadata(meta: JSON, *, dns_label: bool = False) -> list[Cause]:
     for key, value in labels.items():
         causes.extend(_qualified_key("metadata.labels", key))
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            causes.append(Cause(
-                "metadata.labels",
-                f"metadata.labels: Invalid value: {json.dumps(value)}: a valid label must be an"
-                " empty string or consist of alphanumeric characters, '-', '_' or '.', and must"
-                " start and end with an alphanumeric character (at most 63 characters)",
-            ))
+            causes.append(
+                Cause(
+                    "metadata.labels",
+                    f"metadata.labels: Invalid value: {json.dumps(value)}: a valid label must be an"
+                    " empty string or consist of alphanumeric characters, '-', '_' or '.', and must"
+                    " start and end with an alphanumeric character (at most 63 characters)",
+                )
+            )
     annotations = meta.get("annotations") or {}
     if not isinstance(annotations, dict):
         causes.append(Cause("metadata.annotations", "metadata.annotations: must be a map"))
@@ -89,24 +104,31 @@ def validate_metadata(meta: JSON, *, dns_label: bool = False) -> list[Cause]:
     for key, value in annotations.items():
         causes.extend(_qualified_key("metadata.annotations", key))
         if not isinstance(value, str):
-            causes.append(Cause(
-                "metadata.annotations",
-                f"metadata.annotations: Invalid value: {json.dumps(value)}: must be a string",
-            ))
+            causes.append(
+                Cause(
+                    "metadata.annotations",
+                    f"metadata.annotations: Invalid value: {json.dumps(value)}: must be a string",
+                )
+            )
     return causes
 
 
 def _qualified_key(field_path: str, key: str) -> list[Cause]:
     prefix, _, name = key.rpartition("/")
-    if (prefix and not _DNS_SUBDOMAIN.match(prefix)) or len(name) > 63 or not (
-        _QUALIFIED_NAME.match(name)
+    if (
+        (prefix and not _DNS_SUBDOMAIN.match(prefix))
+        or len(name) > 63
+        or not (_QUALIFIED_NAME.match(name))
     ):
-        return [Cause(
-            field_path,
-            f'{field_path}: Invalid value: "{key}": name part must consist of alphanumeric'
-            " characters, '-', '_' or '.', and must start and end with an alphanumeric character,"
-            " with an optional DNS subdomain prefix and '/'",
-        )]
+        return [
+            Cause(
+                field_path,
+                f'{field_path}: Invalid value: "{key}": name part must consist of alphanumeric'
+                " characters, '-', '_' or '.', and must start and end with an alphanumeric"
+                " character,"
+                " with an optional DNS subdomain prefix and '/'",
+            )
+        ]
     return []
 
 
@@ -204,16 +226,21 @@ class SchemaValidator:
             if not isinstance(rule, str) or not rule:
                 raise ApiError("Invalid", f"{where}.rule: Required value")
             message_expression = spec.get("messageExpression")
-            rules.append(_Rule(
-                rule=rule,
-                program=self._program(rule, f"{where}.rule"),
-                message=spec.get("message"),
-                message_program=(self._program(message_expression, f"{where}.messageExpression")
-                                 if message_expression else None),
-                reason=spec.get("reason") or "FieldValueInvalid",
-                field_path=(spec.get("fieldPath") or "").lstrip("."),
-                transition="oldSelf" in rule,
-            ))
+            rules.append(
+                _Rule(
+                    rule=rule,
+                    program=self._program(rule, f"{where}.rule"),
+                    message=spec.get("message"),
+                    message_program=(
+                        self._program(message_expression, f"{where}.messageExpression")
+                        if message_expression
+                        else None
+                    ),
+                    reason=spec.get("reason") or "FieldValueInvalid",
+                    field_path=(spec.get("fieldPath") or "").lstrip("."),
+                    transition="oldSelf" in rule,
+                )
+            )
         if rules:
             self._rules[id(node)] = rules
         for name, sub in (node.get("properties") or {}).items():
@@ -225,11 +252,16 @@ class SchemaValidator:
         try:
             return _CEL.program(_parsed(source))
         except Exception as exc:  # celpy raises parser-specific exception types
-            raise ApiError("Invalid", f"{where}: Invalid value: {source!r}: compilation failed:"
-                                      f" {exc}") from exc
+            raise ApiError(
+                "Invalid", f"{where}: Invalid value: {source!r}: compilation failed: {exc}"
+            ) from exc
 
     def admit(
-        self, obj: JSON, old: JSON | None, *, field_validation: str,
+        self,
+        obj: JSON,
+        old: JSON | None,
+        *,
+        field_validation: str,
         causes: list[Cause] | None = None,
     ) -> tuple[JSON, list[str]]:
         """Return the pruned and defaulted object, and warnings; raise 400/422 when rejected.
@@ -250,8 +282,11 @@ class SchemaValidator:
                 warnings = [f'unknown field "{path}"' for path in context.unknown]
 
         skipped: list[str] = []
-        causes = [*(causes or ()), *self._schema_causes(result),
-                  *_duplicates(result, self.schema, "")]
+        causes = [
+            *(causes or ()),
+            *self._schema_causes(result),
+            *_duplicates(result, self.schema, ""),
+        ]
         if any(cause.reason in _BLOCKING for cause in causes):
             causes.append(NOT_CHECKED)  # as on a real server: then no rule runs
         else:
@@ -295,10 +330,13 @@ class SchemaValidator:
                     continue
                 if isinstance(sub, dict) and "default" in sub:
                     value[key] = self._normalize(
-                        copy.deepcopy(sub["default"]), sub, _join(path, key), context)
+                        copy.deepcopy(sub["default"]), sub, _join(path, key), context
+                    )
         elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-            return [self._normalize(item, schema["items"], _join(path, index), context)
-                    for index, item in enumerate(value)]
+            return [
+                self._normalize(item, schema["items"], _join(path, index), context)
+                for index, item in enumerate(value)
+            ]
         return value
 
     def _schema_causes(self, obj: JSON) -> list[Cause]:
@@ -321,14 +359,17 @@ class SchemaValidator:
             try:
                 failure = self._evaluate(rule, value, old)
             except _Unsupported as unsupported:
-                skipped.append(f"x-kubernetes-validations rule {rule.rule!r} at"
-                               f" {path or '<root>'} was not evaluated: {unsupported}")
+                skipped.append(
+                    f"x-kubernetes-validations rule {rule.rule!r} at"
+                    f" {path or '<root>'} was not evaluated: {unsupported}"
+                )
                 continue
             if failure is not None:
                 where = _join(path, rule.field_path) if rule.field_path else path
                 shown = _render(value)
-                yield Cause(where, f"{where or '<root>'}: Invalid value: {shown}: {failure}",
-                            rule.reason)
+                yield Cause(
+                    where, f"{where or '<root>'}: Invalid value: {shown}: {failure}", rule.reason
+                )
         if isinstance(value, dict):
             properties = schema.get("properties") or {}
             additional = schema.get("additionalProperties")
@@ -343,7 +384,8 @@ class SchemaValidator:
             for index, item in enumerate(value):
                 old_item = old_items.get(self._list_key(item, schema)) if old_items else None
                 yield from self._cel_causes(
-                    item, old_item, schema["items"], _join(path, index), skipped)
+                    item, old_item, schema["items"], _join(path, index), skipped
+                )
 
     @staticmethod
     def _list_key(item: JSON, schema: JSON) -> Any:
@@ -369,8 +411,9 @@ class SchemaValidator:
         if isinstance(outcome, Exception):
             missing = _UNDECLARED.search(str(outcome))
             if missing:
-                raise _Unsupported(f"cel-python has no {missing.group(1)!r} (a Kubernetes CEL"
-                                   " library function)")
+                raise _Unsupported(
+                    f"cel-python has no {missing.group(1)!r} (a Kubernetes CEL library function)"
+                )
             return f"rule {rule.rule!r}: evaluation error: {_cel_error(outcome)}"
         if outcome is True or (isinstance(outcome, BoolType) and bool(outcome)):
             return None
@@ -439,24 +482,47 @@ def _describe(error: jsonschema.ValidationError, path: str) -> list[Cause]:
         name = next((n for n in missing if repr(n) in error.message), missing[0] if missing else "")
         field_path = _join(path, name)
         return [Cause(field_path, f"{field_path}: Required value", "FieldValueRequired")]
-    if kind == "type" or (kind == "anyOf" and schema.get("anyOf") and all(
-            set(sub) == {"type"} for sub in schema["anyOf"])):
-        wanted = limit if kind == "type" else " or ".join(
-            str(sub["type"]) for sub in schema["anyOf"])
+    if kind == "type" or (
+        kind == "anyOf"
+        and schema.get("anyOf")
+        and all(set(sub) == {"type"} for sub in schema["anyOf"])
+    ):
+        wanted = (
+            limit if kind == "type" else " or ".join(str(sub["type"]) for sub in schema["anyOf"])
+        )
         if isinstance(wanted, list):
             wanted = " or ".join(wanted)
-        return [Cause(path, f"{where}: Invalid value: {shown}: {where} in body must be of type"
-                            f" {wanted}: {shown}", "FieldValueTypeInvalid")]
+        return [
+            Cause(
+                path,
+                f"{where}: Invalid value: {shown}: {where} in body must be of type"
+                f" {wanted}: {shown}",
+                "FieldValueTypeInvalid",
+            )
+        ]
     if kind == "enum":
         allowed = ", ".join(json.dumps(v) for v in limit)
-        return [Cause(path, f"{where}: Unsupported value: {shown}: supported values: {allowed}",
-                      "FieldValueNotSupported")]
+        return [
+            Cause(
+                path,
+                f"{where}: Unsupported value: {shown}: supported values: {allowed}",
+                "FieldValueNotSupported",
+            )
+        ]
     if kind == "maxLength":
-        return [Cause(path, f"{where}: Too long: may not be more than {limit} bytes",
-                      "FieldValueTooLong")]
+        return [
+            Cause(
+                path, f"{where}: Too long: may not be more than {limit} bytes", "FieldValueTooLong"
+            )
+        ]
     if kind == "maxItems":
-        return [Cause(path, f"{where}: Too many: {len(instance)}: must have at most {limit} items",
-                      "FieldValueTooMany")]
+        return [
+            Cause(
+                path,
+                f"{where}: Too many: {len(instance)}: must have at most {limit} items",
+                "FieldValueTooMany",
+            )
+        ]
     if kind == "uniqueItems":
         return [Cause(path, f"{where}: Duplicate value: {shown}", "FieldValueDuplicate")]
     or_equal_max = "" if schema.get("exclusiveMaximum") else "or equal to "

@@ -20,17 +20,38 @@ FIELDS = ("metadata.name", "metadata.namespace")
 # `kubectl describe` (Events of an object) and the usual `get --field-selector`s.
 RESOURCE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "events"): (
-        "involvedObject.apiVersion", "involvedObject.fieldPath", "involvedObject.kind",
-        "involvedObject.name", "involvedObject.namespace", "involvedObject.resourceVersion",
-        "involvedObject.uid", "reason", "reportingComponent", "source", "type",
+        "involvedObject.apiVersion",
+        "involvedObject.fieldPath",
+        "involvedObject.kind",
+        "involvedObject.name",
+        "involvedObject.namespace",
+        "involvedObject.resourceVersion",
+        "involvedObject.uid",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
     ),
     ("events.k8s.io", "events"): (
-        "regarding.apiVersion", "regarding.fieldPath", "regarding.kind", "regarding.name",
-        "regarding.namespace", "regarding.resourceVersion", "regarding.uid", "reason",
-        "reportingController", "type",
+        "regarding.apiVersion",
+        "regarding.fieldPath",
+        "regarding.kind",
+        "regarding.name",
+        "regarding.namespace",
+        "regarding.resourceVersion",
+        "regarding.uid",
+        "reason",
+        "reportingController",
+        "type",
     ),
-    ("", "pods"): ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-                   "spec.serviceAccountName", "status.phase", "status.podIP"),
+    ("", "pods"): (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+    ),
     ("", "secrets"): ("type",),
     ("", "namespaces"): ("status.phase",),
     ("batch", "jobs"): ("status.successful",),
@@ -119,7 +140,7 @@ def field_selector(selector: str, resource: tuple[str, str] = ("", "")) -> Predi
         if field not in allowed:
             raise ApiError(
                 "BadRequest",
-                f'field label not supported: {field} (here: {", ".join(allowed)})',
+                f"field label not supported: {field} (here: {', '.join(allowed)})",
             )
         checks.append((tuple(_LOCATIONS.get(field, field).split(".")), op != "!=", value))
 

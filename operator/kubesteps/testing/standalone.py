@@ -46,8 +46,11 @@ def _in_background(argv: Sequence[str], parser: argparse.ArgumentParser) -> None
     next command (``kubectl apply``) finds it up: a shell's ``&`` would race it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "kubesteps.testing", *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        start_new_session=True, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        text=True,
     )
     assert process.stdout is not None
     assert process.stderr is not None
@@ -57,24 +60,31 @@ def _in_background(argv: Sequence[str], parser: argparse.ArgumentParser) -> None
         parser.exit(1, process.stderr.read())
     process.stdout.close()
     process.stderr.close()
-    print(f"{line} in the background (pid {process.pid}; kill {process.pid} stops it)",
-          flush=True)
+    print(f"{line} in the background (pid {process.pid}; kill {process.pid} stops it)", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m kubesteps.testing",
-        description="Serve an in-memory Kubernetes API for kubectl, kopf and"
-                    " kubernetes-asyncio.",
+        description="Serve an in-memory Kubernetes API for kubectl, kopf and kubernetes-asyncio.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument("--crd", type=Path, action="append", default=[],
-                        help="a CRD manifest (YAML) to register at start; repeatable")
-    parser.add_argument("--kubeconfig", type=Path,
-                        help="write a kubeconfig pointing at the emulator to this path")
-    parser.add_argument("--background", action="store_true",
-                        help="serve from a process of its own; return once it serves")
+    parser.add_argument(
+        "--crd",
+        type=Path,
+        action="append",
+        default=[],
+        help="a CRD manifest (YAML) to register at start; repeatable",
+    )
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="write a kubeconfig pointing at the emulator to this path"
+    )
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="serve from a process of its own; return once it serves",
+    )
     args = parser.parse_args(argv)
     for path in args.crd:
         if not path.is_file():
@@ -90,5 +100,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as error:
         if error.errno != errno.EADDRINUSE:
             raise
-        parser.exit(1, f"{parser.prog}: error: port {args.port} is in use (another emulator?);"
-                       " pick another with --port, or --port 0 for a free one\n")
+        parser.exit(
+            1,
+            f"{parser.prog}: error: port {args.port} is in use (another emulator?);"
+            " pick another with --port, or --port 0 for a free one\n",
+        )

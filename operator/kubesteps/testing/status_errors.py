@@ -59,7 +59,7 @@ class Cause:
     @property
     def detail(self) -> str:
         prefix = f"{self.field or '<root>'}: "
-        return self.message[len(prefix):] if self.message.startswith(prefix) else self.message
+        return self.message[len(prefix) :] if self.message.startswith(prefix) else self.message
 
     def to_dict(self) -> dict[str, str]:
         return {"reason": self.reason, "message": self.detail, "field": self.field}

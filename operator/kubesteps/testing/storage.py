@@ -144,7 +144,8 @@ class Store:
         if revision < collection.evicted_up_to:
             # kube-apiserver's words: the revision asked for, and the oldest it can resume from.
             raise ApiError(
-                "Expired", f"too old resource version: {revision} ({collection.evicted_up_to})")
+                "Expired", f"too old resource version: {revision} ({collection.evicted_up_to})"
+            )
         return [event for event in collection.history if event.revision > revision]
 
     def subscribe(self, storage_key: tuple[str, str], watcher: Watcher) -> None:

@@ -34,14 +34,18 @@ class PrinterColumn:
     @classmethod
     def parse(cls, column: Obj) -> PrinterColumn:
         return cls(
-            name=column["name"], type=column.get("type", "string"),
-            json_path=column["jsonPath"], description=column.get("description", ""),
-            priority=int(column.get("priority", 0)), format=column.get("format", ""),
+            name=column["name"],
+            type=column.get("type", "string"),
+            json_path=column["jsonPath"],
+            description=column.get("description", ""),
+            priority=int(column.get("priority", 0)),
+            format=column.get("format", ""),
         )
 
 
-_CREATED = ("CreationTimestamp is a timestamp representing the server time when this object"
-            " was created.")
+_CREATED = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created."
+)
 _AGE = PrinterColumn("Age", "date", ".metadata.creationTimestamp", _CREATED)
 # A built-in kind's Age, as kube-apiserver's own table printers declare it: a string.
 BUILT_IN_AGE = PrinterColumn("Age", "string", ".metadata.creationTimestamp", _CREATED, age=True)
@@ -61,8 +65,7 @@ BUILT_IN_COLUMNS: dict[tuple[str, str], tuple[PrinterColumn, ...]] = {
         PrinterColumn("Data", "string", "", compute=_count("data")),
     ),
     ("", "namespaces"): (
-        PrinterColumn("Status", "string", ".status.phase",
-                      "The status of the namespace"),
+        PrinterColumn("Status", "string", ".status.phase", "The status of the namespace"),
     ),
 }
 
@@ -75,25 +78,55 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
 
-def table(objects: Iterable[Obj], columns: Sequence[PrinterColumn], resource_version: str,
-          now: datetime | None = None) -> Obj:
+def table(
+    objects: Iterable[Obj],
+    columns: Sequence[PrinterColumn],
+    resource_version: str,
+    now: datetime | None = None,
+) -> Obj:
     columns = list(columns) or [_AGE]
     now = now or datetime.now(UTC)
-    definitions = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-                    "description": "Name must be unique within a namespace."}]
-    definitions += [{"name": c.name, "type": c.type, "format": c.format, "priority": c.priority,
-                     "description": c.description} for c in columns]
+    definitions = [
+        {
+            "name": "Name",
+            "type": "string",
+            "format": "name",
+            "priority": 0,
+            "description": "Name must be unique within a namespace.",
+        }
+    ]
+    definitions += [
+        {
+            "name": c.name,
+            "type": c.type,
+            "format": c.format,
+            "priority": c.priority,
+            "description": c.description,
+        }
+        for c in columns
+    ]
     rows = []
     for obj in objects:
         meta = obj.get("metadata", {})
         cells: list[Any] = [meta.get("name", "")]
         cells += [_cell(obj, column, now) for column in columns]
-        rows.append({"cells": cells, "object": {
-            "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-        }})
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": resource_version},
-            "columnDefinitions": definitions, "rows": rows}
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                },
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }
 
 
 def _cell(obj: Obj, column: PrinterColumn, now: datetime) -> Any:

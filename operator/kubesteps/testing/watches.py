@@ -59,7 +59,10 @@ class WatchStreams:
         await self._opened.wait()
 
     async def serve(
-        self, request: web.Request, info: ResourceInfo, namespace: str | None,
+        self,
+        request: web.Request,
+        info: ResourceInfo,
+        namespace: str | None,
         predicates: list[Predicate],
     ) -> web.StreamResponse:
         """Stream the watch ``request`` asks for on ``info`` in ``namespace`` (None: all)."""
@@ -111,9 +114,11 @@ class WatchStreams:
                     await self._send(response, event.type, _shown(event.obj, info, shown))
                 if initial_events and bookmarks:
                     await self._send(
-                        response, "BOOKMARK", self._bookmark(info, revision, initial=True))
-                await self._stream(response, watcher, info, duration=timeout, bookmarks=bookmarks,
-                                   shown=shown)
+                        response, "BOOKMARK", self._bookmark(info, revision, initial=True)
+                    )
+                await self._stream(
+                    response, watcher, info, duration=timeout, bookmarks=bookmarks, shown=shown
+                )
             except ConnectionResetError:
                 pass  # the client hung up: the watch is over, nothing to report
             return response
@@ -121,8 +126,14 @@ class WatchStreams:
             self.store.unsubscribe(info.storage_key, watcher)
 
     async def _stream(
-        self, response: web.StreamResponse, watcher: Watcher, info: ResourceInfo,
-        *, duration: float | None, bookmarks: bool, shown: _TableEvents | None,
+        self,
+        response: web.StreamResponse,
+        watcher: Watcher,
+        info: ResourceInfo,
+        *,
+        duration: float | None,
+        bookmarks: bool,
+        shown: _TableEvents | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = None if duration is None else loop.time() + duration

@@ -36,14 +36,15 @@ def _row(view: PipelineView, obj: Mapping[str, Any], now: datetime) -> Obj:
         "run": run.number if run is not None and not run.pending else None,
         "runId": run.id if run is not None and not run.pending else None,
         "phase": view.phase,
-        "reason": (run.reason if run is not None else "") or (
-            view.ready.reason if view.ready is not None else ""),
+        "reason": (run.reason if run is not None else "")
+        or (view.ready.reason if view.ready is not None else ""),
         "currentStep": view.current_step,
         "done": done,
         "total": total,
         "seconds": view.duration(now),
         "nextSchedule": view.next_schedule.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if view.next_schedule else None,
+        if view.next_schedule
+        else None,
         "suspended": view.suspend,
     }
 
@@ -63,18 +64,21 @@ def _node(node: StepNode, now: datetime) -> Obj:
 def _member(member: str | Cluster) -> Obj | str:
     if isinstance(member, str):
         return member
-    return {"id": member.id, "label": member.label,
-            "members": [_member(m) for m in member.members]}
+    return {"id": member.id, "label": member.label, "members": [_member(m) for m in member.members]}
 
 
 def graph(obj: Mapping[str, Any]) -> Obj:
     """The graph of ``kubesteps graph`` (nodes with phases, edges, clusters) as JSON."""
     drawn = graph_of(obj)
     return {
-        "nodes": [{"id": n.id, "step": n.step, "label": n.label, "shape": n.shape,
-                   "phase": n.phase} for n in drawn.nodes],
-        "edges": [{"source": e.source, "target": e.target, "label": e.label,
-                   "dotted": e.dotted} for e in drawn.edges],
+        "nodes": [
+            {"id": n.id, "step": n.step, "label": n.label, "shape": n.shape, "phase": n.phase}
+            for n in drawn.nodes
+        ],
+        "edges": [
+            {"source": e.source, "target": e.target, "label": e.label, "dotted": e.dotted}
+            for e in drawn.edges
+        ],
         "layout": [_member(m) for m in drawn.layout],
     }
 

@@ -66,7 +66,8 @@ STATIC = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "t
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -74,9 +75,13 @@ SECURITY_HEADERS = {
 }
 HEARTBEAT = 15.0
 RunVerb = Callable[[KubeClient, str, str], Awaitable[VerbResult]]
-RUN_VERBS: dict[str, RunVerb] = {"retry": views.retry, "rerun": views.rerun,
-                                 "cancel": views.cancel, "suspend": views.suspend,
-                                 "resume": views.resume}
+RUN_VERBS: dict[str, RunVerb] = {
+    "retry": views.retry,
+    "rerun": views.rerun,
+    "cancel": views.cancel,
+    "suspend": views.suspend,
+    "resume": views.resume,
+}
 
 
 @dataclass
@@ -120,8 +125,12 @@ def _refused(error: ViewError) -> web.Response:
 
 
 def _authorized(request: web.Request, settings: Settings) -> bool:
-    given = (request.headers.get("X-Kubesteps-Token") or request.cookies.get(settings.cookie)
-             or request.query.get("token") or "")
+    given = (
+        request.headers.get("X-Kubesteps-Token")
+        or request.cookies.get(settings.cookie)
+        or request.query.get("token")
+        or ""
+    )
     return hmac.compare_digest(given.encode(), settings.token.encode())
 
 
@@ -137,15 +146,20 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings: Settings = request.app[SETTINGS]
     if request.host not in settings.hosts:
         response: web.StreamResponse = _error(
-            403, f"Host {request.host!r} is not served here: open the URL kubesteps ui printed")
+            403, f"Host {request.host!r} is not served here: open the URL kubesteps ui printed"
+        )
     elif request.path.startswith("/static/"):
         response = await handler(request)
     elif not _authorized(request, settings):
-        response = _error(401, "this page needs the token of the URL kubesteps ui printed at"
-                               " start (it changes at every start)")
+        response = _error(
+            401,
+            "this page needs the token of the URL kubesteps ui printed at"
+            " start (it changes at every start)",
+        )
     elif request.method not in ("GET", "HEAD") and not _same_origin(request):
-        response = _error(403, "cross-site request refused: verbs are taken only from this"
-                               " page's own origin")
+        response = _error(
+            403, "cross-site request refused: verbs are taken only from this page's own origin"
+        )
     elif request.method == "POST" and request.content_type != "application/json":
         response = _error(415, "a verb takes a JSON body (Content-Type: application/json)")
     else:
@@ -168,8 +182,9 @@ async def index(request: web.Request) -> web.StreamResponse:
     if "token" in request.query:
         # The token leaves the address bar (and history): the cookie carries it from here.
         response = web.Response(status=303, headers={"Location": "/"})
-        response.set_cookie(settings.cookie, settings.token, httponly=True, samesite="Strict",
-                            path="/")
+        response.set_cookie(
+            settings.cookie, settings.token, httponly=True, samesite="Strict", path="/"
+        )
         response.headers.update(SECURITY_HEADERS)
         return response
     return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8")
@@ -203,8 +218,9 @@ async def pipelines(request: web.Request) -> web.StreamResponse:
         return _refused(error)
     now = datetime.now(UTC)
     rows = [payloads.summary(obj, now) for obj in items]
-    rows = sorted((r for r in rows if _matches(r, request)),
-                  key=lambda r: (r["namespace"], r["name"]))
+    rows = sorted(
+        (r for r in rows if _matches(r, request)), key=lambda r: (r["namespace"], r["name"])
+    )
     return web.json_response({"items": rows, "namespace": scope})
 
 
@@ -227,12 +243,14 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         with refusals("list", "events", namespace, f"listing the Events of {name}"):
             document = await request.app[API].request(
-                "GET", f"/api/v1/namespaces/{namespace}/events",
-                params={"fieldSelector": selector})
+                "GET", f"/api/v1/namespaces/{namespace}/events", params={"fieldSelector": selector}
+            )
     except ViewError as error:
         return _refused(error)
-    rows = sorted((event_row(item) for item in document.get("items") or []),
-                  key=lambda row: (row.time is None, row.time or datetime.min.replace(tzinfo=UTC)))
+    rows = sorted(
+        (event_row(item) for item in document.get("items") or []),
+        key=lambda row: (row.time is None, row.time or datetime.min.replace(tzinfo=UTC)),
+    )
     return web.json_response({"items": [payloads.event(row) for row in rows]})
 
 
@@ -252,14 +270,18 @@ async def logs(request: web.Request) -> web.StreamResponse:
     except ViewError as error:
         return _refused(error)
     if not pods:
-        return web.json_response({"items": [], "message": f"step {step!r} has no Pod in this"
-                                  " run (only job steps have logs, once their Pod started)"})
+        return web.json_response(
+            {
+                "items": [],
+                "message": f"step {step!r} has no Pod in this"
+                " run (only job steps have logs, once their Pod started)",
+            }
+        )
     items: list[dict[str, Any]] = []
     for pod in pods:
         pod_name = str(pod["metadata"]["name"])
         labels = pod["metadata"].get("labels") or {}
-        entry = {"pod": pod_name, "job": labels.get("job-name") or "", "text": "",
-                 "message": ""}
+        entry = {"pod": pod_name, "job": labels.get("job-name") or "", "text": "", "message": ""}
         try:
             entry["text"] = "".join([line async for line in pod_log(api, namespace, pod_name)])
         except ViewError as error:
@@ -286,9 +308,14 @@ async def verb(request: web.Request) -> web.StreamResponse:
     message = str(params.get("message") or "").strip() or None
     try:
         if name == "approve":
-            result = await views.approve(api, namespace, pipeline_name, step,
-                                         by=str(params.get("by") or "").strip() or None,
-                                         message=message)
+            result = await views.approve(
+                api,
+                namespace,
+                pipeline_name,
+                step,
+                by=str(params.get("by") or "").strip() or None,
+                message=message,
+            )
         elif name == "reject":
             result = await views.reject(api, namespace, pipeline_name, step, message=message)
         else:
@@ -296,13 +323,15 @@ async def verb(request: web.Request) -> web.StreamResponse:
     except ViewError as error:
         return _refused(error)
     log.info("%s %s/%s: %s", name, namespace, pipeline_name, result.summary)
-    return web.json_response({"message": result.summary, "notes": list(result.notes),
-                              "result": result.to_dict()})
+    return web.json_response(
+        {"message": result.summary, "notes": list(result.notes), "result": result.to_dict()}
+    )
 
 
 async def _sse(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **SECURITY_HEADERS})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **SECURITY_HEADERS}
+    )
     await response.prepare(request)
     return response
 
@@ -311,8 +340,9 @@ async def _send(response: web.StreamResponse, kind: str, data: object) -> None:
     await response.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
 
 
-async def _listed_then_watched(api: KubeClient, scope: str | None, label: str | None,
-                               seconds: int) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+async def _listed_then_watched(
+    api: KubeClient, scope: str | None, label: str | None, seconds: int
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """``RESET``, a ``SYNC`` per Pipeline, then their changes; listed and watched again
     when the server ends the watch or the version is too old (410)."""
     resource = await api.resource(API_VERSION, KIND)
@@ -323,9 +353,13 @@ async def _listed_then_watched(api: KubeClient, scope: str | None, label: str | 
         yield "RESET", {}
         for item in document.get("items") or []:
             yield "SYNC", item
-        params = {"watch": "true", "allowWatchBookmarks": "true",
-                  "timeoutSeconds": str(seconds), **selector,
-                  "resourceVersion": meta_of(document).resource_version}
+        params = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(seconds),
+            **selector,
+            "resourceVersion": meta_of(document).resource_version,
+        }
         with refusals("watch", PLURAL, scope or "", "watching pipelines"):
             async for line in api.stream(resource.path(scope), params):
                 if not line.strip():
@@ -338,8 +372,9 @@ async def _listed_then_watched(api: KubeClient, scope: str | None, label: str | 
                     yield kind, obj
 
 
-async def _streaming(request: web.Request,
-                     events: AsyncIterator[tuple[str, object]]) -> web.StreamResponse:
+async def _streaming(
+    request: web.Request, events: AsyncIterator[tuple[str, object]]
+) -> web.StreamResponse:
     """Server-sent events from ``events``: the first one is awaited before the answer
     starts, so a refusal is an error answer with its message, not a broken stream."""
     try:
@@ -376,8 +411,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
     async def rows() -> AsyncIterator[tuple[str, object]]:
         async for kind, obj in _listed_then_watched(
-                request.app[API], _scope(request), request.query.get("label") or None,
-                settings.watch_seconds):
+            request.app[API],
+            _scope(request),
+            request.query.get("label") or None,
+            settings.watch_seconds,
+        ):
             if kind == "RESET":
                 yield "reset", {}
             else:
@@ -424,8 +462,9 @@ def make_app(api: KubeClient, settings: Settings) -> web.Application:
 @contextlib.asynccontextmanager
 async def serving(api: KubeClient, settings: Settings, port: int = 0) -> AsyncIterator[str]:
     """Serve on 127.0.0.1:``port`` (0: a free one); yield the URL with the token."""
-    runner = web.AppRunner(make_app(api, settings), access_log=None, handler_cancellation=True,
-                           shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        make_app(api, settings), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     try:

@@ -17,9 +17,16 @@ class UiError(Exception):
     """Why the UI cannot start, in one line."""
 
 
-async def run_ui(*, port: int, namespace: str | None, all_namespaces: bool,
-                 kubeconfig: str | None, context: str | None, open_browser: bool,
-                 echo: Callable[[str], None]) -> None:
+async def run_ui(
+    *,
+    port: int,
+    namespace: str | None,
+    all_namespaces: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    open_browser: bool,
+    echo: Callable[[str], None],
+) -> None:
     from kubesteps.plugin.kubeconfig_loader import load
 
     try:
@@ -33,13 +40,17 @@ async def run_ui(*, port: int, namespace: str | None, all_namespaces: bool,
             async with serving(api, settings, port) as url:
                 where = "all namespaces" if scope is None else f"namespace {scope}"
                 echo(f"kubesteps ui: {url}")
-                echo(f"(Pipelines of {where} on {target.credentials.server}, context"
-                     f" {target.context}; Ctrl-C stops it)")
+                echo(
+                    f"(Pipelines of {where} on {target.credentials.server}, context"
+                    f" {target.context}; Ctrl-C stops it)"
+                )
                 if open_browser:
                     await asyncio.to_thread(webbrowser.open, url)
                 await asyncio.Event().wait()
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                raise UiError(f"port {port} on 127.0.0.1 is in use: pick another with --port,"
-                              " or --port 0 for a free one") from None
+                raise UiError(
+                    f"port {port} on 127.0.0.1 is in use: pick another with --port,"
+                    " or --port 0 for a free one"
+                ) from None
             raise

@@ -33,8 +33,9 @@ def refusals(verb: str, resource: str, namespace: str, doing: str) -> Iterator[N
     try:
         yield
     except ApiError as error:
-        raise api_failure(error, verb=verb, resource=resource, namespace=namespace,
-                          doing=doing) from error
+        raise api_failure(
+            error, verb=verb, resource=resource, namespace=namespace, doing=doing
+        ) from error
     except (aiohttp.ClientError, TimeoutError, OSError) as error:
         raise Unreachable("the server", str(error) or type(error).__name__) from error
 
@@ -53,8 +54,9 @@ async def get_pipeline(client: KubeClient, namespace: str, name: str) -> Obj:
     if obj is None:
         hint = ""
         with contextlib.suppress(ViewError):
-            hint = did_you_mean(name, [
-                p["metadata"]["name"] for p in await list_pipelines(client, namespace)])
+            hint = did_you_mean(
+                name, [p["metadata"]["name"] for p in await list_pipelines(client, namespace)]
+            )
         raise PipelineNotFound(namespace, name, hint)
     return obj
 
@@ -66,8 +68,7 @@ async def list_pipelines(client: KubeClient, namespace: str | None) -> list[Obj]
             items = await client.list(API_VERSION, KIND, namespace or None)
     except Unreachable as error:
         raise Unreachable(_server(client), str(error).rpartition(": ")[2]) from error
-    return sorted(items, key=lambda p: (p["metadata"].get("namespace", ""),
-                                        p["metadata"]["name"]))
+    return sorted(items, key=lambda p: (p["metadata"].get("namespace", ""), p["metadata"]["name"]))
 
 
 async def watch_pipeline(client: KubeClient, namespace: str, name: str) -> AsyncIterator[Obj]:
@@ -80,8 +81,13 @@ async def watch_pipeline(client: KubeClient, namespace: str, name: str) -> Async
         with refusals("watch", PLURAL, namespace, f"watching pipeline {namespace}/{name}"):
             try:
                 async for kind, event in client.watch(
-                        API_VERSION, KIND, namespace, field_selector=f"metadata.name={name}",
-                        resource_version=version, server_timeout=300):
+                    API_VERSION,
+                    KIND,
+                    namespace,
+                    field_selector=f"metadata.name={name}",
+                    resource_version=version,
+                    server_timeout=300,
+                ):
                     version = meta_of(event).resource_version or version
                     if kind == "DELETED":
                         raise PipelineNotFound(namespace, name, " (it was deleted)")
@@ -106,18 +112,30 @@ class EventRow:
     count: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ") if self.time else None,
-                "type": self.type, "reason": self.reason, "message": self.message,
-                "count": self.count}
+        return {
+            "time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ") if self.time else None,
+            "type": self.type,
+            "reason": self.reason,
+            "message": self.message,
+            "count": self.count,
+        }
 
 
 def event_row(event: Mapping[str, Any]) -> EventRow:
-    when = (event.get("lastTimestamp") or event.get("eventTime")
-            or event.get("firstTimestamp") or meta_of(event).creation_timestamp or None)
-    return EventRow(time=parse_time(when), type=str(event.get("type") or "Normal"),
-                    reason=str(event.get("reason") or ""),
-                    message=str(event.get("message") or ""),
-                    count=int(event.get("count") or 1))
+    when = (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or meta_of(event).creation_timestamp
+        or None
+    )
+    return EventRow(
+        time=parse_time(when),
+        type=str(event.get("type") or "Normal"),
+        reason=str(event.get("reason") or ""),
+        message=str(event.get("message") or ""),
+        count=int(event.get("count") or 1),
+    )
 
 
 async def pipeline_events(client: KubeClient, namespace: str, name: str) -> list[EventRow]:
@@ -125,8 +143,9 @@ async def pipeline_events(client: KubeClient, namespace: str, name: str) -> list
     may read Pipelines: then there are none to show (not an error)."""
     selector = f"involvedObject.kind={KIND},involvedObject.name={name}"
     try:
-        document = await client.request("GET", f"/api/v1/namespaces/{namespace}/events",
-                                        params={"fieldSelector": selector})
+        document = await client.request(
+            "GET", f"/api/v1/namespaces/{namespace}/events", params={"fieldSelector": selector}
+        )
     except ApiError:
         return []
     rows = [event_row(item) for item in document.get("items") or []]
@@ -134,6 +153,7 @@ async def pipeline_events(client: KubeClient, namespace: str, name: str) -> list
 
 
 # -- logs of a job step -------------------------------------------------------------------
+
 
 def _label_value(text: str) -> str:
     from kubesteps.actions.job import label_value
@@ -143,18 +163,19 @@ def _label_value(text: str) -> str:
 
 async def step_pods(client: KubeClient, view: PipelineView, step: str) -> list[Obj]:
     """The Pods of a job step in the current run, newest first."""
-    selector = (f"{LABEL_PIPELINE}={_label_value(view.name)},"
-                f"{LABEL_STEP}={_label_value(step)}")
+    selector = f"{LABEL_PIPELINE}={_label_value(view.name)},{LABEL_STEP}={_label_value(step)}"
     if view.run is not None and not view.run.pending:
         selector += f",{LABEL_RUN}={view.run.number}"
     with refusals("list", "pods", view.namespace, f"listing the Pods of step {step!r}"):
         pods = await client.list("v1", "Pod", view.namespace, label_selector=selector)
-    return sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""),
-                  reverse=True)
+    return sorted(
+        pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""), reverse=True
+    )
 
 
-async def pod_log(client: KubeClient, namespace: str, pod: str, *,
-                  follow: bool = False) -> AsyncIterator[str]:
+async def pod_log(
+    client: KubeClient, namespace: str, pod: str, *, follow: bool = False
+) -> AsyncIterator[str]:
     """A Pod's log (of the job action's container), line by line; ``follow``: as it grows."""
     params = {"container": "step"}
     if follow:

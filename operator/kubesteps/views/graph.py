@@ -98,8 +98,14 @@ class _Builder:
         self.nodes.append(GraphNode(node_id, name, label, shape, phase))
         return node_id
 
-    def link(self, sources: Sequence[str], targets: Sequence[str], *, label: str = "",
-             dotted: bool = False) -> None:
+    def link(
+        self,
+        sources: Sequence[str],
+        targets: Sequence[str],
+        *,
+        label: str = "",
+        dotted: bool = False,
+    ) -> None:
         for source in sources:
             for target in targets:
                 self.edges.append(GraphEdge(source, target, label, dotted))
@@ -117,8 +123,9 @@ class _Part:
 def graph_of(obj: Mapping[str, Any]) -> Graph:
     """The graph of a Pipeline manifest or live object (with a status: ``live``, phases)."""
     view = pipeline_view(obj)
-    live = isinstance(obj.get("status"), Mapping) and bool(obj["status"].get("steps")
-                                                           or obj["status"].get("run"))
+    live = isinstance(obj.get("status"), Mapping) and bool(
+        obj["status"].get("steps") or obj["status"].get("run")
+    )
     builder = _Builder(live=live, phases={node.name: node for node in view.walk()})
     spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
     assert isinstance(spec, Mapping)
@@ -178,8 +185,7 @@ def _sequence(builder: _Builder, steps: list[Mapping[str, Any]], view: PipelineV
         needs = [(name, phase) for name, phase in _needs(step) if name in parts]
         for name, phase in needs:
             label = "" if phase == "Succeeded" else phase.lower()
-            builder.link(parts[name].exits, part.entries, label=label,
-                         dotted=phase != "Succeeded")
+            builder.link(parts[name].exits, part.entries, label=label, dotted=phase != "Succeeded")
             needed.add(name)
         if not needs:
             result.entries += part.entries
@@ -247,6 +253,7 @@ def _step(builder: _Builder, step: Mapping[str, Any], view: PipelineView) -> _Pa
 
 # -- Mermaid -----------------------------------------------------------------------------
 
+
 def mermaid(graph: Graph) -> str:
     """A Mermaid flowchart (GitHub renders it in a ```mermaid block)."""
     lines = ["flowchart TD"]
@@ -291,21 +298,23 @@ def _mermaid_text(text: str) -> str:
 
 # -- DOT ---------------------------------------------------------------------------------
 
+
 def dot(graph: Graph) -> str:
     """A Graphviz digraph (``dot -Tsvg``)."""
-    lines = [f"digraph {_dot_id(graph.name or 'pipeline')} {{",
-             "  rankdir=TB;",
-             '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", '
-             'fontname="Helvetica"];',
-             '  edge [fontname="Helvetica", fontsize=10];']
+    lines = [
+        f"digraph {_dot_id(graph.name or 'pipeline')} {{",
+        "  rankdir=TB;",
+        '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+    ]
     by_id = {node.id: node for node in graph.nodes}
 
     def node_line(node: GraphNode, indent: str) -> str:
         attributes = [f"label={_dot_id(node.label.replace('<br/>', chr(10)))}"]
         if node.shape == "forEach":
-            attributes.append('shape=box, peripheries=2')
+            attributes.append("shape=box, peripheries=2")
         elif node.shape == "switch":
-            attributes.append('shape=diamond, style=filled')
+            attributes.append("shape=diamond, style=filled")
         if node.phase in PHASE_COLOURS:
             fill, stroke = PHASE_COLOURS[node.phase]
             attributes.append(f'fillcolor="{fill}", color="{stroke}"')

@@ -42,7 +42,14 @@ from kubesteps.views.view_model import API_VERSION, KIND, PLURAL, PipelineView, 
 
 VerbName = Literal["approve", "reject", "retry", "rerun", "cancel", "suspend", "resume"]
 VERB_NAMES: tuple[VerbName, ...] = (
-    "approve", "reject", "retry", "rerun", "cancel", "suspend", "resume")
+    "approve",
+    "reject",
+    "retry",
+    "rerun",
+    "cancel",
+    "suspend",
+    "resume",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,9 +69,13 @@ class VerbResult:
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"verb": self.verb, "namespace": self.namespace,
-                                "pipeline": self.pipeline, "patch": dict(self.patch),
-                                "summary": self.summary}
+        data: dict[str, Any] = {
+            "verb": self.verb,
+            "namespace": self.namespace,
+            "pipeline": self.pipeline,
+            "patch": dict(self.patch),
+            "summary": self.summary,
+        }
         for key, value in (("step", self.step), ("token", self.token), ("value", self.value)):
             if value is not None:
                 data[key] = value
@@ -78,8 +89,9 @@ def new_token() -> str:
     return f"{int(time.time())}-{secrets.token_hex(3)}"
 
 
-async def _patch(client: KubeClient, view: PipelineView, patch: Mapping[str, Any],
-                 verb: str) -> None:
+async def _patch(
+    client: KubeClient, view: PipelineView, patch: Mapping[str, Any], verb: str
+) -> None:
     with refusals("patch", PLURAL, view.namespace, f"{verb} of pipeline {view.name!r}"):
         await client.patch(API_VERSION, KIND, view.name, view.namespace, dict(patch))
 
@@ -92,11 +104,11 @@ def _run_state(view: PipelineView) -> str:
     if view.run is None or view.run.pending:
         return "no run has started yet"
     state = f"run {view.run.id} is {view.run.phase}"
-    return state + (f" ({view.run.reason})" if view.run.reason not in ("", view.run.phase)
-                    else "")
+    return state + (f" ({view.run.reason})" if view.run.reason not in ("", view.run.phase) else "")
 
 
 # -- approvals ----------------------------------------------------------------------------
+
 
 async def whoami(client: KubeClient) -> str | None:
     """The user name the API server authenticated (``kubectl auth whoami``), or None when
@@ -104,8 +116,8 @@ async def whoami(client: KubeClient) -> str | None:
     review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     try:
         answer = await client.request(
-            "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=review,
-            retry=False)
+            "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=review, retry=False
+        )
     except (ApiError, OSError, TimeoutError):
         return None
     name = ((answer.get("status") or {}).get("userInfo") or {}).get("username")
@@ -118,19 +130,29 @@ def _approval_step(view: PipelineView, step: str, verb: str) -> None:
         approvals = [n.name for n in view.walk() if n.action == "approval"]
         raise StepNotFound(view.name, step, did_you_mean(step, approvals or view.step_names))
     if node.action != "approval":
-        raise NotApplicable(verb, view.name,
-                            f"step {step!r} is a {node.action or node.kind} step, not an "
-                            "approval")
+        raise NotApplicable(
+            verb, view.name, f"step {step!r} is a {node.action or node.kind} step, not an approval"
+        )
     if node.phase != "Waiting":
         waiting = view.waiting_approvals
-        fix = (f"waiting for an approval: {', '.join(waiting)}" if waiting else "")
-        raise NotApplicable(verb, view.name,
-                            f"step {step!r} is {node.phase}, not waiting for an approval "
-                            f"({_run_state(view)})", fix)
+        fix = f"waiting for an approval: {', '.join(waiting)}" if waiting else ""
+        raise NotApplicable(
+            verb,
+            view.name,
+            f"step {step!r} is {node.phase}, not waiting for an approval ({_run_state(view)})",
+            fix,
+        )
 
 
-async def approve(client: KubeClient, namespace: str, name: str, step: str, *,
-                  by: str | None = None, message: str | None = None) -> VerbResult:
+async def approve(
+    client: KubeClient,
+    namespace: str,
+    name: str,
+    step: str,
+    *,
+    by: str | None = None,
+    message: str | None = None,
+) -> VerbResult:
     """Approve ``step`` for the run that waits: ``kubesteps.dev/approve.<step>=<by>@<run>``.
 
     ``by`` defaults to the authenticated user name (what the chart's approval policy asks
@@ -138,15 +160,23 @@ async def approve(client: KubeClient, namespace: str, name: str, step: str, *,
     return await _answer(client, namespace, name, step, approved=True, by=by, message=message)
 
 
-async def reject(client: KubeClient, namespace: str, name: str, step: str, *,
-                 message: str | None = None) -> VerbResult:
+async def reject(
+    client: KubeClient, namespace: str, name: str, step: str, *, message: str | None = None
+) -> VerbResult:
     """Reject ``step`` for the run that waits: ``kubesteps.dev/approve.<step>=reject@<run>``."""
-    return await _answer(client, namespace, name, step, approved=False, by=None,
-                         message=message)
+    return await _answer(client, namespace, name, step, approved=False, by=None, message=message)
 
 
-async def _answer(client: KubeClient, namespace: str, name: str, step: str, *,
-                  approved: bool, by: str | None, message: str | None) -> VerbResult:
+async def _answer(
+    client: KubeClient,
+    namespace: str,
+    name: str,
+    step: str,
+    *,
+    approved: bool,
+    by: str | None,
+    message: str | None,
+) -> VerbResult:
     verb: VerbName = "approve" if approved else "reject"
     view = await _view(client, namespace, name)
     _approval_step(view, step, verb)
@@ -158,31 +188,57 @@ async def _answer(client: KubeClient, namespace: str, name: str, step: str, *,
     did = "approved" if approved else "rejected"
     notes: list[str] = []
     if message:
-        note = await _post_event(client, view, "Approved" if approved else "Rejected",
-                                 f"{view.run.id}: step {step!r} {did}"
-                                 + (f" by {who}" if who not in ("approve", "reject") else "")
-                                 + f": {message}")
+        note = await _post_event(
+            client,
+            view,
+            "Approved" if approved else "Rejected",
+            f"{view.run.id}: step {step!r} {did}"
+            + (f" by {who}" if who not in ("approve", "reject") else "")
+            + f": {message}",
+        )
         if note:
             notes.append(note)
-    summary = (f"{did} step {step!r} of run {view.run.id}"
-               + (f" as {who}" if approved else "")
-               + f" ({APPROVAL_PREFIX}{step}={value})")
-    return VerbResult(verb=verb, namespace=namespace, pipeline=name, patch=patch,
-                      summary=summary, before=view, step=step, value=value, notes=tuple(notes))
+    summary = (
+        f"{did} step {step!r} of run {view.run.id}"
+        + (f" as {who}" if approved else "")
+        + f" ({APPROVAL_PREFIX}{step}={value})"
+    )
+    return VerbResult(
+        verb=verb,
+        namespace=namespace,
+        pipeline=name,
+        patch=patch,
+        summary=summary,
+        before=view,
+        step=step,
+        value=value,
+        notes=tuple(notes),
+    )
 
 
-async def _post_event(client: KubeClient, view: PipelineView, reason: str,
-                      message: str) -> str | None:
+async def _post_event(
+    client: KubeClient, view: PipelineView, reason: str, message: str
+) -> str | None:
     """Post a Normal Event on the Pipeline; a note when that was refused."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"name": f"{view.name}.{time.time_ns():x}", "namespace": view.namespace},
-        "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": view.name,
-                           "namespace": view.namespace, "uid": view.uid},
-        "reason": reason, "message": message[:1024], "type": "Normal",
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": view.name,
+            "namespace": view.namespace,
+            "uid": view.uid,
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Normal",
         "source": {"component": "kubectl-kubesteps"},
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
     }
     try:
         await client.create(event, view.namespace)
@@ -193,22 +249,34 @@ async def _post_event(client: KubeClient, view: PipelineView, reason: str,
 
 # -- run verbs ----------------------------------------------------------------------------
 
+
 def _failed_steps(view: PipelineView) -> list[str]:
     return [node.name for node in view.walk() if node.phase == "Failed"]
 
 
-async def _token_verb(client: KubeClient, namespace: str, name: str, verb: VerbName,
-                      check: Callable[[PipelineView], None], summary: str) -> VerbResult:
+async def _token_verb(
+    client: KubeClient,
+    namespace: str,
+    name: str,
+    verb: VerbName,
+    check: Callable[[PipelineView], None],
+    summary: str,
+) -> VerbResult:
     view = await _view(client, namespace, name)
     check(view)
     token = new_token()
     annotation = VERB_ANNOTATIONS[verb]
     patch = {"metadata": {"annotations": {annotation: token}}}
     await _patch(client, view, patch, verb)
-    return VerbResult(verb=verb, namespace=namespace, pipeline=name, patch=patch,
-                      summary=f"{summary.format(view=view, run=_run_id(view))}"
-                              f" ({annotation}={token})",
-                      before=view, token=token)
+    return VerbResult(
+        verb=verb,
+        namespace=namespace,
+        pipeline=name,
+        patch=patch,
+        summary=f"{summary.format(view=view, run=_run_id(view))} ({annotation}={token})",
+        before=view,
+        token=token,
+    )
 
 
 def _run_id(view: PipelineView) -> str:
@@ -217,8 +285,12 @@ def _run_id(view: PipelineView) -> str:
 
 def _invalid(view: PipelineView, verb: str) -> None:
     if view.ready is not None and view.ready.reason == "InvalidSpec":
-        raise NotApplicable(verb, view.name, "the spec is invalid (Ready reason InvalidSpec)",
-                            "fix the spec first (kubesteps validate FILE)")
+        raise NotApplicable(
+            verb,
+            view.name,
+            "the spec is invalid (Ready reason InvalidSpec)",
+            "fix the spec first (kubesteps validate FILE)",
+        )
 
 
 def _check_retry(view: PipelineView) -> None:
@@ -226,8 +298,12 @@ def _check_retry(view: PipelineView) -> None:
     if view.run is None or view.run.pending:
         raise NotApplicable("retry", view.name, "no run has started yet, nothing to retry")
     if view.run.phase not in (FAILED, CANCELLED) and not _failed_steps(view):
-        raise NotApplicable("retry", view.name, f"{_run_state(view)} with no failed step, "
-                            "nothing to retry", "to run every step again: rerun")
+        raise NotApplicable(
+            "retry",
+            view.name,
+            f"{_run_state(view)} with no failed step, nothing to retry",
+            "to run every step again: rerun",
+        )
 
 
 def _check_cancel(view: PipelineView) -> None:
@@ -243,36 +319,49 @@ def _check_rerun(view: PipelineView) -> None:
 
 async def retry(client: KubeClient, namespace: str, name: str) -> VerbResult:
     """Start the failed (cancelled, timed-out, rejected) steps of the current run again."""
-    return await _token_verb(client, namespace, name, "retry", _check_retry,
-                             "asked for a retry of run {run}")
+    return await _token_verb(
+        client, namespace, name, "retry", _check_retry, "asked for a retry of run {run}"
+    )
 
 
 async def rerun(client: KubeClient, namespace: str, name: str) -> VerbResult:
     """Start a new run from scratch."""
-    return await _token_verb(client, namespace, name, "rerun", _check_rerun,
-                             "asked for a new run after {run}")
+    return await _token_verb(
+        client, namespace, name, "rerun", _check_rerun, "asked for a new run after {run}"
+    )
 
 
 async def cancel(client: KubeClient, namespace: str, name: str) -> VerbResult:
     """Stop the steps at work (their Jobs are deleted); the run ends Cancelled."""
-    return await _token_verb(client, namespace, name, "cancel", _check_cancel,
-                             "asked to cancel run {run}")
+    return await _token_verb(
+        client, namespace, name, "cancel", _check_cancel, "asked to cancel run {run}"
+    )
 
 
 async def suspend(client: KubeClient, namespace: str, name: str) -> VerbResult:
     """``spec.suspend: true``: no new step starts until resumed."""
     view = await _view(client, namespace, name)
     if view.suspend:
-        raise NotApplicable("suspend", name, f"it is suspended already ({_run_state(view)})",
-                            f"resume it with: kubectl kubesteps resume {name}")
+        raise NotApplicable(
+            "suspend",
+            name,
+            f"it is suspended already ({_run_state(view)})",
+            f"resume it with: kubectl kubesteps resume {name}",
+        )
     patch = {"spec": {"suspend": True}}
     await _patch(client, view, patch, "suspend")
     notes: tuple[str, ...] = ()
     if view.run is not None and view.run.finished:
         notes = (f"{_run_state(view)}: suspending it only stops its resync passes",)
-    return VerbResult(verb="suspend", namespace=namespace, pipeline=name, patch=patch,
-                      summary=f"suspended pipeline {name!r} (spec.suspend: true)",
-                      before=view, notes=notes)
+    return VerbResult(
+        verb="suspend",
+        namespace=namespace,
+        pipeline=name,
+        patch=patch,
+        summary=f"suspended pipeline {name!r} (spec.suspend: true)",
+        before=view,
+        notes=notes,
+    )
 
 
 async def resume(client: KubeClient, namespace: str, name: str) -> VerbResult:
@@ -282,11 +371,18 @@ async def resume(client: KubeClient, namespace: str, name: str) -> VerbResult:
         raise NotApplicable("resume", name, f"it is not suspended ({_run_state(view)})")
     patch = {"spec": {"suspend": False}}
     await _patch(client, view, patch, "resume")
-    return VerbResult(verb="resume", namespace=namespace, pipeline=name, patch=patch,
-                      summary=f"resumed pipeline {name!r} (spec.suspend: false)", before=view)
+    return VerbResult(
+        verb="resume",
+        namespace=namespace,
+        pipeline=name,
+        patch=patch,
+        summary=f"resumed pipeline {name!r} (spec.suspend: false)",
+        before=view,
+    )
 
 
 # -- waiting for the effect ---------------------------------------------------------------
+
 
 def effect_visible(result: VerbResult, view: PipelineView) -> bool:
     """Whether ``view`` shows what ``result`` asked for. Raises ``VerbIgnored`` when the
@@ -300,25 +396,28 @@ def effect_visible(result: VerbResult, view: PipelineView) -> bool:
     if result.verb == "rerun":
         visible = new_run
     elif result.verb == "retry":
-        visible = new_run or (run is not None and old is not None
-                              and run.retries > old.retries)
+        visible = new_run or (run is not None and old is not None and run.retries > old.retries)
     elif result.verb == "cancel":
         visible = new_run or (run is not None and run.phase == CANCELLED)
     elif result.verb == "suspend":
         return view.observed_generation > before.observed_generation and (
-            run is None or run.finished or run.phase == SUSPENDED)
+            run is None or run.finished or run.phase == SUSPENDED
+        )
     else:  # resume
         return view.observed_generation > before.observed_generation and (
-            run is None or run.phase != SUSPENDED)
+            run is None or run.phase != SUSPENDED
+        )
     handled = view.handled_tokens.get(result.verb, ())
     if not visible and result.token is not None and token_key(result.token) in handled:
-        raise VerbIgnored(result.verb, result.pipeline,
-                          f"{_run_state(view)} (see its VerbIgnored Event)")
+        raise VerbIgnored(
+            result.verb, result.pipeline, f"{_run_state(view)} (see its VerbIgnored Event)"
+        )
     return visible
 
 
-async def wait_for(client: KubeClient, result: VerbResult, *,
-                   seconds: float = 60.0) -> PipelineView:
+async def wait_for(
+    client: KubeClient, result: VerbResult, *, seconds: float = 60.0
+) -> PipelineView:
     """Watch the Pipeline until the verb's effect is visible; the view that shows it."""
     view = result.before
     try:
@@ -328,10 +427,12 @@ async def wait_for(client: KubeClient, result: VerbResult, *,
                 if effect_visible(result, view):
                     return view
     except TimeoutError:
-        raise WaitTimedOut(f"the {result.verb} of {result.pipeline!r} to show",
-                           seconds, _run_state(view)) from None
-    raise WaitTimedOut(f"the {result.verb} of {result.pipeline!r} to show", seconds,
-                       _run_state(view))
+        raise WaitTimedOut(
+            f"the {result.verb} of {result.pipeline!r} to show", seconds, _run_state(view)
+        ) from None
+    raise WaitTimedOut(
+        f"the {result.verb} of {result.pipeline!r} to show", seconds, _run_state(view)
+    )
 
 
 __all__ = [

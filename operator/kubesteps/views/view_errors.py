@@ -13,8 +13,10 @@ class ViewError(Exception):
 class PipelineNotFound(ViewError):
     def __init__(self, namespace: str, name: str, hint: str = "") -> None:
         self.namespace, self.name = namespace, name
-        super().__init__(f"pipeline {name!r} not found in namespace {namespace!r}{hint}"
-                         f" (kubectl get pipelines -n {namespace} lists them)")
+        super().__init__(
+            f"pipeline {name!r} not found in namespace {namespace!r}{hint}"
+            f" (kubectl get pipelines -n {namespace} lists them)"
+        )
 
 
 class StepNotFound(ViewError):
@@ -29,8 +31,9 @@ class NotApplicable(ViewError):
 
     def __init__(self, verb: str, pipeline: str, state: str, fix: str = "") -> None:
         self.verb, self.pipeline, self.state = verb, pipeline, state
-        super().__init__(f"cannot {verb} pipeline {pipeline!r}: {state}"
-                         + (f"; {fix}" if fix else ""))
+        super().__init__(
+            f"cannot {verb} pipeline {pipeline!r}: {state}" + (f"; {fix}" if fix else "")
+        )
 
 
 class Forbidden(ViewError):
@@ -39,8 +42,10 @@ class Forbidden(ViewError):
     def __init__(self, verb: str, resource: str, namespace: str, detail: str = "") -> None:
         self.verb, self.resource, self.namespace, self.detail = verb, resource, namespace, detail
         where = f" in namespace {namespace}" if namespace else ""
-        super().__init__(f"you may not {verb} {resource}{where}"
-                         + (f" (the server said: {detail})" if detail else ""))
+        super().__init__(
+            f"you may not {verb} {resource}{where}"
+            + (f" (the server said: {detail})" if detail else "")
+        )
 
 
 class Unreachable(ViewError):
@@ -59,8 +64,9 @@ class ApiFailed(ViewError):
 
 class WaitTimedOut(ViewError):
     def __init__(self, what: str, seconds: float, state: str) -> None:
-        super().__init__(f"gave up after {seconds:g}s waiting for {what}; now: {state}"
-                         " (--timeout waits longer)")
+        super().__init__(
+            f"gave up after {seconds:g}s waiting for {what}; now: {state} (--timeout waits longer)"
+        )
 
 
 class VerbIgnored(ViewError):
@@ -68,12 +74,15 @@ class VerbIgnored(ViewError):
         super().__init__(f"the operator ignored {verb} of pipeline {pipeline!r}: {why}")
 
 
-def api_failure(error: ApiError, *, verb: str, resource: str, namespace: str,
-                doing: str) -> ViewError:
+def api_failure(
+    error: ApiError, *, verb: str, resource: str, namespace: str, doing: str
+) -> ViewError:
     """The typed error for an API refusal (403: ``Forbidden``, the rest: ``ApiFailed``)."""
     if error.status == 403:
         return Forbidden(verb, resource, namespace, error.message)
     if error.status == 401:
-        return ViewError(f"{doing} failed: the server does not accept your credentials"
-                         " (401 Unauthorized): log in again or check the kubeconfig")
+        return ViewError(
+            f"{doing} failed: the server does not accept your credentials"
+            " (401 Unauthorized): log in again or check the kubeconfig"
+        )
     return ApiFailed(doing, error)

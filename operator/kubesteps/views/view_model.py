@@ -98,17 +98,26 @@ class StepNode:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "name": self.name, "kind": self.kind, "phase": self.phase,
+            "name": self.name,
+            "kind": self.kind,
+            "phase": self.phase,
             "attempts": self.attempts,
         }
         optional: dict[str, Any] = {
-            "action": self.action, "reason": self.reason or None,
-            "startedAt": _stamp(self.started_at), "finishedAt": _stamp(self.finished_at),
-            "nextRunAt": _stamp(self.next_run_at), "message": self.message or None,
-            "outputs": dict(self.outputs) if self.outputs else None, "item": self.item,
-            "when": list(self.when) or None, "items": self.items,
-            "maxConcurrency": self.max_concurrency, "fromRun": self.from_run,
-            "disabled": self.disabled or None, "logTail": self.log_tail,
+            "action": self.action,
+            "reason": self.reason or None,
+            "startedAt": _stamp(self.started_at),
+            "finishedAt": _stamp(self.finished_at),
+            "nextRunAt": _stamp(self.next_run_at),
+            "message": self.message or None,
+            "outputs": dict(self.outputs) if self.outputs else None,
+            "item": self.item,
+            "when": list(self.when) or None,
+            "items": self.items,
+            "maxConcurrency": self.max_concurrency,
+            "fromRun": self.from_run,
+            "disabled": self.disabled or None,
+            "logTail": self.log_tail,
             "finally": self.final or None,
             "children": [child.to_dict() for child in self.children] or None,
         }
@@ -137,11 +146,20 @@ class HistoryRow:
         return max(0.0, (self.finished_at - self.started_at).total_seconds())
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"number": self.number, "id": self.id, "trigger": self.trigger,
-                                "phase": self.phase}
-        optional = {"reason": self.reason or None, "startedAt": _stamp(self.started_at),
-                    "finishedAt": _stamp(self.finished_at), "retries": self.retries or None,
-                    "failedStep": self.failed_step or None, "message": self.message or None}
+        data: dict[str, Any] = {
+            "number": self.number,
+            "id": self.id,
+            "trigger": self.trigger,
+            "phase": self.phase,
+        }
+        optional = {
+            "reason": self.reason or None,
+            "startedAt": _stamp(self.started_at),
+            "finishedAt": _stamp(self.finished_at),
+            "retries": self.retries or None,
+            "failedStep": self.failed_step or None,
+            "message": self.message or None,
+        }
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
 
@@ -215,8 +233,11 @@ class PipelineView:
 
     @property
     def waiting_approvals(self) -> list[str]:
-        return [node.name for node in self.walk()
-                if node.action == "approval" and node.phase == "Waiting"]
+        return [
+            node.name
+            for node in self.walk()
+            if node.action == "approval" and node.phase == "Waiting"
+        ]
 
     def duration(self, now: datetime) -> float | None:
         if self.run is None or self.run.pending:
@@ -227,12 +248,17 @@ class PipelineView:
     def to_dict(self, now: datetime) -> dict[str, Any]:
         done, total = self.progress
         return {
-            "name": self.name, "namespace": self.namespace,
+            "name": self.name,
+            "namespace": self.namespace,
             "run": self.run.to_status() if self.run is not None else None,
             "phase": self.phase,
-            "ready": None if self.ready is None else {
-                "status": self.ready.status, "reason": self.ready.reason,
-                "message": self.ready.message},
+            "ready": None
+            if self.ready is None
+            else {
+                "status": self.ready.status,
+                "reason": self.ready.reason,
+                "message": self.ready.message,
+            },
             "currentStep": self.current_step or None,
             "progress": {"done": done, "total": total},
             "durationSeconds": self.duration(now),
@@ -258,13 +284,25 @@ def pipeline_view(obj: Mapping[str, Any]) -> PipelineView:
     steps = _children(spec.get("steps"), records, placed)
     final_steps = _children(spec.get("finally"), records, placed)
     final_steps = tuple(_mark_final(node) for node in final_steps)
-    leftovers = tuple(_node({"name": rec_name}, records, placed, kind="inserted")
-                      for rec_name in records if rec_name not in placed)
-    ready = next((c for c in status.get("conditions") or []
-                  if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
+    leftovers = tuple(
+        _node({"name": rec_name}, records, placed, kind="inserted")
+        for rec_name in records
+        if rec_name not in placed
+    )
+    ready = next(
+        (
+            c
+            for c in status.get("conditions") or []
+            if isinstance(c, Mapping) and c.get("type") == "Ready"
+        ),
+        None,
+    )
     run = Run.from_status(name, status.get("run"))
-    history = tuple(_history_row(entry) for entry in status.get("history") or []
-                    if isinstance(entry, Mapping) and entry.get("number"))
+    history = tuple(
+        _history_row(entry)
+        for entry in status.get("history") or []
+        if isinstance(entry, Mapping) and entry.get("number")
+    )
     return PipelineView(
         name=name,
         namespace=str(meta.get("namespace") or ""),
@@ -274,9 +312,14 @@ def pipeline_view(obj: Mapping[str, Any]) -> PipelineView:
         created_at=parse_time(meta.get("creationTimestamp")),
         suspend=bool(spec.get("suspend")),
         run=run,
-        ready=None if ready is None else Condition(
-            type="Ready", status=str(ready.get("status") or "Unknown"),
-            reason=str(ready.get("reason") or ""), message=str(ready.get("message") or "")),
+        ready=None
+        if ready is None
+        else Condition(
+            type="Ready",
+            status=str(ready.get("status") or "Unknown"),
+            reason=str(ready.get("reason") or ""),
+            message=str(ready.get("message") or ""),
+        ),
         current_step=str(status.get("currentStep") or ""),
         steps=steps + leftovers,
         final_steps=final_steps,
@@ -284,8 +327,7 @@ def pipeline_view(obj: Mapping[str, Any]) -> PipelineView:
         next_schedule=parse_time(_mapping(status.get("schedule")).get("nextScheduleTime")),
         resource_version=str(meta.get("resourceVersion") or ""),
         invalid=not isinstance(spec.get("steps"), list),
-        handled_tokens={verb: tuple(tokens)
-                        for verb, tokens in handled_tokens(status).items()},
+        handled_tokens={verb: tuple(tokens) for verb, tokens in handled_tokens(status).items()},
     )
 
 
@@ -322,8 +364,9 @@ def _children(
     return tuple(nodes)
 
 
-def _step(step: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]],
-          placed: set[str]) -> StepNode:
+def _step(
+    step: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]], placed: set[str]
+) -> StepNode:
     name = str(step["name"])
     for kind in ("parallel", "group", "switch"):
         body = step.get(kind)
@@ -335,21 +378,39 @@ def _step(step: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]],
                     for child, branch in zip(children, _named(body.get("steps")), strict=False)
                 )
             concurrency = body.get("maxConcurrency") if kind == "parallel" else None
-            return _node(step, records, placed, kind=kind, children=children,
-                         max_concurrency=int(concurrency) if concurrency else None)
+            return _node(
+                step,
+                records,
+                placed,
+                kind=kind,
+                children=children,
+                max_concurrency=int(concurrency) if concurrency else None,
+            )
     for_each = step.get("forEach")
     if isinstance(for_each, Mapping):
         template = _mapping(for_each.get("step"))
         subs = []
         index = 0
         while f"{name}-{index}" in records:
-            subs.append(_node({"name": f"{name}-{index}", "action": template.get("action")},
-                              records, placed, kind="item"))
+            subs.append(
+                _node(
+                    {"name": f"{name}-{index}", "action": template.get("action")},
+                    records,
+                    placed,
+                    kind="item",
+                )
+            )
             index += 1
         concurrency = for_each.get("maxConcurrency")
-        return _node(step, records, placed, kind="forEach", children=tuple(subs),
-                     items=str(for_each.get("items") or ""),
-                     max_concurrency=int(concurrency) if concurrency else None)
+        return _node(
+            step,
+            records,
+            placed,
+            kind="forEach",
+            children=tuple(subs),
+            items=str(for_each.get("items") or ""),
+            max_concurrency=int(concurrency) if concurrency else None,
+        )
     return _node(step, records, placed, kind="action")
 
 
@@ -368,9 +429,16 @@ def _when(step: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-def _node(step: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]], placed: set[str],
-          *, kind: StepKind, children: tuple[StepNode, ...] = (), items: str | None = None,
-          max_concurrency: int | None = None) -> StepNode:
+def _node(
+    step: Mapping[str, Any],
+    records: Mapping[str, Mapping[str, Any]],
+    placed: set[str],
+    *,
+    kind: StepKind,
+    children: tuple[StepNode, ...] = (),
+    items: str | None = None,
+    max_concurrency: int | None = None,
+) -> StepNode:
     name = str(step["name"])
     placed.add(name)
     record = records.get(name) or {}
