@@ -28,8 +28,8 @@ ROUNDS = 3
 COMMAND = "import sys; from kubesteps.cli import main; sys.exit(main())"
 
 
-def big_file() -> str:
-    """``PIPELINES`` Pipelines from the examples, each renamed, about ``TARGET_BYTES``."""
+def big_file(count: int = PIPELINES, size: int = TARGET_BYTES) -> str:
+    """``count`` Pipelines from the examples, each renamed, about ``size`` bytes in all."""
     shipped = [
         doc
         for path in sorted(EXAMPLES.glob("*.yaml"))
@@ -40,12 +40,12 @@ def big_file() -> str:
     # The templates the examples' Pipelines use go in the same file (validate reads them).
     templates = [doc for doc in shipped if doc.get("kind") == "PipelineTemplate"]
     documents = []
-    for index in range(PIPELINES):
+    for index in range(count):
         doc = yaml.safe_load(yaml.safe_dump(pipelines[index % len(pipelines)]))
         doc["metadata"]["name"] = f"{doc['metadata']['name']}-{index}"
         documents.append(doc)
     # Grow each to its share of the size with more steps, as a large Pipeline has them.
-    share = TARGET_BYTES // PIPELINES
+    share = size // count
     for doc in documents:
         steps = doc["spec"]["steps"]
         index = 0
