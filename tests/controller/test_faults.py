@@ -70,6 +70,7 @@ def test_failed_passes_back_off_exponentially_per_pipeline_up_to_a_cap() -> None
     assert 1 <= failed_pass(body, other, error) <= 1 + jitter  # another Pipeline starts afresh
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_a_pass_whose_status_write_fails_is_retried_soon_and_logged_in_one_line(
     api: KubeClient,
     k8s_emulator: Emulator,

@@ -341,6 +341,7 @@ async def test_renewals_outlast_failures_shorter_than_the_lease(
         renewals.cancel()
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_renewals_end_when_they_keep_failing_past_the_lease_duration(
     client: KubeClient, clock: Clock, k8s_emulator: Emulator
 ) -> None:
@@ -358,6 +359,7 @@ async def test_renewals_end_when_they_keep_failing_past_the_lease_duration(
     assert not alpha.leading
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_acquire_keeps_trying_while_the_api_server_is_unreachable_or_failing(
     clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -384,6 +386,7 @@ async def test_acquire_keeps_trying_while_the_api_server_is_unreachable_or_faili
             acquiring.cancel()
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_a_leader_that_cannot_renew_gives_up_before_a_standby_may_take_over(
     client: KubeClient, clock: Clock, k8s_emulator: Emulator
 ) -> None:
@@ -448,6 +451,7 @@ def test_the_margin_is_the_renew_period_or_half_the_time_left_after_a_renewal(
     assert alpha.margin == margin
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_a_leader_that_cannot_renew_stops_a_margin_before_the_lease_expires(
     client: KubeClient, clock: Clock, k8s_emulator: Emulator
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+import pytest
 
 from kubesteps.controller.operator import Connection, build_registry, settings_hook
 from kubesteps.kube.client import ApiError, KubeClient
@@ -65,6 +66,7 @@ async def _invalid_spec_message(api: KubeClient, name: str) -> str:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_every_malformed_pipeline_is_refused_or_reported_and_nothing_crashes(
     api: KubeClient, kubeconfig: Path, operator_runner: Any
 ) -> None:

@@ -32,6 +32,7 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 @pytest.mark.usefixtures("operator")
 async def test_two_pipelines_sharing_a_mutex_run_one_after_the_other(
     api: KubeClient, fetch: Fetch
@@ -50,6 +51,7 @@ async def test_two_pipelines_sharing_a_mutex_run_one_after_the_other(
     assert _time(second["startedAt"]) >= _time(first["finishedAt"])
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 @pytest.mark.usefixtures("operator")
 async def test_deleting_the_holder_lets_the_next_run_take_the_mutex(
     api: KubeClient, fetch: Fetch

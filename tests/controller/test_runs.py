@@ -370,6 +370,7 @@ async def test_an_approval_is_recorded_removed_and_a_new_run_must_be_approved_ag
     assert calls.counts == {"ship": 1}
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_a_leftover_answer_whose_removal_failed_does_not_approve_the_next_run(
     api: KubeClient,
     reconciler: Reconciler,
@@ -637,6 +638,7 @@ async def test_cancel_stops_the_job_and_nothing_starts_until_a_retry(
     assert jobs(k8s_emulator) == ["halt-build-1r1-1"]
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_a_token_replayed_after_a_restart_is_acted_on_once(
     api: KubeClient,
     fetch: Fetch,
@@ -1105,6 +1107,7 @@ async def test_cancelling_a_suspended_run_ends_it_without_resuming_it(
     assert "RunCancelled" in reasons
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_a_job_that_could_not_be_deleted_is_looked_for_again(
     api: KubeClient, reconciler: Reconciler, fetch: Fetch, k8s_emulator: Emulator
 ) -> None:

@@ -173,6 +173,7 @@ async def test_cancel_during_a_job_deletes_it_and_the_run_ends_cancelled(
     assert calls.counts == {}
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 async def test_a_verb_acted_on_before_a_restart_is_not_acted_on_again(
     api: KubeClient,
     fetch: Fetch,

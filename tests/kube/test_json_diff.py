@@ -29,7 +29,7 @@ documents = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     old=st.dictionaries(keys, documents, max_size=5),
     new=st.dictionaries(keys, documents, max_size=5),

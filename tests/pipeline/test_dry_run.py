@@ -9,6 +9,7 @@ import pathlib
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -203,6 +204,7 @@ def test_an_invalid_pipeline_gets_validates_errors() -> None:
     assert str(result[0]).startswith("spec.steps[0].with: give either duration")
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 def test_the_cli_plans_from_the_state_kubesteps_run_left_and_writes_nothing(
     tmp_path: pathlib.Path,
 ) -> None:

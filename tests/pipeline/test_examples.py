@@ -59,6 +59,7 @@ LOCAL = [
 ]
 
 
+@pytest.mark.slow  # waits seconds of real time (backoffs, leases, whole runs)
 @pytest.mark.parametrize("path", LOCAL, ids=lambda path: path.name)
 def test_an_example_that_needs_no_cluster_runs_to_ready_with_kubesteps_run(
     path: pathlib.Path, tmp_path: pathlib.Path
