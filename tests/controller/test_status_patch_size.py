@@ -185,3 +185,38 @@ async def test_a_json_patch_from_a_stale_version_conflicts_and_is_replayed(
     step3 = next(r for r in status["steps"] if r["name"] == "step-3")
     assert (step3["phase"], step3["message"], step3["attempts"]) == ("Failed", "boom", 2)
     assert len(status["steps"]) == 41
+
+
+async def test_a_refused_json_patch_is_sent_again_as_a_merge_patch(
+    api: KubeClient,
+    fetch: Callable[[str], Any],
+    sent: list[tuple[str, str, Any, int]],
+    k8s_emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await three_passes(api, "refused", lambda writer: writer, fetch)
+    body = await fetch("refused")
+    keeper = ConditionsKeeper(
+        StatusWriter(api, ObjectRef.of(body)), body, clock=lambda: NOW, flush_running_after=None
+    )
+    await keeper.set_step_state(
+        StepState(
+            name="step-7",
+            status=StepStatus.FAILED,
+            attempts=1,
+            started_at=NOW,
+            finished_at=NOW,
+            message="late failure",
+        )
+    )
+    k8s_emulator.inject(
+        verb="patch", resource="pipelines", subresource="status", status=422, times=1
+    )
+    sent.clear()
+
+    await keeper.commit(DONE)
+
+    assert [kind for _, kind, _, _ in sent] == ["merge"], "the refused one never reached the store"
+    step7 = next(r for r in (await fetch("refused"))["status"]["steps"] if r["name"] == "step-7")
+    assert (step7["phase"], step7["message"]) == ("Failed", "late failure")
+    assert "refused a JSON patch of the status" in caplog.text

@@ -234,6 +234,7 @@ class ConditionsKeeper:
         self._changes: list[str] = []
         self._last_runs: dict[str, str] = dict(self._status.get("lastRuns") or {})
         self._task: asyncio.Task[None] | None = None
+        self._json_patches = True  # until the server refuses one
         # Only a keeper that knows the current spec's conditions may retire old ones.
         self._prune_conditions = run is not None
 
@@ -412,14 +413,7 @@ class ConditionsKeeper:
                     },
                 ) as span:
                     try:
-                        if operations is not None:
-                            assert isinstance(self.store, PatchesByOperation)
-                            assert self._resource_version is not None
-                            result = await self.store.patch_operations(
-                                operations, self._resource_version
-                            )
-                        else:
-                            result = await self.store.patch(changes, self._resource_version)
+                        result = await self._send(changes, operations)
                     except ApiError as error:
                         span.set_attribute("kubesteps.status.conflict", error.status == 409)
                         if error.status != 409 or attempt == self.conflict_attempts:
@@ -443,13 +437,37 @@ class ConditionsKeeper:
                 self._origin = _run_signature(self._status)
                 return
 
+    async def _send(
+        self, changes: Mapping[str, Any], operations: list[dict[str, Any]] | None
+    ) -> Any:
+        if operations is None:
+            return await self.store.patch(changes, self._resource_version)
+        assert isinstance(self.store, PatchesByOperation)
+        assert self._resource_version is not None
+        try:
+            return await self.store.patch_operations(operations, self._resource_version)
+        except ApiError as error:
+            if error.status not in (415, 422):
+                raise
+            # Not expected of an API server (a patch computed from the version it guards
+            # applies to it); if one refuses, this keeper sends merge patches from now on.
+            log.warning(
+                "%s: the API server refused a JSON patch of the status (%s); "
+                "sending a merge patch instead",
+                self._object,
+                error,
+            )
+            self._json_patches = False
+            return await self.store.patch(changes, self._resource_version)
+
     def _as_operations(self, changes: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """``changes`` as a JSON patch of ``/status``, when the store takes one and it is
         the smaller body; ``None``: send the merge patch. A JSON patch needs the version it
         was computed against (its list indexes are positions in that version) and a status
         to patch into."""
         if (
-            not self._resource_version
+            not self._json_patches
+            or not self._resource_version
             or not self._status
             or not isinstance(self.store, PatchesByOperation)
         ):
