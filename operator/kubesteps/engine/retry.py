@@ -49,7 +49,9 @@ class RetryPolicy:
             max=self.max_delay.total_seconds(),
             exp_base=self.factor,
         )
-        state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        # A step's attempts span reconcile passes, so no tenacity loop runs them; its wait
+        # strategy computes the delay from the attempt number the keeper kept.
+        state = tenacity.RetryCallState(tenacity.Retrying(wait=base), None, (), {})
         state.attempt_number = attempt
         jitter = rng.uniform(0, self.jitter.total_seconds()) if self.jitter else 0.0
         return float(min(base(state) + jitter, self.max_delay.total_seconds()))
