@@ -183,6 +183,8 @@ class StepsEngine(RunControl):
         self._chosen: dict[str, Case] = {}
         # Whether a step function takes the context, by function (steps share functions).
         self._wants_context: dict[Callable[..., Any], bool] = {}
+        # Whether a group's steps form a graph, per group (steps compare by identity).
+        self._graphs: dict[GroupedSteps, bool] = {}
         self._threshold_ns = int(span_threshold.total_seconds() * 1e9)
         # Quick successes of this run that got no span of their own.
         self._untraced = 0
@@ -886,6 +888,9 @@ class StepsEngine(RunControl):
         try:
             if step.middleware or scope.middleware or step.timeout is not None:
                 value = await self._invoke(step, ctx, scope)
+            elif type(step) is GroupedSteps and not self._is_graph(step):
+                # (the common group, without the frame of ``_body``)
+                value = group_result(await self._run_sequence(step.steps, scope))
             else:
                 value = await self._body(step, ctx, scope)
         except asyncio.CancelledError:
@@ -944,7 +949,8 @@ class StepsEngine(RunControl):
             if step.throttling.ensure_step_success:
                 await recorder.record_last_run(step.name, throttle_key, finished)
         if key is not None:
-            if value is not None and isinstance(value, Mapping):  # skip the ABC check for None
+            # (the ABC check is slow: skipped for None and a group's result)
+            if value is not None and type(value) is not GroupResult and isinstance(value, Mapping):
                 outputs: Mapping[str, Any] | None = dict(value)
             elif running is not None:
                 outputs = running.outputs
@@ -1057,6 +1063,14 @@ class StepsEngine(RunControl):
             step.name, limit_s, ran=ran if ran > waited + 1 else None, attempt_timeout=True
         )
 
+    def _is_graph(self, group: GroupedSteps) -> bool:
+        graph = self._graphs.get(group)
+        if graph is None:
+            if len(self._graphs) >= _WANTS_CACHE:
+                self._graphs.clear()  # dynamic steps make new groups on every run
+            graph = self._graphs[group] = is_graph(group.steps)
+        return graph
+
     async def _body(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
         if isinstance(step, SimpleStep):
             result = _call(step.run, ctx)
@@ -1064,7 +1078,7 @@ class StepsEngine(RunControl):
                 result = await result
             return result
         if isinstance(step, GroupedSteps):
-            if is_graph(step.steps):
+            if self._is_graph(step):
                 return group_result(await self._run_graph(step.steps, scope, step.max_concurrency))
             return group_result(await self._run_sequence(step.steps, scope))
         if isinstance(step, SwitchSteps):
