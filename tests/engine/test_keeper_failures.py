@@ -149,3 +149,37 @@ async def test_a_transition_listener_that_raises_is_ignored(
     outcome = await make_engine([SimpleStep(name="a", run=list)], on_transition=listener).run()
     assert outcome.kind is OutcomeKind.DONE
     assert keeper.states["a"].status is StepStatus.SUCCEEDED
+
+
+class BrokenQuickKeeper(MemoryStateKeeper):
+    """Keeps its synchronous access (the quick path) but fails the write for one step."""
+
+    def _set_now(self, state: StepState) -> None:
+        if state.name == "boom":
+            raise OSError("disk full")
+        super()._set_now(state)
+
+
+async def test_a_keeper_failure_on_a_quick_parallel_branch_takes_the_begun_branches_down(
+    make_engine: EngineFactory,
+) -> None:
+    seen: list[str] = []
+
+    async def slow() -> None:
+        seen.append("slow started")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("slow cancelled")
+            raise
+
+    keeper = BrokenQuickKeeper()
+    group = ParallelSteps(
+        name="p", steps=[SimpleStep(name="slow", run=slow), SimpleStep(name="boom", run=list)]
+    )
+    outcome = await make_engine([group], keeper=keeper).run()
+
+    assert (outcome.kind, outcome.step) == (OutcomeKind.RETRY, "boom")
+    assert isinstance(outcome.error, KeeperError)
+    assert seen == ["slow started", "slow cancelled"]
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

@@ -320,3 +320,53 @@ def test_finish_on_success_on_a_direct_sub_step_is_rejected() -> None:
 def test_max_concurrency_below_one_is_rejected() -> None:
     with pytest.raises(DefinitionError, match="max_concurrency: must be >= 1, got 0"):
         ParallelSteps(name="p", steps=[SimpleStep(name="a", run=list)], max_concurrency=0)
+
+
+async def test_branches_that_return_at_once_run_in_order_and_insert_into_their_own_branch(
+    make_engine: EngineFactory, keeper: MemoryStateKeeper, transitions: Transitions
+) -> None:
+    """Plain simple steps of a parallel group start in order (without a task of their own
+    when they never suspend); one that suspends goes on concurrently; steps a branch
+    inserts run after it, in that branch."""
+    order: list[str] = []
+
+    def quick(name: str) -> SimpleStep:
+        return SimpleStep(name=name, run=lambda: order.append(name))
+
+    async def suspends() -> None:
+        order.append("slow began")
+        await asyncio.sleep(0)
+        order.append("slow ended")
+
+    def inserting(ctx: StepContext) -> None:
+        order.append("inserter")
+        ctx.insert_after(quick("inserted"))
+
+    group = ParallelSteps(
+        name="p",
+        steps=[
+            quick("a"),
+            SimpleStep(name="slow", run=suspends),
+            SimpleStep(name="inserter", run=inserting),
+            quick("b"),
+        ],
+    )
+    outcome = await make_engine([group]).run()
+
+    assert outcome.kind is OutcomeKind.DONE
+    # Branches start in order; what a branch inserts comes after it (the order between
+    # branches after that is the event loop's).
+    assert [n for n in order if n in ("a", "slow began", "inserter", "b")] == [
+        "a",
+        "slow began",
+        "inserter",
+        "b",
+    ]
+    assert order.index("inserter") < order.index("inserted")
+    assert order.index("slow began") < order.index("slow ended")
+    assert sorted(order) == sorted(["a", "slow began", "slow ended", "inserter", "inserted", "b"])
+    assert {n: keeper.states[n].status for n in ("a", "slow", "inserter", "inserted", "b")} == {
+        n: StepStatus.SUCCEEDED for n in ("a", "slow", "inserter", "inserted", "b")
+    }
+    assert transitions.of("slow") == ["running", "succeeded"]
+    assert transitions.of("a") == ["succeeded"]

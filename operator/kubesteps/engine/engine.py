@@ -183,8 +183,6 @@ class StepsEngine(RunControl):
         self._chosen: dict[str, Case] = {}
         # Whether a step function takes the context, by function (steps share functions).
         self._wants_context: dict[Callable[..., Any], bool] = {}
-        # Whether a group's steps form a graph, per group (steps compare by identity).
-        self._graphs: dict[GroupedSteps, bool] = {}
         self._threshold_ns = int(span_threshold.total_seconds() * 1e9)
         # Quick successes of this run that got no span of their own.
         self._untraced = 0
@@ -888,7 +886,7 @@ class StepsEngine(RunControl):
         try:
             if step.middleware or scope.middleware or step.timeout is not None:
                 value = await self._invoke(step, ctx, scope)
-            elif type(step) is GroupedSteps and not self._is_graph(step):
+            elif type(step) is GroupedSteps and not step.graph:
                 # (the common group, without the frame of ``_body``)
                 value = group_result(await self._run_sequence(step.steps, scope))
             else:
@@ -1063,14 +1061,6 @@ class StepsEngine(RunControl):
             step.name, limit_s, ran=ran if ran > waited + 1 else None, attempt_timeout=True
         )
 
-    def _is_graph(self, group: GroupedSteps) -> bool:
-        graph = self._graphs.get(group)
-        if graph is None:
-            if len(self._graphs) >= _WANTS_CACHE:
-                self._graphs.clear()  # dynamic steps make new groups on every run
-            graph = self._graphs[group] = is_graph(group.steps)
-        return graph
-
     async def _body(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
         if isinstance(step, SimpleStep):
             result = _call(step.run, ctx)
@@ -1078,7 +1068,7 @@ class StepsEngine(RunControl):
                 result = await result
             return result
         if isinstance(step, GroupedSteps):
-            if self._is_graph(step):
+            if step.graph:
                 return group_result(await self._run_graph(step.steps, scope, step.max_concurrency))
             return group_result(await self._run_sequence(step.steps, scope))
         if isinstance(step, SwitchSteps):
@@ -1138,7 +1128,56 @@ class StepsEngine(RunControl):
                         task.cancel()
             return result
 
-        tasks.extend(asyncio.ensure_future(branch(sub)) for sub in group.steps)
+        async def resumed(
+            done: Coroutine[Any, Any, tuple[StepResult, Sequence[Step]]],
+        ) -> StepResult:
+            # A quick step that suspended or failed, on from there as _run_sequence goes on.
+            result, inserted = await done
+            if result.kind is _OK and inserted:
+                later = await self._run_sequence(inserted, scope)
+                if result.due is not None:
+                    later.due = earliest(later.due, result.due)
+                return later
+            return StepResult(kind=_OK, due=result.due) if result.kind is _FINISH else result
+
+        # Without a limit, fail-fast or anything around the steps, a plain simple step starts
+        # on the quick path right here: one that returns without suspending needs no task.
+        # (Not with fail-fast: there a failure must keep the branches not yet begun from
+        # starting, and a quick branch has run before any task gets to fail.)
+        quick = (
+            semaphore is None
+            and not group.fail_fast
+            and self._nowait is not None
+            and not scope.middleware
+            and not scope.finish_only
+            and (scope.deadline is None or asyncio.get_running_loop().time() < scope.deadline)
+        )
+        try:
+            for sub in group.steps:
+                if (
+                    quick
+                    and type(sub) is SimpleStep
+                    and not sub.predicates
+                    and sub.throttling is None
+                    and not sub.middleware
+                    and sub.on_success is None
+                ):
+                    done = self._quick(sub, scope)
+                    if done is DONE or isinstance(done, StepResult):
+                        continue  # it succeeded (finish_on_success ends only its own branch)
+                    if done is not None:
+                        tasks.append(asyncio.ensure_future(resumed(done)))
+                        continue
+                tasks.append(asyncio.ensure_future(branch(sub)))
+        except BaseException:
+            # The keeper failed under a quick step: the branches begun so far are cancelled
+            # (once each has reached its first suspension, so that it sees the cancellation
+            # there and its state is put back, as fail-fast does).
+            await asyncio.sleep(0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         problems: list[StepResult] = []
         due: datetime | None = None

@@ -160,6 +160,8 @@ class GroupedSteps(Step):
     steps: Sequence[Step]
     # How many of its steps run at once when they form a graph (None: all that can).
     max_concurrency: int | None = None
+    # Whether its steps form a graph (one has ``needs``), decided once, here.
+    graph: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.steps = tuple(self.steps)
@@ -171,6 +173,7 @@ class GroupedSteps(Step):
                 self.name, "max_concurrency", f"must be >= 1, got {self.max_concurrency}"
             )
         check_graph(self.steps, f"group {self.name!r}")
+        self.graph = is_graph(self.steps)
 
     @property
     def children(self) -> Sequence[Step]:
