@@ -130,3 +130,10 @@ def test_the_positive_pattern_refuses_zero_however_it_is_written(text: str) -> N
 @pytest.mark.parametrize("text", ["1s", "0.5s", "0h1m", "1h0m0s", "10ms", "0.001s", "1.5h"])
 def test_the_positive_pattern_admits_any_term_above_zero(text: str) -> None:
     assert re.fullmatch(POSITIVE_DURATION_PATTERN, text)
+
+
+@pytest.mark.parametrize("text", ["24000000000h", "999999999999h", "8761h", "525601m"])
+def test_a_duration_too_long_for_any_clock_is_refused_in_words(text: str) -> None:
+    # Hypothesis found '24000000000h' raising OverflowError from timedelta itself.
+    with pytest.raises(DurationError, match="is too long; at most 8760h"):
+        parse_duration(text)

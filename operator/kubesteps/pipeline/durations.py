@@ -39,6 +39,9 @@ _TERM = re.compile(r"(?P<number>[0-9]*(?:\.[0-9]*)?)(?P<unit>[^0-9.]*)")
 _ALLOWED = "a number followed by a unit (h, m, s or ms), repeated: e.g. 500ms, 30s, 1h30m"
 
 
+_MAX_MICROS = MAX_DURATION // timedelta(microseconds=1)
+
+
 class DurationError(ValueError):
     """A duration string that cannot be parsed; the message says what is wrong and why."""
 
@@ -74,11 +77,11 @@ def parse_duration(text: str) -> timedelta:
                 f"invalid duration {text!r}: unknown unit {unit!r}; use h, m, s or ms"
             )
         micros += _to_micros(text, number, UNITS[unit])
+        # (checked before a timedelta is made: one of over 999,999,999 days cannot be)
+        if micros > _MAX_MICROS:
+            raise DurationError(f"duration {text!r} is too long; at most 8760h (365 days)")
         position = match.end()
-    result = timedelta(microseconds=micros)
-    if result > MAX_DURATION:
-        raise DurationError(f"duration {text!r} is too long; at most 8760h (365 days)")
-    return result
+    return timedelta(microseconds=micros)
 
 
 def _to_micros(text: str, number: str, scale: int) -> int:
