@@ -6,11 +6,12 @@ over HTTP; tests/cluster/test_real_cluster.py checks the real API server agrees.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from bench.bench_status import MergeOnly  # the writer without JSON patches
 
 from kubesteps.engine import StepState, StepStatus
 from kubesteps.keepers.status_keeper import ConditionsKeeper
@@ -33,22 +34,6 @@ RUNNING = Summary(
     stalled=False,
     current_step="step-40",
 )
-
-
-class MergeOnly:
-    """The same writer without JSON patches: what every write was before."""
-
-    def __init__(self, writer: StatusWriter) -> None:
-        self.writer = writer
-
-    async def patch(self, status: Mapping[str, Any], resource_version: str | None) -> Any:
-        return await self.writer.patch(status, resource_version)
-
-    async def read(self) -> Any:
-        return await self.writer.read()
-
-    async def remove_annotations(self, expected: Mapping[str, str]) -> Any:
-        return await self.writer.remove_annotations(expected)
 
 
 @pytest.fixture
