@@ -77,10 +77,10 @@ def parse_duration(text: str) -> timedelta:
                 f"invalid duration {text!r}: unknown unit {unit!r}; use h, m, s or ms"
             )
         micros += _to_micros(text, number, UNITS[unit])
-        # (checked before a timedelta is made: one of over 999,999,999 days cannot be)
-        if micros > _MAX_MICROS:
-            raise DurationError(f"duration {text!r} is too long; at most 8760h (365 days)")
         position = match.end()
+    # (checked before a timedelta is made: one of over 999,999,999 days cannot be)
+    if micros > _MAX_MICROS:
+        raise DurationError(f"duration {text!r} is too long; at most 8760h (365 days)")
     return timedelta(microseconds=micros)
 
 
