@@ -28,7 +28,7 @@ from kubesteps.keepers.summary import Summary
 from kubesteps.kube.client import ApiError
 from kubesteps.kube.conditions import set_condition, stamp
 from kubesteps.kube.json_diff import json_diff, size
-from kubesteps.kube.merge import merge_diff, merge_patch
+from kubesteps.kube.merge import merge_diff
 from kubesteps.kube.meta import meta_of
 
 log = logging.getLogger("kubesteps.keepers.status_keeper")
@@ -401,7 +401,7 @@ class ConditionsKeeper:
                 if not changes:
                     return
                 conflict: ApiError | None = None
-                operations = self._as_operations(changes)
+                operations = self._as_operations(changes, desired)
                 with tracer.start_as_current_span(
                     "status write",
                     attributes={
@@ -460,11 +460,13 @@ class ConditionsKeeper:
             self._json_patches = False
             return await self.store.patch(changes, self._resource_version)
 
-    def _as_operations(self, changes: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-        """``changes`` as a JSON patch of ``/status``, when the store takes one and it is
-        the smaller body; ``None``: send the merge patch. A JSON patch needs the version it
-        was computed against (its list indexes are positions in that version) and a status
-        to patch into."""
+    def _as_operations(
+        self, changes: Mapping[str, Any], desired: Mapping[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """``changes`` (the merge patch from the status to ``desired``) as a JSON patch of
+        ``/status``, when the store takes one and it is the smaller body; ``None``: send the
+        merge patch. A JSON patch needs the version it was computed against (its list
+        indexes are positions in that version) and a status to patch into."""
         if (
             not self._json_patches
             or not self._resource_version
@@ -472,7 +474,8 @@ class ConditionsKeeper:
             or not isinstance(self.store, PatchesByOperation)
         ):
             return None
-        target = merge_patch(self._status, dict(changes))
+        # What the merge patch leaves: the changed fields as desired, the others as they are.
+        target = {**self._status, **{key: desired[key] for key in changes}}
         operations = json_diff(self._status, target, "/status")
         # (the writer adds one guard operation, about as long as the merge patch's metadata)
         return operations if size(operations) < size({"status": changes}) else None

@@ -37,16 +37,16 @@ def json_diff(old: JSON, new: JSON, path: str = "") -> list[Operation]:
     elif _is_list(old) and _is_list(new):
         ops = _list_diff(old, new, path)
     else:
-        return [{"op": "replace", "path": path, "value": new}] if path else _whole(new)
+        return [{"op": "replace", "path": path, "value": new}]
     if not path:
         return ops
     whole: list[Operation] = [{"op": "replace", "path": path, "value": new}]
-    return whole if _size(whole) <= _size(ops) else ops
+    return whole if size(whole) <= size(ops) else ops
 
 
-def size(ops: Sequence[Operation] | Mapping[str, Any]) -> int:
+def size(body: JSON) -> int:
     """Bytes of a patch body as the client sends it (compact JSON)."""
-    return _size(ops)
+    return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def _object_diff(old: Mapping[str, Any], new: Mapping[str, Any], path: str) -> list[Operation]:
@@ -76,10 +76,6 @@ def _list_diff(old: Sequence[Any], new: Sequence[Any], path: str) -> list[Operat
     return ops
 
 
-def _whole(new: JSON) -> list[Operation]:
-    return [{"op": "replace", "path": "", "value": new}]
-
-
 def _same(old: JSON, new: JSON) -> bool:
     """Equal as JSON: Python's ``==`` (fast, in C) first, then a walk that tells ``true``
     from ``1``, which Python holds equal."""
@@ -107,7 +103,3 @@ def _is_number(value: JSON) -> bool:
 
 def _is_list(value: JSON) -> bool:
     return isinstance(value, list | tuple)
-
-
-def _size(value: JSON) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
