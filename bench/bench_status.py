@@ -12,12 +12,12 @@ and the CPU time of the passes (client and emulator: both run in this process).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.bench_scale import counting_status_bytes
 from kubesteps.engine import StepState, StepStatus
 from kubesteps.keepers.status_keeper import ConditionsKeeper, StatusStore
 from kubesteps.keepers.summary import Summary
@@ -46,29 +46,6 @@ class MergeOnly:
 
     async def remove_annotations(self, expected: Mapping[str, str]) -> Any:
         return await self.writer.remove_annotations(expected)
-
-
-def counting(emulator: Emulator) -> list[int]:
-    """Record the JSON size of every status patch body the emulator gets."""
-    sizes: list[int] = []
-    api = emulator.api
-    original = api.patch
-
-    def patch(
-        info: Any,
-        namespace: str,
-        name: str,
-        subresource: str | None,
-        patch_type: str,
-        body: Any,
-        **options: Any,
-    ) -> Any:
-        if subresource == "status":
-            sizes.append(len(json.dumps(body, separators=(",", ":"))))
-        return original(info, namespace, name, subresource, patch_type, body, **options)
-
-    api.patch = patch  # type: ignore[method-assign]
-    return sizes
 
 
 def summary(done: int, steps: int) -> Summary:
@@ -101,7 +78,7 @@ async def one_run(
             "metadata": {"name": name, "namespace": "default"},
             "spec": {
                 "steps": [
-                    {"name": f"step-{i}", "action": "delay", "with": {"seconds": 1}}
+                    {"name": f"step-{i}", "action": "delay", "with": {"duration": "1s"}}
                     for i in range(steps)
                 ]
             },
@@ -133,7 +110,11 @@ async def one_run(
 async def measure() -> None:
     emulator = Emulator()
     emulator.register_crd(crd())
-    sizes = counting(emulator)
+    with counting_status_bytes(emulator) as sizes:
+        await measure_with(emulator, sizes)
+
+
+async def measure_with(emulator: Emulator, sizes: list[int]) -> None:
     async with (
         emulator.serving() as url,
         KubeClient(Credentials(server=url, insecure=True)) as client,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.bench_operator import measure_pass
-from bench.bench_status import MergeOnly, counting, one_run
+from bench.bench_scale import counting_status_bytes
+from bench.bench_status import MergeOnly, one_run
 from bench.bench_validate import big_file
 from click.testing import CliRunner
 
@@ -50,15 +51,15 @@ def test_the_validate_benchmarks_file_is_valid(tmp_path: Path) -> None:
 async def test_the_status_benchmark_counts_a_smaller_write_after_the_first() -> None:
     emulator = Emulator()
     emulator.register_crd(crd())
-    sizes = counting(emulator)
-    async with (
-        emulator.serving() as url,
-        KubeClient(Credentials(server=url, insecure=True)) as client,
-    ):
-        await one_run(client, "merge", 4, MergeOnly)
-        merged = list(sizes)
-        sizes.clear()
-        await one_run(client, "now", 4, lambda writer: writer)
+    with counting_status_bytes(emulator) as sizes:
+        async with (
+            emulator.serving() as url,
+            KubeClient(Credentials(server=url, insecure=True)) as client,
+        ):
+            await one_run(client, "merge", 4, MergeOnly)
+            merged = list(sizes)
+            sizes.clear()
+            await one_run(client, "now", 4, lambda writer: writer)
 
     assert len(merged) == len(sizes) == 4
     assert sizes[0] - merged[0] in (0, 1, -1)  # the first write: the whole status, either way
