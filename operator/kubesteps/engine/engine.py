@@ -1062,11 +1062,7 @@ class StepsEngine(RunControl):
         )
 
     async def _body(self, step: Step, ctx: StepContext, scope: _Scope) -> Any:
-        if isinstance(step, SimpleStep):
-            result = _call(step.run, ctx)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+        """A group-like step's body (a simple step's runs in ``_run_simple``)."""
         if isinstance(step, GroupedSteps):
             if step.graph:
                 return group_result(await self._run_graph(step.steps, scope, step.max_concurrency))
@@ -1163,8 +1159,8 @@ class StepsEngine(RunControl):
                     and sub.on_success is None
                 ):
                     done = self._quick(sub, scope)
-                    if done is DONE or isinstance(done, StepResult):
-                        continue  # it succeeded (finish_on_success ends only its own branch)
+                    if isinstance(done, StepResult):  # DONE, or FINISHED: its branch ends
+                        continue
                     if done is not None:
                         tasks.append(asyncio.ensure_future(resumed(done)))
                         continue
