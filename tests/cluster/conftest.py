@@ -464,3 +464,43 @@ def events_of(cp: ControlPlane, namespace: str, name: str) -> list[dict[str, Any
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=1, sort_keys=True)[:6000]
+
+
+def bob_may_read_pipelines(cp: ControlPlane, namespace: str) -> None:
+    """bob may get, list and watch Pipelines in ``namespace``, no more; one Pipeline,
+    ``hello``, waits an hour there."""
+    apply(
+        cp,
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "pipeline-reader", "namespace": namespace},
+                "rules": [
+                    {
+                        "apiGroups": ["kubesteps.dev"],
+                        "resources": ["pipelines"],
+                        "verbs": ["get", "list", "watch"],
+                    }
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "bob-reads", "namespace": namespace},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "pipeline-reader",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}
+                ],
+            },
+            pipeline(
+                "hello",
+                namespace,
+                [{"name": "wait", "action": "delay", "with": {"duration": "1h"}}],
+            ),
+        ],
+    )

@@ -13,7 +13,7 @@ import pytest
 
 from kubesteps.testing.control_plane import ControlPlane
 
-from .conftest import apply, get_pipeline, pipeline
+from .conftest import bob_may_read_pipelines, get_pipeline
 
 SCRIPTS = Path(sys.executable).parent  # kubectl-kubesteps, where pip put it
 
@@ -35,41 +35,7 @@ def bob(cp: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def readable(control_plane: ControlPlane, namespace: str) -> str:
     """``namespace`` with a Pipeline bob may get, list and watch, and do nothing else to."""
-    apply(
-        control_plane,
-        [
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": {"name": "pipeline-reader", "namespace": namespace},
-                "rules": [
-                    {
-                        "apiGroups": ["kubesteps.dev"],
-                        "resources": ["pipelines"],
-                        "verbs": ["get", "list", "watch"],
-                    }
-                ],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": {"name": "bob-reads", "namespace": namespace},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": "pipeline-reader",
-                },
-                "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}
-                ],
-            },
-            pipeline(
-                "hello",
-                namespace,
-                [{"name": "wait", "action": "delay", "with": {"duration": "1h"}}],
-            ),
-        ],
-    )
+    bob_may_read_pipelines(control_plane, namespace)
     return namespace
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from kubesteps.testing.control_plane import ControlPlane
 
-from .conftest import KUBESTEPS, apply, get_pipeline, pipeline
+from .conftest import KUBESTEPS, bob_may_read_pipelines, get_pipeline
 
 
 def call(base: str, token: str, method: str, path: str) -> tuple[int, Any]:
@@ -36,41 +36,7 @@ def call(base: str, token: str, method: str, path: str) -> tuple[int, Any]:
 @pytest.fixture
 def bob_ui(control_plane: ControlPlane, namespace: str) -> Iterator[tuple[str, str]]:
     """bob may get, list and watch Pipelines in ``namespace``, no more; his `kubesteps ui`."""
-    apply(
-        control_plane,
-        [
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": {"name": "pipeline-reader", "namespace": namespace},
-                "rules": [
-                    {
-                        "apiGroups": ["kubesteps.dev"],
-                        "resources": ["pipelines"],
-                        "verbs": ["get", "list", "watch"],
-                    }
-                ],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": {"name": "bob-reads", "namespace": namespace},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": "pipeline-reader",
-                },
-                "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}
-                ],
-            },
-            pipeline(
-                "hello",
-                namespace,
-                [{"name": "wait", "action": "delay", "with": {"duration": "1h"}}],
-            ),
-        ],
-    )
+    bob_may_read_pipelines(control_plane, namespace)
     process = subprocess.Popen(
         [
             str(KUBESTEPS),
