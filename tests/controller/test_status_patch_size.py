@@ -67,6 +67,14 @@ def sent(k8s_emulator: Emulator) -> Iterator[list[tuple[str, str, Any, int]]]:
     api.patch = original  # type: ignore[method-assign]
 
 
+def keeper_of(
+    api: KubeClient, body: dict[str, Any], store: Callable[[StatusWriter], Any] = lambda w: w
+) -> ConditionsKeeper:
+    """A pass's keeper for ``body``, writing through ``store`` (the writer itself)."""
+    writer = StatusWriter(api, ObjectRef.of(body))
+    return ConditionsKeeper(store(writer), body, clock=lambda: NOW, flush_running_after=None)
+
+
 def succeeded(name: str) -> StepState:
     return StepState(
         name=name, status=StepStatus.SUCCEEDED, attempts=1, started_at=NOW, finished_at=NOW
@@ -91,12 +99,7 @@ async def three_passes(
         (DONE, [succeeded("step-40")]),
     ):
         body = await fetch(name)
-        keeper = ConditionsKeeper(
-            store(StatusWriter(api, ObjectRef.of(body))),
-            body,
-            clock=lambda: NOW,
-            flush_running_after=None,
-        )
+        keeper = keeper_of(api, body, store)
         for state in states:
             await keeper.set_step_state(state)
         await keeper.commit(summary)
@@ -132,9 +135,7 @@ async def test_a_json_patch_from_a_stale_version_conflicts_and_is_replayed(
 ) -> None:
     await three_passes(api, "contended", lambda writer: writer, fetch)
     body = await fetch("contended")
-    keeper = ConditionsKeeper(
-        StatusWriter(api, ObjectRef.of(body)), body, clock=lambda: NOW, flush_running_after=None
-    )
+    keeper = keeper_of(api, body)
     await keeper.set_step_state(
         StepState(
             name="step-3",
@@ -180,10 +181,7 @@ async def test_a_refused_json_patch_is_sent_again_as_a_merge_patch(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await three_passes(api, "refused", lambda writer: writer, fetch)
-    body = await fetch("refused")
-    keeper = ConditionsKeeper(
-        StatusWriter(api, ObjectRef.of(body)), body, clock=lambda: NOW, flush_running_after=None
-    )
+    keeper = keeper_of(api, await fetch("refused"))
     await keeper.set_step_state(
         StepState(
             name="step-7",
