@@ -894,6 +894,7 @@ class Reconciler:
         # Runs the engine took back (their state put back to pending): an expected error,
         # an abort, or the pass being cancelled under them.
         taken_back: dict[str, float] = {}
+        namespace = meta_of(body).namespace  # (read once: a pass has many transitions)
 
         def on_transition(old: StepState | None, new: StepState) -> None:
             if self.observer is not None:
@@ -906,7 +907,7 @@ class Reconciler:
                 return
             if old is not None and old.status is new.status and old.reason == new.reason:
                 return
-            self._step_metrics(body, plan, new, started.pop(new.name, None))
+            self._step_metrics(namespace, plan, new, started.pop(new.name, None))
             if new.reason == "TimedOut" and plan.uses("job"):
                 abandoned.append(new.name)  # its attempt timed out: a Job of it must go
             event = _EVENT_REASONS.get(new.status)
@@ -948,7 +949,7 @@ class Reconciler:
         except BaseException:
             # The pass was cancelled (the operator is stopping) with these steps at work.
             for step_name, since in (started | taken_back).items():
-                self._step_metrics(body, plan, StepState(step_name, StepStatus.RUNNING), since)
+                self._step_metrics(namespace, plan, StepState(step_name, StepStatus.RUNNING), since)
             raise
         for step_name in abandoned:
             await self._stop_jobs(body, client, step=step_name)
@@ -1143,7 +1144,7 @@ class Reconciler:
         )
 
     def _step_metrics(
-        self, body: Mapping[str, Any], plan: Plan, state: StepState, started: float | None
+        self, namespace: str, plan: Plan, state: StepState, started: float | None
     ) -> None:
         if self.metrics is None or state.status is StepStatus.PENDING:
             return
@@ -1159,9 +1160,7 @@ class Reconciler:
                 if begun is not None and state.finished_at is not None
                 else 0.0
             )
-        self.metrics.observe_step(
-            action, state.status.value, duration, namespace=meta_of(body).namespace
-        )
+        self.metrics.observe_step(action, state.status.value, duration, namespace=namespace)
 
 
 def _failure_reason(outcome: Outcome) -> str:
