@@ -234,7 +234,9 @@ class ConditionsKeeper:
         self._changes: list[str] = []
         self._last_runs: dict[str, str] = dict(self._status.get("lastRuns") or {})
         self._task: asyncio.Task[None] | None = None
-        self._json_patches = True  # until the server refuses one
+        # The store's JSON patches, while it takes them (None: merge patches only; a server
+        # that refuses one ends them for this keeper).
+        self._by_operation = store if isinstance(store, PatchesByOperation) else None
         # Only a keeper that knows the current spec's conditions may retire old ones.
         self._prune_conditions = run is not None
 
@@ -442,10 +444,10 @@ class ConditionsKeeper:
     ) -> Any:
         if operations is None:
             return await self.store.patch(changes, self._resource_version)
-        assert isinstance(self.store, PatchesByOperation)
+        assert self._by_operation is not None
         assert self._resource_version is not None
         try:
-            return await self.store.patch_operations(operations, self._resource_version)
+            return await self._by_operation.patch_operations(operations, self._resource_version)
         except ApiError as error:
             if error.status not in (415, 422):
                 raise
@@ -457,7 +459,7 @@ class ConditionsKeeper:
                 self._object,
                 error,
             )
-            self._json_patches = False
+            self._by_operation = None
             return await self.store.patch(changes, self._resource_version)
 
     def _as_operations(
@@ -467,12 +469,7 @@ class ConditionsKeeper:
         ``/status``, when the store takes one and it is the smaller body; ``None``: send the
         merge patch. A JSON patch needs the version it was computed against (its list
         indexes are positions in that version) and a status to patch into."""
-        if (
-            not self._json_patches
-            or not self._resource_version
-            or not self._status
-            or not isinstance(self.store, PatchesByOperation)
-        ):
+        if self._by_operation is None or not self._resource_version or not self._status:
             return None
         # What the merge patch leaves: the changed fields as desired, the others as they are.
         target = {**self._status, **{key: desired[key] for key in changes}}
